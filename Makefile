@@ -1,0 +1,28 @@
+# A new user runs these from a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+# The CPU PyTorch wheel goes in first: otherwise sentence-transformers pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/repcopilot init --demo
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/repcopilot bench
+
+clean:
+	rm -rf $(VENV) var

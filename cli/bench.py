@@ -1,0 +1,59 @@
+"""``repcopilot bench``: the benchmark runner each room adds a section to.
+
+Every figure is measured in this process; speed claims are ratios against a baseline run
+in the same command (bare sqlite3, bare faster-whisper, bare Chroma …), never absolute
+time limits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cli.state import console, print_json
+from core.errors import UserInputError
+
+
+def _demo(scale: int) -> dict[str, Any]:
+    from crm.bench import bench_demo
+
+    return bench_demo(scale=scale)
+
+
+#: section name → (description, function(scale) -> figures)
+SECTIONS: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
+    "demo": ("demo-company build and bulk insert vs bare sqlite3", _demo),
+}
+
+
+def bench_command(
+    sections: Annotated[list[str] | None, typer.Argument(help="sections to run (default: all)", show_default=False)] = None,
+    scale: Annotated[int, typer.Option(min=1, help="demo scale where a section builds data")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
+) -> None:
+    """Run the benchmark sections and print their figures."""
+    names = sections or list(SECTIONS)
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise UserInputError(f"unknown bench section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        description, fn = SECTIONS[name]
+        if not as_json:
+            console.print(f"[bold]{name}[/bold] — {description} …")
+        t0 = time.perf_counter()
+        figures = fn(scale)
+        figures["section_wall_s"] = round(time.perf_counter() - t0, 2)
+        results[name] = figures
+    if as_json:
+        print_json(results)
+        return
+    for name, figures in results.items():
+        table = Table("figure", "value", title=name)
+        for key, value in figures.items():
+            table.add_row(key, f"{value:,}" if isinstance(value, (int, float)) else str(value))
+        console.print(table)

@@ -1,0 +1,180 @@
+"""The ``repcopilot`` command."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from cli.bench import bench_command
+from cli.state import STATE, console, err_console, print_json
+from core.errors import RepcopilotError, UserInputError
+from crm.access import get_user, visible_leads
+from crm.db import session_scope, upgrade_schema
+from crm.demo import DEFAULT_SEED, build_demo, demo_info, entity_counts
+from crm.models import Lead, Team, User
+
+app = typer.Typer(
+    name="repcopilot",
+    help="The sales copilot: CRM demo company, calls, knowledge, KPIs and the agent.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+demo_app = typer.Typer(help="Look at the demo company.", no_args_is_help=True)
+leads_app = typer.Typer(help="Leads, as a given user may see them.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+app.add_typer(leads_app, name="leads")
+app.command("bench", help="Run benchmarks: a table of figures, or JSON with --json.")(bench_command)
+
+AsLogin = Annotated[str, typer.Option("--as", help="login of the user asking (see `repcopilot demo users`)")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+@app.callback()
+def root(
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="data folder (default: $REPCOPILOT_HOME or ./var)", show_default=False),
+    ] = None,
+) -> None:
+    STATE.home_override = home
+    STATE._settings = None
+
+
+@app.command()
+def init(
+    demo: Annotated[bool, typer.Option("--demo", help="also build the demo company")] = False,
+    scale: Annotated[int, typer.Option(min=1, help="demo volume multiplier (transactions)")] = 1,
+    seed: Annotated[int, typer.Option(help="demo random seed")] = DEFAULT_SEED,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="demo 'today' as YYYY-MM-DD (default: today, UTC)")
+    ] = None,
+) -> None:
+    """Create or upgrade the schema; with --demo build the demo company. Safe to re-run."""
+    as_of_date = _parse_date(as_of) if as_of else None
+    engine = STATE.engine(require_schema=False)
+    revision = upgrade_schema(engine)
+    console.print(f"schema at revision {revision} · {engine.url.render_as_string(hide_password=True)}")
+    if not demo:
+        return
+    with console.status("building the demo company …") as status:
+        report = build_demo(engine, seed=seed, scale=scale, as_of=as_of_date, on_progress=lambda m: status.update(m))
+    if report.built:
+        console.print(
+            f"built the demo company (seed {report.seed}, scale {report.scale}, as of {report.as_of}) "
+            f"in {report.seconds:.1f} s — {report.rows_inserted:,} rows at {report.rows_per_s:,.0f} rows/s"
+        )
+    else:
+        console.print(f"the demo company (seed {report.seed}, scale {report.scale}, as of {report.as_of}) is already there")
+    _print_counts(report.counts)
+    console.print(
+        "\nTry:\n"
+        "  repcopilot demo users\n"
+        "  repcopilot leads list --as zhangwei      # a rep: own leads\n"
+        "  repcopilot leads list --as chenjing      # a manager: the 华东 team's leads\n"
+        "  repcopilot bench"
+    )
+
+
+@demo_app.command("stats")
+def demo_stats(as_json: JsonFlag = False) -> None:
+    """Row count of every entity."""
+    with session_scope(STATE.engine()) as session:
+        counts = entity_counts(session)
+        info = demo_info(session)
+    if as_json:
+        print_json(counts)
+        return
+    if info:
+        console.print(f"demo company: seed {info['seed']}, scale {info['scale']}, as of {info['as_of']}")
+    _print_counts(counts)
+
+
+@demo_app.command("users")
+def demo_users(as_json: JsonFlag = False) -> None:
+    """Everyone who can log in, with role, team, region and language."""
+    with session_scope(STATE.engine()) as session:
+        rows = []
+        for user, team in session.execute(select(User, Team).outerjoin(Team, User.team_id == Team.id).order_by(User.id)):
+            rows.append({
+                "login": user.login,
+                "name": user.name,
+                "role": user.role,
+                "team": team.name if team else None,
+                "region": team.region.name_zh if team else None,
+                "language": user.language,
+            })
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("login", "name", "role", "team", "region", "language")
+    for r in rows:
+        table.add_row(r["login"], r["name"], r["role"], r["team"] or "—", r["region"] or "—", r["language"])
+    console.print(table)
+
+
+@leads_app.command("list")
+def leads_list(
+    as_login: AsLogin,
+    as_json: JsonFlag = False,
+    limit: Annotated[int, typer.Option(min=0, help="show at most this many in the table (0 = all)")] = 50,
+) -> None:
+    """The leads this user may see: a rep their own, a manager their team's, an admin all."""
+    with session_scope(STATE.engine()) as session:
+        user = get_user(session, as_login)
+        stmt = visible_leads(session, user).order_by(Lead.created_at.desc(), Lead.id.desc())
+        leads = list(session.scalars(stmt))
+        owners = {u.id: u for u in session.scalars(select(User))}
+        rows = [{
+            "id": lead.id,
+            "name": lead.name,
+            "account": lead.account.name,
+            "owner": owners[lead.owner_id].login if lead.owner_id else None,
+            "status": lead.status,
+            "value_cny": lead.value_cny,
+        } for lead in leads]
+    if as_json:
+        print_json(rows)
+        return
+    shown = rows if limit == 0 else rows[:limit]
+    table = Table("id", "lead", "owner", "status", "value (CNY)", title=f"{len(rows)} leads visible to {as_login}")
+    for r in shown:
+        table.add_row(str(r["id"]), r["name"], r["owner"] or "(unassigned)", r["status"], f"{r['value_cny']:,}")
+    console.print(table)
+    if len(shown) < len(rows):
+        console.print(f"… {len(rows) - len(shown)} more (use --limit 0 or --json)")
+
+
+def _print_counts(counts: dict[str, int]) -> None:
+    table = Table("entity", "rows")
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserInputError(f"--as-of {value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def main() -> None:
+    try:
+        app()
+    except RepcopilotError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

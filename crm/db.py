@@ -1,0 +1,143 @@
+"""Engine, sessions and schema upgrades for SQLite (default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.errors import ConfigError
+from crm.models import Meta
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def ensure_home(home: Path) -> Path:
+    """Create the data folder if needed and prove it is writable."""
+    home = home.expanduser().resolve()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write to the data folder {home} ({exc.strerror or exc}); "
+            "pass --home or set REPCOPILOT_HOME to a folder you can write"
+        ) from None
+    return home
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def make_engine(url: str, *, check: bool = True) -> Engine:
+    """Create an engine; with ``check`` connect once so a bad URL fails here, in one line."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigError(
+            f"REPCOPILOT_DATABASE_URL {_describe(url)!r} is not a usable SQLAlchemy URL ({exc}); "
+            "use sqlite:///path/to/file.db or postgresql+psycopg://user@host:5432/dbname"
+        ) from None
+    if check:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise ConfigError(
+                f"cannot connect to the database {_describe(url)}: {reason}; "
+                "check REPCOPILOT_DATABASE_URL and that the server is running"
+            ) from None
+    return engine
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """One engine per URL per process."""
+    return make_engine(url)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    session = session_factory(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade_schema(engine: Engine) -> str:
+    """Create or upgrade the schema to the newest migration; safe to re-run."""
+    os.environ.setdefault("ALEMBIC_SKIP_LOGGING", "1")
+    cfg = alembic_config(engine)
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+
+
+def schema_ready(engine: Engine) -> bool:
+    return inspect(engine).has_table("meta")
+
+
+def get_meta(session: Session, key: str) -> str | None:
+    row = session.get(Meta, key)
+    return row.value if row else None
+
+
+def set_meta(session: Session, key: str, value: str) -> None:
+    row = session.get(Meta, key)
+    if row is None:
+        session.add(Meta(key=key, value=value))
+    else:
+        row.value = value
+
+
+def all_meta(session: Session) -> dict[str, str]:
+    return {m.key: m.value for m in session.scalars(select(Meta))}

@@ -1,0 +1,341 @@
+"""The CRM-shaped data model (SQLAlchemy 2.0, typed).
+
+What the seed documents describe, so the tools have real data to stand on: regions and
+teams, users with a role, accounts and contacts (with recorded consent), leads, one table
+of timestamped customer behaviour events (touchpoints), opportunities with their stage
+history, renewals, calls with speaker turns and metrics, capability profiles, drills,
+practice sessions, AI suggestions with their evidence, and an audit log.
+
+Times are naive UTC ``datetime`` values; money is CNY in ``*_cny`` integer columns.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("rep", "manager", "trainer", "admin")
+LEAD_STATUSES = ("new", "contacted", "qualified", "converted", "nurture", "invalid", "lost")
+LEAD_SOURCES = ("website", "expo", "wecom", "referral", "tender", "email_campaign", "partner", "inbound_call")
+OPPORTUNITY_STAGES = ("discovery", "solution", "proposal", "negotiation", "closed_won", "closed_lost")
+TOUCHPOINT_KINDS = (
+    "page_view",  # dwell_s, asset = page (product / tech doc / pricing / case study)
+    "pdf_download",  # asset = document
+    "demo_booking",
+    "expo_scan",
+    "wecom_message",
+    "email_open",
+    "tender_notice",  # a public tender notice naming the account was published
+    "bid_doc_sent",  # our bid / proposal PDF sent to the contact
+    "bid_doc_open",
+    "policy_article",  # the account read / published a policy article
+    "call",
+    "meeting",
+)
+SUGGESTION_STATUSES = ("shown", "adopted", "dismissed", "expired")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Meta(Base):
+    """Key/value facts about this database (demo seed, scale, as-of date)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(32))
+    name_en: Mapped[str] = mapped_column(String(64))
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name_en: Mapped[str] = mapped_column(String(64))
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+
+    region: Mapped[Region] = relationship()
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # see ROLES; a manager manages the team they belong to
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), nullable=True)
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    hire_date: Mapped[date] = mapped_column(Date)
+    left_at: Mapped[date | None] = mapped_column(Date, nullable=True)
+    wecom_userid: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    teams_aad_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+    team: Mapped[Team | None] = relationship()
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    name_en: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    industry: Mapped[str] = mapped_column(String(32))  # healthcare / manufacturing / energy / software
+    segment: Mapped[str] = mapped_column(String(32))  # 三级综合医院, 民营口腔连锁, 汽车零部件, 新能源装备 …
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    tier: Mapped[str] = mapped_column(String(8))  # A / B / C
+    international: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    region: Mapped[Region] = relationship()
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(64))
+    role_in_deal: Mapped[str] = mapped_column(String(32))  # decision_maker / influencer / user / procurement / engineer
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    consent_tracking: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_recorded_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(160), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), nullable=True)
+    source: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    scenario: Mapped[str] = mapped_column(String(32))  # selling scenario: hospital_procurement, government_tender …
+    value_cny: Mapped[int] = mapped_column(BigInteger)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    first_follow_up_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    account: Mapped[Account] = relationship()
+    owner: Mapped[User | None] = relationship()
+
+
+class Touchpoint(Base):
+    __tablename__ = "touchpoints"
+    __table_args__ = (Index("ix_touchpoints_account_time", "account_id", "occurred_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), nullable=True, index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str] = mapped_column(String(24))  # website / wecom / email / expo / tender_site / phone / field
+    occurred_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    asset: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    dwell_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Opportunity(Base):
+    __tablename__ = "opportunities"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(160))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), nullable=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    scenario: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(16))
+    amount_cny: Mapped[int] = mapped_column(BigInteger)
+    won: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    close_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    payment_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+    stage_changes: Mapped[list[StageChange]] = relationship(
+        back_populates="opportunity", order_by="StageChange.changed_at"
+    )
+
+
+class StageChange(Base):
+    __tablename__ = "stage_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(ForeignKey("opportunities.id"), index=True)
+    from_stage: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_stage: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+    opportunity: Mapped[Opportunity] = relationship(back_populates="stage_changes")
+
+
+class Renewal(Base):
+    __tablename__ = "renewals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id"), nullable=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    due_date: Mapped[date] = mapped_column(Date)
+    amount_cny: Mapped[int] = mapped_column(BigInteger)
+    high_value: Mapped[bool] = mapped_column(Boolean)
+    renewed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    decided_at: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rep_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True, index=True)
+    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id"), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    duration_s: Mapped[float] = mapped_column(Float)
+    language: Mapped[str] = mapped_column(String(8))
+    source_file: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    speaker_separation: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_exemplar: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    turns: Mapped[list[CallTurn]] = relationship(back_populates="call", order_by="CallTurn.idx")
+
+
+class CallTurn(Base):
+    __tablename__ = "call_turns"
+    __table_args__ = (UniqueConstraint("call_id", "idx"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    idx: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String(16))  # rep / customer / unknown
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+
+    call: Mapped[Call] = relationship(back_populates="turns")
+
+
+class CallMetric(Base):
+    """One conversation metric of one call (names and definitions: speech/metrics.yaml)."""
+
+    __tablename__ = "call_metrics"
+    __table_args__ = (UniqueConstraint("call_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(48))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class CapabilityProfile(Base):
+    __tablename__ = "capability_profiles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    computed_at: Mapped[datetime] = mapped_column(DateTime)
+    calls_used: Mapped[int] = mapped_column(Integer)
+    dimensions: Mapped[dict[str, Any]] = mapped_column(JSON)  # {dimension: {score, inputs, ...}}
+    outcomes: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Drill(Base):
+    __tablename__ = "drills"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    dimension: Mapped[str] = mapped_column(String(32))
+    title_zh: Mapped[str] = mapped_column(String(160))
+    title_en: Mapped[str] = mapped_column(String(160))
+    description_zh: Mapped[str] = mapped_column(Text)
+    description_en: Mapped[str] = mapped_column(Text)
+    scenario_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class DrillAssignment(Base):
+    __tablename__ = "drill_assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    drill_id: Mapped[int] = mapped_column(ForeignKey("drills.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime)
+    due_date: Mapped[date] = mapped_column(Date)
+    repetitions: Mapped[int] = mapped_column(Integer, default=1)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class PracticeSession(Base):
+    __tablename__ = "practice_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    scenario_code: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    transcript: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class AISuggestion(Base):
+    __tablename__ = "ai_suggestions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # next_best_action / routing / alert / drill …
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), nullable=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    confidence: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="shown")
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+#: entity name (as `demo stats` prints it) → model
+ENTITIES: dict[str, type[Base]] = {
+    "regions": Region,
+    "teams": Team,
+    "users": User,
+    "accounts": Account,
+    "contacts": Contact,
+    "leads": Lead,
+    "touchpoints": Touchpoint,
+    "opportunities": Opportunity,
+    "stage_changes": StageChange,
+    "renewals": Renewal,
+    "calls": Call,
+    "call_turns": CallTurn,
+    "call_metrics": CallMetric,
+    "capability_profiles": CapabilityProfile,
+    "drills": Drill,
+    "drill_assignments": DrillAssignment,
+    "practice_sessions": PracticeSession,
+    "ai_suggestions": AISuggestion,
+    "audit_log": AuditLog,
+}

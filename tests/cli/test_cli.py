@@ -1,0 +1,91 @@
+"""The `repcopilot` command as a user runs it: real processes, real databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("REPCOPILOT_")}
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, env=full_env, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"repcopilot {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def test_init_demo_twice_leaves_the_same_counts(db_url, tmp_path):
+    env = {"REPCOPILOT_DATABASE_URL": db_url, "REPCOPILOT_HOME": str(tmp_path / "home")}
+    run("init", "--demo", "--as-of", "2026-11-20", env=env)
+    first = json.loads(run("demo", "stats", "--json", env=env).stdout)
+    second_init = run("init", "--demo", env=env)
+    second = json.loads(run("demo", "stats", "--json", env=env).stdout)
+    assert "already there" in second_init.stdout
+    assert first == second
+    assert first["leads"] == 2000 and first["touchpoints"] == 50000
+
+
+def test_demo_users_lists_every_role_with_team_region_and_language(demo_home):
+    users = json.loads(run("--home", demo_home, "demo", "users", "--json").stdout)
+    assert set(users[0]) == {"login", "name", "role", "team", "region", "language"}
+    roles = {u["role"] for u in users}
+    assert roles == {"rep", "manager", "trainer", "admin"}
+    assert {u["region"] for u in users if u["role"] == "rep"} == {"华东", "华南", "华北", "西部"}
+    assert {"zh", "en"} <= {u["language"] for u in users}
+
+
+def test_leads_list_shows_a_rep_only_their_leads_and_a_manager_the_team(demo_home):
+    mine = json.loads(run("--home", demo_home, "leads", "list", "--as", "zhangwei", "--json").stdout)
+    team = json.loads(run("--home", demo_home, "leads", "list", "--as", "chenjing", "--json").stdout)
+    users = json.loads(run("--home", demo_home, "demo", "users", "--json").stdout)
+    east = {u["login"] for u in users if u["team"] == "华东销售一组"}
+    assert mine and {lead["owner"] for lead in mine} == {"zhangwei"}
+    assert set(mine[0]) == {"id", "name", "account", "owner", "status", "value_cny"}
+    assert {lead["owner"] for lead in team} - {None} <= east
+    assert len(team) > len(mine)
+    assert {lead["id"] for lead in mine} <= {lead["id"] for lead in team}
+
+
+def _one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_an_unwritable_home_gives_one_line_saying_what_to_fix(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    line = _one_line_error(run("--home", str(blocker / "home"), "init", check=False))
+    assert "--home" in line and "REPCOPILOT_HOME" in line
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://postgres@127.0.0.1:1/test", "nosuchdialect://x"])
+def test_a_database_url_that_cannot_connect_gives_one_line_saying_what_to_fix(url, tmp_path):
+    line = _one_line_error(run("init", env={"REPCOPILOT_DATABASE_URL": url, "REPCOPILOT_HOME": str(tmp_path)}, check=False))
+    assert "REPCOPILOT_DATABASE_URL" in line
+
+
+def test_commands_before_init_say_to_run_init(tmp_path):
+    line = _one_line_error(run("--home", str(tmp_path), "demo", "stats", check=False))
+    assert "repcopilot init" in line
+
+
+def test_every_command_has_help():
+    for args in (["--help"], ["init", "--help"], ["demo", "stats", "--help"], ["demo", "users", "--help"],
+                 ["leads", "list", "--help"], ["bench", "--help"]):
+        out = run(*args).stdout
+        assert "Usage" in out
+
+
+def test_bench_reports_demo_build_time_and_bulk_insert_rate():
+    figures = json.loads(run("bench", "demo", "--json").stdout)["demo"]
+    assert figures["rows"] > 60_000
+    assert figures["demo_build_s"] > 0 and figures["bulk_insert_rows_per_s"] > 0
+    assert figures["insert_ratio_vs_bare"] == pytest.approx(figures["bulk_insert_s"] / figures["bare_sqlite3_insert_s"], rel=0.02)
