@@ -11,7 +11,10 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
+from cli.agent import ask_command, chat_command
 from cli.bench import bench_command
+from cli.calls import calls_app
+from cli.kb import kb_app
 from cli.state import STATE, console, err_console, print_json
 from core.errors import RepcopilotError, UserInputError
 from crm.access import get_user, visible_leads
@@ -30,7 +33,11 @@ demo_app = typer.Typer(help="Look at the demo company.", no_args_is_help=True)
 leads_app = typer.Typer(help="Leads, as a given user may see them.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 app.add_typer(leads_app, name="leads")
+app.add_typer(calls_app, name="calls")
+app.add_typer(kb_app, name="kb")
 app.command("bench", help="Run benchmarks: a table of figures, or JSON with --json.")(bench_command)
+app.command("ask", help="Ask the copilot one question (answer + evidence).")(ask_command)
+app.command("chat", help="Chat with the copilot; follow-ups keep their context.")(chat_command)
 
 AsLogin = Annotated[str, typer.Option("--as", help="login of the user asking (see `repcopilot demo users`)")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]

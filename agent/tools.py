@@ -1,0 +1,139 @@
+"""The copilot's tool declarations: typed arguments the model (or the offline planner)
+chooses, bodies that call the service functions in ``tools/`` with the injected
+ToolContext. Expected failures come back as error results, not crashes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from core.errors import RepcopilotError
+from tools.context import ToolContext
+from tools.evidence import Evidence
+
+
+@dataclass
+class ToolOutput:
+    text: str  # what the user reads (already in their language)
+    data: dict[str, Any] = field(default_factory=dict)  # what a model reads
+    evidence: list[Evidence] = field(default_factory=list)
+    confidence: float | None = None
+    focus: dict[str, Any] = field(default_factory=dict)  # what follow-up questions may refer to
+    error: str | None = None  # "permission" / "not_found" / "input" when the tool refused
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str  # what the model reads
+    args: type[BaseModel]
+    run: Callable[..., ToolOutput]
+
+    def openai_schema(self) -> dict[str, Any]:
+        schema = self.args.model_json_schema()
+        schema.pop("title", None)
+        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": schema}}
+
+
+REGISTRY: dict[str, ToolSpec] = {}
+
+
+def register(spec: ToolSpec) -> ToolSpec:
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def run_tool(name: str, args: dict[str, Any], ctx: ToolContext) -> ToolOutput:
+    spec = REGISTRY.get(name)
+    if spec is None:
+        return ToolOutput(text=ctx.t(f"没有名为 {name} 的工具", f"there is no tool named {name}"), error="input")
+    try:
+        parsed = spec.args.model_validate(args or {})
+    except ValueError as exc:
+        return ToolOutput(text=ctx.t(f"工具 {name} 的参数无效: {exc}", f"invalid arguments for {name}: {exc}"), error="input")
+    try:
+        return spec.run(ctx=ctx, **parsed.model_dump())
+    except RepcopilotError as exc:
+        kind = type(exc).__name__
+        error = {"PermissionDenied": "permission", "NotFoundError": "not_found"}.get(kind, "input")
+        return ToolOutput(text=str(exc), error=error)
+
+
+# -- knowledge search -------------------------------------------------------------------------
+
+class KnowledgeArgs(BaseModel):
+    query: str = Field(description="what to look for, in the user's words (Chinese or English)")
+    k: int = Field(4, ge=1, le=10, description="how many passages")
+
+
+def _knowledge(*, ctx: ToolContext, query: str, k: int) -> ToolOutput:
+    from tools.knowledge import search_knowledge
+
+    hits = search_knowledge(ctx=ctx, query=query, k=k)
+    if not hits:
+        return ToolOutput(text=ctx.t("知识库里没有找到相关内容。", "Nothing relevant in the knowledge base."), confidence=0.0)
+    lines = [ctx.t("知识库中的相关内容:", "From the knowledge base:")]
+    evidence = []
+    for i, h in enumerate(hits, 1):
+        snippet = h.text if len(h.text) <= 300 else h.text[:300] + " …"
+        lines.append(f"{i}. {snippet}\n   — {h.citation}")
+        evidence.append(Evidence("playbook" if h.kind == "playbook" else "call", h.id, None, h.citation))
+    top = hits[0].score
+    return ToolOutput(text="\n".join(lines), data={"hits": [{"citation": h.citation, "text": h.text} for h in hits]},
+                      evidence=evidence, confidence=round(min(1.0, 0.5 + 10 * top), 2) if top else 0.5)
+
+
+register(ToolSpec(
+    "knowledge_search",
+    "Search the company's playbooks and top reps' call transcripts (bilingual). Returns cited passages. "
+    "Use for how-to questions: objection handling, procurement, tenders, pricing policy, discovery.",
+    KnowledgeArgs, _knowledge))
+
+
+# -- call debrief -----------------------------------------------------------------------------
+
+class DebriefArgs(BaseModel):
+    call_id: int | None = Field(None, description="the call to debrief; omit for the asking rep's latest call")
+
+
+def _debrief(*, ctx: ToolContext, call_id: int | None) -> ToolOutput:
+    from speech.registry import load_registry
+    from tools.debrief import call_debrief, latest_call_id
+
+    if call_id is None:
+        call_id = latest_call_id(ctx=ctx)
+        if call_id is None:
+            return ToolOutput(text=ctx.t("还没有你的通话记录。", "You have no calls yet."), error="not_found")
+    d = call_debrief(ctx=ctx, call_id=call_id)
+    registry = load_registry()
+
+    def label(name: str) -> str:
+        entry = registry.get(name)
+        return (entry.label_zh if ctx.language == "zh" else entry.label_en) if entry else name
+
+    def fmt(v: float | None) -> str:
+        return "—" if v is None else f"{v:.2f}"
+
+    lines = [ctx.t(f"通话 {d.call_id}({d.started_at},{d.duration_s / 60:.1f} 分钟)复盘:",
+                   f"Debrief of call {d.call_id} ({d.started_at}, {d.duration_s / 60:.1f} min):")]
+    lines.append(ctx.t("| 指标 | 本次 | 你的平均 | 团队前25% |", "| metric | this call | your average | team top quartile |"))
+    lines.append("|---|---|---|---|")
+    for c in d.comparisons:
+        lines.append(f"| {label(c.name)} | {fmt(c.value)} | {fmt(c.own_average)} | {fmt(c.team_top_quartile)} |")
+    if d.biggest_gaps:
+        lines.append(ctx.t("差距最大: ", "Biggest gaps: ") + ", ".join(label(n) for n in d.biggest_gaps))
+    if d.moments:
+        lines.append(ctx.t("关键时刻:", "Moments:"))
+        lines.extend(f"- [{m.time}] {m.text}" for m in d.moments)
+    return ToolOutput(text="\n".join(lines), data=d.to_json(), evidence=d.moments, confidence=0.8,
+                      focus={"call_id": d.call_id})
+
+
+register(ToolSpec(
+    "call_debrief",
+    "Debrief one call: talk ratio, pause after pain points, why-questions … against the rep's own average and "
+    "the team's top quartile, with the moments that explain the biggest gaps.",
+    DebriefArgs, _debrief))

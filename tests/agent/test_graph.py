@@ -1,0 +1,110 @@
+"""The copilot graph: routing, tool execution with the injected context, follow-ups kept by the checkpointer."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.sqlite import SqliteSaver
+from pydantic import BaseModel
+
+from agent import tools as agent_tools
+from agent.graph import route_after_plan
+from agent.planners import OfflinePlanner, detect_language, route_intent
+from agent.service import Copilot
+from agent.tools import ToolOutput, ToolSpec
+from core.errors import PermissionDenied
+from crm.access import get_user
+from crm.db import session_factory
+from tools.context import ToolContext
+from tools.evidence import Evidence
+
+
+def test_router_sends_tool_calls_to_run_tools_and_answers_to_the_end():
+    call = {"name": "x", "args": {}, "id": "1", "type": "tool_call"}
+    assert route_after_plan({"messages": [AIMessage(content="", tool_calls=[call])]}) == "run_tools"
+    assert route_after_plan({"messages": [AIMessage(content="done")]}) == "__end__"
+
+
+def test_router_refuses_a_state_the_planner_cannot_produce():
+    with pytest.raises(ValueError):
+        route_after_plan({"messages": [HumanMessage(content="hi")]})
+
+
+@pytest.mark.parametrize("question, intent", [
+    ("医院客户说价格太贵怎么回答?", "knowledge_search"),
+    ("How do I answer 'your price is too high' for a hospital?", "knowledge_search"),
+    ("复盘我最近的一次通话", "call_debrief"),
+    ("Debrief my last call", "call_debrief"),
+    ("苏州市第八人民医院这条线索怎么样?", "lead_lookup"),
+    ("Is the Helios Wind lead ready to buy? why?", "lead_lookup"),
+    ("给我看看这个客户的旅程", "journey_timeline"),
+    ("Show the journey timeline of Helios Wind", "journey_timeline"),
+    ("今天天气怎么", None),
+    ("Write me a poem", None),
+])
+def test_offline_intent_routing_is_bilingual(question, intent):
+    assert route_intent(question) == intent
+
+
+def test_language_follows_the_question():
+    assert detect_language("这条线索怎么样") == "zh"
+    assert detect_language("how is this lead") == "en"
+
+
+class EchoArgs(BaseModel):
+    query: str
+    lead_id: int | None = None
+
+
+def _echo(*, ctx: ToolContext, query: str, lead_id: int | None) -> ToolOutput:
+    if "forbidden" in query:
+        raise PermissionDenied("not yours")
+    chosen = lead_id or 42
+    return ToolOutput(text=f"{ctx.user.login} asked about lead {chosen}", evidence=[Evidence("lead", str(chosen), None, "x")],
+                      confidence=0.7, focus={"lead_id": chosen})
+
+
+@pytest.fixture
+def echo_tool(monkeypatch):
+    registry = {"lead_lookup": ToolSpec("lead_lookup", "test tool", EchoArgs, _echo)}
+    monkeypatch.setattr(agent_tools, "REGISTRY", registry)
+    import agent.graph as graph_module
+
+    monkeypatch.setattr(graph_module, "REGISTRY", registry)
+    return registry
+
+
+def test_a_follow_up_in_the_same_thread_reuses_the_focus_and_another_thread_does_not(demo_engine, echo_tool, tmp_path):
+    conn = sqlite3.connect(tmp_path / "cp.sqlite", check_same_thread=False)
+    copilot = Copilot(planner=OfflinePlanner(), checkpointer=SqliteSaver(conn))
+    with session_factory(demo_engine)() as session:
+        ctx = ToolContext(user=get_user(session, "zhangwei"), session=session)
+        first = copilot.ask(ctx, "Tell me about lead 4242", thread_id="t1")
+        assert first.tools == [{"name": "lead_lookup", "args": {"query": "Tell me about lead 4242"}}]
+        assert first.evidence == [{"kind": "lead", "id": "42", "time": None, "text": "x"}]
+        assert first.confidence == 0.7 and first.language == "en"
+        follow = copilot.ask(ctx, "and what about its intent?", thread_id="t1")
+        assert follow.tools[0]["args"]["lead_id"] == 42
+        fresh = copilot.ask(ctx, "and what about its intent?", thread_id="t2")
+        assert "lead_id" not in fresh.tools[0]["args"]
+    conn.close()
+
+
+def test_a_refusing_tool_becomes_a_refusal_answer_not_a_crash(demo_engine, echo_tool):
+    copilot = Copilot(planner=OfflinePlanner())
+    with session_factory(demo_engine)() as session:
+        ctx = ToolContext(user=get_user(session, "zhangwei"), session=session)
+        answer = copilot.ask(ctx, "how is the forbidden lead?")
+    assert answer.refused and answer.answer == "not yours"
+
+
+def test_an_out_of_scope_question_says_what_the_copilot_can_do_in_the_users_language(demo_engine, echo_tool):
+    copilot = Copilot(planner=OfflinePlanner())
+    with session_factory(demo_engine)() as session:
+        ctx = ToolContext(user=get_user(session, "zhangwei"), session=session)
+        zh = copilot.ask(ctx, "今天天气好吗")
+        en = copilot.ask(ctx, "write me a poem")
+    assert zh.tools == [] and "我可以帮你" in zh.answer
+    assert en.tools == [] and "I can help with" in en.answer
