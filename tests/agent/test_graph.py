@@ -7,18 +7,13 @@ import sqlite3
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
-from pydantic import BaseModel
 
-from agent import tools as agent_tools
 from agent.graph import route_after_plan
 from agent.planners import OfflinePlanner, detect_language, route_intent
 from agent.service import Copilot
-from agent.tools import ToolOutput, ToolSpec
-from core.errors import PermissionDenied
 from crm.access import get_user
 from crm.db import session_factory
 from tools.context import ToolContext
-from tools.evidence import Evidence
 
 
 def test_router_sends_tool_calls_to_run_tools_and_answers_to_the_end():
@@ -51,29 +46,6 @@ def test_offline_intent_routing_is_bilingual(question, intent):
 def test_language_follows_the_question():
     assert detect_language("这条线索怎么样") == "zh"
     assert detect_language("how is this lead") == "en"
-
-
-class EchoArgs(BaseModel):
-    query: str
-    lead_id: int | None = None
-
-
-def _echo(*, ctx: ToolContext, query: str, lead_id: int | None) -> ToolOutput:
-    if "forbidden" in query:
-        raise PermissionDenied("not yours")
-    chosen = lead_id or 42
-    return ToolOutput(text=f"{ctx.user.login} asked about lead {chosen}", evidence=[Evidence("lead", str(chosen), None, "x")],
-                      confidence=0.7, focus={"lead_id": chosen})
-
-
-@pytest.fixture
-def echo_tool(monkeypatch):
-    registry = {"lead_lookup": ToolSpec("lead_lookup", "test tool", EchoArgs, _echo)}
-    monkeypatch.setattr(agent_tools, "REGISTRY", registry)
-    import agent.graph as graph_module
-
-    monkeypatch.setattr(graph_module, "REGISTRY", registry)
-    return registry
 
 
 def test_a_follow_up_in_the_same_thread_reuses_the_focus_and_another_thread_does_not(demo_engine, echo_tool, tmp_path):

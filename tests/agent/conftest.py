@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from agent import tools as agent_tools
+from agent.tools import ToolOutput, ToolSpec
+from core.errors import PermissionDenied
+from tools.context import ToolContext
+from tools.evidence import Evidence
+
+
+class EchoArgs(BaseModel):
+    query: str
+    lead_id: int | None = None
+
+
+def _echo(*, ctx: ToolContext, query: str, lead_id: int | None) -> ToolOutput:
+    if "forbidden" in query:
+        raise PermissionDenied("not yours")
+    chosen = lead_id or 42
+    return ToolOutput(text=f"{ctx.user.login} asked about lead {chosen}", evidence=[Evidence("lead", str(chosen), None, "x")],
+                      confidence=0.7, focus={"lead_id": chosen})
+
+
+@pytest.fixture
+def echo_tool(monkeypatch):
+    """Replace the tool registry with one recording tool, so graph tests test the graph."""
+    registry = {"lead_lookup": ToolSpec("lead_lookup", "Look up a lead by name or id.", EchoArgs, _echo)}
+    monkeypatch.setattr(agent_tools, "REGISTRY", registry)
+    import agent.graph as graph_module
+
+    monkeypatch.setattr(graph_module, "REGISTRY", registry)
+    return registry
