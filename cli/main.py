@@ -15,6 +15,7 @@ from cli.agent import ask_command, chat_command
 from cli.bench import bench_command
 from cli.calls import calls_app
 from cli.kb import kb_app
+from cli.kpi import kpi_command
 from cli.state import STATE, console, err_console, print_json
 from core.errors import RepcopilotError, UserInputError
 from crm.access import get_user, visible_leads
@@ -38,6 +39,7 @@ app.add_typer(kb_app, name="kb")
 app.command("bench", help="Run benchmarks: a table of figures, or JSON with --json.")(bench_command)
 app.command("ask", help="Ask the copilot one question (answer + evidence).")(ask_command)
 app.command("chat", help="Chat with the copilot; follow-ups keep their context.")(chat_command)
+app.command("kpi", help="A KPI question in plain language → number, definition, chart.")(kpi_command)
 
 AsLogin = Annotated[str, typer.Option("--as", help="login of the user asking (see `repcopilot demo users`)")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]

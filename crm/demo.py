@@ -317,6 +317,9 @@ class _Generator:
             lo, hi = seg["value"]
             value = int(round(math.exp(r.uniform(math.log(lo), math.log(hi))), -3))
             owner = meta["owner"] if r.random() < 0.85 else r.choice(self.reps_by_region[meta["region"]])
+            if owner["hire_date"] > created.date():  # nobody owns a lead before they were hired
+                veterans = [u for u in self.reps_by_region[meta["region"]] if u["hire_date"] <= created.date()]
+                owner = r.choice(veterans)
             age_days = (self.now - created).total_seconds() / 86400
             traits = self.traits[owner["login"]]
             follow_h = rt.lognormvariate(math.log(traits.follow_up_h), 0.9)
@@ -494,7 +497,8 @@ class _Generator:
             acct = self.rows[Account][opp["account_id"] - 1] if opp else r.choice(accounts_by_owner.get(rep["id"]) or self.rows[Account])
             meta = self.account_meta[acct["id"]]
             lang = "en" if (meta["international"] or rep["language"] == "en") else "zh"
-            when = self.rand_time(r, self.start + timedelta(days=30), self.now - timedelta(hours=2))
+            hired = datetime.combine(rep["hire_date"], datetime.min.time()) + timedelta(days=7)
+            when = self.rand_time(r, max(self.start + timedelta(days=30), hired), self.now - timedelta(hours=2))
             turns = self._dialogue(r, traits, meta["segment"], lang)
             call = self.add(Call, rep_id=rep["id"], account_id=acct["id"], opportunity_id=opp["id"] if opp else None, started_at=when,
                             duration_s=round(turns[-1]["end_s"] + r.uniform(1, 4), 2), language=lang, source_file=None,

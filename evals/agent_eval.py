@@ -1,0 +1,100 @@
+"""Agent evaluation: question → expected tools and facts, reported per role and language.
+
+A case is one JSON line::
+
+    {"id": "lead-zh-01", "as": "zhangwei", "question": "…", "lang": "zh",
+     "expect_tools": ["lead_lookup"], "expect_facts": ["…"], "thread": "optional"}
+
+``expect_facts`` are strings that must all appear in the answer; the marker
+``"<refusal>"`` means the copilot must refuse (a permission refusal, or for out-of-scope
+questions the "I can help with" answer). Cases sharing a ``thread`` run in file order in
+one conversation, so follow-up questions are tested as follow-ups.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REFUSAL = "<refusal>"
+OUT_OF_SCOPE = "<out_of_scope>"
+CASES_DIR = Path(__file__).parent
+
+
+@dataclass
+class CaseResult:
+    id: str
+    role: str
+    lang: str
+    routed: bool
+    facts: bool
+    refusal_ok: bool
+    latency_ms: float
+    tools: list[str]
+    answer: str
+    missing: list[str] = field(default_factory=list)
+
+
+def load_cases(path: Path) -> list[dict[str, Any]]:
+    cases = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                cases.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not a JSON object ({exc.msg})") from None
+    return cases
+
+
+def run_agent_eval(copilot, make_ctx, cases: list[dict[str, Any]], *, thread_prefix: str = "eval") -> dict[str, Any]:
+    """``make_ctx(login)`` returns a ToolContext for that user."""
+    results: list[CaseResult] = []
+    ctx_cache: dict[str, Any] = {}
+    for case in cases:
+        login = case["as"]
+        ctx = ctx_cache.get(login) or ctx_cache.setdefault(login, make_ctx(login))
+        thread = f"{thread_prefix}:{case['thread']}" if case.get("thread") else None
+        answer = copilot.ask(ctx, case["question"], thread_id=thread)
+        tools = [t["name"] for t in answer.tools]
+        expect_tools = case.get("expect_tools", [])
+        routed = set(tools) == set(expect_tools)
+        facts = [f for f in case.get("expect_facts", []) if f not in (REFUSAL, OUT_OF_SCOPE)]
+        missing = [f for f in facts if f.lower() not in answer.answer.lower()]
+        expects_refusal = REFUSAL in case.get("expect_facts", [])
+        expects_oos = OUT_OF_SCOPE in case.get("expect_facts", [])
+        if expects_refusal:
+            refusal_ok = answer.refused
+        elif expects_oos:
+            refusal_ok = not tools
+        else:
+            refusal_ok = not answer.refused
+        results.append(CaseResult(case["id"], ctx.user.role, case.get("lang", answer.language), routed,
+                                  not missing and refusal_ok, refusal_ok, answer.latency_ms, tools, answer.answer, missing))
+    return summarize(results)
+
+
+def summarize(results: list[CaseResult]) -> dict[str, Any]:
+    def block(rs: list[CaseResult]) -> dict[str, Any]:
+        lat = sorted(r.latency_ms for r in rs)
+        return {
+            "cases": len(rs),
+            "routing": round(sum(r.routed for r in rs) / len(rs), 3),
+            "facts": round(sum(r.facts for r in rs) / len(rs), 3),
+            "refusals": round(sum(r.refusal_ok for r in rs) / len(rs), 3),
+            "latency_p50_ms": round(statistics.median(lat), 1),
+            "latency_p95_ms": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1),
+        }
+
+    groups: dict[str, list[CaseResult]] = defaultdict(list)
+    for r in results:
+        groups[f"role={r.role}"].append(r)
+        groups[f"lang={r.lang}"].append(r)
+    return {
+        "overall": block(results) if results else {},
+        "groups": {k: block(v) for k, v in sorted(groups.items())},
+        "failures": [r.__dict__ for r in results if not (r.routed and r.facts and r.refusal_ok)],
+    }

@@ -1,0 +1,301 @@
+"""Compile a KPI query spec to SQL (SQLAlchemy Core) — by code, never by a model.
+
+The same spec compiles for SQLite and PostgreSQL; dialect differences (date arithmetic,
+time buckets) live in the small functions at the top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    distinct,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import aliased
+
+from core.errors import PermissionDenied, UserInputError
+from crm.access import Scope
+from crm.models import (
+    Account,
+    AISuggestion,
+    Call,
+    CallMetric,
+    Lead,
+    Opportunity,
+    Region,
+    Renewal,
+    Team,
+    Touchpoint,
+    User,
+)
+from tools.kpi.registry import Metric, load_registry
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date  # inclusive
+    end: date  # exclusive
+
+    def to_json(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+
+@dataclass
+class QuerySpec:
+    metric: str
+    dimensions: list[str] = field(default_factory=list)
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    period: Period | None = None
+    compare: str | None = None  # previous_period | last_year | None
+    compare_filters: dict[str, list[str]] | None = None  # "vs 华南": the same query with these filters
+    top_n: int | None = None
+    order: str = "desc"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric, "dimensions": self.dimensions, "filters": self.filters,
+            "period": self.period.to_json() if self.period else None, "compare": self.compare,
+            "compare_filters": self.compare_filters, "top_n": self.top_n, "order": self.order,
+        }
+
+
+# -- dialect helpers ------------------------------------------------------------------------------
+
+def _hours_between(dialect: str, a, b) -> ColumnElement:
+    if dialect == "postgresql":
+        return func.extract("epoch", b - a) / 3600.0
+    return (func.julianday(b) - func.julianday(a)) * 24.0
+
+
+def _days_between(dialect: str, a, b) -> ColumnElement:
+    if dialect == "postgresql":
+        return func.extract("epoch", func.cast(b, _ts()) - func.cast(a, _ts())) / 86400.0
+    return func.julianday(b) - func.julianday(a)
+
+
+def _ts():
+    from sqlalchemy import DateTime
+
+    return DateTime()
+
+
+def _bucket(dialect: str, grain: str, col) -> ColumnElement:
+    if grain == "week":  # the Monday the week starts on, the same on both backends
+        if dialect == "postgresql":
+            return func.to_char(func.date_trunc("week", col), "YYYY-MM-DD")
+        return func.date(col, "weekday 0", "-6 days")
+    if dialect == "postgresql":
+        return func.to_char(col, {"month": "YYYY-MM", "quarter": 'YYYY-"Q"Q'}[grain])
+    if grain == "quarter":
+        return func.strftime("%Y", col).op("||")("-Q").op("||")(
+            cast((cast(func.strftime("%m", col), Float) + 2) / 3, _int()))
+    return func.strftime("%Y-%m", col)
+
+
+def _int():
+    from sqlalchemy import Integer
+
+    return Integer()
+
+
+# -- bases: what each metric counts over, and how dimensions reach it -------------------------------
+
+@dataclass
+class Base:
+    stmt_from: Any  # a join to select from
+    owner: ColumnElement  # the user whose record it is (access control)
+    time_cols: dict[str, ColumnElement]
+    dims: dict[str, ColumnElement]
+    predicates: dict[str, ColumnElement]
+    expressions: dict[str, ColumnElement]
+    where: list[ColumnElement] = field(default_factory=list)
+    region_for_unassigned: ColumnElement | None = None  # leads: unassigned ones belong to their region
+
+
+def _base(metric: Metric, dialect: str, period: Period | None) -> Base:
+    owner = aliased(User, name="owner")
+    team = aliased(Team, name="owner_team")
+    if metric.base == "leads":
+        frm = (Lead.__table__.join(Account, Account.id == Lead.account_id).join(Region, Region.id == Account.region_id)
+               .outerjoin(owner, owner.id == Lead.owner_id).outerjoin(team, team.id == owner.team_id))
+        return Base(
+            frm, Lead.owner_id, {"created_at": Lead.created_at},
+            _dims(dialect, Lead.created_at, region=Region.code, team=team.name, rep=owner.login, industry=Account.industry,
+                  segment=Account.segment, lead_source=Lead.source),
+            {"all": true(),
+             "followed_up_within_72h": and_(Lead.first_follow_up_at.is_not(None),
+                                            _hours_between(dialect, Lead.created_at, Lead.first_follow_up_at) <= 72),
+             "converted": Lead.status == "converted"},
+            {}, region_for_unassigned=Account.region_id)
+    if metric.base == "opportunities":
+        frm = (Opportunity.__table__.join(Account, Account.id == Opportunity.account_id).join(Region, Region.id == Account.region_id)
+               .join(owner, owner.id == Opportunity.owner_id).outerjoin(team, team.id == owner.team_id))
+        tcol = Opportunity.close_date if metric.time_field == "close_date" else Opportunity.created_at
+        return Base(
+            frm, Opportunity.owner_id, {"close_date": Opportunity.close_date, "created_at": Opportunity.created_at},
+            _dims(dialect, tcol, region=Region.code, team=team.name, rep=owner.login, industry=Account.industry,
+                  segment=Account.segment, stage=Opportunity.stage),
+            {"won": Opportunity.won.is_(True), "closed": Opportunity.won.is_not(None), "open": Opportunity.won.is_(None)},
+            {"days_created_to_close": _days_between(dialect, Opportunity.created_at, Opportunity.close_date),
+             "amount_cny": Opportunity.amount_cny})
+    if metric.base == "accounts":
+        tp = select(Touchpoint.account_id.label("account_id"), func.count(distinct(Touchpoint.channel)).label("channels"))
+        if period:
+            tp = tp.where(Touchpoint.occurred_at >= _dt(period.start), Touchpoint.occurred_at < _dt(period.end))
+        tp = tp.group_by(Touchpoint.account_id).subquery("account_channels")
+        frm = (Account.__table__.join(Region, Region.id == Account.region_id).join(tp, tp.c.account_id == Account.id)
+               .outerjoin(owner, owner.id == Account.owner_id).outerjoin(team, team.id == owner.team_id))
+        return Base(frm, Account.owner_id, {},  # the period is applied inside the subquery
+                    _dims(dialect, None, region=Region.code, team=team.name, rep=owner.login, industry=Account.industry,
+                          segment=Account.segment),
+                    {"touched": true(), "touched_by_3_channels": tp.c.channels >= 3}, {})
+    if metric.base == "users":
+        first_win = (select(Opportunity.owner_id.label("owner_id"), func.min(Opportunity.close_date).label("first_win"))
+                     .where(Opportunity.won.is_(True)).group_by(Opportunity.owner_id).subquery("first_wins"))
+        rteam = aliased(Team, name="rep_team")
+        frm = (User.__table__.join(rteam, rteam.id == User.team_id).join(Region, Region.id == rteam.region_id)
+               .outerjoin(first_win, first_win.c.owner_id == User.id))
+        return Base(frm, User.id, {"hire_date": User.hire_date},
+                    _dims(dialect, User.hire_date, region=Region.code, team=rteam.name, rep=User.login),
+                    {"new_hire_with_win": and_(User.role == "rep", first_win.c.first_win.is_not(None))},
+                    {"days_hire_to_first_win": _days_between(dialect, User.hire_date, first_win.c.first_win)},
+                    where=[User.role == "rep"])
+    if metric.base == "renewals":
+        frm = (Renewal.__table__.join(Account, Account.id == Renewal.account_id).join(Region, Region.id == Account.region_id)
+               .join(owner, owner.id == Renewal.owner_id).outerjoin(team, team.id == owner.team_id))
+        return Base(frm, Renewal.owner_id, {"due_date": Renewal.due_date},
+                    _dims(dialect, Renewal.due_date, region=Region.code, team=team.name, rep=owner.login,
+                          industry=Account.industry, segment=Account.segment),
+                    {"high_value_decided": and_(Renewal.high_value.is_(True), Renewal.renewed.is_not(None)),
+                     "renewed": and_(Renewal.high_value.is_(True), Renewal.renewed.is_(True))}, {})
+    if metric.base == "ai_suggestions":
+        rregion = aliased(Region, name="rep_region")
+        frm = (AISuggestion.__table__.join(owner, owner.id == AISuggestion.user_id).outerjoin(team, team.id == owner.team_id)
+               .outerjoin(rregion, rregion.id == team.region_id))
+        return Base(frm, AISuggestion.user_id, {"created_at": AISuggestion.created_at},
+                    _dims(dialect, AISuggestion.created_at, region=rregion.code, team=team.name, rep=owner.login),
+                    {"adopted": AISuggestion.status == "adopted",
+                     "decided_or_expired": AISuggestion.status.in_(("adopted", "dismissed", "expired"))}, {})
+    if metric.base in ("calls", "call_metrics"):
+        rregion = aliased(Region, name="rep_region")
+        frm = Call.__table__
+        where: list[ColumnElement] = []
+        if metric.base == "call_metrics":
+            frm = CallMetric.__table__.join(Call, Call.id == CallMetric.call_id)
+            where.append(CallMetric.name == metric.call_metric)
+        frm = (frm.join(owner, owner.id == Call.rep_id).outerjoin(team, team.id == owner.team_id)
+               .outerjoin(rregion, rregion.id == team.region_id).outerjoin(Account, Account.id == Call.account_id))
+        return Base(frm, Call.rep_id, {"started_at": Call.started_at},
+                    _dims(dialect, Call.started_at, region=rregion.code, team=team.name, rep=owner.login,
+                          industry=Account.industry),
+                    {"has_value": CallMetric.value.is_not(None)} if metric.base == "call_metrics" else {},
+                    {"metric_value": CallMetric.value} if metric.base == "call_metrics" else {}, where=where)
+    raise ValueError(f"metric {metric.name}: unknown base {metric.base!r}")
+
+
+def _dims(dialect: str, time_col, **cols) -> dict[str, ColumnElement]:
+    if time_col is not None:
+        for grain in ("month", "week", "quarter"):
+            cols[grain] = _bucket(dialect, grain, time_col)
+    return cols
+
+
+def _dt(d: date) -> datetime:
+    return datetime.combine(d, datetime.min.time())
+
+
+# -- compile ----------------------------------------------------------------------------------------
+
+def compile_spec(spec: QuerySpec, *, scope: Scope, dialect: str) -> Select:
+    registry = load_registry()
+    metric = registry.metrics.get(spec.metric)
+    if metric is None:
+        raise UserInputError(f"unknown metric {spec.metric!r}; known: {', '.join(registry.metrics)}")
+    for d in spec.dimensions:
+        if d not in metric.dimensions:
+            raise UserInputError(f"{metric.label_en} cannot be broken down by {d}; it can by {', '.join(metric.dimensions)}")
+    base = _base(metric, dialect, spec.period)
+    m = metric.measure
+    kind = m["type"]
+    conditions = list(base.where)
+    if kind == "ratio":
+        # rows outside the denominator never count: filter them out, count the numerator among the rest
+        conditions.append(base.predicates[m["denominator"]])
+        num = func.sum(case((base.predicates[m["numerator"]], 1), else_=0))
+        den = func.count()
+        value = cast(num, Float) / func.nullif(den, 0)
+    elif kind in ("avg", "sum"):
+        conditions.append(base.predicates[m["where"]])
+        expr = base.expressions[m["expression"]]
+        num, den = func.sum(expr), func.count()
+        value = cast(func.avg(expr) if kind == "avg" else func.sum(expr), Float)
+    elif kind == "per":
+        num, den = func.count(), func.count(distinct(base.owner))
+        value = cast(num, Float) / func.nullif(den, 0)
+    else:
+        raise ValueError(f"metric {metric.name}: unknown measure type {kind!r}")
+
+    dim_cols = [base.dims[d].label(d) for d in spec.dimensions]
+    stmt = select(*dim_cols, num.label("numerator"), den.label("denominator"), value.label("value")).select_from(base.stmt_from)
+    if spec.period and metric.base != "accounts":
+        col = base.time_cols[metric.time_field]
+        lo, hi = (spec.period.start, spec.period.end)
+        if isinstance(col.type, _datetime_type()):
+            lo, hi = _dt(lo), _dt(hi)
+        conditions += [col >= lo, col < hi]
+    for dim, values in spec.filters.items():
+        if dim not in base.dims:
+            raise UserInputError(f"{metric.label_en} cannot be filtered by {dim}")
+        conditions.append(base.dims[dim].in_(values))
+    conditions.append(_access(base, scope, metric))
+    stmt = stmt.where(and_(*conditions))
+    if dim_cols:
+        stmt = stmt.group_by(*[base.dims[d] for d in spec.dimensions])
+        if spec.top_n:
+            ordering = value.desc() if spec.order == "desc" else value.asc()
+            stmt = stmt.order_by(ordering.nulls_last() if dialect == "postgresql" else ordering).limit(spec.top_n)
+        else:
+            stmt = stmt.order_by(*[base.dims[d] for d in spec.dimensions])
+    return stmt
+
+
+def _datetime_type():
+    from sqlalchemy import DateTime
+
+    return DateTime
+
+
+def _access(base: Base, scope: Scope, metric: Metric) -> ColumnElement:
+    if scope.everything:
+        return true()
+    if scope.role == "trainer":
+        if metric.base == "call_metrics":
+            return true()  # trainers see conversation metrics (group-level coaching figures)
+        raise PermissionDenied("trainers see conversation-metric KPIs and practice results, not pipeline KPIs")
+    if not scope.owner_ids:
+        return false()
+    visible = base.owner.in_(scope.owner_ids)
+    if scope.region_ids and base.region_for_unassigned is not None:
+        visible = or_(visible, and_(base.owner.is_(None), base.region_for_unassigned.in_(scope.region_ids)))
+    return visible
+
+
+def render_sql(stmt: Select, dialect_obj) -> str:
+    """The SQL with its parameters inlined, for showing to a manager."""
+    return str(stmt.compile(dialect=dialect_obj, compile_kwargs={"literal_binds": True}))
+
+
+__all__ = ["Period", "QuerySpec", "compile_spec", "render_sql"]

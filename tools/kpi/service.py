@@ -1,0 +1,224 @@
+"""KPI answers: a question (or a spec) in, the number, its comparison, a table, its
+definition, the period resolved to dates, the SQL that computed it and a chart out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from core.errors import PermissionDenied, UserInputError
+from crm.models import Region
+from tools.context import ToolContext
+from tools.evidence import Evidence
+from tools.kpi.compiler import Period, QuerySpec, compile_spec, render_sql
+from tools.kpi.parser import parse_question, previous
+from tools.kpi.registry import Metric, load_registry
+
+TIME_DIMS = ("month", "week", "quarter")
+
+
+@dataclass
+class KpiAnswer:
+    metric: str
+    label: str
+    unit: str
+    spec: QuerySpec
+    period: Period | None
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    rows: list[dict[str, Any]]
+    definition: str
+    sql: str
+    comparison: dict[str, Any] | None = None
+    chart: str | None = None
+    notes: list[str] = field(default_factory=list)
+    language: str = "zh"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric, "label": self.label, "unit": self.unit, "spec": self.spec.to_json(),
+            "period": self.period.to_json() if self.period else None, "value": self.value,
+            "numerator": self.numerator, "denominator": self.denominator, "rows": self.rows,
+            "definition": self.definition, "sql": self.sql, "comparison": self.comparison, "chart": self.chart,
+        }
+
+    def render(self) -> str:
+        zh = self.language == "zh"
+        lines = []
+        period = _period_text(self.period, zh)
+        if self.value is None:
+            lines.append(f"**{self.label}**({period}):没有可计算的数据。" if zh else f"**{self.label}** ({period}): no data to compute it from.")
+        else:
+            lines.append(f"**{self.label}**({period}):**{fmt_value(self.value, self.unit)}**" if zh
+                         else f"**{self.label}** ({period}): **{fmt_value(self.value, self.unit)}**")
+            if self.denominator is not None and self.unit == "percent":
+                lines.append(f"({_num(self.numerator)} / {_num(self.denominator)})")
+        if self.comparison and self.comparison.get("value") is not None and self.value is not None:
+            c = self.comparison
+            delta = self.value - c["value"]
+            sign = "+" if delta >= 0 else "−"
+            shown = fmt_value(abs(delta), self.unit, delta=True)
+            lines.append((f"对比 {c['label']}:{fmt_value(c['value'], self.unit)}(变化 {sign}{shown})" if zh
+                          else f"vs {c['label']}: {fmt_value(c['value'], self.unit)} (change {sign}{shown})"))
+        elif self.comparison:
+            lines.append(f"对比 {self.comparison['label']}:没有数据" if zh else f"vs {self.comparison['label']}: no data")
+        if self.rows and self.spec.dimensions:
+            registry = load_registry()
+            heads = [registry.dimensions[d].label(self.language) for d in self.spec.dimensions]
+            lines.append("")
+            lines.append("| " + " | ".join(heads + [self.label]) + " |")
+            lines.append("|" + "---|" * (len(heads) + 1))
+            for r in self.rows:
+                cells = [str(r[d]) for d in self.spec.dimensions]
+                lines.append("| " + " | ".join(cells + [fmt_value(r["value"], self.unit)]) + " |")
+        lines.append("")
+        lines.append(("口径:" if zh else "Definition: ") + self.definition)
+        if "default_period" in self.notes:
+            lines.append("(问题没有指定时间,按默认统计期计算)" if zh else "(no period in the question: the metric's default period was used)")
+        if self.chart:
+            lines.append(("图表:" if zh else "Chart: ") + self.chart)
+        return "\n".join(lines)
+
+    def evidence(self) -> list[Evidence]:
+        return [Evidence("metric", self.metric, _period_text(self.period, False), self.definition),
+                Evidence("query", self.metric, None, self.sql)]
+
+
+def fmt_value(value: float | None, unit: str, delta: bool = False) -> str:
+    if value is None:
+        return "—"
+    if unit == "percent":
+        return f"{value * 100:.1f} pp" if delta else f"{value * 100:.1f}%"
+    if unit == "cny":
+        return f"¥{value:,.0f}"
+    if unit in ("days", "seconds"):
+        return f"{value:.1f} {'d' if unit == 'days' else 's'}"
+    return f"{value:.2f}" if value != int(value) else f"{int(value)}"
+
+
+def _num(v: float | None) -> str:
+    return "—" if v is None else (f"{int(v):,}" if float(v).is_integer() else f"{v:,.1f}")
+
+
+def _period_text(period: Period | None, zh: bool) -> str:
+    if period is None:
+        return "全部" if zh else "all time"
+    last = period.end - timedelta(days=1)
+    return f"{period.start.isoformat()} ~ {last.isoformat()}" if zh else f"{period.start.isoformat()} to {last.isoformat()}"
+
+
+def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = None, notes: list[str] | None = None) -> KpiAnswer:
+    registry = load_registry()
+    metric = registry.metrics.get(spec.metric)
+    if metric is None:
+        raise UserInputError(f"unknown metric {spec.metric!r}")
+    if ctx.role == "trainer" and metric.base != "call_metrics":
+        raise PermissionDenied(ctx.t("培训师可以查看通话类指标和练习结果,不能查看销售管道指标。",
+                                     "Trainers see conversation-metric KPIs and practice results, not pipeline KPIs."))
+    dialect = ctx.session.get_bind().dialect
+    stmt = compile_spec(spec, scope=ctx.scope, dialect=dialect.name)
+    region_names = _region_names(ctx)
+    raw = ctx.session.execute(stmt).mappings().all()
+    rows = []
+    for r in raw:
+        row = {d: (region_names.get(r[d], r[d]) if d == "region" else r[d]) for d in spec.dimensions}
+        row.update(value=_f(r["value"]), numerator=_f(r["numerator"]), denominator=_f(r["denominator"]))
+        rows.append(row)
+    if spec.dimensions:
+        total_spec = QuerySpec(metric=spec.metric, filters=spec.filters, period=spec.period)
+        total = ctx.session.execute(compile_spec(total_spec, scope=ctx.scope, dialect=dialect.name)).mappings().one()
+    else:
+        total = raw[0] if raw else {"value": None, "numerator": None, "denominator": None}
+    answer = KpiAnswer(
+        metric=metric.name, label=metric.label(ctx.language), unit=metric.unit, spec=spec, period=spec.period,
+        value=_f(total["value"]), numerator=_f(total["numerator"]), denominator=_f(total["denominator"]),
+        rows=rows, definition=metric.definition(ctx.language), sql=render_sql(stmt, dialect),
+        notes=list(notes or []), language=ctx.language,
+    )
+    answer.comparison = _compare(ctx, spec, metric, region_names)
+    if chart_path is not None and rows and spec.dimensions:
+        answer.chart = str(draw_chart(answer, chart_path))
+    return answer
+
+
+def _compare(ctx: ToolContext, spec: QuerySpec, metric: Metric, region_names: dict[str, str]) -> dict[str, Any] | None:
+    dialect = ctx.session.get_bind().dialect.name
+    if spec.compare_filters:
+        other = QuerySpec(metric=spec.metric, filters={**spec.filters, **spec.compare_filters}, period=spec.period)
+        row = ctx.session.execute(compile_spec(other, scope=_compare_scope(ctx), dialect=dialect)).mappings().one()
+        label = ", ".join(region_names.get(v, v) for vs in spec.compare_filters.values() for v in vs)
+        return {"label": label, "value": _f(row["value"]), "filters": spec.compare_filters}
+    if spec.compare and spec.period:
+        prev = previous(spec.period, spec.compare)
+        other = QuerySpec(metric=spec.metric, filters=spec.filters, period=prev)
+        row = ctx.session.execute(compile_spec(other, scope=ctx.scope, dialect=dialect)).mappings().one()
+        label = ctx.t("去年同期" if spec.compare == "last_year" else "上一期", "same period last year" if spec.compare == "last_year" else "previous period")
+        return {"label": f"{label} ({_period_text(prev, ctx.language == 'zh')})", "value": _f(row["value"]), "period": prev.to_json()}
+    return None
+
+
+def _compare_scope(ctx: ToolContext):
+    """Comparing with another region is a region-level figure: managers may see other regions'
+    totals (not their rows), reps may not."""
+    from crm.access import Scope
+
+    if ctx.role in ("manager", "admin"):
+        return Scope(ctx.user.id, "admin", True, frozenset(), frozenset(), frozenset())
+    return ctx.scope
+
+
+def _region_names(ctx: ToolContext) -> dict[str, str]:
+    return {r.code: (r.name_zh if ctx.language == "zh" else r.name_en) for r in ctx.session.scalars(select(Region))}
+
+
+def _f(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def answer_question(*, ctx: ToolContext, question: str, chart_path: Path | None = None) -> KpiAnswer:
+    parsed = parse_question(question, session=ctx.session, today=ctx.now().date())
+    if parsed.spec is None:
+        registry = load_registry()
+        names = "、".join(registry.metrics[n].label_zh for n in parsed.closest) if ctx.language == "zh" else \
+            ", ".join(registry.metrics[n].label_en for n in parsed.closest)
+        raise UserInputError(ctx.t(
+            f"这个问题不在已定义的指标里,我不会猜一个数字。最接近的指标:{names}。",
+            f"That is not one of the defined metrics, and I won't guess a number. Closest metrics: {names}."))
+    return run_spec(ctx=ctx, spec=parsed.spec, chart_path=chart_path, notes=parsed.notes)
+
+
+def draw_chart(answer: KpiAnswer, path: Path) -> Path:
+    """A PNG: a line for a trend over time, bars for a breakdown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    cjk = [f.name for f in font_manager.fontManager.ttflist if any(k in f.name for k in ("WenQuanYi", "Noto Sans CJK", "Noto Sans SC", "Source Han"))]
+    if cjk:
+        plt.rcParams["font.sans-serif"] = [cjk[0], "DejaVu Sans"]
+    plt.rcParams["axes.unicode_minus"] = False
+    dims = answer.spec.dimensions
+    labels = [" / ".join(str(r[d]) for d in dims) for r in answer.rows]
+    scale = 100.0 if answer.unit == "percent" else 1.0
+    values = [(r["value"] or 0.0) * scale for r in answer.rows]
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    if dims and dims[0] in TIME_DIMS:
+        ax.plot(labels, values, marker="o", color="#2563eb")
+    else:
+        ax.bar(labels, values, color="#2563eb")
+    ax.set_title(f"{answer.label} ({_period_text(answer.period, answer.language == 'zh')})", fontsize=10)
+    ax.set_ylabel("%" if answer.unit == "percent" else answer.unit)
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
