@@ -82,6 +82,8 @@ class OfflinePlanner:
         intent = route_intent(question)
         focus = state.get("focus") or {}
         call_ref = re.search(r"(?:call|通话)\s*#?\s*(\d+)", question, re.I)
+        if "kpi_query" in names and _asks_kpi(question):
+            return AIMessage(content="", tool_calls=[_tool_call("kpi_query", {"question": question})])
         if intent == "call_debrief" and "call_debrief" in names:
             args: dict[str, Any] = {}
             if call_ref:
@@ -109,17 +111,28 @@ class OfflinePlanner:
             "journey_timeline": "客户旅程时间线(例如“这个客户的旅程”)",
             "knowledge_search": "话术和打法(例如“医院客户说价格太贵怎么回答?”)",
             "call_debrief": "通话复盘(例如“复盘我最近的一次通话”)",
+            "kpi_query": "KPI 指标(例如“上个月华东区线索72小时跟进率是多少?”)",
         }
         en = {
             "lead_lookup": "a lead's status, intent score and next best action (\"how is the Helios Wind lead?\")",
             "journey_timeline": "a customer's journey timeline (\"show the journey of this account\")",
             "knowledge_search": "playbooks and talk tracks (\"how do I answer 'your price is too high'?\")",
             "call_debrief": "a debrief of your calls (\"debrief my last call\")",
+            "kpi_query": "KPIs (\"win rate by industry this quarter vs last quarter\")",
         }
         table = zh if ctx.language == "zh" else en
         lines = [f"- {table[t.name]}" for t in tools if t.name in table]
         head = ctx.t("这个问题我回答不了。我可以帮你查:", "I can't answer that one. I can help with:")
         return head + "\n" + "\n".join(lines)
+
+
+def _asks_kpi(question: str) -> bool:
+    """A registry metric is named (and the question is not about one lead)."""
+    from tools.kpi.parser import find_metric
+    from tools.kpi.registry import load_registry
+
+    metric, _ = find_metric(question, load_registry())
+    return metric is not None and not re.search(r"这条线索|这个客户|this lead|lead #?\d+", question, re.I)
 
 
 def _last_human(state: CopilotState) -> str:

@@ -137,3 +137,45 @@ register(ToolSpec(
     "Debrief one call: talk ratio, pause after pain points, why-questions … against the rep's own average and "
     "the team's top quartile, with the moments that explain the biggest gaps.",
     DebriefArgs, _debrief))
+
+
+# -- KPI questions ------------------------------------------------------------------------------
+
+class KpiArgs(BaseModel):
+    question: str = Field(description="the KPI question in the user's words")
+    metric: str | None = Field(None, description="a metric name from the registry, when the model fills the spec itself")
+    dimensions: list[str] = Field(default_factory=list, description="breakdowns: region, team, rep, industry, segment, lead_source, stage, month, week, quarter")
+    filters: dict[str, list[str]] = Field(default_factory=dict, description="e.g. {'region': ['east']}")
+    period_start: str | None = Field(None, description="YYYY-MM-DD, inclusive")
+    period_end: str | None = Field(None, description="YYYY-MM-DD, exclusive")
+    compare: str | None = Field(None, description="previous_period | last_year")
+
+
+def _kpi(*, ctx: ToolContext, question: str, metric: str | None, dimensions: list[str], filters: dict[str, list[str]],
+         period_start: str | None, period_end: str | None, compare: str | None) -> ToolOutput:
+    from datetime import date
+
+    from tools.kpi import answer_question, load_registry, run_spec
+    from tools.kpi.compiler import Period, QuerySpec
+
+    chart = None
+    if ctx.home is not None:
+        chart = ctx.home / "charts" / f"kpi-{ctx.user.login}-{ctx.now():%Y%m%d%H%M%S%f}.png"
+    if metric:  # a model-filled spec, validated against the registry before it runs
+        registry = load_registry()
+        if metric not in registry.metrics:
+            return ToolOutput(text=ctx.t(f"没有名为 {metric} 的指标", f"there is no metric named {metric}"), error="input")
+        period = Period(date.fromisoformat(period_start), date.fromisoformat(period_end)) if period_start and period_end else None
+        answer = run_spec(ctx=ctx, spec=QuerySpec(metric=metric, dimensions=dimensions, filters=filters, period=period,
+                                                  compare=compare), chart_path=chart)
+    else:
+        answer = answer_question(ctx=ctx, question=question, chart_path=chart)
+    return ToolOutput(text=answer.render(), data=answer.to_json(), evidence=answer.evidence(), confidence=0.95)
+
+
+register(ToolSpec(
+    "kpi_query",
+    "Answer a KPI question (follow-up rate, conversion, win rate, sales cycle, pipeline, journey coverage, new-hire "
+    "first-deal days, renewal rate, AI-suggestion adoption, calls per rep, conversation metrics) from the governed "
+    "metric registry, with its definition, the period resolved to dates, the SQL and a chart.",
+    KpiArgs, _kpi))

@@ -635,6 +635,9 @@ class _Generator:
                 for i in range(0, len(rows), 5000):
                     conn.execute(insert(model), rows[i:i + 5000])
                 total += len(rows)
+            # fresh statistics: without them SQLite picks the time index for per-account
+            # aggregates over touchpoints (journey coverage: 1.2 s instead of 0.3 s at scale 10)
+            conn.execute(text("ANALYZE"))
             if conn.dialect.name == "postgresql":
                 # explicit ids were inserted: move each sequence past them
                 for model in order:

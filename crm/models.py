@@ -88,7 +88,7 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(64))
     name_en: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))  # see ROLES; a manager manages the team they belong to
-    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), nullable=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), nullable=True, index=True)
     language: Mapped[str] = mapped_column(String(8), default="zh")
     hire_date: Mapped[date] = mapped_column(Date)
     left_at: Mapped[date | None] = mapped_column(Date, nullable=True)
@@ -106,7 +106,7 @@ class Account(Base):
     name_en: Mapped[str | None] = mapped_column(String(128), nullable=True)
     industry: Mapped[str] = mapped_column(String(32))  # healthcare / manufacturing / energy / software
     segment: Mapped[str] = mapped_column(String(32))  # 三级综合医院, 民营口腔连锁, 汽车零部件, 新能源装备 …
-    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
     tier: Mapped[str] = mapped_column(String(8))  # A / B / C
     international: Mapped[bool] = mapped_column(Boolean, default=False)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
@@ -196,7 +196,7 @@ class Renewal(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id"), nullable=True)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     due_date: Mapped[date] = mapped_column(Date)
     amount_cny: Mapped[int] = mapped_column(BigInteger)
     high_value: Mapped[bool] = mapped_column(Boolean)

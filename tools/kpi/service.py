@@ -129,7 +129,9 @@ def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = Non
         row = {d: (region_names.get(r[d], r[d]) if d == "region" else r[d]) for d in spec.dimensions}
         row.update(value=_f(r["value"]), numerator=_f(r["numerator"]), denominator=_f(r["denominator"]))
         rows.append(row)
-    if spec.dimensions:
+    if spec.dimensions and not spec.top_n and metric.measure["type"] != "per":
+        total = _total_from_rows(rows, metric.measure["type"])  # the groups add up: no second query
+    elif spec.dimensions:
         total_spec = QuerySpec(metric=spec.metric, filters=spec.filters, period=spec.period)
         total = ctx.session.execute(compile_spec(total_spec, scope=ctx.scope, dialect=dialect.name)).mappings().one()
     else:
@@ -144,6 +146,15 @@ def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = Non
     if chart_path is not None and rows and spec.dimensions:
         answer.chart = str(draw_chart(answer, chart_path))
     return answer
+
+
+def _total_from_rows(rows: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    """ratio: Σnumerator/Σdenominator; avg: Σsum/Σcount; sum: Σsum."""
+    num = sum(r["numerator"] or 0.0 for r in rows)
+    den = sum(r["denominator"] or 0.0 for r in rows)
+    if not rows or (kind != "sum" and not den):
+        return {"value": None, "numerator": None, "denominator": None}
+    return {"value": num if kind == "sum" else num / den, "numerator": num, "denominator": den}
 
 
 def _compare(ctx: ToolContext, spec: QuerySpec, metric: Metric, region_names: dict[str, str]) -> dict[str, Any] | None:

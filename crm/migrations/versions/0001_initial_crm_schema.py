@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 03:55:12.670161
+Create Date: 2026-11-23
 """
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('teams_aad_id'),
     sa.UniqueConstraint('wecom_userid')
     )
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_users_team_id'), ['team_id'], unique=False)
+
     op.create_table('accounts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=128), nullable=False),
@@ -89,6 +92,7 @@ def upgrade() -> None:
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_accounts_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_accounts_owner_id'), ['owner_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_accounts_region_id'), ['region_id'], unique=False)
 
     op.create_table('audit_log',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -288,6 +292,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('renewals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_renewals_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_renewals_owner_id'), ['owner_id'], unique=False)
 
     op.create_table('stage_changes',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -346,6 +351,7 @@ def downgrade() -> None:
 
     op.drop_table('stage_changes')
     with op.batch_alter_table('renewals', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_renewals_owner_id'))
         batch_op.drop_index(batch_op.f('ix_renewals_account_id'))
 
     op.drop_table('renewals')
@@ -396,10 +402,14 @@ def downgrade() -> None:
 
     op.drop_table('audit_log')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_accounts_region_id'))
         batch_op.drop_index(batch_op.f('ix_accounts_owner_id'))
         batch_op.drop_index(batch_op.f('ix_accounts_name'))
 
     op.drop_table('accounts')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_users_team_id'))
+
     op.drop_table('users')
     op.drop_table('teams')
     op.drop_table('regions')
