@@ -14,6 +14,7 @@ from sqlalchemy import select
 from cli.agent import ask_command, chat_command
 from cli.bench import bench_command
 from cli.calls import calls_app
+from cli.evals import eval_command
 from cli.kb import kb_app
 from cli.kpi import kpi_command
 from cli.state import STATE, console, err_console, print_json
@@ -40,6 +41,7 @@ app.command("bench", help="Run benchmarks: a table of figures, or JSON with --js
 app.command("ask", help="Ask the copilot one question (answer + evidence).")(ask_command)
 app.command("chat", help="Chat with the copilot; follow-ups keep their context.")(chat_command)
 app.command("kpi", help="A KPI question in plain language → number, definition, chart.")(kpi_command)
+app.command("eval", help="Run evaluation suites and report quality per language.")(eval_command)
 
 AsLogin = Annotated[str, typer.Option("--as", help="login of the user asking (see `repcopilot demo users`)")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]

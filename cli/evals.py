@@ -1,0 +1,69 @@
+"""``repcopilot eval``: evaluation suites that report quality (tests only check the runners work)."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cli.state import console, print_json
+from core.errors import UserInputError
+
+
+def _demo_session(tmp: str):
+    from crm.db import make_engine, session_factory, upgrade_schema
+    from crm.demo import build_demo
+
+    engine = make_engine(f"sqlite:///{Path(tmp) / 'eval.db'}")
+    upgrade_schema(engine)
+    build_demo(engine, seed=7, scale=1, as_of=date(2026, 11, 20))
+    return engine, session_factory(engine)
+
+
+def _kpi(tmp: str) -> dict[str, Any]:
+    from evals.kpi_eval import run_kpi_eval
+
+    from evals.kpi_eval import HELDOUT_FILE
+
+    engine, factory = _demo_session(tmp)
+    with factory() as session:
+        report = run_kpi_eval(session)
+        heldout = run_kpi_eval(session, HELDOUT_FILE)
+    report["heldout"] = {k: heldout[k] for k in ("cases", "spec_accuracy", "overall")}
+    report["failures"] += heldout["failures"]
+    return report
+
+
+SUITES = {"kpi": ("KPI questions → query specs, per language", _kpi)}
+
+
+def eval_command(
+    suites: Annotated[list[str] | None, typer.Argument(help=f"suites to run (default: all): {', '.join(SUITES)}")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Run evaluation suites on a fresh demo company (seed 7, as of 2026-11-20) and report quality."""
+    names = suites or list(SUITES)
+    unknown = [n for n in names if n not in SUITES]
+    if unknown:
+        raise UserInputError(f"unknown eval suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}")
+    report: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="repcopilot-eval-") as tmp:
+        for name in names:
+            report[name] = SUITES[name][1](tmp)
+    if as_json:
+        print_json(report)
+        return
+    for name, figures in report.items():
+        table = Table("figure", "value", title=f"eval {name} — {SUITES[name][0]}")
+        for key, value in figures.items():
+            if key == "failures":
+                continue
+            table.add_row(key, str(value))
+        table.add_row("failures", str(len(figures.get("failures", []))))
+        console.print(table)
+        for f in figures.get("failures", [])[:10]:
+            console.print(f"  [red]✗[/red] {f}", highlight=False)
