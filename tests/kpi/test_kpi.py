@@ -126,3 +126,16 @@ def test_a_breakdown_writes_a_png_chart(demo_engine, tmp_path):
         answer = answer_question(ctx=_ctx(session, "wangjianhua"), question="上个月各区域线索72小时跟进率", chart_path=tmp_path / "c.png")
     data = (tmp_path / "c.png").read_bytes()
     assert answer.chart and data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_this_quarter_vs_last_quarter_compares_with_the_whole_previous_quarter(demo_engine):
+    with session_factory(demo_engine)() as session:
+        answer = answer_question(ctx=_ctx(session, "wangjianhua", "en"), question="win rate this quarter vs last quarter")
+    assert answer.comparison["period"] == {"start": "2026-07-01", "end": "2026-10-01"}
+
+
+def test_the_readme_metric_table_is_the_one_generated_from_the_registry():
+    from tools.kpi.registry import markdown_table
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert markdown_table() in readme

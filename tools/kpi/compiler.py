@@ -48,6 +48,7 @@ from tools.kpi.registry import Metric, load_registry
 class Period:
     start: date  # inclusive
     end: date  # exclusive
+    grain: str | None = field(default=None, compare=False)  # month / quarter / year / week when a calendar unit
 
     def to_json(self) -> dict[str, str]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}

@@ -86,13 +86,13 @@ def closest_metrics(text: str, registry: Registry, n: int = 3) -> list[str]:
 def _month_period(year: int, month: int) -> Period:
     start = date(year, month, 1)
     end = date(year + (month == 12), 1 if month == 12 else month + 1, 1)
-    return Period(start, end)
+    return Period(start, end, "month")
 
 
 def _quarter_period(year: int, q: int) -> Period:
     start = date(year, 3 * (q - 1) + 1, 1)
     end = date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1)
-    return Period(start, end)
+    return Period(start, end, "quarter")
 
 
 def parse_period(text: str, today: date) -> tuple[Period | None, str | None]:
@@ -148,13 +148,13 @@ def parse_period(text: str, today: date) -> tuple[Period | None, str | None]:
     q_now = (today.month - 1) // 3 + 1
     rules = [
         (r"上个?月|上月|last month|previous month", lambda: _month_period((first_of_month - timedelta(days=1)).year, (first_of_month - timedelta(days=1)).month)),
-        (r"本月|这个月|当月|this month|month to date|mtd", lambda: Period(first_of_month, today + timedelta(days=1))),
+        (r"本月|这个月|当月|this month|month to date|mtd", lambda: Period(first_of_month, today + timedelta(days=1), "month")),
         (r"上个?季度|上一季度|last quarter|previous quarter", lambda: _quarter_period(today.year if q_now > 1 else today.year - 1, q_now - 1 if q_now > 1 else 4)),
-        (r"本季度|这个季度|这季度|当季|this quarter|quarter to date|qtd", lambda: Period(_quarter_period(today.year, q_now).start, today + timedelta(days=1))),
-        (r"去年(?!同期)|last year|previous year", lambda: Period(date(today.year - 1, 1, 1), date(today.year, 1, 1))),
-        (r"今年|本年|this year|year to date|ytd", lambda: Period(date(today.year, 1, 1), today + timedelta(days=1))),
+        (r"本季度|这个季度|这季度|当季|this quarter|quarter to date|qtd", lambda: Period(_quarter_period(today.year, q_now).start, today + timedelta(days=1), "quarter")),
+        (r"去年(?!同期)|last year|previous year", lambda: Period(date(today.year - 1, 1, 1), date(today.year, 1, 1), "year")),
+        (r"今年|本年|this year|year to date|ytd", lambda: Period(date(today.year, 1, 1), today + timedelta(days=1), "year")),
         (r"上周|last week", lambda: Period(today - timedelta(days=today.weekday() + 7), today - timedelta(days=today.weekday()))),
-        (r"本周|这周|this week", lambda: Period(today - timedelta(days=today.weekday()), today + timedelta(days=1))),
+        (r"本周|这周|this week", lambda: Period(today - timedelta(days=today.weekday()), today + timedelta(days=1), "week")),
         (r"昨天|yesterday", lambda: Period(today - timedelta(days=1), today)),
         (r"今天|today", lambda: Period(today, today + timedelta(days=1))),
     ]
@@ -176,6 +176,11 @@ def previous(period: Period, how: str) -> Period:
     if how == "last_year":
         return Period(_shift_year(period.start, -1), _shift_year(period.end, -1))
     length = period.end - period.start
+    if period.grain in ("month", "quarter", "year"):  # "this quarter vs last quarter": the whole previous unit
+        months = {"month": 1, "quarter": 3, "year": 12}[period.grain]
+        return Period(_shift_months(period.start, -months), period.start, period.grain)
+    if period.grain == "week":
+        return Period(period.start - timedelta(days=7), period.start, "week")
     if period.start.day == 1 and period.end.day == 1:  # calendar months / quarters: shift by whole months
         months = (period.end.year - period.start.year) * 12 + period.end.month - period.start.month
         return Period(_shift_months(period.start, -months), period.start)

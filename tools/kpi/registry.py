@@ -77,3 +77,16 @@ def load_registry(path: Path = REGISTRY_FILE) -> Registry:
             default_period=m.get("default_period", "last_30_days"), call_metric=m.get("call_metric"),
         )
     return Registry(metrics, dims)
+
+
+def markdown_table(registry: Registry | None = None) -> str:
+    """The metric table for the README, generated from the registry (a test keeps them equal)."""
+    registry = registry or load_registry()
+    lines = ["| metric | 指标 | unit | dimensions | definition |", "|---|---|---|---|---|"]
+    for m in registry.metrics.values():
+        lines.append(f"| `{m.name}` — {m.label_en} | {m.label_zh} | {m.unit} | {', '.join(m.dimensions)} | {m.definition_en} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
