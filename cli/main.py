@@ -17,6 +17,7 @@ from cli.calls import calls_app
 from cli.evals import eval_command
 from cli.kb import kb_app
 from cli.kpi import kpi_command
+from cli.serve import serve_command, users_app
 from cli.state import STATE, console, err_console, print_json
 from core.errors import RepcopilotError, UserInputError
 from crm.access import get_user, visible_leads
@@ -37,11 +38,13 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(leads_app, name="leads")
 app.add_typer(calls_app, name="calls")
 app.add_typer(kb_app, name="kb")
+app.add_typer(users_app, name="users")
 app.command("bench", help="Run benchmarks: a table of figures, or JSON with --json.")(bench_command)
 app.command("ask", help="Ask the copilot one question (answer + evidence).")(ask_command)
 app.command("chat", help="Chat with the copilot; follow-ups keep their context.")(chat_command)
 app.command("kpi", help="A KPI question in plain language → number, definition, chart.")(kpi_command)
 app.command("eval", help="Run evaluation suites and report quality per language.")(eval_command)
+app.command("serve", help="Start the HTTP API and channel endpoints.")(serve_command)
 
 AsLogin = Annotated[str, typer.Option("--as", help="login of the user asking (see `repcopilot demo users`)")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     wecom_secret: str | None = None
     wecom_token: str | None = None
     wecom_aes_key: str | None = None
+    wecom_api_base: str = Field("https://qyapi.weixin.qq.com", description="WeCom server API base URL")
     teams_app_id: str | None = None
     teams_app_password: str | None = None
     teams_tenant_id: str | None = None

@@ -1,0 +1,1 @@
+"""The HTTP service: API, channel adapters, web chat. Nothing imports this package."""

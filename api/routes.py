@@ -1,0 +1,108 @@
+"""The HTTP API: health, chat (JSON or streamed), KPI questions with their chart."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from api.deps import CurrentUser, SessionDep
+from core.errors import PermissionDenied, RepcopilotError
+
+router = APIRouter(prefix="/api", tags=["api"])
+health = APIRouter(tags=["health"])
+
+
+@health.get("/health")
+def get_health() -> dict:
+    return {"status": "ok"}
+
+
+@health.get("/ready")
+def get_ready(session: SessionDep) -> dict:
+    session.execute(text("SELECT 1"))
+    return {"status": "ready"}
+
+
+class ChatIn(BaseModel):
+    message: str = Field(min_length=1, max_length=4000)
+    thread_id: str | None = Field(None, max_length=100)
+    stream: bool = False
+
+
+class ChatOut(BaseModel):
+    answer: str
+    language: str
+    tools: list[dict]
+    evidence: list[dict]
+    confidence: float | None
+    thread_id: str
+
+
+@router.post("/chat", response_model=ChatOut)
+async def chat(body: ChatIn, user: CurrentUser, request: Request):
+    runtime = request.app.state.runtime
+    thread = f"web:{user.id}:{body.thread_id or uuid.uuid4().hex[:12]}"
+    answer = await run_in_threadpool(runtime.ask, user.id, body.message, thread)
+    out = ChatOut(**answer.to_json(), thread_id=thread.split(":", 2)[2])
+    if not body.stream:
+        return out
+
+    def events():
+        # the answer in small pieces, then the evidence — what a web chat renders as it arrives
+        words = out.answer.split(" ") if out.language == "en" else list(out.answer)
+        step = 8 if out.language == "en" else 16
+        for i in range(0, len(words), step):
+            piece = (" " if out.language == "en" else "").join(words[i:i + step])
+            yield f"event: token\ndata: {json.dumps({'text': piece + (' ' if out.language == 'en' else '')}, ensure_ascii=False)}\n\n"
+        yield f"event: done\ndata: {json.dumps(out.model_dump(), ensure_ascii=False)}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+class KpiIn(BaseModel):
+    question: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/kpi")
+async def kpi(body: KpiIn, user: CurrentUser, request: Request) -> dict:
+    runtime = request.app.state.runtime
+
+    def run() -> dict:
+        from tools.context import ToolContext
+        from tools.kpi import answer_question
+
+        with runtime.session_factory() as session:
+            u = session.get(type(user), user.id)
+            language = "zh" if any("\u4e00" <= c <= "\u9fff" for c in body.question) else "en"
+            ctx = ToolContext(user=u, session=session, language=language, home=runtime.home)
+            chart_id = uuid.uuid4().hex
+            chart = runtime.home / "charts" / f"{user.id}-{chart_id}.png"
+            answer = answer_question(ctx=ctx, question=body.question, chart_path=chart)
+            data = answer.to_json()
+            data["chart"] = f"/api/charts/{user.id}-{chart_id}.png" if answer.chart else None
+            data["text"] = answer.render()
+            return data
+
+    try:
+        return await run_in_threadpool(run)
+    except PermissionDenied as exc:
+        raise HTTPException(403, str(exc)) from None
+    except RepcopilotError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/charts/{name}")
+def chart(name: str, user: CurrentUser, request: Request) -> FileResponse:
+    if not name.startswith(f"{user.id}-") or "/" in name or not name.endswith(".png"):
+        raise HTTPException(404, "no such chart")
+    path: Path = request.app.state.runtime.home / "charts" / name
+    if not path.is_file():
+        raise HTTPException(404, "no such chart")
+    return FileResponse(path, media_type="image/png")

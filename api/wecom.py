@@ -1,0 +1,150 @@
+"""WeCom (企业微信) self-built application: callback verification, encrypted messages,
+an empty 200 at once, the answer through message/send, each MsgId processed once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.work import parse_message
+from wechatpy.work.crypto import WeChatCrypto
+
+from crm.models import InboundMessage, User
+
+log = logging.getLogger("repcopilot.wecom")
+MAX_BODY = 64 * 1024
+WECOM_API = "https://qyapi.weixin.qq.com"
+
+router = APIRouter(prefix="/wecom", tags=["wecom"])
+
+
+class WeComClient:
+    """message/send with a cached access token (refreshed before expiry and on 40014/42001)."""
+
+    def __init__(self, *, corp_id: str, secret: str, agent_id: str, api_base: str = WECOM_API) -> None:
+        self.corp_id, self.secret, self.agent_id, self.api_base = corp_id, secret, agent_id, api_base.rstrip("/")
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+        self.http = httpx.Client(timeout=10)
+
+    def token(self, force: bool = False) -> str:
+        with self._lock:
+            if force or not self._token or time.time() > self._expires:
+                r = self.http.get(f"{self.api_base}/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret})
+                data = r.json()
+                if data.get("errcode", 0) != 0:
+                    raise RuntimeError(f"WeCom gettoken failed: {data.get('errmsg')} ({data.get('errcode')})")
+                self._token = data["access_token"]
+                self._expires = time.time() + int(data.get("expires_in", 7200)) - 300
+            return self._token
+
+    def send_markdown(self, to_user: str, content: str) -> dict:
+        body = {"touser": to_user, "msgtype": "markdown", "agentid": self.agent_id, "markdown": {"content": content[:4000]}}
+        for attempt in range(2):
+            r = self.http.post(f"{self.api_base}/cgi-bin/message/send", params={"access_token": self.token(force=attempt > 0)}, json=body)
+            data = r.json()
+            if data.get("errcode") in (40014, 42001) and attempt == 0:
+                continue
+            return data
+        return data
+
+
+def crypto_for(request: Request) -> WeChatCrypto:
+    s = request.app.state.runtime.settings
+    if not (s.wecom_token and s.wecom_aes_key and s.wecom_corp_id):
+        raise HTTPException(503, "WeCom is not configured: set REPCOPILOT_WECOM_TOKEN, _WECOM_AES_KEY and _WECOM_CORP_ID")
+    return WeChatCrypto(s.wecom_token, s.wecom_aes_key, s.wecom_corp_id)
+
+
+@router.get("/callback", response_class=Response)
+def verify_url(request: Request, msg_signature: str, timestamp: str, nonce: str, echostr: str) -> Response:
+    try:
+        plain = crypto_for(request).check_signature(msg_signature, timestamp, nonce, echostr)
+    except InvalidSignatureException:
+        raise HTTPException(403, "bad signature: check REPCOPILOT_WECOM_TOKEN and _WECOM_AES_KEY") from None
+    return Response(content=plain if isinstance(plain, bytes) else plain.encode(), media_type="text/plain")
+
+
+@router.post("/callback", response_class=Response)
+async def receive(request: Request, msg_signature: Annotated[str, Query()], timestamp: Annotated[str, Query()],
+                  nonce: Annotated[str, Query()]) -> Response:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise HTTPException(413, f"body over {MAX_BODY} bytes")
+    crypto = crypto_for(request)
+    try:
+        xml = crypto.decrypt_message(body.decode("utf-8", "replace"), msg_signature, timestamp, nonce)
+    except InvalidSignatureException:
+        raise HTTPException(403, "bad signature") from None
+    except Exception:  # noqa: BLE001 — malformed XML / bad ciphertext: the sender's fault
+        raise HTTPException(400, "malformed or undecryptable message body") from None
+    try:
+        msg = parse_message(xml)
+    except Exception:  # noqa: BLE001
+        raise HTTPException(400, "unreadable message XML") from None
+    runtime = request.app.state.runtime
+    accepted = accept(runtime, msg)
+    if accepted is not None:
+        runtime.lanes.submit(f"wecom:{msg.source}", process, runtime, accepted)
+    return Response(status_code=200)  # WeCom retries anything slower than 5 s: ack now, answer later
+
+
+def _msg_key(msg) -> str:
+    msg_id = getattr(msg, "id", None)
+    return str(msg_id) if msg_id else f"{msg.source}:{int(msg.create_time.timestamp()) if msg.create_time else 0}"
+
+
+def accept(runtime, msg) -> int | None:
+    """Record the message once; a retry of the same MsgId (in any process) returns None."""
+    kind = msg.type
+    text = getattr(msg, "content", "") or ""
+    with runtime.session_factory() as session:
+        user = session.scalar(select(User).where(User.wecom_userid == msg.source))
+        row = InboundMessage(channel="wecom", platform_msg_id=_msg_key(msg), conversation_id=f"wecom:{msg.source}",
+                             platform_user_id=msg.source, user_id=user.id if user else None, kind=kind, text=text,
+                             received_at=datetime.now(UTC).replace(tzinfo=None), status="queued")
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return None
+        return row.id
+
+
+def process(runtime, inbound_id: int) -> None:
+    with runtime.session_factory() as session:
+        row = session.get(InboundMessage, inbound_id)
+        if row is None or row.status != "queued":
+            return
+        if row.user_id is None:
+            reply = "您好,您还没有开通 repcopilot,请联系管理员。/ You are not enrolled in repcopilot yet; please ask your admin."
+        elif row.kind != "text":
+            reply = "目前只支持文字消息。/ Only text messages are supported for now."
+        else:
+            try:
+                reply = runtime.ask(row.user_id, row.text, thread_id=row.conversation_id).answer
+            except Exception as exc:  # noqa: BLE001 — the user gets a message, the log gets the detail
+                log.exception("answering WeCom message %s failed", row.platform_msg_id)
+                reply = f"抱歉,处理出错:{type(exc).__name__}。/ Sorry, something went wrong."
+        client = runtime.wecom_client
+        status = "answered"
+        if client is not None:
+            try:
+                result = client.send_markdown(row.platform_user_id, reply)
+                if result.get("errcode", 0) != 0:
+                    status = "failed"
+            except Exception:  # noqa: BLE001
+                log.exception("message/send failed")
+                status = "failed"
+        row.status, row.answer = status, reply
+        session.commit()

@@ -1,0 +1,88 @@
+"""The HTTP API as a client uses it: tokens, chat (JSON and SSE), KPI with its chart."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import create_token
+from core.settings import Settings
+from crm.access import get_user
+from crm.db import make_engine, session_scope, upgrade_schema
+from crm.demo import build_demo
+from tests.conftest import AS_OF
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    home = tmp_path_factory.mktemp("api-home")
+    engine = make_engine(f"sqlite:///{home / 'repcopilot.db'}")
+    upgrade_schema(engine)
+    build_demo(engine, seed=7, scale=1, as_of=AS_OF)
+    with session_scope(engine) as s:
+        tokens = {login: create_token(s, get_user(s, login)) for login in ("zhangwei", "chenjing", "linfang")}
+    app = create_app(Settings(home=home))
+    with TestClient(app) as client:
+        yield client, tokens
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_health_and_readiness_answer_without_a_token(served):
+    client, _ = served
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").json() == {"status": "ready"}
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer rc_wrong"}, {"Authorization": "Basic abc"}])
+def test_a_missing_or_bad_token_is_401_with_advice(served, headers):
+    client, _ = served
+    r = client.post("/api/chat", json={"message": "hi"}, headers=headers)
+    assert r.status_code == 401 and "repcopilot users token" in r.json()["detail"]
+
+
+def test_chat_answers_a_kpi_question_with_its_definition_as_evidence(served):
+    client, tokens = served
+    r = client.post("/api/chat", json={"message": "本季度华东区线索72小时跟进率"}, headers=auth(tokens["chenjing"]))
+    body = r.json()
+    assert r.status_code == 200 and body["language"] == "zh"
+    assert body["tools"][0]["name"] == "kpi_query"
+    assert any(e["kind"] == "metric" for e in body["evidence"]) and "口径" in body["answer"]
+
+
+def test_chat_streams_tokens_then_the_whole_answer(served):
+    client, tokens = served
+    with client.stream("POST", "/api/chat", json={"message": "win rate this year", "stream": True}, headers=auth(tokens["chenjing"])) as r:
+        raw = "".join(r.iter_text())
+    events = [block for block in raw.split("\n\n") if block.strip()]
+    assert events[0].startswith("event: token") and events[-1].startswith("event: done")
+    done = json.loads(events[-1].split("data: ", 1)[1])
+    streamed = "".join(json.loads(e.split("data: ", 1)[1])["text"] for e in events[:-1])
+    assert streamed.strip() == done["answer"].strip()
+
+
+def test_kpi_endpoint_returns_json_and_a_chart_only_its_owner_can_fetch(served):
+    client, tokens = served
+    r = client.post("/api/kpi", json={"question": "今年各区域赢单率"}, headers=auth(tokens["chenjing"]))
+    data = r.json()
+    assert r.status_code == 200 and data["metric"] == "win_rate" and data["chart"]
+    png = client.get(data["chart"], headers=auth(tokens["chenjing"]))
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    assert client.get(data["chart"], headers=auth(tokens["zhangwei"])).status_code == 404
+
+
+def test_a_trainer_asking_a_pipeline_kpi_gets_403(served):
+    client, tokens = served
+    r = client.post("/api/kpi", json={"question": "上个月赢单率"}, headers=auth(tokens["linfang"]))
+    assert r.status_code == 403 and "培训师" in r.json()["detail"]
+
+
+def test_an_unknown_metric_is_422_naming_the_closest(served):
+    client, tokens = served
+    r = client.post("/api/kpi", json={"question": "what is our NPS"}, headers=auth(tokens["chenjing"]))
+    assert r.status_code == 422 and "Closest metrics" in r.json()["detail"]
