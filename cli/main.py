@@ -79,6 +79,13 @@ def init(
         return
     with console.status("building the demo company …") as status:
         report = build_demo(engine, seed=seed, scale=scale, as_of=as_of_date, on_progress=lambda m: status.update(m))
+        if report.built:
+            from tools.calls import recompute_call_metrics
+
+            status.update("computing the demo calls' conversation metrics")
+            with session_scope(engine) as session:
+                recompute_call_metrics(session)
+            report.counts["call_metrics"] = _count_metrics(engine)
     if report.built:
         console.print(
             f"built the demo company (seed {report.seed}, scale {report.scale}, as of {report.as_of}) "
@@ -163,6 +170,15 @@ def leads_list(
     console.print(table)
     if len(shown) < len(rows):
         console.print(f"… {len(rows) - len(shown)} more (use --limit 0 or --json)")
+
+
+def _count_metrics(engine) -> int:
+    from sqlalchemy import func
+
+    from crm.models import CallMetric
+
+    with session_scope(engine) as session:
+        return session.scalar(select(func.count()).select_from(CallMetric)) or 0
 
 
 def _print_counts(counts: dict[str, int]) -> None:
