@@ -30,10 +30,18 @@ def _kpi(scale: int | None) -> dict[str, Any]:
     return bench_kpi(scale=scale or 10)
 
 
+def _speech(scale: int | None) -> dict[str, Any]:
+    from cli.state import STATE
+    from speech.bench import bench_speech
+
+    return bench_speech(home=STATE.home, model=STATE.settings.whisper_model)
+
+
 #: section name → (description, function(scale or None for the section's default) -> figures)
 SECTIONS: dict[str, tuple[str, Callable[[int | None], dict[str, Any]]]] = {
     "demo": ("demo-company build and bulk insert vs bare sqlite3 (default scale 1)", _demo),
     "kpi": ("every KPI metric through the layer vs the same SQL bare (default scale 10)", _kpi),
+    "speech": ("a ≥60 s stereo call through the pipeline vs bare faster-whisper on the same audio", _speech),
 }
 
 

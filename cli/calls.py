@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from cli.state import STATE, console, err_console, print_json
@@ -87,7 +87,7 @@ def calls_ingest(
     _check(rep_channel, language)
     engine = STATE.engine()
     factory = session_factory(engine)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err_console, transient=True) as progress:
         files_task = progress.add_task("files", total=None)
         audio_task = progress.add_task("audio s", total=None, visible=False)
@@ -97,7 +97,7 @@ def calls_ingest(
             progress.update(audio_task, completed=0, total=None, visible=False)
 
         def on_audio(done: float, total: float) -> None:
-            progress.update(audio_task, completed=done, total=total, visible=True)
+            progress.update(audio_task, completed=int(done), total=int(total) or None, visible=True)
 
         report = ingest_paths(factory, paths, rep_login=rep, home=STATE.home, account_id=account,
                               language=language, rep_channel=rep_channel, model=STATE.settings.whisper_model,
@@ -118,7 +118,7 @@ class _audio_progress:
     """A transient progress bar over audio seconds for one file."""
 
     def __init__(self, enabled: bool) -> None:
-        self.progress = Progress(TextColumn("audio"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        self.progress = Progress(TextColumn("audio s"), BarColumn(), MofNCompleteColumn(),
                                  console=err_console, transient=True, disable=not enabled)
         self.task = None
 
@@ -127,7 +127,7 @@ class _audio_progress:
         self.task = self.progress.add_task("audio", total=None)
 
         def update(done: float, total: float) -> None:
-            self.progress.update(self.task, completed=done, total=total)
+            self.progress.update(self.task, completed=int(done), total=int(total) or None)
 
         return update
 

@@ -38,7 +38,18 @@ def _kpi(tmp: str) -> dict[str, Any]:
     return report
 
 
-SUITES = {"kpi": ("KPI questions → query specs, per language", _kpi)}
+def _detectors(tmp: str) -> dict[str, Any]:
+    from evals.detectors import evaluate_detectors
+
+    report = evaluate_detectors()
+    report["failures"] = report.pop("errors")
+    return report
+
+
+SUITES = {
+    "detectors": ("question / why / open / pain-point detection: precision and recall per language", _detectors),
+    "kpi": ("KPI questions → query specs, per language", _kpi),
+}
 
 
 def eval_command(

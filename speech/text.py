@@ -33,7 +33,7 @@ ZH_REQUEST = re.compile(r"(能|可以|请|麻烦|方便)(您|你)?.{0,8}(说说|
 ZH_EMBEDDED = re.compile(r"(考虑|决定|看看|不知道|在想|讨论|评估|研究)(一下)?(要不要|是不是|有没有|能不能|会不会|是否)")
 ZH_WHY = re.compile(r"为什么|为啥|为何|何以|怎么会|怎么回事|是什么原因|什么原因|原因是什么|原因在哪|背后的原因|是什么导致|什么导致|"
                     r"什么让|什么促使|出于什么考虑")
-ZH_OPEN = re.compile(r"为什么|为啥|为何|怎么|怎样|如何|什么|哪些|说说|讲讲|谈谈|聊聊|介绍一下|具体(说|讲)|描述|举个例子|意味着")
+ZH_OPEN = re.compile(r"为什么|为啥|为何|何以|怎么|怎样|如何|什么|哪|谁|多久|多长|说说|讲讲|谈谈|聊聊|介绍一下|具体(说|讲)|描述|举个例子|意味着")
 ZH_PAIN = re.compile(
     r"头疼|头痛|最大的问题|问题是|问题在于|麻烦|困扰|痛点|难题|太慢|很慢|慢得|太长|太高|太贵|太多|跟不上|经常出|总是出|老是出|"
     r"出问题|效率(太|很|比较)?低|成本(太|很)?高|损失|停机|故障|抱怨|意见很大|对不上|吃不消|压力(很|太|特别)?大|拖延|延误|"
@@ -110,8 +110,9 @@ def is_open_question(text: str, lang: str | None = None) -> bool:
 
 
 def is_pain_point(text: str, lang: str | None = None) -> bool:
+    """A statement of a problem (a question about a problem is not itself a pain point)."""
     text = (text or "").strip()
-    if not text:
+    if not text or is_question(text, lang):
         return False
     if _lang(text, lang) == "zh":
         return bool(ZH_PAIN.search(text)) and not (ZH_NOT_PAIN.search(text) and not re.search(r"但是|不过|可是", text))

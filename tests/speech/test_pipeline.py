@@ -10,7 +10,7 @@ import pytest
 from speech import analyze_file
 from speech.errors import BadAudioError
 from speech.models import ensure_model
-from tests.speech.synth import build_call, tools_missing
+from speech.synth import build_call, tools_missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(tools_missing() is not None, reason=tools_missing() or "")]
 

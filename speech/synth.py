@@ -1,5 +1,6 @@
-"""Synthesized test calls: espeak-ng speech (Mandarin through the cmn-latn-pinyin voice),
-trimmed with sox, placed on the rep's and the customer's channels with known gaps."""
+"""Synthesized calls for tests and benchmarks: espeak-ng speech (Mandarin through the
+cmn-latn-pinyin voice from pypinyin's tone-numbered pinyin), trimmed with sox, placed on
+the rep's and the customer's channels with known gaps."""
 
 from __future__ import annotations
 
