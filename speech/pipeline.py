@@ -155,22 +155,31 @@ def _pick_language(model, audio: np.ndarray, spans: list[tuple[float, float]]) -
 
 
 def _transcribe_into_turns(model, audio: np.ndarray, spans: list[tuple[float, float]], language: str) -> list[str]:
-    """Text for each span: one Whisper pass over the channel's speech, words assigned by time."""
+    """Text for each span: one Whisper pass over the channel's speech (the spans' audio
+    concatenated — the VAD already ran, so Whisper's own VAD is not run again), words
+    assigned to spans by where they fall."""
     if not spans:
         return []
-    texts: list[list[str]] = [[] for _ in spans]
+    pad = 0.15
+    pieces, starts = [], []  # starts: position of each span's padded audio inside the concatenation
+    cursor = 0.0
+    for a, b in spans:
+        lo, hi = int(max(0.0, a - pad) * SR), int(min(len(audio) / SR, b + pad) * SR)
+        pieces.append(audio[lo:hi])
+        starts.append(cursor)
+        cursor += (hi - lo) / SR
+    joined = np.concatenate(pieces)
     segments, _ = model.transcribe(
-        audio, language=language, beam_size=1, condition_on_previous_text=False, word_timestamps=True,
+        joined, language=language, beam_size=1, condition_on_previous_text=False, word_timestamps=True,
         temperature=0.0,  # no temperature fallback: it multiplies the cost on hard audio
-        initial_prompt=ZH_PROMPT if language == "zh" else None,
-        vad_filter=True, vad_parameters={"min_silence_duration_ms": 300, "speech_pad_ms": 200},
+        initial_prompt=ZH_PROMPT if language == "zh" else None, vad_filter=False,
     )
+    texts: list[list[str]] = [[] for _ in spans]
     for seg in segments:
         for w in seg.words or []:
             mid = (w.start + w.end) / 2
-            best = min(range(len(spans)), key=lambda i: 0.0 if spans[i][0] <= mid <= spans[i][1]
-                       else min(abs(mid - spans[i][0]), abs(mid - spans[i][1])))
-            texts[best].append(w.word)
+            i = max(0, np.searchsorted(starts, mid, side="right") - 1)
+            texts[i].append(w.word)
     return ["".join(ws).strip() for ws in texts]  # Whisper's words carry their own leading spaces
 
 
