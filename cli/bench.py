@@ -37,10 +37,17 @@ def _speech(scale: int | None) -> dict[str, Any]:
     return bench_speech(home=STATE.home, model=STATE.settings.whisper_model)
 
 
+def _agent(scale: int | None) -> dict[str, Any]:
+    from agent.bench import bench_agent
+
+    return bench_agent((scale,) if scale else (1, 10))
+
+
 #: section name → (description, function(scale or None for the section's default) -> figures)
 SECTIONS: dict[str, tuple[str, Callable[[int | None], dict[str, Any]]]] = {
     "demo": ("demo-company build and bulk insert vs bare sqlite3 (default scale 1)", _demo),
     "kpi": ("every KPI metric through the layer vs the same SQL bare (default scale 10)", _kpi),
+    "agent": ("offline-planner latency per turn over the eval questions, warm (scales 1 and 10)", _agent),
     "speech": ("a ≥60 s stereo call through the pipeline vs bare faster-whisper on the same audio", _speech),
 }
 

@@ -46,7 +46,24 @@ def _detectors(tmp: str) -> dict[str, Any]:
     return report
 
 
+def _agent(tmp: str) -> dict[str, Any]:
+    from agent.planners import OfflinePlanner
+    from agent.service import Copilot
+    from crm.access import get_user
+    from crm.db import session_factory
+    from evals.agent_eval import CASES_DIR, load_cases, run_agent_eval
+    from evals.demo import NOON, build_eval_demo
+    from tools.context import ToolContext
+
+    engine = build_eval_demo(Path(tmp))
+    with session_factory(engine)() as session:
+        return run_agent_eval(Copilot(planner=OfflinePlanner()),
+                              lambda login: ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON),
+                              load_cases(CASES_DIR / "agent_cases.jsonl"))
+
+
 SUITES = {
+    "agent": ("copilot questions → tools, facts, refusals per role and language (offline planner)", _agent),
     "detectors": ("question / why / open / pain-point detection: precision and recall per language", _detectors),
     "kpi": ("KPI questions → query specs, per language", _kpi),
 }

@@ -1,0 +1,24 @@
+"""A fresh demo company for evals and benchmarks: seed 7, as of 2026-11-20, call metrics computed."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from crm.db import make_engine, session_factory, upgrade_schema
+from crm.demo import build_demo
+
+AS_OF = date(2026, 11, 20)
+NOON = datetime(2026, 11, 20, 12)
+
+
+def build_eval_demo(folder: Path, scale: int = 1):
+    from tools.calls import recompute_call_metrics
+
+    engine = make_engine(f"sqlite:///{Path(folder) / f'eval-{scale}.db'}")
+    upgrade_schema(engine)
+    build_demo(engine, seed=7, scale=scale, as_of=AS_OF)
+    with session_factory(engine)() as session:
+        recompute_call_metrics(session)
+        session.commit()
+    return engine
