@@ -62,10 +62,26 @@ def _agent(tmp: str) -> dict[str, Any]:
                               load_cases(CASES_DIR / "agent_cases.jsonl"))
 
 
+def _retrieval(tmp: str) -> dict[str, Any]:
+    from cli.state import STATE
+    from crm.demo import DEMO_PLAYBOOKS
+    from evals.retrieval import run_retrieval_eval
+    from knowledge import KnowledgeStore, make_embedder
+
+    s = STATE.settings
+    store = KnowledgeStore(Path(tmp), embedder=make_embedder(s.embedding_model, base_url=s.embedding_base_url,
+                                                             api_key=s.embedding_api_key))
+    store.index_files([DEMO_PLAYBOOKS])
+    report = run_retrieval_eval(store)
+    report["embedder"] = s.embedding_model
+    return report
+
+
 SUITES = {
     "agent": ("copilot questions → tools, facts, refusals per role and language (offline planner)", _agent),
     "detectors": ("question / why / open / pain-point detection: precision and recall per language", _detectors),
     "kpi": ("KPI questions → query specs, per language", _kpi),
+    "retrieval": ("demo playbooks: recall@3 and MRR per direction (en→en, zh→zh, en→zh, zh→en)", _retrieval),
 }
 
 

@@ -47,11 +47,9 @@ def kb_index(
 
 
 def _index_transcript_files(store, paths: list[Path]):
-    """Transcript files not in the CRM: index their turns as calls of nobody (admin-only)."""
     raise UserInputError(
-        "transcript files are indexed through the CRM: ingest them with "
-        "`repcopilot calls ingest FILE --rep LOGIN`, then run `repcopilot kb sync`"
-    )
+        "call transcripts are indexed from the CRM, where each call has its rep and team (for access control): "
+        "ingest them with `repcopilot calls ingest FILE --rep LOGIN`, then run `repcopilot kb sync`")
 
 
 @kb_app.command("sync")

@@ -86,6 +86,7 @@ def init(
             with session_scope(engine) as session:
                 recompute_call_metrics(session)
             report.counts["call_metrics"] = _count_metrics(engine)
+    _index_demo_knowledge(engine)
     if report.built:
         console.print(
             f"built the demo company (seed {report.seed}, scale {report.scale}, as of {report.as_of}) "
@@ -170,6 +171,19 @@ def leads_list(
     console.print(table)
     if len(shown) < len(rows):
         console.print(f"… {len(rows) - len(shown)} more (use --limit 0 or --json)")
+
+
+def _index_demo_knowledge(engine) -> None:
+    """The demo playbooks and calls into the knowledge base (unchanged ones are skipped)."""
+    from crm.demo import DEMO_PLAYBOOKS
+    from tools.knowledge import open_store, transcripts_for_index
+
+    with console.status("indexing the demo playbooks and calls into the knowledge base …"):
+        store = open_store(STATE.settings, STATE.home)
+        docs = store.index_files([DEMO_PLAYBOOKS])
+        with session_scope(engine) as session:
+            calls = store.index_transcripts(transcripts_for_index(session))
+    console.print(f"knowledge base: playbooks {docs.summary()}; calls {calls.summary()}")
 
 
 def _count_metrics(engine) -> int:

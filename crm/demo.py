@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, text
@@ -52,6 +53,7 @@ from crm.models import (
 )
 
 DEFAULT_SEED = 7
+DEMO_PLAYBOOKS = Path(__file__).with_name("demo_data") / "playbooks"
 BASE_VOLUMES = {  # at scale 1
     "accounts": 300,
     "leads": 2_000,

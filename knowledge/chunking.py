@@ -1,0 +1,109 @@
+"""Documents → chunks along headings and paragraphs, keeping title and section path;
+call turns → windows of consecutive turns."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import UserInputError
+
+TARGET_CHARS = 700
+
+
+class KnowledgeError(UserInputError):
+    """A file cannot be indexed as it is."""
+
+
+@dataclass
+class Chunk:
+    text: str
+    section: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def read_document(path: Path) -> tuple[str, str]:
+    """(title, markdown-ish text) of a Markdown, text, PDF or DOCX file."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".md", ".markdown", ".txt"):
+            text = path.read_text(encoding="utf-8")
+        elif suffix == ".pdf":
+            from pypdf import PdfReader
+
+            text = "\n\n".join((page.extract_text() or "") for page in PdfReader(str(path)).pages)
+        elif suffix == ".docx":
+            import docx
+
+            doc = docx.Document(str(path))
+            lines = []
+            for p in doc.paragraphs:
+                style = (p.style.name or "").lower() if p.style is not None else ""
+                level = int(style.split()[-1]) if style.startswith("heading") and style.split()[-1].isdigit() else 0
+                lines.append(("#" * level + " " if level else "") + p.text)
+            text = "\n\n".join(lines)
+        else:
+            raise KnowledgeError(f"{path.name}: unsupported file type {suffix or '(none)'}; index Markdown, text, PDF or DOCX")
+    except KnowledgeError:
+        raise
+    except UnicodeDecodeError:
+        raise KnowledgeError(f"{path.name} is not UTF-8 text; save it as UTF-8") from None
+    except Exception as exc:  # noqa: BLE001 — pypdf / python-docx raise many kinds on broken files
+        raise KnowledgeError(f"{path.name} could not be read ({type(exc).__name__}); is the file complete?") from None
+    if not text.strip():
+        raise KnowledgeError(f"{path.name} has no text to index (a scanned PDF needs OCR first)")
+    m = re.search(r"^#\s+(.+)$", text, re.M)
+    return (m.group(1).strip() if m else path.stem), text
+
+
+def chunk_document(title: str, text: str) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    path: list[str] = [title]
+    buf: list[str] = []
+
+    def flush() -> None:
+        body = "\n".join(buf).strip()
+        if body:
+            section = " › ".join(path)
+            for piece in _split(body):
+                chunks.append(Chunk(f"{section}\n{piece}", section))
+        buf.clear()
+
+    for line in text.splitlines():
+        m = re.match(r"^(#{1,6})\s+(.+)$", line)
+        if m:
+            flush()
+            level = len(m.group(1))
+            path = [m.group(2).strip()] if level == 1 else path[: level - 1] + [m.group(2).strip()]
+        else:
+            buf.append(line)
+    flush()
+    return chunks
+
+
+def _split(body: str) -> list[str]:
+    if len(body) <= TARGET_CHARS:
+        return [body]
+    out, cur = [], ""
+    for para in re.split(r"\n\s*\n", body):
+        if cur and len(cur) + len(para) > TARGET_CHARS:
+            out.append(cur.strip())
+            cur = ""
+        cur += para + "\n\n"
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def chunk_transcript(turns: list[dict[str, Any]], window: int = 6, step: int = 4) -> list[tuple[str, float, float]]:
+    """(text, start_s, end_s) windows of consecutive turns."""
+    out = []
+    for i in range(0, max(1, len(turns) - window + step), step):
+        part = turns[i:i + window]
+        if not part:
+            break
+        text = "\n".join(f"{t['speaker']}: {t['text']}" for t in part)
+        out.append((text, float(part[0]["start_s"]), float(part[-1]["end_s"])))
+    return out

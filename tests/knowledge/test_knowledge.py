@@ -1,0 +1,118 @@
+"""The knowledge base: redaction, chunking, idempotent indexing, access control, bilingual hybrid search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crm.demo import DEMO_PLAYBOOKS
+from knowledge import KnowledgeStore, Visibility, make_embedder, redact
+from knowledge.chunking import chunk_document
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("请联系张主任 13812345678 或 zhang@hospital.cn", "请联系张主任 [PHONE] 或 [EMAIL]"),
+    ("座机 021-12345678,身份证 110101199003074513", "座机 [PHONE],身份证 [ID]"),
+    ("Call me on +44 20 7946 0958 or +86 138 1234 5678", "Call me on [PHONE] or [PHONE]"),
+    ("card 4111 1111 1111 1111 please", "card [CARD] please"),
+])
+def test_personal_data_is_redacted_in_both_languages(text, expected):
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", ["合同额500000元,2026-11-20签约", "order 20261120001 for 1,200,000 CNY", "订单号 4111111111111112"])
+def test_amounts_dates_and_order_numbers_are_left_alone(text):
+    assert redact(text) == text
+
+
+def test_markdown_chunks_keep_title_and_section_path():
+    chunks = chunk_document("T", "# Price\n\nintro\n\n## Hospital\n\ntext a\n\n### DRG\n\ntext b\n\n## Other\n\ntext c")
+    assert [c.section for c in chunks] == ["Price", "Price › Hospital", "Price › Hospital › DRG", "Price › Other"]
+
+
+@pytest.fixture
+def store(tmp_path):
+    return KnowledgeStore(tmp_path, embedder=make_embedder("hash"))
+
+
+def test_reindexing_an_unchanged_file_does_nothing_and_a_changed_file_replaces_its_chunks(store, tmp_path):
+    doc = tmp_path / "p.md"
+    doc.write_text("# 折扣\n\n## 审批\n\n销售本人可给不超过5%的折扣\n\n## 付款\n\n预付30%")
+    first = store.index_files([doc])
+    assert first.chunks == 2 and store.index_files([doc]).unchanged == ["p.md"]
+    doc.write_text("# 折扣\n\n## 审批\n\n区域经理可批10%以内的折扣")
+    assert store.index_files([doc]).chunks == 1
+    assert store.stats() == {"pb_zh": 1}
+    hits = store.search("折扣审批", k=3)
+    assert [h.text for h in hits] == ["区域经理可批10%以内的折扣"]
+
+
+def test_a_bad_file_is_reported_and_the_others_are_indexed(store, tmp_path):
+    (tmp_path / "good.md").write_text("# Renewal\n\nStart 90 days before expiry.")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    (tmp_path / "empty.txt").write_text("")
+    report = store.index_files([tmp_path])
+    assert report.indexed == ["good.md"] and len(report.failed) == 2
+    assert any("broken.pdf" in f for f in report.failed) and any("empty.txt" in f for f in report.failed)
+
+
+def test_chinese_keyword_search_works_on_character_bigrams(store, tmp_path):
+    (tmp_path / "a.md").write_text("# 招标\n\n废标风险:资质过期、授权书未盖章")
+    (tmp_path / "b.md").write_text("# 续约\n\n到期前90天启动续约沟通")
+    store.index_files([tmp_path])
+    assert store.search("有哪些废标风险", k=1)[0].source == "a.md"
+
+
+def _calls():
+    turns = [{"speaker": "rep", "start_s": 0, "end_s": 2, "text": "为什么维修这么慢"},
+             {"speaker": "customer", "start_s": 3, "end_s": 6, "text": "维修响应太慢 停机损失很大"}]
+    return [
+        {"call_id": 1, "rep_id": 10, "team_id": 1, "account_id": 5, "language": "zh", "is_exemplar": False, "turns": turns},
+        {"call_id": 2, "rep_id": 11, "team_id": 1, "account_id": 6, "language": "zh", "is_exemplar": False, "turns": turns},
+        {"call_id": 3, "rep_id": 12, "team_id": 1, "account_id": 7, "language": "zh", "is_exemplar": True, "turns": turns},
+        {"call_id": 4, "rep_id": 20, "team_id": 2, "account_id": 8, "language": "zh", "is_exemplar": True, "turns": turns},
+    ]
+
+
+def test_a_rep_never_retrieves_another_reps_ordinary_call(store):
+    store.index_transcripts(_calls())
+    rep = Visibility(rep_ids=frozenset({10}), exemplar_team_ids=frozenset({1}))
+    sources = {h.source for h in store.search("维修太慢", k=10, visibility=rep, kinds=("transcript",))}
+    assert sources == {"call:1", "call:3"}
+    manager = Visibility(team_ids=frozenset({1}), exemplar_team_ids=frozenset({1}))
+    assert {h.source for h in store.search("维修太慢", k=10, visibility=manager, kinds=("transcript",))} == {"call:1", "call:2", "call:3"}
+    assert store.index_transcripts(_calls()).unchanged == ["call:1", "call:2", "call:3", "call:4"]
+
+
+def test_transcript_hits_cite_call_rep_and_time_range(store):
+    store.index_transcripts(_calls()[:1])
+    hit = store.search("维修", k=1, visibility=Visibility(all_calls=True))[0]
+    assert hit.citation == "call 1 · rep 10 · 00:00–00:06"
+
+
+@pytest.fixture(scope="module")
+def demo_kb(tmp_path_factory):
+    s = KnowledgeStore(tmp_path_factory.mktemp("kb"), embedder=make_embedder("minilm"))
+    s.index_files([DEMO_PLAYBOOKS])
+    return s
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("query, source", [
+    ("How do I answer 'your price is too high' for a hospital?", "en-objection-price.md"),
+    ("what are the discount approval levels", "en-pricing-discount-policy.md"),
+    ("政府招标有哪些废标风险", "zh-government-tenders.md"),
+])
+def test_hybrid_search_with_minilm_finds_the_playbook_in_its_own_language(demo_kb, query, source):
+    assert source in [h.source for h in demo_kb.search(query, k=3, kinds=("playbook",))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("query, source", [
+    ("医院客户说价格太贵怎么回答", "en-objection-price.md"),
+    ("how do I handle a renewal price increase", "zh-renewals.md"),
+])
+def test_a_question_finds_the_playbook_in_the_other_language(demo_kb, query, source):
+    target = "en" if source.startswith("en") else "zh"
+    assert source in [h.source for h in demo_kb.search(query, k=3, kinds=("playbook",), languages=(target,))]
