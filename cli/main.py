@@ -96,11 +96,14 @@ def init(
         console.print(f"the demo company (seed {report.seed}, scale {report.scale}, as of {report.as_of}) is already there")
     _print_counts(report.counts)
     console.print(
-        "\nTry:\n"
+        "\nTry (prefix with .venv/bin/ if the venv is not active):\n"
         "  repcopilot demo users\n"
-        "  repcopilot leads list --as zhangwei      # a rep: own leads\n"
-        "  repcopilot leads list --as chenjing      # a manager: the 华东 team's leads\n"
-        "  repcopilot bench"
+        "  repcopilot leads list --as zhangwei                                  # a rep: own leads\n"
+        "  repcopilot ask --as chenjing \"上个月华东区线索72小时跟进率是多少?\"\n"
+        "  repcopilot ask --as davidchen \"Debrief my last call\"\n"
+        "  repcopilot kpi \"Win rate by industry this quarter vs last quarter\" --as wangjianhua --chart win.png\n"
+        "  repcopilot kb search \"医院客户说价格太贵怎么回答\" --as zhangwei\n"
+        "  repcopilot chat --as zhangwei"
     )
 
 

@@ -28,9 +28,10 @@ class KeywordIndex:
         self.db.commit()
 
     def add(self, rows: list[tuple[str, str, str]]) -> None:
-        """rows: (chunk_id, partition, text)"""
+        """rows: (chunk_id, partition, text). The partition is also a token of the body, so a
+        query's partition filter is an index intersection inside FTS5, not a scan of its matches."""
         self.db.executemany("INSERT INTO chunks (body, chunk_id, partition) VALUES (?, ?, ?)",
-                            [(tokens(text), cid, part) for cid, part, text in rows])
+                            [(f"{_ptoken(part)} {tokens(text)}", cid, part) for cid, part, text in rows])
 
     def delete(self, chunk_ids: list[str]) -> None:
         self.db.executemany("DELETE FROM chunks WHERE chunk_id = ?", [(c,) for c in chunk_ids])
@@ -39,7 +40,11 @@ class KeywordIndex:
         q = " OR ".join(f'"{t}"' for t in dict.fromkeys(tokens(query).split()))
         if not q or not partitions:
             return []
-        marks = ",".join("?" * len(partitions))
-        rows = self.db.execute(f"SELECT chunk_id FROM chunks WHERE chunks MATCH ? AND partition IN ({marks}) ORDER BY bm25(chunks) LIMIT ?",
-                               (q, *partitions, k)).fetchall()
+        scope = " OR ".join(_ptoken(p) for p in partitions)
+        rows = self.db.execute("SELECT chunk_id FROM chunks WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?",
+                               (f"({q}) AND ({scope})", k)).fetchall()
         return [r[0] for r in rows]
+
+
+def _ptoken(partition: str) -> str:
+    return "zzpart" + re.sub(r"[^a-z0-9]", "", partition.lower())

@@ -37,6 +37,7 @@ class Visibility:
     rep_ids: frozenset[int] = frozenset()
     team_ids: frozenset[int] = frozenset()  # all calls of these teams
     exemplar_team_ids: frozenset[int] = frozenset()  # exemplar calls of these teams
+    own_team_ids: frozenset[int] | None = None  # where the rep_ids' calls live (None: look in every team)
 
 
 @dataclass
@@ -119,8 +120,7 @@ class KnowledgeStore:
         return {"en"} if self.embedder.name == "minilm" else {"zh", "en"}
 
     # -- indexing -------------------------------------------------------------------------------
-    def _replace(self, source_key: str, digest: str, rows: list[tuple[str, str, str, dict]]) -> int:
-        """rows: (chunk_id, partition, text, metadata). Old chunks of the source are removed first."""
+    def _drop(self, source_key: str) -> None:
         old = self.keywords.db.execute("SELECT chunk_ids FROM sources WHERE source_key = ?", (source_key,)).fetchone()
         if old:
             by_partition: dict[str, list[str]] = {}
@@ -129,23 +129,26 @@ class KnowledgeStore:
             for part, ids in by_partition.items():
                 self._col(part).delete(ids=ids)
                 self.keywords.delete(ids)
-        by_partition = {}
+
+    def _add_rows(self, rows: list[tuple[str, str, str, dict]]) -> None:
+        by_partition: dict[str, list] = {}
         for row in rows:
             by_partition.setdefault(row[1], []).append(row)
         for part, part_rows in by_partition.items():
             texts = [r[2] for r in part_rows]
-            language = part_rows[0][3]["language"]
-            if language in self._dense_languages():
+            if part_rows[0][3]["language"] in self._dense_languages():
                 vectors = self.embedder.embed_documents(texts)
-            else:  # Chinese with an English-only model: keep a placeholder vector, never queried
+            else:  # Chinese with an English-only model: a placeholder vector, never queried
                 vectors = [[0.0] * self._dim()] * len(texts)
-            self._col(part).upsert(ids=[r[0] for r in part_rows], embeddings=vectors, documents=texts,
-                                   metadatas=[r[3] for r in part_rows])
+            for i in range(0, len(part_rows), 5000):
+                chunk = part_rows[i:i + 5000]
+                self._col(part).upsert(ids=[r[0] for r in chunk], embeddings=vectors[i:i + 5000],
+                                       documents=[r[2] for r in chunk], metadatas=[r[3] for r in chunk])
         self.keywords.add([(r[0], r[1], r[2]) for r in rows])
-        self.keywords.db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
-                                 (source_key, digest, json.dumps([[r[0], r[1]] for r in rows])))
-        self.keywords.db.commit()
-        return len(rows)
+
+    def _replace(self, source_key: str, digest: str, rows: list[tuple[str, str, str, dict]]) -> int:
+        """rows: (chunk_id, partition, text, metadata). Old chunks of the source are removed first."""
+        return self._replace_many([(source_key, digest, rows)])
 
     def _unchanged(self, source_key: str, digest: str) -> bool:
         row = self.keywords.db.execute("SELECT digest FROM sources WHERE source_key = ?", (source_key,)).fetchone()
@@ -182,8 +185,10 @@ class KnowledgeStore:
             on_progress(len(files), len(files), "")
         return report
 
-    def index_transcripts(self, calls: list[dict[str, Any]]) -> IndexReport:
+    def index_transcripts(self, calls: list[dict[str, Any]], batch: int = 200) -> IndexReport:
+        """Calls are embedded in batches (one model call per partition per batch)."""
         report = IndexReport()
+        pending: list[tuple[str, str, list[tuple[str, str, str, dict]]]] = []
         for call in calls:
             key = f"call:{call['call_id']}"
             digest = hashlib.sha256(json.dumps([call["turns"], call["is_exemplar"], call["rep_id"]], ensure_ascii=False,
@@ -198,9 +203,24 @@ class KnowledgeStore:
                     "kind": "transcript", "source": key, "section": f"{_clock(start)}–{_clock(end)}", "language": language,
                     "call_id": call["call_id"], "rep_id": call["rep_id"], "team_id": call["team_id"] or 0,
                     "exemplar": bool(call["is_exemplar"]), "start_s": start, "end_s": end}))
-            report.chunks += self._replace(key, digest, rows)
+            pending.append((key, digest, rows))
             report.indexed.append(key)
+            if len(pending) >= batch:
+                report.chunks += self._replace_many(pending)
+                pending = []
+        if pending:
+            report.chunks += self._replace_many(pending)
         return report
+
+    def _replace_many(self, sources: list[tuple[str, str, list[tuple[str, str, str, dict]]]]) -> int:
+        for key, _digest, _rows in sources:
+            self._drop(key)
+        rows = [r for _k, _d, rs in sources for r in rs]
+        self._add_rows(rows)
+        self.keywords.db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
+                                     [(k, d, json.dumps([[r[0], r[1]] for r in rs])) for k, d, rs in sources])
+        self.keywords.db.commit()
+        return len(rows)
 
     # -- search ---------------------------------------------------------------------------------
     def _partitions(self, visibility: Visibility, kinds: tuple[str, ...], language: str) -> list[tuple[str, dict | None]]:
@@ -208,7 +228,7 @@ class KnowledgeStore:
         if "playbook" in kinds:
             out.append((f"pb_{language}", None))
         if "transcript" in kinds:
-            existing = {c.name.split("__")[0] for c in self.client.list_collections()}
+            existing = {c.name.split("__")[0] for c in self.client.list_collections()}  # cheap: names only
             for name in sorted(existing):
                 if not (name.startswith("calls_t") and name.endswith(f"_{language}")):
                     continue
@@ -216,7 +236,8 @@ class KnowledgeStore:
                 if visibility.all_calls or team in visibility.team_ids:
                     out.append((name, None))
                 elif team in visibility.exemplar_team_ids or visibility.rep_ids:
-                    clauses = [{"rep_id": r} for r in visibility.rep_ids]
+                    own = visibility.own_team_ids is None or team in visibility.own_team_ids
+                    clauses = [{"rep_id": r} for r in visibility.rep_ids] if own else []
                     if team in visibility.exemplar_team_ids:
                         clauses.append({"exemplar": True})
                     if clauses:
@@ -239,9 +260,7 @@ class KnowledgeStore:
                 if col.count() == 0:
                     continue
                 if language in self._dense_languages():
-                    res = col.query(query_embeddings=[self.embedder.embed_query(q)], n_results=min(k * 3, col.count()),
-                                    where=where, include=["documents", "metadatas", "distances"])
-                    ranked_lists.append(self._collect(res, found))
+                    ranked_lists.append(self._dense(col, self.embedder.embed_query(q), k, where, found))
                 kw_ids = self.keywords.search(q, [part], k * 3)
                 if where is not None and kw_ids:
                     allowed = set(col.get(ids=kw_ids, where=where, include=[])["ids"])
@@ -270,6 +289,21 @@ class KnowledgeStore:
             out.append(hit)
         return out
 
+    def _dense(self, col, vector: list[float], k: int, where: dict | None, found: dict[str, Hit]) -> list[str]:
+        """Nearest chunks; with an access filter, over-fetch unfiltered and filter here (a
+        Chroma metadata filter costs ~100 ms on a large collection), and fall back to the
+        filtered query only when too few visible chunks come back."""
+        count = col.count()
+        include = ["documents", "metadatas", "distances"]
+        if where is None:
+            return self._collect(col.query(query_embeddings=[vector], n_results=min(k * 3, count), include=include), found)
+        res = col.query(query_embeddings=[vector], n_results=min(max(50, k * 20), count), include=include)
+        keep = [i for i, m in enumerate(res["metadatas"][0]) if _allowed(m, where)]
+        if len(keep) >= k:
+            sub = {key: [[res[key][0][i] for i in keep[: k * 3]]] for key in ("ids", "documents", "metadatas")}
+            return self._collect(sub, found)
+        return self._collect(col.query(query_embeddings=[vector], n_results=min(k * 3, count), where=where, include=include), found)
+
     def _collect(self, res: dict, found: dict[str, Hit]) -> list[str]:
         ids = res["ids"][0]
         for cid, doc, meta in zip(ids, res["documents"][0], res["metadatas"][0]):
@@ -278,6 +312,11 @@ class KnowledgeStore:
 
     def stats(self) -> dict[str, int]:
         return {c.name.split("__")[0]: self.client.get_collection(c.name).count() for c in self.client.list_collections()}
+
+
+def _allowed(meta: dict, where: dict) -> bool:
+    clauses = where.get("$or", [where])
+    return any(all(meta.get(key) == value for key, value in clause.items()) for clause in clauses)
 
 
 def _rrf(lists: list[list[str]]) -> list[str]:

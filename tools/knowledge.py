@@ -40,7 +40,7 @@ def visibility_for(session: Session, user: User) -> Visibility:
         return Visibility(team_ids=scope.team_ids, exemplar_team_ids=scope.team_ids)
     if user.role == "rep":
         teams = frozenset({user.team_id}) if user.team_id else frozenset()
-        return Visibility(rep_ids=frozenset({user.id}), exemplar_team_ids=teams)
+        return Visibility(rep_ids=frozenset({user.id}), exemplar_team_ids=teams, own_team_ids=teams)
     from crm.models import Team
 
     return Visibility(exemplar_team_ids=frozenset(session.scalars(select(Team.id))))

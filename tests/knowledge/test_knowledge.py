@@ -116,3 +116,10 @@ def test_hybrid_search_with_minilm_finds_the_playbook_in_its_own_language(demo_k
 def test_a_question_finds_the_playbook_in_the_other_language(demo_kb, query, source):
     target = "en" if source.startswith("en") else "zh"
     assert source in [h.source for h in demo_kb.search(query, k=3, kinds=("playbook",), languages=(target,))]
+
+
+def test_the_over_fetch_path_applies_the_same_access_rule_as_the_filtered_query(store):
+    store.index_transcripts(_calls())
+    rep = Visibility(rep_ids=frozenset({10}), exemplar_team_ids=frozenset({1}), own_team_ids=frozenset({1}))
+    for _ in range(3):  # k=1: enough visible chunks in the unfiltered over-fetch, so it is used
+        assert store.search("维修太慢", k=1, visibility=rep, kinds=("transcript",))[0].source in {"call:1", "call:3"}

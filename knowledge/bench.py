@@ -1,0 +1,94 @@
+"""Knowledge benchmark: indexing throughput with the real embedder, and hybrid query latency
+over a large partitioned index with the access-control filter on, against a bare Chroma
+query of the same vectors in the same run."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from knowledge.embeddings import make_embedder
+from knowledge.store import KnowledgeStore, Visibility
+
+WORDS = ("downtime maintenance price discount tender hospital renewal budget procurement policy audit delivery "
+         "line plant converter storage clinic payback compliance pilot demo quote approval").split()
+ZH = "停机维修价格折扣招标医院续约预算采购政策审计交付产线工厂变流器储能门店回报合规试点演示报价审批"
+
+
+VOCAB = WORDS + [f"term{i}" for i in range(5000)]  # a long tail, like real text
+
+
+def _sentence(rng: random.Random, k: int) -> str:
+    return " ".join(rng.choice(WORDS) if rng.random() < 0.2 else rng.choice(VOCAB) for _ in range(k))
+
+
+def _p(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def bench_kb(*, n_chunks: int = 100_000, queries: int = 50) -> dict[str, Any]:
+    rng = random.Random(7)
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="repcopilot-kb-") as tmp:
+        # 1. indexing throughput on real text: the demo company's playbooks and call transcripts
+        from crm.db import session_factory
+        from crm.demo import DEMO_PLAYBOOKS
+        from evals.demo import build_eval_demo
+        from tools.knowledge import transcripts_for_index
+
+        engine = build_eval_demo(Path(tmp))
+        with session_factory(engine)() as session:
+            calls = transcripts_for_index(session)
+        engine.dispose()
+        store = KnowledgeStore(Path(tmp) / "a", embedder=make_embedder("minilm"))
+        store._dim()  # load the model before timing
+        t0 = time.perf_counter()
+        docs = store.index_files([DEMO_PLAYBOOKS])
+        report = store.index_transcripts(calls)
+        index_s = time.perf_counter() - t0
+        out["index_chunks"] = docs.chunks + report.chunks
+        out["index_chunks_per_s"] = round(out["index_chunks"] / index_s, 1)
+
+        # 2. query latency at n_chunks: random unit vectors + synthetic text, the real query path
+        big = KnowledgeStore(Path(tmp) / "b", embedder=make_embedder("minilm"))
+        dim = big._dim()
+        per_team = n_chunks // 4
+        t0 = time.perf_counter()
+        for team in range(4):
+            col = big._col(f"calls_t{team}_en")
+            for start in range(0, per_team, 5000):
+                ids = [f"t{team}c{i}" for i in range(start, min(per_team, start + 5000))]
+                vecs = np.random.default_rng(team * 1000 + start).normal(size=(len(ids), dim)).astype(np.float32)
+                vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+                texts = [_sentence(rng, 20) for _ in ids]
+                metas = [{"kind": "transcript", "source": f"call:{i}", "section": "00:00–00:30", "language": "en",
+                          "call_id": i, "rep_id": i % 8 + team * 8, "team_id": team, "exemplar": i % 10 == 0,
+                          "start_s": 0.0, "end_s": 30.0} for i in range(start, start + len(ids))]
+                col.add(ids=ids, embeddings=vecs.tolist(), documents=texts, metadatas=metas)
+                big.keywords.add([(cid, f"calls_t{team}_en", t) for cid, t in zip(ids, texts)])
+        big.keywords.db.commit()
+        out["build_100k_s"] = round(time.perf_counter() - t0, 1)
+        # a rep: own calls + their team's exemplars
+        visibility = Visibility(rep_ids=frozenset({3}), exemplar_team_ids=frozenset({0}), own_team_ids=frozenset({0}))
+        qs = [_sentence(rng, 6) for _ in range(queries)]
+        big.search(qs[0], k=5, visibility=visibility, kinds=("transcript",))  # warm
+        ours, bare = [], []
+        col = big._col("calls_t0_en")
+        for q in qs:
+            t = time.perf_counter()
+            big.search(q, k=5, visibility=visibility, kinds=("transcript",), languages=("en",))
+            ours.append((time.perf_counter() - t) * 1000)
+            vec = big.embedder.embed_query(q)
+            t = time.perf_counter()
+            col.query(query_embeddings=[vec], n_results=5)
+            bare.append((time.perf_counter() - t) * 1000)
+        out.update({"chunks": per_team * 4, "hybrid_p50_ms": round(_p(ours, 0.5), 1), "hybrid_p95_ms": round(_p(ours, 0.95), 1),
+                    "bare_chroma_p50_ms": round(_p(bare, 0.5), 1), "bare_chroma_p95_ms": round(_p(bare, 0.95), 1),
+                    "ratio_p95": round(_p(ours, 0.95) / max(_p(bare, 0.95), 1e-6), 2)})
+    return out
