@@ -9,18 +9,13 @@ from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from api.auth import user_for_token
+from crm.db import session_scope
 from crm.models import User
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    factory = request.app.state.session_factory
-    with factory() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(request.app.state.runtime.engine) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
