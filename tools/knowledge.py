@@ -19,15 +19,21 @@ from tools.context import ToolContext
 
 
 @lru_cache(maxsize=4)
-def _store(home: str, embedding_model: str, base_url: str | None, api_key: str | None, chroma_url: str | None) -> KnowledgeStore:
+def _store(home: str, embedding_model: str, base_url: str | None, api_key: str | None, chroma_url: str | None,
+           llm: tuple[str, str | None, str] | None) -> KnowledgeStore:
+    from knowledge.store import llm_translator
+
     embedder = make_embedder(embedding_model, base_url=base_url, api_key=api_key)
-    return KnowledgeStore(Path(home), embedder=embedder, chroma_url=chroma_url)
+    translate = llm_translator(base_url=llm[0], api_key=llm[1], model=llm[2]) if llm else None
+    return KnowledgeStore(Path(home), embedder=embedder, chroma_url=chroma_url, translate=translate)
 
 
 def open_store(settings: Settings, home: Path) -> KnowledgeStore:
-    """One store per data home and embedder per process."""
+    """One store per data home and embedder per process; with an LLM configured, questions
+    are translated by it for the other language's search."""
+    llm = (settings.llm_base_url, settings.llm_api_key, settings.llm_model or "gpt-4o-mini") if settings.llm_base_url else None
     return _store(str(home), settings.embedding_model, settings.embedding_base_url,
-                  settings.embedding_api_key, settings.chroma_url)
+                  settings.embedding_api_key, settings.chroma_url, llm)
 
 
 def visibility_for(session: Session, user: User) -> Visibility:

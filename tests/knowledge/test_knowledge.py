@@ -123,3 +123,27 @@ def test_the_over_fetch_path_applies_the_same_access_rule_as_the_filtered_query(
     rep = Visibility(rep_ids=frozenset({10}), exemplar_team_ids=frozenset({1}), own_team_ids=frozenset({1}))
     for _ in range(3):  # k=1: enough visible chunks in the unfiltered over-fetch, so it is used
         assert store.search("维修太慢", k=1, visibility=rep, kinds=("transcript",))[0].source in {"call:1", "call:3"}
+
+
+def test_with_an_llm_configured_the_other_languages_query_is_its_translation(tmp_path):
+    from knowledge.store import llm_translator
+    from tests.agent.fake_openai import ScriptedServer, text_reply
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "renewal.md").write_text("# Renewals\n\nStart renewal talks 90 days before expiry.")
+    with ScriptedServer([text_reply("when to start renewal talks")]) as server:
+        store = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"),
+                               translate=llm_translator(base_url=server.base_url, api_key="k", model="m"))
+        store.index_files([tmp_path / "docs"])
+        hits = store.search("什么时候开始谈", k=1, kinds=("playbook",), languages=("en",))  # no glossary term matches
+    assert hits and hits[0].source == "renewal.md"
+    assert "Translate" in server.requests[0]["messages"][0]["content"]
+
+
+def test_an_unreachable_translation_endpoint_falls_back_to_the_glossary(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "price.md").write_text("# Price\n\nAnswer a price objection with total cost of ownership.")
+    store = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"),
+                           translate=lambda q, lang: (_ for _ in ()).throw(ConnectionError("down")))
+    store.index_files([tmp_path / "docs"])
+    assert store.search("价格异议", k=1, kinds=("playbook",), languages=("en",))[0].source == "price.md"
