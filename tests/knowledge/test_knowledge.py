@@ -147,3 +147,30 @@ def test_an_unreachable_translation_endpoint_falls_back_to_the_glossary(tmp_path
                            translate=lambda q, lang: (_ for _ in ()).throw(ConnectionError("down")))
     store.index_files([tmp_path / "docs"])
     assert store.search("价格异议", k=1, kinds=("playbook",), languages=("en",))[0].source == "price.md"
+
+
+def test_pdf_and_docx_playbooks_are_chunked_with_their_sections(store, tmp_path):
+    import docx
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["pdf.fonttype"] = 42  # real text in the PDF, so it can be extracted
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    with PdfPages(tmp_path / "tender.pdf") as pdf:
+        fig = plt.figure(figsize=(8.27, 11.69))
+        fig.text(0.1, 0.9, "# Tender checklist")
+        fig.text(0.1, 0.8, "Expired certificates disqualify a bid.")
+        pdf.savefig(fig)
+        plt.close(fig)
+    d = docx.Document()
+    d.add_heading("Renewal playbook", level=1)
+    d.add_heading("Lead time", level=2)
+    d.add_paragraph("Start renewal talks 90 days before expiry.")
+    d.save(tmp_path / "renewal.docx")
+    report = store.index_files([tmp_path])
+    assert sorted(report.indexed) == ["renewal.docx", "tender.pdf"]
+    renewal = store.search("renewal talks expiry", k=1, kinds=("playbook",))[0]
+    assert renewal.source == "renewal.docx" and renewal.section == "Renewal playbook › Lead time"
+    assert store.search("expired certificates", k=1, kinds=("playbook",))[0].source == "tender.pdf"
