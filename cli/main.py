@@ -86,7 +86,6 @@ def init(
             with session_scope(engine) as session:
                 recompute_call_metrics(session)
             report.counts["call_metrics"] = _count_metrics(engine)
-    _index_demo_knowledge(engine)
     if report.built:
         console.print(
             f"built the demo company (seed {report.seed}, scale {report.scale}, as of {report.as_of}) "
@@ -95,6 +94,7 @@ def init(
     else:
         console.print(f"the demo company (seed {report.seed}, scale {report.scale}, as of {report.as_of}) is already there")
     _print_counts(report.counts)
+    _index_demo_knowledge(engine)
     console.print(
         "\nTry (prefix with .venv/bin/ if the venv is not active):\n"
         "  repcopilot demo users\n"
