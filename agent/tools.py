@@ -179,3 +179,57 @@ register(ToolSpec(
     "first-deal days, renewal rate, AI-suggestion adoption, calls per rep, conversation metrics) from the governed "
     "metric registry, with its definition, the period resolved to dates, the SQL and a chart.",
     KpiArgs, _kpi))
+
+
+# -- leads ------------------------------------------------------------------------------------
+
+class LeadArgs(BaseModel):
+    query: str = Field(description="the lead or account as the user named it (Chinese or English), or 'lead 123'")
+    lead_id: int | None = Field(None, description="the lead id, when already known from the conversation")
+
+
+def _lead(*, ctx: ToolContext, query: str, lead_id: int | None) -> ToolOutput:
+    from tools.leads import find_leads, lead_summary
+
+    if lead_id is None:
+        matches = find_leads(ctx=ctx, query=query)
+        if not matches:
+            return ToolOutput(text=ctx.t("在你能查看的线索里没有找到这条线索;可以给出客户名称或线索编号。",
+                                         "I found no such lead among the ones you may see; give the account name or the lead id."),
+                              error="not_found")
+        top = [m for m in matches if m.score >= matches[0].score - 0.05]
+        if len(top) > 1:
+            names = "\n".join(f"- #{m.lead_id} {m.name}" for m in matches[:5])
+            return ToolOutput(text=ctx.t(f"找到多条可能的线索,请指明是哪一条:\n{names}", f"Several leads match — which one?\n{names}"),
+                              data={"choices": [m.__dict__ for m in matches]}, confidence=0.3)
+        lead_id = matches[0].lead_id
+    summary = lead_summary(ctx=ctx, lead_id=lead_id)
+    _log_suggestions(ctx, summary)
+    return ToolOutput(text=summary.render(ctx.language), data={"facts": summary.facts, "actions": summary.actions},
+                      evidence=summary.intent.top_events, confidence=summary.intent.confidence or 0.3,
+                      focus={"lead_id": lead_id})
+
+
+def _log_suggestions(ctx: ToolContext, summary) -> None:
+    """Each suggestion shown is logged with its evidence (once per lead, rule and day)."""
+    from sqlalchemy import func, select
+
+    from crm.models import AISuggestion
+
+    now = ctx.now()
+    for action in summary.actions:
+        exists = ctx.session.scalar(select(func.count()).select_from(AISuggestion).where(
+            AISuggestion.lead_id == summary.lead_id, AISuggestion.kind == f"nba:{action['rule']}",
+            AISuggestion.created_at >= now.replace(hour=0, minute=0, second=0, microsecond=0)))
+        if not exists:
+            ctx.session.add(AISuggestion(user_id=ctx.user.id, kind=f"nba:{action['rule']}", lead_id=summary.lead_id,
+                                         text=action["text"], evidence=[e.to_json() for e in summary.intent.top_events],
+                                         confidence=summary.intent.confidence, status="shown", created_at=now))
+    ctx.session.flush()
+
+
+register(ToolSpec(
+    "lead_lookup",
+    "Look up a lead by account name, lead name or id: facts, intent score (CBI 0-100) with the events behind it, "
+    "and the next best action with its evidence. Only leads the user may see.",
+    LeadArgs, _lead))

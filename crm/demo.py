@@ -350,15 +350,16 @@ class _Generator:
             self.lead_meta[lead["id"]] = {"intent": intent, "account": acct, "contact": contact, "owner": owner, "meta": meta}
             n_tp = max(1, int(rt.expovariate(1.0) * mean_tp * (0.3 + 2.0 * intent)))
             self._journey(rt, lead, acct, meta, intent, n_tp)
-        self._special_journeys(rt)
-        # touch up the total so each scale lands on its volume exactly (background browsing)
-        deficit = target_tp - len(self.rows[Touchpoint])
+        energy, hospital = self._special_candidates(rt)
+        regular_target = target_tp - 4 * len(energy) - 3 * len(hospital)
+        # touch up the total so each scale lands on its volume exactly (background browsing);
+        # the planted journeys are added after the trim so that they are never cut
+        deficit = regular_target - len(self.rows[Touchpoint])
         for _ in range(max(0, deficit)):
             acct = rt.choice(accounts)
             self._tp(rt, acct["id"], None, None, "page_view", self.rand_time(rt, self.start, self.now))
-        excess = len(self.rows[Touchpoint]) - target_tp
-        if excess > 0:
-            del self.rows[Touchpoint][target_tp:]
+        del self.rows[Touchpoint][regular_target:]
+        self._special_journeys(rt, energy, hospital)
 
     def _tp(self, r: random.Random, account_id: int, contact: dict | None, lead_id: int | None, kind: str, when: datetime, asset: str | None = None) -> None:
         channel = {"page_view": "website", "pdf_download": "website", "demo_booking": "website", "expo_scan": "expo",
@@ -397,25 +398,34 @@ class _Generator:
             if r.random() < 0.5:
                 self._tp(r, acct["id"], lead_contact(lead, meta), lead["id"], "demo_booking", t + timedelta(hours=20))
 
-    def _special_journeys(self, r: random.Random) -> None:
-        """The seeds' two signature journeys, planted on a few recent leads."""
+    def _special_candidates(self, r: random.Random) -> tuple[list[int], list[int]]:
         recent = [lid for lid, m in self.lead_meta.items()
                   if (self.now - self.rows[Lead][lid - 1]["created_at"]).days < 45]
         r.shuffle(recent)
-        energy = [lid for lid in recent if self.lead_meta[lid]["meta"]["segment"] == "新能源装备"][: 4 * self.scale]
-        hospital = [lid for lid in recent if self.lead_meta[lid]["meta"]["segment"] in ("三级综合医院", "政府及公共机构")][: 5 * self.scale]
+        def consenting(lid: int) -> bool:  # planted signals must be visible: some contact has consented
+            return any(c["consent_tracking"] for c in self.lead_meta[lid]["meta"]["contacts"])
+
+        energy = [lid for lid in recent if self.lead_meta[lid]["meta"]["segment"] == "新能源装备" and consenting(lid)][: 4 * self.scale]
+        hospital = [lid for lid in recent if self.lead_meta[lid]["meta"]["segment"] in ("三级综合医院", "政府及公共机构")
+                    and consenting(lid)][: 5 * self.scale]
+        return energy, hospital
+
+    def _special_journeys(self, r: random.Random, energy: list[int], hospital: list[int]) -> None:
+        """The seeds' two signature journeys, planted on a few recent leads (4 + 3 rows each)."""
         for lid in energy:  # engineer reads tech docs 3 days running, then scans an expo badge
             m = self.lead_meta[lid]
-            engineer = next((c for c in m["meta"]["contacts"] if c["role_in_deal"] == "engineer"), m["contact"])
+            consented = [c for c in m["meta"]["contacts"] if c["consent_tracking"]]
+            engineer = next((c for c in consented if c["role_in_deal"] == "engineer"), consented[0])
             day0 = self.now - timedelta(days=r.randint(3, 10), hours=r.randint(0, 8))
             for d in range(3):
                 self._tp(r, m["account"]["id"], engineer, lid, "page_view", day0 + timedelta(days=d), "技术文档: 变流器故障诊断白皮书")
             self._tp(r, m["account"]["id"], engineer, lid, "expo_scan", day0 + timedelta(days=3, hours=2), "新能源装备展 展位扫码")
         for lid in hospital:  # bid document sent, unopened for 7+ days, then a policy article
             m = self.lead_meta[lid]
+            contact = next(c for c in m["meta"]["contacts"] if c["consent_tracking"])
             sent = self.now - timedelta(days=r.randint(8, 14))
-            self._tp(r, m["account"]["id"], m["contact"], lid, "bid_doc_sent", sent, "投标方案.pdf")
-            self._tp(r, m["account"]["id"], m["contact"], lid, "policy_article", sent + timedelta(days=7, hours=3), "国产替代政策解读")
+            self._tp(r, m["account"]["id"], contact, lid, "bid_doc_sent", sent, "投标方案.pdf")
+            self._tp(r, m["account"]["id"], contact, lid, "policy_article", sent + timedelta(days=7, hours=3), "国产替代政策解读")
             self._tp(r, m["account"]["id"], None, lid, "tender_notice", sent - timedelta(days=5), "公开招标公告")
 
     def _opportunities(self) -> None:
