@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,15 @@ def test_bench_reports_demo_build_time_and_bulk_insert_rate():
     assert figures["rows"] > 60_000
     assert figures["demo_build_s"] > 0 and figures["bulk_insert_rows_per_s"] > 0
     assert figures["insert_ratio_vs_bare"] == pytest.approx(figures["bulk_insert_s"] / figures["bare_sqlite3_insert_s"], rel=0.02)
+
+
+def test_the_installed_console_script_runs_from_any_folder(tmp_path):
+    """What `make run` calls: the entry point must import from the installed distribution, not the checkout."""
+    script = Path(sys.executable).parent / "repcopilot"
+    if not script.exists():
+        pytest.skip("the project is not installed in this interpreter's environment (run `make install`)")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",) and not k.startswith("REPCOPILOT_")}
+    proc = subprocess.run([str(script), "--home", str(tmp_path / "home"), "init"], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "schema at revision" in proc.stdout
