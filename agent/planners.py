@@ -52,7 +52,12 @@ def _turn_tool_messages(state: CopilotState) -> list[ToolMessage]:
 # Offline planner
 # --------------------------------------------------------------------------------------------
 
+SUGGESTION_DECISION = re.compile(
+    r"(采纳|接受|忽略|驳回|不采纳|adopt|accept|dismiss|reject|ignore)\s*(?:了)?\s*(?:the\s+)?(?:ai\s*)?(?:建议|suggestion)?\s*#?\s*(\d+)", re.I)
+
 INTENTS: list[tuple[str, re.Pattern[str]]] = [
+    ("suggestions", re.compile(r"(我的|待处理的?|列出(我的)?)(ai\s*)?建议|ai\s*建议(?!采纳率)|建议(列表|清单)|"
+                               r"\b(my|open|pending|list)\b.{0,12}\bsuggestions\b", re.I)),
     ("call_debrief", re.compile(
         r"复盘|通话|电话.*(怎么样|表现)|录音|debrief|\bcalls?\b|my last call|how did (my|the) call", re.I)),
     ("journey_timeline", re.compile(r"旅程|时间线|触点|轨迹|互动记录|journey|timeline|touch ?points?|history", re.I)),
@@ -86,8 +91,15 @@ class OfflinePlanner:
         intent = route_intent(question)
         focus = state.get("focus") or {}
         call_ref = re.search(r"(?:call|通话)\s*#?\s*(\d+)", question, re.I)
+        decision = SUGGESTION_DECISION.search(question)
+        if decision and "suggestions" in names:
+            verb = decision.group(1).lower()
+            action = "adopt" if verb in ("采纳", "接受", "adopt", "accept") else "dismiss"
+            return AIMessage(content="", tool_calls=[_tool_call("suggestions", {"action": action, "suggestion_id": int(decision.group(2))})])
         if "kpi_query" in names and _asks_kpi(question):
             return AIMessage(content="", tool_calls=[_tool_call("kpi_query", {"question": question})])
+        if intent == "suggestions" and "suggestions" in names:
+            return AIMessage(content="", tool_calls=[_tool_call("suggestions", {"action": "list"})])
         if intent == "call_debrief" and "call_debrief" in names:
             args: dict[str, Any] = {}
             if call_ref:
@@ -102,6 +114,8 @@ class OfflinePlanner:
             if FOLLOW_UP.search(question.strip()) or not _names_something(question):
                 if focus.get("lead_id"):
                     args["lead_id"] = focus["lead_id"]
+                elif intent == "journey_timeline" and focus.get("account_id"):
+                    args["account_id"] = focus["account_id"]
             return AIMessage(content="", tool_calls=[_tool_call(intent, args)])
         return AIMessage(content=self.capabilities(ctx, tools))
 
@@ -116,6 +130,7 @@ class OfflinePlanner:
             "knowledge_search": "话术和打法(例如“医院客户说价格太贵怎么回答?”)",
             "call_debrief": "通话复盘(例如“复盘我最近的一次通话”)",
             "kpi_query": "KPI 指标(例如“上个月华东区线索72小时跟进率是多少?”)",
+            "suggestions": "待处理的 AI 建议,以及采纳或忽略(例如“我的建议”“采纳建议 12”)",
         }
         en = {
             "lead_lookup": "a lead's status, intent score and next best action (\"how is the Helios Wind lead?\")",
@@ -123,6 +138,7 @@ class OfflinePlanner:
             "knowledge_search": "playbooks and talk tracks (\"how do I answer 'your price is too high'?\")",
             "call_debrief": "a debrief of your calls (\"debrief my last call\")",
             "kpi_query": "KPIs (\"win rate by industry this quarter vs last quarter\")",
+            "suggestions": "your open AI suggestions, and adopting or dismissing one (\"my suggestions\", \"adopt suggestion 12\")",
         }
         table = zh if ctx.language == "zh" else en
         lines = [f"- {table[t.name]}" for t in tools if t.name in table]

@@ -188,44 +188,44 @@ class LeadArgs(BaseModel):
     lead_id: int | None = Field(None, description="the lead id, when already known from the conversation")
 
 
+def _resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False) -> int | ToolOutput:
+    """The lead the question names, or the answer to give instead (no match / a choice list).
+    With ``account_level``, several close matches on one account are not ambiguous: any of
+    them leads to the account."""
+    from sqlalchemy import select
+
+    from crm.models import Lead
+    from tools.leads import find_leads
+
+    matches = find_leads(ctx=ctx, query=query)
+    if not matches:
+        return ToolOutput(text=ctx.t("在你能查看的线索里没有找到这条线索;可以给出客户名称或线索编号。",
+                                     "I found no such lead among the ones you may see; give the account name or the lead id."),
+                          error="not_found")
+    top = [m for m in matches if m.score >= matches[0].score - 0.05]
+    if len(top) > 1 and account_level:
+        accounts = set(ctx.session.scalars(select(Lead.account_id).where(Lead.id.in_([m.lead_id for m in top]))))
+        if len(accounts) == 1:
+            return top[0].lead_id
+    if len(top) > 1:
+        names = "\n".join(f"- #{m.lead_id} {m.name}" for m in matches[:5])
+        return ToolOutput(text=ctx.t(f"找到多条可能的线索,请指明是哪一条:\n{names}", f"Several leads match — which one?\n{names}"),
+                          data={"choices": [m.to_json() for m in matches]}, confidence=0.3)
+    return matches[0].lead_id
+
+
 def _lead(*, ctx: ToolContext, query: str, lead_id: int | None) -> ToolOutput:
-    from tools.leads import find_leads, lead_summary
+    from tools.leads import lead_summary
 
     if lead_id is None:
-        matches = find_leads(ctx=ctx, query=query)
-        if not matches:
-            return ToolOutput(text=ctx.t("在你能查看的线索里没有找到这条线索;可以给出客户名称或线索编号。",
-                                         "I found no such lead among the ones you may see; give the account name or the lead id."),
-                              error="not_found")
-        top = [m for m in matches if m.score >= matches[0].score - 0.05]
-        if len(top) > 1:
-            names = "\n".join(f"- #{m.lead_id} {m.name}" for m in matches[:5])
-            return ToolOutput(text=ctx.t(f"找到多条可能的线索,请指明是哪一条:\n{names}", f"Several leads match — which one?\n{names}"),
-                              data={"choices": [m.__dict__ for m in matches]}, confidence=0.3)
-        lead_id = matches[0].lead_id
-    summary = lead_summary(ctx=ctx, lead_id=lead_id)
-    _log_suggestions(ctx, summary)
-    return ToolOutput(text=summary.render(ctx.language), data={"facts": summary.facts, "actions": summary.actions},
+        resolved = _resolve_lead(ctx, query)
+        if isinstance(resolved, ToolOutput):
+            return resolved
+        lead_id = resolved
+    summary = lead_summary(ctx=ctx, lead_id=lead_id)  # logs each suggestion shown (once per lead, rule and day)
+    return ToolOutput(text=summary.render(ctx.language), data=summary.to_json(),
                       evidence=summary.intent.top_events, confidence=summary.intent.confidence or 0.3,
                       focus={"lead_id": lead_id})
-
-
-def _log_suggestions(ctx: ToolContext, summary) -> None:
-    """Each suggestion shown is logged with its evidence (once per lead, rule and day)."""
-    from sqlalchemy import func, select
-
-    from crm.models import AISuggestion
-
-    now = ctx.now()
-    for action in summary.actions:
-        exists = ctx.session.scalar(select(func.count()).select_from(AISuggestion).where(
-            AISuggestion.lead_id == summary.lead_id, AISuggestion.kind == f"nba:{action['rule']}",
-            AISuggestion.created_at >= now.replace(hour=0, minute=0, second=0, microsecond=0)))
-        if not exists:
-            ctx.session.add(AISuggestion(user_id=ctx.user.id, kind=f"nba:{action['rule']}", lead_id=summary.lead_id,
-                                         text=action["text"], evidence=[e.to_json() for e in summary.intent.top_events],
-                                         confidence=summary.intent.confidence, status="shown", created_at=now))
-    ctx.session.flush()
 
 
 register(ToolSpec(
@@ -233,3 +233,88 @@ register(ToolSpec(
     "Look up a lead by account name, lead name or id: facts, intent score (CBI 0-100) with the events behind it, "
     "and the next best action with its evidence. Only leads the user may see.",
     LeadArgs, _lead))
+
+
+# -- journey timeline -------------------------------------------------------------------------
+
+class JourneyArgs(BaseModel):
+    query: str = Field(description="the account or lead as the user named it, with any period words ('last 90 days', '今年')")
+    lead_id: int | None = Field(None, description="a lead id already known from the conversation: its account's journey")
+    account_id: int | None = Field(None, description="the account id, when known")
+    period_start: str | None = Field(None, description="YYYY-MM-DD, inclusive")
+    period_end: str | None = Field(None, description="YYYY-MM-DD, exclusive")
+
+
+def _journey(*, ctx: ToolContext, query: str, lead_id: int | None, account_id: int | None,
+             period_start: str | None, period_end: str | None) -> ToolOutput:
+    from datetime import date
+
+    from tools.journey import journey_timeline
+    from tools.kpi.parser import parse_period
+    from tools.leads import get_visible_lead
+
+    if lead_id is None and account_id is None:
+        resolved = _resolve_lead(ctx, query, account_level=True)
+        if isinstance(resolved, ToolOutput):
+            return resolved
+        lead_id = resolved
+    if account_id is None and lead_id is not None:
+        account_id = get_visible_lead(ctx, lead_id).account_id  # the account's whole journey, all its leads
+    try:
+        start = date.fromisoformat(period_start) if period_start else None
+        end = date.fromisoformat(period_end) if period_end else None
+    except ValueError:
+        return ToolOutput(text=ctx.t("日期格式应为 YYYY-MM-DD。", "Dates must be written YYYY-MM-DD."), error="input")
+    if start is None and end is None:
+        period, _ = parse_period(query, ctx.now().date())
+        if period is not None:
+            start, end = period.start, period.end
+    journey = journey_timeline(ctx=ctx, account_id=account_id, start=start, end=end)
+    events = [e for stage in journey.stages for e in stage.events]
+    evidence = [Evidence(e.kind, str(e.id), e.time, e.text(ctx.language)) for e in events[-10:]]
+    return ToolOutput(text=journey.render(ctx.language), data=journey.to_json(), evidence=evidence,
+                      confidence=0.9 if events else 0.4,
+                      focus={"account_id": journey.account_id, **({"lead_id": lead_id} if lead_id else {})})
+
+
+register(ToolSpec(
+    "journey_timeline",
+    "The customer journey of an account: every touchpoint, lead, call, opportunity and stage change in time order, "
+    "grouped by stage, with long silences and the current stage marked; an optional period.",
+    JourneyArgs, _journey))
+
+
+# -- AI suggestions ---------------------------------------------------------------------------
+
+class SuggestionArgs(BaseModel):
+    action: str = Field("list", description="list | adopt | dismiss")
+    suggestion_id: int | None = Field(None, description="the suggestion to adopt or dismiss")
+
+
+def _suggestions(*, ctx: ToolContext, action: str, suggestion_id: int | None) -> ToolOutput:
+    from tools.suggestions import decide_suggestion, list_suggestions
+
+    if action in ("adopt", "adopted", "dismiss", "dismissed"):
+        if suggestion_id is None:
+            return ToolOutput(text=ctx.t("请给出建议编号,例如“采纳建议 12”。", "Give the suggestion's id, e.g. \"adopt suggestion 12\"."),
+                              error="input")
+        decision = "adopted" if action.startswith("adopt") else "dismissed"
+        result = decide_suggestion(ctx=ctx, suggestion_id=suggestion_id, decision=decision)
+        return ToolOutput(text=result.message, data=result.to_json(), confidence=1.0,
+                          evidence=[Evidence("suggestion", str(suggestion_id), result.suggestion.decided_at, result.suggestion.text)])
+    rows = list_suggestions(ctx=ctx, status="shown", limit=10)
+    if not rows:
+        return ToolOutput(text=ctx.t("你目前没有待处理的 AI 建议。", "You have no open AI suggestions."), confidence=1.0)
+    lines = [ctx.t("待处理的 AI 建议(回复“采纳建议 编号”或“忽略建议 编号”):",
+                   "Open AI suggestions (reply \"adopt suggestion ID\" or \"dismiss suggestion ID\"):")]
+    for r in rows:
+        lead = ctx.t(f"线索 #{r.lead_id}", f"lead #{r.lead_id}") if r.lead_id else ""
+        lines.append(f"- [{r.id}] {r.created_at[:10]} {lead} {r.text}")
+    return ToolOutput(text="\n".join(lines), data={"suggestions": [r.to_json() for r in rows]}, confidence=1.0,
+                      evidence=[Evidence("suggestion", str(r.id), r.created_at, r.text) for r in rows])
+
+
+register(ToolSpec(
+    "suggestions",
+    "The AI suggestions shown to the user that are still open, or record that one was adopted or dismissed.",
+    SuggestionArgs, _suggestions))

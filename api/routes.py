@@ -106,3 +106,67 @@ def chart(name: str, user: CurrentUser, request: Request) -> FileResponse:
     if not path.is_file():
         raise HTTPException(404, "no such chart")
     return FileResponse(path, media_type="image/png")
+
+
+# -- AI suggestions ---------------------------------------------------------------------------
+
+def _error_status(exc: RepcopilotError) -> HTTPException:
+    from core.errors import NotFoundError
+
+    if isinstance(exc, PermissionDenied):
+        return HTTPException(403, str(exc))
+    if isinstance(exc, NotFoundError):
+        return HTTPException(404, str(exc))
+    return HTTPException(422, str(exc))
+
+
+def _tool_context(session, user, runtime, language: str | None = None):
+    from tools.context import ToolContext
+
+    u = session.get(type(user), user.id)
+    lang = language or (u.language if u.language in ("zh", "en") else "zh")
+    return ToolContext(user=u, session=session, language=lang, home=runtime.home)
+
+
+@router.get("/suggestions")
+async def list_suggestions_route(user: CurrentUser, request: Request, status: str | None = None, limit: int = 50,
+                                 lang: str | None = None) -> list[dict]:
+    """The AI suggestions shown to the caller (a manager: to the team), newest first."""
+    runtime = request.app.state.runtime
+
+    def run() -> list[dict]:
+        from tools.suggestions import list_suggestions
+
+        with runtime.session_factory() as session:
+            ctx = _tool_context(session, user, runtime, lang if lang in ("zh", "en") else None)
+            return [r.to_json() for r in list_suggestions(ctx=ctx, status=status, limit=limit)]
+
+    try:
+        return await run_in_threadpool(run)
+    except RepcopilotError as exc:
+        raise _error_status(exc) from None
+
+
+@router.post("/suggestions/{suggestion_id}/{decision}")
+async def decide_suggestion_route(suggestion_id: int, decision: str, user: CurrentUser, request: Request,
+                                  lang: str | None = None) -> dict:
+    """Adopt or dismiss a suggestion (``decision`` = adopt | dismiss). Repeating the same
+    decision is a no-op (``changed: false``); reversing one is refused (422)."""
+    if decision not in ("adopt", "dismiss"):
+        raise HTTPException(404, "use /api/suggestions/{id}/adopt or /api/suggestions/{id}/dismiss")
+    runtime = request.app.state.runtime
+
+    def run() -> dict:
+        from tools.suggestions import decide_suggestion
+
+        with runtime.session_factory() as session:
+            ctx = _tool_context(session, user, runtime, lang if lang in ("zh", "en") else None)
+            result = decide_suggestion(ctx=ctx, suggestion_id=suggestion_id,
+                                       decision="adopted" if decision == "adopt" else "dismissed")
+            session.commit()
+            return result.to_json()
+
+    try:
+        return await run_in_threadpool(run)
+    except RepcopilotError as exc:
+        raise _error_status(exc) from None

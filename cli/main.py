@@ -18,6 +18,7 @@ from cli.evals import eval_command
 from cli.kb import kb_app
 from cli.kpi import kpi_command
 from cli.serve import serve_command, users_app
+from cli.suggestions import journey_command, suggestion_app, suggestions_command
 from cli.state import STATE, console, err_console, print_json
 from core.errors import RepcopilotError, UserInputError
 from crm.access import get_user, visible_leads
@@ -39,6 +40,9 @@ app.add_typer(leads_app, name="leads")
 app.add_typer(calls_app, name="calls")
 app.add_typer(kb_app, name="kb")
 app.add_typer(users_app, name="users")
+app.add_typer(suggestion_app, name="suggestion")
+app.command("suggestions", help="The AI suggestions shown to a user (a manager: the team's).")(suggestions_command)
+leads_app.command("journey", help="An account's journey over every touchpoint, by stage.")(journey_command)
 app.command("bench", help="Run benchmarks: a table of figures, or JSON with --json.")(bench_command)
 app.command("ask", help="Ask the copilot one question (answer + evidence).")(ask_command)
 app.command("chat", help="Chat with the copilot; follow-ups keep their context.")(chat_command)

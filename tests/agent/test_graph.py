@@ -36,6 +36,9 @@ def test_router_refuses_a_state_the_planner_cannot_produce():
     ("Is the Helios Wind lead ready to buy? why?", "lead_lookup"),
     ("给我看看这个客户的旅程", "journey_timeline"),
     ("Show the journey timeline of Helios Wind", "journey_timeline"),
+    ("我的建议", "suggestions"),
+    ("list my open suggestions", "suggestions"),
+    ("AI建议采纳率是多少", None),
     ("今天天气怎么", None),
     ("Write me a poem", None),
 ])
@@ -80,3 +83,19 @@ def test_an_out_of_scope_question_says_what_the_copilot_can_do_in_the_users_lang
         en = copilot.ask(ctx, "write me a poem")
     assert zh.tools == [] and "我可以帮你" in zh.answer
     assert en.tools == [] and "I can help with" in en.answer
+
+
+@pytest.mark.parametrize("question, action, sid", [
+    ("采纳建议 12", "adopt", 12),
+    ("忽略建议#7", "dismiss", 7),
+    ("adopt suggestion 12", "adopt", 12),
+    ("Dismiss suggestion #30", "dismiss", 30),
+])
+def test_a_suggestion_decision_is_routed_with_its_id_in_both_languages(question, action, sid, demo_engine):
+    from agent.tools import REGISTRY
+
+    with session_factory(demo_engine)() as session:
+        ctx = ToolContext(user=get_user(session, "zhangwei"), session=session)
+        state = {"messages": [HumanMessage(content=question)]}
+        msg = OfflinePlanner().plan(state, ctx, list(REGISTRY.values()))
+    assert [(c["name"], c["args"]) for c in msg.tool_calls] == [("suggestions", {"action": action, "suggestion_id": sid})]

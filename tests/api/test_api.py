@@ -86,3 +86,37 @@ def test_an_unknown_metric_is_422_naming_the_closest(served):
     client, tokens = served
     r = client.post("/api/kpi", json={"question": "what is our NPS"}, headers=auth(tokens["chenjing"]))
     assert r.status_code == 422 and "Closest metrics" in r.json()["detail"]
+
+
+def _first_open(client, token) -> dict:
+    rows = client.get("/api/suggestions?status=shown", headers=auth(token)).json()
+    assert rows, "the demo company shows every rep some suggestions"
+    return rows[0]
+
+
+def test_a_rep_adopts_own_suggestion_once_and_a_repeat_changes_nothing(served):
+    client, tokens = served
+    row = _first_open(client, tokens["zhangwei"])
+    first = client.post(f"/api/suggestions/{row['id']}/adopt", headers=auth(tokens["zhangwei"]))
+    again = client.post(f"/api/suggestions/{row['id']}/adopt", headers=auth(tokens["zhangwei"]))
+    assert first.status_code == again.status_code == 200
+    assert first.json()["changed"] is True and again.json()["changed"] is False
+    assert again.json()["suggestion"]["status"] == "adopted"
+    reverse = client.post(f"/api/suggestions/{row['id']}/dismiss?lang=en", headers=auth(tokens["zhangwei"]))
+    assert reverse.status_code == 422 and "adopted" in reverse.json()["detail"]
+    listed = {r["id"]: r for r in client.get("/api/suggestions", headers=auth(tokens["zhangwei"])).json()}
+    assert listed[row["id"]]["status"] == "adopted"
+
+
+def test_another_reps_suggestion_cannot_be_decided_or_listed(served):
+    client, tokens = served
+    mine = {r["id"] for r in client.get("/api/suggestions", headers=auth(tokens["zhangwei"])).json()}
+    team = client.get("/api/suggestions?limit=500", headers=auth(tokens["chenjing"])).json()
+    assert mine < {r["id"] for r in team}  # the manager sees the team's, the rep only their own
+    other = next(r for r in team if r["owner_login"] != "zhangwei" and r["status"] == "shown")
+    refused = client.post(f"/api/suggestions/{other['id']}/dismiss", headers=auth(tokens["zhangwei"]))
+    assert refused.status_code == 403
+    still = {r["id"]: r for r in client.get("/api/suggestions?limit=500", headers=auth(tokens["chenjing"])).json()}
+    assert still[other["id"]]["status"] == "shown"
+    assert client.post("/api/suggestions/99999999/adopt", headers=auth(tokens["zhangwei"])).status_code == 404
+    assert client.post(f"/api/suggestions/{other['id']}/maybe", headers=auth(tokens["chenjing"])).status_code == 404

@@ -102,3 +102,29 @@ def test_the_installed_console_script_runs_from_any_folder(tmp_path):
                           cwd=tmp_path, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "schema at revision" in proc.stdout
+
+
+def test_suggestions_are_listed_and_a_decision_is_recorded_once(demo_home):
+    rows = json.loads(run("--home", demo_home, "suggestions", "--as", "zhangwei", "--status", "shown", "--json").stdout)
+    assert rows and {r["owner_login"] for r in rows} == {"zhangwei"}
+    sid = str(rows[0]["id"])
+    first = json.loads(run("--home", demo_home, "suggestion", "dismiss", sid, "--as", "zhangwei", "--json").stdout)
+    again = json.loads(run("--home", demo_home, "suggestion", "dismiss", sid, "--as", "zhangwei", "--json").stdout)
+    assert first["changed"] is True and again["changed"] is False
+    assert first["suggestion"]["status"] == again["suggestion"]["status"] == "dismissed"
+    flip = run("--home", demo_home, "suggestion", "adopt", sid, "--as", "zhangwei", check=False)
+    assert "已忽略" in _one_line_error(flip)  # zhangwei reads Chinese
+
+
+def test_leads_journey_prints_an_accounts_stages_and_refuses_another_reps_account(demo_home):
+    mine = json.loads(run("--home", demo_home, "leads", "list", "--as", "zhangwei", "--json").stdout)
+    journey = json.loads(run("--home", demo_home, "leads", "journey", f"lead {mine[0]['id']}", "--as", "zhangwei",
+                             "--json").stdout)
+    assert journey["account"] == mine[0]["account"]
+    assert sum(1 for s in journey["stages"] if s["current"]) == 1
+    times = [e["time"] for s in journey["stages"] for e in s["events"]]
+    assert times == sorted(times)
+    team = json.loads(run("--home", demo_home, "leads", "list", "--as", "chenjing", "--json").stdout)
+    other = next(lead for lead in team if lead["owner"] not in ("zhangwei", None))
+    refused = run("--home", demo_home, "leads", "journey", f"lead {other['id']}", "--as", "zhangwei", check=False)
+    assert _one_line_error(refused)
