@@ -39,6 +39,8 @@ def run_tools(state: CopilotState, runtime: Runtime[Context]) -> dict:
     for call in last.tool_calls:
         result = run_tool(call["name"], call.get("args") or {}, ctx)
         focus.update(result.focus)
+        if not result.error:
+            focus["topic"] = call["name"]  # what a bare follow-up ("那本季度呢?") refers to
         artifact = {
             "evidence": [e.to_json() for e in result.evidence],
             "confidence": result.confidence,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 
 from agent.context import Context
 from agent.graph import build_graph, turn_messages
@@ -72,16 +72,42 @@ class Copilot:
         self.graph = build_graph(checkpointer=checkpointer)
 
     def ask(self, ctx: ToolContext, question: str, *, thread_id: str | None = None) -> Answer:
+        answer = None
+        for kind, item in self.stream(ctx, question, thread_id=thread_id, tokens=False):
+            if kind == "done":
+                answer = item
+        assert answer is not None
+        return answer
+
+    def stream(self, ctx: ToolContext, question: str, *, thread_id: str | None = None,
+               tokens: bool = True) -> Iterator[tuple[str, Any]]:
+        """("token", text) pieces of the final answer as the planner produces them (an LLM's
+        tokens as they arrive; the offline planner's answer in one piece), then ("done", Answer)."""
         t0 = time.perf_counter()
         language = detect_language(question)
         ctx.language = language  # reply in the language of the question
         config = {"configurable": {"thread_id": thread_id or f"adhoc-{ctx.user.login}-{time.time_ns()}"}}
-        state = self.graph.invoke(
+        state: dict[str, Any] = {}
+        streamed = False
+        for mode, chunk in self.graph.stream(
             {"messages": [HumanMessage(content=question)], "language": language},
             config=config,
             context=Context(tool_context=ctx, planner=self.planner),
-        )
-        messages = turn_messages(state["messages"])
+            stream_mode=["messages", "values"] if tokens else ["values"],
+        ):
+            if mode == "values":
+                state = chunk
+                continue
+            message, meta = chunk
+            if meta.get("langgraph_node") != "plan_step" or not isinstance(message, (AIMessage, AIMessageChunk)):
+                continue
+            if getattr(message, "tool_calls", None) or getattr(message, "tool_call_chunks", None):
+                continue
+            text = message.content if isinstance(message.content, str) else ""
+            if text:
+                streamed = True
+                yield "token", text
+        messages = turn_messages(state.get("messages", []))
         tools, evidence, confidences, refused = [], [], [], False
         for m in messages:
             for call in getattr(m, "tool_calls", None) or []:
@@ -91,9 +117,11 @@ class Copilot:
                 if m.artifact.get("confidence") is not None:
                     confidences.append(m.artifact["confidence"])
                 refused = refused or m.artifact.get("error") == "permission"
-        final = messages[-1].content if messages else ""
-        return Answer(
-            answer=str(final), language=language, tools=tools, evidence=evidence,
+        final = str(messages[-1].content).strip() if messages else ""
+        if tokens and not streamed and final:
+            yield "token", final
+        yield "done", Answer(
+            answer=final, language=language, tools=tools, evidence=evidence,
             confidence=min(confidences) if confidences else None, thread_id=config["configurable"]["thread_id"],
             latency_ms=(time.perf_counter() - t0) * 1000, refused=refused,
         )

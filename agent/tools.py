@@ -128,8 +128,13 @@ def _debrief(*, ctx: ToolContext, call_id: int | None) -> ToolOutput:
     if d.moments:
         lines.append(ctx.t("关键时刻:", "Moments:"))
         lines.extend(f"- [{m.time}] {m.text}" for m in d.moments)
-    return ToolOutput(text="\n".join(lines), data=d.to_json(), evidence=d.moments, confidence=0.8,
-                      focus={"call_id": d.call_id})
+    from crm.models import Call
+
+    call = ctx.session.get(Call, d.call_id)
+    focus: dict[str, Any] = {"call_id": d.call_id, "lead_id": None}
+    if call is not None and call.account_id is not None:
+        focus["account_id"] = call.account_id  # "and this customer's journey?" follows the call's account
+    return ToolOutput(text="\n".join(lines), data=d.to_json(), evidence=d.moments, confidence=0.8, focus=focus)
 
 
 register(ToolSpec(
@@ -149,10 +154,13 @@ class KpiArgs(BaseModel):
     period_start: str | None = Field(None, description="YYYY-MM-DD, inclusive")
     period_end: str | None = Field(None, description="YYYY-MM-DD, exclusive")
     compare: str | None = Field(None, description="previous_period | last_year")
+    base_spec: dict[str, Any] | None = Field(None, description="the previous KPI answer's spec, when this question only changes "
+                                                                "its period, breakdown or filters ('and last quarter?', '按团队呢?')")
 
 
 def _kpi(*, ctx: ToolContext, question: str, metric: str | None, dimensions: list[str], filters: dict[str, list[str]],
-         period_start: str | None, period_end: str | None, compare: str | None) -> ToolOutput:
+         period_start: str | None, period_end: str | None, compare: str | None,
+         base_spec: dict[str, Any] | None = None) -> ToolOutput:
     from datetime import date
 
     from tools.kpi import answer_question, load_registry, run_spec
@@ -168,9 +176,46 @@ def _kpi(*, ctx: ToolContext, question: str, metric: str | None, dimensions: lis
         period = Period(date.fromisoformat(period_start), date.fromisoformat(period_end)) if period_start and period_end else None
         answer = run_spec(ctx=ctx, spec=QuerySpec(metric=metric, dimensions=dimensions, filters=filters, period=period,
                                                   compare=compare), chart_path=chart)
+    elif base_spec:
+        answer = run_spec(ctx=ctx, spec=_follow_up_spec(ctx, question, base_spec), chart_path=chart)
     else:
         answer = answer_question(ctx=ctx, question=question, chart_path=chart)
-    return ToolOutput(text=answer.render(), data=answer.to_json(), evidence=answer.evidence(), confidence=0.95)
+    return ToolOutput(text=answer.render(), data=answer.to_json(), evidence=answer.evidence(), confidence=0.95,
+                      focus={"kpi_spec": answer.spec.to_json() | {"period_grain": answer.spec.period.grain if answer.spec.period else None}})
+
+
+def _follow_up_spec(ctx: ToolContext, question: str, base_spec: dict[str, Any]):
+    """The previous KPI spec with what the follow-up changes: its period (and comparison), its
+    breakdown, its filters ("华南呢?"), its top/bottom N. A follow-up naming another metric is a
+    new question."""
+    from tools.kpi import load_registry
+    from tools.kpi.compiler import QuerySpec
+    from tools.kpi.parser import find_metric, parse_period, parse_question
+
+    registry = load_registry()
+    today = ctx.now().date()
+    named, _ = find_metric(question, registry)
+    base = QuerySpec.from_json(base_spec)
+    if named is not None or base.metric not in registry.metrics:
+        parsed = parse_question(question, session=ctx.session, today=today)
+        return parsed.spec or base
+    metric = registry.metrics[base.metric]
+    new = parse_question(f"{metric.label_zh if ctx.language == 'zh' else metric.label_en} {question}",
+                         session=ctx.session, today=today).spec
+    period, compare = parse_period(question, today)
+    if period is not None:
+        base.period, base.compare = new.period, new.compare
+    elif compare:
+        base.compare = compare
+    if new.dimensions:
+        base.dimensions = new.dimensions
+    for key, values in new.filters.items():
+        base.filters[key] = values
+    if new.compare_filters:
+        base.compare_filters = new.compare_filters
+    if new.top_n:
+        base.top_n, base.order = new.top_n, new.order
+    return base
 
 
 register(ToolSpec(

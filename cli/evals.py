@@ -46,20 +46,31 @@ def _detectors(tmp: str) -> dict[str, Any]:
     return report
 
 
-def _agent(tmp: str) -> dict[str, Any]:
+def _agent(tmp: str, cases_file: Path | None = None) -> dict[str, Any]:
+    from langgraph.checkpoint.memory import InMemorySaver
+
     from agent.planners import OfflinePlanner
     from agent.service import Copilot
     from crm.access import get_user
     from crm.db import session_factory
     from evals.agent_eval import CASES_DIR, load_cases, run_agent_eval
-    from evals.demo import NOON, build_eval_demo
+    from evals.demo import NOON, build_eval_demo, build_eval_knowledge
     from tools.context import ToolContext
 
+    try:
+        cases = load_cases(cases_file or CASES_DIR / "agent_cases.jsonl")
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"cannot read the cases: {exc}; give a JSON-lines file of "
+                             '{"id", "as", "question", "expect_tools", "expect_facts", "lang"} objects') from None
     engine = build_eval_demo(Path(tmp))
+    store = build_eval_knowledge(Path(tmp) / "kb", engine)
     with session_factory(engine)() as session:
-        return run_agent_eval(Copilot(planner=OfflinePlanner()),
-                              lambda login: ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON),
-                              load_cases(CASES_DIR / "agent_cases.jsonl"))
+        report = run_agent_eval(Copilot(planner=OfflinePlanner(), checkpointer=InMemorySaver()),
+                                lambda login: ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON,
+                                                          knowledge=store),
+                                cases)
+        session.rollback()  # adopting a suggestion in a case must not leak into the next run
+    return report
 
 
 def _retrieval(tmp: str) -> dict[str, Any]:
@@ -91,18 +102,29 @@ def eval_command(
 ) -> None:
     """Run evaluation suites on a fresh demo company (seed 7, as of 2026-11-20) and report quality."""
     names = suites or list(SUITES)
-    unknown = [n for n in names if n not in SUITES]
+    files = [n for n in names if n.endswith(".jsonl")]
+    unknown = [n for n in names if n not in SUITES and n not in files]
     if unknown:
-        raise UserInputError(f"unknown eval suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}")
+        raise UserInputError(f"unknown eval suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)} "
+                             "or give a CASES.jsonl file of agent cases")
+    for f in files:
+        if not Path(f).is_file():
+            raise UserInputError(f"{f}: no such file")
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="repcopilot-eval-") as tmp:
         for name in names:
-            report[name] = SUITES[name][1](tmp)
+            if name in files:
+                folder = Path(tmp) / f"cases{len(report)}"
+                folder.mkdir()
+                report[name] = _agent(str(folder), Path(name))
+            else:
+                report[name] = SUITES[name][1](tmp)
     if as_json:
         print_json(report)
         return
     for name, figures in report.items():
-        table = Table("figure", "value", title=f"eval {name} — {SUITES[name][0]}")
+        title = SUITES[name][0] if name in SUITES else "agent cases from a file"
+        table = Table("figure", "value", title=f"eval {name} — {title}")
         for key, value in figures.items():
             if key == "failures":
                 continue

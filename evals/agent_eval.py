@@ -58,7 +58,12 @@ def run_agent_eval(copilot, make_ctx, cases: list[dict[str, Any]], *, thread_pre
         login = case["as"]
         ctx = ctx_cache.get(login) or ctx_cache.setdefault(login, make_ctx(login))
         thread = f"{thread_prefix}:{case['thread']}" if case.get("thread") else None
-        answer = copilot.ask(ctx, case["question"], thread_id=thread)
+        try:
+            answer = copilot.ask(ctx, case["question"], thread_id=thread)
+        except Exception as exc:  # noqa: BLE001 — a crash is a failed case, not the end of the run
+            results.append(CaseResult(case["id"], ctx.user.role, case.get("lang", "?"), False, False, False, 0.0, [],
+                                      f"CRASH {type(exc).__name__}: {exc}", list(case.get("expect_facts", []))))
+            continue
         tools = [t["name"] for t in answer.tools]
         expect_tools = case.get("expect_tools", [])
         routed = set(tools) == set(expect_tools)

@@ -22,3 +22,16 @@ def build_eval_demo(folder: Path, scale: int = 1):
         recompute_call_metrics(session)
         session.commit()
     return engine
+
+
+def build_eval_knowledge(folder: Path, engine, embedder: str = "minilm"):
+    """The demo playbooks and calls in a knowledge store, as ``init --demo`` indexes them."""
+    from crm.demo import DEMO_PLAYBOOKS
+    from knowledge import KnowledgeStore, make_embedder
+    from tools.knowledge import transcripts_for_index
+
+    store = KnowledgeStore(Path(folder), embedder=make_embedder(embedder))
+    store.index_files([DEMO_PLAYBOOKS])
+    with session_factory(engine)() as session:
+        store.index_transcripts(transcripts_for_index(session))
+    return store

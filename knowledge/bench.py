@@ -71,8 +71,8 @@ def bench_kb(*, n_chunks: int = 100_000, queries: int = 50) -> dict[str, Any]:
                           "call_id": i, "rep_id": i % 8 + team * 8, "team_id": team, "exemplar": i % 10 == 0,
                           "start_s": 0.0, "end_s": 30.0} for i in range(start, start + len(ids))]
                 col.add(ids=ids, embeddings=vecs.tolist(), documents=texts, metadatas=metas)
-                big.keywords.add([(cid, f"calls_t{team}_en", t) for cid, t in zip(ids, texts)])
-        big.keywords.db.commit()
+                big.keywords.add([(cid, f"calls_t{team}_en", t, m) for cid, t, m in zip(ids, texts, metas)])
+        big.keywords.commit()
         out["build_100k_s"] = round(time.perf_counter() - t0, 1)
         # a rep: own calls + their team's exemplars
         visibility = Visibility(rep_ids=frozenset({3}), exemplar_team_ids=frozenset({0}), own_team_ids=frozenset({0}))

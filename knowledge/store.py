@@ -2,8 +2,11 @@
 
 Collections are partitioned by what every query filters on: playbooks by language
 (``pb_zh``, ``pb_en``), call transcripts by team and language (``calls_t3_zh``) so that
-access control is a choice of collections plus, for a rep, a filter inside their own
-team's small partition. MiniLM is English-only, so with it dense search runs only on
+access control is a choice of collections plus, for a rep, their own calls and the team's
+exemplars inside their team's partition. That filter never runs in Chroma (a metadata
+filter costs ~60–100 ms at 100k chunks): the dense side over-fetches nearest ids and keeps
+the visible ones using the SQLite catalog, the keyword side filters inside FTS5 with access
+tokens, and texts come from the catalog (``knowledge.keyword``). MiniLM is English-only, so with it dense search runs only on
 English partitions; Chinese relies on BM25 over character bigrams. Cross-lingual
 questions are translated per language (a readable glossary offline, the LLM when one is
 configured) and each language is searched with its own query.
@@ -23,7 +26,7 @@ import yaml
 
 from knowledge.chunking import KnowledgeError, chunk_document, chunk_transcript, read_document
 from knowledge.embeddings import Embedder
-from knowledge.keyword import KeywordIndex
+from knowledge.keyword import Access, KeywordIndex
 from knowledge.redact import redact
 from speech.text import detect_language
 
@@ -102,15 +105,44 @@ class KnowledgeStore:
             self.client = chromadb.PersistentClient(path=str(folder / "chroma"), settings=settings)
         self.embedder = embedder
         self.translate = translate  # (query, target language) -> query; the glossary when None
-        self.keywords = KeywordIndex(folder / "keywords.sqlite")
+        fresh = not (folder / "catalog.sqlite").exists()
+        self.keywords = KeywordIndex(folder / "catalog.sqlite")
         self._collections: dict[str, Any] = {}
+        if fresh and (folder / "keywords.sqlite").exists():
+            self._rebuild_catalog(folder / "keywords.sqlite")
+
+    def _rebuild_catalog(self, old_keywords: Path) -> None:
+        """An index written by an earlier version had no catalog: rebuild it from Chroma once."""
+        import sqlite3
+
+        suffix = self._suffix()
+        for col in self.client.list_collections():
+            name = col.name if hasattr(col, "name") else str(col)
+            if not name.endswith(suffix):
+                continue
+            collection = self.client.get_collection(name, embedding_function=None)
+            part = name.split("__")[0]
+            total = collection.count()
+            for offset in range(0, total, 5000):
+                got = collection.get(include=["documents", "metadatas"], limit=5000, offset=offset)
+                self.keywords.add([(cid, part, doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])])
+        old = sqlite3.connect(old_keywords)
+        try:
+            rows = old.execute("SELECT source_key, digest, chunk_ids FROM sources").fetchall()
+        except sqlite3.Error:
+            rows = []
+        old.close()
+        self.keywords.db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)", rows)
+        self.keywords.commit()
 
     # -- partitions ---------------------------------------------------------------------------
+    def _suffix(self) -> str:
+        return "__" + self.embedder.name.replace(":", "_").replace("/", "_")
+
     def _col(self, name: str):
         if name not in self._collections:
             self._collections[name] = self.client.get_or_create_collection(
-                f"{name}__{self.embedder.name.replace(':', '_').replace('/', '_')}"[:60],
-                embedding_function=None, metadata={"hnsw:space": "cosine"})
+                f"{name}{self._suffix()}"[:60], embedding_function=None, metadata={"hnsw:space": "cosine"})
         return self._collections[name]
 
     def _dim(self) -> int:
@@ -131,6 +163,7 @@ class KnowledgeStore:
             for part, ids in by_partition.items():
                 self._col(part).delete(ids=ids)
                 self.keywords.delete(ids)
+            self.keywords.db.execute("DELETE FROM sources WHERE source_key = ?", (source_key,))
 
     def _add_rows(self, rows: list[tuple[str, str, str, dict]]) -> None:
         by_partition: dict[str, list] = {}
@@ -146,7 +179,7 @@ class KnowledgeStore:
                 chunk = part_rows[i:i + 5000]
                 self._col(part).upsert(ids=[r[0] for r in chunk], embeddings=vectors[i:i + 5000],
                                        documents=[r[2] for r in chunk], metadatas=[r[3] for r in chunk])
-        self.keywords.add([(r[0], r[1], r[2]) for r in rows])
+        self.keywords.add(rows)
 
     def _replace(self, source_key: str, digest: str, rows: list[tuple[str, str, str, dict]]) -> int:
         """rows: (chunk_id, partition, text, metadata). Old chunks of the source are removed first."""
@@ -154,7 +187,11 @@ class KnowledgeStore:
 
     def _unchanged(self, source_key: str, digest: str) -> bool:
         row = self.keywords.db.execute("SELECT digest FROM sources WHERE source_key = ?", (source_key,)).fetchone()
-        return bool(row and row[0] == digest)
+        return bool(row and row[0] == self._versioned(digest))
+
+    def _versioned(self, digest: str) -> str:
+        """A source's digest covers its content and the embedder: a new embedder re-embeds it."""
+        return f"{digest}:{self.embedder.name}"
 
     def index_files(self, paths: Iterable[Path], *, kind: str = "playbook",
                     on_progress: Callable[..., None] | None = None) -> IndexReport:
@@ -220,30 +257,31 @@ class KnowledgeStore:
         rows = [r for _k, _d, rs in sources for r in rs]
         self._add_rows(rows)
         self.keywords.db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
-                                     [(k, d, json.dumps([[r[0], r[1]] for r in rs])) for k, d, rs in sources])
-        self.keywords.db.commit()
+                                     [(k, self._versioned(d), json.dumps([[r[0], r[1]] for r in rs])) for k, d, rs in sources])
+        self.keywords.commit()
         return len(rows)
 
     # -- search ---------------------------------------------------------------------------------
-    def _partitions(self, visibility: Visibility, kinds: tuple[str, ...], language: str) -> list[tuple[str, dict | None]]:
-        out: list[tuple[str, dict | None]] = []
-        if "playbook" in kinds:
-            out.append((f"pb_{language}", None))
+    def _partitions(self, visibility: Visibility, kinds: tuple[str, ...], language: str) -> list[tuple[str, Access]]:
+        """The partitions a query reads and, in each, which chunks it may see (from the catalog's
+        partition table: no round trip to Chroma)."""
+        out: list[tuple[str, Access]] = []
+        existing = self.keywords.partitions()
+        if "playbook" in kinds and existing.get(f"pb_{language}"):
+            out.append((f"pb_{language}", Access()))
         if "transcript" in kinds:
-            existing = {c.name.split("__")[0] for c in self.client.list_collections()}  # cheap: names only
             for name in sorted(existing):
                 if not (name.startswith("calls_t") and name.endswith(f"_{language}")):
                     continue
                 team = int(name[len("calls_t"):].split("_")[0])
                 if visibility.all_calls or team in visibility.team_ids:
-                    out.append((name, None))
+                    out.append((name, Access()))
                 elif team in visibility.exemplar_team_ids or visibility.rep_ids:
                     own = visibility.own_team_ids is None or team in visibility.own_team_ids
-                    clauses = [{"rep_id": r} for r in visibility.rep_ids] if own else []
-                    if team in visibility.exemplar_team_ids:
-                        clauses.append({"exemplar": True})
-                    if clauses:
-                        out.append((name, clauses[0] if len(clauses) == 1 else {"$or": clauses}))
+                    reps = frozenset(visibility.rep_ids) if own else frozenset()
+                    exemplars = team in visibility.exemplar_team_ids
+                    if reps or exemplars:
+                        out.append((name, Access(everything=False, rep_ids=reps, exemplars=exemplars)))
         return out
 
     def search(self, query: str, *, k: int = 5, visibility: Visibility = Visibility(),
@@ -258,23 +296,18 @@ class KnowledgeStore:
             if not q.strip():
                 continue
             ranked_lists: list[list[str]] = []
-            for part, where in self._partitions(visibility, kinds, language):
-                col = self._col(part)
-                if col.count() == 0:
-                    continue
+            vector = None
+            for part, access in self._partitions(visibility, kinds, language):
                 if language in self._dense_languages():
-                    ranked_lists.append(self._dense(col, self.embedder.embed_query(q), k, where, found))
-                kw_ids = self.keywords.search(q, [part], k * 3)
-                if where is not None and kw_ids:
-                    allowed = set(col.get(ids=kw_ids, where=where, include=[])["ids"])
-                    kw_ids = [i for i in kw_ids if i in allowed]
+                    if vector is None:
+                        vector = self.embedder.embed_query(q)
+                    ranked_lists.append(self._dense(part, vector, k, access, found))
+                kw_ids = self.keywords.search(q, part, k * 3, access)
                 if kw_ids:
                     missing = [i for i in kw_ids if i not in found]
-                    if missing:
-                        got = col.get(ids=missing, include=["documents", "metadatas"])
-                        for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                            found[cid] = _hit(cid, doc, meta)
-                    ranked_lists.append(kw_ids)
+                    for cid, row in self.keywords.rows(missing).items():
+                        found[cid] = _hit(cid, row.document, row.metadata)
+                    ranked_lists.append([i for i in kw_ids if i in found])
             fused = _rrf(ranked_lists)
             if fused:
                 # each language counts once in the final fusion, so English (dense + BM25) does not
@@ -292,29 +325,35 @@ class KnowledgeStore:
             out.append(hit)
         return out
 
-    def _dense(self, col, vector: list[float], k: int, where: dict | None, found: dict[str, Hit]) -> list[str]:
-        """Nearest chunks; with an access filter, over-fetch unfiltered and filter here (a
-        Chroma metadata filter costs ~100 ms on a large collection), and fall back to the
-        filtered query only when too few visible chunks come back."""
-        count = col.count()
-        include = ["documents", "metadatas", "distances"]
-        if where is None:
-            return self._collect(col.query(query_embeddings=[vector], n_results=min(k * 3, count), include=include), found)
-        res = col.query(query_embeddings=[vector], n_results=min(max(50, k * 20), count), include=include)
-        keep = [i for i, m in enumerate(res["metadatas"][0]) if _allowed(m, where)]
-        if len(keep) >= k:
-            sub = {key: [[res[key][0][i] for i in keep[: k * 3]]] for key in ("ids", "documents", "metadatas")}
-            return self._collect(sub, found)
-        return self._collect(col.query(query_embeddings=[vector], n_results=min(k * 3, count), where=where, include=include), found)
-
-    def _collect(self, res: dict, found: dict[str, Hit]) -> list[str]:
+    def _dense(self, part: str, vector: list[float], k: int, access: Access, found: dict[str, Hit]) -> list[str]:
+        """Nearest visible chunks of a partition. Chroma returns ids and distances only; texts
+        and the access check come from the catalog. With an access filter, over-fetch and keep
+        the visible ones (everything ranked above them is invisible, so they are the true top
+        k); only when too few come back, ask Chroma with the filter."""
+        col = self._col(part)
+        count = self.keywords.partitions().get(part, 0)
+        if count == 0:
+            return []
+        want = k * 3 if access.everything else max(60, k * 20)
+        res = col.query(query_embeddings=[vector], n_results=min(want, count), include=["distances"])
         ids = res["ids"][0]
-        for cid, doc, meta in zip(ids, res["documents"][0], res["metadatas"][0]):
-            found.setdefault(cid, _hit(cid, doc, meta))
-        return list(ids)
+        rows = self.keywords.rows([i for i in ids if i not in found] if access.everything else ids)
+        keep = [i for i in ids if i in found or (i in rows and access.allows(rows[i].rep_id, rows[i].exemplar))]
+        if not access.everything and len(keep) < k and len(ids) < count:
+            where: dict[str, Any] = {"$or": [{"rep_id": r} for r in sorted(access.rep_ids)] + ([{"exemplar": True}] if access.exemplars else [])}
+            if len(where["$or"]) == 1:
+                where = where["$or"][0]
+            res = col.query(query_embeddings=[vector], n_results=min(k * 3, count), where=where, include=["distances"])
+            ids = res["ids"][0]
+            rows = self.keywords.rows(ids)
+            keep = [i for i in ids if i in rows]
+        for cid in keep:
+            if cid not in found and cid in rows:
+                found[cid] = _hit(cid, rows[cid].document, rows[cid].metadata)
+        return [cid for cid in keep if cid in found][: k * 3]
 
     def stats(self) -> dict[str, int]:
-        return {c.name.split("__")[0]: self.client.get_collection(c.name).count() for c in self.client.list_collections()}
+        return self.keywords.partitions()
 
 
 def _translated(query: str, language: str, translate: Callable[[str, str], str] | None) -> str:
@@ -345,11 +384,6 @@ def llm_translator(*, base_url: str, api_key: str | None, model: str) -> Callabl
         return str(reply.content)
 
     return translate
-
-
-def _allowed(meta: dict, where: dict) -> bool:
-    clauses = where.get("$or", [where])
-    return any(all(meta.get(key) == value for key, value in clause.items()) for clause in clauses)
 
 
 def _rrf(lists: list[list[str]]) -> list[str]:

@@ -7,7 +7,7 @@ from agent.planners import LLMPlanner
 from agent.service import Copilot
 from crm.access import get_user
 from crm.db import session_factory
-from tests.agent.fake_openai import ScriptedServer, status_reply, text_reply, tool_call_reply
+from evals.scripted_llm import ScriptedServer, status_reply, text_reply, tool_call_reply
 from tools.context import ToolContext
 
 
@@ -51,3 +51,18 @@ def test_a_tool_the_registry_does_not_have_is_not_run(demo_engine, echo_tool):
     with ScriptedServer([tool_call_reply("drop_database", {"really": True})]) as server:
         answer = _ask(demo_engine, server, "How is the Helios lead?")
     assert answer.tools == [] and "drop_database" in answer.answer
+
+
+def test_the_models_answer_streams_token_by_token_and_ends_with_the_whole_answer(demo_engine, echo_tool):
+    script = [tool_call_reply("lead_lookup", {"query": "Helios", "lead_id": 7}), text_reply("Lead 7 looks warm and ready.")]
+    with ScriptedServer(script) as server:
+        planner = LLMPlanner(base_url=server.base_url, api_key="test-key", model="scripted")
+        with session_factory(demo_engine)() as session:
+            ctx = ToolContext(user=get_user(session, "zhangwei"), session=session)
+            events = list(Copilot(planner=planner).stream(ctx, "How is the Helios lead?"))
+    tokens = [text for kind, text in events if kind == "token"]
+    kind, answer = events[-1]
+    assert kind == "done" and answer.answer == "Lead 7 looks warm and ready."
+    assert len(tokens) > 3 and "".join(tokens).strip() == answer.answer
+    assert all(r.get("stream") for r in server.requests)  # the client asked the endpoint to stream
+    assert answer.tools == [{"name": "lead_lookup", "args": {"query": "Helios", "lead_id": 7}}]

@@ -127,7 +127,7 @@ def test_the_over_fetch_path_applies_the_same_access_rule_as_the_filtered_query(
 
 def test_with_an_llm_configured_the_other_languages_query_is_its_translation(tmp_path):
     from knowledge.store import llm_translator
-    from tests.agent.fake_openai import ScriptedServer, text_reply
+    from evals.scripted_llm import ScriptedServer, text_reply
 
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "renewal.md").write_text("# Renewals\n\nStart renewal talks 90 days before expiry.")
@@ -174,3 +174,43 @@ def test_pdf_and_docx_playbooks_are_chunked_with_their_sections(store, tmp_path)
     renewal = store.search("renewal talks expiry", k=1, kinds=("playbook",))[0]
     assert renewal.source == "renewal.docx" and renewal.section == "Renewal playbook › Lead time"
     assert store.search("expired certificates", k=1, kinds=("playbook",))[0].source == "tender.pdf"
+
+
+def _many_calls(n: int = 300) -> list[dict]:
+    calls = []
+    for i in range(n):
+        turns = [{"speaker": "rep", "start_s": 0, "end_s": 3, "text": f"why is downtime on line {i % 7} so costly"},
+                 {"speaker": "customer", "start_s": 4, "end_s": 9, "text": f"maintenance is reactive and audits are near {i}"}]
+        calls.append({"call_id": 100 + i, "rep_id": 99 if i == 123 else i % 6, "team_id": 1, "account_id": i,
+                      "language": "en", "is_exemplar": i % 10 == 0 and i != 123, "turns": turns})
+    return calls
+
+
+@pytest.mark.parametrize("rep_id, exemplars, k", [(2, True, 1), (2, True, 10), (2, True, 200), (99, False, 3), (99, True, 5)])
+def test_every_hit_a_rep_gets_is_their_own_call_or_an_exemplar_whatever_k(store, rep_id, exemplars, k):
+    """Enough visible chunks among the over-fetched nearest ids (rep 2), too few so the filtered
+    fallback runs (rep 99 has one call), or everything fetched: the dense paths and the keyword
+    side must apply the same rule and find every visible chunk they are asked for."""
+    calls = _many_calls()
+    store.index_transcripts(calls)
+    visible = {f"call:{c['call_id']}" for c in calls if c["rep_id"] == rep_id or (exemplars and c["is_exemplar"])}
+    rep = Visibility(rep_ids=frozenset({rep_id}), exemplar_team_ids=frozenset({1}) if exemplars else frozenset(),
+                     own_team_ids=frozenset({1}))
+    hits = store.search("downtime maintenance audits", k=k, visibility=rep, kinds=("transcript",))
+    assert hits and {h.source for h in hits} <= visible
+    assert len(hits) == min(k, len(visible))
+
+
+def test_an_index_from_before_the_catalog_is_rebuilt_from_chroma_and_searches_the_same(tmp_path):
+    home = tmp_path / "home"
+    first = KnowledgeStore(home, embedder=make_embedder("hash"))
+    first.index_transcripts(_calls())
+    before = [h.id for h in first.search("维修太慢", k=4, visibility=Visibility(all_calls=True))]
+    partitions = first.stats()
+    first.keywords.db.close()
+    folder = home / "knowledge"
+    (folder / "catalog.sqlite").rename(folder / "keywords.sqlite")  # stands in for the old file: its sources table
+    again = KnowledgeStore(home, embedder=make_embedder("hash"))
+    assert [h.id for h in again.search("维修太慢", k=4, visibility=Visibility(all_calls=True))] == before
+    assert again.stats() == partitions and sum(partitions.values()) == len(_calls())
+    assert again.index_transcripts(_calls()).unchanged == [f"call:{c['call_id']}" for c in _calls()]

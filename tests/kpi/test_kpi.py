@@ -139,3 +139,14 @@ def test_the_readme_metric_table_is_the_one_generated_from_the_registry():
 
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert markdown_table() in readme
+
+
+def test_a_region_outside_a_managers_scope_is_refused_not_answered_with_no_data(demo_engine):
+    with session_factory(demo_engine)() as session:
+        with pytest.raises(PermissionDenied, match="华南"):
+            answer_question(ctx=_ctx(session, "chenjing"), question="上个月华南区赢单率")
+        with pytest.raises(PermissionDenied, match="South China"):
+            answer_question(ctx=_ctx(session, "chenjing", "en"), question="win rate in South China last month")
+        own = answer_question(ctx=_ctx(session, "chenjing"), question="上个月华东区赢单率")
+        rep_own = answer_question(ctx=_ctx(session, "zhangwei"), question="上个月华东区赢单率")
+    assert own.spec.filters == rep_own.spec.filters == {"region": ["east"]}

@@ -72,6 +72,16 @@ class QuerySpec:
             "compare_filters": self.compare_filters, "top_n": self.top_n, "order": self.order,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QuerySpec:
+        period = data.get("period")
+        return cls(metric=data["metric"], dimensions=list(data.get("dimensions") or []),
+                   filters={k: list(v) for k, v in (data.get("filters") or {}).items()},
+                   period=Period(date.fromisoformat(period["start"]), date.fromisoformat(period["end"]),
+                                 data.get("period_grain")) if period else None,
+                   compare=data.get("compare"), compare_filters=data.get("compare_filters"),
+                   top_n=data.get("top_n"), order=data.get("order") or "desc")
+
 
 # -- dialect helpers ------------------------------------------------------------------------------
 

@@ -120,6 +120,7 @@ def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = Non
     if ctx.role == "trainer" and metric.base != "call_metrics":
         raise PermissionDenied(ctx.t("培训师可以查看通话类指标和练习结果,不能查看销售管道指标。",
                                      "Trainers see conversation-metric KPIs and practice results, not pipeline KPIs."))
+    _check_filters_in_scope(ctx, spec)
     dialect = ctx.session.get_bind().dialect
     stmt = compile_spec(spec, scope=ctx.scope, dialect=dialect.name)
     region_names = _region_names(ctx)
@@ -181,6 +182,44 @@ def _compare_scope(ctx: ToolContext):
     if ctx.role in ("manager", "admin"):
         return Scope(ctx.user.id, "admin", True, frozenset(), frozenset(), frozenset())
     return ctx.scope
+
+
+def _check_filters_in_scope(ctx: ToolContext, spec: QuerySpec) -> None:
+    """A region, team or rep named in the question that the asker may not see is refused
+    plainly — an empty "no data" would read as a real zero."""
+    scope = ctx.scope
+    if scope.everything or scope.role == "trainer":
+        return
+    from crm.models import Team, User
+
+    # a comparison with another region stays allowed: it comes back as that region's total only
+    wanted = {k: list(v) for k, v in spec.filters.items()}
+    outside: list[str] = []
+    region_ids, team_ids = set(scope.region_ids), set(scope.team_ids)
+    if ctx.user.team_id is not None:  # a rep's own team and region narrow nothing they may not see
+        own = ctx.session.get(Team, ctx.user.team_id)
+        team_ids.add(own.id)
+        region_ids.add(own.region_id)
+    if wanted.get("region"):
+        regions = {r.code: r for r in ctx.session.scalars(select(Region).where(Region.code.in_(wanted["region"])))}
+        for code in wanted["region"]:
+            region = regions.get(code)
+            if region is not None and region.id not in region_ids:
+                outside.append(region.name_zh if ctx.language == "zh" else region.name_en)
+    if wanted.get("team"):
+        for team in ctx.session.scalars(select(Team).where(Team.name.in_(wanted["team"]))):
+            if team.id not in team_ids:
+                outside.append(team.name if ctx.language == "zh" else team.name_en)
+    if wanted.get("rep"):
+        for user in ctx.session.scalars(select(User).where(User.login.in_(wanted["rep"]))):
+            if user.id not in scope.owner_ids:
+                outside.append(user.name if ctx.language == "zh" else user.name_en)
+    if outside:
+        names = "、".join(outside) if ctx.language == "zh" else ", ".join(outside)
+        raise PermissionDenied(ctx.t(
+            f"{names} 不在你的查看范围内:经理看自己团队的数据,销售看自己的数据。可以去掉这个条件,看你范围内的数字。",
+            f"{names} is outside what you may see: managers see their own teams' figures, reps their own. "
+            "Ask without it to see the figures in your scope."))
 
 
 def _region_names(ctx: ToolContext) -> dict[str, str]:
