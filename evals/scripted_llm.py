@@ -32,6 +32,7 @@ class ScriptedServer:
         self.script = list(script)
         self.requests: list[dict[str, Any]] = []
         self.delay_s = delay_s
+        self.busy_s = 0.0  # time spent answering, from reading the request to the last byte written
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,6 +40,13 @@ class ScriptedServer:
                 pass
 
             def do_POST(self):  # noqa: N802
+                t0 = time.perf_counter()
+                try:
+                    self._answer()
+                finally:
+                    server.busy_s += time.perf_counter() - t0
+
+            def _answer(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
                 if server.delay_s:

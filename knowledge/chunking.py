@@ -58,18 +58,29 @@ def read_document(path: Path) -> tuple[str, str]:
     return (m.group(1).strip() if m else path.stem), text
 
 
+MIN_BODY_CHARS = 40
+CHUNKER_VERSION = "2"  # part of every source's digest: a new chunker re-chunks unchanged files
+
+
 def chunk_document(title: str, text: str) -> list[Chunk]:
     chunks: list[Chunk] = []
     path: list[str] = [title]
     buf: list[str] = []
+    carry: list[str] = []  # a body too short to stand alone ("> 适用: 全行业"): it joins the next section
 
-    def flush() -> None:
+    def flush(final: bool = False) -> None:
         body = "\n".join(buf).strip()
+        buf.clear()
+        if body and len(body) < MIN_BODY_CHARS and not final:
+            carry.append(body)
+            return
+        if carry and (body or final):
+            body = "\n".join([*carry, body]).strip()
+            carry.clear()
         if body:
             section = " › ".join(path)
             for piece in _split(body):
                 chunks.append(Chunk(f"{section}\n{piece}", section))
-        buf.clear()
 
     for line in text.splitlines():
         m = re.match(r"^(#{1,6})\s+(.+)$", line)
@@ -79,7 +90,7 @@ def chunk_document(title: str, text: str) -> list[Chunk]:
             path = [m.group(2).strip()] if level == 1 else path[: level - 1] + [m.group(2).strip()]
         else:
             buf.append(line)
-    flush()
+    flush(final=True)
     return chunks
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from knowledge.chunking import KnowledgeError, chunk_document, chunk_transcript, read_document
+from knowledge.chunking import CHUNKER_VERSION, KnowledgeError, chunk_document, chunk_transcript, read_document
 from knowledge.embeddings import Embedder
 from knowledge.keyword import Access, KeywordIndex
 from knowledge.redact import redact
@@ -190,8 +190,9 @@ class KnowledgeStore:
         return bool(row and row[0] == self._versioned(digest))
 
     def _versioned(self, digest: str) -> str:
-        """A source's digest covers its content and the embedder: a new embedder re-embeds it."""
-        return f"{digest}:{self.embedder.name}"
+        """A source's digest covers its content, the chunker and the embedder: a new chunker
+        re-chunks it, a new embedder re-embeds it."""
+        return f"{digest}:c{CHUNKER_VERSION}:{self.embedder.name}"
 
     def index_files(self, paths: Iterable[Path], *, kind: str = "playbook",
                     on_progress: Callable[..., None] | None = None) -> IndexReport:

@@ -208,8 +208,10 @@ def find_leads(*, ctx: ToolContext, query: str, limit: int = 5) -> list[LeadMatc
         matched_on = max(by_field, key=lambda f: by_field[f])
         score = 0.99 * coverage
         if (account and account in query) or (_en and len(_en) >= 4 and _en.lower() in query.lower()):
-            score = 0.995  # the account's whole name, verbatim, beats any partial match ("上海市中医院" vs "上海市中心医院")
+            score = 0.995  # the account's whole name, verbatim
         matches.append((round(score, 3), created, LeadMatch(lead_id, name, account, status, 0.0, matched_on)))
+    if any(score == 0.995 for score, _, _ in matches):  # a verbatim name beats partial ones ("上海市中医院" vs "上海市中心医院")
+        matches = [m for m in matches if m[0] == 0.995]
     matches.sort(key=lambda x: (-x[0], -x[1].timestamp(), -x[2].lead_id))
     out = []
     for score, _created, match in matches[:limit]:

@@ -27,8 +27,17 @@ def test_amounts_dates_and_order_numbers_are_left_alone(text):
 
 
 def test_markdown_chunks_keep_title_and_section_path():
-    chunks = chunk_document("T", "# Price\n\nintro\n\n## Hospital\n\ntext a\n\n### DRG\n\ntext b\n\n## Other\n\ntext c")
+    body = "a paragraph long enough to stand on its own as a passage {}"
+    text = "# Price\n\n{}\n\n## Hospital\n\n{}\n\n### DRG\n\n{}\n\n## Other\n\n{}".format(*(body.format(i) for i in range(4)))
+    chunks = chunk_document("T", text)
     assert [c.section for c in chunks] == ["Price", "Price › Hospital", "Price › Hospital › DRG", "Price › Other"]
+
+
+def test_a_body_too_short_to_stand_alone_joins_the_next_section_instead_of_becoming_a_passage():
+    text = "# 需求挖掘\n\n> 适用: 全行业\n\n## 多问为什么\n\n顶尖销售问为什么类问题的次数是普通销售的3.7倍。客户说出的第一个问题往往只是表象,追问原因才能找到真正动因。\n\n## 通话后\n\n记入CRM。"
+    chunks = chunk_document("T", text)
+    assert [c.section for c in chunks] == ["需求挖掘 › 多问为什么", "需求挖掘 › 通话后"]
+    assert "适用: 全行业" in chunks[0].text and "记入CRM" in chunks[1].text  # the last short body is kept, not lost
 
 
 @pytest.fixture
@@ -38,14 +47,15 @@ def store(tmp_path):
 
 def test_reindexing_an_unchanged_file_does_nothing_and_a_changed_file_replaces_its_chunks(store, tmp_path):
     doc = tmp_path / "p.md"
-    doc.write_text("# 折扣\n\n## 审批\n\n销售本人可给不超过5%的折扣\n\n## 付款\n\n预付30%")
+    doc.write_text("# 折扣\n\n## 审批\n\n销售本人可给不超过5%的折扣,超过5%需要区域经理审批,超过10%需要销售总监审批。\n\n"
+                   "## 付款\n\n合同签订后预付30%,设备到货验收后支付60%,质保期满后支付剩余的10%。")
     first = store.index_files([doc])
     assert first.chunks == 2 and store.index_files([doc]).unchanged == ["p.md"]
-    doc.write_text("# 折扣\n\n## 审批\n\n区域经理可批10%以内的折扣")
+    doc.write_text("# 折扣\n\n## 审批\n\n区域经理可批10%以内的折扣,超过10%由销售总监审批并抄送财务部门备案。")
     assert store.index_files([doc]).chunks == 1
     assert store.stats() == {"pb_zh": 1}
     hits = store.search("折扣审批", k=3)
-    assert [h.text for h in hits] == ["区域经理可批10%以内的折扣"]
+    assert [h.text for h in hits] == ["区域经理可批10%以内的折扣,超过10%由销售总监审批并抄送财务部门备案。"]
 
 
 def test_a_bad_file_is_reported_and_the_others_are_indexed(store, tmp_path):
