@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(BIN)/repcopilot init --demo
+	$(BIN)/repcopilot chat --as zhangwei
 
 test: install
 	$(BIN)/python -m pytest

@@ -54,8 +54,27 @@ def ask_command(
     _print_answer(answer)
 
 
-def _print_answer(answer) -> None:
-    console.print(Markdown(answer.answer))
+def _stream_answer(copilot, ctx, question: str, thread_id: str) -> None:
+    """With an LLM the answer is printed as its tokens arrive; the offline planner's answer
+    arrives whole and is rendered as Markdown."""
+    from agent.planners import OfflinePlanner
+
+    if isinstance(copilot.planner, OfflinePlanner):
+        _print_answer(copilot.ask(ctx, question, thread_id=thread_id))
+        return
+    answer = None
+    for kind, item in copilot.stream(ctx, question, thread_id=thread_id):
+        if kind == "token":
+            console.out(item, end="", highlight=False)
+        else:
+            answer = item
+    console.print()
+    _print_answer(answer, body=False)
+
+
+def _print_answer(answer, body: bool = True) -> None:
+    if body:
+        console.print(Markdown(answer.answer))
     if answer.evidence:
         console.print("[dim]evidence:[/dim]")
         for e in answer.evidence[:8]:
@@ -83,5 +102,5 @@ def chat_command(
                 break
             if not question:
                 continue
-            _print_answer(copilot.ask(ctx, question, thread_id=thread_id))
+            _stream_answer(copilot, ctx, question, thread_id)
             ctx.session.commit()

@@ -128,3 +128,20 @@ def test_leads_journey_prints_an_accounts_stages_and_refuses_another_reps_accoun
     other = next(lead for lead in team if lead["owner"] not in ("zhangwei", None))
     refused = run("--home", demo_home, "leads", "journey", f"lead {other['id']}", "--as", "zhangwei", check=False)
     assert _one_line_error(refused)
+
+
+def test_chat_with_an_llm_prints_the_streamed_answer_and_keeps_the_thread(demo_home):
+    from evals.scripted_llm import ScriptedServer, text_reply
+
+    script = [text_reply("Hello from the model, streamed word by word."), text_reply("Still the same conversation.")]
+    with ScriptedServer(script) as server:
+        proc = subprocess.run([sys.executable, "-m", "cli.main", "--home", demo_home, "chat", "--as", "davidchen"],
+                              input="hi\nand again\nexit\n", capture_output=True, text=True, timeout=300,
+                              env={**{k: v for k, v in os.environ.items() if not k.startswith("REPCOPILOT_")},
+                                   "REPCOPILOT_LLM_BASE_URL": server.base_url, "REPCOPILOT_LLM_MODEL": "scripted"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Hello from the model, streamed word by word." in proc.stdout
+    assert "Still the same conversation." in proc.stdout
+    assert all(r.get("stream") for r in server.requests)
+    second = server.requests[1]["messages"]
+    assert [m["content"] for m in second if m["role"] == "user"] == ["hi", "and again"]  # the thread kept the first turn
