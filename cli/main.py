@@ -180,6 +180,28 @@ def leads_list(
         console.print(f"… {len(rows) - len(shown)} more (use --limit 0 or --json)")
 
 
+@leads_app.command("snapshot-intent")
+def leads_snapshot_intent(
+    dates: Annotated[list[str] | None, typer.Option("--date", help="snapshot date YYYY-MM-DD (repeatable; default: today, UTC)")] = None,
+    since: Annotated[str | None, typer.Option(help="also every first of the month from this date YYYY-MM-DD up to the last --date")] = None,
+) -> None:
+    """Store every open lead's intent score as of each date (00:00 UTC) — what the KPI
+    "average intent score" averages. Run it daily or monthly from a scheduler; re-running a date
+    replaces that date's scores."""
+    from datetime import UTC, date, datetime
+
+    from tools.intent_snapshots import month_starts, snapshot_intent_scores
+
+    try:
+        wanted = sorted({date.fromisoformat(d) for d in dates}) if dates else [datetime.now(UTC).date()]
+        if since:
+            wanted = sorted(set(wanted) | set(month_starts(date.fromisoformat(since), wanted[-1])))
+    except ValueError as exc:
+        raise UserInputError(f"dates are YYYY-MM-DD ({exc})") from None
+    n = snapshot_intent_scores(STATE.engine(), as_of_dates=wanted)
+    console.print(f"stored {n} intent scores for {len(wanted)} date(s): {wanted[0]} … {wanted[-1]}")
+
+
 def _index_demo_knowledge(engine) -> None:
     """The demo playbooks and calls into the knowledge base (unchanged ones are skipped)."""
     from crm.demo import DEMO_PLAYBOOKS

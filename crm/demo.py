@@ -42,6 +42,7 @@ from crm.models import (
     CallTurn,
     Contact,
     Drill,
+    IntentScoreSnapshot,
     Lead,
     Opportunity,
     Region,
@@ -63,6 +64,7 @@ BASE_VOLUMES = {  # at scale 1
     "ai_suggestions": 1_200,
 }
 STAGES = ["discovery", "solution", "proposal", "negotiation"]
+HISTORY_DAYS = 365  # the demo's data span: a year up to its as-of date
 
 Progress = Callable[[str], None]
 
@@ -123,6 +125,9 @@ def build_demo(
                     f"this database already holds the demo company built with seed {info['seed']} and "
                     f"scale {info['scale']}; use another --home (or database) for seed {seed} scale {scale}"
                 )
+            if not session.scalar(select(func.count()).select_from(IntentScoreSnapshot)):
+                # built before intent-score snapshots existed (schema 0003): add them, once
+                write_intent_snapshots(session, date.fromisoformat(info["as_of"]))
             return DemoReport(seed, scale, info["as_of"], False, entity_counts(session))
         if session.scalar(select(func.count()).select_from(User)):
             raise UserInputError(
@@ -138,15 +143,28 @@ def build_demo(
     t1 = time.perf_counter()
     rows = gen.write(engine)
     t_ins = time.perf_counter() - t1
+    say("scoring lead intent (monthly snapshots)")
+    t2 = time.perf_counter()
     with session_scope(engine) as session:
+        write_intent_snapshots(session, as_of)
         set_meta(session, "demo", json.dumps({"seed": seed, "scale": scale, "as_of": as_of.isoformat()}))
         set_meta(session, "demo_rep_traits", json.dumps({login: t.__dict__ for login, t in gen.traits.items()}))
+    t_snap = time.perf_counter() - t2
+    with session_scope(engine) as session:
         counts = entity_counts(session)
     return DemoReport(
         seed, scale, as_of.isoformat(), True, counts,
         seconds=time.perf_counter() - t0, insert_seconds=t_ins, rows_inserted=rows,
-        timings={"generate_s": t_gen, "insert_s": t_ins},
+        timings={"generate_s": t_gen, "insert_s": t_ins, "intent_snapshots_s": t_snap},
     )
+
+
+def write_intent_snapshots(session: Session, as_of: date) -> int:
+    """The demo's intent-score snapshots (the average-intent-score KPI's data): every open lead
+    scored on the first day of each month of the demo's year of history, and at its as-of date."""
+    from tools.intent_snapshots import month_starts, snapshot_intent_scores  # tools import crm: not at module level
+
+    return snapshot_intent_scores(session, as_of_dates=month_starts(as_of - timedelta(days=HISTORY_DAYS), as_of))
 
 
 def demo_info(session: Session) -> dict[str, Any] | None:
@@ -167,7 +185,7 @@ class _Generator:
         self.scale = scale
         self.as_of = as_of
         self.now = datetime.combine(as_of, datetime.min.time())
-        self.start = self.now - timedelta(days=365)
+        self.start = self.now - timedelta(days=HISTORY_DAYS)
         self.rows: dict[type, list[dict[str, Any]]] = {m: [] for m in (
             Region, Team, User, Account, Contact, Lead, Touchpoint, Opportunity, StageChange,
             Renewal, Call, CallTurn, Drill, AISuggestion)}

@@ -18,6 +18,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -407,3 +408,25 @@ ENTITIES.update({
     "jobs": Job,
     "conversation_refs": ConversationRef,
 })
+
+
+class IntentScoreSnapshot(Base):
+    """A lead's intent score (CBI 0–100) as of the start (00:00 UTC) of one day — what the
+    average-intent-score KPI averages. The CBI is computed in Python (tools/leads.py, formula in
+    tools/intent.yaml), so it is stored here by tools/intent_snapshots.py; one row per lead and date."""
+
+    __tablename__ = "intent_scores"
+    __table_args__ = (
+        UniqueConstraint("lead_id", "as_of"),
+        CheckConstraint("score >= 0 AND score <= 100", name="ck_intent_scores_score_0_100"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    as_of: Mapped[date] = mapped_column(Date, index=True)  # the score as of this date's 00:00
+    score: Mapped[int] = mapped_column(Integer)  # CBI 0–100
+    tier: Mapped[str] = mapped_column(String(1))  # S / A / B / C
+    confidence: Mapped[float] = mapped_column(Float)  # 0–1
+    events_used: Mapped[int] = mapped_column(Integer)  # consented touchpoints inside the score window
+
+
+ENTITIES["intent_scores"] = IntentScoreSnapshot

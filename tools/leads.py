@@ -359,13 +359,18 @@ def compute_intent(touches: list[Touch], now: datetime, cfg: dict[str, Any]) -> 
     return raw, n_eff, parts
 
 
+def confidence_from_n_eff(n_eff: float, cfg: dict[str, Any]) -> float:
+    """Pure: the score's confidence (0–1) from the recency-weighted number of events behind it."""
+    conf = cfg["score"]["confidence"]
+    return round(min(conf["max"], 1 - math.exp(-n_eff / conf["events_for_63pct"])), 2)
+
+
 def _intent(ctx: ToolContext, lead: Lead, touches: LeadTouches, now: datetime) -> IntentScore:
     cfg = load_intent_config()
     sc = cfg["score"]
     raw, n_eff, parts = compute_intent(touches.usable, now, cfg)
     score = cbi_from_raw(raw, sc["scale"])
-    conf = sc["confidence"]
-    confidence = round(min(conf["max"], 1 - math.exp(-n_eff / conf["events_for_63pct"])), 2)
+    confidence = confidence_from_n_eff(n_eff, cfg)
     since = now - timedelta(days=sc["window_days"])
     excluded = sum(1 for t in touches.excluded_times if since <= t <= now)
     counts = dict(sorted(Counter(t.kind for _, t in parts).items()))

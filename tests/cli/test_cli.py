@@ -145,3 +145,32 @@ def test_chat_with_an_llm_prints_the_streamed_answer_and_keeps_the_thread(demo_h
     assert all(r.get("stream") for r in server.requests)
     second = server.requests[1]["messages"]
     assert [m["content"] for m in second if m["role"] == "user"] == ["hi", "and again"]  # the thread kept the first turn
+
+
+def test_snapshot_intent_stores_each_open_lead_once_per_date_however_often_it_runs(demo_home, tmp_path):
+    import shutil
+    import sqlite3
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(Path(demo_home) / "repcopilot.db", home / "repcopilot.db")  # the shared demo stays as it was
+    for _ in range(2):
+        out = run("--home", str(home), "leads", "snapshot-intent", "--date", "2026-11-15").stdout
+    with sqlite3.connect(home / "repcopilot.db") as db:
+        rows, leads = db.execute("SELECT count(*), count(DISTINCT lead_id) FROM intent_scores WHERE as_of = '2026-11-15'").fetchone()
+    assert rows == leads > 0 and f"stored {rows} intent scores" in out
+
+
+def test_snapshot_intent_refuses_a_bad_date_and_writes_nothing(demo_home, tmp_path):
+    import shutil
+    import sqlite3
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(Path(demo_home) / "repcopilot.db", home / "repcopilot.db")
+    with sqlite3.connect(home / "repcopilot.db") as db:
+        before = db.execute("SELECT count(*) FROM intent_scores").fetchone()[0]
+    proc = run("--home", str(home), "leads", "snapshot-intent", "--date", "15/11/2026", check=False)
+    assert proc.returncode != 0 and "YYYY-MM-DD" in proc.stderr + proc.stdout
+    with sqlite3.connect(home / "repcopilot.db") as db:
+        assert db.execute("SELECT count(*) FROM intent_scores").fetchone()[0] == before

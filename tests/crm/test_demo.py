@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import statistics
-from datetime import date
+from datetime import date, datetime
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from core.errors import UserInputError
 from crm.db import make_engine, session_scope, upgrade_schema
 from crm.demo import BASE_VOLUMES, build_demo, demo_traits, entity_counts
-from crm.models import Account, Call, CallTurn, Contact, Lead, Opportunity, Region, Team, User
+from crm.models import Account, Call, CallTurn, Contact, IntentScoreSnapshot, Lead, Opportunity, Region, Team, User
 
 AS_OF = date(2026, 11, 20)
 
@@ -62,6 +62,31 @@ def test_building_the_demo_twice_changes_nothing(engine):
     second = build_demo(engine, seed=7, scale=1, as_of=AS_OF)
     assert first.built and not second.built
     assert first.counts == second.counts
+
+
+def test_the_demo_scores_its_open_leads_on_every_month_start_and_on_its_as_of_date(demo_engine):
+    """The average-intent-score KPI's data: snapshots on the 1st of each month of the demo's
+    year (those with any lead created before them) and at the as-of date, of every open lead."""
+    with session_scope(demo_engine) as s:
+        dates = set(s.scalars(select(IntentScoreSnapshot.as_of).distinct()))
+        first_lead = s.scalar(select(func.min(Lead.created_at)))
+        at_as_of = s.scalar(select(func.count()).select_from(IntentScoreSnapshot).where(IntentScoreSnapshot.as_of == AS_OF))
+        open_now = s.scalar(select(func.count()).select_from(Lead).where(
+            Lead.status.in_(("new", "contacted", "qualified", "nurture")), Lead.created_at < datetime(2026, 11, 20)))
+    month_starts = {date(2025, 12, 1)} | {date(2026, m, 1) for m in range(1, 12)}
+    assert dates == {d for d in month_starts if first_lead.date() < d} | {AS_OF}
+    assert len(dates) >= 12
+    assert at_as_of == open_now > 1000
+
+
+def test_a_demo_built_before_intent_snapshots_gets_them_on_the_next_build(engine):
+    first = build_demo(engine, seed=7, scale=1, as_of=AS_OF)
+    with session_scope(engine) as s:
+        s.execute(delete(IntentScoreSnapshot))
+    again = build_demo(engine, seed=7, scale=1, as_of=AS_OF)
+    assert not again.built
+    assert again.counts["intent_scores"] == first.counts["intent_scores"] > 0
+    assert again.counts == first.counts
 
 
 def test_a_different_seed_on_a_built_database_is_refused_with_advice(engine):

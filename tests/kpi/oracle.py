@@ -44,6 +44,12 @@ RAW = {
         SELECT u.id AS owner, u.login AS rep, u.hire_date AS t, u.role, tm.name AS team, r.code AS region
         FROM users u JOIN teams tm ON tm.id = u.team_id JOIN regions r ON r.id = tm.region_id""",
     "wins": "SELECT owner_id, close_date FROM opportunities WHERE won = :yes",
+    "intent_scores": """
+        SELECT s.as_of AS t, s.score, l.owner_id AS owner, l.source AS lead_source,
+               r.code AS region, a.region_id, a.industry, a.segment, u.login AS rep, tm.name AS team
+        FROM intent_scores s JOIN leads l ON l.id = s.lead_id JOIN accounts a ON a.id = l.account_id
+        JOIN regions r ON r.id = a.region_id
+        LEFT JOIN users u ON u.id = l.owner_id LEFT JOIN teams tm ON tm.id = u.team_id""",
 }
 
 
@@ -79,7 +85,8 @@ def expected(session, *, metric: str, scope, spec) -> dict:
             return True
         if row["owner"] in scope.owner_ids:
             return True
-        return metric.startswith("lead_") and row["owner"] is None and row.get("region_id") in _region_ids(session, scope)
+        lead_based = metric.startswith("lead_") or metric == "avg_intent_score"  # unassigned leads: their region's
+        return lead_based and row["owner"] is None and row.get("region_id") in _region_ids(session, scope)
 
     def keep(row) -> bool:
         return visible(row) and all(row.get(d) in vs for d, vs in spec.filters.items())
@@ -147,6 +154,11 @@ def expected(session, *, metric: str, scope, spec) -> dict:
         for r in fetch("users"):
             if r["role"] == "rep" and keep(r) and in_period(r["t"]) and r["owner"] in first:
                 add(r, (first[r["owner"]] - _as_dt(r["t"])).total_seconds() / 86400)
+        return _finish(groups, lambda xs: sum(xs) / len(xs))
+    if metric == "avg_intent_score":
+        for r in fetch("intent_scores"):
+            if keep(r) and in_period(r["t"]):
+                add(r, r["score"])
         return _finish(groups, lambda xs: sum(xs) / len(xs))
     raise NotImplementedError(metric)
 

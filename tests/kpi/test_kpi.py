@@ -134,6 +134,20 @@ def test_this_quarter_vs_last_quarter_compares_with_the_whole_previous_quarter(d
     assert answer.comparison["period"] == {"start": "2026-07-01", "end": "2026-10-01"}
 
 
+def test_a_metric_with_a_unit_the_answers_cannot_format_is_refused(tmp_path):
+    import yaml
+
+    from tools.kpi.registry import REGISTRY_FILE
+
+    raw = yaml.safe_load(REGISTRY_FILE.read_text(encoding="utf-8"))
+    raw["metrics"]["avg_intent_score"]["unit"] = "points"
+    path = tmp_path / "metrics.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="avg_intent_score has unit 'points'"):
+        load_registry(path)
+    assert load_registry().metrics["avg_intent_score"].unit == "score"
+
+
 def test_the_readme_metric_table_is_the_one_generated_from_the_registry():
     from tools.kpi.registry import markdown_table
 

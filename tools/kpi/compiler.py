@@ -33,6 +33,7 @@ from crm.models import (
     AISuggestion,
     Call,
     CallMetric,
+    IntentScoreSnapshot,
     Lead,
     Opportunity,
     Region,
@@ -126,6 +127,7 @@ def _int():
 # Core tables (not ORM entities): compiling through the ORM's column adaptation cost ~6 ms a query.
 L, A, R, O, TP = Lead.__table__, Account.__table__, Region.__table__, Opportunity.__table__, Touchpoint.__table__
 U, RN, S, C, CM, T = User.__table__, Renewal.__table__, AISuggestion.__table__, Call.__table__, CallMetric.__table__, Team.__table__
+IS = IntentScoreSnapshot.__table__
 
 @dataclass
 class Base:
@@ -161,6 +163,16 @@ def _base_cached(metric_name: str, dialect: str, period: Period | None) -> Base:
                                             _hours_between(dialect, L.c.created_at, L.c.first_follow_up_at) <= 72),
              "converted": L.c.status == "converted"},
             {}, region_for_unassigned=A.c.region_id)
+    if metric.base == "intent_scores":
+        # stored snapshots (tools/intent_snapshots.py): a lead's CBI as of a date; it belongs to the
+        # lead's owner, and an unassigned lead to its account's region, exactly as in the leads base
+        frm = (IS.join(L, L.c.id == IS.c.lead_id).join(A, A.c.id == L.c.account_id).join(R, R.c.id == A.c.region_id)
+               .outerjoin(owner, owner.c.id == L.c.owner_id).outerjoin(team, team.c.id == owner.c.team_id))
+        return Base(
+            frm, L.c.owner_id, {"as_of": IS.c.as_of},
+            _dims(dialect, IS.c.as_of, region=R.c.code, team=team.c.name, rep=owner.c.login, industry=A.c.industry,
+                  segment=A.c.segment, lead_source=L.c.source),
+            {"all": true()}, {"score": IS.c.score}, region_for_unassigned=A.c.region_id)
     if metric.base == "opportunities":
         frm = (O.join(A, A.c.id == O.c.account_id).join(R, R.c.id == A.c.region_id)
                .join(owner, owner.c.id == O.c.owner_id).outerjoin(team, team.c.id == owner.c.team_id))

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 REGISTRY_FILE = Path(__file__).with_name("metrics.yaml")
+UNITS = ("percent", "days", "cny", "count", "seconds", "score")  # formatted by tools/kpi/service.py fmt_value
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Metric:
     label_en: str
     synonyms_zh: tuple[str, ...]
     synonyms_en: tuple[str, ...]
-    unit: str  # percent / days / cny / count / seconds
+    unit: str  # one of UNITS
     base: str
     time_field: str
     measure: dict[str, Any]
@@ -68,6 +69,8 @@ def load_registry(path: Path = REGISTRY_FILE) -> Registry:
         unknown = [d for d in m["dimensions"] if d not in dims]
         if unknown:
             raise ValueError(f"{path}: metric {name} names unknown dimensions {unknown}")
+        if m["unit"] not in UNITS:
+            raise ValueError(f"{path}: metric {name} has unit {m['unit']!r}; the units are {', '.join(UNITS)}")
         metrics[name] = Metric(
             name=name, label_zh=m["label_zh"], label_en=m["label_en"],
             synonyms_zh=tuple(m.get("synonyms_zh", ())), synonyms_en=tuple(m.get("synonyms_en", ())),

@@ -98,6 +98,8 @@ def fmt_value(value: float | None, unit: str, delta: bool = False) -> str:
         return f"¥{value:,.0f}"
     if unit in ("days", "seconds"):
         return f"{value:.1f} {'d' if unit == 'days' else 's'}"
+    if unit == "score":  # a 0–100 index such as the CBI
+        return f"{value:.1f}"
     return f"{value:.2f}" if value != int(value) else f"{int(value)}"
 
 
