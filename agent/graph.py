@@ -46,6 +46,7 @@ def run_tools(state: CopilotState, runtime: Runtime[Context]) -> dict:
             "confidence": result.confidence,
             "error": result.error,
             "text": result.text,
+            "images": list(result.images),
         }
         content = json.dumps({"text": result.text, "data": result.data, "error": result.error}, ensure_ascii=False, default=str)
         out.append(ToolMessage(content=content, tool_call_id=call["id"] or str(uuid.uuid4()), name=call["name"], artifact=artifact))

@@ -28,10 +28,11 @@ class Answer:
     thread_id: str | None = None
     latency_ms: float = 0.0
     refused: bool = False
+    images: list[str] = field(default_factory=list)  # chart files (PNG) that belong to the answer
 
     def to_json(self) -> dict[str, Any]:
         return {"answer": self.answer, "language": self.language, "tools": self.tools,
-                "evidence": self.evidence, "confidence": self.confidence}
+                "evidence": self.evidence, "confidence": self.confidence, "images": self.images}
 
 
 def make_planner(settings: Settings):
@@ -108,7 +109,7 @@ class Copilot:
                 streamed = True
                 yield "token", text
         messages = turn_messages(state.get("messages", []))
-        tools, evidence, confidences, refused = [], [], [], False
+        tools, evidence, confidences, images, refused = [], [], [], [], False
         for m in messages:
             for call in getattr(m, "tool_calls", None) or []:
                 tools.append({"name": call["name"], "args": call.get("args") or {}})
@@ -117,11 +118,12 @@ class Copilot:
                 if m.artifact.get("confidence") is not None:
                     confidences.append(m.artifact["confidence"])
                 refused = refused or m.artifact.get("error") == "permission"
+                images.extend(m.artifact.get("images") or [])
         final = str(messages[-1].content).strip() if messages else ""
         if tokens and not streamed and final:
             yield "token", final
         yield "done", Answer(
             answer=final, language=language, tools=tools, evidence=evidence,
             confidence=min(confidences) if confidences else None, thread_id=config["configurable"]["thread_id"],
-            latency_ms=(time.perf_counter() - t0) * 1000, refused=refused,
+            latency_ms=(time.perf_counter() - t0) * 1000, refused=refused, images=images,
         )

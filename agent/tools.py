@@ -4,6 +4,7 @@ ToolContext. Expected failures come back as error results, not crashes."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ class ToolOutput:
     confidence: float | None = None
     focus: dict[str, Any] = field(default_factory=dict)  # what follow-up questions may refer to
     error: str | None = None  # "permission" / "not_found" / "input" when the tool refused
+    images: list[str] = field(default_factory=list)  # PNG files to show with the answer (KPI charts)
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,8 @@ def _kpi(*, ctx: ToolContext, question: str, metric: str | None, dimensions: lis
 
     chart = None
     if ctx.home is not None:
-        chart = ctx.home / "charts" / f"kpi-{ctx.user.login}-{ctx.now():%Y%m%d%H%M%S%f}.png"
+        # named "<user id>-<random>.png" like the API's charts, so GET /api/charts/{name} serves it to its owner
+        chart = ctx.home / "charts" / f"{ctx.user.id}-{uuid.uuid4().hex}.png"
     if metric:  # a model-filled spec, validated against the registry before it runs
         registry = load_registry()
         if metric not in registry.metrics:
@@ -181,6 +184,7 @@ def _kpi(*, ctx: ToolContext, question: str, metric: str | None, dimensions: lis
     else:
         answer = answer_question(ctx=ctx, question=question, chart_path=chart)
     return ToolOutput(text=answer.render(), data=answer.to_json(), evidence=answer.evidence(), confidence=0.95,
+                      images=[answer.chart] if answer.chart else [],
                       focus={"kpi_spec": answer.spec.to_json() | {"period_grain": answer.spec.period.grain if answer.spec.period else None}})
 
 

@@ -43,6 +43,7 @@ class ChatOut(BaseModel):
     evidence: list[dict]
     confidence: float | None
     thread_id: str
+    images: list[str] = []  # chart URLs (GET with the same token)
 
 
 @router.post("/chat", response_model=ChatOut)
@@ -50,7 +51,8 @@ async def chat(body: ChatIn, user: CurrentUser, request: Request):
     runtime = request.app.state.runtime
     thread = f"web:{user.id}:{body.thread_id or uuid.uuid4().hex[:12]}"
     answer = await run_in_threadpool(runtime.ask, user.id, body.message, thread)
-    out = ChatOut(**answer.to_json(), thread_id=thread.split(":", 2)[2])
+    data = answer.to_json() | {"images": [f"/api/charts/{Path(p).name}" for p in answer.images]}
+    out = ChatOut(**data, thread_id=thread.split(":", 2)[2])
     if not body.stream:
         return out
 

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -47,15 +48,34 @@ class WeComClient:
                 self._expires = time.time() + int(data.get("expires_in", 7200)) - 300
             return self._token
 
-    def send_markdown(self, to_user: str, content: str) -> dict:
-        body = {"touser": to_user, "msgtype": "markdown", "agentid": self.agent_id, "markdown": {"content": content[:4000]}}
+    def _post(self, path: str, *, params: dict | None = None, **kwargs) -> dict:
+        """POST with the access token; an expired or invalid token (40014/42001) is refreshed
+        and the call made once more."""
+        data: dict = {}
         for attempt in range(2):
-            r = self.http.post(f"{self.api_base}/cgi-bin/message/send", params={"access_token": self.token(force=attempt > 0)}, json=body)
+            r = self.http.post(f"{self.api_base}{path}", params={"access_token": self.token(force=attempt > 0)} | (params or {}),
+                               **kwargs)
             data = r.json()
             if data.get("errcode") in (40014, 42001) and attempt == 0:
                 continue
             return data
         return data
+
+    def send_markdown(self, to_user: str, content: str) -> dict:
+        body = {"touser": to_user, "msgtype": "markdown", "agentid": self.agent_id, "markdown": {"content": content[:4000]}}
+        return self._post("/cgi-bin/message/send", json=body)
+
+    def upload_image(self, path: Path) -> str:
+        """media/upload?type=image (PNG ≤ 10 MB) → the media_id, valid for three days."""
+        data = self._post("/cgi-bin/media/upload", params={"type": "image"},
+                          files={"media": (path.name, path.read_bytes(), "image/png")})
+        if data.get("errcode", 0) != 0 or "media_id" not in data:
+            raise RuntimeError(f"WeCom media/upload failed: {data.get('errmsg')} ({data.get('errcode')})")
+        return data["media_id"]
+
+    def send_image(self, to_user: str, path: Path) -> dict:
+        body = {"touser": to_user, "msgtype": "image", "agentid": self.agent_id, "image": {"media_id": self.upload_image(path)}}
+        return self._post("/cgi-bin/message/send", json=body)
 
 
 def crypto_for(request: Request) -> WeChatCrypto:
@@ -122,6 +142,7 @@ def accept(runtime, msg) -> int | None:
 
 
 def process(runtime, inbound_id: int) -> None:
+    images: list[str] = []
     with runtime.session_factory() as session:
         row = session.get(InboundMessage, inbound_id)
         if row is None or row.status != "queued":
@@ -132,13 +153,16 @@ def process(runtime, inbound_id: int) -> None:
             reply = "目前只支持文字消息。/ Only text messages are supported for now."
         else:
             try:
-                reply = runtime.ask(row.user_id, row.text, thread_id=row.conversation_id).answer
+                answer = runtime.ask(row.user_id, row.text, thread_id=row.conversation_id)
+                reply, images = answer.answer, answer.images
             except Exception as exc:  # noqa: BLE001 — the user gets a message, the log gets the detail
                 log.exception("answering WeCom message %s failed", row.platform_msg_id)
                 reply = f"抱歉,处理出错:{type(exc).__name__}。/ Sorry, something went wrong."
         client = runtime.wecom_client
         status = "answered"
         if client is not None:
+            for image in images:  # the chart arrives as an image message: no server path in the text
+                reply = reply.replace(image, "见下图 / see the image below")
             try:
                 result = client.send_markdown(row.platform_user_id, reply)
                 if result.get("errcode", 0) != 0:
@@ -146,5 +170,12 @@ def process(runtime, inbound_id: int) -> None:
             except Exception:  # noqa: BLE001
                 log.exception("message/send failed")
                 status = "failed"
+            for image in images if status == "answered" else []:
+                try:  # the chart follows the text as an image message; a failed chart leaves the text delivered
+                    result = client.send_image(row.platform_user_id, Path(image))
+                    if result.get("errcode", 0) != 0:
+                        log.warning("sending chart %s failed: %s", image, result)
+                except Exception:  # noqa: BLE001
+                    log.exception("sending chart %s failed", image)
         row.status, row.answer = status, reply
         session.commit()

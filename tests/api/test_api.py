@@ -76,6 +76,16 @@ def test_kpi_endpoint_returns_json_and_a_chart_only_its_owner_can_fetch(served):
     assert client.get(data["chart"], headers=auth(tokens["zhangwei"])).status_code == 404
 
 
+def test_a_chat_kpi_breakdown_links_its_chart_for_its_asker_only(served):
+    client, tokens = served
+    r = client.post("/api/chat", json={"message": "win rate by team this year"}, headers=auth(tokens["chenjing"]))
+    body = r.json()
+    assert r.status_code == 200 and len(body["images"]) == 1
+    png = client.get(body["images"][0], headers=auth(tokens["chenjing"]))
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    assert client.get(body["images"][0], headers=auth(tokens["zhangwei"])).status_code == 404
+
+
 def test_a_trainer_asking_a_pipeline_kpi_gets_403(served):
     client, tokens = served
     r = client.post("/api/kpi", json={"question": "上个月赢单率"}, headers=auth(tokens["linfang"]))

@@ -31,6 +31,7 @@ A_POST_QUERY = {"msg_signature": "0c3914025cb4b4d68103f6bfc8db550f79dcf48e", "ti
 class FakeWeComApi:
     def __init__(self) -> None:
         self.sent: list[dict] = []
+        self.uploads: list[bytes] = []
         self.token_calls = 0
         outer = self
 
@@ -51,8 +52,16 @@ class FakeWeComApi:
                 self._json({"errcode": 0, "access_token": f"tok{outer.token_calls}", "expires_in": 7200})
 
             def do_POST(self):  # noqa: N802
-                q = parse_qs(urlparse(self.path).query)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                url = urlparse(self.path)
+                q = parse_qs(url.query)
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                if url.path == "/cgi-bin/media/upload":  # multipart/form-data, field "media"
+                    assert q["type"] == ["image"] and "multipart/form-data" in self.headers["Content-Type"]
+                    outer.uploads.append(raw)
+                    self._json({"errcode": 0, "errmsg": "ok", "type": "image", "media_id": f"media{len(outer.uploads)}",
+                                "created_at": "1380000000"})
+                    return
+                body = json.loads(raw)
                 outer.sent.append({"token": q["access_token"][0], **body})
                 self._json({"errcode": 0, "errmsg": "ok"})
 
@@ -154,3 +163,48 @@ def test_a_retry_landing_on_a_second_server_process_is_not_answered_again(wecom,
         _wait_processed(engine, 1)
         time.sleep(0.3)
     assert len(fake.sent) == 1
+
+
+def _encrypted_text(from_user: str, text: str, msg_id: str) -> tuple[dict, str]:
+    """A text message as WeCom would POST it, encrypted with the test app's key."""
+    from wechatpy.work.crypto import WeChatCrypto
+
+    xml = (f"<xml><ToUserName><![CDATA[{A['corp']}]]></ToUserName><FromUserName><![CDATA[{from_user}]]></FromUserName>"
+           f"<CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content>"
+           f"<MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>")
+    crypto = WeChatCrypto(A["token"], A["aes"], A["corp"])
+    envelope = crypto.encrypt_message(xml, "1597212914", "1700000000")
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(envelope)
+    query = {"msg_signature": root.findtext("MsgSignature"), "timestamp": root.findtext("TimeStamp"),
+             "nonce": root.findtext("Nonce")}
+    body = f"<xml><ToUserName><![CDATA[{A['corp']}]]></ToUserName><Encrypt><![CDATA[{root.findtext('Encrypt')}]]></Encrypt></xml>"
+    return query, body
+
+
+@pytest.mark.parametrize("question", ["上个月各区域线索72小时跟进率", "win rate by region last quarter"])
+def test_a_kpi_breakdown_reaches_wecom_as_text_then_its_chart_as_an_image(wecom, question):
+    client, engine, fake = wecom
+    with session_scope(engine) as s:
+        s.execute(update(User).where(User.login == "wangjianhua").values(wecom_userid="WangJianHua"))
+    query, body = _encrypted_text("WangJianHua", question, "7000000001")
+    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
+    rows = _wait_processed(engine, 1, timeout_s=60)
+    time.sleep(0.3)
+    assert rows[0].status == "answered"
+    assert [m["msgtype"] for m in fake.sent] == ["markdown", "image"]
+    assert fake.sent[1]["touser"] == "WangJianHua" and fake.sent[1]["image"]["media_id"] == "media1"
+    assert len(fake.uploads) == 1 and b"\x89PNG\r\n\x1a\n" in fake.uploads[0]
+    assert ".png" not in fake.sent[0]["markdown"]["content"]  # no server file path in the text
+
+
+def test_a_single_kpi_number_is_sent_as_text_only(wecom):
+    client, engine, fake = wecom
+    with session_scope(engine) as s:
+        s.execute(update(User).where(User.login == "wangjianhua").values(wecom_userid="WangJianHua"))
+    query, body = _encrypted_text("WangJianHua", "上个月线索72小时跟进率", "7000000002")
+    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
+    _wait_processed(engine, 1, timeout_s=60)
+    time.sleep(0.3)
+    assert [m["msgtype"] for m in fake.sent] == ["markdown"] and fake.uploads == []
