@@ -41,6 +41,7 @@ def calls(tmp_path_factory):
         "en": build_call(EN_LINES, "en", folder, "en-stereo"),
         "zh": build_call(ZH_LINES, "zh", folder, "zh-stereo"),
         "en-mono": build_call(EN_LINES, "en", folder, "en-mono", stereo=False),
+        "zh-mono": build_call(ZH_LINES, "zh", folder, "zh-mono", stereo=False),
     }
 
 
@@ -95,6 +96,16 @@ def test_a_mono_call_says_speakers_cannot_be_separated_and_leaves_speaker_metric
     assert a.metrics["speaking_rate_wpm"] is not None
     # speech closer than 0.6 s merges into one turn in mono (the first two lines); the 2.3 s pause stays
     assert 4 <= len(a.turns) <= len(truth)
+    assert any(abs((b.start_s - x.end_s) - 2.3) <= 0.1 for x, b in zip(a.turns, a.turns[1:]))
+
+
+def test_a_mandarin_mono_call_keeps_its_long_pause_and_leaves_speaker_metrics_unset(calls, home):
+    path, truth = calls["zh-mono"]
+    a = analyze_file(path, language="zh", model="base", home=home)
+    assert not a.speaker_separation and a.language == "zh"
+    assert a.metrics["talk_ratio"] is None and a.metrics["patience_s"] is None
+    assert a.metrics["speaking_rate_wpm"] is not None  # characters per minute over all speech
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in t.text) for t in a.turns)
     assert any(abs((b.start_s - x.end_s) - 2.3) <= 0.1 for x, b in zip(a.turns, a.turns[1:]))
 
 
