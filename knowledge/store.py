@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -85,6 +86,9 @@ def glossary_translate(query: str, target: str) -> str:
             found.append(dst)
             text = text.replace(src, " ")
     return " ".join(found)
+
+
+_EMBED_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-embed")
 
 
 class KnowledgeStore:
@@ -292,23 +296,33 @@ class KnowledgeStore:
         translate = translate or self.translate
         found: dict[str, Hit] = {}
         per_language: list[tuple[float, list[str]]] = []
+        plans = []
         for language in languages:
             q = query if language == qlang else _translated(query, language, translate)
             if not q.strip():
                 continue
-            ranked_lists: list[list[str]] = []
-            vector = None
-            for part, access in self._partitions(visibility, kinds, language):
-                if language in self._dense_languages():
-                    if vector is None:
-                        vector = self.embedder.embed_query(q)
-                    ranked_lists.append(self._dense(part, vector, k, access, found))
+            parts = self._partitions(visibility, kinds, language)
+            # the query embedding (two thirds of a query's time) runs on another thread while the
+            # keyword side searches here: torch and SQLite both release the GIL
+            vector = (_EMBED_POOL.submit(self.embedder.embed_query, q)
+                      if parts and language in self._dense_languages() else None)
+            plans.append((language, q, parts, vector))
+        for language, q, parts, vector_future in plans:
+            keyword_lists: list[list[str]] = []
+            for part, access in parts:
                 kw_ids = self.keywords.search(q, part, k * 3, access)
                 if kw_ids:
                     missing = [i for i in kw_ids if i not in found]
                     for cid, row in self.keywords.rows(missing).items():
                         found[cid] = _hit(cid, row.document, row.metadata)
-                    ranked_lists.append([i for i in kw_ids if i in found])
+                keyword_lists.append([i for i in kw_ids if i in found])
+            vector = vector_future.result() if vector_future is not None else None
+            ranked_lists: list[list[str]] = []
+            for (part, access), kw in zip(parts, keyword_lists):
+                if vector is not None:
+                    ranked_lists.append(self._dense(part, vector, k, access, found))
+                if kw:
+                    ranked_lists.append(kw)
             fused = _rrf(ranked_lists)
             if fused:
                 # each language counts once in the final fusion, so English (dense + BM25) does not
