@@ -149,7 +149,8 @@ class Lead(Base):
 
 class Touchpoint(Base):
     __tablename__ = "touchpoints"
-    __table_args__ = (Index("ix_touchpoints_account_time", "account_id", "occurred_at"),)
+    # covering for "distinct channels per account in a period" (journey data coverage: 428 → 105 ms at scale 10)
+    __table_args__ = (Index("ix_touchpoints_account_time_channel", "account_id", "occurred_at", "channel"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), nullable=True, index=True)
@@ -419,6 +420,8 @@ class IntentScoreSnapshot(Base):
     __table_args__ = (
         UniqueConstraint("lead_id", "as_of"),
         CheckConstraint("score >= 0 AND score <= 100", name="ck_intent_scores_score_0_100"),
+        # covering for the KPI's average (212 → 133 ms at scale 10)
+        Index("ix_intent_scores_lead_as_of_score", "lead_id", "as_of", "score"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
