@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
 from api import routes, wecom
 from api.runtime import Runtime
@@ -30,4 +32,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes.health)
     app.include_router(routes.router)
     app.include_router(wecom.router)
+    page = (Path(__file__).parent / "web" / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def web_chat() -> str:
+        """The web chat: one page, no build step; it talks to /api with the user's token."""
+        return page
+
     return app

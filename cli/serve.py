@@ -37,5 +37,5 @@ def serve_command(
 
     STATE.engine()  # fails early, in one line, when the database is not set up
     app = create_app(STATE.settings)
-    console.print(f"repcopilot on http://{host}:{port}  ·  API docs http://{host}:{port}/docs")
+    console.print(f"repcopilot on http://{host}:{port}  ·  web chat http://{host}:{port}/  ·  API docs http://{host}:{port}/docs")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,111 @@
+"""The web chat page in a real browser: Debian's headless Chromium driven by Playwright,
+against the app served by uvicorn on 127.0.0.1 over the demo company."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.auth import create_token
+from core.settings import Settings
+from crm.access import get_user
+from crm.db import make_engine, session_scope, upgrade_schema
+from crm.demo import build_demo
+from tests.conftest import AS_OF
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    home = tmp_path_factory.mktemp("web-home")
+    engine = make_engine(f"sqlite:///{home / 'repcopilot.db'}")
+    upgrade_schema(engine)
+    build_demo(engine, seed=7, scale=1, as_of=AS_OF)
+    with session_scope(engine) as s:
+        tokens = {login: create_token(s, get_user(s, login)) for login in ("chenjing", "zhangwei")}
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(home=home)), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", tokens
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _log_in(page, base: str, token: str, lang: str) -> None:
+    page.goto(base + "/")
+    page.select_option("#lang", lang)
+    page.fill("#token", token)
+    page.click("#loginForm button[type=submit]")
+    page.wait_for_selector("#chat.show")
+
+
+def test_a_manager_logs_in_asks_a_kpi_breakdown_and_sees_the_streamed_answer_its_evidence_and_chart(site, browser):
+    base, tokens = site
+    page = browser.new_page()
+    _log_in(page, base, tokens["chenjing"], "en")
+    page.fill("#question", "win rate by team this year")
+    page.press("#question", "Enter")
+    bot = page.locator(".msg.bot").last
+    bot.locator(".evidence li").first.wait_for(timeout=60_000)
+    assert "win rate" in bot.inner_text().lower()
+    bot.locator("img").wait_for(timeout=30_000)
+    assert page.evaluate("() => document.querySelector('.msg.bot img').naturalWidth") > 100  # the PNG decoded
+    page.close()
+
+
+def test_the_page_speaks_chinese_and_a_follow_up_stays_in_the_same_thread(site, browser):
+    base, tokens = site
+    page = browser.new_page()
+    _log_in(page, base, tokens["chenjing"], "zh")
+    assert page.inner_text("#send") == "发送"
+    page.fill("#question", "本季度华东区线索72小时跟进率")
+    page.press("#question", "Enter")
+    page.locator(".msg.bot .evidence").first.wait_for(timeout=60_000)
+    page.fill("#question", "那上个月呢?")
+    page.press("#question", "Enter")
+    page.locator(".msg.bot >> nth=1").locator(".evidence").wait_for(timeout=60_000)
+    second = page.locator(".msg.bot").nth(1).inner_text()
+    assert "线索72小时跟进率" in second  # the follow-up kept the metric of the thread
+    page.close()
+
+
+def test_a_bad_token_is_refused_with_advice_and_the_chat_stays_closed(site, browser):
+    base, _ = site
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.select_option("#lang", "en")
+    page.fill("#token", "rc_not-a-real-token")
+    page.click("#loginForm button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#loginError').textContent.length > 0")
+    assert "repcopilot users token" in page.inner_text("#loginError")
+    assert not page.locator("#chat").is_visible()
+    page.close()
