@@ -49,6 +49,12 @@ def _kb(scale: int | None) -> dict[str, Any]:
     return bench_kb(n_chunks=100_000 * (scale or 1))
 
 
+def _api(scale: int | None) -> dict[str, Any]:
+    from api.bench import bench_api
+
+    return bench_api()
+
+
 #: section name → (description, function(scale or None for the section's default) -> figures)
 SECTIONS: dict[str, tuple[str, Callable[[int | None], dict[str, Any]]]] = {
     "demo": ("demo-company build and bulk insert vs bare sqlite3 (default scale 1)", _demo),
@@ -56,6 +62,7 @@ SECTIONS: dict[str, tuple[str, Callable[[int | None], dict[str, Any]]]] = {
     "agent": ("offline-planner latency per turn over the eval questions, warm (scales 1 and 10); LLM-planner overhead vs the scripted endpoint", _agent),
     "kb": ("indexing chunks/s (MiniLM) and hybrid query latency at 100k chunks vs bare Chroma", _kb),
     "speech": ("a ≥60 s stereo call through the pipeline vs bare faster-whisper on the same audio", _speech),
+    "api": ("WeCom callback acks under 50 concurrent clients vs /health under the same load; chat first token vs in-process", _api),
 }
 
 

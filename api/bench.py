@@ -1,0 +1,160 @@
+"""Service benchmark: the real server (`repcopilot serve`, its own process) on 127.0.0.1.
+
+- WeCom callback ack latency (p50/p99) and requests/s with ``concurrency`` clients posting
+  encrypted messages (each a new MsgId, as WeCom sends them), against ``GET /health`` under
+  the same load in the same run — the server's floor for any request.
+- Chat first-token latency with the offline planner over ``/api/chat`` (SSE), against the
+  same questions answered in-process by the copilot (no HTTP) in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import statistics
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+# Tencent's published test app (../shared/wecom-test-vectors.md, vector A): keys only, no real corp
+_TOKEN, _AES, _CORP = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo", "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt", "ww1436e0e65a779aee"
+QUESTIONS = ["上个月华东区线索72小时跟进率是多少?", "win rate by team this year", "本季度各区域赢单率",
+             "How do I answer 'your price is too high' for a hospital?", "线索638怎么样?", "what is our pipeline value"]
+
+
+def _p(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _encrypted(i: int) -> tuple[dict[str, str], str]:
+    from wechatpy.work.crypto import WeChatCrypto
+
+    xml = (f"<xml><ToUserName><![CDATA[{_CORP}]]></ToUserName><FromUserName><![CDATA[bench{i % 50}]]></FromUserName>"
+           f"<CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content>"
+           f"<MsgId>{8_000_000_000 + i}</MsgId><AgentID>1000002</AgentID></xml>")
+    root = ET.fromstring(WeChatCrypto(_TOKEN, _AES, _CORP).encrypt_message(xml, str(100000 + i), "1700000000"))
+    query = {"msg_signature": root.findtext("MsgSignature"), "timestamp": root.findtext("TimeStamp"), "nonce": root.findtext("Nonce")}
+    return query, f"<xml><ToUserName><![CDATA[{_CORP}]]></ToUserName><Encrypt><![CDATA[{root.findtext('Encrypt')}]]></Encrypt></xml>"
+
+
+async def _load(base: str, requests: list[tuple[str, str, dict, str | None]], concurrency: int) -> tuple[list[float], float, int]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue = asyncio.Queue()
+    for r in requests:
+        queue.put_nowait(r)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while not queue.empty():
+            method, path, params, body = queue.get_nowait()
+            t = time.perf_counter()
+            resp = await client.request(method, path, params=params, content=body)
+            latencies.append((time.perf_counter() - t) * 1000)
+            errors += resp.status_code != 200
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    return latencies, wall, errors
+
+
+def bench_api(*, callbacks: int = 1000, concurrency: int = 50) -> dict[str, Any]:
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from api.auth import create_token
+    from api.runtime import Runtime
+    from core.settings import Settings
+    from crm.access import get_user
+    from crm.db import make_engine, session_scope, upgrade_schema
+    from crm.demo import build_demo
+
+    with tempfile.TemporaryDirectory(prefix="repcopilot-api-") as tmp:
+        home = Path(tmp)
+        engine = make_engine(f"sqlite:///{home / 'repcopilot.db'}")
+        upgrade_schema(engine)
+        build_demo(engine, seed=7, scale=1, as_of=date(2026, 11, 20))
+        with session_scope(engine) as s:
+            token = create_token(s, get_user(s, "chenjing"))
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REPCOPILOT_")} | {
+            "REPCOPILOT_HOME": str(home), "REPCOPILOT_WECOM_TOKEN": _TOKEN, "REPCOPILOT_WECOM_AES_KEY": _AES,
+            "REPCOPILOT_WECOM_CORP_ID": _CORP}
+        server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"the server did not start: {server.stderr.read().decode()[-2000:] if server.stderr else ''}")
+            time.sleep(0.2)
+        try:
+            messages = [_encrypted(i) for i in range(callbacks)]
+            wecom = [("POST", "/wecom/callback", q, body) for q, body in messages]
+            health = [("GET", "/health", {}, None)] * callbacks
+            asyncio.run(_load(base, health[:100], concurrency))  # warm
+            health_lat, health_wall, _ = asyncio.run(_load(base, health, concurrency))
+            ack_lat, ack_wall, ack_errors = asyncio.run(_load(base, wecom, concurrency))
+            replays, _, _ = asyncio.run(_load(base, wecom[:100], concurrency))  # WeCom's retries: acked, not re-run
+            time.sleep(1.0)
+            with engine.connect() as conn:
+                from sqlalchemy import text
+
+                stored = conn.execute(text("SELECT count(*) FROM inbound_messages WHERE channel = 'wecom'")).scalar_one()
+
+            # chat: time to the first streamed token over HTTP vs the same answer in-process
+            runtime = Runtime(Settings(home=home))
+            with session_scope(engine) as s:
+                user_id = get_user(s, "chenjing").id
+            first_token, in_process = [], []
+            with httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
+                for q in QUESTIONS * 3:
+                    t = time.perf_counter()
+                    with client.stream("POST", "/api/chat", json={"message": q, "stream": True}) as r:
+                        for line in r.iter_lines():
+                            if line.startswith("event: token"):
+                                first_token.append((time.perf_counter() - t) * 1000)
+                                break
+                    t = time.perf_counter()
+                    runtime.ask(user_id, q, thread_id=f"bench-{time.time_ns()}")
+                    in_process.append((time.perf_counter() - t) * 1000)
+            runtime.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            engine.dispose()
+    return {
+        "concurrency": concurrency, "callbacks": callbacks,
+        "wecom_ack_p50_ms": round(_p(ack_lat, 0.5), 1), "wecom_ack_p99_ms": round(_p(ack_lat, 0.99), 1),
+        "wecom_requests_per_s": round(callbacks / ack_wall, 0), "wecom_errors": ack_errors,
+        "wecom_retries_ack_p99_ms": round(_p(replays, 0.99), 1),
+        "wecom_messages_stored": stored,  # each MsgId once, retries included
+        "health_p50_ms": round(_p(health_lat, 0.5), 1), "health_p99_ms": round(_p(health_lat, 0.99), 1),
+        "health_requests_per_s": round(callbacks / health_wall, 0),
+        "chat_first_token_p50_ms": round(statistics.median(first_token), 1),
+        "chat_first_token_p95_ms": round(_p(first_token, 0.95), 1),
+        "chat_in_process_p50_ms": round(statistics.median(in_process), 1),
+    }
