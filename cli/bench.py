@@ -43,6 +43,12 @@ def _agent(scale: int | None) -> dict[str, Any]:
     return bench_agent((scale,) if scale else (1, 10)) | bench_llm_overhead()
 
 
+def _profiles(scale: int | None) -> dict[str, Any]:
+    from tools.profiles_bench import bench_profiles
+
+    return bench_profiles(scales=(scale,) if scale else (1, 10))
+
+
 def _kb(scale: int | None) -> dict[str, Any]:
     from knowledge.bench import bench_kb
 
@@ -61,6 +67,7 @@ SECTIONS: dict[str, tuple[str, Callable[[int | None], dict[str, Any]]]] = {
     "kpi": ("every KPI metric through the layer vs the same SQL bare (default scale 10)", _kpi),
     "agent": ("offline-planner latency per turn over the eval questions, warm (scales 1 and 10); LLM-planner overhead vs the scripted endpoint", _agent),
     "kb": ("indexing chunks/s (MiniLM) and hybrid query latency at 100k chunks vs bare Chroma", _kb),
+    "profiles": ("recomputing every rep's capability profile (scales 1 and 10; goals 5 s and 30 s)", _profiles),
     "speech": ("a ≥60 s stereo call through the pipeline vs bare faster-whisper on the same audio", _speech),
     "api": ("WeCom callback acks under 50 concurrent clients vs /health under the same load; chat first token vs in-process", _api),
 }

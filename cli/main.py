@@ -14,6 +14,7 @@ from sqlalchemy import select
 from cli.agent import ask_command, chat_command
 from cli.bench import bench_command
 from cli.calls import calls_app
+from cli.coaching import drills_app, profile_app, team_app
 from cli.evals import eval_command
 from cli.kb import kb_app
 from cli.kpi import kpi_command
@@ -41,6 +42,8 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(kb_app, name="kb")
 app.add_typer(users_app, name="users")
 app.add_typer(suggestion_app, name="suggestion")
+for _name, _sub in (("profile", profile_app), ("drills", drills_app), ("team", team_app)):
+    app.add_typer(_sub, name=_name)
 app.command("suggestions", help="The AI suggestions shown to a user (a manager: the team's).")(suggestions_command)
 leads_app.command("journey", help="An account's journey over every touchpoint, by stage.")(journey_command)
 app.command("bench", help="Run benchmarks: a table of figures, or JSON with --json.")(bench_command)

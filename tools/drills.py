@@ -1,0 +1,285 @@
+"""Coaching drills: a weekly task list per rep derived from their capability gaps, assignments
+(trainers, managers and admins assign; due date and repetitions stored), completion with a
+baseline, and progress (the drill's metric on calls after completion vs that baseline).
+
+- The weekly list: for each gap (furthest below the top quartile first) the drill of that
+  dimension whose metric ranks the rep lowest; repetitions = ceil(gap / 10) points, 1–3.
+- Completing stores ``DrillAssignment.baseline``: the rep's dimension score and the mean of
+  each of the dimension's call metrics over every call up to completion.
+- Progress: the mean of the drill's metric (``drill_metrics`` in ``tools/scenarios.yaml``)
+  over calls after completion, against the baseline value. A drill whose dimension is not
+  measured from calls (the demo's tender-policy drill) says so.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from core.errors import NotFoundError, PermissionDenied, UserInputError
+from crm.models import AuditLog, CapabilityProfile, Drill, DrillAssignment, User
+from tools.capability import (
+    DIMENSIONS,
+    CallRow,
+    InputSpec,
+    call_value,
+    dimension_label,
+    ensure_profiles,
+    load_calls,
+    load_scenarios,
+    rep_profile,
+    visible_rep,
+)
+from tools.context import ToolContext
+
+MAX_TIMES = 3
+POINTS_PER_REPETITION = 10.0
+
+
+def week_of(day: date) -> tuple[date, date]:
+    """Monday and Sunday of the ISO week holding ``day``."""
+    monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=6)
+
+
+def repetitions_for(gap: float) -> int:
+    """One repetition per started 10 points below the top quartile, 1–3."""
+    return max(1, min(MAX_TIMES, math.ceil(gap / POINTS_PER_REPETITION)))
+
+
+def _spec(metric: str | None) -> InputSpec | None:
+    """The profile input read from ``metric`` (its own name first: talk_ratio, not customer talk share)."""
+    specs = [s for ss in DIMENSIONS.values() for s in ss if metric is not None and s.metric == metric]
+    return next((s for s in specs if s.name == metric), specs[0] if specs else None)
+
+
+def weekly_tasks(gaps: list[dict[str, Any]], dimensions: dict[str, Any], drills: list[dict[str, Any]],
+                 drill_metrics: dict[str, str]) -> list[dict[str, Any]]:
+    """Pure: one drill per gap (furthest gap first) — the drill of that dimension whose metric the
+    rep ranks lowest on — with how many repetitions this week. ``drills`` are ``{code, dimension}``
+    dicts (more keys are carried through)."""
+    tasks = []
+    for g in gaps:
+        candidates = [d for d in drills if d["dimension"] == g["dimension"]]
+        if not candidates:
+            continue
+        inputs = dimensions[g["dimension"]]["inputs"]
+
+        def rank(d: dict[str, Any]) -> float:
+            spec = _spec(drill_metrics.get(d["code"]))
+            r = inputs.get(spec.name, {}).get("rank") if spec else None
+            return 101.0 if r is None else r
+
+        best = min(candidates, key=lambda d: (rank(d), d["code"]))
+        tasks.append(dict(best, times=repetitions_for(g["gap"]), gap=g["gap"], metric=drill_metrics.get(best["code"])))
+    return tasks
+
+
+def metric_means(calls: list[CallRow], dimension: str) -> dict[str, Any]:
+    """Mean of each of the dimension's call inputs over ``calls`` (None when no call has it)."""
+    out: dict[str, Any] = {}
+    for spec in DIMENSIONS.get(dimension, ()):
+        if spec.metric is None:
+            continue
+        values = [v for c in calls if (v := call_value(spec, c)) is not None]
+        out[spec.name] = {"value": round(statistics.fmean(values), 3) if values else None, "calls": len(values)}
+    return out
+
+
+def progress(baseline: dict[str, Any] | None, after: list[CallRow], metric_input: str | None) -> dict[str, Any]:
+    """Pure: the drill's metric on calls after completion vs the baseline value."""
+    if not baseline or not baseline.get("measured") or metric_input is None:
+        return {"status": "not_measured"}
+    spec = next((s for specs in DIMENSIONS.values() for s in specs if s.name == metric_input), None)
+    base = (baseline.get("inputs") or {}).get(metric_input, {}).get("value")
+    values = [v for c in after if (v := call_value(spec, c)) is not None] if spec else []
+    if not values:
+        return {"status": "no_calls_since", "metric": metric_input, "baseline": base, "current": None, "calls_since": 0}
+    current = round(statistics.fmean(values), 3)
+    change = None if base is None else round(current - base, 3)
+    improved = None if change is None else (change > 0 if spec.higher_is_better else change < 0)
+    return {"status": "measured", "metric": metric_input, "baseline": base, "current": current, "change": change,
+            "improved": improved, "calls_since": len(values)}
+
+
+# -- service functions -------------------------------------------------------------------------
+@dataclass
+class AssignmentView:
+    id: int
+    drill: str
+    title: str
+    dimension: str
+    rep: str
+    assigned_by: str | None
+    assigned_at: str
+    due_date: str
+    times: int
+    status: str  # open / overdue / done
+    completed_at: str | None
+    baseline: dict[str, Any] | None
+    progress: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DrillPlan:
+    rep: str
+    week_start: str
+    week_end: str
+    tasks: list[dict[str, Any]]  # suggested from gaps
+    assignments: list[AssignmentView]
+    notes: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rep": self.rep, "week_start": self.week_start, "week_end": self.week_end, "tasks": self.tasks,
+                "assignments": [a.to_json() for a in self.assignments], "notes": self.notes}
+
+
+def _drill_dict(ctx: ToolContext, d: Drill) -> dict[str, Any]:
+    return {"code": d.code, "dimension": d.dimension, "title": ctx.t(d.title_zh, d.title_en),
+            "description": ctx.t(d.description_zh, d.description_en)}
+
+
+def _metric_input(drill_code: str) -> str | None:
+    """The profile input a drill's metric feeds (customer talk share reads talk_ratio as 1 − x)."""
+    metric = load_scenarios()[2].get(drill_code)
+    spec = _spec(metric)
+    return spec.name if spec else None
+
+
+def _assignment_view(ctx: ToolContext, a: DrillAssignment, drill: Drill, rep: User, by: User | None) -> AssignmentView:
+    today = ctx.now().date()
+    status = "done" if a.completed_at else ("overdue" if a.due_date < today else "open")
+    prog = None
+    if a.completed_at:
+        after = load_calls(ctx.session, [rep.id], since=a.completed_at).get(rep.id, [])
+        prog = progress(a.baseline, after, _metric_input(drill.code))
+    return AssignmentView(a.id, drill.code, ctx.t(drill.title_zh, drill.title_en), drill.dimension, rep.login,
+                          by.login if by else None, a.assigned_at.isoformat(sep=" ", timespec="seconds"),
+                          a.due_date.isoformat(), a.repetitions, status,
+                          a.completed_at.isoformat(sep=" ", timespec="seconds") if a.completed_at else None, a.baseline, prog)
+
+
+def list_drills(*, ctx: ToolContext, rep_login: str | None = None) -> DrillPlan:
+    """This week's drill tasks from the rep's gaps, and the rep's assignments with progress."""
+    rep = visible_rep(ctx, rep_login)
+    view = rep_profile(ctx=ctx, rep_login=rep.login)
+    drills = [_drill_dict(ctx, d) for d in ctx.session.scalars(select(Drill).order_by(Drill.id))]
+    tasks = weekly_tasks(view.gaps, view.dimensions, drills, load_scenarios()[2])
+    for t in tasks:
+        t["text"] = ctx.t(f"本周完成 {t['times']} 次「{t['title']}」练习(距前四分之一差 {t['gap']} 分)",
+                          f"{t['times']} × “{t['title']}” drill{'s' if t['times'] > 1 else ''} this week "
+                          f"({t['gap']} points below the top quartile)")
+    notes = list(view.notes)
+    if not view.gaps and all(d["score"] is not None for d in view.dimensions.values()):
+        notes.append(ctx.t("各维度都已达到前四分之一水平,本周没有建议的练习。",
+                           "Every dimension is at or above the top quartile — no drills suggested this week."))
+    monday, sunday = week_of(ctx.now().date())
+    users = {u.id: u for u in ctx.session.scalars(select(User))}
+    rows = ctx.session.execute(select(DrillAssignment, Drill).join(Drill, Drill.id == DrillAssignment.drill_id)
+                               .where(DrillAssignment.user_id == rep.id)
+                               .order_by(DrillAssignment.due_date.desc(), DrillAssignment.id.desc()))
+    assignments = [_assignment_view(ctx, a, d, rep, users.get(a.assigned_by_id)) for a, d in rows]
+    return DrillPlan(rep.login, monday.isoformat(), sunday.isoformat(), tasks, assignments, notes)
+
+
+@dataclass
+class AssignResult:
+    assignment: AssignmentView
+    created: bool
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"assignment": self.assignment.to_json(), "created": self.created, "message": self.message}
+
+
+def assign_drill(*, ctx: ToolContext, drill_code: str, rep_login: str, due: date | None = None, times: int = 1) -> AssignResult:
+    """Assign a drill to a rep (trainer or admin: any rep; manager: their team's). Assigning the
+    same drill with the same due date again returns the open assignment. The caller commits."""
+    if ctx.user.role not in ("trainer", "manager", "admin"):
+        raise PermissionDenied(ctx.t("只有培训师和经理可以布置练习;你可以用 `repcopilot drills list` 查看自己的练习。",
+                                     "Only trainers and managers assign drills; see yours with `repcopilot drills list`."))
+    rep = visible_rep(ctx, rep_login)
+    drill = ctx.session.scalar(select(Drill).where(Drill.code == drill_code))
+    if drill is None:
+        codes = ", ".join(ctx.session.scalars(select(Drill.code).order_by(Drill.id)))
+        raise NotFoundError(ctx.t(f"没有代码为 {drill_code!r} 的练习;可选:{codes}",
+                                  f"no drill with code {drill_code!r}; choose from {codes}"))
+    if not 1 <= times <= 20:
+        raise UserInputError(ctx.t("--times 取 1 到 20 之间的整数。", "--times takes a whole number from 1 to 20."))
+    now = ctx.now()
+    due = due or week_of(now.date())[1]
+    if due < now.date():
+        raise UserInputError(ctx.t(f"截止日期 {due} 已经过去;请给一个今天({now.date()})或以后的日期。",
+                                   f"the due date {due} is in the past; give today ({now.date()}) or later."))
+    existing = ctx.session.scalar(select(DrillAssignment).where(
+        DrillAssignment.user_id == rep.id, DrillAssignment.drill_id == drill.id, DrillAssignment.due_date == due,
+        DrillAssignment.completed_at.is_(None)))
+    title = ctx.t(drill.title_zh, drill.title_en)
+    if existing is not None:
+        view = _assignment_view(ctx, existing, drill, rep, ctx.session.get(User, existing.assigned_by_id) if existing.assigned_by_id else None)
+        return AssignResult(view, False, ctx.t(f"{rep.login} 已有截止 {due} 的「{title}」练习(编号 {existing.id}),未重复布置。",
+                                               f"{rep.login} already has “{title}” due {due} (assignment {existing.id}); nothing added."))
+    a = DrillAssignment(drill_id=drill.id, user_id=rep.id, assigned_by_id=ctx.user.id, assigned_at=now, due_date=due,
+                        repetitions=times, completed_at=None, baseline=None)
+    ctx.session.add(a)
+    ctx.session.flush()
+    ctx.session.add(AuditLog(at=now, user_id=ctx.user.id, action="drill.assign", target=f"drill_assignment:{a.id}",
+                             detail={"drill": drill.code, "rep_id": rep.id, "due_date": due.isoformat(), "times": times}))
+    ctx.session.flush()
+    return AssignResult(_assignment_view(ctx, a, drill, rep, ctx.user), True,
+                        ctx.t(f"已给 {rep.login} 布置「{title}」× {times},截止 {due}(编号 {a.id})。",
+                              f"Assigned “{title}” × {times} to {rep.login}, due {due} (assignment {a.id})."))
+
+
+def complete_assignment(*, ctx: ToolContext, assignment_id: int) -> AssignResult:
+    """Mark an assignment done (the rep, their manager, a trainer or an admin) and store the rep's
+    baseline for the drill's dimension. Completing again changes nothing. The caller commits."""
+    a = ctx.session.get(DrillAssignment, assignment_id)
+    if a is None:
+        raise NotFoundError(ctx.t(f"没有编号为 {assignment_id} 的练习任务;用 `repcopilot drills list` 查看编号。",
+                                  f"there is no drill assignment {assignment_id}; see the ids with `repcopilot drills list`."))
+    rep = ctx.session.get(User, a.user_id)
+    drill = ctx.session.get(Drill, a.drill_id)
+    if ctx.user.id != rep.id:
+        try:
+            visible_rep(ctx, rep.login)
+        except PermissionDenied:
+            raise PermissionDenied(ctx.t(f"练习任务 {assignment_id} 不是你的;只有本人、其经理或培训师可以标记完成。",
+                                         f"drill assignment {assignment_id} is not yours; only the rep, their manager or a trainer may complete it.")) from None
+    title = ctx.t(drill.title_zh, drill.title_en)
+    by = ctx.session.get(User, a.assigned_by_id) if a.assigned_by_id else None
+    if a.completed_at is not None:
+        return AssignResult(_assignment_view(ctx, a, drill, rep, by), False,
+                            ctx.t(f"练习任务 {assignment_id}「{title}」已于 {a.completed_at:%Y-%m-%d} 完成,无需重复。",
+                                  f"drill assignment {assignment_id} (“{title}”) was already completed on {a.completed_at:%Y-%m-%d}; nothing changed."))
+    now = ctx.now()
+    a.baseline = baseline_for(ctx, rep, drill.dimension, now)
+    a.completed_at = now
+    ctx.session.add(AuditLog(at=now, user_id=ctx.user.id, action="drill.complete", target=f"drill_assignment:{a.id}",
+                             detail={"drill": drill.code, "rep_id": rep.id, "on_behalf_of_rep": ctx.user.id != rep.id}))
+    ctx.session.flush()
+    return AssignResult(_assignment_view(ctx, a, drill, rep, by), True,
+                        ctx.t(f"练习任务 {assignment_id}「{title}」已完成;已记录基线,之后的通话会与之对比。",
+                              f"Drill assignment {assignment_id} (“{title}”) completed; baseline stored — later calls are compared with it."))
+
+
+def baseline_for(ctx: ToolContext, rep: User, dimension: str, now: datetime) -> dict[str, Any]:
+    """The rep's dimension score and metric means over every call up to ``now``."""
+    if dimension not in DIMENSIONS:
+        return {"dimension": dimension, "measured": False, "at": now.isoformat(sep=" ", timespec="seconds"),
+                "note": f"{dimension} is not measured from calls"}
+    ensure_profiles(ctx.session, now=now)
+    profile = ctx.session.scalar(select(CapabilityProfile).where(CapabilityProfile.user_id == rep.id))
+    calls = load_calls(ctx.session, [rep.id], until=now).get(rep.id, [])
+    return {"dimension": dimension, "measured": True, "at": now.isoformat(sep=" ", timespec="seconds"),
+            "label": dimension_label(ctx, dimension),
+            "score": profile.dimensions[dimension]["score"] if profile else None,
+            "inputs": metric_means(calls, dimension)}
