@@ -67,7 +67,13 @@ def profile_show(as_login: AsLogin, rep: RepLogin = None, as_json: JsonFlag = Fa
                            _fmt(i["team_avg"]), _fmt(i["top_quartile"]), str(i["n"]))
     console.print(dims)
     console.print(inputs)
-    o = view["outcomes"]
+    o = view["outcomes"]  # empty for a trainer: deal outcomes are not theirs to see (a note says so)
+    if o:
+        _print_outcomes(o, t)
+    _print_gaps_and_fit(view, t)
+
+
+def _print_outcomes(o: dict, t) -> None:
     console.print(t(
         f"赢单率 {_fmt(o['win_rate'])}({o['won']}/{o['closed']})· 平均成交额 {_fmt(o['avg_deal_size_cny'])} 元 · 成交周期 {_fmt(o['cycle_length_days'])} 天 · "
         f"回款周期 {_fmt(o['payment_cycle_days'])} 天({o['payments_recorded']} 笔有回款日期)· "
@@ -75,6 +81,9 @@ def profile_show(as_login: AsLogin, rep: RepLogin = None, as_json: JsonFlag = Fa
         f"win rate {_fmt(o['win_rate'])} ({o['won']}/{o['closed']}) · avg deal {_fmt(o['avg_deal_size_cny'])} CNY · cycle {_fmt(o['cycle_length_days'])} days · "
         f"payment cycle {_fmt(o['payment_cycle_days'])} days ({o['payments_recorded']} with a payment date) · "
         + (("new hire, no won deal yet" if o["first_deal_days"] is None else f"new hire, first deal after {o['first_deal_days']} days") if o["new_hire"] else "not a new hire")))
+
+
+def _print_gaps_and_fit(view: dict, t) -> None:
     if view["gaps"]:
         gaps = Table(t("差距", "gap"), t("低于前四分之一", "below top quartile"), t("体现差距的通话", "calls that show it"),
                      title=t("能力差距", "Gaps"))

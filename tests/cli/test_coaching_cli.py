@@ -112,3 +112,10 @@ def test_a_bad_due_date_is_refused_and_nothing_is_written(writable_home):
     assert "YYYY-MM-DD" in _one_line_error(proc)
     with sqlite3.connect(writable_home / "repcopilot.db") as db:
         assert db.execute("SELECT count(*) FROM drill_assignments").fetchone()[0] == 0
+
+
+def test_a_trainer_reads_a_reps_profile_as_text_without_deal_outcomes(coaching_home):
+    out = run("--home", coaching_home, "profile", "show", "--as", "linfang", "--rep", "zhangwei").stdout
+    assert "需求挖掘" in out or "needs discovery" in out
+    assert "平均成交额" not in out and "avg deal" not in out  # the outcomes line
+    assert "培训师视图" in out or "Trainer view" in out
