@@ -183,7 +183,7 @@ def _kpi(*, ctx: ToolContext, question: str, metric: str | None, dimensions: lis
         answer = run_spec(ctx=ctx, spec=_follow_up_spec(ctx, question, base_spec), chart_path=chart)
     else:
         answer = answer_question(ctx=ctx, question=question, chart_path=chart)
-    return ToolOutput(text=answer.render(), data=answer.to_json(), evidence=answer.evidence(), confidence=0.95,
+    return ToolOutput(text=answer.render(chart_path=False), data=answer.to_json(), evidence=answer.evidence(), confidence=0.95,
                       images=[answer.chart] if answer.chart else [],
                       focus={"kpi_spec": answer.spec.to_json() | {"period_grain": answer.spec.period.grain if answer.spec.period else None}})
 

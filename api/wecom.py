@@ -161,8 +161,6 @@ def process(runtime, inbound_id: int) -> None:
         client = runtime.wecom_client
         status = "answered"
         if client is not None:
-            for image in images:  # the chart arrives as an image message: no server path in the text
-                reply = reply.replace(image, "见下图 / see the image below")
             try:
                 result = client.send_markdown(row.platform_user_id, reply)
                 if result.get("errcode", 0) != 0:

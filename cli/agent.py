@@ -75,6 +75,8 @@ def _stream_answer(copilot, ctx, question: str, thread_id: str) -> None:
 def _print_answer(answer, body: bool = True) -> None:
     if body:
         console.print(Markdown(answer.answer))
+    for image in answer.images:
+        console.print(f"chart: {image}", highlight=False)
     if answer.evidence:
         console.print("[dim]evidence:[/dim]")
         for e in answer.evidence[:8]:

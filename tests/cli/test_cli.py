@@ -147,6 +147,13 @@ def test_chat_with_an_llm_prints_the_streamed_answer_and_keeps_the_thread(demo_h
     assert [m["content"] for m in second if m["role"] == "user"] == ["hi", "and again"]  # the thread kept the first turn
 
 
+def test_ask_prints_a_kpi_breakdown_once_with_the_path_of_its_chart(demo_home):
+    out = run("--home", demo_home, "ask", "--as", "wangjianhua", "win rate by region this year", env={"COLUMNS": "500"}).stdout
+    charts = [line.split("chart: ", 1)[1].strip() for line in out.splitlines() if line.startswith("chart: ")]
+    assert len(charts) == 1 and Path(charts[0]).read_bytes()[:4] == b"\x89PNG"
+    assert out.count(charts[0]) == 1  # not repeated inside the answer text
+
+
 def test_snapshot_intent_stores_each_open_lead_once_per_date_however_often_it_runs(demo_home, tmp_path):
     import shutil
     import sqlite3

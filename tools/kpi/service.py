@@ -49,7 +49,9 @@ class KpiAnswer:
             "definition": self.definition, "sql": self.sql, "comparison": self.comparison, "chart": self.chart,
         }
 
-    def render(self) -> str:
+    def render(self, *, chart_path: bool = True) -> str:
+        """The answer as text; ``chart_path=False`` leaves out the chart's file path where the
+        chart travels as an image of its own (the copilot's answers)."""
         zh = self.language == "zh"
         lines = []
         period = _period_text(self.period, zh)
@@ -82,7 +84,7 @@ class KpiAnswer:
         lines.append(("口径:" if zh else "Definition: ") + self.definition)
         if "default_period" in self.notes:
             lines.append("(问题没有指定时间,按默认统计期计算)" if zh else "(no period in the question: the metric's default period was used)")
-        if self.chart:
+        if self.chart and chart_path:
             lines.append(("图表:" if zh else "Chart: ") + self.chart)
         return "\n".join(lines)
 
