@@ -187,12 +187,15 @@ def _asks_kpi(question: str) -> bool:
     metric, _ = find_metric(question, load_registry())
     if metric is None or re.search(r"这条线索|这个客户|this lead|lead #?\d+|线索\s*#?\d+(?!\d)(?!\s*(小时|天|日|h\b|%))", question, re.I):
         return False
-    if metric.name == "avg_intent_score":
-        # "线索638的意向分" / "Helios Wind's intent score" / "他的意向分呢" ask about one lead's score;
+    if metric.per_lead:
+        # "线索638的意向分" / "Helios Wind's intent score" / "他的意向分呢" ask about one lead's value;
         # the KPI is an average, a breakdown or a trend
-        return bool(re.search(r"平均|均值|各|按|趋势|走势|区|团队|行业|来源|销售|全公司|整体|average|\bavg\b|mean|\bby\b|"
-                              r"\bper\b|trend|region|team|industry|source|overall", question, re.I))
+        return bool(AGGREGATE_CUE.search(question))
     return True
+
+
+AGGREGATE_CUE = re.compile(r"平均|均值|各|按|趋势|走势|区|团队|行业|来源|销售|全公司|整体|average|\bavg\b|mean|\bby\b|"
+                           r"\bper\b|trend|region|team|industry|source|overall", re.I)
 
 
 KPI_FOLLOW_UP = re.compile(r"^(那|那么|and|what about|how about|same for|now)\b|^(那|那么)|呢[??]?$|按.{1,6}(分|看)?呢?|"

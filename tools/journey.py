@@ -237,7 +237,6 @@ def journey_timeline(*, ctx: ToolContext, account_id: int | None = None, lead_id
     if period_start and period_end and period_end <= period_start:
         raise UserInputError(ctx.t("结束日期必须晚于开始日期。", "The end of the period must come after its start."))
     until = min(now, period_end) if period_end else now
-    language = ctx.language
 
     # -- the records -------------------------------------------------------------------------
     if focus is not None:

@@ -13,16 +13,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from crm.access import get_user
 from crm.db import make_engine, session_factory, upgrade_schema
 from crm.demo import build_demo
 from tools.context import ToolContext
 from tools.kpi.compiler import Period, QuerySpec, compile_spec, render_sql
 from tools.kpi.registry import load_registry
-from tools.kpi import service
-from tools.kpi.service import run_spec
+from tools.kpi.service import clear_compiled_cache, run_spec
 
 
 def _p(values: list[float], q: float) -> float:
@@ -51,7 +48,7 @@ def bench_kpi(*, scale: int = 10, repeats: int = 15, url: str | None = None) -> 
                 ours, bare, first = [], [], []
                 run_spec(ctx=ctx, spec=spec)  # warm
                 for _ in range(repeats):
-                    service._COMPILED.clear()
+                    clear_compiled_cache()
                     t = time.perf_counter()
                     run_spec(ctx=ctx, spec=spec)
                     first.append((time.perf_counter() - t) * 1000)

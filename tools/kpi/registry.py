@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ class Metric:
     definition_en: str
     default_period: str = "last_30_days"
     call_metric: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    per_lead: bool = False  # the name also means one lead's own value: "线索638的意向分" is not this average
 
     def label(self, language: str) -> str:
         return self.label_zh if language == "zh" else self.label_en
@@ -78,6 +78,7 @@ def load_registry(path: Path = REGISTRY_FILE) -> Registry:
             dimensions=tuple(m["dimensions"]), higher_is_better=m.get("higher_is_better", True),
             definition_zh=m["definition_zh"].strip(), definition_en=m["definition_en"].strip(),
             default_period=m.get("default_period", "last_30_days"), call_metric=m.get("call_metric"),
+            per_lead=bool(m.get("per_lead", False)),
         )
     return Registry(metrics, dims)
 

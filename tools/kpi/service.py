@@ -178,6 +178,12 @@ def _compiled(spec: QuerySpec, scope, dialect) -> tuple[Any, str]:
     return value
 
 
+def clear_compiled_cache() -> None:
+    """Forget every compiled spec (the benchmark's first-ask figures)."""
+    with _COMPILED_LOCK:
+        _COMPILED.clear()
+
+
 def _total_from_rows(rows: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     """ratio: Σnumerator/Σdenominator; avg: Σsum/Σcount; sum: Σsum."""
     num = sum(r["numerator"] or 0.0 for r in rows)
