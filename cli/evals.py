@@ -81,14 +81,12 @@ def _retrieval(tmp: str) -> dict[str, Any]:
 
     s = STATE.settings
     embedder = make_embedder(s.embedding_model, base_url=s.embedding_base_url, api_key=s.embedding_api_key)
-    store = KnowledgeStore(Path(tmp) / "glossary", embedder=embedder)
+    store = KnowledgeStore(Path(tmp) / "retrieval", embedder=embedder)
     store.index_files([DEMO_PLAYBOOKS])
     report = run_retrieval_eval(store)
     report["embedder"] = s.embedding_model
     # the same cases with the query left untranslated: how far the embedder crosses languages alone
-    raw = KnowledgeStore(Path(tmp) / "untranslated", embedder=embedder, translate=lambda q, lang: q)
-    raw.index_files([DEMO_PLAYBOOKS])
-    untranslated = run_retrieval_eval(raw)
+    untranslated = run_retrieval_eval(store, translate=lambda q, lang: q)
     report["without_query_translation"] = {"recall_at_3": untranslated["recall_at_3"], "mrr": untranslated["mrr"]}
     return report
 

@@ -11,14 +11,15 @@ from typing import Any
 CASES_FILE = Path(__file__).with_name("retrieval.jsonl")
 
 
-def run_retrieval_eval(store, cases_file: Path = CASES_FILE, k: int = 3) -> dict[str, Any]:
+def run_retrieval_eval(store, cases_file: Path = CASES_FILE, k: int = 3, translate=None) -> dict[str, Any]:
+    """``translate``: passed to every search (e.g. ``lambda q, lang: q`` leaves queries untranslated)."""
     cases = [json.loads(line) for line in cases_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     recall: dict[str, list[float]] = defaultdict(list)
     rr: dict[str, list[float]] = defaultdict(list)
     failures = []
     for c in cases:
         target = c["direction"].split("->")[1]
-        hits = store.search(c["query"], k=10, kinds=("playbook",), languages=(target,))
+        hits = store.search(c["query"], k=10, kinds=("playbook",), languages=(target,), translate=translate)
         sources = []
         for h in hits:  # rank documents, not chunks
             if h.source not in sources:
