@@ -76,23 +76,30 @@ def engine(db_url) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def demo_engine(request, tmp_path_factory) -> Iterator[Engine]:
-    """The demo company (seed 7, scale 1, as of 2026-11-20), built once per backend."""
+def backend_engine(backend: str, tmp_path_factory, name: str) -> Iterator[Engine]:
+    """An upgraded, empty database on ``backend`` ("sqlite" or "postgresql", which gets a fresh
+    database of its own or skips when unreachable); dropped afterwards. For session fixtures."""
     drop = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp(name) / f'{name}.db'}"
     else:
         if _PG_SKIP:
             pytest.skip(_PG_SKIP)
         url, drop = _fresh_pg_database()
     eng = make_engine(url)
     upgrade_schema(eng)
-    build_demo(eng, seed=7, scale=1, as_of=AS_OF)
     yield eng
     eng.dispose()
     if drop:
         drop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def demo_engine(request, tmp_path_factory) -> Iterator[Engine]:
+    """The demo company (seed 7, scale 1, as of 2026-11-20), built once per backend."""
+    for eng in backend_engine(request.param, tmp_path_factory, "demo"):
+        build_demo(eng, seed=7, scale=1, as_of=AS_OF)
+        yield eng
 
 
 @pytest.fixture(scope="session")

@@ -8,22 +8,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import create_token
 from core.settings import Settings
-from crm.access import get_user
-from crm.db import make_engine, session_scope, upgrade_schema
-from crm.demo import build_demo
-from tests.conftest import AS_OF
+from tests.api.conftest import demo_home_with_tokens
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     home = tmp_path_factory.mktemp("api-home")
-    engine = make_engine(f"sqlite:///{home / 'repcopilot.db'}")
-    upgrade_schema(engine)
-    build_demo(engine, seed=7, scale=1, as_of=AS_OF)
-    with session_scope(engine) as s:
-        tokens = {login: create_token(s, get_user(s, login)) for login in ("zhangwei", "chenjing", "linfang")}
+    tokens = demo_home_with_tokens(home, ("zhangwei", "chenjing", "linfang"))
     app = create_app(Settings(home=home))
     with TestClient(app) as client:
         yield client, tokens

@@ -13,12 +13,8 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from api.auth import create_token
 from core.settings import Settings
-from crm.access import get_user
-from crm.db import make_engine, session_scope, upgrade_schema
-from crm.demo import build_demo
-from tests.conftest import AS_OF
+from tests.api.conftest import demo_home_with_tokens
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
@@ -33,11 +29,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     home = tmp_path_factory.mktemp("web-home")
-    engine = make_engine(f"sqlite:///{home / 'repcopilot.db'}")
-    upgrade_schema(engine)
-    build_demo(engine, seed=7, scale=1, as_of=AS_OF)
-    with session_scope(engine) as s:
-        tokens = {login: create_token(s, get_user(s, login)) for login in ("chenjing", "zhangwei")}
+    tokens = demo_home_with_tokens(home, ("chenjing", "zhangwei"))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(Settings(home=home)), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

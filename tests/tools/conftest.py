@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from crm.access import get_user
-from crm.db import make_engine, session_factory, upgrade_schema
+from crm.db import session_factory
 from crm.models import Account, Base, Contact, Lead, Region, Team, Touchpoint, User
-from tests.conftest import _PG_SKIP, _fresh_pg_database
+from tests.conftest import backend_engine
 from tools.context import ToolContext
 
 NOW = datetime(2026, 11, 20, 9, 0)  # the demo company is built as of 2026-11-20
@@ -79,19 +79,7 @@ def ctx_for() -> Callable[..., ToolContext]:
 def tiny_engine(request, tmp_path_factory) -> Iterator[Engine]:
     """One empty, upgraded database per backend for the whole run (creating a PostgreSQL
     database per test costs ~2 s); ``tiny`` empties it before each test."""
-    drop = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('tiny') / 'tiny.db'}"
-    else:
-        if _PG_SKIP:
-            pytest.skip(_PG_SKIP)
-        url, drop = _fresh_pg_database()
-    eng = make_engine(url)
-    upgrade_schema(eng)
-    yield eng
-    eng.dispose()
-    if drop:
-        drop()
+    yield from backend_engine(request.param, tmp_path_factory, "tiny")
 
 
 @pytest.fixture
