@@ -112,7 +112,8 @@ class E5Embedder:
             return []
         out = []
         for i in range(0, len(texts), 64):
-            out.extend(np.asarray(self._model().passage(texts[i:i + 64]), dtype=np.float32).reshape(-1, 384).tolist())
+            batch = texts[i:i + 64]
+            out.extend(np.asarray(self._model().passage(batch), dtype=np.float32).reshape(len(batch), -1).tolist())
         return out
 
     def embed_query(self, text: str) -> list[float]:

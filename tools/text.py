@@ -87,20 +87,16 @@ def describe_touch(kind: str, asset: str | None, title: str | None, dwell_s: int
     if asset:
         what += f"《{asset}》" if language == "zh" else f" “{asset}”"
     if dwell_s and kind == "page_view":
-        what += f",停留{_duration(dwell_s, language)}" if language == "zh" else f", {_duration(dwell_s, language)} on page"
+        what += f",停留{describe_duration(dwell_s, language)}" if language == "zh" else f", {describe_duration(dwell_s, language)} on page"
     if title:
         what += f"({title})" if language == "zh" else f" ({title})"
     return what
 
 
-def _duration(seconds: float, language: str) -> str:
+def describe_duration(seconds: float, language: str) -> str:
     if seconds < 90:
         return pick(language, f"{int(seconds)}秒", f"{int(seconds)} s")
     return pick(language, f"{seconds / 60:.0f}分钟", f"{seconds / 60:.0f} min")
-
-
-def describe_duration(seconds: float, language: str) -> str:
-    return _duration(seconds, language)
 
 
 # -- fuzzy matching ------------------------------------------------------------------------
