@@ -19,15 +19,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from api.loadgen import Request, percentile, run_load
+
 # Tencent's published test app (../shared/wecom-test-vectors.md, vector A): keys only, no real corp
 _TOKEN, _AES, _CORP = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo", "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt", "ww1436e0e65a779aee"
 QUESTIONS = ["上个月华东区线索72小时跟进率是多少?", "win rate by team this year", "本季度各区域赢单率",
              "How do I answer 'your price is too high' for a hospital?", "线索638怎么样?", "what is our pipeline value"]
-
-
-def _p(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def _free_port() -> int:
@@ -45,32 +42,6 @@ def _encrypted(i: int) -> tuple[dict[str, str], str]:
     root = ET.fromstring(WeChatCrypto(_TOKEN, _AES, _CORP).encrypt_message(xml, str(100000 + i), "1700000000"))
     query = {"msg_signature": root.findtext("MsgSignature"), "timestamp": root.findtext("TimeStamp"), "nonce": root.findtext("Nonce")}
     return query, f"<xml><ToUserName><![CDATA[{_CORP}]]></ToUserName><Encrypt><![CDATA[{root.findtext('Encrypt')}]]></Encrypt></xml>"
-
-
-async def _load(base: str, requests: list[tuple[str, str, dict, str | None]], concurrency: int) -> tuple[list[float], float, int]:
-    import httpx
-
-    latencies: list[float] = []
-    errors = 0
-    queue: asyncio.Queue = asyncio.Queue()
-    for r in requests:
-        queue.put_nowait(r)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while not queue.empty():
-            method, path, params, body = queue.get_nowait()
-            t = time.perf_counter()
-            resp = await client.request(method, path, params=params, content=body)
-            latencies.append((time.perf_counter() - t) * 1000)
-            errors += resp.status_code != 200
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
-    return latencies, wall, errors
 
 
 def bench_api(*, callbacks: int = 1000, concurrency: int = 50) -> dict[str, Any]:
@@ -113,12 +84,15 @@ def bench_api(*, callbacks: int = 1000, concurrency: int = 50) -> dict[str, Any]
             time.sleep(0.2)
         try:
             messages = [_encrypted(i) for i in range(callbacks)]
-            wecom = [("POST", "/wecom/callback", q, body) for q, body in messages]
-            health = [("GET", "/health", {}, None)] * callbacks
-            asyncio.run(_load(base, health[:100], concurrency))  # warm
-            health_lat, health_wall, _ = asyncio.run(_load(base, health, concurrency))
-            ack_lat, ack_wall, ack_errors = asyncio.run(_load(base, wecom, concurrency))
-            replays, _, _ = asyncio.run(_load(base, wecom[:100], concurrency))  # WeCom's retries: acked, not re-run
+            wecom = [Request("POST", "/wecom/callback", q, body.encode()) for q, body in messages]
+            health = [Request("GET", "/health")] * callbacks
+            asyncio.run(run_load("127.0.0.1", port, health[:200], concurrency))  # warm
+            h = asyncio.run(run_load("127.0.0.1", port, health, concurrency))
+            w = asyncio.run(run_load("127.0.0.1", port, wecom, concurrency))
+            # WeCom's retries of the same MsgIds: acked, not re-run
+            replays = asyncio.run(run_load("127.0.0.1", port, wecom[:100], concurrency)).latencies_ms
+            health_lat, health_wall = h.latencies_ms, h.wall_s
+            ack_lat, ack_wall, ack_errors = w.latencies_ms, w.wall_s, w.errors
             time.sleep(1.0)
             with engine.connect() as conn:
                 from sqlalchemy import text
@@ -148,13 +122,13 @@ def bench_api(*, callbacks: int = 1000, concurrency: int = 50) -> dict[str, Any]
             engine.dispose()
     return {
         "concurrency": concurrency, "callbacks": callbacks,
-        "wecom_ack_p50_ms": round(_p(ack_lat, 0.5), 1), "wecom_ack_p99_ms": round(_p(ack_lat, 0.99), 1),
+        "wecom_ack_p50_ms": round(percentile(ack_lat, 0.5), 1), "wecom_ack_p99_ms": round(percentile(ack_lat, 0.99), 1),
         "wecom_requests_per_s": round(callbacks / ack_wall, 0), "wecom_errors": ack_errors,
-        "wecom_retries_ack_p99_ms": round(_p(replays, 0.99), 1),
+        "wecom_retries_ack_p99_ms": round(percentile(replays, 0.99), 1),
         "wecom_messages_stored": stored,  # each MsgId once, retries included
-        "health_p50_ms": round(_p(health_lat, 0.5), 1), "health_p99_ms": round(_p(health_lat, 0.99), 1),
+        "health_p50_ms": round(percentile(health_lat, 0.5), 1), "health_p99_ms": round(percentile(health_lat, 0.99), 1),
         "health_requests_per_s": round(callbacks / health_wall, 0),
         "chat_first_token_p50_ms": round(statistics.median(first_token), 1),
-        "chat_first_token_p95_ms": round(_p(first_token, 0.95), 1),
+        "chat_first_token_p95_ms": round(percentile(first_token, 0.95), 1),
         "chat_in_process_p50_ms": round(statistics.median(in_process), 1),
     }

@@ -8,6 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
+from api.inbox import Inbox
 from agent.service import Answer, Copilot, make_planner, open_checkpointer
 from core.settings import Settings
 from crm.db import engine_for, ensure_home, session_factory, upgrade_schema
@@ -42,6 +43,7 @@ class Runtime:
         self.copilot = Copilot(planner=make_planner(settings), checkpointer=saver)
         self._graph_lock = threading.Lock()  # the SQLite checkpointer connection is shared
         self.lanes = Lanes()
+        self.inbox = Inbox(self.engine)
         self._knowledge = None
 
     @property
@@ -67,4 +69,5 @@ class Runtime:
 
     def close(self) -> None:
         self.lanes.shutdown()
+        self.inbox.close()
         self._stack.close()

@@ -3,22 +3,22 @@ an empty 200 at once, the answer through message/send, each MsgId processed once
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.work import parse_message
 from wechatpy.work.crypto import WeChatCrypto
 
-from crm.models import InboundMessage, User
+from crm.models import User
 
 log = logging.getLogger("repcopilot.wecom")
 MAX_BODY = 64 * 1024
@@ -112,9 +112,9 @@ async def receive(request: Request, msg_signature: Annotated[str, Query()], time
     except Exception:  # noqa: BLE001
         raise HTTPException(400, "unreadable message XML") from None
     runtime = request.app.state.runtime
-    accepted = accept(runtime, msg)
+    accepted = await asyncio.wrap_future(accept(runtime, msg))
     if accepted is not None:
-        runtime.lanes.submit(f"wecom:{msg.source}", process, runtime, accepted)
+        runtime.lanes.submit(f"wecom:{msg.source}", process, runtime, accepted, msg)
     return Response(status_code=200)  # WeCom retries anything slower than 5 s: ack now, answer later
 
 
@@ -123,57 +123,51 @@ def _msg_key(msg) -> str:
     return str(msg_id) if msg_id else f"{msg.source}:{int(msg.create_time.timestamp()) if msg.create_time else 0}"
 
 
-def accept(runtime, msg) -> int | None:
-    """Record the message once; a retry of the same MsgId (in any process) returns None."""
-    kind = msg.type
-    text = getattr(msg, "content", "") or ""
-    with runtime.session_factory() as session:
-        user = session.scalar(select(User).where(User.wecom_userid == msg.source))
-        row = InboundMessage(channel="wecom", platform_msg_id=_msg_key(msg), conversation_id=f"wecom:{msg.source}",
-                             platform_user_id=msg.source, user_id=user.id if user else None, kind=kind, text=text,
-                             received_at=datetime.now(UTC).replace(tzinfo=None), status="queued")
-        session.add(row)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            return None
-        return row.id
+def accept(runtime, msg) -> Future:
+    """Record the message once (through the inbox's single writer); the future gives the
+    row id, or None for a retry of a MsgId already stored by any process. Who the sender
+    is, is looked up when the message is processed, off the ack path."""
+    return runtime.inbox.accept(channel="wecom", platform_msg_id=_msg_key(msg), conversation_id=f"wecom:{msg.source}",
+                                platform_user_id=msg.source, kind=msg.type, text=getattr(msg, "content", "") or "")
 
 
-def process(runtime, inbound_id: int) -> None:
+def process(runtime, inbound_id: int, msg) -> None:
+    """Answer a message just accepted (stored once, status queued) and record how it ended."""
     images: list[str] = []
+    to_user, kind, text, conversation = msg.source, msg.type, getattr(msg, "content", "") or "", f"wecom:{msg.source}"
     with runtime.session_factory() as session:
-        row = session.get(InboundMessage, inbound_id)
-        if row is None or row.status != "queued":
-            return
-        if row.user_id is None:
-            reply = "您好,您还没有开通 repcopilot,请联系管理员。/ You are not enrolled in repcopilot yet; please ask your admin."
-        elif row.kind != "text":
-            reply = "目前只支持文字消息。/ Only text messages are supported for now."
-        else:
-            try:
-                answer = runtime.ask(row.user_id, row.text, thread_id=row.conversation_id)
-                reply, images = answer.answer, answer.images
-            except Exception as exc:  # noqa: BLE001 — the user gets a message, the log gets the detail
-                log.exception("answering WeCom message %s failed", row.platform_msg_id)
-                reply = f"抱歉,处理出错:{type(exc).__name__}。/ Sorry, something went wrong."
-        client = runtime.wecom_client
-        status = "answered"
-        if client is not None:
-            try:
-                result = client.send_markdown(row.platform_user_id, reply)
-                if result.get("errcode", 0) != 0:
-                    status = "failed"
-            except Exception:  # noqa: BLE001
-                log.exception("message/send failed")
-                status = "failed"
-            for image in images if status == "answered" else []:
-                try:  # the chart follows the text as an image message; a failed chart leaves the text delivered
-                    result = client.send_image(row.platform_user_id, Path(image))
-                    if result.get("errcode", 0) != 0:
-                        log.warning("sending chart %s failed: %s", image, result)
-                except Exception:  # noqa: BLE001
-                    log.exception("sending chart %s failed", image)
-        row.status, row.answer = status, reply
-        session.commit()
+        user_id = session.scalar(select(User.id).where(User.wecom_userid == to_user))
+    if user_id is None:
+        reply = "您好,您还没有开通 repcopilot,请联系管理员。/ You are not enrolled in repcopilot yet; please ask your admin."
+    elif kind != "text":
+        reply = "目前只支持文字消息。/ Only text messages are supported for now."
+    else:
+        try:
+            answer = runtime.ask(user_id, text, thread_id=conversation)
+            reply, images = answer.answer, answer.images
+        except Exception as exc:  # noqa: BLE001 — the user gets a message, the log gets the detail
+            log.exception("answering WeCom message %s failed", inbound_id)
+            reply = f"抱歉,处理出错:{type(exc).__name__}。/ Sorry, something went wrong."
+    status = deliver(runtime.wecom_client, to_user, reply, images)
+    runtime.inbox.finish(inbound_id, status=status, answer=reply, user_id=user_id).result()
+
+
+def deliver(client: WeComClient | None, to_user: str, reply: str, images: list[str]) -> str:
+    """Send the answer as markdown, then each chart as an image; the message's final status."""
+    if client is None:
+        return "answered"
+    try:
+        result = client.send_markdown(to_user, reply)
+        if result.get("errcode", 0) != 0:
+            return "failed"
+    except Exception:  # noqa: BLE001
+        log.exception("message/send failed")
+        return "failed"
+    for image in images:
+        try:  # the chart follows the text as an image message; a failed chart leaves the text delivered
+            result = client.send_image(to_user, Path(image))
+            if result.get("errcode", 0) != 0:
+                log.warning("sending chart %s failed: %s", image, result)
+        except Exception:  # noqa: BLE001
+            log.exception("sending chart %s failed", image)
+    return "answered"
