@@ -14,6 +14,7 @@ from core.settings import Settings
 from crm.db import engine_for, ensure_home, session_factory, upgrade_schema
 from crm.models import User
 from tools.context import ToolContext
+from tools.jobs import JobWorker
 
 
 class Lanes:
@@ -44,6 +45,9 @@ class Runtime:
         self._graph_lock = threading.Lock()  # the SQLite checkpointer connection is shared
         self.lanes = Lanes()
         self.inbox = Inbox(self.engine)
+        self.worker: JobWorker | None = None
+        if settings.inline_worker:  # one process by default; `repcopilot worker` when this is off
+            self.worker = JobWorker(self.engine, home=self.home, settings=settings).start()
         self._knowledge = None
 
     @property
@@ -68,6 +72,8 @@ class Runtime:
             return answer
 
     def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
         self.lanes.shutdown()
         self.inbox.close()
         self._stack.close()

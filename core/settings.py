@@ -43,9 +43,20 @@ class Settings(BaseSettings):
     wecom_token: str | None = None
     wecom_aes_key: str | None = None
     wecom_api_base: str = Field("https://qyapi.weixin.qq.com", description="WeCom server API base URL")
-    teams_app_id: str | None = None
-    teams_app_password: str | None = None
-    teams_tenant_id: str | None = None
+    teams_app_id: str | None = Field(
+        None, description="Azure Bot's Microsoft App ID; set it to serve the Teams bot at POST /api/messages"
+    )
+    teams_app_password: str | None = Field(None, description="the app registration's client secret (outbound replies)")
+    teams_tenant_id: str | None = Field(None, description="the app registration's tenant (single-tenant bots)")
+    teams_jwks_url: str | None = Field(
+        None, description="fetch the signing keys of inbound Teams tokens here instead of the Bot Framework / Entra "
+        "key set the SDK picks from the issuer (tests, private clouds)"
+    )
+    # Background jobs
+    inline_worker: bool = Field(
+        True, description="the server runs the job worker in its own process; false when `repcopilot worker` runs separately"
+    )
+    max_upload_mb: int = Field(200, description="largest call recording accepted by the upload API, in MB")
     # Privacy
     anonymized_aggregate_mode: bool = Field(
         False, description="turn every individual-level behaviour answer into group-level figures"

@@ -1,0 +1,129 @@
+"""Call upload: the file is checked and stored, a transcription job is queued, the request
+returns the job at once (202); the worker does the rest (tools/jobs.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from api.deps import CurrentUser
+from crm.models import Job, User
+from speech.errors import SpeechError
+from tools.calls import AUDIO_SUFFIXES, TRANSCRIPT_SUFFIXES
+from tools.jobs import enqueue, job_view
+
+router = APIRouter(prefix="/api", tags=["calls"])
+CHUNK = 1 << 20
+
+
+def _target_rep(session, user: User, rep_login: str | None) -> User:
+    """A rep uploads their own calls; a manager a rep of their team's; an admin anyone's."""
+    if not rep_login or rep_login == user.login:
+        if user.role not in ("rep", "manager", "admin"):
+            raise HTTPException(403, "only reps, their managers and admins upload calls")
+        return user
+    rep = session.scalar(select(User).where(User.login == rep_login))
+    allowed = rep is not None and (user.role == "admin" or (user.role == "manager" and rep.team_id == user.team_id))
+    if not allowed:  # the same answer whether the login exists or not: nothing leaks
+        raise HTTPException(404, f"no rep {rep_login!r} you may upload for")
+    return rep
+
+
+@router.post("/calls", status_code=202)
+async def upload_call(
+    request: Request,
+    user: CurrentUser,
+    file: Annotated[UploadFile, File(description="a recording (WAV, MP3, M4A, OGG, AMR …) or a Teams VTT/JSON transcript")],
+    rep: Annotated[str | None, Form(description="login of the rep on the call (default: you)")] = None,
+    account_id: Annotated[int | None, Form()] = None,
+    language: Annotated[str, Form(pattern="^(auto|zh|en)$")] = "auto",
+    rep_channel: Annotated[str, Form(pattern="^(left|right)$")] = "left",
+    rep_speaker: Annotated[str | None, Form(max_length=128)] = None,
+):
+    """Queue a call for transcription and metrics. Returns the job (202); poll
+    ``GET /api/jobs/{id}``. The same file uploaded again returns its first job (200)."""
+    runtime = request.app.state.runtime
+    limit = runtime.settings.max_upload_mb * 1024 * 1024
+    name = Path(file.filename or "call").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in AUDIO_SUFFIXES | TRANSCRIPT_SUFFIXES:
+        raise HTTPException(415, f"unsupported file type {suffix or '(none)'!r}: send one of "
+                                 f"{', '.join(sorted(AUDIO_SUFFIXES | TRANSCRIPT_SUFFIXES))}")
+    with runtime.session_factory() as session:
+        rep_user = _target_rep(session, user, rep)
+        rep_id = rep_user.id
+    uploads = runtime.home / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    path = uploads / f"{uuid.uuid4().hex}{suffix}"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("wb") as out:
+            while block := await file.read(CHUNK):
+                size += len(block)
+                if size > limit:
+                    raise HTTPException(413, f"the file is over {runtime.settings.max_upload_mb} MB "
+                                             "(REPCOPILOT_MAX_UPLOAD_MB); split the recording or compress it")
+                digest.update(block)
+                out.write(block)
+        if size == 0:
+            raise HTTPException(422, f"{name} is empty (0 bytes); record or export the call again")
+        if suffix in AUDIO_SUFFIXES:
+            from speech.pipeline import probe
+
+            try:
+                await run_in_threadpool(probe, path)
+            except SpeechError as exc:
+                raise HTTPException(415, str(exc).replace(str(path.name), name)) from None
+    except BaseException:
+        path.unlink(missing_ok=True)  # a refused upload leaves nothing behind
+        raise
+
+    content_hash = digest.hexdigest()
+
+    def store() -> tuple[dict, bool]:
+        with runtime.session_factory() as session, session.begin():
+            for job in session.scalars(select(Job).where(Job.kind == "ingest_call", Job.status != "failed")):
+                if job.payload.get("content_hash") == content_hash and job.payload.get("rep_id") == rep_id:
+                    return job_view(job), False
+            job = enqueue(session, "ingest_call", {
+                "path": str(path), "filename": name, "content_hash": content_hash, "rep_id": rep_id,
+                "account_id": account_id, "language": language, "rep_channel": rep_channel, "rep_speaker": rep_speaker,
+                "size": size}, user_id=user.id)
+            return job_view(job), True
+
+    view, created = await run_in_threadpool(store)
+    if not created:
+        path.unlink(missing_ok=True)
+        return JSONResponse(view | {"duplicate": True, "status_url": f"/api/jobs/{view['id']}"}, status_code=200)
+    if runtime.worker is not None:
+        runtime.worker.wake()
+    return view | {"duplicate": False, "status_url": f"/api/jobs/{view['id']}"}
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: int, user: CurrentUser, request: Request) -> dict:
+    """A job's state: queued / running / done (with its result) / failed (with the reason)."""
+    with request.app.state.runtime.session_factory() as session:
+        job = session.get(Job, job_id)
+        owner = session.get(User, job.user_id) if job and job.user_id else None
+        visible = job is not None and (user.role == "admin" or job.user_id == user.id or (
+            user.role == "manager" and owner is not None and owner.team_id == user.team_id))
+        if not visible:
+            raise HTTPException(404, "no such job")
+        return job_view(job)
+
+
+@router.get("/jobs")
+def list_jobs(user: CurrentUser, request: Request, limit: int = 20) -> list[dict]:
+    """Your latest jobs, newest first."""
+    with request.app.state.runtime.session_factory() as session:
+        jobs = session.scalars(select(Job).where(Job.user_id == user.id).order_by(Job.id.desc()).limit(min(limit, 100)))
+        return [job_view(j) for j in jobs]
