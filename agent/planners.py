@@ -65,6 +65,13 @@ INTENTS: list[tuple[str, re.Pattern[str]]] = [
     ("suggestions", re.compile(r"(我的|待处理的?|列出(我的)?)(ai\s*)?建议|ai\s*建议(?!采纳率)|建议(列表|清单)|"
                                r"\b(my|open|pending|list)\b.{0,12}\bsuggestions\b", re.I)),
     ("journey_timeline", re.compile(r"旅程|时间线|触点|轨迹|互动记录|journey|timeline|touch ?points?|history", re.I)),
+    ("coaching_drills", re.compile(
+        r"练什么|该练|要练|多练|练习|训练|\bdrills?\b|what should (i|\w+) practi[sc]e|what (to|can i|do i need to) practi[sc]e|"
+        r"practi[sc]e (this|next) week|practi[sc]e plan|should practi[sc]e", re.I)),
+    ("capability_gaps", re.compile(
+        r"能力(短板|差距|画像|弱项|评估|情况|怎么样|如何|分析)|短板|弱项|差距在哪|哪些?方面.{0,6}(辅导|提升|加强|改进|不足)|辅导|"
+        r"提升空间|capabilit(y|ies)|skill gaps?|\bgaps?\b|weak(ness|nesses|est)?\b|coaching|needs? (to )?improve|"
+        r"where (does|do|should) \w+ (need to )?improve", re.I)),
     ("knowledge_search", re.compile(
         r"怎么(回答|应对|处理|说|回应|跟进|办|破)|如何(回答|应对|处理|回应|跟进|推进)|话术|异议|打法|流程是|政策是|注意什么|"
         r"有什么(技巧|方法|经验)|(折扣|定价|价格|报价|续约|招标|投标)(政策|规则|流程|审批)|"
@@ -77,6 +84,41 @@ INTENTS: list[tuple[str, re.Pattern[str]]] = [
         r"线索|意向|准备.*买|能不能成|怎么样|下一步|跟进建议|评分|客户情况|"
         r"\blead\b|ready to buy|intent|next (best )?(step|action)|how is|what about|tell me about|status of", re.I)),
 ]
+COACHING = ("coaching_drills", "capability_gaps")
+DEBRIEF_CUE = re.compile(r"复盘|debrief|(?:call|通话)\s*#?\s*\d+|last call|最近.{0,4}(通话|电话)", re.I)
+TEAM_CUE = re.compile(r"团队|组里|我们组|全组|谁|哪些销售|哪几个|哪位|所有销售|全部销售|每个销售|各位|大家|"
+                      r"\bteam\b|\bwho\b|which reps|everyone|all (the )?reps|each rep|my reps", re.I)
+REP_PRONOUN = re.compile(r"^(那|那么)?(他|她)|\b(he|she|him|her|his)\b", re.I)
+ZH_PERSON = re.compile(r"([\u4e00-\u9fff]{2,3}?)(?:这周|本周|下周|最近|目前|现在)?(?:需要|的|该|应该|要|在哪|有哪些|有什么|被布置)")
+EN_PERSON = re.compile(r"\b(?:assigned to|for|of|does|should|is|has|needs)\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b")
+NOT_A_NAME = {"我", "我的", "我们", "你", "他", "她", "他们", "团队", "我们组", "谁", "哪些", "每个", "大家", "各位", "销售", "这周",
+              "本周", "哪位", "哪些人", "能力", "所有", "全部", "全组", "组里", "自己", "我自己", "练什么", "需要"}
+EN_NOT_A_NAME = {"My", "The", "Our", "Me", "This", "Next", "Team", "Your", "Each", "Every", "All", "Which", "What", "Who", "Capability",
+                 "Coaching", "Drills", "Gaps", "I"}
+
+
+def coaching_args(question: str, ctx: ToolContext, focus: dict[str, Any]) -> dict[str, Any]:
+    """Whom a coaching question is about: a rep named in it (entity linking against the users), a
+    name-like word that matches no one (the tool then says so), a pronoun → the rep in focus, a
+    team word → the team. The tool still checks access from the asker, whatever is chosen here."""
+    from tools.capability import find_reps_in
+
+    reps = find_reps_in(ctx.session, question)
+    if reps:
+        return {"rep": reps[0].login} if len(reps) == 1 else {"rep": " / ".join(u.name for u in reps)}
+    if REP_PRONOUN.search(question.strip()) and focus.get("rep"):
+        return {"rep": focus["rep"]}
+    if TEAM_CUE.search(question):
+        return {"team": True}
+    m = ZH_PERSON.match(question.strip())
+    if m and m.group(1) not in NOT_A_NAME and not m.group(1).startswith(("我", "你", "他", "她", "谁", "哪")):
+        return {"rep": m.group(1)}
+    m = EN_PERSON.search(question)
+    if m and m.group(1).split()[0] not in EN_NOT_A_NAME:
+        return {"rep": m.group(1)}
+    return {}
+
+
 FOLLOW_UP = re.compile(r"^(那|他|她|它|这个|这家|该|and\b|what about|how about|his\b|her\b|its\b|their\b|that\b)", re.I)
 
 
@@ -96,6 +138,8 @@ def route_intent(question: str, *, has_focus: bool = False) -> str | None:
     for name, pattern in INTENTS:
         if not pattern.search(question):
             continue
+        if name in COACHING and DEBRIEF_CUE.search(question):
+            continue  # "the biggest gaps of my last call" is a debrief
         if name == "knowledge_search" and (LEAD_NAMED.search(question)
                                            or ("线索" in question and _names_something(question))):
             return "lead_lookup"
@@ -123,6 +167,12 @@ class OfflinePlanner:
             verb = decision.group(1).lower()
             action = "adopt" if verb in ("采纳", "接受", "adopt", "accept") else "dismiss"
             return AIMessage(content="", tool_calls=[_tool_call("suggestions", {"action": action, "suggestion_id": int(decision.group(2))})])
+        if intent in COACHING and intent in names:
+            return AIMessage(content="", tool_calls=[_tool_call(intent, coaching_args(question, ctx, focus))])
+        if intent is None and focus.get("topic") in COACHING and focus["topic"] in names and len(question.strip()) <= 30:
+            args = coaching_args(question, ctx, focus)  # "那李娜呢?" / "and Gang Ma?" after a coaching answer
+            if args.get("rep") or args.get("team"):
+                return AIMessage(content="", tool_calls=[_tool_call(focus["topic"], args)])
         if ("kpi_query" in names and focus.get("kpi_spec") and (focus.get("topic") == "kpi_query" or intent is None)
                 and not _asks_kpi(question) and _kpi_follow_up(question)):
             return AIMessage(content="", tool_calls=[_tool_call("kpi_query", {"question": question, "base_spec": focus["kpi_spec"]})])
@@ -164,6 +214,8 @@ class OfflinePlanner:
             "call_debrief": "通话复盘(例如“复盘我最近的一次通话”)",
             "kpi_query": "KPI 指标(例如“上个月华东区线索72小时跟进率是多少?”)",
             "suggestions": "待处理的 AI 建议,以及采纳或忽略(例如“我的建议”“采纳建议 12”)",
+            "capability_gaps": "能力短板及体现短板的通话(例如“我的能力短板是什么”“我的团队谁需要辅导?”)",
+            "coaching_drills": "本周练习、范例录音和已布置的练习(例如“我这周该练什么?”)",
         }
         en = {
             "lead_lookup": "a lead's status, intent score and next best action (\"how is the Helios Wind lead?\")",
@@ -172,6 +224,8 @@ class OfflinePlanner:
             "call_debrief": "a debrief of your calls (\"debrief my last call\")",
             "kpi_query": "KPIs (\"win rate by industry this quarter vs last quarter\")",
             "suggestions": "your open AI suggestions, and adopting or dismissing one (\"my suggestions\", \"adopt suggestion 12\")",
+            "capability_gaps": "capability gaps and the calls that show them (\"what are my capability gaps?\", \"capability gaps of my team\")",
+            "coaching_drills": "this week's drills, exemplar excerpts and assigned drills (\"what should I practise this week?\")",
         }
         table = zh if ctx.language == "zh" else en
         lines = [f"- {table[t.name]}" for t in tools if t.name in table]

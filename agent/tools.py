@@ -367,3 +367,241 @@ register(ToolSpec(
     "suggestions",
     "The AI suggestions shown to the user that are still open, or record that one was adopted or dismissed.",
     SuggestionArgs, _suggestions))
+
+
+# -- capability gaps and coaching drills ----------------------------------------------------------
+
+class CoachingArgs(BaseModel):
+    rep: str | None = Field(None, description="the rep as the user named them (Chinese or English name, or login); omit for "
+                                              "the asking rep themself, or — for a manager, trainer or admin — their whole team")
+    team: bool = Field(False, description="true for every rep the user may see (a manager: their team; a trainer or admin: "
+                                          "all reps), ranked by the biggest gap")
+
+
+def _fmt_num(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def _coaching_target(ctx: ToolContext, rep: str | None, team: bool):
+    """The one rep asked about (access checked by ``visible_rep``), or None for the team view —
+    which only managers, trainers and admins get; the asker's role decides, never the arguments."""
+    from core.errors import PermissionDenied
+    from tools.capability import resolve_rep, visible_rep
+
+    if rep:
+        try:
+            return resolve_rep(ctx, rep)
+        except PermissionDenied:
+            if ctx.role == "manager":
+                raise PermissionDenied(ctx.t(f"{rep} 不在你的团队;经理只能查看本团队销售的能力短板和练习。",
+                                             f"{rep} is not on your team; a manager sees the capability gaps and drills of their own team's reps only.")) from None
+            raise PermissionDenied(ctx.t("销售只能查看自己的能力短板和练习;可以问“我的能力短板是什么”或“我这周该练什么”。",
+                                         "A rep sees only their own capability gaps and drills; ask \"what are my capability gaps?\" "
+                                         "or \"what should I practise this week?\"")) from None
+    if team or ctx.role != "rep":
+        if ctx.role == "rep":
+            raise PermissionDenied(ctx.t("团队的能力短板和练习只对经理、培训师和管理员开放;你可以问“我的能力短板是什么”。",
+                                         "Team capability gaps and drills are for managers, trainers and admins; ask "
+                                         "\"what are my capability gaps?\" for yours."))
+        return None
+    return visible_rep(ctx, None)
+
+
+def _team_title(ctx: ToolContext, n: int, what_zh: str, what_en: str) -> str:
+    from crm.models import Team
+
+    team = ctx.session.get(Team, ctx.user.team_id) if ctx.role == "manager" and ctx.user.team_id else None
+    if team is not None:
+        return ctx.t(f"**{team.name}{what_zh}({n} 人)**", f"**{team.name_en} — {what_en} ({n} reps)**")
+    return ctx.t(f"**全部销售{what_zh}({n} 人)**", f"**All reps — {what_en} ({n} reps)**")
+
+
+def _gap_call_evidence(ctx: ToolContext, c: dict[str, Any], label: str) -> Evidence:
+    moment = c.get("moment")
+    head = ctx.t(f"{label} {_fmt_num(c['value'])}(前四分之一 {_fmt_num(c['top_quartile'])})",
+                 f"{label} {_fmt_num(c['value'])} (top quartile {_fmt_num(c['top_quartile'])})")
+    return Evidence("call", str(c["call_id"]), moment["time"] if moment else c["date"],
+                    f"{head}: {moment['text']}" if moment else head)
+
+
+def _capability_gaps(*, ctx: ToolContext, rep: str | None, team: bool) -> ToolOutput:
+    from tools.capability import rep_profile, team_overview
+
+    target = _coaching_target(ctx, rep, team)
+    if target is None:
+        return _team_gaps(ctx, team_overview(ctx=ctx))
+    view = rep_profile(ctx=ctx, rep_login=target.login)
+    lines = [ctx.t(f"**{view.name}({view.login})的能力短板**(基于 {view.calls_used} 通通话,计算于 {view.computed_at[:10]})",
+                   f"**Capability gaps of {view.name} ({view.login})** ({view.calls_used} calls, computed {view.computed_at[:10]})")]
+    evidence: list[Evidence] = []
+    for i, g in enumerate(view.gaps, 1):
+        d = view.dimensions[g["dimension"]]
+        lines.append(ctx.t(f"{i}. **{g['label']}** {_fmt_num(g['score'])} 分,前四分之一线 {_fmt_num(g['top_quartile'])}"
+                           f"(差 {_fmt_num(g['gap'])} 分;团队均值 {_fmt_num(d['team_avg'])})",
+                           f"{i}. **{g['label']}** {_fmt_num(g['score'])}, top quartile {_fmt_num(g['top_quartile'])} "
+                           f"({_fmt_num(g['gap'])} points below; team average {_fmt_num(d['team_avg'])})"))
+        for c in g["calls"]:
+            lines.append(ctx.t(f"   - 通话 #{c['call_id']}({c['date']}){c['label']} {_fmt_num(c['value'])},前四分之一 {_fmt_num(c['top_quartile'])}",
+                               f"   - call #{c['call_id']} ({c['date']}) {c['label']} {_fmt_num(c['value'])}, top quartile {_fmt_num(c['top_quartile'])}"))
+            if c.get("moment"):
+                lines.append(f"     [{c['moment']['time']}] {c['moment']['text']}")
+            evidence.append(_gap_call_evidence(ctx, c, c["label"]))
+    if view.gaps:
+        lines.append(ctx.t("想知道练什么,可以问“我这周该练什么?”" if ctx.user.id == view.rep_id else f"练习建议:问“{view.name}这周该练什么?”",
+                           "For the drills, ask \"what should I practise this week?\"" if ctx.user.id == view.rep_id
+                           else f"For the drills, ask \"which drills are assigned to {view.name}?\""))
+    elif all(d["score"] is not None for d in view.dimensions.values()):
+        lines.append(ctx.t("各维度都已达到前四分之一线,没有能力短板。", "Every dimension is at or above the top quartile — no gaps."))
+    lines.extend(f"· {n}" for n in view.notes)
+    scored = [d for d in view.dimensions.values() if d["score"] is not None]
+    confidence = 0.3 if not scored else (0.85 if view.calls_used >= 5 else 0.6)
+    data = {"rep": view.login, "calls_used": view.calls_used, "gaps": view.gaps,
+            "scores": {k: v["score"] for k, v in view.dimensions.items()}, "notes": view.notes}
+    return ToolOutput(text="\n".join(lines), data=data, evidence=evidence, confidence=confidence, focus={"rep": view.login})
+
+
+def _team_gaps(ctx: ToolContext, views: list) -> ToolOutput:
+    limit = 12
+    ranked = sorted(views, key=lambda v: (-(v.gaps[0]["gap"] if v.gaps else -1), v.login))
+    lines = [_team_title(ctx, len(views), "的能力短板", "capability gaps"),
+             ctx.t("按最大差距排序(差距 = 前四分之一线 − 得分):", "Ranked by the biggest gap (top-quartile line − score):")]
+    evidence: list[Evidence] = []
+    no_gap, too_few = [], []
+    shown = 0
+    for v in ranked:
+        if not v.gaps:
+            (too_few if any(d["score"] is None for d in v.dimensions.values()) else no_gap).append(v)
+            continue
+        if shown >= limit:
+            continue
+        shown += 1
+        parts = ", ".join(ctx.t(f"{g['label']} {_fmt_num(g['score'])}(差 {_fmt_num(g['gap'])})",
+                                f"{g['label']} {_fmt_num(g['score'])} (−{_fmt_num(g['gap'])})") for g in v.gaps)
+        first = v.gaps[0]["calls"][0] if v.gaps[0]["calls"] else None
+        where = ctx.t(f" · 证据 通话 #{first['call_id']}({first['date']},{first['label']} {_fmt_num(first['value'])})",
+                      f" · evidence call #{first['call_id']} ({first['date']}, {first['label']} {_fmt_num(first['value'])})") if first else ""
+        lines.append(f"- {v.name}({v.login}):{parts}{where}" if ctx.language == "zh" else f"- {v.name} ({v.login}): {parts}{where}")
+        if first:
+            evidence.append(Evidence("call", str(first["call_id"]), first["date"],
+                                     f"{v.login}: {first['label']} {_fmt_num(first['value'])} / {_fmt_num(first['top_quartile'])}"))
+    with_gaps = sum(1 for v in views if v.gaps)
+    if with_gaps > shown:
+        lines.append(ctx.t(f"…另有 {with_gaps - shown} 人有短板(点名问某位销售可看详情)。",
+                           f"… {with_gaps - shown} more reps have gaps (ask about one by name for details)."))
+    if no_gap:
+        lines.append(ctx.t("没有短板:", "No gaps: ") + "、".join(v.name for v in no_gap) if ctx.language == "zh"
+                     else "No gaps: " + ", ".join(v.name for v in no_gap))
+    if too_few:
+        lines.append(ctx.t("通话不足、暂无评分:", "Too few calls to score: ") + ("、" if ctx.language == "zh" else ", ").join(v.name for v in too_few))
+    data = {"reps": [{"login": v.login, "gaps": [{k: g[k] for k in ("dimension", "score", "top_quartile", "gap")} for g in v.gaps]}
+                     for v in ranked]}
+    return ToolOutput(text="\n".join(lines), data=data, evidence=evidence, confidence=0.85 if views else 0.3)
+
+
+register(ToolSpec(
+    "capability_gaps",
+    "A rep's capability gaps: where their needs-discovery, solution-matching and objection-handling scores fall below the "
+    "top quartile, with the calls and moments (call id + timestamp) that show each gap. Without a rep: the asking rep's "
+    "own; for a manager their team, for a trainer or admin every rep, ranked by the biggest gap. Use for 'what are my "
+    "weaknesses', 'who needs coaching on what', '王芳需要在哪方面辅导'. Access comes from the asking user.",
+    CoachingArgs, _capability_gaps))
+
+
+def _drill_line(ctx: ToolContext, title: str, code: str, times: int, due: str, extra: str = "") -> str:
+    return ctx.t(f"「{title}」({code})× {times},截止 {due}{extra}", f"“{title}” ({code}) × {times}, due {due}{extra}")
+
+
+def _drill_links_lines(ctx: ToolContext, item: dict[str, Any], evidence: list[Evidence]) -> list[str]:
+    out = []
+    ex = item.get("exemplar")
+    if ex:
+        out.append(ctx.t(f"   范例录音:通话 #{ex['call_id']}({ex['rep']},{ex['date']})[{ex['time']}] {ex['text']}",
+                         f"   exemplar: call #{ex['call_id']} ({ex['rep']}, {ex['date']}) [{ex['time']}] {ex['text']}"))
+        evidence.append(Evidence("call", str(ex["call_id"]), ex["time"], ex["text"]))
+    pr = item.get("practice")
+    if pr:
+        out.append(ctx.t(f"   练习场景「{pr['title_zh']}」:`{pr['command']}`", f"   practice scenario “{pr['title_en']}”: `{pr['command']}`"))
+    return out
+
+
+def _coaching_drills(*, ctx: ToolContext, rep: str | None, team: bool) -> ToolOutput:
+    from tools.drills import list_drills
+
+    target = _coaching_target(ctx, rep, team)
+    if target is None:
+        return _team_drills(ctx)
+    plan = list_drills(ctx=ctx, rep_login=target.login)
+    name = target.name if ctx.language == "zh" else target.name_en
+    lines = [ctx.t(f"**{name}({plan.rep})本周({plan.week_start} – {plan.week_end})的练习**",
+                   f"**Drills for {name} ({plan.rep}), week {plan.week_start} – {plan.week_end}**")]
+    evidence: list[Evidence] = []
+    status = {"open": ctx.t("进行中", "open"), "overdue": ctx.t("已逾期", "overdue"), "done": ctx.t("已完成", "done")}
+    for i, t in enumerate(plan.tasks, 1):
+        lines.append(f"{i}. " + _drill_line(ctx, t["title"], t["code"], t["times"], t["due_date"],
+                                           ctx.t(f"——{_dim_label(ctx, t['dimension'])}距前四分之一差 {_fmt_num(t['gap'])} 分",
+                                                 f" — {_dim_label(ctx, t['dimension'])} {_fmt_num(t['gap'])} points below the top quartile")))
+        lines.append(ctx.t(f"   做法:{t['description']}", f"   how: {t['description']}"))
+        lines.extend(_drill_links_lines(ctx, t, evidence))
+        evidence.append(Evidence("drill", t["code"], t["due_date"], t["text"]))
+    if not plan.tasks:
+        lines.append(ctx.t("本周没有根据短板建议的练习。", "No drills suggested from gaps this week."))
+    if plan.assignments:
+        lines.append(ctx.t("已布置的练习:", "Assigned drills:"))
+        order = {"overdue": 0, "open": 1, "done": 2}
+        for a in sorted(plan.assignments, key=lambda a: (order[a.status], a.due_date, a.id))[:6]:
+            by = ctx.t(f",布置人 {a.assigned_by}", f", assigned by {a.assigned_by}") if a.assigned_by else ""
+            lines.append(f"- #{a.id} " + _drill_line(ctx, a.title, a.drill, a.times, a.due_date, f" · {status[a.status]}{by}"))
+            lines.extend(_drill_links_lines(ctx, a.to_json(), evidence))
+            evidence.append(Evidence("drill_assignment", str(a.id), a.due_date, f"{a.drill} · {a.status}"))
+    else:
+        lines.append(ctx.t("目前没有布置给该销售的练习。", "No drills are assigned to this rep yet."))
+    lines.extend(f"· {n}" for n in plan.notes)
+    return ToolOutput(text="\n".join(lines), data=plan.to_json(), evidence=evidence, confidence=0.85 if plan.tasks or plan.assignments else 0.6,
+                      focus={"rep": plan.rep})
+
+
+def _dim_label(ctx: ToolContext, dim: str) -> str:
+    from tools.capability import dimension_label
+
+    try:
+        return dimension_label(ctx, dim)
+    except KeyError:
+        return dim
+
+
+def _team_drills(ctx: ToolContext) -> ToolOutput:
+    from tools.capability import team_overview
+    from tools.drills import list_drills, week_of
+
+    views = team_overview(ctx=ctx)
+    lines = [_team_title(ctx, len(views), "本周的练习", "this week's drills")]
+    evidence: list[Evidence] = []
+    data = []
+    for v in sorted(views, key=lambda v: (-(v.gaps[0]["gap"] if v.gaps else -1), v.login)):
+        plan = list_drills(ctx=ctx, rep_login=v.login, with_links=False)
+        tasks = ("、" if ctx.language == "zh" else ", ").join(f"{t['title']}×{t['times']}" for t in plan.tasks) or ctx.t("无", "none")
+        open_ = [a for a in plan.assignments if a.status != "done"]
+        overdue = [a for a in open_ if a.status == "overdue"]
+        assigned = ctx.t(f";已布置未完成 {len(open_)} 项" + (f"(逾期 {len(overdue)} 项)" if overdue else ""),
+                         f"; {len(open_)} assigned, not done" + (f" ({len(overdue)} overdue)" if overdue else "")) if open_ else ""
+        lines.append(f"- {v.name}({v.login}):{tasks}{assigned}" if ctx.language == "zh" else f"- {v.name} ({v.login}): {tasks}{assigned}")
+        evidence.extend(Evidence("drill_assignment", str(a.id), a.due_date, f"{v.login}: {a.drill} · {a.status}") for a in open_)
+        data.append({"rep": v.login, "tasks": [{k: t[k] for k in ("code", "times", "gap")} for t in plan.tasks],
+                     "open_assignments": [a.id for a in open_]})
+    sunday = week_of(ctx.now().date())[1]
+    lines.append(ctx.t(f"建议练习截止本周日 {sunday};点名问某位销售可看范例录音和做法。",
+                       f"Suggested drills are due this Sunday, {sunday}; ask about one rep by name for the exemplar excerpts."))
+    return ToolOutput(text="\n".join(lines), data={"reps": data}, evidence=evidence, confidence=0.85 if views else 0.3)
+
+
+register(ToolSpec(
+    "coaching_drills",
+    "Coaching drills: this week's drill tasks derived from a rep's capability gaps (repetitions, due date, how to do it, "
+    "an exemplar excerpt from a top rep's call with call id + timestamp, the linked practice scenario) and the drills "
+    "assigned to the rep (open / overdue / done, with progress). Without a rep: the asking rep's own; for a manager "
+    "their team, for a trainer or admin every rep. Use for '我这周该练什么', 'which drills are assigned to X'.",
+    CoachingArgs, _coaching_drills))

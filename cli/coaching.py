@@ -1,5 +1,5 @@
-"""``repcopilot profile show`` / ``drills list|assign|complete`` / ``team overview``: capability
-profiles, gaps and coaching drills, in the asking user's language."""
+"""``repcopilot profile show`` / ``drills list|assign|complete`` / ``team overview`` / ``successor``:
+capability profiles, gaps, coaching drills and successor matching, in the asking user's language."""
 
 from __future__ import annotations
 
@@ -210,3 +210,80 @@ def team_overview_command(as_login: AsLogin, as_json: JsonFlag = False) -> None:
         table.add_row(f"{r['name']} ({r['login']})", str(r["calls_used"]),
                       *(_fmt(r["scores"][d]) if r["scores"][d] is not None else t("通话不足", "too few calls") for d in labels), gap)
     console.print(table)
+
+
+def successor_command(
+    rep: Annotated[str, typer.Option("--rep", help="login of the leaving rep")],
+    as_login: AsLogin,
+    account: Annotated[int | None, typer.Option("--account", help="only this account (its id)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rank internal successors for each account of a leaving rep, with a handover guide per account
+    (history, open commitments, key contacts, sensitive points from calls). For the manager of the
+    rep's team or an admin."""
+    from tools.successor import successor_plan
+
+    with session_scope(STATE.engine()) as session:
+        ctx = _context(session, as_login)
+        plan = successor_plan(ctx=ctx, rep_login=rep, account_id=account).to_json()
+        t = ctx.t
+    if as_json:
+        print_json(plan)
+        return
+    left = t(f"离职日期 {plan['left_at']}", f"leaving {plan['left_at']}") if plan["left_at"] else t("未登记离职日期", "no leaving date recorded")
+    console.print(t(f"[bold]{plan['rep_name']}({plan['rep']})的客户交接[/bold] · {plan['team'] or ''} · {left} · {len(plan['accounts'])} 个客户",
+                    f"[bold]Handover of {plan['rep_name']} ({plan['rep']})[/bold] · {plan['team'] or ''} · {left} · {len(plan['accounts'])} accounts"))
+    w = plan["weights"]
+    console.print(t(f"排序:场景匹配 {w['fit']:.0%} + 负载余量 {w['capacity']:.0%} + 语言 {w['language']:.0%} + 团队/区域 {w['context']:.0%}",
+                    f"Ranking: scenario fit {w['fit']:.0%} + capacity {w['capacity']:.0%} + language {w['language']:.0%} + team/region {w['context']:.0%}"))
+    for a in plan["accounts"]:
+        _print_handover(a, t)
+    for note in plan["notes"]:
+        console.print(f"· {note}")
+
+
+def _print_handover(a: dict, t) -> None:
+    intl = t(",国际客户", ", international") if a["international"] else ""
+    console.rule(f"#{a['account_id']} {a['account']}")
+    console.print(t(f"{a['region']} · {a['segment']}{intl} · 场景 {a['scenario_label']}(来自{_SOURCE_ZH[a['scenario_source']]})· 进行中商机 {_fmt(a['open_value_cny'])} 元",
+                    f"{a['region']} · {a['segment']}{intl} · scenario {a['scenario_label']} (from its {a['scenario_source']}) · open pipeline {_fmt(a['open_value_cny'])} CNY"))
+    cands = Table("#", t("候选接任人", "candidate"), t("总分", "score"), t("场景匹配", "fit"), t("理由", "reasons"),
+                  title=t("接任人排序", "Successors"))
+    for i, c in enumerate(a["candidates"], 1):
+        cands.add_row(str(i), f"{c['name']} ({c['login']})", _fmt(c["score"]), _fmt(c["fit"]), "\n".join(c["reasons"]))
+    console.print(cands)
+    g = a["guide"]
+    h = g["history"]
+    console.print(t(f"[bold]历史[/bold]:当前阶段 {h['current_stage_label']};首次互动 {h['first_activity'] or '—'},最近 {h['last_activity'] or '—'};共 {h['events']} 条记录",
+                    f"[bold]History[/bold]: stage {h['current_stage_label']}; first activity {h['first_activity'] or '—'}, latest {h['last_activity'] or '—'}; {h['events']} events")
+                  + (t(f";已 {h['silent_days']} 天没有互动", f"; silent for {h['silent_days']} days") if h["silent_days"] else ""))
+    for e in h["latest"]:
+        console.print(f"  · {e['time']} {e['text']}", highlight=False)
+    console.print(t("[bold]未完成的承诺[/bold]:", "[bold]Open commitments[/bold]:"))
+    for o in g["open_opportunities"]:
+        console.print(t(f"  · 商机 #{o['id']} {o['name']} · {o['stage_label']} · {o['amount']}", f"  · opportunity #{o['id']} {o['name']} · {o['stage_label']} · {o['amount']}"), highlight=False)
+    for s in g["pending_next_steps"]:
+        console.print(f"  · {s['text']}", highlight=False)
+    for r in g["renewals_due"]:
+        late = t("(已逾期)", " (overdue)") if r["overdue"] else ""
+        high = t(",高价值", ", high value") if r["high_value"] else ""
+        console.print(t(f"  · 续约 #{r['id']} 到期 {r['due_date']}{late} · {r['amount']}{high}", f"  · renewal #{r['id']} due {r['due_date']}{late} · {r['amount']}{high}"), highlight=False)
+    if not (g["open_opportunities"] or g["pending_next_steps"] or g["renewals_due"]):
+        console.print(t("  (无)", "  (none)"))
+    contacts = Table(t("联系人", "contact"), t("职务", "title"), t("角色", "role"), t("最近互动", "last activity"), title=t("关键联系人", "Key contacts"))
+    for c in g["contacts"]:
+        last = (f"{c['last_activity'] or '—'} ({c['activities']})" if "last_activity" in c
+                else t("未授权,不展示行为", "no consent: behaviour not shown"))
+        contacts.add_row(c["name"], c["title"], c["role_in_deal"], last)
+    console.print(contacts)
+    if g["sensitive_points"]:
+        kinds = {"objection": t("异议", "objection"), "pain_point": t("痛点", "pain point"), "price": t("价格", "price"), "policy": t("政策", "policy")}
+        pts = Table(t("通话", "call"), t("时间", "time"), t("类型", "kind"), t("客户原话", "customer said"), title=t("敏感点(来自通话)", "Sensitive points (from calls)"))
+        for p in g["sensitive_points"]:
+            pts.add_row(f"#{p['call_id']} {p['date']}", p["time"], "/".join(kinds[k] for k in p["kinds"]), p["text"])
+        console.print(pts)
+    for note in g["notes"]:
+        console.print(f"· {note}")
+
+
+_SOURCE_ZH = {"opportunity": "最新商机", "lead": "最新线索", "segment": "客户细分", "industry": "行业"}

@@ -1,5 +1,8 @@
 """Calls as a service: analyze a recording or transcript, ingest it into the CRM, keep
 every call's conversation metrics computed by the one metric implementation in speech/.
+
+Writing a call or its metrics marks the capability profiles stale in the same transaction, so
+the next profile read recomputes them (``tools.capability.ensure_profiles``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from core.errors import NotFoundError, UserInputError
 from crm.models import Account, Call, CallMetric, CallTurn, User
 from speech import CallAnalysis, SpeechError, Turn, analyze_file, compute_metrics
 from speech.importers import read_json_turns, read_vtt
+from tools.capability import mark_profiles_stale
 
 TRANSCRIPT_SUFFIXES = {".vtt", ".json"}
 AUDIO_SUFFIXES = {".wav", ".mp3", ".m4a", ".ogg", ".oga", ".opus", ".flac", ".aac", ".webm", ".mp4", ".amr", ".wma"}
@@ -157,6 +161,7 @@ def _ingest_one(factory, path: Path, *, rep_id: int, home: Path, account_id, lan
         session.add_all(CallTurn(call_id=call.id, idx=i, speaker=t.speaker, start_s=round(t.start_s, 3),
                                  end_s=round(t.end_s, 3), text=t.text) for i, t in enumerate(analysis.turns))
         session.add_all(CallMetric(call_id=call.id, name=k, value=_num(v)) for k, v in analysis.metrics.items())
+        mark_profiles_stale(session)  # the rep's profile rests on this call: the next read recomputes it
         call_id = call.id
     note = "; ".join(analysis.notes)
     return FileResult(str(path), "ingested", call_id, note)
@@ -188,4 +193,5 @@ def recompute_call_metrics(session: Session, call_ids: Iterable[int] | None = No
         rows.extend({"call_id": call.id, "name": k, "value": _num(v)} for k, v in metrics.items())
     if rows:
         session.execute(CallMetric.__table__.insert(), rows)
+    mark_profiles_stale(session)  # the same ids may come back with other values: do not trust the fingerprint alone
     return len(calls)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -43,7 +44,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.errors import ConfigError, NotFoundError, PermissionDenied
+from core.errors import ConfigError, NotFoundError, PermissionDenied, UserInputError
 from crm.db import get_meta, set_meta
 from crm.models import Call, CallMetric, CapabilityProfile, Opportunity, StageChange, User
 from tools.context import ToolContext
@@ -372,19 +373,31 @@ def load_calls(session: Session, rep_ids: Iterable[int] | None = None, *, since:
 
 
 def source_fingerprint(session: Session, as_of: date) -> str:
-    """Changes whenever anything a profile rests on changes."""
+    """Changes whenever anything a profile rests on changes — including an edit in place that
+    keeps the row counts (a call moved to another rep, a metric recomputed to another value, an
+    opportunity's outcome, amount or dates changed): counts alone would miss those."""
+    metric_sums = [(name, n, round(float(total or 0.0), 6), ids) for name, n, total, ids in session.execute(
+        select(CallMetric.name, func.count(CallMetric.value), func.sum(CallMetric.value), func.sum(CallMetric.call_id))
+        .where(CallMetric.name.in_(CALL_METRICS)).group_by(CallMetric.name).order_by(CallMetric.name))]
     parts = [
-        session.execute(select(func.count(), func.max(Call.id), func.sum(Call.rep_id))).one(),
+        session.execute(select(func.count(), func.max(Call.id), func.sum(Call.rep_id), func.sum(Call.id * Call.rep_id))).one(),
         session.execute(select(func.count(), func.max(CallMetric.id))).one(),
-        session.execute(select(func.count(), func.max(StageChange.id))).one(),
-        session.execute(select(func.count(), func.sum(Opportunity.amount_cny), func.max(Opportunity.close_date),
-                               func.count(Opportunity.close_date), func.count(Opportunity.payment_date),
-                               func.max(Opportunity.payment_date), func.count(Opportunity.won))).one(),
-        session.execute(select(func.count()).where(Opportunity.won.is_(True))).one(),
+        metric_sums,
+        sorted(tuple(r) for r in session.execute(select(StageChange.to_stage, func.count(), func.max(StageChange.id),
+                                                        func.sum(StageChange.opportunity_id)).group_by(StageChange.to_stage))),
+        hashlib.sha256(repr([tuple(r) for r in session.execute(
+            select(Opportunity.id, Opportunity.owner_id, Opportunity.won, Opportunity.amount_cny, Opportunity.created_at,
+                   Opportunity.close_date, Opportunity.payment_date).order_by(Opportunity.id))]).encode()).hexdigest(),
         sorted(tuple(r) for r in session.execute(select(User.id, User.role, User.team_id, User.hire_date))),
         as_of,
     ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def mark_profiles_stale(session: Session) -> None:
+    """Forget the fingerprint, so the next read recomputes the profiles whatever changed. Writers
+    of calls and call metrics (``tools/calls.py``) call it in their transaction."""
+    set_meta(session, FINGERPRINT_KEY, "stale")
 
 
 @dataclass
@@ -475,6 +488,120 @@ def visible_rep(ctx: ToolContext, login: str | None) -> User:
                                  "A rep sees only their own profile and drills; drop --rep to see yours."))
 
 
+def _name_keys(u: User) -> list[str]:
+    """The ways a question may name a user: login, Chinese name, English name in either order."""
+    keys = [u.login.lower(), u.name.lower()]
+    if u.name_en:
+        en = u.name_en.lower()
+        keys += [en, " ".join(reversed(en.split()))]
+    return [k for k in keys if k]
+
+
+def find_reps_in(session: Session, text: str) -> list[User]:
+    """Reps whose login or name (zh, or en in either order: "Gang Ma" / "Ma Gang") occurs in
+    ``text``; the longest match wins, so "马刚" is not also "马"."""
+    low = (text or "").lower()
+    hits: list[tuple[int, int, User]] = []
+    for u in session.scalars(select(User).where(User.role == "rep").order_by(User.id)):
+        for key in _name_keys(u):
+            if not key:
+                continue
+            ascii_key = key.isascii()
+            found = (re.search(rf"(?<![a-z]){re.escape(key)}(?![a-z])", low) if ascii_key else key in low)
+            if found:
+                hits.append((len(key), u.id, u))
+                break
+    if not hits:
+        return []
+    best = max(h[0] for h in hits)
+    return [u for n, _, u in sorted(hits, key=lambda h: h[1]) if n == best]
+
+
+def resolve_rep(ctx: ToolContext, name: str) -> User:
+    """The rep a question names (login, Chinese or English name), checked against who may see them
+    (``visible_rep``). Unknown names say so and point at the list of users."""
+    name = (name or "").strip()
+    exact = ctx.session.scalar(select(User).where(User.login == name)) if name else None
+    matches = [exact] if exact is not None else find_reps_in(ctx.session, name)
+    if not matches:
+        raise NotFoundError(ctx.t(f"没有叫“{name}”的销售;请用姓名或登录名(`repcopilot demo users` 可查看)。",
+                                  f"there is no rep called “{name}”; use their name or login (see `repcopilot demo users`)."))
+    if len(matches) > 1:
+        names = ", ".join(f"{u.name} ({u.login})" for u in matches)
+        raise UserInputError(ctx.t(f"“{name}”对应多名销售:{names};请用登录名指明。",
+                                   f"“{name}” matches several reps: {names}; name one by login."))
+    return visible_rep(ctx, matches[0].login)
+
+
+# -- the moments behind a gap ---------------------------------------------------------------------
+def call_clock(seconds: float) -> str:
+    return f"{int(seconds // 60):02d}:{int(seconds % 60):02d}"
+
+
+def gap_moment(turns: list[Any], metric: str, language: str) -> dict[str, Any] | None:
+    """The one exchange of a call that shows a shortfall in ``metric`` (an input name): the
+    quickest reply after a pain point, a pain point met without a "why", the rep talking over the
+    customer, the longest monologue … ``turns`` have ``speaker``, ``start_s``, ``end_s``, ``text``.
+    Returns ``{start_s, end_s, time, customer, rep, pause_s}`` or None when no exchange shows it."""
+    from speech.text import is_pain_point, is_question, is_why_question
+
+    pairs = [(a, b) for a, b in zip(turns, turns[1:]) if a.speaker == "customer" and b.speaker == "rep"]
+    chosen: tuple[Any, Any] | None = None
+    single = None
+    if metric == "pain_point_pause_s":
+        pains = [(a, b) for a, b in pairs if is_pain_point(a.text, language)]
+        chosen = min(pains, key=lambda p: (p[1].start_s - p[0].end_s, p[0].start_s), default=None)
+    elif metric == "patience_s":
+        chosen = min(pairs, key=lambda p: (p[1].start_s - p[0].end_s, p[0].start_s), default=None)
+    elif metric == "interruptions":
+        over = [(a, b) for a, b in pairs if b.start_s < a.end_s + 0.2]
+        chosen = min(over, key=lambda p: (p[1].start_s - p[0].end_s, p[0].start_s), default=None)
+    elif metric in ("why_question_share", "question_rate_per_10min"):
+        missed = [(a, b) for a, b in pairs if is_pain_point(a.text, language)
+                  and not (is_question(b.text, language) and (metric != "why_question_share" or is_why_question(b.text, language)))]
+        chosen = missed[0] if missed else None
+    elif metric in ("longest_monologue_s", "talk_ratio", "customer_talk_share"):
+        single = max((t for t in turns if t.speaker == "rep"), key=lambda t: (t.end_s - t.start_s, -t.start_s), default=None)
+    elif metric == "longest_customer_story_s":
+        chosen = min(((a, b) for a, b in pairs if is_pain_point(a.text, language)),
+                     key=lambda p: (p[0].end_s - p[0].start_s, p[0].start_s), default=None)
+    if single is not None:
+        return {"start_s": single.start_s, "end_s": single.end_s, "time": f"{call_clock(single.start_s)}–{call_clock(single.end_s)}",
+                "customer": None, "rep": single.text, "pause_s": None}
+    if chosen is None:
+        return None
+    a, b = chosen
+    return {"start_s": a.start_s, "end_s": b.end_s, "time": f"{call_clock(a.start_s)}–{call_clock(b.end_s)}",
+            "customer": a.text, "rep": b.text, "pause_s": round(b.start_s - a.end_s, 2)}
+
+
+def moment_text(moment: dict[str, Any], language: str) -> str:
+    """"客户: … → (0.4s) 销售: …" / "customer: … → (0.4s) rep: …"."""
+    zh = language == "zh"
+    rep = f"{'销售' if zh else 'rep'}: {moment['rep']}"
+    if moment.get("customer") is None:
+        return rep
+    return f"{'客户' if zh else 'customer'}: {moment['customer']} → ({moment['pause_s']:.1f}s) {rep}"
+
+
+def attach_moments(session: Session, gaps: list[dict[str, Any]], language: str) -> None:
+    """Add to each gap call the exchange that shows its shortfall (``moment``), reading the calls'
+    turns once."""
+    from crm.models import CallTurn
+
+    ids = sorted({c["call_id"] for g in gaps for c in g["calls"]})
+    if not ids:
+        return
+    turns: dict[int, list[CallTurn]] = defaultdict(list)
+    for t in session.scalars(select(CallTurn).where(CallTurn.call_id.in_(ids)).order_by(CallTurn.call_id, CallTurn.idx)):
+        turns[t.call_id].append(t)
+    langs = dict(session.execute(select(Call.id, Call.language).where(Call.id.in_(ids))).all())
+    for g in gaps:
+        for c in g["calls"]:
+            m = gap_moment(turns.get(c["call_id"], []), c["metric"], langs.get(c["call_id"]) or language)
+            c["moment"] = m and dict(m, text=moment_text(m, language))
+
+
 @dataclass
 class ProfileView:
     rep_id: int
@@ -543,7 +670,9 @@ def rep_profile(*, ctx: ToolContext, rep_login: str | None = None) -> ProfileVie
     rep = visible_rep(ctx, rep_login)
     ensure_profiles(ctx.session, now=ctx.now())
     profile = ctx.session.scalar(select(CapabilityProfile).where(CapabilityProfile.user_id == rep.id))
-    return _view(ctx, rep, profile, load_calls(ctx.session, [rep.id]).get(rep.id, []))
+    view = _view(ctx, rep, profile, load_calls(ctx.session, [rep.id]).get(rep.id, []))
+    attach_moments(ctx.session, view.gaps, ctx.language)  # the exchange inside each gap call that shows it
+    return view
 
 
 def team_overview(*, ctx: ToolContext) -> list[ProfileView]:

@@ -14,24 +14,29 @@ baseline, and progress (the drill's metric on calls after completion vs that bas
 from __future__ import annotations
 
 import math
+import re
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import select
 
 from core.errors import NotFoundError, PermissionDenied, UserInputError
-from crm.models import AuditLog, CapabilityProfile, Drill, DrillAssignment, User
+from crm.models import AuditLog, Call, CallMetric, CallTurn, CapabilityProfile, Drill, DrillAssignment, User
 from tools.capability import (
     DIMENSIONS,
     CallRow,
     InputSpec,
+    call_clock,
     call_value,
     dimension_label,
     ensure_profiles,
     load_calls,
     load_scenarios,
+    moment_text,
     rep_profile,
     visible_rep,
 )
@@ -39,6 +44,7 @@ from tools.context import ToolContext
 
 MAX_TIMES = 3
 POINTS_PER_REPETITION = 10.0
+SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "prompts" / "scenarios"  # practice scenarios (tools/practice.py)
 
 
 def week_of(day: date) -> tuple[date, date]:
@@ -123,6 +129,8 @@ class AssignmentView:
     completed_at: str | None
     baseline: dict[str, Any] | None
     progress: dict[str, Any] | None
+    practice: dict[str, Any] | None = None  # the linked practice scenario and the command that starts it
+    exemplar: dict[str, Any] | None = None  # the exemplar recording excerpt that shows the drill
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +148,27 @@ class DrillPlan:
     def to_json(self) -> dict[str, Any]:
         return {"rep": self.rep, "week_start": self.week_start, "week_end": self.week_end, "tasks": self.tasks,
                 "assignments": [a.to_json() for a in self.assignments], "notes": self.notes}
+
+
+class _DrillLinks:
+    """Per drill code, once per listing: the linked practice scenario and the exemplar excerpt."""
+
+    def __init__(self, ctx: ToolContext, rep_login: str) -> None:
+        self.ctx, self.rep_login = ctx, rep_login
+        self.drills = {d.code: d for d in ctx.session.scalars(select(Drill))}
+        self._practice: dict[str, dict[str, Any] | None] = {}
+        self._exemplar: dict[str, dict[str, Any] | None] = {}
+
+    def practice(self, code: str) -> dict[str, Any] | None:
+        if code not in self._practice:
+            d = self.drills.get(code)
+            self._practice[code] = practice_scenario(d.scenario_code if d else None, code, self.rep_login)
+        return self._practice[code]
+
+    def exemplar(self, code: str) -> dict[str, Any] | None:
+        if code not in self._exemplar:
+            self._exemplar[code] = exemplar_for(self.ctx, code)
+        return self._exemplar[code]
 
 
 def _drill_dict(ctx: ToolContext, d: Drill) -> dict[str, Any]:
@@ -167,26 +196,36 @@ def _assignment_view(ctx: ToolContext, a: DrillAssignment, drill: Drill, rep: Us
                           a.completed_at.isoformat(sep=" ", timespec="seconds") if a.completed_at else None, a.baseline, prog)
 
 
-def list_drills(*, ctx: ToolContext, rep_login: str | None = None) -> DrillPlan:
-    """This week's drill tasks from the rep's gaps, and the rep's assignments with progress."""
+def list_drills(*, ctx: ToolContext, rep_login: str | None = None, with_links: bool = True) -> DrillPlan:
+    """This week's drill tasks from the rep's gaps, and the rep's assignments with progress; with
+    ``with_links`` each drill also carries its exemplar excerpt and linked practice scenario."""
     rep = visible_rep(ctx, rep_login)
     view = rep_profile(ctx=ctx, rep_login=rep.login)
     drills = [_drill_dict(ctx, d) for d in ctx.session.scalars(select(Drill).order_by(Drill.id))]
     tasks = weekly_tasks(view.gaps, view.dimensions, drills, load_scenarios()[2])
+    monday, sunday = week_of(ctx.now().date())
+    links = _DrillLinks(ctx, rep.login)
     for t in tasks:
         t["text"] = ctx.t(f"本周完成 {t['times']} 次「{t['title']}」练习(距前四分之一差 {t['gap']} 分)",
                           f"{t['times']} × “{t['title']}” drill{'s' if t['times'] > 1 else ''} this week "
                           f"({t['gap']} points below the top quartile)")
+        t["due_date"] = sunday.isoformat()
+        if with_links:
+            t["practice"], t["exemplar"] = links.practice(t["code"]), links.exemplar(t["code"])
     notes = list(view.notes)
     if not view.gaps and all(d["score"] is not None for d in view.dimensions.values()):
         notes.append(ctx.t("各维度都已达到前四分之一水平,本周没有建议的练习。",
                            "Every dimension is at or above the top quartile — no drills suggested this week."))
-    monday, sunday = week_of(ctx.now().date())
     users = {u.id: u for u in ctx.session.scalars(select(User))}
     rows = ctx.session.execute(select(DrillAssignment, Drill).join(Drill, Drill.id == DrillAssignment.drill_id)
                                .where(DrillAssignment.user_id == rep.id)
                                .order_by(DrillAssignment.due_date.desc(), DrillAssignment.id.desc()))
-    assignments = [_assignment_view(ctx, a, d, rep, users.get(a.assigned_by_id)) for a, d in rows]
+    assignments = []
+    for a, d in rows:
+        v = _assignment_view(ctx, a, d, rep, users.get(a.assigned_by_id))
+        if with_links:
+            v.practice, v.exemplar = links.practice(d.code), links.exemplar(d.code)
+        assignments.append(v)
     return DrillPlan(rep.login, monday.isoformat(), sunday.isoformat(), tasks, assignments, notes)
 
 
@@ -283,3 +322,108 @@ def baseline_for(ctx: ToolContext, rep: User, dimension: str, now: datetime) -> 
             "label": dimension_label(ctx, dimension),
             "score": profile.dimensions[dimension]["score"] if profile else None,
             "inputs": metric_means(calls, dimension)}
+
+
+# -- practice scenarios and exemplar moments ----------------------------------------------------
+def practice_scenario(scenario_code: str | None, drill_code: str, rep_login: str, *,
+                      folder: Path | None = None) -> dict[str, Any] | None:
+    """The practice scenario a drill links to, with the command that starts it — only when its
+    file exists in ``prompts/scenarios/``: ``CODE.yaml`` (or a file whose ``code`` is CODE) for
+    the drill's ``scenario_code``, else a scenario that names the drill in ``drills``. None when
+    there is no such file (the practice work may not have shipped it yet)."""
+    folder = SCENARIOS_DIR if folder is None else folder
+    if not folder.is_dir():
+        return None
+    found: tuple[str, dict[str, Any]] | None = None
+    for path in sorted(folder.glob("*.y*ml")):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue  # a broken scenario file is the practice tool's to report, not the drill list's
+        if not isinstance(doc, dict):
+            continue
+        code = str(doc.get("code") or path.stem)
+        drills = doc.get("drills") or ([doc["drill"]] if doc.get("drill") else [])
+        if scenario_code and code == scenario_code:
+            found = (code, doc)
+            break
+        if found is None and not scenario_code and drill_code in drills:
+            found = (code, doc)
+    if found is None:
+        return None
+    code, doc = found
+    title = doc.get("title") if isinstance(doc.get("title"), dict) else {}
+    return {"code": code, "title_zh": title.get("zh") or doc.get("title_zh") or code,
+            "title_en": title.get("en") or doc.get("title_en") or code,
+            "command": f"repcopilot practice start {code} --as {rep_login}"}
+
+
+POLICY = re.compile(r"集采|政策|国产替代|招标|投标|policy|tender|regulat|procurement rule", re.I)
+
+
+def exemplar_moment(turns: list[Any], metric: str | None, language: str, *, strict: bool = True) -> dict[str, Any] | None:
+    """Inside an exemplar call, the exchange that shows what a drill trains: the longest pause
+    after a pain point (pain-pause), a "why" after a pain point (why-ladder), an open question, a
+    calm reply to an objection (patience / no interruption), a short pitch tied to the pain just
+    heard, a policy question answered (tender-policy). ``strict`` asks for the exact situation (an
+    objection for the objection drills, a pitch after a pain point for solution fit); without it a
+    nearby one will do."""
+    from speech.text import is_objection, is_open_question, is_pain_point, is_question, is_why_question
+
+    pairs = [(a, b) for a, b in zip(turns, turns[1:]) if a.speaker == "customer" and b.speaker == "rep"]
+    pause = lambda p: p[1].start_s - p[0].end_s  # noqa: E731
+    pains = [p for p in pairs if is_pain_point(p[0].text, language)]
+    objections = [p for p in pairs if is_objection(p[0].text, language)]
+    chosen = None
+    if metric == "pain_point_pause_s":
+        chosen = max((p for p in pains if is_question(p[1].text, language)), key=pause, default=None)
+    elif metric == "why_question_share":
+        chosen = next((p for p in pains if is_why_question(p[1].text, language)), None) or \
+            next((p for p in pairs if is_why_question(p[1].text, language)), None)
+    elif metric == "question_rate_per_10min":
+        chosen = next((p for p in pairs if is_open_question(p[1].text, language)), None)
+    elif metric in ("patience_s", "interruptions"):
+        calm = [p for p in (objections if strict else objections or pairs) if pause(p) >= 0.5]
+        chosen = max(calm, key=pause, default=None)
+    elif metric in ("longest_monologue_s", "talk_ratio"):
+        pitches = [p for p in pains if not is_question(p[1].text, language)] if strict else pains
+        chosen = min(pitches, key=lambda p: (p[1].end_s - p[1].start_s, p[0].start_s), default=None)
+    elif metric is None:
+        chosen = next((p for p in pairs if POLICY.search(p[0].text) or POLICY.search(p[1].text)), None)
+    if chosen is None:
+        return None
+    a, b = chosen
+    return {"start_s": a.start_s, "end_s": b.end_s, "pause_s": round(pause(chosen), 2), "customer": a.text, "rep": b.text}
+
+
+def exemplar_for(ctx: ToolContext, drill_code: str) -> dict[str, Any] | None:
+    """The exemplar recording excerpt for a drill: among the calls marked exemplar (top reps'),
+    in the user's language when there is one, the call best on the drill's metric that holds an
+    exchange showing it; ``{call_id, rep, date, time, text, …}`` or None."""
+    metric = load_scenarios()[2].get(drill_code)
+    spec = _spec(metric)
+    calls = list(ctx.session.execute(select(Call.id, Call.language, Call.started_at, User.name, User.name_en)
+                                     .join(User, User.id == Call.rep_id).where(Call.is_exemplar.is_(True))))
+    if not calls:
+        return None
+    values: dict[int, float] = {}
+    if metric:
+        values = {cid: v for cid, v in ctx.session.execute(select(CallMetric.call_id, CallMetric.value).where(
+            CallMetric.name == metric, CallMetric.call_id.in_([c.id for c in calls]))) if v is not None}
+    better = (lambda v: -v) if (spec is None or spec.higher_is_better) else (lambda v: v)
+
+    def order(c) -> tuple:
+        v = values.get(c.id)
+        return (c.language != ctx.language, v is None, better(v) if v is not None else 0.0, c.id)
+
+    ranked = sorted(calls, key=order)[:12]
+    turns_of = {c.id: list(ctx.session.scalars(select(CallTurn).where(CallTurn.call_id == c.id).order_by(CallTurn.idx)))
+                for c in ranked}
+    for strict, c in [(True, c) for c in ranked] + [(False, c) for c in ranked]:
+        m = exemplar_moment(turns_of[c.id], metric, c.language, strict=strict)
+        if m is None:
+            continue
+        return {"call_id": c.id, "rep": c.name if ctx.language == "zh" else c.name_en, "date": c.started_at.date().isoformat(),
+                "time": f"{call_clock(m['start_s'])}–{call_clock(m['end_s'])}", "metric": metric,
+                "value": None if c.id not in values else round(values[c.id], 3), "text": moment_text(m, ctx.language)}
+    return None

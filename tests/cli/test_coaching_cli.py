@@ -119,3 +119,33 @@ def test_a_trainer_reads_a_reps_profile_as_text_without_deal_outcomes(coaching_h
     assert "需求挖掘" in out or "needs discovery" in out
     assert "平均成交额" not in out and "avg deal" not in out  # the outcomes line
     assert "培训师视图" in out or "Trainer view" in out
+
+
+def test_successor_ranks_team_candidates_per_account_with_a_handover_guide_as_json(coaching_home):
+    users = _users(coaching_home)
+    team = {u["login"] for u in users.values() if u["team"] == users["huanglei"]["team"] and u["role"] == "rep"}
+    plan = json.loads(run("--home", coaching_home, "successor", "--rep", "magang", "--as", "huanglei", "--json").stdout)
+    assert plan["rep"] == "magang" and plan["accounts"]
+    values = [a["open_value_cny"] for a in plan["accounts"]]
+    assert values == sorted(values, reverse=True)
+    for a in plan["accounts"]:
+        assert a["candidates"] and {c["login"] for c in a["candidates"]} <= team - {"magang"}
+        scores = [c["score"] for c in a["candidates"]]
+        assert scores == sorted(scores, reverse=True) and all(c["reasons"] for c in a["candidates"])
+        assert set(a["guide"]) >= {"history", "open_opportunities", "pending_next_steps", "renewals_due", "contacts", "sensitive_points"}
+        for p in a["guide"]["sensitive_points"]:
+            assert p["call_id"] and "–" in p["time"]
+    one = json.loads(run("--home", coaching_home, "successor", "--rep", "magang", "--as", "huanglei", "--json",
+                         "--account", str(plan["accounts"][0]["account_id"])).stdout)
+    assert [a["account_id"] for a in one["accounts"]] == [plan["accounts"][0]["account_id"]]
+
+
+def test_successor_is_refused_in_one_line_to_reps_and_other_managers_and_prints_in_the_users_language(coaching_home):
+    rep = run("--home", coaching_home, "successor", "--rep", "magang", "--as", "zhangwei", check=False)
+    assert rep.returncode == 4 and "经理" in _one_line_error(rep)
+    other = run("--home", coaching_home, "successor", "--rep", "magang", "--as", "chenjing", check=False)
+    assert other.returncode == 4 and "团队" in _one_line_error(other)
+    missing = run("--home", coaching_home, "successor", "--rep", "nobody", "--as", "wangjianhua", check=False)
+    assert missing.returncode == 3 and "nobody" in _one_line_error(missing)
+    zh = run("--home", coaching_home, "successor", "--rep", "magang", "--as", "huanglei").stdout
+    assert "接任人排序" in zh and "关键联系人" in zh and "Successors" not in zh

@@ -327,3 +327,138 @@ def test_rows_another_process_inserted_first_are_updated_not_duplicated(tiny, mo
     assert {r.computed_at for r in rows} == {NOW}
     assert next(r for r in rows if r.user_id == tiny["rep1"]).calls_used == 3
 
+
+
+# -- recompute on ingest and on outcome changes -----------------------------------------------------
+def _turns_json(tmp_path, name: str, pause_s: float) -> "Path":
+    """A transcript whose rep waits ``pause_s`` after each customer pain point and asks why."""
+    import json
+
+    turns, t = [], 0.0
+    for _ in range(4):
+        turns.append({"speaker": "customer", "start_s": t, "end_s": t + 4.0, "text": "我们最大的问题是设备经常停机 维修响应太慢"})
+        t += 4.0 + pause_s
+        turns.append({"speaker": "rep", "start_s": t, "end_s": t + 2.0, "text": "为什么维修响应一直这么慢?"})
+        t += 2.5
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(turns, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_a_call_ingested_through_the_calls_service_moves_the_next_profile_read(tiny, tmp_path):
+    from crm.db import session_factory
+    from tools.calls import ingest_paths
+
+    for day in (1, 2, 3):
+        _add_call(tiny, "rep1", NOW - timedelta(days=day), pain_point_pause_s=0.5, why_question_share=0.0)
+    with tiny.session() as s:
+        before = rep_profile(ctx=make_ctx(s, "rep1"))
+        s.commit()
+    report = ingest_paths(session_factory(tiny.engine), [_turns_json(tmp_path, "patient", 3.0)], rep_login="rep1", home=tmp_path)
+    assert report.count("ingested") == 1
+    with tiny.session() as s:
+        after = rep_profile(ctx=make_ctx(s, "rep1", now=NOW + timedelta(hours=1)))
+    pause_before = before.dimensions["needs_discovery"]["inputs"]["pain_point_pause_s"]
+    pause_after = after.dimensions["needs_discovery"]["inputs"]["pain_point_pause_s"]
+    assert (before.calls_used, after.calls_used) == (3, 4)
+    assert pause_before["value"] == 0.5 and pause_after["value"] == pytest.approx((0.5 * 3 + 3.0) / 4, abs=1e-3)
+    assert after.dimensions["needs_discovery"]["inputs"]["why_question_share"]["value"] > 0
+
+
+def test_metrics_recomputed_in_place_with_the_same_ids_still_move_the_profile(tiny):
+    """SQLite reuses the ids of deleted rows: counts and max ids alone would not see new values."""
+    from crm.models import CallTurn
+
+    ids = [_add_call(tiny, "rep1", NOW - timedelta(days=d)) for d in (1, 2, 3)]
+    with tiny.session() as s:
+        for cid in ids:
+            s.add_all([CallTurn(call_id=cid, idx=0, speaker="customer", start_s=0.0, end_s=4.0, text="我们最大的问题是设备经常停机"),
+                       CallTurn(call_id=cid, idx=1, speaker="rep", start_s=4.5, end_s=6.0, text="你们预算多少?")])
+        recompute_call_metrics(s)
+        s.commit()
+        first = rep_profile(ctx=make_ctx(s, "rep1")).dimensions["needs_discovery"]["inputs"]["pain_point_pause_s"]["value"]
+        s.commit()
+        for turn in s.scalars(select(CallTurn).where(CallTurn.call_id == ids[-1], CallTurn.idx == 1)):
+            turn.start_s, turn.end_s = 6.5, 8.0  # the rep now waits 2.5 s
+        recompute_call_metrics(s, [ids[-1]])
+        s.commit()
+        second = rep_profile(ctx=make_ctx(s, "rep1")).dimensions["needs_discovery"]["inputs"]["pain_point_pause_s"]["value"]
+    assert first == pytest.approx(0.5, abs=1e-3)
+    assert second == pytest.approx((0.5 * 2 + 2.5) / 3, abs=1e-3)
+
+
+def test_an_opportunity_outcome_changed_in_place_moves_the_outcomes_on_the_next_read(tiny):
+    for day in (1, 2, 3):
+        _add_call(tiny, "rep1", NOW - timedelta(days=day), why_question_share=0.2)
+    opp_id = tiny.add(lambda ids: Opportunity(name="x", account_id=ids["acct"], owner_id=ids["rep1"], scenario="hospital_procurement",
+                                              stage="closed_won", amount_cny=100_000, won=True, created_at=NOW - timedelta(days=30),
+                                              close_date=(NOW - timedelta(days=3)).date()))
+    tiny.add(lambda ids: Opportunity(name="y", account_id=ids["acct"], owner_id=ids["rep1"], scenario="hospital_procurement",
+                                     stage="closed_lost", amount_cny=100_000, won=False, created_at=NOW - timedelta(days=30),
+                                     close_date=(NOW - timedelta(days=2)).date()))
+    with tiny.session() as s:
+        before = rep_profile(ctx=make_ctx(s, "rep1")).outcomes
+        s.commit()
+        opp = s.get(Opportunity, opp_id)
+        opp.amount_cny, opp.close_date = 250_000, (NOW - timedelta(days=10)).date()  # same counts, same max date
+        s.commit()
+        after = rep_profile(ctx=make_ctx(s, "rep1")).outcomes
+    assert (before["avg_deal_size_cny"], before["cycle_length_days"]) == (100_000, 27.0)
+    assert (after["avg_deal_size_cny"], after["cycle_length_days"]) == (250_000, 20.0)
+
+
+# -- the moments behind a gap, and naming reps ---------------------------------------------------------
+def test_gap_moment_picks_the_exchange_that_shows_the_shortfall():
+    from speech import Turn
+    from tools.capability import gap_moment
+
+    turns = [Turn("customer", 0.0, 4.0, "我们最大的问题是设备经常停机"), Turn("rep", 4.2, 6.0, "我们的方案很好"),
+             Turn("customer", 6.5, 10.0, "维修响应太慢 很头疼"), Turn("rep", 12.0, 14.0, "为什么响应这么慢?"),
+             Turn("customer", 14.5, 16.0, "好的"), Turn("rep", 15.8, 30.0, "我给您介绍一下我们最新版本的全部功能")]
+    quick = gap_moment(turns, "pain_point_pause_s", "zh")
+    assert (quick["time"], quick["pause_s"], quick["rep"]) == ("00:00–00:06", 0.2, "我们的方案很好")
+    assert gap_moment(turns, "why_question_share", "zh")["rep"] == "我们的方案很好"
+    assert gap_moment(turns, "interruptions", "zh")["pause_s"] == -0.2
+    assert gap_moment(turns, "longest_monologue_s", "zh")["time"] == "00:15–00:30"
+
+
+def test_reps_are_found_by_login_chinese_or_english_name_in_either_order(tiny):
+    from tools.capability import find_reps_in, resolve_rep
+
+    with tiny.session() as s:
+        assert [u.login for u in find_reps_in(s, "张伟需要在哪方面辅导?")] == ["rep1"]
+        assert [u.login for u in find_reps_in(s, "which drills are assigned to Na Li?")] == ["rep2"]
+        assert [u.login for u in find_reps_in(s, "what about Li Na")] == ["rep2"]
+        assert find_reps_in(s, "王芳需要在哪方面辅导?") == []  # a contact, not a rep
+        assert resolve_rep(make_ctx(s, "mgr1"), "李娜").login == "rep2"
+        with pytest.raises(NotFoundError, match="王芳"):
+            resolve_rep(make_ctx(s, "mgr1"), "王芳")
+        with pytest.raises(PermissionDenied):
+            resolve_rep(make_ctx(s, "rep1"), "李娜")
+
+
+# -- the profiles eval ----------------------------------------------------------------------------------
+def test_the_profiles_eval_reports_the_planted_reps_on_top_and_fails_when_the_scores_are_shuffled(demo_session, monkeypatch):
+    import random
+
+    import evals.profiles_eval as profiles_eval
+
+    recompute_call_metrics(demo_session)
+    report = profiles_eval.run_profiles_eval(demo_session, now=NOW)
+    assert report["passed"] is True and report["failures"] == []
+    assert report["top4_planted"] == 4 and report["planted_margin"] >= 20 and report["rank_correlation"] > 0.6
+    real = profiles_eval.recompute_profiles
+
+    def shuffled(session, *, now):
+        out = real(session, now=now)
+        profiles = list(session.scalars(select(CapabilityProfile)))
+        scores = [p.dimensions["needs_discovery"]["score"] for p in profiles]
+        random.Random(3).shuffle(scores)
+        for p, score in zip(profiles, scores):
+            p.dimensions = dict(p.dimensions, needs_discovery=dict(p.dimensions["needs_discovery"], score=score))
+        session.flush()
+        return out
+
+    monkeypatch.setattr(profiles_eval, "recompute_profiles", shuffled)
+    broken = profiles_eval.run_profiles_eval(demo_session, now=NOW)
+    assert broken["passed"] is False and broken["failures"]

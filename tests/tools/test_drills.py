@@ -169,3 +169,40 @@ def test_on_the_demo_each_gap_gets_a_drill_of_its_dimension_this_week(demo_sessi
         assert catalogue[t["code"]] == g["dimension"] and t["times"] == repetitions_for(g["gap"])
         assert f"{t['times']} 次" in t["text"]
     assert (plan.week_start, plan.week_end) == tuple(d.isoformat() for d in week_of(NOW.date()))
+
+
+def test_a_drill_links_to_its_practice_scenario_only_when_the_scenario_file_exists(tmp_path):
+    from tools.drills import practice_scenario
+
+    assert practice_scenario("price-talk", "price-objection", "zhangwei", folder=tmp_path / "missing") is None
+    assert practice_scenario("price-talk", "price-objection", "zhangwei", folder=tmp_path) is None
+    (tmp_path / "price-talk.yaml").write_text("code: price-talk\ntitle: {zh: 价格异议演练, en: Price objection role-play}\n", encoding="utf-8")
+    (tmp_path / "broken.yaml").write_text("code: [unclosed\n", encoding="utf-8")
+    (tmp_path / "budget.yaml").write_text("code: budget-rp\ndrills: [budget-objection]\n", encoding="utf-8")
+    linked = practice_scenario("price-talk", "price-objection", "zhangwei", folder=tmp_path)
+    assert linked == {"code": "price-talk", "title_zh": "价格异议演练", "title_en": "Price objection role-play",
+                      "command": "repcopilot practice start price-talk --as zhangwei"}
+    assert practice_scenario(None, "budget-objection", "lina", folder=tmp_path)["command"] == "repcopilot practice start budget-rp --as lina"
+    assert practice_scenario(None, "why-ladder", "lina", folder=tmp_path) is None
+
+
+def test_drill_views_show_the_linked_practice_command_and_an_exemplar_moment(drilled, tmp_path, monkeypatch):
+    import tools.drills as drills_module
+    from crm.models import CallTurn
+
+    (tmp_path / "pp.yaml").write_text("code: pp\ndrills: [pain-pause]\n", encoding="utf-8")
+    monkeypatch.setattr(drills_module, "SCENARIOS_DIR", tmp_path)
+    exemplar = drilled.add(lambda ids: Call(rep_id=ids["rep2"], account_id=ids["acct"], started_at=NOW - timedelta(days=9),
+                                            duration_s=60.0, language="zh", is_exemplar=True))
+    with drilled.session() as s:
+        s.add_all([CallTurn(call_id=exemplar, idx=0, speaker="customer", start_s=1.0, end_s=5.0, text="我们最大的问题是设备经常停机"),
+                   CallTurn(call_id=exemplar, idx=1, speaker="rep", start_s=7.4, end_s=9.0, text="为什么会经常停机?")])
+        s.add(CallMetric(call_id=exemplar, name="pain_point_pause_s", value=2.4))
+        s.commit()
+        a = assign_drill(ctx=make_ctx(s, "mgr1"), drill_code="pain-pause", rep_login="rep1").assignment
+        s.commit()
+        plan = list_drills(ctx=make_ctx(s, "rep1"))
+    shown = next(x for x in plan.assignments if x.id == a.id)
+    assert shown.practice["command"] == "repcopilot practice start pp --as rep1"
+    assert shown.exemplar["call_id"] == exemplar and shown.exemplar["time"] == "00:01–00:09"
+    assert "(2.4s)" in shown.exemplar["text"] and "为什么会经常停机" in shown.exemplar["text"]
