@@ -91,10 +91,21 @@ def _retrieval(tmp: str) -> dict[str, Any]:
     return report
 
 
+def _practice(tmp: str) -> dict[str, Any]:
+    from evals.practice_eval import run_practice_eval
+
+    engine, factory = _demo_session(tmp)
+    with factory() as session:
+        report = run_practice_eval(session, home=Path(tmp))
+        session.rollback()
+    return report
+
+
 SUITES = {
     "agent": ("copilot questions → tools, facts, refusals per role and language (offline planner)", _agent),
     "detectors": ("question / why / open / pain-point detection: precision and recall per language", _detectors),
     "kpi": ("KPI questions → query specs, per language", _kpi),
+    "practice": ("scripted strong vs weak rep sessions per demo scenario: discovery, rubric, cited verdicts", _practice),
     "retrieval": ("demo playbooks: recall@3 and MRR per direction (en→en, zh→zh, en→zh, zh→en)", _retrieval),
 }
 

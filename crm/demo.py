@@ -65,6 +65,17 @@ BASE_VOLUMES = {  # at scale 1
 }
 STAGES = ["discovery", "solution", "proposal", "negotiation"]
 HISTORY_DAYS = 365  # the demo's data span: a year up to its as-of date
+#: drill → the practice scenario that rehearses it (prompts/scenarios/CODE.yaml)
+DRILL_SCENARIOS = {
+    "pain-pause": "hospital-equipment-discovery",
+    "why-ladder": "energy-remote-monitoring",
+    "open-questions": "dental-chain-expansion",
+    "price-objection": "hospital-price-objection",
+    "budget-objection": "mfg-cfo-no-budget",
+    "solution-fit": "mfg-changeover-fit",
+    "tender-policy": "gov-tender-policy",
+    "renewal-value": "saas-renewal-price-rise",
+}
 
 Progress = Callable[[str], None]
 
@@ -625,7 +636,8 @@ class _Generator:
             ("renewal-value", "solution_matching", "续约价值回顾", "Renewal value review", "用客户自己的使用数据说明续约价值", "Use the customer's own usage data to show renewal value."),
         ]
         for code, dim, tzh, ten, dzh, den in catalogue:
-            self.add(Drill, code=code, dimension=dim, title_zh=tzh, title_en=ten, description_zh=dzh, description_en=den, scenario_code=None)
+            self.add(Drill, code=code, dimension=dim, title_zh=tzh, title_en=ten, description_zh=dzh, description_en=den,
+                     scenario_code=DRILL_SCENARIOS[code])
 
     def _suggestions(self) -> None:
         """A history of next-best-action suggestions and whether reps adopted them."""

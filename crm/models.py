@@ -284,14 +284,22 @@ class DrillAssignment(Base):
 
 
 class PracticeSession(Base):
+    """One practice dialogue: the transcript (per-turn kind, timing, pause), the scripted
+    customer's state while it runs, and the scores once it ends (tools/practice)."""
+
     __tablename__ = "practice_sessions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    scenario_code: Mapped[str] = mapped_column(String(64))
+    scenario_code: Mapped[str] = mapped_column(String(64), index=True)
     started_at: Mapped[datetime] = mapped_column(DateTime)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     transcript: Mapped[list[Any]] = mapped_column(JSON, default=list)
     scores: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the user's language (reports, advice)
+    persona: Mapped[str | None] = mapped_column(String(16), nullable=True)  # scripted / llm
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the dialogue state (pain points earned …)
+    # the drill assignment this session counts for (a drill whose scenario_code is this scenario)
+    drill_assignment_id: Mapped[int | None] = mapped_column(ForeignKey("drill_assignments.id"), nullable=True, index=True)
 
 
 class AISuggestion(Base):

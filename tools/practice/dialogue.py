@@ -1,0 +1,361 @@
+"""The practice dialogue as pure functions: classify a rep turn, decide what the customer may
+say next (the scripted branches of the scenario), and score a finished transcript with the
+same conversation metrics as real calls.
+
+The decision — which hidden pain point the rep's questioning has earned, which objection comes
+up, whether a closing is accepted — is made here for both personas: offline the scripted
+line is the reply; with an LLM the model words the reply but is told only what is unlocked.
+
+A transcript is a list of dicts: ``{"idx", "speaker": "rep"|"customer", "text", "start_s",
+"end_s", "kind" (rep), "pause_s" (rep: measured pause before the turn, or None), "at",
+"revealed" (customer: pain ids), "raised" / "handled" (objection ids)}``. ``idx`` starts at 1
+with the customer's opening line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from speech.metrics import compute_metrics
+from speech.text import is_objection, is_pain_point, is_question, is_why_question
+from speech.turns import Turn
+from tools.practice.scenario import Scenario
+
+# -- the rep turn classifier --------------------------------------------------------------------
+CLOSING_ZH = re.compile(r"(约|安排|定)(个|一个|一下|一次)?(时间|演示|试点|会议|拜访|参观|沟通|交流)|发(给)?(您|你)|开个会|见个面|签(个)?(约|合同)|"
+                        r"(先|做)(个|一个)?试点|试用|(下周|明天|下次|这周|月底).{0,20}(约|演示|拜访|见面|再聊|过来|开会|汇报|测算)")
+CLOSING_EN = re.compile(r"\b(next steps?|schedule|set up (a|an)|book (a|an)|send (you|over)|pilot|trial|move forward|sign|contract|"
+                        r"follow[- ]up (call|meeting)|meet (again|next))\b")
+SMALL_TALK_ZH = re.compile(r"^.{0,6}(您好|你好|早上好|下午好|谢谢|感谢|不好意思|打扰)")
+SMALL_TALK_EN = re.compile(r"^(hi|hello|good (morning|afternoon)|thanks|thank you|nice to)\b")
+ACK_ZH = re.compile(r"理解|明白|确实|您说得对|有道理|我听到|这个顾虑")
+ACK_EN = re.compile(r"\b(understand|fair|makes sense|appreciate|hear you|good point|that's a real concern)\b")
+VALUE_ZH = re.compile(r"全生命周期|总成本|总拥有成本|投资回报|回报|分期|按效果|节省|省下|ROI|TCO|预算窗口|下一个预算|政策")
+VALUE_EN = re.compile(r"\b(total cost|cost of ownership|tco|roi|return on|payback|phased|pay back|saves?|savings|budget (cycle|window)|policy)\b")
+PITCH_ZH = re.compile(r"我们的(产品|系统|方案|平台|设备|服务)|我们(可以|能够|能)|功能|优势|领先|行业第一|性价比|帮您|帮你们|客户都|支持")
+PITCH_EN = re.compile(r"\b(our (product|platform|system|solution|service)|we (also )?(can|offer|provide)|features?|leading|best in class|helps? you|supports?)\b")
+
+
+def classify_turn(text: str, language: str, *, objection_open: bool = False) -> str:
+    """The kind of a rep turn: why_question, discovery_question, closing, objection_response,
+    small_talk, pitch or other. Questions are detected with the call detectors (speech/text.py)."""
+    text = (text or "").strip()
+    if not text:
+        return "other"
+    zh = language == "zh"
+    low = text if zh else text.lower()
+    closing = (CLOSING_ZH if zh else CLOSING_EN).search(low)
+    if is_question(text, language):
+        if is_why_question(text, language):
+            return "why_question"
+        return "closing" if closing else "discovery_question"
+    if objection_open and ((ACK_ZH if zh else ACK_EN).search(low) or (VALUE_ZH if zh else VALUE_EN).search(low)):
+        return "objection_response"
+    if closing:
+        return "closing"
+    units = len(re.findall(r"[\u4e00-\u9fff]", text)) if zh else len(text.split())
+    if (SMALL_TALK_ZH if zh else SMALL_TALK_EN).search(low) and units <= (16 if zh else 10):
+        return "small_talk"
+    if (PITCH_ZH if zh else PITCH_EN).search(low) or (VALUE_ZH if zh else VALUE_EN).search(low) or units >= (30 if zh else 20):
+        return "pitch"
+    return "other"
+
+
+# -- the customer's next move -------------------------------------------------------------------
+def new_state() -> dict[str, Any]:
+    return {"revealed": {}, "hinted": [], "objections": {}, "counts": {}, "rep_turns": 0, "ended": False, "end_reason": None}
+
+
+def open_objection(state: dict[str, Any]) -> str | None:
+    return next((oid for oid, o in state["objections"].items() if o["status"] == "open"), None)
+
+
+@dataclass
+class Move:
+    """What the customer does after a rep turn. ``reply`` is the scripted line."""
+
+    kind: str  # the rep turn's kind
+    reply: str
+    revealed: list[str] = field(default_factory=list)  # pain ids earned by this turn
+    hinted: str | None = None  # a pain point hinted at (asked about in a style that does not earn it)
+    raised: str | None = None  # objection raised now
+    handled: str | None = None  # objection handled by this turn
+    pushback: str | None = None  # objection the rep pitched or closed over
+    ended: bool = False
+    end_reason: str | None = None
+    intent: str = "reply"  # reveal / hint / raise / resolve / pushback / agree / stall / reply
+
+
+def _mentions(words: list[str], *texts: str) -> bool:
+    if not words:
+        return True
+    blob = " ".join(texts).lower()
+    return any(w.lower() in blob for w in words)
+
+
+def _next_line(lines: list[str], state: dict[str, Any], key: str) -> str:
+    n = state.setdefault("used", {}).get(key, 0)
+    state["used"][key] = n + 1
+    return lines[n % len(lines)]
+
+
+def decide(scenario: Scenario, state: dict[str, Any], rep_text: str, *, rep_idx: int) -> Move:
+    """Advance ``state`` (mutated) by one rep turn and return the customer's move. A pain point's
+    ``about`` words are looked for in the rep's turn and in what the customer just disclosed (a
+    reveal, hint or resolution), so "why is that?" follows up on the customer's last disclosure."""
+    kind = classify_turn(rep_text, scenario.language, objection_open=open_objection(state) is not None)
+    state["rep_turns"] += 1
+    state["counts"][kind] = state["counts"].get(kind, 0) + 1
+    move = _decide(scenario, state, kind, rep_text, state.get("disclosed", ""), rep_idx)
+    state["disclosed"] = move.reply if move.intent in ("reveal", "hint", "resolve") else ""
+    if not move.ended and state["rep_turns"] >= scenario.max_rep_turns:
+        move.ended, move.end_reason = True, "max_turns"
+    if move.ended:
+        state["ended"], state["end_reason"] = True, move.end_reason
+    return move
+
+
+def _decide(s: Scenario, state: dict[str, Any], kind: str, rep_text: str, last: str, rep_idx: int) -> Move:
+    replies = s.replies
+    objections = {o.id: o for o in s.objections}
+    current = open_objection(state)
+    if current:
+        o, rec = objections[current], state["objections"][current]
+        if kind in o.handled_by:
+            rec.update(status="handled", handled_at=rep_idx)
+            return Move(kind, o.resolution, handled=current, intent="resolve")
+        rec["pushbacks"] = rec.get("pushbacks", 0) + 1
+        return Move(kind, o.pushback, pushback=current, intent="pushback")
+    # objections whose moment has come
+    questions = state["counts"].get("why_question", 0) + state["counts"].get("discovery_question", 0)
+    earned = [p for p in s.pain_points if p.id not in state["revealed"] and _earns(p, state, kind, rep_text, last)]
+    for o in s.objections:
+        if o.id in state["objections"]:
+            continue
+        w = o.when
+        due = ((w.after_pitches is not None and kind == "pitch" and state["counts"].get("pitch", 0) >= w.after_pitches)
+               or (w.at_turn is not None and state["rep_turns"] >= w.at_turn and not earned)
+               or (w.on_closing and kind == "closing"))
+        if due:
+            state["objections"][o.id] = {"status": "open", "raised_at": rep_idx + 1, "pushbacks": 0}
+            return Move(kind, o.text, raised=o.id, intent="raise")
+    if earned:
+        p = earned[0]
+        state["revealed"][p.id] = rep_idx
+        return Move(kind, p.reveal, revealed=[p.id], intent="reveal")
+    if kind in ("why_question", "discovery_question"):
+        for p in s.pain_points:
+            if (p.id not in state["revealed"] and p.hint and p.id not in state["hinted"]
+                    and all(r in state["revealed"] for r in p.requires) and p.about and _mentions(p.about, rep_text)):
+                state["hinted"].append(p.id)
+                return Move(kind, p.hint, hinted=p.id, intent="hint")
+    if kind == "closing":
+        if len(state["revealed"]) >= s.ready_to_close_after:
+            state["agreed_at"] = rep_idx
+            return Move(kind, _next_line(replies.closing, state, "closing"), ended=True, end_reason="agreed_next_step", intent="agree")
+        return Move(kind, _next_line(replies.closing_early, state, "closing_early"), intent="stall")
+    if kind == "pitch" and questions == 0:
+        return Move(kind, _next_line(replies.pitch_early, state, "pitch_early"))
+    return Move(kind, _next_line(getattr(replies, kind), state, kind))
+
+
+def _earns(p, state: dict[str, Any], kind: str, rep_text: str, last: str) -> bool:
+    return (kind in p.revealed_by and all(r in state["revealed"] for r in p.requires)
+            and _mentions(p.about, rep_text, last))
+
+
+# -- timing and scoring -------------------------------------------------------------------------
+DEFAULT_PAUSE_S = 1.0  # text practice: the pause used for timing when none was measured (pause metrics are then withheld)
+CUSTOMER_PAUSE_S = 0.7
+
+
+def speaking_seconds(text: str, language: str) -> float:
+    """Spoken duration at the demo calls' pace: 4.2 Chinese characters or 2.5 English words a second."""
+    if language == "zh":
+        return max(0.6, len(re.sub(r"\s", "", text)) / 4.2)
+    return max(0.6, len(text.split()) / 2.5)
+
+
+def place(transcript: list[dict[str, Any]], speaker: str, text: str, language: str, *, pause_s: float | None = None,
+          duration_s: float | None = None) -> tuple[float, float]:
+    """Start and end seconds of the next turn: after the previous turn plus the measured pause
+    (or the default), lasting ``duration_s`` (measured) or the text's spoken duration."""
+    end = transcript[-1]["end_s"] if transcript else 0.0
+    gap = pause_s if pause_s is not None else (CUSTOMER_PAUSE_S if speaker == "customer" else DEFAULT_PAUSE_S)
+    start = round(end + gap, 3)
+    return start, round(start + (duration_s if duration_s is not None else speaking_seconds(text, language)), 3)
+
+
+def _turns(transcript: list[dict[str, Any]]) -> list[Turn]:
+    return [Turn(t["speaker"], t["start_s"], t["end_s"], t["text"]) for t in transcript]
+
+
+PAUSE_METRICS = ("patience_s", "pain_point_pause_s", "interruptions")
+
+
+def _cite(t: dict[str, Any]) -> dict[str, Any]:
+    return {"turn": t["idx"], "speaker": t["speaker"], "text": t["text"]}
+
+
+def rubric_verdict(scenario: Scenario, check, transcript: list[dict[str, Any]], state: dict[str, Any], language: str) -> dict[str, Any]:
+    """One rubric check: passed or not, the turn that satisfies it, or why it failed (citing the
+    turn that shows it where there is one)."""
+    e = check.evidence
+    rep = [t for t in transcript if t["speaker"] == "rep"]
+    by_idx = {t["idx"]: t for t in transcript}
+    zh = language == "zh"
+    out = {"id": check.id, "check": check.check.pick(language), "passed": False, "turn": None, "quote": None, "reason": None}
+
+    def fail(reason_zh: str, reason_en: str, turn: dict[str, Any] | None = None) -> dict[str, Any]:
+        out["reason"] = reason_zh if zh else reason_en
+        if turn:
+            out["turn"], out["quote"] = turn["idx"], turn["text"]
+        return out
+
+    cited = None
+    if e.next_step_agreed:
+        if state.get("agreed_at") is None:
+            closings = [t for t in rep if t.get("kind") == "closing"]
+            return fail(f"客户没有同意下一步({len(closings)} 次推进都被搁置;先把痛点挖够再推进)",
+                        f"the customer agreed no next step ({len(closings)} closing attempt(s) stalled; uncover enough pain first)",
+                        closings[-1] if closings else None)
+        cited = by_idx.get(state["agreed_at"])
+    if e.pain_point:
+        p = next(p for p in scenario.pain_points if p.id == e.pain_point)
+        if e.pain_point not in state["revealed"]:
+            how = "/".join(p.revealed_by)
+            return fail(f"痛点“{p.summary}”没有被挖出来:客户只在被问到({how}{',涉及 ' + '、'.join(p.about) if p.about else ''})时才会说",
+                        f"the pain point “{p.summary}” stayed hidden: the customer reveals it only to a {how}"
+                        f"{' about ' + ' / '.join(p.about) if p.about else ''}")
+        cited = by_idx.get(state["revealed"][e.pain_point])
+    if e.objection_handled:
+        rec = state["objections"].get(e.objection_handled)
+        o = next(o for o in scenario.objections if o.id == e.objection_handled)
+        if rec is None:
+            return fail("这个异议在对话中没有出现(对话在它被提出之前就结束了)",
+                        "the objection never came up (the session ended before it was raised)")
+        if rec["status"] != "handled":
+            after = next((t for t in rep if t["idx"] > rec["raised_at"]), None)
+            return fail(f"客户在第 {rec['raised_at']} 轮提出异议后没有得到处理(需要:{'/'.join(o.handled_by)})",
+                        f"the objection raised at turn {rec['raised_at']} was not handled (it needs a {' or '.join(o.handled_by)})",
+                        after or by_idx.get(rec["raised_at"]))
+        cited = by_idx.get(rec["handled_at"]) or cited
+    if e.kind or e.mentions:
+        pool = rep
+        if e.before_first:
+            first = next((t for t in rep if t.get("kind") == e.before_first), None)
+            if first is not None:
+                pool = [t for t in rep if t["idx"] < first["idx"]]
+        hits = [t for t in pool if (not e.kind or t.get("kind") in e.kind) and _mentions(e.mentions, t["text"])]
+        if len(hits) < e.min_count:
+            what_zh = ("/".join(e.kind) if e.kind else "销售发言") + (f"(提到 {'、'.join(e.mentions)})" if e.mentions else "")
+            what_en = (" or ".join(e.kind) if e.kind else "rep turn") + (f" mentioning {' / '.join(e.mentions)}" if e.mentions else "")
+            if e.before_first and first is not None:
+                return fail(f"第 {first['idx']} 轮就开始 {e.before_first},之前只有 {len(hits)} 次 {what_zh}(需要 {e.min_count} 次)",
+                            f"the first {e.before_first} came at turn {first['idx']} after only {len(hits)} {what_en} (needs {e.min_count})", first)
+            return fail(f"只有 {len(hits)} 次 {what_zh},需要 {e.min_count} 次", f"only {len(hits)} {what_en}, needs {e.min_count}",
+                        hits[-1] if hits else None)
+        cited = hits[e.min_count - 1]
+    if e.pause_after_pain_s:
+        pairs = [(c, r) for c, r in zip(transcript, transcript[1:])
+                 if c["speaker"] == "customer" and r["speaker"] == "rep" and is_pain_point(c["text"], language) and is_question(r["text"], language)]
+        measured = [(c, r) for c, r in pairs if r.get("pause_s") is not None]
+        if not measured:
+            return fail("停顿没有被测量(文字练习不计停顿);用语音练习,或在脚本行首写 [2.5s] 标出停顿",
+                        "pauses were not measured (text practice has none); practise by voice, or mark a pause with [2.5s] at the start of a script line",
+                        pairs[0][1] if pairs else None)
+        good = [r for _, r in measured if r["pause_s"] >= e.pause_after_pain_s]
+        if not good:
+            best = max(measured, key=lambda cr: cr[1]["pause_s"])[1]
+            return fail(f"痛点后最长只停顿了 {best['pause_s']:.1f} 秒(需要 ≥ {e.pause_after_pain_s} 秒)",
+                        f"the longest pause after a pain point was {best['pause_s']:.1f} s (needs ≥ {e.pause_after_pain_s} s)", best)
+        cited = good[0]
+    out["passed"] = True
+    if cited:
+        out["turn"], out["quote"] = cited["idx"], cited["text"]
+    return out
+
+
+def score_transcript(scenario: Scenario, transcript: list[dict[str, Any]], state: dict[str, Any], language: str) -> dict[str, Any]:
+    """Scores of a session: conversation metrics (as for real calls), pain points uncovered of
+    those hidden, objections handled, each rubric verdict, and the discovery / rubric / objection
+    / overall scores (0–100)."""
+    lang = scenario.language
+    turns = _turns(transcript)
+    metrics = compute_metrics(turns, lang) if any(t.speaker == "rep" for t in turns) else {}
+    rep = [t for t in transcript if t["speaker"] == "rep"]
+    measured = any(t.get("pause_s") is not None for t in rep)
+    notes = []
+    if metrics and not measured:
+        for m in PAUSE_METRICS:
+            metrics[m] = None
+        notes.append("文字练习不测停顿:耐心、痛点后停顿和打断次数不计;用语音练习可以测量" if language == "zh" else
+                     "text practice measures no pauses: patience, pain-point pause and interruptions are left out; practise by voice to measure them")
+    found = [{"id": p.id, "summary": p.summary, "turn": state["revealed"][p.id]} for p in scenario.pain_points if p.id in state["revealed"]]
+    objections = []
+    for o in scenario.objections:
+        rec = state["objections"].get(o.id)
+        objections.append({"id": o.id, "raised": rec is not None, "raised_turn": rec and rec["raised_at"],
+                           "handled": bool(rec and rec["status"] == "handled"), "handled_turn": rec and rec.get("handled_at"),
+                           "pushbacks": rec["pushbacks"] if rec else 0})
+    rubric = [rubric_verdict(scenario, c, transcript, state, language) for c in scenario.rubric]
+    kinds = [t.get("kind") for t in rep]
+    questions = sum(k in ("why_question", "discovery_question") for k in kinds)
+    whys = kinds.count("why_question")
+    hidden = len(scenario.pain_points)
+    discovery = 100 * (0.5 * len(found) / hidden + 0.3 * min(1.0, whys / 3) + 0.2 * (questions / len(rep) if rep else 0.0))
+    raised = [o for o in objections if o["raised"]]
+    objection_score = 100 * sum(o["handled"] for o in raised) / len(raised) if raised else None
+    rubric_score = 100 * sum(v["passed"] for v in rubric) / len(rubric)
+    parts = [discovery, rubric_score] + ([objection_score] if objection_score is not None else [])
+    return {
+        "discovery": round(discovery, 1), "rubric": round(rubric_score, 1),
+        "objection_handling": None if objection_score is None else round(objection_score, 1),
+        "overall": round(sum(parts) / len(parts), 1),
+        "pain_points_found": len(found), "pain_points_hidden": hidden,
+        "objections_raised": len(raised), "objections_handled": sum(o["handled"] for o in raised),
+        "rep_turns": len(rep), "turn_kinds": {k: kinds.count(k) for k in dict.fromkeys(kinds)},
+        "metrics": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in metrics.items()},
+        "pauses_measured": measured, "ended_by": state.get("end_reason"),
+        "found": found, "objections": objections, "rubric_verdicts": rubric, "notes": notes,
+    }
+
+
+def running_scores(scenario: Scenario, transcript: list[dict[str, Any]], state: dict[str, Any]) -> dict[str, Any]:
+    """What a rep sees after each turn: questions, why-questions, pain points found so far, objections open."""
+    rep = [t for t in transcript if t["speaker"] == "rep"]
+    kinds = [t.get("kind") for t in rep]
+    return {"rep_turns": len(rep), "questions": sum(k in ("why_question", "discovery_question") for k in kinds),
+            "why_questions": kinds.count("why_question"), "pitches": kinds.count("pitch"),
+            "pain_points_found": len(state["revealed"]), "pain_points_hidden": len(scenario.pain_points),
+            "objection_open": open_objection(state)}
+
+
+def advice(scenario: Scenario, scores: dict[str, Any], language: str) -> list[str]:
+    """What to do differently next time: the advice of each failed rubric check, then the metrics
+    that fall short of what top reps do (the seed: ~2.3 s after a pain point, 3.7× more why-questions)."""
+    zh = language == "zh"
+    out = [next(c for c in scenario.rubric if c.id == v["id"]).advice.pick(language)
+           for v in scores["rubric_verdicts"] if not v["passed"]]
+    m = scores["metrics"]
+    if (m.get("why_question_count") or 0) < 2:
+        out.append("每个痛点至少追问一次“为什么”:优秀销售问“为什么”的次数是一般销售的 3.7 倍" if zh else
+                   "Ask why at least once for each pain point: top reps ask 3.7× more why-questions")
+    if m.get("pain_point_pause_s") is not None and m["pain_point_pause_s"] < 2.0:
+        out.append(f"客户说出痛点后你平均只停了 {m['pain_point_pause_s']:.1f} 秒;先停约 2 秒,让客户补充" if zh else
+                   f"You waited {m['pain_point_pause_s']:.1f} s after a pain point; wait about 2 s so the customer adds detail")
+    if m.get("talk_ratio") is not None and m["talk_ratio"] > 0.6:
+        out.append(f"你说了 {m['talk_ratio']:.0%} 的话;少介绍、多提问,让客户多讲" if zh else
+                   f"You did {m['talk_ratio']:.0%} of the talking; pitch less, ask more, let the customer talk")
+    hidden = scores["pain_points_hidden"] - scores["pain_points_found"]
+    if hidden:
+        out.append(f"还有 {hidden} 个痛点没挖出来;在介绍方案前先问清楚流程、影响和原因" if zh else
+                   f"{hidden} pain point(s) stayed hidden; ask about the process, its impact and its causes before presenting")
+    return list(dict.fromkeys(out))
+
+
+def objection_in(text: str, language: str) -> bool:
+    """Whether a customer line is an objection (the call detector), for the LLM persona's moves."""
+    return is_objection(text, language)
