@@ -101,10 +101,17 @@ def _practice(tmp: str) -> dict[str, Any]:
     return report
 
 
+def _profiles(tmp: str) -> dict[str, Any]:
+    from evals.profiles_eval import profiles_suite
+
+    return profiles_suite(tmp)
+
+
 SUITES = {
     "agent": ("copilot questions → tools, facts, refusals per role and language (offline planner)", _agent),
     "detectors": ("question / why / open / pain-point detection: precision and recall per language", _detectors),
     "kpi": ("KPI questions → query specs, per language", _kpi),
+    "profiles": ("demo company: the patient, curious reps come out on top in needs discovery", _profiles),
     "practice": ("scripted strong vs weak rep sessions per demo scenario: discovery, rubric, cited verdicts", _practice),
     "retrieval": ("demo playbooks: recall@3 and MRR per direction (en→en, zh→zh, en→zh, zh→en)", _retrieval),
 }

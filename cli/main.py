@@ -14,11 +14,12 @@ from sqlalchemy import select
 from cli.agent import ask_command, chat_command
 from cli.bench import bench_command
 from cli.calls import calls_app
-from cli.coaching import drills_app, profile_app, team_app
+from cli.coaching import drills_app, profile_app, successor_command, team_app
 from cli.evals import eval_command
 from cli.kb import kb_app
 from cli.kpi import kpi_command
-from cli.serve import serve_command, users_app
+from cli.practice import practice_app
+from cli.serve import serve_command, users_app, worker_command
 from cli.suggestions import journey_command, suggestion_app, suggestions_command
 from cli.state import STATE, console, err_console, print_json
 from core.errors import RepcopilotError, UserInputError
@@ -42,6 +43,7 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(kb_app, name="kb")
 app.add_typer(users_app, name="users")
 app.add_typer(suggestion_app, name="suggestion")
+app.add_typer(practice_app, name="practice")
 for _name, _sub in (("profile", profile_app), ("drills", drills_app), ("team", team_app)):
     app.add_typer(_sub, name=_name)
 app.command("suggestions", help="The AI suggestions shown to a user (a manager: the team's).")(suggestions_command)
@@ -52,6 +54,8 @@ app.command("chat", help="Chat with the copilot; follow-ups keep their context."
 app.command("kpi", help="A KPI question in plain language → number, definition, chart.")(kpi_command)
 app.command("eval", help="Run evaluation suites and report quality per language.")(eval_command)
 app.command("serve", help="Start the HTTP API and channel endpoints.")(serve_command)
+app.command("worker", help="Run the background job worker (transcription, indexing) as its own process.")(worker_command)
+app.command("successor", help="Rank internal successors for a leaving rep's accounts, with a handover guide.")(successor_command)
 
 AsLogin = Annotated[str, typer.Option("--as", help="login of the user asking (see `repcopilot demo users`)")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
