@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -65,6 +66,29 @@ class WeComClient:
         body = {"touser": to_user, "msgtype": "markdown", "agentid": self.agent_id, "markdown": {"content": content[:4000]}}
         return self._post("/cgi-bin/message/send", json=body)
 
+    def send_card(self, to_user: str, card: dict) -> dict:
+        body = {"touser": to_user, "msgtype": "template_card", "agentid": self.agent_id, "template_card": card}
+        return self._post("/cgi-bin/message/send", json=body)
+
+    def update_card(self, to_user: str, response_code: str, replace_name: str) -> dict:
+        """Replace the clicked card's buttons with a grey label (e.g. 已采纳)."""
+        body = {"userids": [to_user], "agentid": self.agent_id, "response_code": response_code,
+                "button": {"replace_name": replace_name}}
+        return self._post("/cgi-bin/message/update_template_card", json=body)
+
+    def download_media(self, media_id: str) -> bytes:
+        """media/get: the file's bytes (a JSON body instead means an error)."""
+        for attempt in range(2):
+            r = self.http.get(f"{self.api_base}/cgi-bin/media/get",
+                              params={"access_token": self.token(force=attempt > 0), "media_id": media_id})
+            if "json" not in r.headers.get("content-type", "") and r.status_code == 200:
+                return r.content
+            data = r.json()
+            if data.get("errcode") in (40014, 42001) and attempt == 0:
+                continue
+            raise RuntimeError(f"WeCom media/get failed: {data.get('errmsg')} ({data.get('errcode')})")
+        raise RuntimeError("WeCom media/get failed")
+
     def upload_image(self, path: Path) -> str:
         """media/upload?type=image (PNG ≤ 10 MB) → the media_id, valid for three days."""
         data = self._post("/cgi-bin/media/upload", params={"type": "image"},
@@ -111,45 +135,183 @@ async def receive(request: Request, msg_signature: Annotated[str, Query()], time
         msg = parse_message(xml)
     except Exception:  # noqa: BLE001
         raise HTTPException(400, "unreadable message XML") from None
+    message = normalize(msg)
+    if message is None:  # an event we do not act on (enter_agent, subscribe …): acknowledged, not stored
+        return Response(status_code=200)
     runtime = request.app.state.runtime
-    accepted = await asyncio.wrap_future(accept(runtime, msg))
+    accepted = await asyncio.wrap_future(accept(runtime, message))
     if accepted is not None:
-        runtime.lanes.submit(f"wecom:{msg.source}", process, runtime, accepted, msg)
+        runtime.lanes.submit(message.conversation, process, runtime, accepted, message)
     return Response(status_code=200)  # WeCom retries anything slower than 5 s: ack now, answer later
 
 
-def _msg_key(msg) -> str:
+@dataclass(frozen=True)
+class Inbound:
+    """A WeCom callback as the copilot sees it."""
+
+    kind: str  # text / voice / card (a template-card button) / other
+    source: str  # the sender's WeCom user id
+    key: str  # what makes a retry recognisable: the MsgId, or the card task + button
+    text: str = ""
+    media_id: str | None = None
+    response_code: str | None = None  # a card click's code for message/update_template_card
+
+    @property
+    def conversation(self) -> str:
+        return f"wecom:{self.source}"
+
+
+def normalize(msg) -> Inbound | None:
+    if msg.type == "text":
+        return Inbound("text", msg.source, str(msg.id), text=msg.content or "")
+    if msg.type == "voice":
+        return Inbound("voice", msg.source, str(msg.id), media_id=msg.media_id)
+    data = getattr(msg, "_data", {}) or {}
+    if data.get("MsgType") == "event" and data.get("Event") == "template_card_event":
+        return Inbound("card", data.get("FromUserName", ""), f"card:{data.get('TaskId')}:{data.get('EventKey')}",
+                       text=data.get("EventKey") or "", response_code=data.get("ResponseCode"))
+    if data.get("MsgType") == "event" or msg.type == "event":
+        return None
     msg_id = getattr(msg, "id", None)
-    return str(msg_id) if msg_id else f"{msg.source}:{int(msg.create_time.timestamp()) if msg.create_time else 0}"
+    created = int(msg.create_time.timestamp()) if getattr(msg, "create_time", None) else 0
+    return Inbound("other", msg.source, str(msg_id) if msg_id else f"{msg.source}:{created}")
 
 
-def accept(runtime, msg) -> Future:
+def accept(runtime, message: Inbound) -> Future:
     """Record the message once (through the inbox's single writer); the future gives the
-    row id, or None for a retry of a MsgId already stored by any process. Who the sender
-    is, is looked up when the message is processed, off the ack path."""
-    return runtime.inbox.accept(channel="wecom", platform_msg_id=_msg_key(msg), conversation_id=f"wecom:{msg.source}",
-                                platform_user_id=msg.source, kind=msg.type, text=getattr(msg, "content", "") or "")
+    row id, or None for a retry already stored by any process. Who the sender is, is
+    looked up when the message is processed, off the ack path."""
+    return runtime.inbox.accept(channel="wecom", platform_msg_id=message.key, conversation_id=message.conversation,
+                                platform_user_id=message.source, kind=message.kind,
+                                text=message.text or (f"media:{message.media_id}" if message.media_id else ""))
 
 
-def process(runtime, inbound_id: int, msg) -> None:
+NOT_ENROLLED = "您好,您还没有开通 repcopilot,请联系管理员。/ You are not enrolled in repcopilot yet; please ask your admin."
+UNSUPPORTED = "目前支持文字和语音消息。/ Text and voice messages are supported."
+
+
+def process(runtime, inbound_id: int, message: Inbound) -> None:
     """Answer a message just accepted (stored once, status queued) and record how it ended."""
-    images: list[str] = []
-    to_user, kind, text, conversation = msg.source, msg.type, getattr(msg, "content", "") or "", f"wecom:{msg.source}"
     with runtime.session_factory() as session:
-        user_id = session.scalar(select(User.id).where(User.wecom_userid == to_user))
+        user = session.scalar(select(User).where(User.wecom_userid == message.source))
+        user_id, lang = (user.id, user.language if user.language in ("zh", "en") else "zh") if user else (None, "zh")
+    images: list[str] = []
+    suggestions: list[dict] = []
+    client = runtime.wecom_client
     if user_id is None:
-        reply = "您好,您还没有开通 repcopilot,请联系管理员。/ You are not enrolled in repcopilot yet; please ask your admin."
-    elif kind != "text":
-        reply = "目前只支持文字消息。/ Only text messages are supported for now."
+        reply = NOT_ENROLLED
+    elif message.kind == "card":
+        reply = _decide_from_card(runtime, user_id, lang, message)
+    elif message.kind not in ("text", "voice"):
+        reply = UNSUPPORTED
     else:
         try:
-            answer = runtime.ask(user_id, text, thread_id=conversation)
+            text, heard = message.text, ""
+            if message.kind == "voice":
+                text = heard = transcribe_voice(runtime, client, message, lang)
+            answer = runtime.ask(user_id, text, thread_id=message.conversation)
             reply, images = answer.answer, answer.images
+            if heard:
+                reply = (f"> 🎤 {heard}\n\n" if lang == "zh" else f"> 🎤 {heard}\n\n") + reply
+            suggestions = [e for e in answer.evidence if e.get("kind") == "suggestion" and e.get("id")]
+        except VoiceError as exc:
+            reply = str(exc)
         except Exception as exc:  # noqa: BLE001 — the user gets a message, the log gets the detail
             log.exception("answering WeCom message %s failed", inbound_id)
             reply = f"抱歉,处理出错:{type(exc).__name__}。/ Sorry, something went wrong."
-    status = deliver(runtime.wecom_client, to_user, reply, images)
+    status = deliver(client, message.source, reply, images)
+    if status == "answered" and client is not None:
+        for suggestion in suggestions[:MAX_CARDS]:
+            try:  # a card that fails leaves the answer delivered; the suggestion is still in the text
+                client.send_card(message.source, suggestion_card(suggestion, lang, inbound_id))
+            except Exception:  # noqa: BLE001
+                log.exception("sending the card for suggestion %s failed", suggestion["id"])
     runtime.inbox.finish(inbound_id, status=status, answer=reply, user_id=user_id).result()
+
+
+# -- suggestions as template cards (button_interaction) ------------------------------------------
+
+MAX_CARDS = 3
+CARD_LABELS = {"zh": {"title": "AI 建议", "adopt": "采纳", "dismiss": "忽略", "adopted": "已采纳", "dismissed": "已忽略"},
+               "en": {"title": "AI suggestion", "adopt": "Adopt", "dismiss": "Dismiss", "adopted": "Adopted",
+                      "dismissed": "Dismissed"}}
+
+
+def suggestion_card(suggestion: dict, lang: str, inbound_id: int) -> dict:
+    """A button card for one suggestion: the keys carry the decision and the suggestion id
+    (WeCom allows letters, digits and _-@ in keys and task ids)."""
+    labels = CARD_LABELS[lang]
+    sid = int(suggestion["id"])
+    return {
+        "card_type": "button_interaction",
+        "source": {"desc": "repcopilot"},
+        "main_title": {"title": f"{labels['title']} #{sid}"},
+        "sub_title_text": suggestion.get("text", "")[:500],
+        "task_id": f"sg{sid}-m{inbound_id}",
+        "button_list": [{"text": labels["adopt"], "style": 1, "key": f"adopt_{sid}"},
+                        {"text": labels["dismiss"], "style": 2, "key": f"dismiss_{sid}"}],
+    }
+
+
+def _decide_from_card(runtime, user_id: int, lang: str, message: Inbound) -> str:
+    from core.errors import RepcopilotError
+    from tools.context import ToolContext
+    from tools.suggestions import decide_suggestion
+
+    verb, _, sid = message.text.partition("_")
+    if verb not in ("adopt", "dismiss") or not sid.isdigit():
+        return "无法识别的按钮。/ Unknown button."
+    decision = "adopted" if verb == "adopt" else "dismissed"
+    with runtime.session_factory() as session:
+        ctx = ToolContext(user=session.get(User, user_id), session=session, language=lang, home=runtime.home)
+        try:
+            result = decide_suggestion(ctx=ctx, suggestion_id=int(sid), decision=decision)
+            session.commit()
+        except RepcopilotError as exc:
+            return str(exc)
+    client = runtime.wecom_client
+    if client is not None and message.response_code and result.changed:
+        try:  # the clicked card shows the decision instead of its buttons
+            client.update_card(message.source, message.response_code, CARD_LABELS[lang][decision])
+        except Exception:  # noqa: BLE001
+            log.exception("updating the card of suggestion %s failed", sid)
+    return result.message if not result.changed else (
+        f"已{CARD_LABELS['zh'][decision][1:]}建议 #{sid}。" if lang == "zh" else f"Suggestion #{sid} {decision}.")
+
+
+# -- voice messages → the speech pipeline ------------------------------------------------------
+
+class VoiceError(Exception):
+    """A voice message that could not be turned into text; its message goes to the user."""
+
+
+def transcribe_voice(runtime, client: WeComClient | None, message: Inbound, lang: str) -> str:
+    """Download the voice message (AMR) and transcribe it with the speech pipeline, in the
+    user's language (forced: auto-detection misreads short clips)."""
+    if client is None:
+        raise VoiceError("语音消息需要配置企业微信接口。/ Voice messages need the WeCom API configured.")
+    folder = runtime.home / "voice"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{message.key}.amr"
+    try:
+        path.write_bytes(client.download_media(message.media_id))
+    except Exception as exc:  # noqa: BLE001 — expired media, API error, network: the user can resend
+        log.warning("downloading voice %s failed: %s", message.media_id, exc)
+        raise VoiceError("没能取到这条语音,请再发一次或改发文字。" if lang == "zh"
+                         else "I could not fetch that voice message; please send it again or type it.") from None
+    from speech.errors import SpeechError
+    from speech.pipeline import analyze_file
+
+    try:
+        analysis = analyze_file(path, rep_channel="left", language=lang, model=runtime.settings.whisper_model,
+                                home=runtime.home)
+    except SpeechError as exc:
+        raise VoiceError(("没能识别这条语音:" if lang == "zh" else "Could not read this voice message: ") + str(exc)) from None
+    text = " ".join(t.text.strip() for t in analysis.turns if t.text.strip()).strip()
+    if not text:
+        raise VoiceError("没有听清这条语音,请再说一遍或改发文字。" if lang == "zh"
+                         else "I could not make out any words in that voice message; please say it again or type it.")
+    return text
 
 
 def deliver(client: WeComClient | None, to_user: str, reply: str, images: list[str]) -> str:
