@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-from api import routes, wecom
+from api import routes, teams, uploads, wecom
 from api.runtime import Runtime
 from core.settings import Settings
 
@@ -32,6 +32,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes.health)
     app.include_router(routes.router)
     app.include_router(wecom.router)
+    app.include_router(uploads.router)
+    teams.mount(app, runtime)
     page = (Path(__file__).parent / "web" / "index.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

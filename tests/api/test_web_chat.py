@@ -101,3 +101,49 @@ def test_a_bad_token_is_refused_with_advice_and_the_chat_stays_closed(site, brow
     assert "repcopilot users token" in page.inner_text("#loginError")
     assert not page.locator("#chat").is_visible()
     page.close()
+
+
+def test_a_rep_uploads_a_transcript_sees_the_job_finish_and_gets_its_debrief_in_the_chat(site, browser, tmp_path):
+    base, tokens = site
+    vtt = tmp_path / "meeting.vtt"
+    source = Path(__file__).resolve().parents[1] / "speech" / "data" / "teams-meeting.vtt"
+    vtt.write_bytes(source.read_bytes() + b"\nNOTE web upload\n")
+    page = browser.new_page()
+    _log_in(page, base, tokens["zhangwei"], "en")
+    page.click("button.tab[data-tab=upload]")
+    page.set_input_files("#callFile", str(vtt))
+    page.fill("#repSpeaker", "Wei Zhang")
+    page.click("#uploadBtn")
+    page.locator("#debriefBtn").wait_for(timeout=60_000)
+    status = page.inner_text("#uploadStatus")
+    assert "meeting.vtt: done · call" in status
+    call_id = status.split("· call ", 1)[1].split()[0]
+    page.click("#debriefBtn")
+    # the debrief of the uploaded call, with its metric table
+    page.wait_for_function("id => [...document.querySelectorAll('#log .msg.bot')].some("
+                           "d => d.textContent.includes('Debrief of call ' + id) && d.textContent.includes('talk ratio'))",
+                           arg=call_id, timeout=60_000)
+    page.close()
+
+
+def test_a_refused_upload_shows_the_servers_advice(site, browser, tmp_path):
+    base, tokens = site
+    doc = tmp_path / "notes.docx"
+    doc.write_bytes(b"PK\x03\x04 not a call")
+    page = browser.new_page()
+    _log_in(page, base, tokens["zhangwei"], "zh")
+    page.click("button.tab[data-tab=upload]")
+    page.set_input_files("#callFile", str(doc))
+    page.click("#uploadBtn")
+    page.wait_for_function("() => document.querySelector('#uploadStatus').classList.contains('error')")
+    assert "415" in page.inner_text("#uploadStatus") and ".docx" in page.inner_text("#uploadStatus")
+    page.close()
+
+
+def test_a_login_link_with_the_token_in_the_fragment_opens_the_chat_and_leaves_no_token_in_the_address(site, browser):
+    base, tokens = site
+    page = browser.new_page()
+    page.goto(f"{base}/#token={tokens['chenjing']}")
+    page.wait_for_selector("#chat.show")
+    assert "token" not in page.url
+    page.close()
