@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
+# Builds the demo company (once; re-running is quick), then serves the API, the channel
+# endpoints and the web chat, printing login links for a rep and a manager.
 run: install
 	$(BIN)/repcopilot init --demo
-	$(BIN)/repcopilot chat --as zhangwei
+	$(BIN)/repcopilot serve --login zhangwei --login chenjing
 
 test: install
 	$(BIN)/python -m pytest

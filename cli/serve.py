@@ -27,23 +27,52 @@ def users_token(
     console.print(token, highlight=False)
 
 
+LOGIN_LABEL = "serve --login"
+
+
+def _login_link(login: str, host: str, port: int) -> str:
+    """A fresh token for ``login`` (the previous one made this way is revoked) as a web chat link."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from api.auth import create_token
+    from crm.models import ApiToken
+
+    with session_scope(STATE.engine()) as session:
+        user = get_user(session, login)
+        session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.label == LOGIN_LABEL,
+                                               ApiToken.revoked_at.is_(None))
+                        .values(revoked_at=datetime.now(UTC).replace(tzinfo=None)))
+        token = create_token(session, user, LOGIN_LABEL)
+        who = f"{user.name} ({user.login}, {user.role})"
+    return f"log in as {who}: http://{host}:{port}/#token={token}"
+
+
 def serve_command(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
+    login: Annotated[list[str] | None, typer.Option(
+        "--login", help="print a web chat login link for this user (a new token; the last one made so is revoked)")] = None,
 ) -> None:
-    """Start the HTTP API, the WeCom callback and the web chat."""
+    """Start the HTTP API, the WeCom callback, the Teams endpoint and the web chat."""
     import uvicorn
 
     from api.app import create_app
 
     STATE.engine()  # fails early, in one line, when the database is not set up
+    links = [_login_link(name, host, port) for name in login or []]
     app = create_app(STATE.settings)
     # The start-up objects (models, compiled graph, ORM registry) live as long as the process:
     # out of the collector's sight, a full collection no longer stalls every request in flight
     # (~150 ms stalls under load before).
     gc.collect()
     gc.freeze()
-    console.print(f"repcopilot on http://{host}:{port}  ·  web chat http://{host}:{port}/  ·  API docs http://{host}:{port}/docs")
+    console.print(f"repcopilot on http://{host}:{port}  ·  web chat http://{host}:{port}/  ·  API docs http://{host}:{port}/docs",
+                  highlight=False, soft_wrap=True)
+    for link in links:
+        console.print(link, highlight=False, soft_wrap=True)
+    console.print("Ctrl-C stops the server.", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
