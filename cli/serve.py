@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from typing import Annotated
 
 import typer
@@ -68,6 +69,9 @@ def serve_command(
     # (~150 ms stalls under load before).
     gc.collect()
     gc.freeze()
+    from tools.kpi.service import warm_chart_renderer
+
+    threading.Thread(target=warm_chart_renderer, name="warm-charts", daemon=True).start()
     console.print(f"repcopilot on http://{host}:{port}  ·  web chat http://{host}:{port}/  ·  API docs http://{host}:{port}/docs",
                   highlight=False, soft_wrap=True)
     for link in links:

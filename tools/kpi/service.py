@@ -277,6 +277,25 @@ def answer_question(*, ctx: ToolContext, question: str, chart_path: Path | None 
     return run_spec(ctx=ctx, spec=parsed.spec, chart_path=chart_path, notes=parsed.notes)
 
 
+def warm_chart_renderer() -> None:
+    """Load matplotlib and its CJK font once (≈0.7 s), so a server's first chart answer is
+    not the one that pays for it."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    cjk = [f.name for f in font_manager.fontManager.ttflist if any(k in f.name for k in ("WenQuanYi", "Noto Sans CJK", "Noto Sans SC", "Source Han"))]
+    fig, ax = plt.subplots(figsize=(2, 1), dpi=50)
+    ax.bar(["华东"], [1.0])
+    ax.set_title("预热", fontfamily=cjk[0] if cjk else None)
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
+
+
 def draw_chart(answer: KpiAnswer, path: Path) -> Path:
     """A PNG: a line for a trend over time, bars for a breakdown."""
     import matplotlib
