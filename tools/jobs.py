@@ -1,4 +1,4 @@
-"""Background jobs (call transcription) whose state lives in the ``jobs`` table.
+"""Background jobs (call transcription, then indexing of its transcript) whose state lives in the ``jobs`` table.
 
 - ``enqueue`` stores a job as *queued*; the caller (an upload request) returns at once.
 - A worker claims the oldest queued job with a conditional UPDATE (only one worker wins,
@@ -77,12 +77,29 @@ def _ingest_call(factory: sessionmaker[Session], payload: dict[str, Any], home: 
     result = report.results[0]
     if result.status == "failed":
         raise RepcopilotError(result.message)
-    return {"call_id": result.call_id, "status": result.status, "message": result.message,
-            "file": payload.get("filename")}
+    out = {"call_id": result.call_id, "status": result.status, "message": result.message, "file": payload.get("filename")}
+    if result.status == "ingested":  # its transcript goes into the knowledge base next, as a job of its own
+        with factory() as session, session.begin():
+            out["index_job"] = enqueue(session, "index_call", {"call_id": result.call_id}, user_id=payload["rep_id"]).id
+    return out
+
+
+def _index_call(factory: sessionmaker[Session], payload: dict[str, Any], home: Path, settings) -> dict[str, Any]:
+    """A stored call's transcript → the knowledge base (its team × language partition, with
+    the rep and team for access control), so colleagues' searches can find it."""
+    from tools.knowledge import open_store, transcripts_for_index
+
+    with factory() as session:
+        calls = transcripts_for_index(session, [payload["call_id"]])
+    if not calls:
+        raise RepcopilotError(f"call {payload['call_id']} is gone; nothing to index")
+    report = open_store(settings, home).index_transcripts(calls)
+    return {"call_id": payload["call_id"], "indexed": report.summary() if hasattr(report, "summary") else str(report)}
 
 
 HANDLERS: dict[str, Callable[[sessionmaker[Session], dict[str, Any], Path, Any], dict[str, Any]]] = {
     "ingest_call": _ingest_call,
+    "index_call": _index_call,
 }
 
 

@@ -72,6 +72,26 @@ def test_an_uploaded_transcript_becomes_the_reps_call_through_a_job(served):
     assert client.get(f"/api/jobs/{job['id']}", headers=auth(tokens["chenjing"])).json()["status"] == "done"  # own manager
 
 
+def test_an_ingested_upload_is_indexed_into_the_knowledge_base_by_a_follow_up_job(served):
+    client, tokens, home = served
+    data = VTT.read_bytes().replace(b"Honestly, our biggest headache", b"Frankly, our biggest headache")
+    r = client.post("/api/calls", files={"file": ("k.vtt", data)}, data={"rep_speaker": "Wei Zhang"},
+                    headers=auth(tokens["zhangwei"]))
+    job = _wait_job(client, tokens["zhangwei"], r.json()["id"])
+    index = _wait_job(client, tokens["zhangwei"], job["result"]["index_job"], timeout_s=120)
+    assert index["status"] == "done" and index["result"]["call_id"] == job["result"]["call_id"], index
+    from crm.access import get_user
+    from tools.knowledge import open_store, visibility_for
+
+    engine = make_engine(f"sqlite:///{home / 'repcopilot.db'}")
+    with session_scope(engine) as s:
+        visibility = visibility_for(s, get_user(s, "zhangwei"))
+    engine.dispose()
+    hits = open_store(Settings(home=home), home).search("Frankly our biggest headache is unplanned downtime",
+                                                       visibility=visibility, k=5)
+    assert any(str(job["result"]["call_id"]) == str(h.metadata.get("call_id")) for h in hits), hits
+
+
 def test_uploading_the_same_file_again_returns_the_first_job_and_stores_one_call(served):
     client, tokens, home = served
     data = VTT.read_bytes().replace(b"Thanks for joining", b"Thank you for joining")
@@ -150,10 +170,11 @@ def test_a_job_whose_worker_died_is_run_again_after_its_lease_expires(engine, tm
         job.status, job.locked_by, job.attempts = "running", "dead-host:1", 1
         job.updated_at = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=10)
     worker = JobWorker(engine, home=tmp_path, settings=_settings(tmp_path), lease_s=60)
-    assert worker.run_pending() == 1
+    assert worker.run_pending() == 2  # the recovered job, then the indexing job it queued
     with session_scope(engine) as s:
         job = s.get(Job, job_id)
         assert (job.status, job.attempts, job.locked_by) == ("done", 2, None) and job.result["call_id"]
+        assert s.get(Job, job.result["index_job"]).status == "done"
 
 
 def test_a_job_that_keeps_killing_its_worker_ends_failed_with_the_reason(engine, tmp_path):
@@ -199,7 +220,7 @@ def test_the_worker_runs_as_its_own_process_against_the_same_database(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPCOPILOT_")} | {"REPCOPILOT_HOME": str(home)}
     out = subprocess.run([sys.executable, "-m", "cli.main", "worker", "--once"], env=env, capture_output=True,
                          text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
-    assert out.returncode == 0 and "1 job(s) run" in out.stdout, out.stderr
+    assert out.returncode == 0 and "2 job(s) run" in out.stdout, out.stderr  # the upload and its indexing
     with session_scope(engine) as s:
         assert s.get(Job, job_id).status == "done"
     engine.dispose()
