@@ -462,6 +462,15 @@ def ensure_profiles(session: Session, *, now: datetime) -> bool:
 
 
 # -- access and views ---------------------------------------------------------------------------
+def user_by_login(ctx: ToolContext, login: str) -> User:
+    """The user with this login, or a NotFoundError that says how to list them."""
+    user = ctx.session.scalar(select(User).where(User.login == login))
+    if user is None:
+        raise NotFoundError(ctx.t(f"没有登录名为 {login!r} 的用户(用 `repcopilot demo users` 查看)。",
+                                  f"no user with login {login!r} (list them with `repcopilot demo users`)."))
+    return user
+
+
 def visible_rep(ctx: ToolContext, login: str | None) -> User:
     """The rep whose profile/drills the asker may see: a rep only themself; a manager their team's
     reps; a trainer or admin any rep."""
@@ -471,10 +480,7 @@ def visible_rep(ctx: ToolContext, login: str | None) -> User:
             raise NotFoundError(ctx.t(f"{me.login} 不是销售代表,没有能力画像;请用 --rep 指定要查看的销售。",
                                       f"{me.login} is not a rep and has no profile; name the rep with --rep LOGIN."))
         return me
-    rep = ctx.session.scalar(select(User).where(User.login == login))
-    if rep is None:
-        raise NotFoundError(ctx.t(f"没有登录名为 {login!r} 的用户(用 `repcopilot demo users` 查看)。",
-                                  f"no user with login {login!r} (list them with `repcopilot demo users`)."))
+    rep = user_by_login(ctx, login)
     if rep.role != "rep":
         raise NotFoundError(ctx.t(f"{login} 不是销售代表,没有能力画像。", f"{login} is not a rep and has no capability profile."))
     if me.role in ("trainer", "admin"):

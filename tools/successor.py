@@ -55,7 +55,7 @@ from crm.models import (
     Touchpoint,
     User,
 )
-from tools.capability import SCENARIOS_PATH, call_clock, ensure_profiles, load_scenarios, scenario_fit
+from tools.capability import SCENARIOS_PATH, call_clock, ensure_profiles, load_scenarios, scenario_fit, user_by_login
 from tools.context import ToolContext
 from tools.leads import OPEN_STAGES
 from tools.text import STAGE_LABELS, fmt_cny, fmt_time, label
@@ -177,10 +177,7 @@ def rank_candidates(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _leaving_rep(ctx: ToolContext, rep_login: str) -> User:
-    rep = ctx.session.scalar(select(User).where(User.login == rep_login))
-    if rep is None:
-        raise NotFoundError(ctx.t(f"没有登录名为 {rep_login!r} 的用户(用 `repcopilot demo users` 查看)。",
-                                  f"no user with login {rep_login!r} (list them with `repcopilot demo users`)."))
+    rep = user_by_login(ctx, rep_login)
     if rep.role != "rep":
         raise UserInputError(ctx.t(f"{rep_login} 不是销售代表,没有要交接的客户。", f"{rep_login} is not a rep and has no accounts to hand over."))
     me = ctx.user
