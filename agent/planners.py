@@ -97,6 +97,30 @@ EN_NOT_A_NAME = {"My", "The", "Our", "Me", "This", "Next", "Team", "Your", "Each
                  "Coaching", "Drills", "Gaps", "I"}
 
 
+PRACTICE_WORD = re.compile(r"练习|练一|练练|陪我练|对练|演练|模拟|角色扮演|practi[sc]e|practi[sc]ing|role[- ]?play", re.I)
+PRACTICE_START = re.compile(
+    r"开始.{0,3}(练习|模拟|对练|演练)|(我|咱们?)(想|要)(练习|练一|练练|模拟)|练习一下|练一下|陪我练|对练|角色扮演|模拟(一下|一个|一次)?.{0,12}客户|"
+    r"\bstart(ing)? (a |an |the |new )*(practi[sc]e|role[- ]?play)|\bpracti[sc]e session|\brole[- ]?play|"
+    r"\b(i want|i'd like|i would like|let me|let's|can i|could i|help me) (to )?practi[sc]e", re.I)
+# asking what to practise, or assigning practice, is coaching — not starting a session
+PRACTICE_NOT = re.compile(r"(?<!为)什么|哪些|哪个|哪几|多少|布置|分配|指派|\bwhat\b|\bwhich\b|\bassign", re.I)
+CONTINUE_PRACTICE = re.compile(r"继续|接着|下一句|怎么继续|continue|go on|next turn|resume", re.I)
+
+
+def practice_request(question: str, ctx: ToolContext) -> str | None:
+    """The scenario phrase of a request to start practising ("开始练习 医院采购价格异议" → "医院采购价格异议";
+    "start practice" → ""), or None when the question is not one. A practice word with a scenario
+    named starts it; an explicit start without a scenario lists the scenarios."""
+    from tools.practice.scenario import find_scenario, scenario_phrase
+
+    if not PRACTICE_WORD.search(question) or PRACTICE_NOT.search(question):
+        return None
+    phrase = scenario_phrase(question)
+    if phrase and find_scenario(phrase, ctx.home):
+        return phrase
+    return phrase if PRACTICE_START.search(question) else None
+
+
 def coaching_args(question: str, ctx: ToolContext, focus: dict[str, Any]) -> dict[str, Any]:
     """Whom a coaching question is about: a rep named in it (entity linking against the users), a
     name-like word that matches no one (the tool then says so), a pronoun → the rep in focus, a
@@ -167,6 +191,13 @@ class OfflinePlanner:
             verb = decision.group(1).lower()
             action = "adopt" if verb in ("采纳", "接受", "adopt", "accept") else "dismiss"
             return AIMessage(content="", tool_calls=[_tool_call("suggestions", {"action": action, "suggestion_id": int(decision.group(2))})])
+        practice = practice_request(question, ctx) if "practice" in names else None
+        if practice is not None and not (focus.get("practice_session_id") and CONTINUE_PRACTICE.search(question)):
+            return AIMessage(content="", tool_calls=[_tool_call("practice", {"scenario": practice} if practice else {})])
+        if focus.get("practice_session_id") and CONTINUE_PRACTICE.search(question) and len(question.strip()) <= 30:
+            from agent.tools import practice_follow_up
+
+            return AIMessage(content=practice_follow_up(ctx, focus["practice_session_id"]))
         if intent in COACHING and intent in names:
             return AIMessage(content="", tool_calls=[_tool_call(intent, coaching_args(question, ctx, focus))])
         if intent is None and focus.get("topic") in COACHING and focus["topic"] in names and len(question.strip()) <= 30:
@@ -200,6 +231,12 @@ class OfflinePlanner:
                 elif intent == "journey_timeline" and focus.get("account_id"):
                     args["account_id"] = focus["account_id"]
             return AIMessage(content="", tool_calls=[_tool_call(intent, args)])
+        if focus.get("practice_session_id") and "practice" in names:
+            # a practice session is open in this thread, and this message is no question for the copilot:
+            # most likely a line meant for the customer — say where the session goes on (the chat does not play it)
+            from agent.tools import practice_follow_up
+
+            return AIMessage(content=practice_follow_up(ctx, focus["practice_session_id"]))
         return AIMessage(content=self.capabilities(ctx, tools))
 
     def compose(self, results: list[ToolMessage], ctx: ToolContext) -> str:
@@ -216,6 +253,7 @@ class OfflinePlanner:
             "suggestions": "待处理的 AI 建议,以及采纳或忽略(例如“我的建议”“采纳建议 12”)",
             "capability_gaps": "能力短板及体现短板的通话(例如“我的能力短板是什么”“我的团队谁需要辅导?”)",
             "coaching_drills": "本周练习、范例录音和已布置的练习(例如“我这周该练什么?”)",
+            "practice": "和扮演客户的 AI 练习对话(例如“开始练习 医院采购价格异议”)",
         }
         en = {
             "lead_lookup": "a lead's status, intent score and next best action (\"how is the Helios Wind lead?\")",
@@ -226,6 +264,7 @@ class OfflinePlanner:
             "suggestions": "your open AI suggestions, and adopting or dismissing one (\"my suggestions\", \"adopt suggestion 12\")",
             "capability_gaps": "capability gaps and the calls that show them (\"what are my capability gaps?\", \"capability gaps of my team\")",
             "coaching_drills": "this week's drills, exemplar excerpts and assigned drills (\"what should I practise this week?\")",
+            "practice": "a practice dialogue with the AI playing the customer (\"start practice hospital price objection\")",
         }
         table = zh if ctx.language == "zh" else en
         lines = [f"- {table[t.name]}" for t in tools if t.name in table]

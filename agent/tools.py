@@ -272,8 +272,11 @@ def _lead(*, ctx: ToolContext, query: str, lead_id: int | None) -> ToolOutput:
             return resolved
         lead_id = resolved
     summary = lead_summary(ctx=ctx, lead_id=lead_id)  # logs each suggestion shown (once per lead, rule and day)
+    # each open suggestion is evidence too, by its id: channels render it with adopt / dismiss buttons
+    open_suggestions = [Evidence("suggestion", str(s.suggestion_id), None, s.text)
+                        for s in summary.suggestions if s.suggestion_id and s.status == "shown"]
     return ToolOutput(text=summary.render(ctx.language), data=summary.to_json(),
-                      evidence=summary.intent.top_events, confidence=summary.intent.confidence or 0.3,
+                      evidence=[*summary.intent.top_events, *open_suggestions], confidence=summary.intent.confidence or 0.3,
                       focus={"lead_id": lead_id})
 
 
@@ -605,3 +608,94 @@ register(ToolSpec(
     "assigned to the rep (open / overdue / done, with progress). Without a rep: the asking rep's own; for a manager "
     "their team, for a trainer or admin every rep. Use for '我这周该练什么', 'which drills are assigned to X'.",
     CoachingArgs, _coaching_drills))
+
+
+# -- practice dialogues -----------------------------------------------------------------------
+
+class PracticeArgs(BaseModel):
+    scenario: str | None = Field(None, description="the scenario to practise: its code or the user's words for it, e.g. "
+                                                    "'医院采购价格异议', 'hospital price objection', 'manufacturing CFO with no budget'; "
+                                                    "leave it out to list the scenarios")
+
+
+def practice_howto(ctx: ToolContext, session_id: int) -> list[str]:
+    """How a rep continues a practice session outside the chat: the CLI and the HTTP API."""
+    login = ctx.user.login
+    return [ctx.t("继续对话(每次说一句):", "Continue (one turn at a time):"),
+            f"- CLI: `repcopilot practice say {session_id} --as {login} --text \"…\"`" + ctx.t("(或 `--audio 录音.wav`)", " (or `--audio turn.wav`)"),
+            f"- Web/API: `POST /api/practice/sessions/{session_id}/turns` " + ctx.t('{"text": "…"},或上传录音(multipart 字段 file)',
+                                                                                   '{"text": "…"}, or a recording as multipart field file'),
+            ctx.t(f"结束并查看评分:`repcopilot practice end {session_id} --as {login}` 或 `POST /api/practice/sessions/{session_id}/end`。",
+                  f"End it and get the scores: `repcopilot practice end {session_id} --as {login}` or `POST /api/practice/sessions/{session_id}/end`.")]
+
+
+def practice_follow_up(ctx: ToolContext, session_id: int) -> str:
+    """The chat's answer to a message that is no question for the copilot while a practice session
+    is open in the thread: the chat does not play the customer; it says where the session goes on."""
+    from crm.models import PracticeSession
+
+    row = ctx.session.get(PracticeSession, session_id)
+    if row is None or row.user_id != ctx.user.id:
+        return ctx.t("这个对话里没有进行中的练习;说“开始练习 医院采购价格异议”开始一个。",
+                     "There is no practice session open in this chat; say “start practice hospital price objection” to begin one.")
+    if row.ended_at is not None:
+        overall = (row.scores or {}).get("overall")
+        return ctx.t(f"练习 {session_id} 已经结束(总分 {overall});查看报告:`repcopilot practice end {session_id} --as {ctx.user.login}`。"
+                     "说“开始练习 …”再练一个。",
+                     f"Practice session {session_id} has ended (overall {overall}); see the report with "
+                     f"`repcopilot practice end {session_id} --as {ctx.user.login}`. Say “start practice …” for another one.")
+    turns = len(row.transcript or [])
+    head = ctx.t(f"练习 {session_id}({row.scenario_code},已进行 {turns} 句)还在进行中。聊天窗口不扮演客户,这条消息没有算作练习的一句。",
+                 f"Practice session {session_id} ({row.scenario_code}, {turns} turns so far) is still open. The chat does not play "
+                 "the customer, so this message was not taken as a practice turn.")
+    return "\n".join([head, *practice_howto(ctx, session_id)])
+
+
+def _scenario_choices(ctx: ToolContext, phrase: str | None) -> ToolOutput:
+    from tools.practice.service import list_scenarios
+
+    view = list_scenarios(ctx)
+    head = (ctx.t(f"没有找到与“{phrase}”对应的练习场景。", f"No practice scenario matches “{phrase}”.") if phrase else "")
+    lines = [head + ctx.t("可以练习这些场景:", "You can practise these scenarios:")]
+    for s in view["scenarios"]:
+        lines.append(f"- {s['title']}({s['code']},{s['persona']})" if ctx.language == "zh" else f"- {s['title']} ({s['code']}, {s['persona']})")
+    example = view["scenarios"][0]["title"] if view["scenarios"] else "hospital-price-objection"
+    lines.append(ctx.t(f"说“开始练习 {example}”就能开始。", f"Say “start practice {example}” to begin."))
+    return ToolOutput(text="\n".join(lines), data={"scenarios": [s["code"] for s in view["scenarios"]]},
+                      evidence=[Evidence("scenario", s["code"], None, s["title"]) for s in view["scenarios"]], confidence=0.5)
+
+
+def _practice(*, ctx: ToolContext, scenario: str | None) -> ToolOutput:
+    from agent.practice import start_session
+    from tools.practice.scenario import find_scenario, scenario_phrase
+
+    raw = (scenario or "").strip()
+    phrase = scenario_phrase(raw)
+    code = (find_scenario(raw, ctx.home) if raw else None) or (find_scenario(phrase, ctx.home) if phrase else None)
+    if code is None:
+        return _scenario_choices(ctx, phrase or None)
+    view = start_session(ctx, code)
+    sid = view["session_id"]
+    lines = [ctx.t(f"**练习开始:{view['title']}**(练习编号 {sid})", f"**Practice started: {view['title']}** (session {sid})"),
+             ctx.t(f"客户:{view['persona']}", f"Customer: {view['persona']}"),
+             ctx.t(f"情境:{view['situation']}", f"Situation: {view['situation']}"),
+             ctx.t(f"客户开场:“{view['opening']}”", f"The customer opens: “{view['opening']}”"),
+             *practice_howto(ctx, sid)]
+    if view.get("drill_assignment_id"):
+        lines.append(ctx.t(f"这次练习计入你的练习任务 #{view['drill_assignment_id']}。",
+                           f"This session counts toward your assigned drill #{view['drill_assignment_id']}."))
+    return ToolOutput(text="\n".join(lines), data=view,
+                      evidence=[Evidence("practice_session", str(sid), ctx.now().isoformat(timespec="seconds"), view["title"]),
+                                Evidence("scenario", code, None, view["opening"])],
+                      confidence=0.9, focus={"practice_session_id": sid, "practice_scenario": code})
+
+
+register(ToolSpec(
+    "practice",
+    "Start a practice dialogue in which the copilot plays the customer of a scenario (hospital price objection, "
+    "manufacturing CFO with no budget, government tender policy, SaaS renewal price rise …). Give the scenario as a "
+    "code or in the user's words; it returns the scenario title, the customer's opening line, the session id and how "
+    "to continue (CLI `repcopilot practice say ID --text …` or POST /api/practice/sessions/ID/turns). Without a "
+    "matching scenario it lists the scenarios to choose from. Use for '开始练习 医院采购价格异议', '我想练习一下价格异议', "
+    "'start practice hospital price objection'; not for 'what should I practise this week' (coaching_drills).",
+    PracticeArgs, _practice))

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-from api import routes, teams, uploads, wecom
+from api import practice, routes, teams, uploads, wecom
 from api.runtime import Runtime
 from core.settings import Settings
 
@@ -33,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(wecom.router)
     app.include_router(uploads.router)
+    app.include_router(practice.router)
     teams.mount(app, runtime)
     page = (Path(__file__).parent / "web" / "index.html").read_text(encoding="utf-8")
 

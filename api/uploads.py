@@ -23,6 +23,45 @@ router = APIRouter(prefix="/api", tags=["calls"])
 CHUNK = 1 << 20
 
 
+def check_suffix(name: str, allowed: set[str] | frozenset[str]) -> str:
+    """The file's lower-case suffix, or 415 naming the types to send instead."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in allowed:
+        raise HTTPException(415, f"unsupported file type {suffix or '(none)'!r}: send one of {', '.join(sorted(allowed))}")
+    return suffix
+
+
+async def receive_file(file: UploadFile, path: Path, *, name: str, max_mb: int, audio: bool,
+                       what: str = "the call") -> tuple[int, str]:
+    """Stream an upload to ``path``: (size in bytes, sha256 hex). Over ``max_mb`` → 413, empty → 422,
+    audio that cannot be decoded → 415, each saying what to do; a refused file is deleted."""
+    limit = max_mb * 1024 * 1024
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("wb") as out:
+            while block := await file.read(CHUNK):
+                size += len(block)
+                if size > limit:
+                    raise HTTPException(413, f"the file is over {max_mb} MB "
+                                             "(REPCOPILOT_MAX_UPLOAD_MB); split the recording or compress it")
+                digest.update(block)
+                out.write(block)
+        if size == 0:
+            raise HTTPException(422, f"{name} is empty (0 bytes); record or export {what} again")
+        if audio:
+            from speech.pipeline import probe
+
+            try:
+                await run_in_threadpool(probe, path)
+            except SpeechError as exc:
+                raise HTTPException(415, str(exc).replace(str(path.name), name)) from None
+    except BaseException:
+        path.unlink(missing_ok=True)  # a refused upload leaves nothing behind
+        raise
+    return size, digest.hexdigest()
+
+
 def _target_rep(session, user: User, rep_login: str | None) -> User:
     """A rep uploads their own calls; a manager a rep of their team's; an admin anyone's."""
     if not rep_login or rep_login == user.login:
@@ -50,43 +89,16 @@ async def upload_call(
     """Queue a call for transcription and metrics. Returns the job (202); poll
     ``GET /api/jobs/{id}``. The same file uploaded again returns its first job (200)."""
     runtime = request.app.state.runtime
-    limit = runtime.settings.max_upload_mb * 1024 * 1024
     name = Path(file.filename or "call").name
-    suffix = Path(name).suffix.lower()
-    if suffix not in AUDIO_SUFFIXES | TRANSCRIPT_SUFFIXES:
-        raise HTTPException(415, f"unsupported file type {suffix or '(none)'!r}: send one of "
-                                 f"{', '.join(sorted(AUDIO_SUFFIXES | TRANSCRIPT_SUFFIXES))}")
+    suffix = check_suffix(name, AUDIO_SUFFIXES | TRANSCRIPT_SUFFIXES)
     with runtime.session_factory() as session:
         rep_user = _target_rep(session, user, rep)
         rep_id = rep_user.id
     uploads = runtime.home / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     path = uploads / f"{uuid.uuid4().hex}{suffix}"
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with path.open("wb") as out:
-            while block := await file.read(CHUNK):
-                size += len(block)
-                if size > limit:
-                    raise HTTPException(413, f"the file is over {runtime.settings.max_upload_mb} MB "
-                                             "(REPCOPILOT_MAX_UPLOAD_MB); split the recording or compress it")
-                digest.update(block)
-                out.write(block)
-        if size == 0:
-            raise HTTPException(422, f"{name} is empty (0 bytes); record or export the call again")
-        if suffix in AUDIO_SUFFIXES:
-            from speech.pipeline import probe
-
-            try:
-                await run_in_threadpool(probe, path)
-            except SpeechError as exc:
-                raise HTTPException(415, str(exc).replace(str(path.name), name)) from None
-    except BaseException:
-        path.unlink(missing_ok=True)  # a refused upload leaves nothing behind
-        raise
-
-    content_hash = digest.hexdigest()
+    size, content_hash = await receive_file(file, path, name=name, max_mb=runtime.settings.max_upload_mb,
+                                            audio=suffix in AUDIO_SUFFIXES)
 
     def store() -> tuple[dict, bool]:
         with runtime.session_factory() as session, session.begin():

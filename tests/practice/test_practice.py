@@ -168,3 +168,18 @@ def test_strong_rep_scripts_beat_weak_ones_on_discovery_and_rubric_in_every_scen
     report = run_practice_eval(demo_session, home=tmp_path)
     assert report["scenarios"] >= 8 and report["failures"] == []
     assert report["strong_beats_weak_discovery"] == report["strong_beats_weak_rubric"] == report["scenarios"]
+
+
+@pytest.mark.parametrize("code", ["energy-remote-monitoring", "hospital-equipment-discovery"])
+def test_the_pause_check_reads_the_dialogues_language_not_the_reps(practice_ctx, code):
+    """A Chinese-speaking rep practising an English scenario: the pain-point and question detectors
+    run on the English dialogue (the verdict text is in Chinese), so the strong script's measured
+    pauses count exactly as for an English-speaking rep — the eval's 83.3 / 85.7 came from this."""
+    lines = (SCRIPTS_DIR / f"{code}.strong.txt").read_text(encoding="utf-8").splitlines()
+    zh = run_script(practice_ctx("zhangwei", language="zh"), code, lines)
+    en = run_script(practice_ctx("davidchen", language="en"), code, lines)
+    pause_zh = next(v for v in zh["rubric"] if v["id"] == "pain_pause")
+    pause_en = next(v for v in en["rubric"] if v["id"] == "pain_pause")
+    assert pause_zh["passed"] and pause_en["passed"] and pause_zh["turn"] == pause_en["turn"]
+    assert zh["scores"]["rubric"] == en["scores"]["rubric"] == 100.0
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in pause_zh["check"])  # still told in the rep's language

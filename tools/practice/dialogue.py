@@ -259,8 +259,10 @@ def rubric_verdict(scenario: Scenario, check, transcript: list[dict[str, Any]], 
                         hits[-1] if hits else None)
         cited = hits[e.min_count - 1]
     if e.pause_after_pain_s:
+        # the detectors read the dialogue's language (the scenario's), not the language the verdict is written in
+        spoken = scenario.language
         pairs = [(c, r) for c, r in zip(transcript, transcript[1:])
-                 if c["speaker"] == "customer" and r["speaker"] == "rep" and is_pain_point(c["text"], language) and is_question(r["text"], language)]
+                 if c["speaker"] == "customer" and r["speaker"] == "rep" and is_pain_point(c["text"], spoken) and is_question(r["text"], spoken)]
         measured = [(c, r) for c, r in pairs if r.get("pause_s") is not None]
         if not measured:
             return fail("停顿没有被测量(文字练习不计停顿);用语音练习,或在脚本行首写 [2.5s] 标出停顿",

@@ -309,6 +309,19 @@ def _tokens(text: str) -> set[str]:
 STOP = {"the", "a", "an", "of", "with", "and", "for", "to", "in", "practice", "start", "scenario", "练习", "开始", "场景"}
 
 
+#: the words around a scenario's name in a chat request ("开始练习 医院采购价格异议", "I want to practise the CFO with no budget")
+PRACTICE_CUE = re.compile(
+    r"(我|咱们?)?(想|要|来)(练习|练|模拟)(一下|一练|练)?|(开始|来|做)?(一个|一次|一下)?(模拟)?(练习|对练|演练|陪练|角色扮演)(一下|一个|一次)?(场景)?|"
+    r"陪我练(一下|练)?|练一(下|练)|模拟(一下|一个|一次)?|帮我|请|吧|场景|[::,,。!!??]|"
+    r"\b(please|can|could|i|we|let'?s|let me|want|would|like|to|start(ing)?|begin|a|an|the|new|role[- ]?play(ing)?|"
+    r"practi[sc]e|practi[sc]ing|session|scenario|with|on|against|for|me)\b", re.I)
+
+
+def scenario_phrase(text: str) -> str:
+    """What is left of a chat request once the practice words are taken out: "我想练习一下价格异议" → "价格异议"."""
+    return re.sub(r"\s+", " ", PRACTICE_CUE.sub(" ", text or "")).strip()
+
+
 def find_scenario(text: str, home: Path | None) -> str | None:
     """The scenario a phrase names ("医院采购价格异议", "hospital price objection", a code), or None.
     Scores each scenario by the share of the phrase's words (zh: character bigrams) found in its

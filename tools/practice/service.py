@@ -106,7 +106,9 @@ def open_assignment(ctx: ToolContext, code: str) -> DrillAssignment | None:
 
 
 def load_session(ctx: ToolContext, session_id: int, *, write: bool = False) -> PracticeSession:
-    row = ctx.session.get(PracticeSession, session_id)
+    # a turn reads and rewrites the transcript: lock the row for it (PostgreSQL), so two turns sent
+    # at once are applied one after the other instead of one overwriting the other
+    row = ctx.session.get(PracticeSession, session_id, with_for_update=write or None)
     if row is None:
         raise NotFoundError(ctx.t(f"没有编号为 {session_id} 的练习;用 `repcopilot practice sessions` 查看。",
                                   f"there is no practice session {session_id}; list yours with `repcopilot practice sessions`."))

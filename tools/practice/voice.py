@@ -16,8 +16,20 @@ def transcribe_turn(path: Path, language: str, *, home: Path | None, model: str 
     if home is None:
         raise BadAudioError("voice practice needs a data home for the speech model; run with --home PATH")
     analysis = analyze_file(Path(path), rep_channel="left", language=language, model=model, home=Path(home))
-    turns = [t for t in analysis.turns if t.text.strip()] or analysis.turns
+    turns = _one_voice([t for t in analysis.turns if t.text.strip()] or analysis.turns)
     text = ("" if language == "zh" else " ").join(t.text.strip() for t in turns).strip()
     if not text:
         raise BadAudioError(f"{Path(path).name}: no words were recognised; record the turn again, closer to the microphone")
     return text, round(turns[0].start_s, 3), round(turns[-1].end_s - turns[0].start_s, 3)
+
+
+def _one_voice(turns: list) -> list:
+    """A recorded turn has one speaker. A stereo recording from a microphone usually carries the
+    same voice on both channels (which the pipeline reads as rep + customer): keep the channel
+    with the most speech, so the words are not doubled and the pause is that channel's."""
+    by_channel: dict[str, list] = {}
+    for t in turns:
+        by_channel.setdefault(t.speaker, []).append(t)
+    if len(by_channel) < 2:
+        return turns
+    return max(by_channel.values(), key=lambda ts: (sum(t.end_s - t.start_s for t in ts), ts[0].speaker == "rep"))
