@@ -147,3 +147,28 @@ def test_a_login_link_with_the_token_in_the_fragment_opens_the_chat_and_leaves_n
     page.wait_for_selector("#chat.show")
     assert "token" not in page.url
     page.close()
+
+
+def test_a_rep_practises_a_scenario_turn_by_turn_and_sees_the_rubric_with_cited_turns(site, browser):
+    base, tokens = site
+    page = browser.new_page()
+    _log_in(page, base, tokens["zhangwei"], "zh")
+    page.click("button.tab[data-tab=practice]")
+    page.wait_for_function("() => document.querySelectorAll('#scenario option').length >= 8")
+    page.select_option("#scenario", "hospital-price-objection")
+    page.click("#startPractice")
+    page.locator("#practiceLog .customer").first.wait_for(timeout=30_000)
+    for line in ["您好周主任,方便先说说这次采购最想解决什么问题吗?", "为什么设备停机这么影响科室?", "为什么维修响应会这么慢?"]:
+        replies = page.locator("#practiceLog .customer").count()
+        page.fill("#turn", line)
+        page.press("#turn", "Enter")
+        page.wait_for_function(f"() => document.querySelectorAll('#practiceLog .customer').length > {replies}", timeout=30_000)
+    page.click("#endPractice")
+    report = page.locator("#practiceLog .report")
+    report.wait_for(timeout=30_000)
+    text = report.inner_text()
+    assert "总分" in text and "挖掘到的痛点" in text
+    passed = report.locator("li.pass")
+    assert passed.count() >= 1 and "#" in passed.first.inner_text()  # a passed check cites its turn
+    assert report.locator("li.fail").count() >= 1  # a short session leaves checks failed, each with its reason
+    page.close()
