@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-from api import practice, routes, teams, uploads, wecom
+from api import alerts, practice, routes, teams, uploads, wecom
 from api.runtime import Runtime
 from core.settings import Settings
 
@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(wecom.router)
     app.include_router(uploads.router)
     app.include_router(practice.router)
+    app.include_router(alerts.router)
     teams.mount(app, runtime)
     page = (Path(__file__).parent / "web" / "index.html").read_text(encoding="utf-8")
 

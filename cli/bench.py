@@ -55,6 +55,12 @@ def _kb(scale: int | None) -> dict[str, Any]:
     return bench_kb(n_chunks=100_000 * (scale or 1))
 
 
+def _leads(scale: int | None) -> dict[str, Any]:
+    from tools.leads_bench import bench_leads
+
+    return bench_leads(scale=scale or 10)
+
+
 def _api(scale: int | None) -> dict[str, Any]:
     from api.bench import bench_api
 
@@ -69,6 +75,7 @@ SECTIONS: dict[str, tuple[str, Callable[[int | None], dict[str, Any]]]] = {
     "kb": ("indexing chunks/s (MiniLM) and hybrid query latency at 100k chunks vs bare Chroma", _kb),
     "profiles": ("recomputing every rep's capability profile (scales 1 and 10; goals 5 s and 30 s)", _profiles),
     "speech": ("a ≥60 s stereo call through the pipeline vs bare faster-whisper on the same audio", _speech),
+    "leads": ("routing 10,000 new leads (goal ≥ 1,000 leads/s) and a day's signal rules (goal < 10 s) at scale 10", _leads),
     "api": ("WeCom callback acks under 50 concurrent clients vs /health under the same load; chat first token vs in-process", _api),
 }
 

@@ -18,6 +18,7 @@ from cli.coaching import drills_app, profile_app, successor_command, team_app
 from cli.evals import eval_command
 from cli.kb import kb_app
 from cli.kpi import kpi_command
+from cli.leads_intel import alerts_app, feedback_command, review_app, route_app, routing_app, signals_app
 from cli.practice import practice_app
 from cli.serve import serve_command, users_app, worker_command
 from cli.suggestions import journey_command, suggestion_app, suggestions_command
@@ -56,6 +57,10 @@ app.command("eval", help="Run evaluation suites and report quality per language.
 app.command("serve", help="Start the HTTP API and channel endpoints.")(serve_command)
 app.command("worker", help="Run the background job worker (transcription, indexing) as its own process.")(worker_command)
 app.command("successor", help="Rank internal successors for a leaving rep's accounts, with a handover guide.")(successor_command)
+for _name, _sub in (("route", route_app), ("review-queue", review_app), ("routing", routing_app), ("signals", signals_app),
+                   ("alerts", alerts_app)):
+    app.add_typer(_sub, name=_name)
+app.command("feedback", help="Mark a lead routed to you invalid / competitor / wrong fit (attribution + a proposed weights change).")(feedback_command)
 
 AsLogin = Annotated[str, typer.Option("--as", help="login of the user asking (see `repcopilot demo users`)")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]

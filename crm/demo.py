@@ -256,6 +256,8 @@ class _Generator:
                     talkativeness=round(r.uniform(0.8, 1.6) - 0.2 * (curious / 0.42), 3),
                     follow_up_h=round({"east": 14, "south": 30, "north": 48, "west": 70}[code] * r.uniform(0.6, 1.5), 1),
                 )
+        # one rep is on leave for the next week (routing skips them until then)
+        next(u for u in self.reps_by_region["west"] if u["login"] == "yuanmeng")["away_until"] = self.as_of + timedelta(days=7)
         self._user(V.TRAINER, "trainer", None, date(2020, 6, 1))
         self._user(V.ADMIN, "admin", None, date(2018, 1, 8))
 
@@ -264,7 +266,7 @@ class _Generator:
         uid = len(self.rows[User]) + 1
         return self.add(
             User, login=login, name=name, name_en=name_en, role=role, team_id=team_id, language=lang,
-            hire_date=hired, left_at=None, wecom_userid=f"wx_{login}",
+            hire_date=hired, left_at=None, away_until=None, wecom_userid=f"wx_{login}",
             teams_aad_id=f"00000000-0000-4000-8000-{uid:012d}", email=f"{login}@ruikang.example",
         )
 

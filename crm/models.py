@@ -93,6 +93,7 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(8), default="zh")
     hire_date: Mapped[date] = mapped_column(Date)
     left_at: Mapped[date | None] = mapped_column(Date, nullable=True)
+    away_until: Mapped[date | None] = mapped_column(Date, nullable=True)  # on leave up to and including this day
     wecom_userid: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     teams_aad_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     email: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -441,3 +442,107 @@ class IntentScoreSnapshot(Base):
 
 
 ENTITIES["intent_scores"] = IntentScoreSnapshot
+
+
+# -- lead intelligence (issue 10): routing, its weights and feedback; signal alerts ----------------
+
+ROUTING_KINDS = ("auto", "dual", "nurture", "review")
+ROUTING_STATUSES = ("assigned", "pending_review", "approved", "overridden", "nurture", "dry_run")
+WEIGHT_VERSION_STATUSES = ("active", "pending", "retired", "rejected")
+FEEDBACK_REASONS = ("invalid", "competitor", "wrong_fit")
+ALERT_STATUSES = ("shown", "adopted", "dismissed", "expired", "escalated")
+
+
+class RoutingWeightVersion(Base):
+    """One version of the routing weights (tools/routing.yaml is version 1). Exactly one is
+    ``active``; feedback proposes ``pending`` versions a manager approves (the previous active
+    one becomes ``retired``) or rejects; reverting re-activates a retired version."""
+
+    __tablename__ = "routing_weight_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    weights: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # see WEIGHT_VERSION_STATUSES
+    based_on: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the version it changes
+    reason: Mapped[str] = mapped_column(Text, default="")
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class RoutingDecision(Base):
+    """Who a new or re-opened lead went to, and why: the candidates' factor scores, the weights
+    version, the kind (auto / dual follow-up / nurture pool / manager review) and its state."""
+
+    __tablename__ = "routing_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # see ROUTING_KINDS
+    status: Mapped[str] = mapped_column(String(16), index=True)  # see ROUTING_STATUSES
+    rep_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)  # the regional rep
+    specialist_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)  # dual follow-up
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)  # the chosen rep's total
+    intent_score: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[str] = mapped_column(String(1))
+    confidence: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[dict[str, Any]] = mapped_column(JSON)  # {factors, candidates, review_reasons, events}
+    weights_version: Mapped[int] = mapped_column(Integer)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)  # None: the engine
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    respond_by: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # the follow-up deadline
+
+
+class LeadFeedback(Base):
+    """A rep's verdict on a routed lead (invalid / signed with a competitor / wrong fit), the
+    factor or signal it blames, and the weights version it proposed (pending review)."""
+
+    __tablename__ = "lead_feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("routing_decisions.id"), nullable=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(16))  # see FEEDBACK_REASONS
+    note: Mapped[str] = mapped_column(Text, default="")
+    attribution: Mapped[dict[str, Any]] = mapped_column(JSON)
+    proposed_version_id: Mapped[int | None] = mapped_column(ForeignKey("routing_weight_versions.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Alert(Base):
+    """A signal rule (tools/signals.yaml) that fired for a lead: sent to the owner with its
+    evidence and a suggested action; escalated to the manager when not acted on in time.
+    ``fire_key`` makes a re-run log the same firing once. The alert is also logged as an
+    AISuggestion (kind ``alert:<rule>``) so the AI-suggestion adoption KPI counts alerts."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(48), index=True)
+    fire_key: Mapped[str] = mapped_column(String(160), unique=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), nullable=True, index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    title: Mapped[str] = mapped_column(Text)  # in the owner's language
+    action: Mapped[str] = mapped_column(Text)  # the suggested action, in the owner's language
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    confidence: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="shown", index=True)  # see ALERT_STATUSES
+    fired_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # the last evidence event's time
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    escalate_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    escalated_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    delivered: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # channel → time / error
+    suggestion_id: Mapped[int | None] = mapped_column(ForeignKey("ai_suggestions.id"), nullable=True)
+
+
+ENTITIES.update({
+    "routing_weight_versions": RoutingWeightVersion,
+    "routing_decisions": RoutingDecision,
+    "lead_feedback": LeadFeedback,
+    "alerts": Alert,
+})

@@ -771,7 +771,9 @@ def lead_summary(*, ctx: ToolContext, lead_id: int) -> LeadSummary:
         value_cny=lead.value_cny, created_at=lead.created_at.isoformat(sep=" "),
         first_follow_up_at=lead.first_follow_up_at.isoformat(sep=" ") if lead.first_follow_up_at else None,
         hours_to_first_follow_up=round(hours, 1) if hours is not None else None, followed_up_within_72h=within,
-        contact=contact.name if contact else None, contact_title=contact.title if contact else None)
+        # anonymized aggregate mode: no individual — neither the contact's name nor their title
+        contact=contact.name if contact and not ctx.anonymized else None,
+        contact_title=contact.title if contact and not ctx.anonymized else None)
     opps = list(ctx.session.scalars(select(Opportunity).where(Opportunity.lead_id == lead.id)
                                     .order_by(Opportunity.created_at.desc(), Opportunity.id.desc())))
     opp = next((o for o in opps if o.stage in OPEN_STAGES), opps[0] if opps else None)

@@ -32,6 +32,11 @@ RAW = {
         SELECT s.created_at AS t, s.status, s.user_id AS owner, u.login AS rep, tm.name AS team, r.code AS region
         FROM ai_suggestions s JOIN users u ON u.id = s.user_id LEFT JOIN teams tm ON tm.id = u.team_id
         LEFT JOIN regions r ON r.id = tm.region_id""",
+    "alerts": """
+        SELECT al.created_at AS t, al.status, al.escalated_at, al.rule AS signal_rule, al.owner_id AS owner,
+               u.login AS rep, tm.name AS team, r.code AS region
+        FROM alerts al JOIN users u ON u.id = al.owner_id LEFT JOIN teams tm ON tm.id = u.team_id
+        LEFT JOIN regions r ON r.id = tm.region_id""",
     "calls": """
         SELECT c.started_at AS t, c.rep_id AS owner, u.login AS rep, tm.name AS team, r.code AS region, a.industry
         FROM calls c JOIN users u ON u.id = c.rep_id LEFT JOIN teams tm ON tm.id = u.team_id
@@ -131,6 +136,21 @@ def expected(session, *, metric: str, scope, spec) -> dict:
         for r in fetch("ai_suggestions"):
             if keep(r) and in_period(r["t"]) and r["status"] in ("adopted", "dismissed", "expired"):
                 add(r, r["status"] == "adopted")
+        return _finish(groups, lambda xs: sum(xs) / len(xs))
+    if metric.startswith("alert_"):
+        for r in fetch("alerts"):
+            if not (keep(r) and in_period(r["t"])):
+                continue
+            decided = r["status"] in ("adopted", "dismissed", "expired")
+            if metric == "alert_volume":
+                add(r, 1)
+            elif metric == "alert_escalation_rate":
+                add(r, r["escalated_at"] is not None)
+            elif decided:
+                add(r, r["status"] == ("adopted" if metric == "alert_adoption_rate" else "expired"))
+        if metric == "alert_volume":  # a count: no alerts is 0, not "no data"
+            out = _finish(groups, sum)
+            return out if out["value"] is not None or spec.dimensions else {"value": 0, "rows": {}}
         return _finish(groups, lambda xs: sum(xs) / len(xs))
     if metric == "calls_per_rep":
         for r in fetch("calls"):

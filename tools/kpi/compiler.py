@@ -31,6 +31,7 @@ from crm.access import Scope
 from crm.models import (
     Account,
     AISuggestion,
+    Alert,
     Call,
     CallMetric,
     IntentScoreSnapshot,
@@ -128,6 +129,7 @@ def _int():
 L, A, R, O, TP = Lead.__table__, Account.__table__, Region.__table__, Opportunity.__table__, Touchpoint.__table__
 U, RN, S, C, CM, T = User.__table__, Renewal.__table__, AISuggestion.__table__, Call.__table__, CallMetric.__table__, Team.__table__
 IS = IntentScoreSnapshot.__table__
+AL = Alert.__table__
 
 @dataclass
 class Base:
@@ -222,6 +224,17 @@ def _base_cached(metric_name: str, dialect: str, period: Period | None) -> Base:
                     _dims(dialect, S.c.created_at, region=rregion.c.code, team=team.c.name, rep=owner.c.login),
                     {"adopted": S.c.status == "adopted",
                      "decided_or_expired": S.c.status.in_(("adopted", "dismissed", "expired"))}, {})
+    if metric.base == "alerts":
+        # signal alerts (tools/signals.py): they belong to their owner (the rep they were sent to)
+        rregion = Region.__table__.alias("rep_region")
+        frm = (AL.join(owner, owner.c.id == AL.c.owner_id).outerjoin(team, team.c.id == owner.c.team_id)
+               .outerjoin(rregion, rregion.c.id == team.c.region_id))
+        return Base(frm, AL.c.owner_id, {"created_at": AL.c.created_at},
+                    _dims(dialect, AL.c.created_at, region=rregion.c.code, team=team.c.name, rep=owner.c.login,
+                          signal_rule=AL.c.rule),
+                    {"all": true(), "adopted": AL.c.status == "adopted", "expired": AL.c.status == "expired",
+                     "escalated": AL.c.escalated_at.is_not(None),
+                     "decided_or_expired": AL.c.status.in_(("adopted", "dismissed", "expired"))}, {})
     if metric.base in ("calls", "call_metrics"):
         rregion = Region.__table__.alias("rep_region")
         frm = C
@@ -275,6 +288,10 @@ def compile_spec(spec: QuerySpec, *, scope: Scope, dialect: str) -> Select:
         expr = base.expressions[m["expression"]]
         num, den = func.sum(expr), func.count()
         value = cast(func.avg(expr) if kind == "avg" else func.sum(expr), Float)
+    elif kind == "count":
+        conditions.append(base.predicates[m["where"]])
+        num = den = func.count()
+        value = cast(func.count(), Float)
     elif kind == "per":
         num, den = func.count(), func.count(distinct(base.owner))
         value = cast(num, Float) / func.nullif(den, 0)

@@ -185,12 +185,13 @@ def clear_compiled_cache() -> None:
 
 
 def _total_from_rows(rows: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    """ratio: Σnumerator/Σdenominator; avg: Σsum/Σcount; sum: Σsum."""
+    """ratio: Σnumerator/Σdenominator; avg: Σsum/Σcount; sum and count: Σ."""
     num = sum(r["numerator"] or 0.0 for r in rows)
     den = sum(r["denominator"] or 0.0 for r in rows)
-    if not rows or (kind != "sum" and not den):
+    additive = kind in ("sum", "count")
+    if not rows or (not additive and not den):
         return {"value": None, "numerator": None, "denominator": None}
-    return {"value": num if kind == "sum" else num / den, "numerator": num, "denominator": den}
+    return {"value": num if additive else num / den, "numerator": num, "denominator": den}
 
 
 def _compare(ctx: ToolContext, spec: QuerySpec, metric: Metric, region_names: dict[str, str]) -> dict[str, Any] | None:

@@ -1,0 +1,82 @@
+"""``/api/alerts``: the signal alerts on the web — the caller's alerts (a manager: the team's and the
+ones escalated to them), adopt / dismiss / escalate one, and "why this alert?" (its explanation).
+The lead includes ``router`` in the app (``app.include_router(alerts.router)``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import CurrentUser
+from core.errors import NotFoundError, PermissionDenied, RepcopilotError
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+
+def _status(exc: RepcopilotError) -> HTTPException:
+    if isinstance(exc, PermissionDenied):
+        return HTTPException(403, str(exc))
+    if isinstance(exc, NotFoundError):
+        return HTTPException(404, str(exc))
+    return HTTPException(422, str(exc))
+
+
+def _ctx(session, user, runtime, lang: str | None):
+    from tools.context import ToolContext
+
+    u = session.get(type(user), user.id)
+    language = lang if lang in ("zh", "en") else (u.language if u.language in ("zh", "en") else "zh")
+    return ToolContext(user=u, session=session, language=language, home=runtime.home,
+                       anonymized=runtime.settings.anonymized_aggregate_mode)
+
+
+async def _run(request: Request, user, lang: str | None, fn, commit: bool = False):
+    runtime = request.app.state.runtime
+
+    def run():
+        with runtime.session_factory() as session:
+            out = fn(_ctx(session, user, runtime, lang))
+            if commit:
+                session.commit()
+            return out
+
+    try:
+        return await run_in_threadpool(run)
+    except RepcopilotError as exc:
+        raise _status(exc) from None
+
+
+@router.get("")
+async def list_alerts_route(user: CurrentUser, request: Request, status: str | None = None, rule: str | None = None,
+                            limit: int = 50, lang: str | None = None) -> list[dict]:
+    """The caller's alerts, newest first: rule, lead, title, suggested action, evidence (counts only in
+    anonymized aggregate mode), confidence, status (shown / adopted / dismissed / expired / escalated)."""
+    from tools.alerts import list_alerts
+
+    return await _run(request, user, lang, lambda ctx: [a.to_json() for a in list_alerts(ctx=ctx, status=status, rule=rule, limit=limit)])
+
+
+@router.get("/{alert_id}/explain")
+async def explain_alert_route(alert_id: int, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
+    """Why this alert: the rule, the (up to 5) events behind it, the confidence, and a markdown report."""
+    from tools.alerts import explain_alert
+
+    def fn(ctx):
+        exp = explain_alert(ctx=ctx, alert_id=alert_id)
+        return exp.to_json() | {"markdown": exp.render(ctx.language)}
+
+    return await _run(request, user, lang, fn)
+
+
+@router.post("/{alert_id}/{action}")
+async def act_on_alert_route(alert_id: int, action: str, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
+    """``action`` = adopt | dismiss | escalate. Repeating an action is a no-op; reversing a decision is refused (422)."""
+    from tools.alerts import decide_alert, escalate_alert
+
+    if action not in ("adopt", "dismiss", "escalate"):
+        raise HTTPException(404, "use /api/alerts/{id}/adopt, /dismiss or /escalate")
+    if action == "escalate":
+        return await _run(request, user, lang, lambda ctx: escalate_alert(ctx=ctx, alert_id=alert_id).to_json(), commit=True)
+    decision = "adopted" if action == "adopt" else "dismissed"
+    return await _run(request, user, lang, lambda ctx: decide_alert(ctx=ctx, alert_id=alert_id, decision=decision).to_json(),
+                      commit=True)

@@ -1,0 +1,98 @@
+"""Deliver alerts to their owners' channels: WeCom (``message/send`` markdown, when the user has a
+``wecom_userid`` and WeCom is configured), Teams (``api.teams.send_proactive``, when a conversation
+reference exists and a Teams runtime is given) — and always the web (``GET /api/alerts``).
+
+Each alert's ``delivered`` JSON records per channel the time it went out (or the error), so a
+re-run sends nothing twice. Called by ``repcopilot signals run --notify`` and by the service."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm.db import session_factory
+from crm.models import Alert, ConversationRef, User
+
+log = logging.getLogger(__name__)
+
+
+def alert_markdown(alert: Alert, language: str) -> str:
+    """The WeCom markdown of one alert: title, suggested action, up to 5 events, confidence, how to act."""
+    zh = language == "zh"
+    lines = [f"**{alert.title}**", ("建议:" if zh else "Suggested: ") + alert.action]
+    lines += [f"> {e.get('time') or ''} {e['text']}" for e in (alert.evidence or [])[:5]]
+    lines.append((f"置信度 {alert.confidence:.2f} · 提醒 #{alert.id}(线索 #{alert.lead_id})· 在网页或 CLI 中采纳/忽略"
+                  if zh else f"confidence {alert.confidence:.2f} · alert #{alert.id} (lead #{alert.lead_id}) · adopt or dismiss on the web or CLI"))
+    return "\n".join(lines)
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+
+
+def deliver_alert(session: Session, alert: Alert, *, wecom_client=None, teams_runtime=None, anonymized: bool = False) -> dict[str, Any]:
+    """Send one alert to its recipient (escalated: the manager) on each configured channel not yet
+    delivered; returns the updated ``delivered`` record. The caller commits."""
+    recipient_id = alert.escalated_to_id if alert.status == "escalated" else alert.owner_id
+    user = session.get(User, recipient_id) if recipient_id else None
+    delivered = dict(alert.delivered or {})
+    if user is None:
+        return delivered
+    language = user.language if user.language in ("zh", "en") else "zh"
+    if anonymized:  # group-level only: the rule and the action, no individual events
+        from tools.signals import rule_by_id
+
+        rule = rule_by_id(alert.rule)
+        text = f"**{rule['name_zh'] if language == 'zh' else rule['name_en']}**\n" + (
+            ("建议:" if language == "zh" else "Suggested: ") + alert.action + f" (#{alert.id})")
+    else:
+        text = alert_markdown(alert, language)
+    key = f"wecom:{user.id}"
+    if wecom_client is not None and user.wecom_userid and key not in delivered:
+        try:
+            wecom_client.send_markdown(user.wecom_userid, text)
+            delivered[key] = _now()
+        except Exception as exc:  # noqa: BLE001 — a channel failure is recorded, the others still go out
+            log.warning("WeCom delivery of alert %s failed: %s", alert.id, exc)
+            delivered[f"{key}:error"] = str(exc)[:200]
+    key = f"teams:{user.id}"
+    if teams_runtime is not None and key not in delivered and session.scalar(
+            select(ConversationRef.id).where(ConversationRef.channel == "teams", ConversationRef.user_id == user.id)):
+        from api.teams import send_proactive
+
+        try:
+            send_proactive(teams_runtime, user.id, text)
+            delivered[key] = _now()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("Teams delivery of alert %s failed: %s", alert.id, exc)
+            delivered[f"{key}:error"] = str(exc)[:200]
+    delivered.setdefault("web", _now())
+    alert.delivered = delivered
+    return delivered
+
+
+def deliver_pending(engine, settings, *, teams_runtime=None, limit: int = 500) -> dict[str, int]:
+    """Deliver every shown or escalated alert not yet sent on the configured channels. Counts per channel."""
+    from api.wecom import WeComClient
+
+    client = None
+    if settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id:
+        client = WeComClient(corp_id=settings.wecom_corp_id, secret=settings.wecom_secret, agent_id=settings.wecom_agent_id,
+                             api_base=settings.wecom_api_base)
+    counts = {"alerts": 0, "wecom": 0, "teams": 0, "errors": 0}
+    with session_factory(engine)() as session:
+        for alert in session.scalars(select(Alert).where(Alert.status.in_(("shown", "escalated"))).order_by(Alert.id).limit(limit)):
+            before = dict(alert.delivered or {})
+            after = deliver_alert(session, alert, wecom_client=client, teams_runtime=teams_runtime,
+                                  anonymized=settings.anonymized_aggregate_mode)
+            new = set(after) - set(before)
+            counts["alerts"] += 1
+            counts["wecom"] += sum(1 for k in new if k.startswith("wecom:") and not k.endswith(":error"))
+            counts["teams"] += sum(1 for k in new if k.startswith("teams:") and not k.endswith(":error"))
+            counts["errors"] += sum(1 for k in new if k.endswith(":error"))
+        session.commit()
+    return counts
