@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# make run: the server evaluates the signal rules every 10 minutes
+SIGNALS_EVERY ?= 600
 
 .PHONY: install run test bench clean
 
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml
 # endpoints and the web chat, printing login links for a rep and a manager.
 run: install
 	$(BIN)/repcopilot init --demo
-	$(BIN)/repcopilot serve --login zhangwei --login chenjing
+	REPCOPILOT_SIGNALS_INTERVAL_S=$(SIGNALS_EVERY) $(BIN)/repcopilot serve --login zhangwei --login chenjing
 
 test: install
 	$(BIN)/python -m pytest

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+from datetime import timedelta
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,6 +17,8 @@ from crm.db import engine_for, ensure_home, session_factory, upgrade_schema
 from crm.models import User
 from tools.context import ToolContext
 from tools.jobs import JobWorker
+
+log = logging.getLogger("repcopilot.runtime")
 
 
 class Lanes:
@@ -49,6 +53,11 @@ class Runtime:
         if settings.inline_worker:  # one process by default; `repcopilot worker` when this is off
             self.worker = JobWorker(self.engine, home=self.home, settings=settings).start()
         self._knowledge = None
+        self._stop_signals = threading.Event()
+        self._signals: threading.Thread | None = None
+        if settings.signals_interval_s > 0:
+            self._signals = threading.Thread(target=self._signals_loop, name="signals", daemon=True)
+            self._signals.start()
 
     @property
     def knowledge(self):
@@ -71,7 +80,40 @@ class Runtime:
             session.commit()
             return answer
 
+    def run_signals_once(self) -> dict:
+        """Evaluate the signal rules over the time since the last run (at most a day), as the
+        deployment's first admin, then deliver every alert not yet sent (WeCom, Teams; the web
+        lists them at /api/alerts)."""
+        from sqlalchemy import select
+
+        from api.notify import deliver_pending
+        from tools.signals import run_signals
+
+        with self.session_factory() as session:
+            admin = session.scalar(select(User).where(User.role == "admin", User.left_at.is_(None)).order_by(User.id))
+            if admin is None:
+                log.warning("signals: no admin user to run the rules as; create one or turn REPCOPILOT_SIGNALS_INTERVAL_S off")
+                return {}
+            ctx = ToolContext(user=admin, session=session, home=self.home, anonymized=self.settings.anonymized_aggregate_mode)
+            now = ctx.now()
+            since = max(self._signals_since or now - timedelta(days=1), now - timedelta(days=1))
+            run = run_signals(ctx=ctx, since=since, until=now)
+            session.commit()
+            self._signals_since = now
+        return {"new_alerts": run.new_alerts, "escalated": run.escalated, "expired": run.expired,
+                "delivery": deliver_pending(self.engine, self.settings, teams_runtime=self)}
+
+    _signals_since = None
+
+    def _signals_loop(self) -> None:
+        while not self._stop_signals.wait(self.settings.signals_interval_s):
+            try:
+                self.run_signals_once()
+            except Exception:  # noqa: BLE001 — a failed round is logged; the next one tries again
+                log.exception("signals round failed")
+
     def close(self) -> None:
+        self._stop_signals.set()
         if self.worker is not None:
             self.worker.stop()
         self.lanes.shutdown()

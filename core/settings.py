@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         True, description="the server runs the job worker in its own process; false when `repcopilot worker` runs separately"
     )
     max_upload_mb: int = Field(200, description="largest call recording accepted by the upload API, in MB")
+    signals_interval_s: float = Field(
+        0, description="the server evaluates the signal rules and delivers new alerts every N seconds (0: off; "
+                       "run `repcopilot signals run --notify` from cron instead)"
+    )
     # Privacy
     anonymized_aggregate_mode: bool = Field(
         False, description="turn every individual-level behaviour answer into group-level figures"
