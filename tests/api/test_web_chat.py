@@ -16,6 +16,7 @@ from api.app import create_app
 from core.settings import Settings
 from tests.api.conftest import demo_home_with_tokens
 
+HOMES: dict[str, Path] = {}
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
 
@@ -30,6 +31,7 @@ def _free_port() -> int:
 def site(tmp_path_factory):
     home = tmp_path_factory.mktemp("web-home")
     tokens = demo_home_with_tokens(home, ("chenjing", "zhangwei"))
+    HOMES["site"] = home
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(Settings(home=home)), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -171,4 +173,41 @@ def test_a_rep_practises_a_scenario_turn_by_turn_and_sees_the_rubric_with_cited_
     passed = report.locator("li.pass")
     assert passed.count() >= 1 and "#" in passed.first.inner_text()  # a passed check cites its turn
     assert report.locator("li.fail").count() >= 1  # a short session leaves checks failed, each with its reason
+    page.close()
+
+
+def test_a_rep_sees_their_alerts_with_evidence_and_adopting_one_is_recorded(site, browser):
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+
+    from crm.access import get_user
+    from crm.db import make_engine, session_factory
+    from crm.models import Alert
+    from tests.conftest import AS_OF
+    from tools.context import ToolContext
+    from tools.signals import run_signals
+
+    base, tokens = site
+    engine = make_engine(f"sqlite:///{HOMES['site'] / 'repcopilot.db'}")
+    at = datetime.combine(AS_OF, datetime.min.time())
+    with session_factory(engine)() as s:  # the signal rules over the demo's last two weeks, as an admin
+        run_signals(ctx=ToolContext(user=get_user(s, "wangjianhua"), session=s, clock=lambda: at),
+                    since=at - timedelta(days=14), until=at)
+        s.commit()
+        mine = s.scalars(select(Alert).where(Alert.owner_id == get_user(s, "zhangwei").id, Alert.status == "shown")).all()
+    assert mine, "the demo's planted journeys fire no alert for zhangwei"
+    page = browser.new_page()
+    _log_in(page, base, tokens["zhangwei"], "en")
+    page.click("button.tab[data-tab=alerts]")
+    first = page.locator("#alertList .alert").first
+    first.wait_for(timeout=30_000)
+    assert page.locator("#alertList .alert").count() == len(mine)
+    assert "Suggested:" in first.inner_text() and first.locator(".evidence li").count() >= 1
+    alert_id = int(first.get_attribute("data-id"))
+    first.locator("button[data-action=adopt]").click()
+    first.locator(".status").wait_for(timeout=30_000)
+    with session_factory(engine)() as s:
+        assert s.get(Alert, alert_id).status == "adopted"
+    engine.dispose()
     page.close()
