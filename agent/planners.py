@@ -61,6 +61,59 @@ def _turn_tool_messages(state: CopilotState) -> list[ToolMessage]:
 SUGGESTION_DECISION = re.compile(
     r"(采纳|接受|忽略|驳回|不采纳|adopt|accept|dismiss|reject|ignore)\s*(?:了)?\s*(?:the\s+)?(?:ai\s*)?(?:建议|suggestion)?\s*#?\s*(\d+)", re.I)
 
+ALERT_DECISION = re.compile(
+    r"(采纳|接受|忽略|驳回|不采纳|adopt|accept|dismiss|reject|ignore)\s*(?:了)?\s*(?:the\s+|this\s+)?(?:signal\s+)?(?:信号)?(?:提醒|预警|告警|alert)\s*#?\s*(\d+)",
+    re.I)
+ALERT_EXPLAIN = re.compile(
+    r"(?:为什么|为何|依据|解释|why|explain).{0,8}?(?:提醒|预警|告警|alert)\s*#?\s*(\d+)|"
+    r"(?:提醒|预警|告警|alert)\s*#?\s*(\d+).{0,8}?(?:为什么|为何|依据|原因|怎么来的|why|explain|reason)", re.I)
+ALERT_LIST = re.compile(r"提醒|预警|告警|\balerts?\b", re.I)
+ALERT_NOT_LIST = re.compile(r"率|数量|多少|几条|趋势|走势|按.{0,6}(分|看)|各(规则|团队|区域|销售|月)|\brate\b|volume|how many|"
+                            r"\bcount\b|trend|\bby (rule|team|region|rep|month|week)\b|提醒我|remind", re.I)
+ALERT_ESCALATED = re.compile(r"升级|escalat", re.I)
+ROUTING_WHY = re.compile(
+    r"为什么.{0,16}(分给|分配给|派给|交给|指派给|转给)(了)?我|为什么.{0,6}(是|由)?我(来)?(跟进|负责|接)|"
+    r"(分给|分配给|派给|交给)我.{0,8}(原因|理由|依据|为什么)|分配(的)?(原因|理由|依据)|"
+    r"\bwhy (was|were|is|did|has) .{0,60}\b(routed|assigned|given|sent) to me\b|\bwhy did i get\b|"
+    r"\bwhy (am|was|were) i (assigned|given|routed)|\bwhy (was|is) .{0,40}\b(routed|assigned)\b", re.I)
+ROUTING_WHO = re.compile(
+    r"(该|应该|要|可以)?(分给|分配给|派给|交给|指派给)谁|谁来?(跟进|负责|接手?|跟)(最)?(合适|好)?|由谁(来)?(跟进|负责)|"
+    r"哪(个|位)销售.{0,8}(跟进|负责|合适|接)|最合适的销售|"
+    r"\bwho should (take|get|handle|own|follow up|work|be assigned|pick up)\b|\bwho('s| is) the best (rep|person|salesperson)\b|"
+    r"\bbest rep for\b|\bwhich rep should\b|\bwho (would|will) the (engine|router) (route|assign)", re.I)
+LEAD_ID_REF = re.compile(r"(?:\blead\b|线索)\s*(?:no\.?\s*)?#?\s*(\d+)|#\s*(\d+)", re.I)
+
+
+def lead_intel_call(question: str, focus: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The routing or alerts tool call a question asks for ("线索638谁来跟进最合适?", "why did I get this
+    lead?", "我的提醒", "采纳提醒 5"), or None. Alert KPIs ("提醒采纳率") are KPI questions, not this."""
+    q = question.strip()
+    m = ALERT_DECISION.search(q)
+    if m:
+        verb = m.group(1).lower()
+        action = "adopt" if verb in ("采纳", "接受", "adopt", "accept") else "dismiss"
+        return "alerts", {"action": action, "alert_id": int(m.group(2))}
+    m = ALERT_EXPLAIN.search(q)
+    if m:
+        return "alerts", {"action": "explain", "alert_id": int(m.group(1) or m.group(2))}
+    mode = "why" if ROUTING_WHY.search(q) else "who" if ROUTING_WHO.search(q) else None
+    if mode:
+        ref = LEAD_ID_REF.search(q)
+        args: dict[str, Any] = {"mode": mode}
+        if ref:
+            args["lead_id"] = int(ref.group(1) or ref.group(2))
+        elif _names_something(re.sub(r"\b(Who|Why|Which|I)\b", "", q)):
+            args["query"] = q
+        elif focus.get("lead_id"):
+            args["lead_id"] = focus["lead_id"]
+        elif mode == "who":
+            args["query"] = q
+        return "lead_routing", args
+    if ALERT_LIST.search(q) and not ALERT_NOT_LIST.search(q):
+        return "alerts", {"action": "list", **({"status": "escalated"} if ALERT_ESCALATED.search(q) else {})}
+    return None
+
+
 INTENTS: list[tuple[str, re.Pattern[str]]] = [
     ("suggestions", re.compile(r"(我的|待处理的?|列出(我的)?)(ai\s*)?建议|ai\s*建议(?!采纳率)|建议(列表|清单)|"
                                r"\b(my|open|pending|list)\b.{0,12}\bsuggestions\b", re.I)),
@@ -186,6 +239,9 @@ class OfflinePlanner:
         follow_up = bool(FOLLOW_UP.search(question.strip()))
         intent = route_intent(question, has_focus=follow_up and bool(focus.get("lead_id") or focus.get("account_id")))
         call_ref = re.search(r"(?:call|通话)\s*#?\s*(\d+)", question, re.I)
+        intel = lead_intel_call(question, focus)
+        if intel and intel[0] in names:
+            return AIMessage(content="", tool_calls=[_tool_call(*intel)])
         decision = SUGGESTION_DECISION.search(question)
         if decision and "suggestions" in names:
             verb = decision.group(1).lower()
@@ -254,6 +310,8 @@ class OfflinePlanner:
             "capability_gaps": "能力短板及体现短板的通话(例如“我的能力短板是什么”“我的团队谁需要辅导?”)",
             "coaching_drills": "本周练习、范例录音和已布置的练习(例如“我这周该练什么?”)",
             "practice": "和扮演客户的 AI 练习对话(例如“开始练习 医院采购价格异议”)",
+            "lead_routing": "线索该分给谁、为什么分给你(例如“线索638谁来跟进最合适?”“为什么这条线索分给我?”)",
+            "alerts": "信号提醒:查看、采纳或忽略、为什么提醒(例如“我的提醒”“采纳提醒 5”“为什么提醒 5”)",
         }
         en = {
             "lead_lookup": "a lead's status, intent score and next best action (\"how is the Helios Wind lead?\")",
@@ -265,6 +323,8 @@ class OfflinePlanner:
             "capability_gaps": "capability gaps and the calls that show them (\"what are my capability gaps?\", \"capability gaps of my team\")",
             "coaching_drills": "this week's drills, exemplar excerpts and assigned drills (\"what should I practise this week?\")",
             "practice": "a practice dialogue with the AI playing the customer (\"start practice hospital price objection\")",
+            "lead_routing": "who should take a lead and why a lead was routed to you (\"who should take lead 638?\", \"why did I get this lead?\")",
+            "alerts": "your signal alerts: list, adopt or dismiss, and why one was raised (\"my alerts\", \"adopt alert 5\", \"why alert 5\")",
         }
         table = zh if ctx.language == "zh" else en
         lines = [f"- {table[t.name]}" for t in tools if t.name in table]

@@ -699,3 +699,162 @@ register(ToolSpec(
     "matching scenario it lists the scenarios to choose from. Use for '开始练习 医院采购价格异议', '我想练习一下价格异议', "
     "'start practice hospital price objection'; not for 'what should I practise this week' (coaching_drills).",
     PracticeArgs, _practice))
+
+
+# -- lead intelligence: routing and alerts ------------------------------------------------------
+
+class LeadRoutingArgs(BaseModel):
+    query: str = Field("", description="the lead as the user named it (account or lead name, 'lead 638'); empty for 'this lead'")
+    lead_id: int | None = Field(None, description="the lead id, when known from the question or the conversation")
+    mode: str = Field("who", description="'who': who should take the lead (ranked reps with reasons); "
+                                         "'why': why the lead was routed where it was (the stored decision)")
+
+
+def _event_evidence(events: list[dict[str, Any]]) -> list[Evidence]:
+    return [Evidence("touchpoint" if e.get("id") is not None else "aggregate", str(e.get("id") or ""), e.get("time"), e["text"],
+                     e.get("weight")) for e in events]
+
+
+def _event_lines(ctx: ToolContext, events: list[dict[str, Any]]) -> list[str]:
+    if not events:
+        return [ctx.t("- (无已授权的行为事件)", "- (no consented behaviour events)")]
+    return [f"- {e['time'] + ' ' if e.get('time') else ''}{e['text']}" + (f" (+{e['weight']})" if e.get("weight") is not None else "")
+            for e in events]
+
+
+REVIEW_REASON_LABELS = {"value": ("金额达到审核门槛({threshold:,} 元)", "value at or above the review threshold ({threshold:,} CNY)"),
+                        "cross_department_scenario": ("跨部门场景", "a cross-department scenario"),
+                        "cross_team": ("最合适的销售不在客户现负责人的团队", "the best rep is outside the account owner's team"),
+                        "no_rep": ("没有可用的销售", "no rep available")}
+
+
+def _review_reasons(ctx: ToolContext, codes: list[str]) -> str:
+    from tools.routing import load_routing_config
+
+    threshold = int(load_routing_config()["review"]["value_threshold_cny"])
+    return ("、" if ctx.language == "zh" else ", ").join(
+        REVIEW_REASON_LABELS[c][0 if ctx.language == "zh" else 1].format(threshold=threshold) if c in REVIEW_REASON_LABELS else c
+        for c in codes)
+
+
+def _lead_routing(*, ctx: ToolContext, query: str, lead_id: int | None, mode: str) -> ToolOutput:
+    from tools.routing import explain_lead_routing, my_decisions, who_should_take
+
+    if mode not in ("who", "why"):
+        return ToolOutput(text=ctx.t("mode 只能是 who 或 why。", "mode must be 'who' or 'why'."), error="input")
+    if lead_id is None and mode == "why" and not query.strip():
+        # "why did I get this lead?" with nothing named: the latest lead actually routed to me (not a proposal still in review)
+        latest = [d for d in my_decisions(ctx=ctx, limit=50) if d.status in ("assigned", "approved", "overridden")
+                  and ctx.user.login in (d.rep, d.specialist)]
+        if not latest:
+            return ToolOutput(text=ctx.t("还没有由分配引擎分给你的线索。", "No lead has been routed to you by the routing engine yet."),
+                              error="not_found")
+        lead_id = latest[0].lead_id
+    if lead_id is None:
+        resolved = _resolve_lead(ctx, query)
+        if isinstance(resolved, ToolOutput):
+            return resolved
+        lead_id = resolved
+    if mode == "why":
+        exp = explain_lead_routing(ctx=ctx, lead_id=lead_id)
+        decision_id = exp.subject.split(":", 1)[1]
+        evidence = [Evidence("routing_decision", decision_id, None, exp.summary), *_event_evidence(exp.events)]
+        return ToolOutput(text=exp.render(ctx.language), data=exp.to_json(), evidence=evidence, confidence=exp.confidence,
+                          focus={"lead_id": lead_id})
+    s = who_should_take(ctx=ctx, lead_id=lead_id)
+    lines = [ctx.t(f"**线索 #{s.lead_id}({s.lead})由谁跟进最合适**", f"**Who should take lead #{s.lead_id} ({s.lead})**"),
+             ctx.t(f"引擎的处理方式:{s.kind_label};意向指数 {s.intent_score}(等级 {s.tier});权重版本 v{s.weights_version}。",
+                   f"The engine would: {s.kind_label}; intent {s.intent_score} (tier {s.tier}); weights version v{s.weights_version}.")]
+    if s.candidates:
+        lines.append(ctx.t("候选销售(得分 = 各因素 0–100 分 × 权重之和):", "Candidates (score = sum of each factor 0–100 × its weight):"))
+        for i, c in enumerate(s.candidates, 1):
+            lines.append(ctx.t(f"{i}. {c.name}({c.login})得分 {c.score}", f"{i}. {c.name} ({c.login}) score {c.score}"))
+            lines.append("   " + ("; " if ctx.language == "en" else ";").join(c.reasons))
+    else:
+        lines.append(ctx.t("目前没有可用的销售(都在休假或已离职)。", "No rep is available right now (all on leave or gone)."))
+    if s.specialist:
+        lines.append(ctx.t(f"双人跟进的专家:{s.specialist}", f"Specialist for the dual follow-up: {s.specialist}"))
+    if s.review_reasons:
+        lines.append(ctx.t(f"需经理审核:{_review_reasons(ctx, s.review_reasons)}", f"Needs a manager's review: {_review_reasons(ctx, s.review_reasons)}"))
+    lines.append(ctx.t("依据事件(最多 5 条):", "Events behind the intent score (up to 5):"))
+    lines.extend(_event_lines(ctx, s.events))
+    lines.append(ctx.t(f"置信度:{s.confidence:.2f}(只是建议,未保存;分配由经理用 `repcopilot route` 执行)",
+                       f"Confidence: {s.confidence:.2f} (a suggestion only, nothing stored; a manager routes with `repcopilot route`)"))
+    evidence = [Evidence("lead", str(s.lead_id), None, s.lead), *_event_evidence(s.events)]
+    return ToolOutput(text="\n".join(lines), data=s.to_json(), evidence=evidence, confidence=s.confidence, focus={"lead_id": lead_id})
+
+
+register(ToolSpec(
+    "lead_routing",
+    "Lead routing. mode='who': who should take a lead — the reps the routing engine ranks best for it, each with their "
+    "scenario fit, spare capacity, region, past wins and language scores × weights, what the engine would do (auto, dual "
+    "follow-up, nurture, manager review), the up to 5 events behind the intent score and a confidence (read-only). "
+    "mode='why': why a lead was routed where it was — the stored routing decision's factors × weights, events and "
+    "confidence. Use for '这条线索该分给谁?', 'who should take lead 638?', '为什么这条线索分给我?', 'why did I get this lead?'. "
+    "Managers and admins for leads they may see; reps only for their own leads.",
+    LeadRoutingArgs, _lead_routing))
+
+
+class AlertsArgs(BaseModel):
+    action: str = Field("list", description="'list' the user's alerts, 'adopt' or 'dismiss' one, or 'explain' why it was raised")
+    alert_id: int | None = Field(None, description="the alert's id, for adopt / dismiss / explain")
+    status: str | None = Field(None, description="for list: only alerts in this status (shown, escalated, adopted, dismissed, expired)")
+
+
+ALERT_STATUS_LABELS = {"shown": ("待处理", "open"), "escalated": ("已升级", "escalated"), "adopted": ("已采纳", "adopted"),
+                       "dismissed": ("已忽略", "dismissed"), "expired": ("已过期", "expired")}
+
+
+def _alert_evidence(view) -> list[Evidence]:
+    return [Evidence("alert", str(view.id), view.created_at, view.title),
+            *_event_evidence([{"id": e.get("id"), "time": e.get("time"), "text": e["text"]} for e in view.evidence])]
+
+
+def _alerts(*, ctx: ToolContext, action: str, alert_id: int | None, status: str | None) -> ToolOutput:
+    from tools.alerts import decide_alert, explain_alert, list_alerts
+
+    if action not in ("list", "adopt", "dismiss", "explain"):
+        return ToolOutput(text=ctx.t("action 只能是 list、adopt、dismiss 或 explain。", "action must be list, adopt, dismiss or explain."),
+                          error="input")
+    if action != "list" and alert_id is None:
+        return ToolOutput(text=ctx.t("请给出提醒编号,例如“采纳提醒 5”。", "Give the alert's id, e.g. “adopt alert 5”."), error="input")
+    if action == "explain":
+        exp = explain_alert(ctx=ctx, alert_id=alert_id)
+        evidence = [Evidence("alert", str(alert_id), None, exp.summary), *_event_evidence(exp.events)]
+        return ToolOutput(text=exp.render(ctx.language), data=exp.to_json(), evidence=evidence, confidence=exp.confidence,
+                          focus={"alert_id": alert_id})
+    if action in ("adopt", "dismiss"):
+        view = decide_alert(ctx=ctx, alert_id=alert_id, decision="adopted" if action == "adopt" else "dismissed")
+        label = ALERT_STATUS_LABELS.get(view.status, (view.status, view.status))
+        text = ctx.t(f"提醒 #{view.id} 已记为{label[0]}:{view.title}", f"Alert #{view.id} is now {label[1]}: {view.title}")
+        return ToolOutput(text=text + "\n\n" + view.render(ctx.language), data=view.to_json(), evidence=_alert_evidence(view),
+                          confidence=view.confidence, focus={"alert_id": view.id, "lead_id": view.lead_id})
+    views = list_alerts(ctx=ctx, status=status, limit=10)
+    which = ctx.t(f"{ALERT_STATUS_LABELS[status][0]}的" if status in ALERT_STATUS_LABELS else "",
+                  f"{ALERT_STATUS_LABELS[status][1]} " if status in ALERT_STATUS_LABELS else "")
+    if not views:
+        return ToolOutput(text=ctx.t(f"目前没有{which}提醒。", f"You have no {which}alerts."), data={"alerts": []}, confidence=0.9)
+    yours = ctx.user.role == "rep"  # a manager also sees the team's, an admin all
+    lines = [ctx.t(f"{'你的' if yours else '你能查看的'}{which}提醒(最新的 {len(views)} 条):",
+                   f"Your {which}alerts (newest {len(views)}):" if yours else f"The {which}alerts you can see (newest {len(views)}):")]
+    evidence: list[Evidence] = []
+    for v in views:
+        st = ALERT_STATUS_LABELS.get(v.status, (v.status, v.status))
+        who = ctx.t(f",负责人 {v.owner}", f", owner {v.owner}") if v.owner and v.owner != ctx.user.login else ""
+        lines.append(f"- #{v.id} {v.title} · " + ctx.t(f"线索 #{v.lead_id}({v.lead})· {st[0]}{who} · 建议:{v.action}",
+                                                       f"lead #{v.lead_id} ({v.lead}) · {st[1]}{who} · suggested: {v.action}"))
+        evidence.append(Evidence("alert", str(v.id), v.created_at, v.title))
+    lines.append(ctx.t("说“为什么提醒 5”看依据,“采纳提醒 5”或“忽略提醒 5”处理。",
+                       "Say “why alert 5” for the evidence, “adopt alert 5” or “dismiss alert 5” to act on one."))
+    return ToolOutput(text="\n".join(lines), data={"alerts": [v.to_json() for v in views]}, evidence=evidence,
+                      confidence=min(v.confidence for v in views), focus={"alert_id": views[0].id})
+
+
+register(ToolSpec(
+    "alerts",
+    "Signal alerts raised from customer behaviour (intent jumps, an engineer's technical deep dive, policy-sensitive "
+    "tenders …). action='list' shows the user's alerts (a rep: their own; a manager: the team's and those escalated to "
+    "them), optionally by status ('escalated', 'shown' …); 'adopt' / 'dismiss' records the decision on one alert; "
+    "'explain' says why it was raised: the rule, the up to 5 events and the confidence. Use for '我的提醒', 'my alerts', "
+    "'采纳提醒 5', 'why alert 5'. Not for alert KPIs such as the alert adoption rate (kpi_query).",
+    AlertsArgs, _alerts))

@@ -50,11 +50,40 @@ def load_cases(path: Path) -> list[dict[str, Any]]:
     return cases
 
 
-def run_agent_eval(copilot, make_ctx, cases: list[dict[str, Any]], *, thread_prefix: str = "eval") -> dict[str, Any]:
-    """``make_ctx(login)`` returns a ToolContext for that user."""
+LEAD_INTEL_TOOLS = {"lead_routing", "alerts"}
+SETUP_ADMIN = "wangjianhua"  # the demo company's admin
+
+
+def prepare_lead_intel(ctx) -> dict[str, int]:
+    """Routing decisions and alerts exist only after `repcopilot route` and `signals run`: run both once,
+    as the admin at the context's clock (the demo's as-of time), over the week before it. Deterministic;
+    nothing is committed (the caller's rollback undoes it)."""
+    from datetime import timedelta
+
+    from tools.capability import ensure_profiles
+    from tools.routing import route_leads
+    from tools.signals import run_signals
+
+    now = ctx.now()
+    ensure_profiles(ctx.session, now=now)
+    routed = route_leads(ctx=ctx).routed
+    run = run_signals(ctx=ctx, since=now - timedelta(days=7), until=now)
+    return {"routed": routed, "alerts": run.new_alerts}
+
+
+def run_agent_eval(copilot, make_ctx, cases: list[dict[str, Any]], *, thread_prefix: str = "eval",
+                   setup: bool | None = None) -> dict[str, Any]:
+    """``make_ctx(login)`` returns a ToolContext for that user. ``setup`` (by default: when a case
+    expects a routing or alerts tool) routes the demo's new leads and runs the signal rules once,
+    just before the first such case: the cases before it see the demo as built (alerts also open
+    AI suggestions, which "no open suggestions" cases must not see)."""
     results: list[CaseResult] = []
     ctx_cache: dict[str, Any] = {}
+    pending_setup = setup is not False
     for case in cases:
+        if pending_setup and (setup or LEAD_INTEL_TOOLS & set(case.get("expect_tools", []))):
+            pending_setup = False
+            prepare_lead_intel(ctx_cache.get(SETUP_ADMIN) or ctx_cache.setdefault(SETUP_ADMIN, make_ctx(SETUP_ADMIN)))
         login = case["as"]
         ctx = ctx_cache.get(login) or ctx_cache.setdefault(login, make_ctx(login))
         thread = f"{thread_prefix}:{case['thread']}" if case.get("thread") else None
