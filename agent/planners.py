@@ -81,6 +81,13 @@ ROUTING_WHO = re.compile(
     r"哪(个|位)销售.{0,8}(跟进|负责|合适|接)|最合适的销售|"
     r"\bwho should (take|get|handle|own|follow up|work|be assigned|pick up)\b|\bwho('s| is) the best (rep|person|salesperson)\b|"
     r"\bbest rep for\b|\bwhich rep should\b|\bwho (would|will) the (engine|router) (route|assign)", re.I)
+REVIEW_APPROVE = re.compile(r"(?:批准|通过|同意|确认)\s*(?:这个|该)?(?:分配|审核|决定|决策)?\s*(?:记录)?\s*#?\s*(\d+)|"
+                            r"\bapprove\s+(?:the\s+)?(?:routing\s+)?(?:decision\s+)?#?\s*(\d+)", re.I)
+REVIEW_OVERRIDE = re.compile(r"(?:把|将)?\s*(?:分配|决定|决策)?\s*(?:记录)?\s*#?\s*(\d+)\s*(?:号)?\s*(?:改派|改分|改给|转给|改成)\s*(?:给)?\s*(.+)|"
+                             r"(?:改派|改分)\s*(?:分配)?\s*#?\s*(\d+)\s*(?:给)\s*(.+)|"
+                             r"\b(?:override|reassign)\s+(?:the\s+)?(?:routing\s+)?(?:decision\s+)?#?\s*(\d+)\s+(?:to|with)\s+(.+)", re.I)
+REVIEW_LIST = re.compile(r"审核队列|待审核|待审批|等待审核|需要(我)?审核|review queue|pending review|awaiting (my )?review|"
+                         r"waiting for (my )?review|to review", re.I)
 LEAD_ID_REF = re.compile(r"(?:\blead\b|线索)\s*(?:no\.?\s*)?#?\s*(\d+)|#\s*(\d+)", re.I)
 
 
@@ -88,6 +95,15 @@ def lead_intel_call(question: str, focus: dict[str, Any]) -> tuple[str, dict[str
     """The routing or alerts tool call a question asks for ("线索638谁来跟进最合适?", "why did I get this
     lead?", "我的提醒", "采纳提醒 5"), or None. Alert KPIs ("提醒采纳率") are KPI questions, not this."""
     q = question.strip()
+    m = REVIEW_OVERRIDE.search(q)
+    if m:
+        groups = [g for g in m.groups() if g]
+        return "review_queue", {"action": "override", "decision_id": int(groups[0]), "rep": groups[1].strip(" 。.?？!")}
+    m = REVIEW_APPROVE.search(q)
+    if m:
+        return "review_queue", {"action": "approve", "decision_id": int(m.group(1) or m.group(2))}
+    if REVIEW_LIST.search(q) and not ALERT_NOT_LIST.search(q):
+        return "review_queue", {"action": "list"}
     m = ALERT_DECISION.search(q)
     if m:
         verb = m.group(1).lower()
@@ -310,6 +326,7 @@ class OfflinePlanner:
             "capability_gaps": "能力短板及体现短板的通话(例如“我的能力短板是什么”“我的团队谁需要辅导?”)",
             "coaching_drills": "本周练习、范例录音和已布置的练习(例如“我这周该练什么?”)",
             "practice": "和扮演客户的 AI 练习对话(例如“开始练习 医院采购价格异议”)",
+            "review_queue": "线索分配的经理审核队列:批准或改派(例如“审核队列”“批准分配 12”)",
             "lead_routing": "线索该分给谁、为什么分给你(例如“线索638谁来跟进最合适?”“为什么这条线索分给我?”)",
             "alerts": "信号提醒:查看、采纳或忽略、为什么提醒(例如“我的提醒”“采纳提醒 5”“为什么提醒 5”)",
         }
@@ -323,6 +340,7 @@ class OfflinePlanner:
             "capability_gaps": "capability gaps and the calls that show them (\"what are my capability gaps?\", \"capability gaps of my team\")",
             "coaching_drills": "this week's drills, exemplar excerpts and assigned drills (\"what should I practise this week?\")",
             "practice": "a practice dialogue with the AI playing the customer (\"start practice hospital price objection\")",
+            "review_queue": "the managers' lead review queue: approve or override (\"review queue\", \"approve decision 12\")",
             "lead_routing": "who should take a lead and why a lead was routed to you (\"who should take lead 638?\", \"why did I get this lead?\")",
             "alerts": "your signal alerts: list, adopt or dismiss, and why one was raised (\"my alerts\", \"adopt alert 5\", \"why alert 5\")",
         }

@@ -50,7 +50,7 @@ def load_cases(path: Path) -> list[dict[str, Any]]:
     return cases
 
 
-LEAD_INTEL_TOOLS = {"lead_routing", "alerts"}
+LEAD_INTEL_TOOLS = {"lead_routing", "alerts", "review_queue"}
 SETUP_ADMIN = "wangjianhua"  # the demo company's admin
 
 

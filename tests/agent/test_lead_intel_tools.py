@@ -141,3 +141,55 @@ def test_anonymized_mode_shows_counts_only_in_routing_and_alert_answers(intel_se
         out = run_tool(name, args, ctx)
         assert out.error is None and all(e.kind != "touchpoint" for e in out.evidence), (name, args)
         assert not [t for t in titles if f"({t})" in out.text or f"({t})" in out.text], (name, args)
+
+
+# -- the review queue from the chat (the human circuit breaker) ---------------------------------------------
+
+@pytest.mark.parametrize("question, call", [
+    ("审核队列", ("review_queue", {"action": "list"})),
+    ("有哪些待审核的线索?", ("review_queue", {"action": "list"})),
+    ("show the review queue", ("review_queue", {"action": "list"})),
+    ("批准分配 12", ("review_queue", {"action": "approve", "decision_id": 12})),
+    ("approve decision 12", ("review_queue", {"action": "approve", "decision_id": 12})),
+    ("把分配 12 改派给李娜", ("review_queue", {"action": "override", "decision_id": 12, "rep": "李娜"})),
+    ("override decision 12 to lina", ("review_queue", {"action": "override", "decision_id": 12, "rep": "lina"})),
+])
+def test_review_queue_questions_are_routed_in_both_languages(question, call):
+    assert lead_intel_call(question, {}) == call
+
+
+def _pending_in_region_of(session, manager: str) -> RoutingDecision:
+    from crm.models import Account
+
+    region = get_user(session, manager).team.region_id
+    return session.scalars(select(RoutingDecision).join(Lead, Lead.id == RoutingDecision.lead_id)
+                           .join(Account, Account.id == Lead.account_id)
+                           .where(RoutingDecision.status == "pending_review", Account.region_id == region,
+                                  RoutingDecision.rep_id.is_not(None))
+                           .order_by(RoutingDecision.id)).first()
+
+
+def test_a_manager_lists_the_queue_and_approves_from_the_chat_and_a_rep_cannot(intel_session):
+    pending = [d for d in intel_session.scalars(select(RoutingDecision).where(RoutingDecision.status == "pending_review"))]
+    manager = next(m for m in ("chenjing", "huanglei", "zhaomin") if _pending_in_region_of(intel_session, m))
+    d = _pending_in_region_of(intel_session, manager)
+    listed = run_tool("review_queue", {"action": "list"}, _ctx(intel_session, manager))
+    assert f"#{d.id} " in listed.text and len(pending) >= 1
+    refused = run_tool("review_queue", {"action": "approve", "decision_id": d.id}, _ctx(intel_session, "zhangwei"))
+    assert refused.error == "permission" and intel_session.get(RoutingDecision, d.id).status == "pending_review"
+    done = run_tool("review_queue", {"action": "approve", "decision_id": d.id}, _ctx(intel_session, manager))
+    lead = intel_session.get(Lead, d.lead_id)
+    assert intel_session.get(RoutingDecision, d.id).status == "approved" and lead.owner_id == d.rep_id
+    assert f"#{d.id}" in done.text and "已批准" in done.text
+
+
+def test_an_override_from_the_chat_names_the_rep_by_name_and_records_who_decided(intel_session):
+    manager = next(m for m in ("chenjing", "huanglei", "zhaomin") if _pending_in_region_of(intel_session, m))
+    d = _pending_in_region_of(intel_session, manager)
+    other = intel_session.scalar(select(User).where(User.team_id == get_user(intel_session, manager).team_id,
+                                                    User.role == "rep", User.id != d.rep_id, User.left_at.is_(None),
+                                                    User.away_until.is_(None)).order_by(User.id))
+    out = run_tool("review_queue", {"action": "override", "decision_id": d.id, "rep": other.name}, _ctx(intel_session, manager))
+    row = intel_session.get(RoutingDecision, d.id)
+    assert (row.status, row.rep_id, row.decided_by_id) == ("overridden", other.id, get_user(intel_session, manager).id)
+    assert intel_session.get(Lead, d.lead_id).owner_id == other.id and other.login in out.text
