@@ -4,6 +4,7 @@ fake Bot Connector on 127.0.0.1, each activity id answered once, proactive alert
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -354,3 +355,33 @@ def test_a_card_button_cannot_decide_another_reps_suggestion(teams):
     assert "not enrolled" in r.json()["value"]
     with session_scope(engine) as s:
         assert s.get(AISuggestion, other).status == "shown"
+
+
+def test_a_signal_alert_reaches_its_owner_in_teams_once(teams):
+    from datetime import datetime
+
+    from api.notify import deliver_alert
+    from crm.models import Account, Alert
+
+    client, engine, services, key = teams
+    activity = message_activity("", activity_id=_new_id(), service_url=services.base, aad_object_id=AAD["chenjing"],
+                                conversation_id="a:chenjing-alerts")
+    activity.update({"type": "installationUpdate", "action": "add"})
+    del activity["text"]
+    assert _post(client, key, activity).status_code == 202
+    runtime = client.app.state.runtime
+    with session_scope(engine) as s:
+        chenjing = s.scalar(select(User.id).where(User.login == "chenjing"))
+        now = datetime(2026, 11, 20, 12)
+        alert = Alert(rule="cbi_jump", fire_key=f"teams-test-{_new_id()}", account_id=s.scalar(select(Account.id).limit(1)),
+                      owner_id=chenjing, title="意向指数跃升:华东医院线索", action="24 小时内电话跟进", evidence=[],
+                      confidence=0.8, status="shown", fired_at=now, created_at=now)
+        s.add(alert)
+        s.flush()
+        before = len(services.sent)
+        first = deliver_alert(s, alert, teams_runtime=runtime)
+        again = deliver_alert(s, alert, teams_runtime=runtime)  # a second delivery round sends nothing new
+    assert f"teams:{chenjing}" in first and first == again
+    assert len(services.sent) == before + 1
+    out = services.sent[-1]
+    assert out["conversation"] == "a:chenjing-alerts" and "意向指数跃升" in json.dumps(out["activity"], ensure_ascii=False)
