@@ -173,7 +173,20 @@ PRACTICE_START = re.compile(
     r"\b(i want|i'd like|i would like|let me|let's|can i|could i|help me) (to )?practi[sc]e", re.I)
 # asking what to practise, or assigning practice, is coaching — not starting a session
 PRACTICE_NOT = re.compile(r"(?<!为)什么|哪些|哪个|哪几|多少|布置|分配|指派|\bwhat\b|\bwhich\b|\bassign", re.I)
+END_PRACTICE = re.compile(r"^\s*(/end|结束练习|结束对练|结束模拟|退出练习|停止练习|练习结束|结束吧|end (the )?(practi[sc]e|session|role[- ]?play)|"
+                          r"stop (the )?(practi[sc]e|role[- ]?play)|quit practi[sc]e|finish (the )?practi[sc]e)\s*[。.!！]?\s*$", re.I)
+# said to the copilot, not to the customer: show where the session stands
+CONTINUE_COMMAND = re.compile(r"^\s*(继续练习|接着练习?|怎么继续|continue (the )?practi[sc]e|resume (the )?practi[sc]e|"
+                              r"how do i continue)\s*[?？。.!！]?\s*$", re.I)
 CONTINUE_PRACTICE = re.compile(r"继续|接着|下一句|怎么继续|continue|go on|next turn|resume", re.I)
+
+
+def practice_open(ctx: ToolContext, session_id: int) -> bool:
+    """Is this the asker's own practice session, still going?"""
+    from crm.models import PracticeSession
+
+    row = ctx.session.get(PracticeSession, session_id)
+    return row is not None and row.user_id == ctx.user.id and row.ended_at is None
 
 
 def practice_request(question: str, ctx: ToolContext) -> str | None:
@@ -255,6 +268,14 @@ class OfflinePlanner:
         follow_up = bool(FOLLOW_UP.search(question.strip()))
         intent = route_intent(question, has_focus=follow_up and bool(focus.get("lead_id") or focus.get("account_id")))
         call_ref = re.search(r"(?:call|通话)\s*#?\s*(\d+)", question, re.I)
+        open_practice = focus.get("practice_session_id")
+        if open_practice and "practice_turn" in names and practice_open(ctx, open_practice):
+            # practice mode: the copilot plays the customer until the rep ends it (or starts another scenario)
+            if END_PRACTICE.search(question):
+                return AIMessage(content="", tool_calls=[_tool_call("practice_turn", {"session_id": open_practice, "end": True})])
+            starts_another = practice_request(question, ctx) and PRACTICE_START.search(question)
+            if not starts_another and not CONTINUE_COMMAND.search(question):
+                return AIMessage(content="", tool_calls=[_tool_call("practice_turn", {"session_id": open_practice, "text": question})])
         intel = lead_intel_call(question, focus)
         if intel and intel[0] in names:
             return AIMessage(content="", tool_calls=[_tool_call(*intel)])

@@ -619,9 +619,11 @@ class PracticeArgs(BaseModel):
 
 
 def practice_howto(ctx: ToolContext, session_id: int) -> list[str]:
-    """How a rep continues a practice session outside the chat: the CLI and the HTTP API."""
+    """How a rep continues a practice session: right here in the chat, or the CLI and the HTTP API."""
     login = ctx.user.login
-    return [ctx.t("继续对话(每次说一句):", "Continue (one turn at a time):"),
+    return [ctx.t("直接在这里回复就是对客户说的话;说“结束练习”结束并评分。其他方式(每次说一句):",
+                  "Reply here: each message is what you say to the customer; say “end practice” to end it and get the score. "
+                  "Or continue (one turn at a time):"),
             f"- CLI: `repcopilot practice say {session_id} --as {login} --text \"…\"`" + ctx.t("(或 `--audio 录音.wav`)", " (or `--audio turn.wav`)"),
             f"- Web/API: `POST /api/practice/sessions/{session_id}/turns` " + ctx.t('{"text": "…"},或上传录音(multipart 字段 file)',
                                                                                    '{"text": "…"}, or a recording as multipart field file'),
@@ -644,10 +646,11 @@ def practice_follow_up(ctx: ToolContext, session_id: int) -> str:
                      "说“开始练习 …”再练一个。",
                      f"Practice session {session_id} has ended (overall {overall}); see the report with "
                      f"`repcopilot practice end {session_id} --as {ctx.user.login}`. Say “start practice …” for another one.")
-    turns = len(row.transcript or [])
-    head = ctx.t(f"练习 {session_id}({row.scenario_code},已进行 {turns} 句)还在进行中。聊天窗口不扮演客户,这条消息没有算作练习的一句。",
-                 f"Practice session {session_id} ({row.scenario_code}, {turns} turns so far) is still open. The chat does not play "
-                 "the customer, so this message was not taken as a practice turn.")
+    transcript = row.transcript or []
+    last = next((t.get("text") for t in reversed(transcript) if t.get("speaker") == "customer"), "")
+    head = ctx.t(f"练习 {session_id}({row.scenario_code},已进行 {len(transcript)} 句)还在进行中。客户刚才说:“{last}”",
+                 f"Practice session {session_id} ({row.scenario_code}, {len(transcript)} turns so far) is still open. "
+                 f"The customer just said: “{last}”")
     return "\n".join([head, *practice_howto(ctx, session_id)])
 
 
@@ -688,6 +691,64 @@ def _practice(*, ctx: ToolContext, scenario: str | None) -> ToolOutput:
                       evidence=[Evidence("practice_session", str(sid), ctx.now().isoformat(timespec="seconds"), view["title"]),
                                 Evidence("scenario", code, None, view["opening"])],
                       confidence=0.9, focus={"practice_session_id": sid, "practice_scenario": code})
+
+
+class PracticeTurnArgs(BaseModel):
+    session_id: int = Field(description="the open practice session of this conversation")
+    text: str | None = Field(None, description="what the rep says to the customer, word for word")
+    end: bool = Field(False, description="true to end the session and get the scores and the report")
+
+
+def practice_report_text(ctx: ToolContext, result: dict[str, Any]) -> str:
+    """A finished session for the chat: scores, each rubric verdict with its turn, what to do next time."""
+    sc = result["scores"]
+    lines = [ctx.t(f"**练习结束 · 总分 {sc['overall']}** · 需求挖掘 {sc['discovery']} · 评分项 {sc['rubric']} · "
+                   f"痛点 {sc['pain_points_found']}/{sc['pain_points_hidden']}",
+                   f"**Practice ended · overall {sc['overall']}** · discovery {sc['discovery']} · rubric {sc['rubric']} · "
+                   f"pain points {sc['pain_points_found']}/{sc['pain_points_hidden']}")]
+    for v in result.get("rubric") or []:
+        cite = f"(#{v['turn']} “{v['quote']}”)" if v.get("turn") else f" — {v.get('reason') or ''}"
+        lines.append(f"- {'✓' if v['passed'] else '✗'} {v['check']} {cite}".rstrip())
+    todo = (result.get("report") or {}).get("do_differently") or []
+    if todo:
+        lines.append(ctx.t("下次这样做:", "Next time:"))
+        lines += [f"- {a}" for a in todo[:5]]
+    return "\n".join(lines)
+
+
+def _practice_turn(*, ctx: ToolContext, session_id: int, text: str | None, end: bool) -> ToolOutput:
+    """One turn of an open practice session in the chat (the copilot plays the customer), or its end."""
+    from agent.practice import end_session, rep_turn
+
+    if end:
+        result = end_session(ctx, session_id)
+        return ToolOutput(text=practice_report_text(ctx, result), data=result, confidence=0.9,
+                          evidence=[Evidence("practice_session", str(session_id), None, str(result["scores"]["overall"]))],
+                          focus={"practice_session_id": None})
+    if not (text or "").strip():
+        return ToolOutput(text=ctx.t("请说出你要对客户说的话。", "Say what you want to tell the customer."), error="input")
+    out = rep_turn(ctx, session_id, text=text)
+    lines = [ctx.t(f"客户:“{out['customer']['text']}”", f"Customer: “{out['customer']['text']}”")]
+    focus: dict[str, Any] = {"practice_session_id": session_id}
+    if out.get("ended"):
+        lines.append(practice_report_text(ctx, out))
+        focus = {"practice_session_id": None}
+    else:
+        run = out.get("running") or {}
+        lines.append(ctx.t(f"(第 {run.get('rep_turns')} 句 · 已挖掘痛点 {run.get('pain_points_found')}/{run.get('pain_points_hidden')} · "
+                           "说“结束练习”结束并评分)",
+                           f"(turn {run.get('rep_turns')} · pain points uncovered {run.get('pain_points_found')}/"
+                           f"{run.get('pain_points_hidden')} · say “end practice” to end and score)"))
+    return ToolOutput(text="\n".join(lines), data=out, confidence=0.9, focus=focus,
+                      evidence=[Evidence("practice_turn", f"{session_id}:{out['rep']['idx']}", None, out["rep"]["kind"])])
+
+
+register(ToolSpec(
+    "practice_turn",
+    "While a practice session is open in this conversation, every user message is what the rep says to the customer: "
+    "pass it word for word as text with the session id; the customer's reply comes back. end=true ends the session "
+    "('结束练习', 'end practice') and returns the scores, the rubric verdicts and what to do next time.",
+    PracticeTurnArgs, _practice_turn))
 
 
 register(ToolSpec(

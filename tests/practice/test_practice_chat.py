@@ -66,22 +66,35 @@ def test_asking_what_to_practise_stays_coaching(ask, question):
     assert [t["name"] for t in ask("linfang" if "马刚" in question else "zhangwei", question).tools] == ["coaching_drills"]
 
 
-def test_while_a_session_is_open_a_line_for_the_customer_is_not_a_turn_and_real_questions_still_work(ask, demo_session):
+def test_while_a_session_is_open_the_chat_plays_the_customer_until_the_rep_ends_it(ask, demo_session):
     started = ask("zhangwei", "开始练习 医院采购价格异议", thread="t1")
     row = _session_of(demo_session, started)
+    assert "直接在这里回复" in started.answer
     line = ask("zhangwei", "周主任您好,我们先聊聊贵院的设备维修", thread="t1")
-    assert line.tools == [] and f"练习 {row.id}" in line.answer and "没有算作练习的一句" in line.answer
-    assert f"repcopilot practice say {row.id}" in line.answer
+    assert [t["name"] for t in line.tools] == ["practice_turn"] and line.answer.startswith("客户:“")
+    # a why-question that would otherwise be a knowledge question is a turn, too: the session has the floor
+    why = ask("zhangwei", "为什么设备维修这么影响临床科室?怎么处理的?", thread="t1")
+    assert [t["name"] for t in why.tools] == ["practice_turn"]
     demo_session.refresh(row)
-    assert len(row.transcript) == 1  # the chat did not play the customer
-    assert [t["name"] for t in ask("zhangwei", "我这周该练什么?", thread="t1").tools] == ["coaching_drills"]
+    assert [t["speaker"] for t in row.transcript][-4:] == ["rep", "customer", "rep", "customer"]
     cont = ask("zhangwei", "继续练习", thread="t1")
-    assert cont.tools == [] and "还在进行中" in cont.answer
-    # once the session has ended (e.g. through the API), the chat says so instead
-    from agent.practice import end_session
+    assert cont.tools == [] and "还在进行中" in cont.answer and row.transcript[-1]["text"] in cont.answer
+    done = ask("zhangwei", "结束练习", thread="t1")
+    demo_session.refresh(row)
+    assert [t["name"] for t in done.tools] == ["practice_turn"] and "练习结束 · 总分" in done.answer and row.ended_at
+    assert "✓" in done.answer or "✗" in done.answer  # the rubric verdicts
+    # the session is over: the thread is a normal copilot conversation again
+    assert [t["name"] for t in ask("zhangwei", "我这周该练什么?", thread="t1").tools] == ["coaching_drills"]
+    demo_session.refresh(row)
+    assert len(row.transcript) == 5  # nothing after the end became a turn
 
-    end_session(make_ctx(demo_session, "zhangwei"), row.id)
-    assert "已经结束" in ask("zhangwei", "继续练习", thread="t1").answer
+
+def test_an_english_session_in_the_chat_answers_in_english_and_ends_with_the_report(ask, demo_session):
+    ask("davidchen", "practise the manufacturing CFO with no budget", thread="e1")
+    reply = ask("davidchen", "Why is budget the main blocker this year?", thread="e1")
+    assert [t["name"] for t in reply.tools] == ["practice_turn"] and reply.answer.startswith("Customer: “")
+    done = ask("davidchen", "end practice", thread="e1")
+    assert "Practice ended · overall" in done.answer
 
 
 def test_a_thread_without_a_practice_session_gets_the_capabilities_answer_not_practice_advice(ask):
