@@ -300,14 +300,12 @@ def transcribe_voice(runtime, client: WeComClient | None, message: Inbound, lang
         raise VoiceError("没能取到这条语音,请再发一次或改发文字。" if lang == "zh"
                          else "I could not fetch that voice message; please send it again or type it.") from None
     from speech.errors import SpeechError
-    from speech.pipeline import analyze_file
+    from speech.pipeline import transcribe_query
 
     try:
-        analysis = analyze_file(path, rep_channel="left", language=lang, model=runtime.settings.whisper_model,
-                                home=runtime.home)
+        text = transcribe_query(path, language=lang, model=runtime.settings.whisper_model, home=runtime.home)
     except SpeechError as exc:
         raise VoiceError(("没能识别这条语音:" if lang == "zh" else "Could not read this voice message: ") + str(exc)) from None
-    text = " ".join(t.text.strip() for t in analysis.turns if t.text.strip()).strip()
     if not text:
         raise VoiceError("没有听清这条语音,请再说一遍或改发文字。" if lang == "zh"
                          else "I could not make out any words in that voice message; please say it again or type it.")

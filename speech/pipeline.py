@@ -276,6 +276,29 @@ def analyze_file(
                         turns=turns, metrics=compute_metrics(turns, lang), notes=notes)
 
 
+QUERY_PROMPTS = {  # a short spoken question to the copilot: steer Whisper toward the domain's words
+    "zh": "以下是销售向助手提出的问题,涉及线索、赢单率、跟进率、商机、通话复盘和话术。",
+    "en": "A sales rep asks the copilot about leads, the win rate, the follow-up rate, pipeline value, calls and playbooks.",
+}
+
+
+def transcribe_query(path: Path, *, language: str, model: str = "base", home: Path) -> str:
+    """The text of a short spoken question (a WeCom voice message): one speaker, no turns, so
+    beam search and a domain prompt instead of the call pipeline's greedy per-turn decoding —
+    "win rate" came back as "wind rate" from greedy decoding of 8 kHz AMR."""
+    from faster_whisper import decode_audio
+
+    probe(path)
+    whisper = load_whisper(str(ensure_model(model, home)))
+    try:
+        audio = decode_audio(str(path), sampling_rate=SR)
+    except Exception as exc:  # noqa: BLE001 — PyAV raises many kinds; all mean "cannot decode"
+        raise BadAudioError(f"{path.name} is not audio that can be decoded ({type(exc).__name__})") from None
+    segments, _ = whisper.transcribe(audio, language=language, beam_size=5, condition_on_previous_text=False,
+                                     temperature=0.0, initial_prompt=QUERY_PROMPTS.get(language), vad_filter=True)
+    return "".join(seg.text for seg in segments).strip()
+
+
 @lru_cache(maxsize=1)
 def _malloc_trim():
     """glibc's malloc_trim, or None where the C library is not glibc."""
