@@ -278,6 +278,16 @@ def answer_question(*, ctx: ToolContext, question: str, chart_path: Path | None 
     return run_spec(ctx=ctx, spec=parsed.spec, chart_path=chart_path, notes=parsed.notes)
 
 
+def _chart_fonts(plt) -> None:
+    """A CJK font first (labels are often Chinese), DejaVu for the rest."""
+    from matplotlib import font_manager
+
+    cjk = [f.name for f in font_manager.fontManager.ttflist if any(k in f.name for k in ("WenQuanYi", "Noto Sans CJK", "Noto Sans SC", "Source Han"))]
+    if cjk:
+        plt.rcParams["font.sans-serif"] = [cjk[0], "DejaVu Sans"]
+    plt.rcParams["axes.unicode_minus"] = False
+
+
 def warm_chart_renderer() -> None:
     """Load matplotlib and its CJK font once (≈0.7 s), so a server's first chart answer is
     not the one that pays for it."""
@@ -287,12 +297,11 @@ def warm_chart_renderer() -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib import font_manager
 
-    cjk = [f.name for f in font_manager.fontManager.ttflist if any(k in f.name for k in ("WenQuanYi", "Noto Sans CJK", "Noto Sans SC", "Source Han"))]
+    _chart_fonts(plt)
     fig, ax = plt.subplots(figsize=(2, 1), dpi=50)
     ax.bar(["华东"], [1.0])
-    ax.set_title("预热", fontfamily=cjk[0] if cjk else None)
+    ax.set_title("预热")
     fig.savefig(io.BytesIO(), format="png")
     plt.close(fig)
 
@@ -303,12 +312,8 @@ def draw_chart(answer: KpiAnswer, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib import font_manager
 
-    cjk = [f.name for f in font_manager.fontManager.ttflist if any(k in f.name for k in ("WenQuanYi", "Noto Sans CJK", "Noto Sans SC", "Source Han"))]
-    if cjk:
-        plt.rcParams["font.sans-serif"] = [cjk[0], "DejaVu Sans"]
-    plt.rcParams["axes.unicode_minus"] = False
+    _chart_fonts(plt)
     dims = answer.spec.dimensions
     labels = [" / ".join(str(r[d]) for d in dims) for r in answer.rows]
     scale = 100.0 if answer.unit == "percent" else 1.0
