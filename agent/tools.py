@@ -755,8 +755,8 @@ register(ToolSpec(
     "practice",
     "Start a practice dialogue in which the copilot plays the customer of a scenario (hospital price objection, "
     "manufacturing CFO with no budget, government tender policy, SaaS renewal price rise …). Give the scenario as a "
-    "code or in the user's words; it returns the scenario title, the customer's opening line, the session id and how "
-    "to continue (CLI `repcopilot practice say ID --text …` or POST /api/practice/sessions/ID/turns). Without a "
+    "code or in the user's words; it returns the scenario title, the customer's opening line and the session id; "
+    "from then on each message in this conversation is a turn for practice_turn. Without a "
     "matching scenario it lists the scenarios to choose from. Use for '开始练习 医院采购价格异议', '我想练习一下价格异议', "
     "'start practice hospital price objection'; not for 'what should I practise this week' (coaching_drills).",
     PracticeArgs, _practice))

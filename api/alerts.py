@@ -7,27 +7,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser
-from core.errors import NotFoundError, PermissionDenied, RepcopilotError
+from api.deps import CurrentUser, http_error
+from core.errors import RepcopilotError
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
-
-
-def _status(exc: RepcopilotError) -> HTTPException:
-    if isinstance(exc, PermissionDenied):
-        return HTTPException(403, str(exc))
-    if isinstance(exc, NotFoundError):
-        return HTTPException(404, str(exc))
-    return HTTPException(422, str(exc))
-
-
-def _ctx(session, user, runtime, lang: str | None):
-    from tools.context import ToolContext
-
-    u = session.get(type(user), user.id)
-    language = lang if lang in ("zh", "en") else (u.language if u.language in ("zh", "en") else "zh")
-    return ToolContext(user=u, session=session, language=language, home=runtime.home,
-                       anonymized=runtime.settings.anonymized_aggregate_mode)
 
 
 async def _run(request: Request, user, lang: str | None, fn, commit: bool = False):
@@ -35,7 +18,7 @@ async def _run(request: Request, user, lang: str | None, fn, commit: bool = Fals
 
     def run():
         with runtime.session_factory() as session:
-            out = fn(_ctx(session, user, runtime, lang))
+            out = fn(runtime.context(session, user, lang))
             if commit:
                 session.commit()
             return out
@@ -43,7 +26,7 @@ async def _run(request: Request, user, lang: str | None, fn, commit: bool = Fals
     try:
         return await run_in_threadpool(run)
     except RepcopilotError as exc:
-        raise _status(exc) from None
+        raise http_error(exc) from None
 
 
 @router.get("")

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from api.auth import user_for_token
+from core.errors import NotFoundError, PermissionDenied, RepcopilotError
 from crm.db import session_scope
 from crm.models import User
 
@@ -33,3 +34,12 @@ def current_user(session: SessionDep, authorization: Annotated[str | None, Heade
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def http_error(exc: RepcopilotError) -> HTTPException:
+    """A tool's refusal as HTTP: permission → 403, not found → 404, anything else the caller can fix → 422."""
+    if isinstance(exc, PermissionDenied):
+        return HTTPException(403, str(exc))
+    if isinstance(exc, NotFoundError):
+        return HTTPException(404, str(exc))
+    return HTTPException(422, str(exc))

@@ -27,8 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from api.deps import CurrentUser
-from api.routes import _error_status, _tool_context
+from api.deps import CurrentUser, http_error
 from api.uploads import check_suffix, receive_file
 from core.errors import NotFoundError, PermissionDenied, RepcopilotError
 from crm.models import User
@@ -85,14 +84,14 @@ async def _run(request: Request, user: User, lang: str | None, fn, *, commit: bo
 
     def work():
         with lock or nullcontext(), runtime.session_factory() as session:
-            ctx = _tool_context(session, user, runtime, language)
+            ctx = runtime.context(session, user, language)
             try:
                 out = fn(ctx)
             except (PermissionDenied, NotFoundError) as exc:
                 session.rollback()
                 if session_id is not None:  # another user's session is answered like a missing one
                     raise _not_yours(session_id, ctx.language) from None
-                raise _error_status(exc) from None
+                raise http_error(exc) from None
             if commit:
                 session.commit()
             return out
@@ -100,7 +99,7 @@ async def _run(request: Request, user: User, lang: str | None, fn, *, commit: bo
     try:
         return await run_in_threadpool(work)
     except RepcopilotError as exc:
-        raise _error_status(exc) from None
+        raise http_error(exc) from None
 
 
 def _own_session(ctx, session_id: int, *, write: bool):

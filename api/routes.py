@@ -12,8 +12,8 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from api.deps import CurrentUser, SessionDep
-from core.errors import PermissionDenied, RepcopilotError
+from api.deps import CurrentUser, SessionDep, http_error
+from core.errors import RepcopilotError
 
 router = APIRouter(prefix="/api", tags=["api"])
 health = APIRouter(tags=["health"])
@@ -77,13 +77,11 @@ async def kpi(body: KpiIn, user: CurrentUser, request: Request) -> dict:
     runtime = request.app.state.runtime
 
     def run() -> dict:
-        from tools.context import ToolContext
         from tools.kpi import answer_question
 
         with runtime.session_factory() as session:
-            u = session.get(type(user), user.id)
             language = "zh" if any("\u4e00" <= c <= "\u9fff" for c in body.question) else "en"
-            ctx = ToolContext(user=u, session=session, language=language, home=runtime.home)
+            ctx = runtime.context(session, user, language)
             chart_id = uuid.uuid4().hex
             chart = runtime.home / "charts" / f"{user.id}-{chart_id}.png"
             answer = answer_question(ctx=ctx, question=body.question, chart_path=chart)
@@ -94,10 +92,8 @@ async def kpi(body: KpiIn, user: CurrentUser, request: Request) -> dict:
 
     try:
         return await run_in_threadpool(run)
-    except PermissionDenied as exc:
-        raise HTTPException(403, str(exc)) from None
     except RepcopilotError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise http_error(exc) from None
 
 
 @router.get("/charts/{name}")
@@ -112,24 +108,6 @@ def chart(name: str, user: CurrentUser, request: Request) -> FileResponse:
 
 # -- AI suggestions ---------------------------------------------------------------------------
 
-def _error_status(exc: RepcopilotError) -> HTTPException:
-    from core.errors import NotFoundError
-
-    if isinstance(exc, PermissionDenied):
-        return HTTPException(403, str(exc))
-    if isinstance(exc, NotFoundError):
-        return HTTPException(404, str(exc))
-    return HTTPException(422, str(exc))
-
-
-def _tool_context(session, user, runtime, language: str | None = None):
-    from tools.context import ToolContext
-
-    u = session.get(type(user), user.id)
-    lang = language or (u.language if u.language in ("zh", "en") else "zh")
-    return ToolContext(user=u, session=session, language=lang, home=runtime.home)
-
-
 @router.get("/suggestions")
 async def list_suggestions_route(user: CurrentUser, request: Request, status: str | None = None, limit: int = 50,
                                  lang: str | None = None) -> list[dict]:
@@ -140,13 +118,13 @@ async def list_suggestions_route(user: CurrentUser, request: Request, status: st
         from tools.suggestions import list_suggestions
 
         with runtime.session_factory() as session:
-            ctx = _tool_context(session, user, runtime, lang if lang in ("zh", "en") else None)
+            ctx = runtime.context(session, user, lang)
             return [r.to_json() for r in list_suggestions(ctx=ctx, status=status, limit=limit)]
 
     try:
         return await run_in_threadpool(run)
     except RepcopilotError as exc:
-        raise _error_status(exc) from None
+        raise http_error(exc) from None
 
 
 @router.post("/suggestions/{suggestion_id}/{decision}")
@@ -162,7 +140,7 @@ async def decide_suggestion_route(suggestion_id: int, decision: str, user: Curre
         from tools.suggestions import decide_suggestion
 
         with runtime.session_factory() as session:
-            ctx = _tool_context(session, user, runtime, lang if lang in ("zh", "en") else None)
+            ctx = runtime.context(session, user, lang)
             result = decide_suggestion(ctx=ctx, suggestion_id=suggestion_id,
                                        decision="adopted" if decision == "adopt" else "dismissed")
             session.commit()
@@ -171,4 +149,4 @@ async def decide_suggestion_route(suggestion_id: int, decision: str, user: Curre
     try:
         return await run_in_threadpool(run)
     except RepcopilotError as exc:
-        raise _error_status(exc) from None
+        raise http_error(exc) from None

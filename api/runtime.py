@@ -70,11 +70,19 @@ class Runtime:
                 return None
         return self._knowledge
 
+    def context(self, session, user: User | int, language: str | None = None) -> ToolContext:
+        """The ToolContext every request and channel message runs in: the user (as loaded in
+        ``session``), their language unless one is given, the data home and this deployment's
+        anonymized-aggregate switch — set in one place, so no entry point can forget it."""
+        user = session.get(User, user if isinstance(user, int) else user.id)
+        lang = language if language in ("zh", "en") else (user.language if user.language in ("zh", "en") else "zh")
+        return ToolContext(user=user, session=session, language=lang, home=self.home,
+                           anonymized=self.settings.anonymized_aggregate_mode)
+
     def ask(self, user_id: int, question: str, thread_id: str) -> Answer:
         with self.session_factory() as session:
-            user = session.get(User, user_id)
-            ctx = ToolContext(user=user, session=session, home=self.home, knowledge=self.knowledge,
-                              anonymized=self.settings.anonymized_aggregate_mode)
+            ctx = self.context(session, user_id)
+            ctx.knowledge = self.knowledge
             with self._graph_lock:
                 answer = self.copilot.ask(ctx, question, thread_id=thread_id)
             session.commit()
@@ -94,7 +102,7 @@ class Runtime:
             if admin is None:
                 log.warning("signals: no admin user to run the rules as; create one or turn REPCOPILOT_SIGNALS_INTERVAL_S off")
                 return {}
-            ctx = ToolContext(user=admin, session=session, home=self.home, anonymized=self.settings.anonymized_aggregate_mode)
+            ctx = self.context(session, admin)
             now = ctx.now()
             since = max(self._signals_since or now - timedelta(days=1), now - timedelta(days=1))
             run = run_signals(ctx=ctx, since=since, until=now)

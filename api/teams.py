@@ -312,7 +312,6 @@ class TeamsBot:
 
     def decide_suggestion(self, aad_id: str, data: dict[str, Any], locale: str | None) -> str:
         """Adopt or dismiss an AI suggestion from a card button, as the user who pressed it."""
-        from tools.context import ToolContext
         from tools.suggestions import decide_suggestion
 
         verb = str(data.get("verb") or "")
@@ -321,8 +320,7 @@ class TeamsBot:
             user = session.scalar(select(User).where(User.teams_aad_id == aad_id)) if aad_id else None
             if user is None:
                 return bilingual("not_enrolled", locale)
-            ctx = ToolContext(user=user, session=session, language=_lang(user.language), home=self.runtime.home,
-                              anonymized=self.runtime.settings.anonymized_aggregate_mode)
+            ctx = self.runtime.context(session, user)
             try:
                 suggestion_id = int(data.get("suggestion_id"))
                 if decision is None:

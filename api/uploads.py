@@ -102,7 +102,9 @@ async def upload_call(
 
     def store() -> tuple[dict, bool]:
         with runtime.session_factory() as session, session.begin():
-            for job in session.scalars(select(Job).where(Job.kind == "ingest_call", Job.status != "failed")):
+            # a retried upload comes from the same uploader: look among their jobs, not every job ever queued
+            mine = select(Job).where(Job.kind == "ingest_call", Job.status != "failed", Job.user_id == user.id)
+            for job in session.scalars(mine):
                 if job.payload.get("content_hash") == content_hash and job.payload.get("rep_id") == rep_id:
                     return job_view(job), False
             job = enqueue(session, "ingest_call", {

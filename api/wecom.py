@@ -255,7 +255,6 @@ def suggestion_card(suggestion: dict, lang: str, inbound_id: int) -> dict:
 
 def _decide_from_card(runtime, user_id: int, lang: str, message: Inbound) -> str:
     from core.errors import RepcopilotError
-    from tools.context import ToolContext
     from tools.suggestions import decide_suggestion
 
     verb, _, sid = message.text.partition("_")
@@ -263,7 +262,7 @@ def _decide_from_card(runtime, user_id: int, lang: str, message: Inbound) -> str
         return "无法识别的按钮。/ Unknown button."
     decision = "adopted" if verb == "adopt" else "dismissed"
     with runtime.session_factory() as session:
-        ctx = ToolContext(user=session.get(User, user_id), session=session, language=lang, home=runtime.home)
+        ctx = runtime.context(session, user_id, lang)
         try:
             result = decide_suggestion(ctx=ctx, suggestion_id=int(sid), decision=decision)
             session.commit()

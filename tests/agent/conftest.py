@@ -6,6 +6,8 @@ from pydantic import BaseModel
 from agent import tools as agent_tools
 from agent.tools import ToolOutput, ToolSpec
 from core.errors import PermissionDenied
+from crm.access import get_user
+from evals.demo import NOON
 from tools.context import ToolContext
 from tools.evidence import Evidence
 
@@ -32,3 +34,8 @@ def echo_tool(monkeypatch):
 
     monkeypatch.setattr(graph_module, "REGISTRY", registry)
     return registry
+
+
+def noon_ctx(session, login: str, language: str = "zh") -> ToolContext:
+    """A ToolContext for ``login`` at the demo company's as-of noon (the eval's clock)."""
+    return ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON, language=language)

@@ -10,12 +10,10 @@ from langchain_core.messages import HumanMessage
 from agent.planners import OfflinePlanner, route_intent
 from agent.service import Copilot
 from agent.tools import REGISTRY, run_tool
-from crm.access import get_user
 from crm.db import session_factory
-from evals.demo import NOON
 from evals.scripted_llm import ScriptedServer, text_reply, tool_call_reply
 from tools.calls import recompute_call_metrics
-from tools.context import ToolContext
+from tests.agent.conftest import noon_ctx
 
 
 @pytest.mark.parametrize("question, intent", [
@@ -43,8 +41,7 @@ def coaching_session(demo_engine):
         session.close()
 
 
-def _ctx(session, login: str, language: str = "zh") -> ToolContext:
-    return ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON, language=language)
+_ctx = noon_ctx
 
 
 def _plan(session, login: str, question: str) -> dict:

@@ -16,6 +16,7 @@ from crm.db import session_factory
 from crm.models import Alert, AuditLog, Lead, RoutingDecision, User
 from evals.agent_eval import SETUP_ADMIN, prepare_lead_intel
 from evals.demo import NOON
+from tests.agent.conftest import noon_ctx
 from tools.context import ToolContext
 
 
@@ -69,8 +70,7 @@ def intel_session(demo_engine):
         session.close()
 
 
-def _ctx(session, login: str, language: str = "zh") -> ToolContext:
-    return ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON, language=language)
+_ctx = noon_ctx
 
 
 def _colleagues_lead(session, login: str) -> int:

@@ -122,3 +122,23 @@ def test_another_reps_suggestion_cannot_be_decided_or_listed(served):
     assert still[other["id"]]["status"] == "shown"
     assert client.post("/api/suggestions/99999999/adopt", headers=auth(tokens["zhangwei"])).status_code == 404
     assert client.post(f"/api/suggestions/{other['id']}/maybe", headers=auth(tokens["chenjing"])).status_code == 404
+
+
+def test_every_request_context_carries_the_deployments_anonymized_switch_and_the_users_language(tmp_path):
+    """One place builds the ToolContext for HTTP routes and channels (Runtime.context): the privacy
+    switch cannot be forgotten by a new endpoint."""
+    from api.runtime import Runtime
+    from crm.access import get_user
+
+    demo_home_with_tokens(tmp_path, ())
+    for switch in (True, False):
+        runtime = Runtime(Settings(home=tmp_path, anonymized_aggregate_mode=switch, inline_worker=False))
+        try:
+            with runtime.session_factory() as session:
+                david = get_user(session, "davidchen")
+                assert runtime.context(session, david).anonymized is switch
+                assert runtime.context(session, david).language == "en"
+                assert runtime.context(session, david.id, "zh").language == "zh"
+                assert runtime.context(session, david, "fr").language == "en"  # an unknown language falls back to the user's
+        finally:
+            runtime.close()

@@ -5,7 +5,6 @@ backends, the LLM persona against the scripted server, and the eval (strong beat
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -328,9 +329,8 @@ def test_rows_another_process_inserted_first_are_updated_not_duplicated(tiny, mo
     assert next(r for r in rows if r.user_id == tiny["rep1"]).calls_used == 3
 
 
-
 # -- recompute on ingest and on outcome changes -----------------------------------------------------
-def _turns_json(tmp_path, name: str, pause_s: float) -> "Path":
+def _turns_json(tmp_path, name: str, pause_s: float) -> Path:
     """A transcript whose rep waits ``pause_s`` after each customer pain point and asks why."""
     import json
 

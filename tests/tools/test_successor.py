@@ -7,10 +7,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
 
 from core.errors import NotFoundError, PermissionDenied, UserInputError
-from crm.models import Account, AISuggestion, Call, CallMetric, CallTurn, Opportunity, Renewal, Touchpoint, User
+from crm.models import Account, AISuggestion, Call, CallMetric, CallTurn, Opportunity, Renewal, User
 from tests.tools.conftest import NOW, make_ctx
 from tools.successor import account_scenario, rank_candidates, successor_plan
 
