@@ -90,6 +90,9 @@ class Runtime:
                 from agent.planners import route_intent
 
                 route_intent("warm up")
+            from tools.kpi.service import warm_chart_renderer
+
+            warm_chart_renderer()  # matplotlib and its CJK font, before the first chart answer
         except Exception as exc:  # noqa: BLE001 — the server still answers what does not need them; /ready says why
             log.exception("start-up warm-up failed")
             self.warm_up_error = f"{type(exc).__name__}: {exc}"
