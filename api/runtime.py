@@ -49,7 +49,8 @@ class Runtime:
         self.copilot = Copilot(planner=make_planner(settings), checkpointer=saver)
         self._graph_lock = threading.Lock()  # the SQLite checkpointer connection is shared
         self.lanes = Lanes()
-        self.agent_gate = AgentGate(settings.max_agent_runs, retry_after_s=settings.busy_retry_after_s)
+        self.agent_gate = AgentGate(settings.max_agent_runs, queue=settings.agent_queue, wait_s=settings.agent_queue_wait_s,
+                                    retry_after_s=settings.busy_retry_after_s)
         self.inbox = Inbox(self.engine)
         self.worker: JobWorker | None = None
         if settings.inline_worker:  # one process by default; `repcopilot worker` when this is off

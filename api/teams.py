@@ -171,7 +171,7 @@ async def messages(request: Request, identity: Annotated[ClaimsIdentity, Depends
     if activity.type != "message":
         return await bot.adapter.process(request, bot.agent)
     gate = bot.runtime.agent_gate
-    if not gate.try_acquire():  # the Bot Connector retries a 503; nothing was accepted or stored
+    if not await gate.acquire():  # the Bot Connector retries a 503; nothing was accepted or stored
         raise busy(gate.retry_after_s)
     slot = AgentSlot(gate)
     token = _REQUEST_SLOT.set(slot)

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         8, ge=1, le=1000, description="agent runs (chat, KPI questions, practice turns, Teams messages) at once per "
         "process; beyond it the server answers 503 with Retry-After instead of queueing"
     )
+    agent_queue: int = Field(
+        32, ge=0, le=10000, description="requests that may wait for an agent slot (holding no thread or connection); "
+        "beyond them a 503 at once"
+    )
+    agent_queue_wait_s: float = Field(5.0, ge=0, le=60, description="longest wait for an agent slot before the 503")
     busy_retry_after_s: int = Field(1, ge=1, le=60, description="the Retry-After of a 503 when the agent runs are full")
     max_body_kb: int = Field(
         1024, ge=1, description="largest request body of any endpoint other than uploads (call recordings, practice "

@@ -351,7 +351,8 @@ def test_the_pool_is_sized_from_the_worker_threads(server):
 
 def test_beyond_the_agent_slots_chat_kpi_and_practice_get_503_with_retry_after_and_no_connection_is_held(home):
     path, tokens = home
-    settings = Settings(home=path, inline_worker=False, embedding_model="hash", max_agent_runs=2, busy_retry_after_s=2)
+    settings = Settings(home=path, inline_worker=False, embedding_model="hash", max_agent_runs=2, busy_retry_after_s=2,
+                        agent_queue=0)
     app = create_app(settings)
     runtime = app.state.runtime
     release = threading.Event()
@@ -389,3 +390,57 @@ def test_beyond_the_agent_slots_chat_kpi_and_practice_get_503_with_retry_after_a
         assert runtime.agent_gate.running == 0
         after = httpx.post(base + "/api/kpi", json={"question": "本季度各区域赢单率"}, headers=auth(tokens["chenjing"]), timeout=60)
         assert after.status_code == 200
+
+
+def test_a_request_waits_in_the_bounded_waiting_room_for_a_slot_and_the_one_beyond_it_gets_503(home):
+    """One slot, a waiting room of one: the second request waits (no thread, no connection) and is
+    answered when the first is done; the third finds the room full and gets 503 at once."""
+    path, tokens = home
+    app = create_app(Settings(home=path, inline_worker=False, embedding_model="hash", max_agent_runs=1, agent_queue=1,
+                              agent_queue_wait_s=60))
+    runtime = app.state.runtime
+    release, inside = threading.Event(), threading.Semaphore(0)
+    real_ask = runtime.copilot.ask
+
+    def held_ask(*args, **kwargs):
+        inside.release()
+        release.wait(60)
+        return real_ask(*args, **kwargs)
+
+    with serve(app) as port:
+        base = f"http://127.0.0.1:{port}"
+        runtime.copilot.ask = held_ask
+        chat = {"json": {"message": "我的建议"}, "headers": auth(tokens["zhangwei"]), "timeout": 120}
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first = pool.submit(httpx.post, base + "/api/chat", **chat)
+            assert inside.acquire(timeout=60)
+            second = pool.submit(httpx.post, base + "/api/chat", **chat)
+            while runtime.agent_gate.waiting < 1:
+                time.sleep(0.01)
+            assert runtime.engine.pool.checkedout() == 1  # only the run inside the agent holds a connection
+            third = httpx.post(base + "/api/chat", **chat)
+            assert third.status_code == 503 and third.headers["Retry-After"] == "1"
+            release.set()
+            assert first.result().status_code == second.result().status_code == 200
+        assert runtime.agent_gate.running == 0 and runtime.agent_gate.waiting == 0
+
+
+def test_the_gate_hands_a_freed_slot_to_the_first_waiter_and_a_timed_out_waiter_leaves():
+    import asyncio
+
+    from api.capacity import AgentGate
+
+    async def scenario() -> list:
+        gate = AgentGate(1, queue=2, wait_s=0.2)
+        assert await gate.acquire()
+        timed_out = await gate.acquire()  # nobody releases: the wait ends, the room is left
+        after_timeout = (gate.running, gate.waiting)
+        waiter = asyncio.create_task(gate.acquire())
+        while gate.waiting < 1:
+            await asyncio.sleep(0)
+        gate.release()  # handed straight to the waiter: still one running
+        handed = await waiter
+        gate.release()
+        return [timed_out, after_timeout, handed, gate.running, gate.waiting, gate.refused]
+
+    assert asyncio.run(scenario()) == [False, (1, 0), True, 0, 0, 1]
