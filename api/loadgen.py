@@ -45,6 +45,7 @@ class Result:
 
     @property
     def errors(self) -> int:
+        """Requests that did not end in 200 (0: the connection was dropped)."""
         return sum(1 for s in self.statuses if s != 200)
 
 
@@ -96,8 +97,11 @@ async def run_load(host: str, port: int, requests: list[Request], concurrency: i
                 next_index += 1
                 t = time.perf_counter()
                 for attempt in range(max_retries + 1):
-                    writer.write(payloads[i])
-                    response = await _read_response(reader)
+                    try:
+                        writer.write(payloads[i])
+                        response = await _read_response(reader)
+                    except (ConnectionError, asyncio.IncompleteReadError):  # the server dropped us: an error
+                        response = _Response(0, {"connection": "close"}, b"")
                     if response.headers.get("connection", "").lower() == "close":
                         writer.close()
                         reader, writer = await asyncio.open_connection(host, port)
