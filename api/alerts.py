@@ -7,18 +7,25 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, http_error
-from core.errors import RepcopilotError
+from api.deps import CurrentUser, IdPath, Limit, http_error, not_yours_or_missing
+from core.errors import NotFoundError, PermissionDenied, RepcopilotError
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 
-async def _run(request: Request, user, lang: str | None, fn, commit: bool = False):
+async def _run(request: Request, user, lang: str | None, fn, commit: bool = False, alert_id: int | None = None):
+    """``fn(ctx)`` in the thread pool; for one alert (``alert_id``) someone else's answers 404 like a missing one."""
     runtime = request.app.state.runtime
 
     def run():
         with runtime.session_factory() as session:
-            out = fn(runtime.context(session, user, lang))
+            ctx = runtime.context(session, user, lang)
+            try:
+                out = fn(ctx)
+            except (PermissionDenied, NotFoundError):
+                if alert_id is None:
+                    raise
+                raise not_yours_or_missing("提醒", "alert", alert_id, ctx.language, "GET /api/alerts") from None
             if commit:
                 session.commit()
             return out
@@ -31,7 +38,7 @@ async def _run(request: Request, user, lang: str | None, fn, commit: bool = Fals
 
 @router.get("")
 async def list_alerts_route(user: CurrentUser, request: Request, status: str | None = None, rule: str | None = None,
-                            limit: int = 50, lang: str | None = None) -> list[dict]:
+                            limit: Limit = 50, lang: str | None = None) -> list[dict]:
     """The caller's alerts, newest first: rule, lead, title, suggested action, evidence (counts only in
     anonymized aggregate mode), confidence, status (shown / adopted / dismissed / expired / escalated)."""
     from tools.alerts import list_alerts
@@ -40,7 +47,7 @@ async def list_alerts_route(user: CurrentUser, request: Request, status: str | N
 
 
 @router.get("/{alert_id}/explain")
-async def explain_alert_route(alert_id: int, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
+async def explain_alert_route(alert_id: IdPath, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """Why this alert: the rule, the (up to 5) events behind it, the confidence, and a markdown report."""
     from tools.alerts import explain_alert
 
@@ -48,18 +55,19 @@ async def explain_alert_route(alert_id: int, user: CurrentUser, request: Request
         exp = explain_alert(ctx=ctx, alert_id=alert_id)
         return exp.to_json() | {"markdown": exp.render(ctx.language)}
 
-    return await _run(request, user, lang, fn)
+    return await _run(request, user, lang, fn, alert_id=alert_id)
 
 
 @router.post("/{alert_id}/{action}")
-async def act_on_alert_route(alert_id: int, action: str, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
+async def act_on_alert_route(alert_id: IdPath, action: str, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """``action`` = adopt | dismiss | escalate. Repeating an action is a no-op; reversing a decision is refused (422)."""
     from tools.alerts import decide_alert, escalate_alert
 
     if action not in ("adopt", "dismiss", "escalate"):
         raise HTTPException(404, "use /api/alerts/{id}/adopt, /dismiss or /escalate")
     if action == "escalate":
-        return await _run(request, user, lang, lambda ctx: escalate_alert(ctx=ctx, alert_id=alert_id).to_json(), commit=True)
+        return await _run(request, user, lang, lambda ctx: escalate_alert(ctx=ctx, alert_id=alert_id).to_json(), commit=True,
+                          alert_id=alert_id)
     decision = "adopted" if action == "adopt" else "dismissed"
     return await _run(request, user, lang, lambda ctx: decide_alert(ctx=ctx, alert_id=alert_id, decision=decision).to_json(),
-                      commit=True)
+                      commit=True, alert_id=alert_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +27,12 @@ def create_token(session: Session, user: User, label: str | None = None) -> str:
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    if not token or not token.startswith(TOKEN_PREFIX):
+    """The token's user — None for an unknown or revoked token, and for a user who has left
+    (``left_at`` on or before today): leaving the company ends API access with no extra step."""
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _digest(token), ApiToken.revoked_at.is_(None)))
-    return session.get(User, row.user_id) if row else None
+    user = session.get(User, row.user_id) if row else None
+    if user is None or (user.left_at is not None and user.left_at <= date.today()):
+        return None
+    return user

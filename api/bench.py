@@ -5,6 +5,10 @@
   the same load in the same run — the server's floor for any request.
 - Chat first-token latency with the offline planner over ``/api/chat`` (SSE), against the
   same questions answered in-process by the copilot (no HTTP) in the same run.
+- Chat under load: ``POST /api/chat`` from 25 / 50 / 100 / 200 concurrent clients (the web chat's
+  behaviour: a 503 is retried after its Retry-After), throughput and p50/p99, errors (anything
+  but 200 in the end) and retries; ``GET /health`` probed by two more clients during the same
+  load — the server's floor — and the ratio chat p50 / health p50 of the same run.
 """
 
 from __future__ import annotations
@@ -44,6 +48,52 @@ def _encrypted(i: int) -> tuple[dict[str, str], str]:
     return query, f"<xml><ToUserName><![CDATA[{_CORP}]]></ToUserName><Encrypt><![CDATA[{root.findtext('Encrypt')}]]></Encrypt></xml>"
 
 
+CHAT_LEVELS = (25, 50, 100, 200)
+CHAT_QUESTIONS = ["我的建议", "线索638怎么样?", "How do I answer 'your price is too high' for a hospital?", "my suggestions"]
+
+
+async def _chat_under_load(port: int, token: str, clients: int) -> dict[str, Any]:
+    """``clients`` concurrent chat clients (2 questions each, at least 100), while two more
+    clients probe /health back to back; the figures of both."""
+    import json
+
+    from api.loadgen import _read_response
+
+    n = max(100, 2 * clients)
+    chats = [Request("POST", "/api/chat", body=json.dumps({"message": CHAT_QUESTIONS[i % len(CHAT_QUESTIONS)]}).encode(),
+                     content_type="application/json", headers=(("Authorization", f"Bearer {token}"),)) for i in range(n)]
+    done = asyncio.Event()
+    health_ms: list[float] = []
+
+    async def probe() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        payload = Request("GET", "/health").encode(f"127.0.0.1:{port}")
+        try:
+            while not done.is_set():
+                t = time.perf_counter()
+                writer.write(payload)
+                await _read_response(reader)
+                health_ms.append((time.perf_counter() - t) * 1000)
+                await asyncio.sleep(0.01)
+        finally:
+            writer.close()
+
+    async def load():
+        try:
+            return await run_load("127.0.0.1", port, chats, clients, retry_busy=True)
+        finally:
+            done.set()
+
+    result, *_ = await asyncio.gather(load(), probe(), probe())
+    chat_p50 = percentile(result.latencies_ms, 0.5)
+    health_p50 = percentile(health_ms, 0.5) if health_ms else float("nan")
+    return {"clients": clients, "chats": n, "chat_per_s": round(n / result.wall_s, 1), "errors": result.errors,
+            "busy_retries": result.retries, "chat_p50_ms": round(chat_p50, 1),
+            "chat_p99_ms": round(percentile(result.latencies_ms, 0.99), 1),
+            "health_p50_ms": round(health_p50, 1), "health_p99_ms": round(percentile(health_ms, 0.99), 1) if health_ms else None,
+            "chat_p50_over_health_p50": round(chat_p50 / health_p50, 1) if health_ms and health_p50 > 0 else None}
+
+
 def bench_api(*, callbacks: int = 1000, concurrency: int = 50) -> dict[str, Any]:
     import os
     import subprocess
@@ -69,18 +119,20 @@ def bench_api(*, callbacks: int = 1000, concurrency: int = 50) -> dict[str, Any]
         env = {k: v for k, v in os.environ.items() if not k.startswith("REPCOPILOT_")} | {
             "REPCOPILOT_HOME": str(home), "REPCOPILOT_WECOM_TOKEN": _TOKEN, "REPCOPILOT_WECOM_AES_KEY": _AES,
             "REPCOPILOT_WECOM_CORP_ID": _CORP}
+        log = (home / "server.log").open("w+b")  # a file, not a pipe: a chatty server never blocks on it
         server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
+                                  stdout=subprocess.DEVNULL, stderr=log, cwd=Path(__file__).resolve().parent.parent)
         base = f"http://127.0.0.1:{port}"
         deadline = time.time() + 120
         while True:
             try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                if httpx.get(base + "/ready", timeout=5).status_code == 200:  # the store and models are open
                     break
             except httpx.HTTPError:
                 pass
             if server.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"the server did not start: {server.stderr.read().decode()[-2000:] if server.stderr else ''}")
+                log.seek(0)
+                raise RuntimeError(f"the server did not start: {log.read().decode(errors='replace')[-2000:]}")
             time.sleep(0.2)
         try:
             messages = [_encrypted(i) for i in range(callbacks)]
@@ -116,9 +168,11 @@ def bench_api(*, callbacks: int = 1000, concurrency: int = 50) -> dict[str, Any]
                     runtime.ask(user_id, q, thread_id=f"bench-{time.time_ns()}")
                     in_process.append((time.perf_counter() - t) * 1000)
             runtime.close()
+            chat_load = [asyncio.run(_chat_under_load(port, token, clients)) for clients in CHAT_LEVELS]
         finally:
             server.terminate()
             server.wait(timeout=30)
+            log.close()
             engine.dispose()
     return {
         "concurrency": concurrency, "callbacks": callbacks,
@@ -131,4 +185,5 @@ def bench_api(*, callbacks: int = 1000, concurrency: int = 50) -> dict[str, Any]
         "chat_first_token_p50_ms": round(statistics.median(first_token), 1),
         "chat_first_token_p95_ms": round(percentile(first_token, 0.95), 1),
         "chat_in_process_p50_ms": round(statistics.median(in_process), 1),
+        "chat_under_load": chat_load,
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,9 @@ from crm.models import InboundMessage
 
 log = logging.getLogger("repcopilot.inbox")
 MAX_BATCH = 256
+RETRY_FIRST_S, RETRY_MAX_S = 0.05, 5.0
+ACCEPT_RETRY_S = 3.0  # WeCom retries a callback after 5 s: fail the ack before that
+FINISH_RETRY_S = 3600.0  # how long an answered message's status is retried before it is logged as lost
 
 
 @dataclass
@@ -90,15 +94,33 @@ class Inbox:
             self._write(batch)
 
     def _write(self, batch: list[_Op]) -> None:
-        try:
-            results = self._write_batch(batch)
-        except Exception as exc:  # noqa: BLE001 — every caller learns it; the writer keeps going
-            log.exception("inbox write of %d operations failed", len(batch))
-            for op in batch:
-                op.future.set_exception(exc)
+        """Write a batch, retrying a failed write: an acceptance for a few seconds (then its caller
+        learns it and answers 500, so the platform sends the message again), a finish until it is
+        stored — an answered message must never stay ``queued`` because one write failed."""
+        delay = RETRY_FIRST_S
+        waited = 0.0
+        while batch:
+            try:
+                results = self._write_batch(batch)
+            except Exception as exc:  # noqa: BLE001 — retried below; the writer keeps going
+                log.warning("inbox write of %d operations failed (%s); retrying in %.2f s", len(batch), exc, delay)
+                if waited >= ACCEPT_RETRY_S:  # the senders of accepts retry themselves
+                    for op in batch:
+                        if op.kind == "accept":
+                            op.future.set_exception(exc)
+                    batch = [op for op in batch if op.kind != "accept"]
+                if waited >= FINISH_RETRY_S:
+                    log.error("inbox: giving up on %d finishes after %.0f s", len(batch), waited)
+                    for op in batch:
+                        op.future.set_exception(exc)
+                    return
+                time.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            for op, result in zip(batch, results, strict=True):
+                op.future.set_result(result)
             return
-        for op, result in zip(batch, results, strict=True):
-            op.future.set_result(result)
 
     def _write_batch(self, batch: list[_Op]) -> list[Any]:
         """One transaction and one statement per kind (executemany): building and compiling a

@@ -27,7 +27,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from api.deps import CurrentUser, http_error
+from api.capacity import run_agent
+from api.deps import CurrentUser, IdPath, http_error
 from api.uploads import check_suffix, receive_file
 from core.errors import NotFoundError, PermissionDenied, RepcopilotError
 from crm.models import User
@@ -76,9 +77,10 @@ def _not_yours(session_id: int, language: str) -> HTTPException:
 
 
 async def _run(request: Request, user: User, lang: str | None, fn, *, commit: bool = False, session_id: int | None = None,
-               lock: threading.Lock | None = None):
+               lock: threading.Lock | None = None, agent: bool = False):
     """``fn(ctx)`` in the thread pool with a ToolContext of the caller; errors → 4xx that say what to do.
-    ``lock`` is held around the whole database session, so the work reads what the previous holder committed."""
+    ``lock`` is held around the whole database session, so the work reads what the previous holder committed;
+    ``agent``: the work is an agent run (the customer's reply), held to the process's agent slots (503 beyond them)."""
     runtime = request.app.state.runtime
     language = _lang(lang)
 
@@ -97,6 +99,8 @@ async def _run(request: Request, user: User, lang: str | None, fn, *, commit: bo
             return out
 
     try:
+        if agent:
+            return await run_agent(request, work)
         return await run_in_threadpool(work)
     except RepcopilotError as exc:
         raise http_error(exc) from None
@@ -142,7 +146,7 @@ async def start_session_route(body: StartBody, user: CurrentUser, request: Reque
 
     runtime = request.app.state.runtime
     view = await _run(request, user, lang, lambda ctx: start_session(ctx, body.scenario, persona=make_persona(runtime.settings)),
-                      commit=True)
+                      commit=True, agent=True)
     sid = view["session_id"]
     return view | {"turns_url": f"/api/practice/sessions/{sid}/turns", "end_url": f"/api/practice/sessions/{sid}/end"}
 
@@ -182,7 +186,7 @@ TURN_BODY = {"requestBody": {"required": True, "content": {
 
 
 @router.post("/sessions/{session_id}/turns", openapi_extra=TURN_BODY)
-async def rep_turn_route(session_id: int, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
+async def rep_turn_route(session_id: IdPath, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """One rep turn → the customer's reply and the running scores:
     ``{"session_id", "rep": {"idx", "kind", "text", "pause_s"}, "customer": {"idx", "text"}, "running": {…},
     "ended"}`` (+ ``"scores"`` and ``"report"`` when the customer agreed a next step or the turn limit was hit).
@@ -213,7 +217,7 @@ async def rep_turn_route(session_id: int, user: CurrentUser, request: Request, l
         return await _run(request, user, language,
                           lambda ctx: rep_turn(ctx, session_id, text, audio=path, pause_s=pause_s, persona=persona,
                                                whisper_model=runtime.settings.whisper_model),
-                          commit=True, session_id=session_id, lock=_session_lock(session_id))
+                          commit=True, session_id=session_id, lock=_session_lock(session_id), agent=True)
     finally:
         if path is not None:
             path.unlink(missing_ok=True)  # the recording is not kept: its words and timing are in the transcript
@@ -229,7 +233,7 @@ def _check_open(ctx, session_id: int) -> None:
 
 
 @router.post("/sessions/{session_id}/end")
-async def end_session_route(session_id: int, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
+async def end_session_route(session_id: IdPath, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """End your session (again: the same report): ``{"session_id", "scenario", "transcript", "scores", "rubric",
     "pain_points_found", "report"}`` — each rubric verdict cites the turn that shows it or says why it failed."""
     from agent.practice import end_session
@@ -242,7 +246,7 @@ async def end_session_route(session_id: int, user: CurrentUser, request: Request
 
 
 @router.get("/sessions/{session_id}")
-async def get_session_route(session_id: int, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
+async def get_session_route(session_id: IdPath, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """A session you may see (yours; a manager: the team's; a trainer or admin: any): transcript so far,
     and for an ended one the scores, rubric verdicts and report."""
     from agent.practice import session_result

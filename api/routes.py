@@ -8,12 +8,13 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from api.deps import CurrentUser, SessionDep, http_error
-from core.errors import RepcopilotError
+from api.capacity import run_agent
+from api.deps import CurrentUser, IdPath, Limit, http_error, not_yours_or_missing
+from core.errors import NotFoundError, PermissionDenied, RepcopilotError
 
 router = APIRouter(prefix="/api", tags=["api"])
 health = APIRouter(tags=["health"])
@@ -25,9 +26,30 @@ def get_health() -> dict:
 
 
 @health.get("/ready")
-def get_ready(session: SessionDep) -> dict:
-    session.execute(text("SELECT 1"))
-    return {"status": "ready"}
+def get_ready(request: Request):
+    """200 once the database answers and the knowledge store and models are open; 503 while they open."""
+    runtime = request.app.state.runtime
+    with runtime.session_factory() as session:
+        session.execute(text("SELECT 1"))
+    if not runtime.ready.is_set():
+        return JSONResponse({"status": "starting", "detail": "opening the knowledge store and models"}, status_code=503,
+                            headers={"Retry-After": "1"})
+    return {"status": "ready"} | ({"warning": runtime.warm_up_error} if runtime.warm_up_error else {})
+
+
+def public_paths(value, home: Path):
+    """``value`` with the server's file paths replaced: a chart by its URL, anything else in the
+    data home by its name — no answer shows where the server keeps its files."""
+    if isinstance(value, str):
+        root = str(home)
+        if root not in value:
+            return value
+        return value.replace(f"{root}/charts/", "/api/charts/").replace(root + "/", "").replace(root, "")
+    if isinstance(value, list):
+        return [public_paths(v, home) for v in value]
+    if isinstance(value, dict):
+        return {k: public_paths(v, home) for k, v in value.items()}
+    return value
 
 
 class ChatIn(BaseModel):
@@ -50,8 +72,8 @@ class ChatOut(BaseModel):
 async def chat(body: ChatIn, user: CurrentUser, request: Request):
     runtime = request.app.state.runtime
     thread = f"web:{user.id}:{body.thread_id or uuid.uuid4().hex[:12]}"
-    answer = await run_in_threadpool(runtime.ask, user.id, body.message, thread)
-    data = answer.to_json() | {"images": [f"/api/charts/{Path(p).name}" for p in answer.images]}
+    answer = await run_agent(request, runtime.ask, user.id, body.message, thread)
+    data = public_paths(answer.to_json(), runtime.home) | {"images": [f"/api/charts/{Path(p).name}" for p in answer.images]}
     out = ChatOut(**data, thread_id=thread.split(":", 2)[2])
     if not body.stream:
         return out
@@ -87,11 +109,13 @@ async def kpi(body: KpiIn, user: CurrentUser, request: Request) -> dict:
             answer = answer_question(ctx=ctx, question=body.question, chart_path=chart)
             data = answer.to_json()
             data["chart"] = f"/api/charts/{user.id}-{chart_id}.png" if answer.chart else None
-            data["text"] = answer.render()
-            return data
+            data["text"] = answer.render(chart_path=False)  # the chart's URL, never its file path
+            if data["chart"]:
+                data["text"] += ("\n图表:" if language == "zh" else "\nChart: ") + data["chart"]
+            return public_paths(data, runtime.home)
 
     try:
-        return await run_in_threadpool(run)
+        return await run_agent(request, run)
     except RepcopilotError as exc:
         raise http_error(exc) from None
 
@@ -109,7 +133,7 @@ def chart(name: str, user: CurrentUser, request: Request) -> FileResponse:
 # -- AI suggestions ---------------------------------------------------------------------------
 
 @router.get("/suggestions")
-async def list_suggestions_route(user: CurrentUser, request: Request, status: str | None = None, limit: int = 50,
+async def list_suggestions_route(user: CurrentUser, request: Request, status: str | None = None, limit: Limit = 50,
                                  lang: str | None = None) -> list[dict]:
     """The AI suggestions shown to the caller (a manager: to the team), newest first."""
     runtime = request.app.state.runtime
@@ -128,7 +152,7 @@ async def list_suggestions_route(user: CurrentUser, request: Request, status: st
 
 
 @router.post("/suggestions/{suggestion_id}/{decision}")
-async def decide_suggestion_route(suggestion_id: int, decision: str, user: CurrentUser, request: Request,
+async def decide_suggestion_route(suggestion_id: IdPath, decision: str, user: CurrentUser, request: Request,
                                   lang: str | None = None) -> dict:
     """Adopt or dismiss a suggestion (``decision`` = adopt | dismiss). Repeating the same
     decision is a no-op (``changed: false``); reversing one is refused (422)."""
@@ -141,8 +165,11 @@ async def decide_suggestion_route(suggestion_id: int, decision: str, user: Curre
 
         with runtime.session_factory() as session:
             ctx = runtime.context(session, user, lang)
-            result = decide_suggestion(ctx=ctx, suggestion_id=suggestion_id,
-                                       decision="adopted" if decision == "adopt" else "dismissed")
+            try:
+                result = decide_suggestion(ctx=ctx, suggestion_id=suggestion_id,
+                                           decision="adopted" if decision == "adopt" else "dismissed")
+            except (PermissionDenied, NotFoundError):  # someone else's and a missing one: the same 404
+                raise not_yours_or_missing("建议", "suggestion", suggestion_id, ctx.language, "GET /api/suggestions") from None
             session.commit()
             return result.to_json()
 

@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
+from api.capacity import AgentGate
 from api.inbox import Inbox
 from agent.service import Answer, Copilot, make_planner, open_checkpointer
 from core.settings import Settings
@@ -40,7 +41,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.home: Path = ensure_home(settings.resolved_home)
-        self.engine = engine_for(settings.resolved_database_url)
+        self.engine = engine_for(settings.resolved_database_url, settings.db_pool_size)
         upgrade_schema(self.engine)
         self.session_factory = session_factory(self.engine)
         self._stack = ExitStack()
@@ -48,11 +49,16 @@ class Runtime:
         self.copilot = Copilot(planner=make_planner(settings), checkpointer=saver)
         self._graph_lock = threading.Lock()  # the SQLite checkpointer connection is shared
         self.lanes = Lanes()
+        self.agent_gate = AgentGate(settings.max_agent_runs, queue=settings.agent_queue, wait_s=settings.agent_queue_wait_s,
+                                    retry_after_s=settings.busy_retry_after_s)
         self.inbox = Inbox(self.engine)
         self.worker: JobWorker | None = None
         if settings.inline_worker:  # one process by default; `repcopilot worker` when this is off
             self.worker = JobWorker(self.engine, home=self.home, settings=settings).start()
         self._knowledge = None
+        self._knowledge_lock = threading.Lock()
+        self.ready = threading.Event()  # set when the knowledge store and the models are open (GET /ready)
+        self.warm_up_error: str | None = None
         self._stop_signals = threading.Event()
         self._signals: threading.Thread | None = None
         if settings.signals_interval_s > 0:
@@ -61,14 +67,43 @@ class Runtime:
 
     @property
     def knowledge(self):
+        """The knowledge store, opened once: a request that arrives while it opens waits for it
+        (opening it from several threads at once failed: "Could not connect to tenant …")."""
         if self._knowledge is None:
-            try:
-                from tools.knowledge import open_store
+            with self._knowledge_lock:
+                if self._knowledge is None:
+                    try:
+                        from tools.knowledge import open_store
 
-                self._knowledge = open_store(self.settings, self.home)
-            except ImportError:
-                return None
+                        self._knowledge = open_store(self.settings, self.home)
+                    except ImportError:
+                        return None
         return self._knowledge
+
+    def warm_up(self) -> None:
+        """Open what the first questions need — the knowledge store with its embedder, the
+        planner's models — once, at start-up; ``ready`` is set when they are open."""
+        try:
+            store = self.knowledge
+            if store is not None:
+                store.embedder.embed_query("warm up")  # loads the embedding model
+            if self.settings.llm_base_url is None:  # the offline planner's intent encoder
+                from agent.planners import route_intent
+
+                route_intent("warm up")
+            from tools.kpi.service import warm_chart_renderer
+
+            warm_chart_renderer()  # matplotlib and its CJK font, before the first chart answer
+        except Exception as exc:  # noqa: BLE001 — the server still answers what does not need them; /ready says why
+            log.exception("start-up warm-up failed")
+            self.warm_up_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.ready.set()
+
+    def start_warm_up(self) -> threading.Thread:
+        thread = threading.Thread(target=self.warm_up, name="warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def context(self, session, user: User | int, language: str | None = None) -> ToolContext:
         """The ToolContext every request and channel message runs in: the user (as loaded in
@@ -80,11 +115,13 @@ class Runtime:
                            anonymized=self.settings.anonymized_aggregate_mode)
 
     def ask(self, user_id: int, question: str, thread_id: str) -> Answer:
-        with self.session_factory() as session:
+        knowledge = self.knowledge  # opened (or waited for) before anything is held
+        # the graph lock is taken before the session touches the pool: a run waiting for its
+        # turn holds no database connection (waiting ones used to exhaust the pool → 500s)
+        with self._graph_lock, self.session_factory() as session:
             ctx = self.context(session, user_id)
-            ctx.knowledge = self.knowledge
-            with self._graph_lock:
-                answer = self.copilot.ask(ctx, question, thread_id=thread_id)
+            ctx.knowledge = knowledge
+            answer = self.copilot.ask(ctx, question, thread_id=thread_id)
             session.commit()
             return answer
 

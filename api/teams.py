@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import json
 import logging
 import re
@@ -58,6 +59,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from api.capacity import busy
 from core.errors import ConfigError, NotFoundError, RepcopilotError
 from crm.models import ConversationRef, User
 
@@ -152,11 +154,9 @@ def _host(url: str | None) -> str:
     return match.group(1).lower() if match else ""
 
 
-@router.post("/api/messages", response_class=Response)
+@router.post("/api/messages", response_class=Response, max_body_size=MAX_BODY)
 async def messages(request: Request, identity: Annotated[ClaimsIdentity, Depends(bot_identity)]) -> Response:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise HTTPException(413, f"activity over {MAX_BODY} bytes")
+    body = await request.body()  # over MAX_BODY: 413 on Content-Length, or while streaming — never read whole
     try:
         activity = Activity.model_validate(json.loads(body))
     except (ValueError, ValidationError):
@@ -168,7 +168,38 @@ async def messages(request: Request, identity: Annotated[ClaimsIdentity, Depends
         raise HTTPException(401, "the activity's serviceUrl does not match the token's serviceurl claim")
     request.state.claims_identity = identity
     bot: TeamsBot = request.app.state.teams
-    return await bot.adapter.process(request, bot.agent)
+    if activity.type != "message":
+        return await bot.adapter.process(request, bot.agent)
+    gate = bot.runtime.agent_gate
+    if not await gate.acquire():  # the Bot Connector retries a 503; nothing was accepted or stored
+        raise busy(gate.retry_after_s)
+    slot = AgentSlot(gate)
+    token = _REQUEST_SLOT.set(slot)
+    try:
+        return await bot.adapter.process(request, bot.agent)
+    finally:
+        _REQUEST_SLOT.reset(token)
+        slot.release_unless_handed_over()
+
+
+class AgentSlot:
+    """One of the process's agent slots, taken by the request and handed to the lane that answers it."""
+
+    def __init__(self, gate) -> None:
+        self.gate = gate
+        self._handed_over = False
+
+    def hand_over(self, work) -> None:
+        self._handed_over = True
+        work.add_done_callback(lambda _future: self.gate.release())
+
+    def release_unless_handed_over(self) -> None:
+        if not self._handed_over:
+            self.gate.release()
+
+
+# the slot the HTTP request took, seen by the turn it runs (the SDK awaits the turn in the request's task)
+_REQUEST_SLOT: contextvars.ContextVar[AgentSlot | None] = contextvars.ContextVar("teams_agent_slot", default=None)
 
 
 # -- the agent --------------------------------------------------------------------------------
@@ -223,6 +254,9 @@ class CopilotAgent(ActivityHandler):
             return  # a retry of an activity already accepted (by this or another process)
         expect_replies = activity.delivery_mode == DeliveryModes.expect_replies
         work = runtime.lanes.submit(msg.thread_id, self.bot.answer, inbound_id, msg, not expect_replies)
+        slot = _REQUEST_SLOT.get()
+        if slot is not None:  # the run holds the request's agent slot until the answer is out
+            slot.hand_over(work)
         if expect_replies:
             await turn_context.send_activity(await asyncio.wrap_future(work))
 

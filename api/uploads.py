@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
 
-from api.deps import CurrentUser
-from crm.models import Job, User
+from api.deps import MAX_ID, CurrentUser, IdPath, Limit
+from crm.access import scope_for, visible_leads
+from crm.models import Account, Job, Lead, User
 from speech.errors import SpeechError
 from tools.calls import AUDIO_SUFFIXES, TRANSCRIPT_SUFFIXES
-from tools.jobs import enqueue, job_view
+from tools.jobs import job_view
 
 router = APIRouter(prefix="/api", tags=["calls"])
 CHUNK = 1 << 20
@@ -53,9 +56,11 @@ async def receive_file(file: UploadFile, path: Path, *, name: str, max_mb: int, 
             from speech.pipeline import probe
 
             try:
-                await run_in_threadpool(probe, path)
+                _channels, duration_s = await run_in_threadpool(probe, path)
             except SpeechError as exc:
                 raise HTTPException(415, str(exc).replace(str(path.name), name)) from None
+            if duration_s <= 0:  # a header with no samples (a WAV cut off at 44 bytes) used to fail later, in the job
+                raise HTTPException(415, f"{name} has no audio samples (0 seconds of sound); record or export {what} again")
     except BaseException:
         path.unlink(missing_ok=True)  # a refused upload leaves nothing behind
         raise
@@ -75,13 +80,59 @@ def _target_rep(session, user: User, rep_login: str | None) -> User:
     return rep
 
 
+def _check_account(session, user: User, account_id: int | None) -> None:
+    """The call may be filed under an account the uploader may see (its owner is in their scope, or a
+    lead they may see is on it) — 404 with the same words for one that is not theirs and one that is missing."""
+    if account_id is None:
+        return
+    scope = scope_for(session, user)
+    if scope.everything:
+        visible = session.get(Account, account_id) is not None
+    elif user.role not in ("rep", "manager"):
+        visible = False
+    else:
+        owned = exists().where(Account.id == account_id, Account.owner_id.in_(scope.owner_ids))
+        leads = visible_leads(session, user).where(Lead.account_id == account_id).exists()
+        visible = bool(session.scalar(select(owned | leads)))
+    if not visible:
+        raise HTTPException(404, f"no account {account_id} you may file calls under; leave account_id out, or ask "
+                                 "about your accounts in the chat to find their ids")
+
+
+def _store_job(session_factory, *, uploader_id: int, payload: dict) -> tuple[dict, bool]:
+    """Insert-or-return on the unique (uploader, dedupe key): of any number of simultaneous uploads of
+    the same file by the same uploader for the same rep exactly one job is queued; the others get it.
+    A failed job gives its key up, so a file that failed can be sent again."""
+    key = f"{payload['rep_id']}:{payload['content_hash']}"
+    for _attempt in range(5):
+        with session_factory() as session:
+            try:
+                with session.begin():
+                    existing = session.scalar(select(Job).where(Job.user_id == uploader_id, Job.dedupe_key == key))
+                    if existing is not None and existing.status != "failed":
+                        return job_view(existing), False
+                    if existing is not None:
+                        existing.dedupe_key = None
+                        session.flush()
+                    now = datetime.now(UTC).replace(tzinfo=None)
+                    job = Job(kind="ingest_call", status="queued", user_id=uploader_id, payload=payload, attempts=0,
+                              created_at=now, updated_at=now, dedupe_key=key)
+                    session.add(job)
+                    session.flush()
+                    return job_view(job), True
+            except IntegrityError:  # a simultaneous upload of the same file won: return its job
+                continue
+    raise HTTPException(503, "too many simultaneous uploads of this file; try again in a second",
+                        headers={"Retry-After": "1"})
+
+
 @router.post("/calls", status_code=202)
 async def upload_call(
     request: Request,
     user: CurrentUser,
     file: Annotated[UploadFile, File(description="a recording (WAV, MP3, M4A, OGG, AMR …) or a Teams VTT/JSON transcript")],
     rep: Annotated[str | None, Form(description="login of the rep on the call (default: you)")] = None,
-    account_id: Annotated[int | None, Form()] = None,
+    account_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
     language: Annotated[str, Form(pattern="^(auto|zh|en)$")] = "auto",
     rep_channel: Annotated[str, Form(pattern="^(left|right)$")] = "left",
     rep_speaker: Annotated[str | None, Form(max_length=128)] = None,
@@ -94,26 +145,17 @@ async def upload_call(
     with runtime.session_factory() as session:
         rep_user = _target_rep(session, user, rep)
         rep_id = rep_user.id
+        _check_account(session, session.get(User, user.id), account_id)
     uploads = runtime.home / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     path = uploads / f"{uuid.uuid4().hex}{suffix}"
     size, content_hash = await receive_file(file, path, name=name, max_mb=runtime.settings.max_upload_mb,
                                             audio=suffix in AUDIO_SUFFIXES)
 
-    def store() -> tuple[dict, bool]:
-        with runtime.session_factory() as session, session.begin():
-            # a retried upload comes from the same uploader: look among their jobs, not every job ever queued
-            mine = select(Job).where(Job.kind == "ingest_call", Job.status != "failed", Job.user_id == user.id)
-            for job in session.scalars(mine):
-                if job.payload.get("content_hash") == content_hash and job.payload.get("rep_id") == rep_id:
-                    return job_view(job), False
-            job = enqueue(session, "ingest_call", {
-                "path": str(path), "filename": name, "content_hash": content_hash, "rep_id": rep_id,
-                "account_id": account_id, "language": language, "rep_channel": rep_channel, "rep_speaker": rep_speaker,
-                "size": size}, user_id=user.id)
-            return job_view(job), True
-
-    view, created = await run_in_threadpool(store)
+    payload = {"path": str(path), "filename": name, "content_hash": content_hash, "rep_id": rep_id,
+               "account_id": account_id, "language": language, "rep_channel": rep_channel, "rep_speaker": rep_speaker,
+               "size": size}
+    view, created = await run_in_threadpool(lambda: _store_job(runtime.session_factory, uploader_id=user.id, payload=payload))
     if not created:
         path.unlink(missing_ok=True)
         return JSONResponse(view | {"duplicate": True, "status_url": f"/api/jobs/{view['id']}"}, status_code=200)
@@ -123,7 +165,7 @@ async def upload_call(
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, user: CurrentUser, request: Request) -> dict:
+def get_job(job_id: IdPath, user: CurrentUser, request: Request) -> dict:
     """A job's state: queued / running / done (with its result) / failed (with the reason)."""
     with request.app.state.runtime.session_factory() as session:
         job = session.get(Job, job_id)
@@ -136,7 +178,7 @@ def get_job(job_id: int, user: CurrentUser, request: Request) -> dict:
 
 
 @router.get("/jobs")
-def list_jobs(user: CurrentUser, request: Request, limit: int = 20) -> list[dict]:
+def list_jobs(user: CurrentUser, request: Request, limit: Limit = 20) -> list[dict]:
     """Your latest jobs, newest first."""
     with request.app.state.runtime.session_factory() as session:
         jobs = session.scalars(select(Job).where(Job.user_id == user.id).order_by(Job.id.desc()).limit(min(limit, 100)))

@@ -118,12 +118,10 @@ def verify_url(request: Request, msg_signature: str, timestamp: str, nonce: str,
     return Response(content=plain if isinstance(plain, bytes) else plain.encode(), media_type="text/plain")
 
 
-@router.post("/callback", response_class=Response)
-async def receive(request: Request, msg_signature: Annotated[str, Query()], timestamp: Annotated[str, Query()],
-                  nonce: Annotated[str, Query()]) -> Response:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise HTTPException(413, f"body over {MAX_BODY} bytes")
+@router.post("/callback", response_class=Response, max_body_size=MAX_BODY)
+async def receive(request: Request, msg_signature: Annotated[str, Query(max_length=128)],
+                  timestamp: Annotated[str, Query(max_length=32)], nonce: Annotated[str, Query(max_length=128)]) -> Response:
+    body = await request.body()  # over MAX_BODY: 413 on Content-Length, or while streaming — never read whole
     crypto = crypto_for(request)
     try:
         xml = crypto.decrypt_message(body.decode("utf-8", "replace"), msg_signature, timestamp, nonce)

@@ -5,6 +5,7 @@ Every setting has one home here; the CLI's ``--home`` overrides ``REPCOPILOT_HOM
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -12,7 +13,16 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "placeholder", "xxx", "todo"}
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "placeholder", "xxx", "todo", "password", "passw0rd",
+                       "test", "example", "default", "none", "null", "123456", "admin"}
+# the shapes of placeholders people paste from docs and templates: your-wecom-secret, <secret>, xxxx…, replace-me
+PLACEHOLDER_PATTERN = re.compile(r"^(your|my|the)[-_ ]|^<.*>$|^\$\{.*\}$|^x{3,}$|change[-_ ]?me|replace[-_ ]?me|example|placeholder"
+                                 r"|dummy|^fake|^test[-_ ]", re.I)
+WECOM_AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")  # WeCom's EncodingAESKey: 43 letters and digits (base64 of 32 bytes)
+WECOM_TOKEN = re.compile(r"^[A-Za-z0-9]{3,32}$")  # the callback Token: 3–32 letters and digits
+MIN_SECRET_LEN = {"wecom_secret": 32, "teams_app_password": 16}
+LANES = 4  # conversation lanes (api.runtime.Lanes): WeCom and Teams answers run in them
+BACKGROUND_THREADS = 4  # the inbox writer, the job worker, the signals loop, the start-up warm-up
 
 
 class Settings(BaseSettings):
@@ -61,6 +71,25 @@ class Settings(BaseSettings):
         0, description="the server evaluates the signal rules and delivers new alerts every N seconds (0: off; "
                        "run `repcopilot signals run --notify` from cron instead)"
     )
+    # Capacity of one server process
+    worker_threads: int = Field(
+        40, ge=1, le=1000, description="threads that run requests' blocking work (database, agent runs); the database "
+        "connection pool is sized from it, so no request waits for a connection"
+    )
+    max_agent_runs: int = Field(
+        8, ge=1, le=1000, description="agent runs (chat, KPI questions, practice turns, Teams messages) at once per "
+        "process; beyond it the server answers 503 with Retry-After instead of queueing"
+    )
+    agent_queue: int = Field(
+        32, ge=0, le=10000, description="requests that may wait for an agent slot (holding no thread or connection); "
+        "beyond them a 503 at once"
+    )
+    agent_queue_wait_s: float = Field(5.0, ge=0, le=60, description="longest wait for an agent slot before the 503")
+    busy_retry_after_s: int = Field(1, ge=1, le=60, description="the Retry-After of a 503 when the agent runs are full")
+    max_body_kb: int = Field(
+        1024, ge=1, description="largest request body of any endpoint other than uploads (call recordings, practice "
+        "turns), in KB; larger bodies get 413 before or while they are read"
+    )
     # Privacy
     anonymized_aggregate_mode: bool = Field(
         False, description="turn every individual-level behaviour answer into group-level figures"
@@ -70,13 +99,18 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> "Settings":
         if self.environment != "production":
             return self
-        for name in ("wecom_secret", "wecom_token", "wecom_aes_key", "teams_app_password", "llm_api_key"):
-            value = getattr(self, name)
-            if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
-                raise ValueError(
-                    f"REPCOPILOT_{name.upper()} is a placeholder; set the real secret or unset it"
-                )
+        problems = [p for p in (secret_problem(name, getattr(self, name)) for name in
+                                ("wecom_secret", "wecom_token", "wecom_aes_key", "teams_app_password", "llm_api_key"))
+                    if p]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def db_pool_size(self) -> int:
+        """Connections one process may hold at once: one per request thread, conversation lane and
+        background thread — each holds at most one at a time, so none ever waits for the pool."""
+        return self.worker_threads + LANES + BACKGROUND_THREADS
 
     @property
     def resolved_home(self) -> Path:
@@ -87,6 +121,24 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_home / 'repcopilot.db'}"
+
+
+def secret_problem(name: str, value: str | None) -> str | None:
+    """Why a production secret is unusable (a placeholder, or not the shape the platform issues), or None."""
+    if value is None:
+        return None
+    env = f"REPCOPILOT_{name.upper()}"
+    value = value.strip()
+    if value.lower() in PLACEHOLDER_SECRETS or PLACEHOLDER_PATTERN.search(value):
+        return f"{env} is a placeholder ({value[:4]}…); set the real secret or unset it"
+    if name == "wecom_aes_key" and not WECOM_AES_KEY.match(value):
+        return (f"{env} must be the 43 letters and digits of the app's EncodingAESKey (it has {len(value)} characters); "
+                "copy it from the WeCom admin console (应用管理 → 接收消息 → EncodingAESKey)")
+    if name == "wecom_token" and not WECOM_TOKEN.match(value):
+        return f"{env} must be the 3–32 letters and digits of the app's callback Token; copy it from the WeCom admin console"
+    if len(value) < MIN_SECRET_LEN.get(name, 0) or len(set(value)) < 4:
+        return f"{env} is too short or too repetitive to be a real secret; copy it from the platform's console"
+    return None
 
 
 @lru_cache(maxsize=1)

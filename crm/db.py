@@ -55,14 +55,24 @@ def _describe(url: str) -> str:
         return url
 
 
-def make_engine(url: str, *, check: bool = True) -> Engine:
+def _pool_args(url: str, pool_size: int | None) -> dict:
+    """Pool sizing: ``pool_size`` connections kept (a server passes one per thread that may hold
+    one, so no request waits for the pool), a few more allowed briefly; 5 + 10 otherwise."""
+    if ":memory:" in url or url.rstrip("/").endswith("sqlite:"):
+        return {}
+    if pool_size is None:
+        return {"pool_size": 5, "max_overflow": 10} if url.startswith("sqlite") else {"pool_size": 10, "max_overflow": 20}
+    return {"pool_size": pool_size, "max_overflow": max(4, pool_size // 4), "pool_timeout": 10}
+
+
+def make_engine(url: str, *, check: bool = True, pool_size: int | None = None) -> Engine:
     """Create an engine; with ``check`` connect once so a bad URL fails here, in one line."""
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30})
+            engine = create_engine(url, connect_args={"timeout": 30}, **_pool_args(url, pool_size))
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            engine = create_engine(url, pool_pre_ping=True, **_pool_args(url, pool_size))
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(
             f"REPCOPILOT_DATABASE_URL {_describe(url)!r} is not a usable SQLAlchemy URL ({exc}); "
@@ -82,9 +92,9 @@ def make_engine(url: str, *, check: bool = True) -> Engine:
 
 
 @lru_cache(maxsize=8)
-def engine_for(url: str) -> Engine:
-    """One engine per URL per process."""
-    return make_engine(url)
+def engine_for(url: str, pool_size: int | None = None) -> Engine:
+    """One engine per URL (and pool size) per process."""
+    return make_engine(url, pool_size=pool_size)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

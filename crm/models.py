@@ -209,6 +209,8 @@ class Renewal(Base):
 
 class Call(Base):
     __tablename__ = "calls"
+    # the same recording is one call per rep: two reps who upload identical audio each get a call of their own
+    __table_args__ = (UniqueConstraint("rep_id", "content_hash", name="uq_calls_rep_content_hash"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rep_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True, index=True)
@@ -217,7 +219,7 @@ class Call(Base):
     duration_s: Mapped[float] = mapped_column(Float)
     language: Mapped[str] = mapped_column(String(8))
     source_file: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    content_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     speaker_separation: Mapped[bool] = mapped_column(Boolean, default=True)
     is_exemplar: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -387,6 +389,8 @@ class Job(Base):
     """Background work (transcription, indexing) whose state survives a restart."""
 
     __tablename__ = "jobs"
+    # an upload queued twice by the same uploader (a retry, a double click, 50 at once) is one job
+    __table_args__ = (UniqueConstraint("user_id", "dedupe_key", name="uq_jobs_user_dedupe_key"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued / running / done / failed
@@ -398,6 +402,7 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     locked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(100), nullable=True)  # "<rep id>:<sha256>" of an upload
 
 
 class ConversationRef(Base):

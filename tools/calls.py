@@ -142,7 +142,7 @@ def _ingest_one(factory, path: Path, *, rep_id: int, home: Path, account_id, lan
     except OSError as exc:
         return FileResult(str(path), "failed", message=f"cannot read it ({exc.strerror})")
     with factory() as session:
-        existing = session.scalar(select(Call.id).where(Call.content_hash == digest))
+        existing = session.scalar(select(Call.id).where(Call.content_hash == digest, Call.rep_id == rep_id))
     if existing is not None:
         return FileResult(str(path), "skipped", existing, f"already ingested as call {existing}")
     try:

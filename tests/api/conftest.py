@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import uvicorn
 
 from api.auth import create_token
 from crm.access import get_user
@@ -20,3 +27,21 @@ def demo_home_with_tokens(home: Path, logins: tuple[str, ...]) -> dict[str, str]
         tokens = {login: create_token(s, get_user(s, login)) for login in logins}
     engine.dispose()
     return tokens
+
+
+@contextmanager
+def serve(app) -> Iterator[int]:
+    """``app`` on the real server (uvicorn on 127.0.0.1, a free port) in a thread; the port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(60)

@@ -59,7 +59,13 @@ def test_a_rep_gets_only_their_own_alerts_and_a_manager_the_teams(served):
 def test_adopting_over_http_is_once_and_a_colleague_is_refused(served):
     client, tokens, home = served
     alert = client.get("/api/alerts?status=shown", headers=auth(tokens["zhangwei"])).json()[0]
-    assert client.post(f"/api/alerts/{alert['id']}/adopt", headers=auth(tokens["lina"])).status_code == 403
+    # someone else's alert and a missing one get the same 404 (no existence oracle)
+    theirs = client.post(f"/api/alerts/{alert['id']}/adopt", headers=auth(tokens["lina"]))
+    missing = client.post("/api/alerts/99999999/adopt", headers=auth(tokens["lina"]))
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json()["detail"].replace(str(alert["id"]), "N") == missing.json()["detail"].replace("99999999", "N")
+    explained = client.get(f"/api/alerts/{alert['id']}/explain", headers=auth(tokens["lina"]))
+    assert explained.status_code == 404 and explained.json()["detail"] == theirs.json()["detail"]
     first = client.post(f"/api/alerts/{alert['id']}/adopt", headers=auth(tokens["zhangwei"]))
     again = client.post(f"/api/alerts/{alert['id']}/adopt", headers=auth(tokens["zhangwei"]))
     assert first.status_code == again.status_code == 200 and first.json()["status"] == "adopted"

@@ -385,3 +385,36 @@ def test_a_signal_alert_reaches_its_owner_in_teams_once(teams):
     assert len(services.sent) == before + 1
     out = services.sent[-1]
     assert out["conversation"] == "a:chenjing-alerts" and "意向指数跃升" in json.dumps(out["activity"], ensure_ascii=False)
+
+
+def test_a_message_beyond_the_agent_slots_is_503_with_retry_after_and_nothing_is_stored(teams):
+    """Back-pressure: when every agent slot is taken the Bot Connector gets 503 + Retry-After (it
+    retries); a message accepted later holds a slot until its answer is out, then gives it back."""
+    client, engine, services, key = teams
+    gate = client.app.state.runtime.agent_gate
+    taken = sum(gate.try_acquire() for _ in range(gate.limit))
+    activity_id = _new_id()
+    activity = message_activity("win rate this year", activity_id=activity_id, service_url=services.base,
+                                aad_object_id=AAD["chenjing"], conversation_id="a:chenjing-personal", locale="en-US")
+    try:
+        busy = _post(client, key, activity)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == str(gate.retry_after_s)
+        assert _rows(engine, activity_id) == []
+    finally:
+        for _ in range(taken):
+            gate.release()
+    assert _post(client, key, activity).status_code == 202  # the retry goes through
+    assert _wait_finished(engine, activity_id).status == "answered"
+    for _ in range(200):
+        if gate.running == 0:
+            break
+        time.sleep(0.05)
+    assert gate.running == 0
+
+
+def test_an_activity_over_the_size_limit_is_413_and_nothing_is_stored(teams):
+    client, engine, services, key = teams
+    activity_id = _new_id()
+    activity = message_activity("x" * (300 * 1024), activity_id=activity_id, service_url=services.base,
+                                aad_object_id=AAD["chenjing"], conversation_id="a:chenjing-personal", locale="en-US")
+    assert _post(client, key, activity).status_code == 413 and _rows(engine, activity_id) == []
