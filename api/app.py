@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-from api import alerts, practice, routes, teams, uploads, wecom
+from api import alerts, calls_page, conversations, feedback, practice, routes, teams, uploads, wecom
 from api.runtime import Runtime
 from core.settings import Settings
 
@@ -35,6 +35,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(practice.router)
     app.include_router(alerts.router)
+    app.include_router(conversations.router)
+    app.include_router(feedback.router)
+    app.include_router(calls_page.router)
+    app.include_router(calls_page.pages)
     teams.mount(app, runtime)
     page = (Path(__file__).parent / "web" / "index.html").read_text(encoding="utf-8")
 
