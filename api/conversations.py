@@ -57,18 +57,20 @@ def message_view(m: ChatMessage, rating: int | None = None) -> dict[str, Any]:
     view = {"id": m.id, "role": m.role, "text": m.text, "language": m.language, "created_at": m.created_at.isoformat()}
     if m.role == "assistant":
         view |= {"html": answer_html(m.text), "tools": m.tools, "evidence": m.evidence, "confidence": m.confidence,
-                 "images": m.images, "rating": rating, "links": answer_links(m.tools)}
+                 "images": m.images, "rating": rating, "links": answer_links(m.tools, m.evidence)}
     return view
 
 
-def answer_links(tools: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Pages an answer points to: a debrief links its call page."""
-    out = []
+def answer_links(tools: list[dict[str, Any]], evidence: list[dict[str, Any]] | None = None) -> list[dict[str, str]]:
+    """Pages an answer points to: a debrief (or any answer citing a call) links the call page."""
+    ids: list[str] = []
     for call in tools or []:
         call_id = (call.get("args") or {}).get("call_id")
         if call.get("name") == "call_debrief" and isinstance(call_id, int):
-            out.append({"kind": "call", "url": f"/calls/{call_id}", "call_id": str(call_id)})
-    return out
+            ids.append(str(call_id))
+    if any(c.get("name") == "call_debrief" for c in tools or []):
+        ids += [str(e.get("id")) for e in evidence or [] if e.get("kind") == "call" and str(e.get("id") or "").isdigit()]
+    return [{"kind": "call", "url": f"/calls/{i}", "call_id": i} for i in dict.fromkeys(ids)]
 
 
 def list_conversations(session: Session, *, user_id: int, limit: int = 50) -> list[dict[str, Any]]:

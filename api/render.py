@@ -20,10 +20,24 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("js-default", {"linkify": False, "breaks": True})
 
 
+def close_tables(markdown_text: str) -> str:
+    """A blank line after each table: the tools write "| … |" rows followed directly by a plain
+    line ("差距最大: …"), which GFM would otherwise swallow as one more table row."""
+    out: list[str] = []
+    in_table = False
+    for line in (markdown_text or "").splitlines():
+        row = line.lstrip().startswith("|")
+        if in_table and not row and line.strip():
+            out.append("")
+        in_table = row
+        out.append(line)
+    return "\n".join(out)
+
+
 def answer_html(markdown_text: str) -> str:
     """The answer as sanitized HTML. Raw HTML in the text is escaped (shown, never run);
     links keep only http(s)/mailto and open as ``rel="noopener noreferrer"``."""
-    html = _markdown().render(markdown_text or "")
+    html = _markdown().render(close_tables(markdown_text))
     return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"},
                      link_rel="noopener noreferrer", filter_style_properties={"text-align"})
 

@@ -65,7 +65,7 @@ def _finish(runtime, user_id: int, short_thread: str, question: str, answer: Ans
         message_id = record_turn(session, user_id=user_id, thread_id=short_thread, question=question,
                                  answer=answer, images=images)
     return ChatOut(**(answer.to_json() | {"images": images}), html=answer_html(answer.answer), thread_id=short_thread,
-                   message_id=message_id, links=answer_links(answer.tools))
+                   message_id=message_id, links=answer_links(answer.tools, answer.evidence))
 
 
 def _sse(event: str, data: dict) -> str:
