@@ -86,8 +86,8 @@ def timeline_svg(turns: list[MarkedTurn], duration_s: float, t) -> str:
             parts.append(f'<rect class="pause" data-t="{m.end_s:.2f}" x="{x(m.end_s)}" y="0" '
                          f'width="{max(x(m.end_s + m.pause_after_pain_s) - x(m.end_s), 2)}" height="{2 * ROW_H + ROW_GAP}">'
                          f'<title>{escape(label)}</title></rect>')
-        if m.question:
-            parts.append(f'<circle class="q{" why" if m.why_question else ""}" cx="{x(m.start_s)}" cy="{ROW_H / 2}" r="5"/>')
+        if m.question:  # a tick on top of the rep's bar (a circle would stretch with the timeline)
+            parts.append(f'<rect class="q{" why" if m.why_question else ""}" x="{x(m.start_s)}" y="0" width="4" height="7"/>')
     height = 2 * ROW_H + ROW_GAP
     return (f'<svg class="timeline" viewBox="0 0 {TIMELINE_W} {height}" preserveAspectRatio="none" role="img" '
             f'aria-label="{escape(t("说话时间线", "talk-time timeline"))}">{"".join(parts)}</svg>')
@@ -135,7 +135,7 @@ def transcript_html(turns: list[MarkedTurn], t) -> str:
         speaker = t("销售", "Rep") if m.speaker == "rep" else t("客户", "Customer") if m.speaker == "customer" else "?"
         pause = ""
         if m.pause_after_pain_s is not None:
-            pause = (f'<div class="pause-note">⏸ {escape(t(f"痛点后停顿 {m.pause_after_pain_s:.1f} 秒", f"{m.pause_after_pain_s:.1f} s pause before the rep spoke"))}</div>')
+            pause = (f'<div class="pause-note">{escape(t(f"痛点后停顿 {m.pause_after_pain_s:.1f} 秒", f"{m.pause_after_pain_s:.1f} s pause before the rep spoke"))}</div>')
         classes = " ".join(["turn", m.speaker] + [k for k, _ in tags])
         items.append(f'<li class="{classes}" data-idx="{m.idx}"><button type="button" class="time" data-t="{m.start_s:.2f}" '
                      f'aria-label="{escape(t("跳到", "jump to"))} {clock(m.start_s)}">{clock(m.start_s)}</button>'
@@ -174,8 +174,8 @@ def call_view(ctx: ToolContext, call_id: int) -> dict[str, Any]:
     body = (f'<h2>{escape(title)}</h2>'
             + (f'<audio id="player" controls preload="metadata"></audio>' if audio else
                f'<p class="hint">{t("录音未保留(只有转写),时间点仍可查看。", "The recording is not kept (transcript only); times still show where things happened.")}</p>')
-            + f'<h3>{t("谁在什么时候说话", "Who spoke when")}</h3><div class="rows"><span>{t("销售", "rep")}</span>'
-            f'<span>{t("客户", "customer")}</span></div>{timeline_svg(marked, call.duration_s, t)}'
+            + f'<h3>{t("谁在什么时候说话", "Who spoke when")}</h3><div class="tl"><div class="rows"><span>{t("销售", "rep")}</span>'
+            f'<span>{t("客户", "customer")}</span></div>{timeline_svg(marked, call.duration_s, t)}</div>'
             f'<div class="axis"><span>00:00</span><span>{clock(call.duration_s)}</span></div>{legend}'
             f'<h3>{t("指标对比", "Metrics against the rep and the team")}</h3><div class="scroll">{metrics_table(debrief, t)}</div>'
             f'<h3>{t("转写", "Transcript")}</h3>{counts}{transcript_html(marked, t)}')
