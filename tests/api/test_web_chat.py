@@ -472,7 +472,11 @@ def test_the_chat_fits_a_phone_screen_without_horizontal_scrolling_and_with_40px
     problems = phone_problems(page)
     page.screenshot(path=tmp_path / "web-phone-chat.png", full_page=True)
     assert problems == {"overflow": 0, "small": []}
-    for tab in ("history", "upload", "practice", "alerts"):
+    page.click("#historyBtn")
+    page.locator("#convList li").first.wait_for()
+    assert phone_problems(page) == {"overflow": 0, "small": []}
+    for tab in ("upload", "practice", "alerts"):
         page.click(f"button.tab[data-tab={tab}]")
+        page.wait_for_load_state("networkidle")
         assert phone_problems(page) == {"overflow": 0, "small": []}, tab
     page.close()
