@@ -82,10 +82,14 @@ async def _chat_events(runtime, user_id: int, short_thread: str, question: str) 
 
     def produce() -> None:
         try:
+            answer = None
             for kind, item in runtime.stream(user_id, question, thread):
                 if kind == "done":
-                    item = _finish(runtime, user_id, short_thread, question, item)
+                    answer = item  # stored once the turn's own transaction has committed (SQLite: one writer)
+                    continue
                 loop.call_soon_threadsafe(queue.put_nowait, (kind, item))
+            if answer is not None:
+                loop.call_soon_threadsafe(queue.put_nowait, ("done", _finish(runtime, user_id, short_thread, question, answer)))
         except Exception as exc:  # noqa: BLE001 — the browser gets the reason, the log the trace
             log.exception("chat stream failed")
             loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
