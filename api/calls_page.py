@@ -70,8 +70,11 @@ def mark_turns(turns: list[CallTurn], language: str) -> list[MarkedTurn]:
 def timeline_svg(turns: list[MarkedTurn], duration_s: float, t) -> str:
     """Two rows (rep above, customer below), one bar per turn; pain points and the pause after
     each marked; every mark carries ``data-t`` (seconds) so a click can seek the recording."""
-    span = max(duration_s, max((x.end_s for x in turns), default=0.0), 1.0)
-    x = lambda s: round(s / span * TIMELINE_W, 2)  # noqa: E731
+    span = max(duration_s, max((m.end_s for m in turns), default=0.0), 1.0)
+
+    def x(seconds: float) -> float:
+        return round(seconds / span * TIMELINE_W, 2)
+
     rows = {"rep": 0, "customer": ROW_H + ROW_GAP}
     parts = [f'<rect class="lane" x="0" y="{y}" width="{TIMELINE_W}" height="{ROW_H}"/>' for y in rows.values()]
     for m in turns:
