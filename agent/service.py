@@ -82,8 +82,9 @@ class Copilot:
 
     def stream(self, ctx: ToolContext, question: str, *, thread_id: str | None = None,
                tokens: bool = True) -> Iterator[tuple[str, Any]]:
-        """("token", text) pieces of the final answer as the planner produces them (an LLM's
-        tokens as they arrive; the offline planner's answer in one piece), then ("done", Answer)."""
+        """("status", {tool, args, text}) when the planner calls a tool ("looking up lead #432 …"),
+        ("token", text) pieces of the final answer as the planner produces them (an LLM's tokens
+        as they arrive; the offline planner's answer in one piece), then ("done", Answer)."""
         t0 = time.perf_counter()
         language = detect_language(question)
         ctx.language = language  # reply in the language of the question
@@ -94,10 +95,15 @@ class Copilot:
             {"messages": [HumanMessage(content=question)], "language": language},
             config=config,
             context=Context(tool_context=ctx, planner=self.planner),
-            stream_mode=["messages", "values"] if tokens else ["values"],
+            stream_mode=["messages", "values", "updates"] if tokens else ["values"],
         ):
             if mode == "values":
                 state = chunk
+                continue
+            if mode == "updates":
+                for call in _planned_calls(chunk):
+                    yield "status", {"tool": call["name"], "args": call.get("args") or {},
+                                     "text": tool_status(ctx, call["name"], call.get("args") or {})}
                 continue
             message, meta = chunk
             if meta.get("langgraph_node") != "plan_step" or not isinstance(message, (AIMessage, AIMessageChunk)):
@@ -127,3 +133,45 @@ class Copilot:
             confidence=min(confidences) if confidences else None, thread_id=config["configurable"]["thread_id"],
             latency_ms=(time.perf_counter() - t0) * 1000, refused=refused, images=images,
         )
+
+
+#: what the chat shows while a tool runs: (zh, en) with the tool's key argument
+TOOL_STATUS = {
+    "knowledge_search": ("正在检索知识库", "searching the playbooks"),
+    "call_debrief": ("正在复盘通话", "debriefing the call"),
+    "kpi_query": ("正在计算指标", "computing the KPI"),
+    "lead_lookup": ("正在查询线索", "looking up the lead"),
+    "journey_timeline": ("正在整理客户旅程", "building the customer journey"),
+    "suggestions": ("正在查看 AI 建议", "checking the AI suggestions"),
+    "capability_gaps": ("正在分析能力短板", "analysing capability gaps"),
+    "coaching_drills": ("正在挑选练习", "picking drills"),
+    "practice": ("正在准备练习", "preparing the practice"),
+    "practice_turn": ("客户正在回应", "the customer is answering"),
+    "lead_routing": ("正在分析线索分配", "working out the lead's routing"),
+    "review_queue": ("正在查看审核队列", "checking the review queue"),
+    "alerts": ("正在查看提醒", "checking the alerts"),
+}
+
+
+def tool_status(ctx: ToolContext, name: str, args: dict[str, Any]) -> str:
+    """"正在查询线索 #432 …" / "looking up lead #432 …": what a tool call is doing, in the asker's language."""
+    zh, en = TOOL_STATUS.get(name, ("正在调用 " + name, "calling " + name))
+    if args.get("lead_id") is not None:
+        zh, en = f"正在查询线索 #{args['lead_id']}", f"looking up lead #{args['lead_id']}"
+    elif args.get("call_id") is not None:
+        zh, en = f"正在复盘通话 #{args['call_id']}", f"debriefing call #{args['call_id']}"
+    else:
+        subject = args.get("metric") or args.get("query") or args.get("rep") or ""
+        if subject and isinstance(subject, str):
+            subject = subject if len(subject) <= 40 else subject[:39] + "…"
+            zh, en = f"{zh}:{subject}", f"{en}: {subject}"
+    return ctx.t(zh + " …", en + " …")
+
+
+def _planned_calls(update: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool calls a plan_step update asks for (none from the other nodes)."""
+    plan = (update or {}).get("plan_step") or {}
+    out = []
+    for message in plan.get("messages") or []:
+        out.extend(getattr(message, "tool_calls", None) or [])
+    return out

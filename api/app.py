@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 
-from api import alerts, practice, routes, teams, uploads, wecom
+from api import alerts, calls_page, conversations, feedback, practice, routes, teams, uploads, wecom
 from api.guards import EarlyAuth, validation_error
 from api.runtime import Runtime
 from core.settings import Settings
@@ -46,6 +46,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(uploads.router, max_body_size=upload_limit)
     app.include_router(practice.router, max_body_size=upload_limit)  # a turn may be a recording
     app.include_router(alerts.router)
+    app.include_router(conversations.router)
+    app.include_router(feedback.router)
+    app.include_router(calls_page.router)
+    app.include_router(calls_page.pages)
     teams.mount(app, runtime)
     page = (Path(__file__).parent / "web" / "index.html").read_text(encoding="utf-8")
 

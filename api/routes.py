@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
@@ -12,9 +15,15 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from api.capacity import run_agent
+from agent.planners import detect_language
+from agent.service import Answer
+from api.capacity import busy, run_agent
+from api.conversations import answer_links, record_turn
 from api.deps import CurrentUser, IdPath, Limit, http_error, not_yours_or_missing
+from api.render import answer_html
 from core.errors import NotFoundError, PermissionDenied, RepcopilotError
+
+log = logging.getLogger("repcopilot.api")
 
 router = APIRouter(prefix="/api", tags=["api"])
 health = APIRouter(tags=["health"])
@@ -54,40 +63,101 @@ def public_paths(value, home: Path):
 
 class ChatIn(BaseModel):
     message: str = Field(min_length=1, max_length=4000)
-    thread_id: str | None = Field(None, max_length=100)
+    thread_id: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
     stream: bool = False
 
 
 class ChatOut(BaseModel):
     answer: str
+    html: str  # the answer's Markdown rendered and sanitized (api/render.py)
     language: str
     tools: list[dict]
     evidence: list[dict]
     confidence: float | None
     thread_id: str
+    message_id: int  # what 👍/👎 refers to: POST /api/answers/{message_id}/feedback
     images: list[str] = []  # chart URLs (GET with the same token)
+    links: list[dict] = []  # pages the answer points to (a debrief: its call page)
+
+
+def _finish(runtime, user_id: int, short_thread: str, question: str, answer: Answer) -> ChatOut:
+    """Store the turn in the user's conversation and shape the answer for the web."""
+    images = [f"/api/charts/{Path(p).name}" for p in answer.images]
+    with runtime.session_factory() as session, session.begin():
+        message_id = record_turn(session, user_id=user_id, thread_id=short_thread, question=question,
+                                 answer=answer, images=images)
+    data = public_paths(answer.to_json(), runtime.home) | {"images": images}  # no server path in any answer
+    return ChatOut(**data, html=answer_html(data["answer"]), thread_id=short_thread,
+                   message_id=message_id, links=answer_links(answer.tools, answer.evidence))
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+
+
+async def _chat_events(runtime, user_id: int, short_thread: str, question: str) -> AsyncIterator[str]:
+    """The copilot's stream, produced in a worker thread and sent as it comes: ``status`` while a
+    tool runs, ``token`` pieces of the answer (an LLM's tokens as the model produces them), then
+    ``done`` with the stored, rendered answer — or ``error`` with what to do."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    thread = f"web:{user_id}:{short_thread}"
+
+    def produce() -> None:
+        try:
+            answer = None
+            for kind, item in runtime.stream(user_id, question, thread):
+                if kind == "done":
+                    answer = item  # stored once the turn's own transaction has committed (SQLite: one writer)
+                    continue
+                loop.call_soon_threadsafe(queue.put_nowait, (kind, item))
+            if answer is not None:
+                loop.call_soon_threadsafe(queue.put_nowait, ("done", _finish(runtime, user_id, short_thread, question, answer)))
+        except Exception as exc:  # noqa: BLE001 — the browser gets the reason, the log the trace
+            log.exception("chat stream failed")
+            loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    worker = asyncio.ensure_future(run_in_threadpool(produce))
+    while (item := await queue.get()) is not None:
+        kind, payload = item
+        if kind == "token":
+            yield _sse("token", {"text": payload})
+        elif kind == "status":
+            yield _sse("status", payload)
+        elif kind == "done":
+            yield _sse("done", payload.model_dump())
+        else:
+            zh = detect_language(question) == "zh"
+            yield _sse("error", {"detail": ("回答失败,请稍后重试;如果一直失败,请联系管理员查看服务日志。" if zh else
+                                            "The answer failed; try again shortly, and if it keeps failing ask an admin "
+                                            "to check the server log.") + f" ({type(payload).__name__})"})
+    await worker
 
 
 @router.post("/chat", response_model=ChatOut)
 async def chat(body: ChatIn, user: CurrentUser, request: Request):
+    """Ask the copilot. ``stream: true`` answers as server-sent events (status, token …, done);
+    otherwise one JSON answer. Every turn is stored in your conversation ``thread_id``."""
     runtime = request.app.state.runtime
-    thread = f"web:{user.id}:{body.thread_id or uuid.uuid4().hex[:12]}"
-    answer = await run_agent(request, runtime.ask, user.id, body.message, thread)
-    data = public_paths(answer.to_json(), runtime.home) | {"images": [f"/api/charts/{Path(p).name}" for p in answer.images]}
-    out = ChatOut(**data, thread_id=thread.split(":", 2)[2])
-    if not body.stream:
-        return out
+    short = body.thread_id or uuid.uuid4().hex[:12]
+    if body.stream:
+        gate = runtime.agent_gate
+        if not await gate.acquire():  # the stream holds an agent slot from its first byte to its last
+            raise busy(gate.retry_after_s)
+        return StreamingResponse(_released(gate, _chat_events(runtime, user.id, short, body.message)),
+                                 media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    answer = await run_agent(request, runtime.ask, user.id, body.message, f"web:{user.id}:{short}")
+    return await run_in_threadpool(_finish, runtime, user.id, short, body.message, answer)
 
-    def events():
-        # the answer in small pieces, then the evidence — what a web chat renders as it arrives
-        words = out.answer.split(" ") if out.language == "en" else list(out.answer)
-        step = 8 if out.language == "en" else 16
-        for i in range(0, len(words), step):
-            piece = (" " if out.language == "en" else "").join(words[i:i + step])
-            yield f"event: token\ndata: {json.dumps({'text': piece + (' ' if out.language == 'en' else '')}, ensure_ascii=False)}\n\n"
-        yield f"event: done\ndata: {json.dumps(out.model_dump(), ensure_ascii=False)}\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+async def _released(gate, events: AsyncIterator[str]) -> AsyncIterator[str]:
+    try:
+        async for event in events:
+            yield event
+    finally:
+        gate.release()
 
 
 class KpiIn(BaseModel):

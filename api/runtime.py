@@ -125,6 +125,16 @@ class Runtime:
             session.commit()
             return answer
 
+    def stream(self, user_id: int, question: str, thread_id: str):
+        """``Copilot.stream`` for one user's question (status, token … events, then done), run in
+        the calling thread: the web chat's SSE route drives it from a worker thread."""
+        with self.session_factory() as session:
+            ctx = self.context(session, user_id)
+            ctx.knowledge = self.knowledge
+            with self._graph_lock:
+                yield from self.copilot.stream(ctx, question, thread_id=thread_id)
+            session.commit()
+
     def run_signals_once(self) -> dict:
         """Evaluate the signal rules over the time since the last run (at most a day), as the
         deployment's first admin, then deliver every alert not yet sent (WeCom, Teams; the web

@@ -321,6 +321,10 @@ class TeamsBot:
                 if not msg.text:
                     reply_text = LABELS[language]["text_only"]
                     reply = MessageFactory.text(reply_text)
+                elif deliver and runtime.settings.llm_base_url:  # an LLM writes for a while: stream it
+                    answer = asyncio.run(self.stream_reply(msg, user_id))
+                    reply_text, deliver = answer.answer, False  # delivered as it was written
+                    reply = card_activity(answer_card(answer), summary=answer.answer)
                 else:
                     answer = runtime.ask(user_id, msg.text, thread_id=msg.thread_id)
                     reply_text = answer.answer
@@ -337,6 +341,46 @@ class TeamsBot:
                 status = "failed"
         runtime.inbox.finish(inbound_id, status=status, answer=reply_text, user_id=user_id).result()
         return reply
+
+    async def stream_reply(self, msg: TeamsMessage, user_id: int):
+        """The answer streamed into the personal chat with the Agents SDK's StreamingResponse:
+        "looking up lead #432 …" updates, the text as the model writes it, then the final message
+        with the answer card. Where Teams refuses streaming, the SDK sends that one final message."""
+        from microsoft_agents.hosting.core.app.streaming import StreamingResponse
+
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+
+        def pump() -> None:  # Copilot.stream runs in one worker thread; events cross to the loop
+            try:
+                for event in self.runtime.stream(user_id, msg.text, msg.thread_id):
+                    loop.call_soon_threadsafe(events.put_nowait, event)
+            except Exception as exc:  # noqa: BLE001 — re-raised on the loop, where answer() reports it
+                loop.call_soon_threadsafe(events.put_nowait, ("error", exc))
+
+        continuation = ConversationReference.model_validate(msg.reference).get_continuation_activity()
+        continuation.id = msg.activity_id
+        done: list[Any] = []
+
+        async def callback(context: TurnContext) -> None:
+            stream = StreamingResponse(context)
+            worker = loop.run_in_executor(None, pump)
+            while not done:
+                kind, item = await events.get()
+                if kind == "error":
+                    raise item
+                if kind == "status":
+                    stream.queue_informative_update(item["text"])
+                elif kind == "token":
+                    stream.queue_text_chunk(item)
+                else:
+                    done.append(item)
+                    stream.set_attachments([CardFactory.adaptive_card(answer_card(item))])
+            await worker
+            await stream.end_stream()
+
+        await self.adapter.continue_conversation(self.app_id, continuation, callback)
+        return done[0]
 
     def remember(self, msg: TeamsMessage) -> None:
         with self.runtime.session_factory() as session:

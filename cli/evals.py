@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -117,11 +117,72 @@ SUITES = {
 }
 
 
+def feedback_cases(session, *, since: date | None = None) -> list[dict[str, Any]]:
+    """The 👎 answers of the web chat as agent eval cases (the runner's fields, ``expect_tools`` set
+    to the tools the answer used and ``expect_facts`` empty, both for a person to correct — hence
+    ``needs_review``), with the reason, the answer, its evidence and the conversation's earlier
+    questions, oldest first."""
+    from sqlalchemy import select
+
+    from crm.models import AnswerFeedback, ChatMessage, User
+
+    stmt = (select(AnswerFeedback, User.login, ChatMessage.conversation_id)
+            .join(User, User.id == AnswerFeedback.user_id).join(ChatMessage, ChatMessage.id == AnswerFeedback.message_id)
+            .where(AnswerFeedback.rating == -1).order_by(AnswerFeedback.created_at, AnswerFeedback.id))
+    if since is not None:
+        stmt = stmt.where(AnswerFeedback.created_at >= datetime.combine(since, datetime.min.time()))
+    cases = []
+    for fb, login, conversation_id in session.execute(stmt):
+        earlier = list(session.scalars(select(ChatMessage.text).where(
+            ChatMessage.conversation_id == conversation_id, ChatMessage.role == "user",
+            ChatMessage.id < fb.message_id).order_by(ChatMessage.id)))[:-1]
+        cases.append({
+            "id": f"fb-{fb.id}", "as": login, "lang": fb.language, "question": fb.question,
+            "expect_tools": [t["name"] for t in fb.tools or [] if t.get("name")], "expect_facts": [],
+            "needs_review": True,
+            "feedback": {"reason": fb.reason, "answer": fb.answer, "evidence": fb.evidence, "tools": fb.tools,
+                         "earlier_questions": earlier, "rated_at": fb.created_at.isoformat(), "message_id": fb.message_id},
+        })
+    return cases
+
+
+def export_feedback(out: Path | None, since: str | None) -> None:
+    """`repcopilot eval export-feedback`: the 👎 answers → eval cases (JSON lines)."""
+    import json
+
+    from cli.state import STATE
+    from crm.db import session_factory
+
+    try:
+        since_date = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise UserInputError(f"--since {since!r} is not a date; write it as YYYY-MM-DD") from None
+    with session_factory(STATE.engine())() as session:
+        cases = feedback_cases(session, since=since_date)
+    lines = "".join(json.dumps(c, ensure_ascii=False, default=str) + "\n" for c in cases)
+    if out is None:
+        typer.echo(lines, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(lines, encoding="utf-8")
+    console.print(f"{len(cases)} 👎 answer(s) → {out}; review expect_tools / expect_facts, then run "
+                  f"`repcopilot eval {out}`", highlight=False)
+
+
 def eval_command(
-    suites: Annotated[list[str] | None, typer.Argument(help=f"suites to run (default: all): {', '.join(SUITES)}")] = None,
+    suites: Annotated[list[str] | None, typer.Argument(help=f"suites to run (default: all): {', '.join(SUITES)}; "
+                                                            "or `export-feedback` to write the 👎 web chat answers as eval cases")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="export-feedback: the JSON-lines file to write (default: stdout)")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="export-feedback: only ratings from this day on (YYYY-MM-DD)")] = None,
 ) -> None:
-    """Run evaluation suites on a fresh demo company (seed 7, as of 2026-11-20) and report quality."""
+    """Run evaluation suites on a fresh demo company (seed 7, as of 2026-11-20) and report quality;
+    `repcopilot eval export-feedback [--out FILE] [--since DAY]` exports the 👎 answers as eval cases."""
+    if suites and suites[0] == "export-feedback":
+        if len(suites) > 1:
+            raise UserInputError("export-feedback takes no suite names; use --out FILE and --since YYYY-MM-DD")
+        export_feedback(out, since)
+        return
     names = suites or list(SUITES)
     files = [n for n in names if n.endswith(".jsonl")]
     unknown = [n for n in names if n not in SUITES and n not in files]

@@ -551,3 +551,69 @@ ENTITIES.update({
     "lead_feedback": LeadFeedback,
     "alerts": Alert,
 })
+
+
+class Conversation(Base):
+    """One web chat thread of one user: listed by its title (the first question) and date,
+    reopened with its messages; ``thread_id`` is the copilot's checkpointer thread."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("user_id", "thread_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    thread_id: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(16), default="web")
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+    messages: Mapped[list[ChatMessage]] = relationship(back_populates="conversation", order_by="ChatMessage.id",
+                                                       cascade="all, delete-orphan")
+
+
+class ChatMessage(Base):
+    """A question (role ``user``) or an answer (role ``assistant``, with its tools, evidence,
+    confidence and charts) in a conversation."""
+
+    __tablename__ = "chat_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # user / assistant
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    tools: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    images: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class AnswerFeedback(Base):
+    """A 👍 (+1) or 👎 (-1) on one answer, with an optional reason, kept with the question, the
+    answer, its tools and evidence — what the "answer helpfulness" KPI counts and what
+    ``repcopilot eval export-feedback`` turns into eval cases. One verdict per user and answer
+    (a second click changes it)."""
+
+    __tablename__ = "answer_feedback"
+    __table_args__ = (UniqueConstraint("message_id", "user_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("chat_messages.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    rating: Mapped[int] = mapped_column(Integer)  # +1 helpful, -1 not
+    reason: Mapped[str] = mapped_column(Text, default="")
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    tool: Mapped[str] = mapped_column(String(48))  # the answer's first tool ("none" when it used none)
+    tools: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+ENTITIES.update({
+    "conversations": Conversation,
+    "chat_messages": ChatMessage,
+    "answer_feedback": AnswerFeedback,
+})

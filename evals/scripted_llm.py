@@ -23,6 +23,12 @@ def text_reply(text: str) -> dict[str, Any]:
     return {"content": text}
 
 
+def held_text_reply(text: str, release: threading.Event) -> dict[str, Any]:
+    """A streamed final answer whose last word is sent only once ``release`` is set: a test can
+    see what reached the client while the model is still "writing"."""
+    return {"content": text, "hold_last": release}
+
+
 def status_reply(status: int) -> dict[str, Any]:
     return {"status": status}
 
@@ -66,7 +72,7 @@ class ScriptedServer:
                     message["tool_calls"] = step["tool_calls"]
                 finish = "tool_calls" if "tool_calls" in step else "stop"
                 if body.get("stream"):
-                    self._stream(body, message, finish)
+                    self._stream(body, message, finish, step.get("hold_last"))
                     return
                 payload = json.dumps({
                     "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
@@ -79,7 +85,7 @@ class ScriptedServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def _stream(self, body, message, finish):
+            def _stream(self, body, message, finish, step_hold=None):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
@@ -91,6 +97,8 @@ class ScriptedServer:
                     tc = message["tool_calls"][0]
                     chunks.append({"role": "assistant", "tool_calls": [{"index": 0, **tc}]})
                 for i, delta in enumerate(chunks):
+                    if step_hold is not None and i == len(chunks) - 1 and delta.get("content"):
+                        step_hold.wait(timeout=120)
                     data = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"),
                             "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                     self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())

@@ -32,6 +32,7 @@ from crm.models import (
     Account,
     AISuggestion,
     Alert,
+    AnswerFeedback,
     Call,
     CallMetric,
     IntentScoreSnapshot,
@@ -130,6 +131,7 @@ L, A, R, O, TP = Lead.__table__, Account.__table__, Region.__table__, Opportunit
 U, RN, S, C, CM, T = User.__table__, Renewal.__table__, AISuggestion.__table__, Call.__table__, CallMetric.__table__, Team.__table__
 IS = IntentScoreSnapshot.__table__
 AL = Alert.__table__
+AF = AnswerFeedback.__table__
 
 @dataclass
 class Base:
@@ -235,6 +237,15 @@ def _base_cached(metric_name: str, dialect: str, period: Period | None) -> Base:
                     {"all": true(), "adopted": AL.c.status == "adopted", "expired": AL.c.status == "expired",
                      "escalated": AL.c.escalated_at.is_not(None),
                      "decided_or_expired": AL.c.status.in_(("adopted", "dismissed", "expired"))}, {})
+    if metric.base == "answer_feedback":
+        # 👍/👎 on web chat answers (api/feedback.py): a rating belongs to the user who gave it
+        rregion = Region.__table__.alias("rep_region")
+        frm = (AF.join(owner, owner.c.id == AF.c.user_id).outerjoin(team, team.c.id == owner.c.team_id)
+               .outerjoin(rregion, rregion.c.id == team.c.region_id))
+        return Base(frm, AF.c.user_id, {"created_at": AF.c.created_at},
+                    _dims(dialect, AF.c.created_at, region=rregion.c.code, team=team.c.name, rep=owner.c.login,
+                          tool=AF.c.tool, language=AF.c.language),
+                    {"rated": true(), "thumbs_up": AF.c.rating == 1}, {})
     if metric.base in ("calls", "call_metrics"):
         rregion = Region.__table__.alias("rep_region")
         frm = C
