@@ -64,6 +64,21 @@ def kb_sync() -> None:
     _print_index_report(report)
 
 
+@kb_app.command("reindex")
+def kb_reindex() -> None:
+    """Re-embed every indexed chunk with the configured embedder (REPCOPILOT_EMBEDDING_MODEL) and
+    delete the previous embedder's vectors. Texts come from the catalog: no file is read again."""
+    store = _store()
+    chunks = sum(store.stats().values())
+    console.print(f"re-embedding {chunks} chunks with {store.embedder.name} "
+                  f"(indexed with {store.indexed_with or 'nothing yet'}); the old vectors are deleted afterwards")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("re-embedding", total=chunks)
+        report = store.reindex(on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    console.print(report.summary())
+
+
 def _print_index_report(report) -> None:
     for failure in getattr(report, "failed", []):
         err_console.print(f"[red]skipped[/red] {failure}", highlight=False)

@@ -221,6 +221,8 @@ def _index_demo_knowledge(engine) -> None:
 
     with console.status("indexing the demo playbooks and calls into the knowledge base …"):
         store = open_store(STATE.settings, STATE.home)
+        if store.embedder_mismatch() is not None:  # indexed with another embedder: re-embed it first
+            console.print(store.reindex().summary())
         docs = store.index_files([DEMO_PLAYBOOKS])
         with session_scope(engine) as session:
             calls = store.index_transcripts(transcripts_for_index(session))

@@ -124,7 +124,26 @@ class KeywordIndex:
     def commit(self) -> None:
         self.db.commit()
 
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self.db.commit()
+
     # -- reading --------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def partition_rows(self, partition: str, batch: int = 256) -> Iterable[list[tuple[str, str, dict[str, Any]]]]:
+        """Every chunk of a partition as (chunk id, text, metadata), in batches."""
+        last = 0
+        while True:
+            got = self.db.execute("SELECT id, chunk_id, document, metadata FROM catalog WHERE partition = ? AND id > ? "
+                                  "ORDER BY id LIMIT ?", (partition, last, batch)).fetchall()
+            if not got:
+                return
+            last = got[-1][0]
+            yield [(cid, doc, json.loads(meta)) for _, cid, doc, meta in got]
+
     def partitions(self) -> dict[str, int]:
         return {name: n for name, n in self.db.execute("SELECT name, chunks FROM partitions WHERE chunks > 0")}
 

@@ -6,10 +6,15 @@ access control is a choice of collections plus, for a rep, their own calls and t
 exemplars inside their team's partition. That filter never runs in Chroma (a metadata
 filter costs ~60–100 ms at 100k chunks): the dense side over-fetches nearest ids and keeps
 the visible ones using the SQLite catalog, the keyword side filters inside FTS5 with access
-tokens, and texts come from the catalog (``knowledge.keyword``). MiniLM is English-only, so with it dense search runs only on
-English partitions; Chinese relies on BM25 over character bigrams. Cross-lingual
-questions are translated per language (a readable glossary offline, the LLM when one is
-configured) and each language is searched with its own query.
+tokens, and texts come from the catalog (``knowledge.keyword``).
+
+The default embedder, multilingual-e5-small, puts Chinese and English in one vector space:
+the question's own vector searches every language, so a Chinese question finds an English
+battle card without any translation. A translation of the question (the LLM when one is
+configured, else the small glossary) only adds a BM25 list in the other language. With the
+English-only MiniLM, dense search runs on English partitions only, with the translated query.
+The catalog records which embedder made the vectors; a store opened with another one
+refuses to search or index until `repcopilot kb reindex` has re-embedded it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,22 @@ from knowledge.redact import redact
 from speech.text import detect_language
 
 RRF_K = 60
+
+
+@dataclass
+class Fusion:
+    """Weights of the lists fused per language, and of the other language's fused list.
+    Chosen on the dev half of evals/retrieval_corpus (see README "Knowledge base")."""
+
+    dense: float = 1.0  # the question's embedding, every language (multilingual embedder)
+    keyword: float = 1.0  # BM25 of the question in its own language
+    keyword_cross: float = 0.5  # BM25 of the question in the other language (latin words only can match)
+    translated: float = 0.3  # BM25 of its translation (LLM, else glossary) in the other language
+    other_language: float = 0.98  # the other language's fused list, against the question's own
+    rrf_k: int = RRF_K
+
+
+FUSION = Fusion()
 DOC_SUFFIXES = {".md", ".markdown", ".txt", ".pdf", ".docx"}
 
 
@@ -67,6 +88,36 @@ class IndexReport:
     def summary(self) -> str:
         return (f"{len(self.indexed)} indexed ({self.chunks} chunks), {len(self.unchanged)} unchanged, "
                 f"{len(self.failed)} skipped")
+
+
+@dataclass
+class ReindexReport:
+    previous: str | None
+    embedder: str
+    chunks: int = 0
+    partitions: int = 0
+    dropped_collections: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"re-embedded {self.chunks} chunks in {self.partitions} partitions with {self.embedder} "
+                f"(was {self.previous or 'nothing'}) in {self.seconds:.1f} s; "
+                f"removed {len(self.dropped_collections)} collections of old vectors")
+
+
+class EmbedderMismatch(KnowledgeError):
+    """The store's vectors come from another embedder than the one configured."""
+
+    def __init__(self, indexed_with: str, configured: str, chunks: int) -> None:
+        self.indexed_with, self.configured, self.chunks = indexed_with, configured, chunks
+        super().__init__(
+            f"the knowledge base was indexed with the {indexed_with!r} embedder but {configured!r} is configured: "
+            f"run `repcopilot kb reindex` to re-embed its {chunks} chunks with {configured!r} (no files needed), "
+            f"or set REPCOPILOT_EMBEDDING_MODEL={indexed_with} / "
+            f"知识库的向量由 {indexed_with} 生成，当前配置为 {configured}：请运行 `repcopilot kb reindex` 重新生成")
+
+
+ENGLISH_ONLY_EMBEDDERS = frozenset({"minilm"})
 
 
 @lru_cache(maxsize=1)
@@ -114,6 +165,71 @@ class KnowledgeStore:
         self._collections: dict[str, Any] = {}
         if fresh and (folder / "keywords.sqlite").exists():
             self._rebuild_catalog(folder / "keywords.sqlite")
+        self.indexed_with = self._recorded_embedder()
+
+    # -- which embedder made the vectors -----------------------------------------------------------
+    def _recorded_embedder(self) -> str | None:
+        """The embedder recorded in the catalog; for a catalog written before it was recorded,
+        the one named in its sources' digests (``digest:cN:embedder``)."""
+        name = self.keywords.meta("embedder")
+        if name or self.keywords.empty():
+            return name
+        row = self.keywords.db.execute("SELECT digest FROM sources LIMIT 1").fetchone()
+        parts = (row[0] or "").split(":", 2) if row else []
+        return parts[2] if len(parts) == 3 else None
+
+    def embedder_mismatch(self) -> EmbedderMismatch | None:
+        if self.indexed_with is None or self.indexed_with == self.embedder.name:
+            return None
+        return EmbedderMismatch(self.indexed_with, self.embedder.name, sum(self.keywords.partitions().values()))
+
+    def _check_embedder(self) -> None:
+        mismatch = self.embedder_mismatch()
+        if mismatch is not None:
+            raise mismatch
+
+    @property
+    def multilingual(self) -> bool:
+        """One vector space for both languages: a question's own vector searches either one."""
+        return self.embedder.name not in ENGLISH_ONLY_EMBEDDERS
+
+    def reindex(self, on_progress: Callable[[int, int], None] | None = None) -> ReindexReport:
+        """Re-embed every chunk of the catalog with the configured embedder (texts come from the
+        catalog: no file is read again), then delete the previous embedder's vectors."""
+        import time
+
+        t0 = time.perf_counter()
+        partitions = self.keywords.partitions()
+        report = ReindexReport(previous=self.indexed_with, embedder=self.embedder.name, partitions=len(partitions))
+        total = sum(partitions.values())
+        for part in partitions:
+            self._delete_collection(f"{part}{self._suffix()}"[:60])  # a half-finished earlier run
+        self._collections.clear()
+        for part in partitions:
+            for batch in self.keywords.partition_rows(part):
+                self._upsert(part, [(cid, part, doc, meta) for cid, doc, meta in batch])
+                report.chunks += len(batch)
+                if on_progress:
+                    on_progress(report.chunks, total)
+        if report.previous and report.previous != self.embedder.name:
+            old_suffix = "__" + report.previous.replace(":", "_").replace("/", "_")
+            for part in partitions:
+                if self._delete_collection(f"{part}{old_suffix}"[:60]):
+                    report.dropped_collections.append(f"{part}{old_suffix}"[:60])
+        self.keywords.db.executemany("UPDATE sources SET digest = ? WHERE source_key = ?", [
+            (f"{digest.rsplit(':', 1)[0] if digest.count(':') >= 2 else digest}:{self.embedder.name}", key)
+            for key, digest in self.keywords.db.execute("SELECT source_key, digest FROM sources").fetchall()])
+        self.keywords.set_meta("embedder", self.embedder.name)
+        self.indexed_with = self.embedder.name
+        report.seconds = round(time.perf_counter() - t0, 1)
+        return report
+
+    def _delete_collection(self, name: str) -> bool:
+        try:
+            self.client.delete_collection(name)
+        except Exception:  # noqa: BLE001 — chromadb raises different types for "no such collection" by version
+            return False
+        return True
 
     def _rebuild_catalog(self, old_keywords: Path) -> None:
         """An index written by an earlier version had no catalog: rebuild it from Chroma once."""
@@ -155,7 +271,7 @@ class KnowledgeStore:
         return self._dim_cache
 
     def _dense_languages(self) -> set[str]:
-        return {"en"} if self.embedder.name == "minilm" else {"zh", "en"}
+        return {"zh", "en"} if self.multilingual else {"en"}
 
     # -- indexing -------------------------------------------------------------------------------
     def _drop(self, source_key: str) -> None:
@@ -170,20 +286,27 @@ class KnowledgeStore:
             self.keywords.db.execute("DELETE FROM sources WHERE source_key = ?", (source_key,))
 
     def _add_rows(self, rows: list[tuple[str, str, str, dict]]) -> None:
+        if self.indexed_with is None:
+            self.keywords.set_meta("embedder", self.embedder.name)
+            self.indexed_with = self.embedder.name
         by_partition: dict[str, list] = {}
         for row in rows:
             by_partition.setdefault(row[1], []).append(row)
         for part, part_rows in by_partition.items():
-            texts = [r[2] for r in part_rows]
-            if part_rows[0][3]["language"] in self._dense_languages():
-                vectors = self.embedder.embed_documents(texts)
-            else:  # Chinese with an English-only model: a placeholder vector, never queried
-                vectors = [[0.0] * self._dim()] * len(texts)
-            for i in range(0, len(part_rows), 5000):
-                chunk = part_rows[i:i + 5000]
-                self._col(part).upsert(ids=[r[0] for r in chunk], embeddings=vectors[i:i + 5000],
-                                       documents=[r[2] for r in chunk], metadatas=[r[3] for r in chunk])
+            self._upsert(part, part_rows)
         self.keywords.add(rows)
+
+    def _upsert(self, part: str, part_rows: list[tuple[str, str, str, dict]]) -> None:
+        """Embed one partition's rows (batched inside the embedder) and write them to Chroma."""
+        texts = [r[2] for r in part_rows]
+        if part_rows[0][3]["language"] in self._dense_languages():
+            vectors = self.embedder.embed_documents(texts)
+        else:  # Chinese with an English-only model: a placeholder vector, never queried
+            vectors = [[0.0] * self._dim()] * len(texts)
+        for i in range(0, len(part_rows), 5000):
+            chunk = part_rows[i:i + 5000]
+            self._col(part).upsert(ids=[r[0] for r in chunk], embeddings=vectors[i:i + 5000],
+                                   documents=[r[2] for r in chunk], metadatas=[r[3] for r in chunk])
 
     def _replace(self, source_key: str, digest: str, rows: list[tuple[str, str, str, dict]]) -> int:
         """rows: (chunk_id, partition, text, metadata). Old chunks of the source are removed first."""
@@ -200,6 +323,7 @@ class KnowledgeStore:
 
     def index_files(self, paths: Iterable[Path], *, kind: str = "playbook",
                     on_progress: Callable[..., None] | None = None) -> IndexReport:
+        self._check_embedder()
         files: list[Path] = []
         for p in map(Path, paths):
             files.extend(sorted(f for f in p.rglob("*") if f.suffix.lower() in DOC_SUFFIXES) if p.is_dir() else [p])
@@ -231,6 +355,7 @@ class KnowledgeStore:
 
     def index_transcripts(self, calls: list[dict[str, Any]], batch: int = 200) -> IndexReport:
         """Calls are embedded in batches (one model call per partition per batch)."""
+        self._check_embedder()
         report = IndexReport()
         pending: list[tuple[str, str, list[tuple[str, str, str, dict]]]] = []
         for call in calls:
@@ -292,52 +417,72 @@ class KnowledgeStore:
     def search(self, query: str, *, k: int = 5, visibility: Visibility = Visibility(),
                kinds: tuple[str, ...] = ("playbook", "transcript"), languages: tuple[str, ...] = ("zh", "en"),
                translate: Callable[[str, str], str] | None = None) -> list[Hit]:
+        """Each language is searched on its own (dense + BM25, fused by weighted reciprocal rank)
+        and the languages' lists are fused again, so the best passage of each language reaches
+        the top. With a multilingual embedder the question's own vector searches every language;
+        a translation of the question (the LLM when configured, else the glossary) only adds a
+        BM25 list in the other language, at a small weight (``FUSION``)."""
+        self._check_embedder()
         qlang = detect_language(query)
         translate = translate or self.translate
         found: dict[str, Hit] = {}
-        per_language: list[tuple[float, list[str]]] = []
         plans = []
+        own_vector = None
         for language in languages:
-            q = query if language == qlang else _translated(query, language, translate)
-            if not q.strip():
-                continue
             parts = self._partitions(visibility, kinds, language)
-            # the query embedding (two thirds of a query's time) runs on another thread while the
-            # keyword side searches here: torch and SQLite both release the GIL
-            vector = (_EMBED_POOL.submit(self.embedder.embed_query, q)
-                      if parts and language in self._dense_languages() else None)
-            plans.append((language, q, parts, vector))
-        for language, q, parts, vector_future in plans:
-            keyword_lists: list[list[str]] = []
-            for part, access in parts:
-                kw_ids = self.keywords.search(q, part, k * 3, access)
-                if kw_ids:
-                    missing = [i for i in kw_ids if i not in found]
-                    for cid, row in self.keywords.rows(missing).items():
-                        found[cid] = _hit(cid, row.document, row.metadata)
-                keyword_lists.append([i for i in kw_ids if i in found])
+            if not parts:
+                continue
+            other = "" if language == qlang else _translated(query, language, translate)
+            other = "" if other.strip().lower() == query.strip().lower() else other
+            dense_q = query if self.multilingual or language == qlang else other
+            vector = None
+            if language in self._dense_languages() and dense_q.strip():
+                # the query embedding runs on another thread while the keyword side searches here:
+                # the embedding engine and SQLite both release the GIL
+                if dense_q == query:
+                    own_vector = own_vector or _EMBED_POOL.submit(self.embedder.embed_query, query)
+                    vector = own_vector
+                else:
+                    vector = _EMBED_POOL.submit(self.embedder.embed_query, dense_q)
+            plans.append((language, other, parts, vector))
+        per_language: list[tuple[float, list[str]]] = []
+        for language, other, parts, vector_future in plans:
+            weighted = self._keyword_lists(query, other, language, qlang, parts, k, found)
             vector = vector_future.result() if vector_future is not None else None
-            ranked_lists: list[list[str]] = []
-            for (part, access), kw in zip(parts, keyword_lists):
-                if vector is not None:
-                    ranked_lists.append(self._dense(part, vector, k, access, found))
-                if kw:
-                    ranked_lists.append(kw)
-            fused = _rrf(ranked_lists)
+            if vector is not None:
+                for part, access in parts:
+                    weighted.append((FUSION.dense, self._dense(part, vector, k, access, found)))
+            fused = _rrf(weighted)
             if fused:
-                # each language counts once in the final fusion, so English (dense + BM25) does not
-                # outvote Chinese (BM25 only); the question's own language wins ties
-                per_language.append((1.0 if language == qlang else 0.98, fused))
-        scores: dict[str, float] = {}
-        for weight, ranked in per_language:
-            for rank, cid in enumerate(ranked):
-                scores[cid] = scores.get(cid, 0.0) + weight / (RRF_K + rank + 1)
+                per_language.append((1.0 if language == qlang else FUSION.other_language, fused))
+        scores = _rrf_scores(per_language)
         best = sorted(scores, key=lambda c: -scores[c])[:k]
         out = []
         for cid in best:
             hit = found[cid]
             hit.score = scores[cid]
             out.append(hit)
+        return out
+
+    def _keyword_lists(self, query: str, other: str, language: str, qlang: str, parts: list[tuple[str, Access]],
+                       k: int, found: dict[str, Hit]) -> list[tuple[float, list[str]]]:
+        """BM25 lists of one language: the question as asked (in the other language only its latin
+        words can match: product names, acronyms, standards) and its translation, if any."""
+        queries = [(query, FUSION.keyword if language == qlang else FUSION.keyword_cross)]
+        if other.strip():
+            queries.append((other, FUSION.translated))
+        out: list[tuple[float, list[str]]] = []
+        for text, weight in queries:
+            if weight <= 0:
+                continue
+            for part, access in parts:
+                kw_ids = self.keywords.search(text, part, k * 3, access)
+                missing = [i for i in kw_ids if i not in found]
+                for cid, row in self.keywords.rows(missing).items():
+                    found[cid] = _hit(cid, row.document, row.metadata)
+                kw = [i for i in kw_ids if i in found]
+                if kw:
+                    out.append((weight, kw))
         return out
 
     def _dense(self, part: str, vector: list[float], k: int, access: Access, found: dict[str, Hit]) -> list[str]:
@@ -401,11 +546,17 @@ def llm_translator(*, base_url: str, api_key: str | None, model: str) -> Callabl
     return translate
 
 
-def _rrf(lists: list[list[str]]) -> list[str]:
+def _rrf_scores(lists: list[tuple[float, list[str]]]) -> dict[str, float]:
+    """Weighted reciprocal-rank fusion: each list adds weight / (RRF_K + rank) to its ids."""
     scores: dict[str, float] = {}
-    for ranked in lists:
+    for weight, ranked in lists:
         for rank, cid in enumerate(ranked):
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+            scores[cid] = scores.get(cid, 0.0) + weight / (FUSION.rrf_k + rank + 1)
+    return scores
+
+
+def _rrf(lists: list[tuple[float, list[str]]]) -> list[str]:
+    scores = _rrf_scores(lists)
     return sorted(scores, key=lambda c: -scores[c])
 
 

@@ -245,3 +245,71 @@ def test_an_index_from_before_the_catalog_is_rebuilt_from_chroma_and_searches_th
     assert [h.id for h in again.search("维修太慢", k=4, visibility=Visibility(all_calls=True))] == before
     assert again.stats() == partitions and sum(partitions.values()) == len(_calls())
     assert again.index_transcripts(_calls()).unchanged == [f"call:{c['call_id']}" for c in _calls()]
+
+
+def _other_embedder(name: str = "hash-b", dim: int = 32):
+    from knowledge.embeddings import HashEmbedder
+
+    embedder = HashEmbedder(dim)
+    embedder.name = name
+    return embedder
+
+
+def test_a_store_opened_with_another_embedder_refuses_to_search_or_index_and_names_the_reindex_command(tmp_path):
+    from knowledge import EmbedderMismatch
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "renewal.md").write_text("# Renewals\n\nStart renewal talks 90 days before expiry.")
+    first = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"))
+    first.index_files([tmp_path / "docs"])
+    assert first.keywords.meta("embedder") == "hash"
+    other = KnowledgeStore(tmp_path / "home", embedder=_other_embedder())
+    with pytest.raises(EmbedderMismatch, match="repcopilot kb reindex") as exc:
+        other.search("renewal", k=1)
+    assert "'hash'" in str(exc.value) and "'hash-b'" in str(exc.value) and "1 chunks" in str(exc.value)
+    with pytest.raises(EmbedderMismatch):
+        other.index_files([tmp_path / "docs"])
+
+
+def test_a_store_from_before_the_embedder_was_recorded_is_recognised_by_its_sources(tmp_path):
+    first = KnowledgeStore(tmp_path, embedder=make_embedder("hash"))
+    first.index_transcripts(_calls())
+    first.keywords.db.execute("DELETE FROM meta WHERE key = 'embedder'")
+    first.keywords.commit()
+    assert KnowledgeStore(tmp_path, embedder=make_embedder("hash")).embedder_mismatch() is None
+    assert KnowledgeStore(tmp_path, embedder=_other_embedder()).embedder_mismatch().indexed_with == "hash"
+
+
+def test_reindex_re_embeds_every_chunk_from_the_catalog_and_deletes_the_old_vectors(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "renewal.md").write_text("# Renewals\n\nStart renewal talks 90 days before expiry.")
+    first = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"))
+    first.index_files([tmp_path / "docs"])
+    first.index_transcripts(_calls())
+    (tmp_path / "docs" / "renewal.md").unlink()  # texts come from the catalog, not the files
+    store = KnowledgeStore(tmp_path / "home", embedder=_other_embedder())
+    seen = []
+    report = store.reindex(on_progress=lambda done, total: seen.append((done, total)))
+    assert (report.previous, report.embedder, report.chunks) == ("hash", "hash-b", 1 + len(_calls()))
+    assert seen[-1] == (report.chunks, report.chunks)
+    assert sorted(report.dropped_collections) == ["calls_t1_zh__hash", "calls_t2_zh__hash", "pb_en__hash"]
+    names = {c.name if hasattr(c, "name") else str(c) for c in store.client.list_collections()}
+    assert names == {"calls_t1_zh__hash-b", "calls_t2_zh__hash-b", "pb_en__hash-b"}
+    assert store._col("calls_t1_zh").count() == 3 and len(store._col("pb_en").get(include=["embeddings"])["embeddings"][0]) == 32
+    assert store.embedder_mismatch() is None and store.keywords.meta("embedder") == "hash-b"
+    assert store.search("renewal talks", k=1)[0].source == "renewal.md"
+    assert store.index_transcripts(_calls()).unchanged == [f"call:{c['call_id']}" for c in _calls()]
+    assert "re-embedded 5 chunks in 3 partitions with hash-b (was hash)" in report.summary()
+
+
+def test_the_corpus_split_is_the_fixed_hash_of_each_question_id():
+    from evals.retrieval import CORPUS_DIR, corpus_split, load_jsonl, split_of
+
+    if not (CORPUS_DIR / "questions.jsonl").exists():
+        pytest.skip("no corpus")
+    questions = load_jsonl(CORPUS_DIR / "questions.jsonl")
+    dev, test = corpus_split(name="dev"), corpus_split(name="test")
+    assert sorted(q["id"] for q in dev + test) == sorted(q["id"] for q in questions)
+    assert {split_of(q["id"]) for q in dev} == {"dev"} and {split_of(q["id"]) for q in test} == {"test"}
+    passages = {p.name for p in (CORPUS_DIR / "passages").iterdir()}
+    assert all(set(q["relevant"]) <= passages for q in questions)
