@@ -220,6 +220,7 @@ class KnowledgeStore:
             (f"{digest.rsplit(':', 1)[0] if digest.count(':') >= 2 else digest}:{self.embedder.name}", key)
             for key, digest in self.keywords.db.execute("SELECT source_key, digest FROM sources").fetchall()])
         self.keywords.set_meta("embedder", self.embedder.name)
+        self.keywords.clear_pending()  # every chunk of the catalog has its vector now
         self.indexed_with = self.embedder.name
         report.seconds = round(time.perf_counter() - t0, 1)
         return report
@@ -285,16 +286,35 @@ class KnowledgeStore:
                 self.keywords.delete(ids)
             self.keywords.db.execute("DELETE FROM sources WHERE source_key = ?", (source_key,))
 
-    def _add_rows(self, rows: list[tuple[str, str, str, dict]]) -> None:
+    def _add_rows(self, rows: list[tuple[str, str, str, dict]], dense: bool = True) -> None:
         if self.indexed_with is None:
             self.keywords.set_meta("embedder", self.embedder.name)
             self.indexed_with = self.embedder.name
         by_partition: dict[str, list] = {}
         for row in rows:
             by_partition.setdefault(row[1], []).append(row)
+        self.keywords.add(rows)
+        if not dense:  # keyword-searchable now, vectors later (embed_pending)
+            self.keywords.add_pending([r[0] for r in rows])
+            return
         for part, part_rows in by_partition.items():
             self._upsert(part, part_rows)
-        self.keywords.add(rows)
+
+    def embed_pending(self, on_progress: Callable[[int, int], None] | None = None, batch: int = 256) -> int:
+        """Write the vectors of chunks indexed with ``dense=False``; returns how many."""
+        self._check_embedder()
+        total, done = self.keywords.pending_count(), 0
+        while rows := self.keywords.pending_rows(batch):
+            by_partition: dict[str, list] = {}
+            for row in rows:
+                by_partition.setdefault(row[1], []).append(row)
+            for part, part_rows in by_partition.items():
+                self._upsert(part, part_rows)
+            self.keywords.clear_pending([r[0] for r in rows])
+            done += len(rows)
+            if on_progress:
+                on_progress(done, total)
+        return done
 
     def _upsert(self, part: str, part_rows: list[tuple[str, str, str, dict]]) -> None:
         """Embed one partition's rows (batched inside the embedder) and write them to Chroma."""
@@ -353,8 +373,9 @@ class KnowledgeStore:
             on_progress(len(files), len(files), "")
         return report
 
-    def index_transcripts(self, calls: list[dict[str, Any]], batch: int = 200) -> IndexReport:
-        """Calls are embedded in batches (one model call per partition per batch)."""
+    def index_transcripts(self, calls: list[dict[str, Any]], batch: int = 200, dense: bool = True) -> IndexReport:
+        """Calls are embedded in batches (one model call per partition per batch). ``dense=False``
+        makes them keyword-searchable at once and leaves their vectors to ``embed_pending``."""
         self._check_embedder()
         report = IndexReport()
         pending: list[tuple[str, str, list[tuple[str, str, str, dict]]]] = []
@@ -375,17 +396,17 @@ class KnowledgeStore:
             pending.append((key, digest, rows))
             report.indexed.append(key)
             if len(pending) >= batch:
-                report.chunks += self._replace_many(pending)
+                report.chunks += self._replace_many(pending, dense)
                 pending = []
         if pending:
-            report.chunks += self._replace_many(pending)
+            report.chunks += self._replace_many(pending, dense)
         return report
 
-    def _replace_many(self, sources: list[tuple[str, str, list[tuple[str, str, str, dict]]]]) -> int:
+    def _replace_many(self, sources: list[tuple[str, str, list[tuple[str, str, str, dict]]]], dense: bool = True) -> int:
         for key, _digest, _rows in sources:
             self._drop(key)
         rows = [r for _k, _d, rs in sources for r in rs]
-        self._add_rows(rows)
+        self._add_rows(rows, dense)
         self.keywords.db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
                                      [(k, self._versioned(d), json.dumps([[r[0], r[1]] for r in rs])) for k, d, rs in sources])
         self.keywords.commit()

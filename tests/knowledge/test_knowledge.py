@@ -313,3 +313,18 @@ def test_the_corpus_split_is_the_fixed_hash_of_each_question_id():
     assert {split_of(q["id"]) for q in dev} == {"dev"} and {split_of(q["id"]) for q in test} == {"test"}
     passages = {p.name for p in (CORPUS_DIR / "passages").iterdir()}
     assert all(set(q["relevant"]) <= passages for q in questions)
+
+
+def test_calls_indexed_without_vectors_are_keyword_searchable_at_once_and_get_their_vectors_later(store):
+    report = store.index_transcripts(_calls(), dense=False)
+    assert report.chunks == 4 and store.keywords.pending_count() == 4
+    assert store._col("calls_t1_zh").count() == 0
+    everyone = Visibility(all_calls=True)
+    assert {h.source for h in store.search("维修太慢", k=10, visibility=everyone)} == {f"call:{i}" for i in (1, 2, 3, 4)}
+    rep = Visibility(rep_ids=frozenset({10}), exemplar_team_ids=frozenset({1}), own_team_ids=frozenset({1}))
+    assert {h.source for h in store.search("维修太慢", k=10, visibility=rep)} == {"call:1", "call:3"}
+    seen = []
+    assert store.embed_pending(on_progress=lambda done, total: seen.append((done, total))) == 4
+    assert seen == [(4, 4)] and store.keywords.pending_count() == 0
+    assert store._col("calls_t1_zh").count() == 3 and store._col("calls_t2_zh").count() == 1
+    assert store.index_transcripts(_calls()).unchanged == [f"call:{c['call_id']}" for c in _calls()]
