@@ -115,11 +115,13 @@ def corpus_split(corpus: Path = CORPUS_DIR, name: str = "dev") -> list[dict[str,
 
 #: the grid searched on dev (``tune_fusion``); the chosen point is written into knowledge.store.Fusion
 FUSION_GRID = {
+    "dense": (1.0, 2.0),
     "keyword": (0.5, 1.0),
-    "keyword_cross": (0.0, 0.5),
-    "translated": (0.0, 0.3, 0.6),
-    "other_language": (0.8, 0.9, 1.0),
+    "keyword_cross": (0.5,),
+    "translated": (0.0, 0.3),
+    "other_language": (0.9, 1.0),
     "rrf_k": (10, 60),
+    "hub_penalty": (0.0, 0.5, 1.0),
 }
 
 

@@ -42,14 +42,16 @@ RRF_K = 60
 @dataclass
 class Fusion:
     """Weights of the lists fused per language, and of the other language's fused list.
-    Chosen on the dev half of evals/retrieval_corpus (see README "Knowledge base")."""
+    Chosen on the dev half of evals/retrieval_corpus by ``evals.retrieval.tune_fusion`` over
+    ``FUSION_GRID`` (best lowest-direction recall@3, then mean; see README "Knowledge base")."""
 
     dense: float = 1.0  # the question's embedding, every language (multilingual embedder)
     keyword: float = 1.0  # BM25 of the question in its own language
     keyword_cross: float = 0.5  # BM25 of the question in the other language (latin words only can match)
     translated: float = 0.3  # BM25 of its translation (LLM, else glossary) in the other language
-    other_language: float = 0.98  # the other language's fused list, against the question's own
-    rrf_k: int = RRF_K
+    other_language: float = 1.0  # the other language's fused list, against the question's own
+    rrf_k: int = 10
+    hub_penalty: float = 1.0  # × a chunk's hubness (mean cosine to generic questions), off its cosine
 
 
 FUSION = Fusion()
@@ -187,6 +189,25 @@ class KnowledgeStore:
         mismatch = self.embedder_mismatch()
         if mismatch is not None:
             raise mismatch
+        if self.multilingual and self.keywords.meta("hub_probes") != _probes_digest():
+            self.refresh_hubness()
+
+    def refresh_hubness(self) -> int:
+        """Recompute every stored vector's hubness (after hub_probes.yaml changed, or for a store
+        written before hubness was stored); vectors are read back, not re-embedded."""
+        updated = 0
+        for part in self.keywords.partitions():
+            col = self._col(part)
+            total = col.count()
+            for offset in range(0, total, 2000):
+                got = col.get(include=["embeddings", "metadatas"], limit=2000, offset=offset)
+                if not len(got["ids"]):
+                    continue
+                hubs = self._hubness([list(v) for v in got["embeddings"]])
+                col.update(ids=got["ids"], metadatas=[(m or {}) | h for m, h in zip(got["metadatas"], hubs)])
+                updated += len(got["ids"])
+        self.keywords.set_meta("hub_probes", _probes_digest())
+        return updated
 
     @property
     def multilingual(self) -> bool:
@@ -220,6 +241,7 @@ class KnowledgeStore:
             (f"{digest.rsplit(':', 1)[0] if digest.count(':') >= 2 else digest}:{self.embedder.name}", key)
             for key, digest in self.keywords.db.execute("SELECT source_key, digest FROM sources").fetchall()])
         self.keywords.set_meta("embedder", self.embedder.name)
+        self.keywords.set_meta("hub_probes", _probes_digest())
         self.keywords.clear_pending()  # every chunk of the catalog has its vector now
         self.indexed_with = self.embedder.name
         report.seconds = round(time.perf_counter() - t0, 1)
@@ -289,6 +311,7 @@ class KnowledgeStore:
     def _add_rows(self, rows: list[tuple[str, str, str, dict]], dense: bool = True) -> None:
         if self.indexed_with is None:
             self.keywords.set_meta("embedder", self.embedder.name)
+            self.keywords.set_meta("hub_probes", _probes_digest())
             self.indexed_with = self.embedder.name
         by_partition: dict[str, list] = {}
         for row in rows:
@@ -317,16 +340,40 @@ class KnowledgeStore:
         return done
 
     def _upsert(self, part: str, part_rows: list[tuple[str, str, str, dict]]) -> None:
-        """Embed one partition's rows (batched inside the embedder) and write them to Chroma."""
+        """Embed one partition's rows (batched inside the embedder) and write them to Chroma, each
+        with its hubness per question language (``hub_zh``, ``hub_en``)."""
         texts = [r[2] for r in part_rows]
         if part_rows[0][3]["language"] in self._dense_languages():
             vectors = self.embedder.embed_documents(texts)
         else:  # Chinese with an English-only model: a placeholder vector, never queried
             vectors = [[0.0] * self._dim()] * len(texts)
+        metas = [r[3] | hub for r, hub in zip(part_rows, self._hubness(vectors))]
         for i in range(0, len(part_rows), 5000):
             chunk = part_rows[i:i + 5000]
             self._col(part).upsert(ids=[r[0] for r in chunk], embeddings=vectors[i:i + 5000],
-                                   documents=[r[2] for r in chunk], metadatas=[r[3] for r in chunk])
+                                   documents=[r[2] for r in chunk], metadatas=metas[i:i + 5000])
+
+    def _probe_vectors(self) -> dict[str, Any]:
+        """The generic questions of hub_probes.yaml, embedded once per store, per language."""
+        if not hasattr(self, "_probes"):
+            import numpy as np
+
+            raw = yaml.safe_load(Path(__file__).with_name("hub_probes.yaml").read_text(encoding="utf-8"))
+            self._probes = {lang: np.array([self.embedder.embed_query(q) for q in qs], dtype=np.float32)
+                            for lang, qs in raw.items()} if self.multilingual else {}
+        return self._probes
+
+    def _hubness(self, vectors: list[list[float]]) -> list[dict[str, float]]:
+        """Each vector's mean cosine to the generic questions of each language: how much a dense
+        search returns it whatever is asked."""
+        import numpy as np
+
+        probes = self._probe_vectors()
+        if not probes or not vectors:
+            return [{} for _ in vectors]
+        matrix = np.asarray(vectors, dtype=np.float32)
+        means = {lang: (matrix @ p.T).mean(axis=1) for lang, p in probes.items()}
+        return [{f"hub_{lang}": round(float(m[i]), 4) for lang, m in means.items()} for i in range(len(vectors))]
 
     def _replace(self, source_key: str, digest: str, rows: list[tuple[str, str, str, dict]]) -> int:
         """rows: (chunk_id, partition, text, metadata). Old chunks of the source are removed first."""
@@ -472,7 +519,7 @@ class KnowledgeStore:
             vector = vector_future.result() if vector_future is not None else None
             if vector is not None:
                 for part, access in parts:
-                    weighted.append((FUSION.dense, self._dense(part, vector, k, access, found)))
+                    weighted.append((FUSION.dense, self._dense(part, vector, k, access, found, qlang)))
             fused = _rrf(weighted)
             if fused:
                 per_language.append((1.0 if language == qlang else FUSION.other_language, fused))
@@ -506,7 +553,8 @@ class KnowledgeStore:
                     out.append((weight, kw))
         return out
 
-    def _dense(self, part: str, vector: list[float], k: int, access: Access, found: dict[str, Hit]) -> list[str]:
+    def _dense(self, part: str, vector: list[float], k: int, access: Access, found: dict[str, Hit],
+               qlang: str = "en") -> list[str]:
         """Nearest visible chunks of a partition. Chroma returns ids and distances only; texts
         and the access check come from the catalog. With an access filter, over-fetch and keep
         the visible ones (everything ranked above them is invisible, so they are the true top
@@ -515,17 +563,18 @@ class KnowledgeStore:
         count = self.keywords.partitions().get(part, 0)
         if count == 0:
             return []
-        want = k * 3 if access.everything else max(60, k * 20)
-        res = col.query(query_embeddings=[vector], n_results=min(want, count), include=["distances"])
-        ids = res["ids"][0]
+        want = max(30, k * 3) if access.everything else max(60, k * 20)
+        res = col.query(query_embeddings=[vector], n_results=min(want, count), include=["distances", "metadatas"])
+        ids = _hub_corrected(res, qlang)
         rows = self.keywords.rows([i for i in ids if i not in found] if access.everything else ids)
         keep = [i for i in ids if i in found or (i in rows and access.allows(rows[i].rep_id, rows[i].exemplar))]
         if not access.everything and len(keep) < k and len(ids) < count:
             where: dict[str, Any] = {"$or": [{"rep_id": r} for r in sorted(access.rep_ids)] + ([{"exemplar": True}] if access.exemplars else [])}
             if len(where["$or"]) == 1:
                 where = where["$or"][0]
-            res = col.query(query_embeddings=[vector], n_results=min(k * 3, count), where=where, include=["distances"])
-            ids = res["ids"][0]
+            res = col.query(query_embeddings=[vector], n_results=min(k * 3, count), where=where,
+                            include=["distances", "metadatas"])
+            ids = _hub_corrected(res, qlang)
             rows = self.keywords.rows(ids)
             keep = [i for i in ids if i in rows]
         for cid in keep:
@@ -535,6 +584,21 @@ class KnowledgeStore:
 
     def stats(self) -> dict[str, int]:
         return self.keywords.partitions()
+
+
+@lru_cache(maxsize=1)
+def _probes_digest() -> str:
+    return hashlib.sha256(Path(__file__).with_name("hub_probes.yaml").read_bytes()).hexdigest()[:16]
+
+
+def _hub_corrected(res: dict[str, Any], qlang: str) -> list[str]:
+    """Chroma's nearest ids re-ordered by cosine minus ``FUSION.hub_penalty`` × the chunk's
+    hubness for questions in ``qlang`` (CSLS-style: passages close to every question, worst
+    across languages, stop crowding out the one that answers)."""
+    ids, distances, metas = res["ids"][0], res["distances"][0], res["metadatas"][0]
+    penalty = FUSION.hub_penalty
+    scored = [(1.0 - d - penalty * float((m or {}).get(f"hub_{qlang}", 0.0)), i) for i, d, m in zip(ids, distances, metas)]
+    return [i for _, i in sorted(scored, key=lambda t: -t[0])]
 
 
 def _translated(query: str, language: str, translate: Callable[[str, str], str] | None) -> str:
