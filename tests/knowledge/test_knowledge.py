@@ -328,3 +328,24 @@ def test_calls_indexed_without_vectors_are_keyword_searchable_at_once_and_get_th
     assert seen == [(4, 4)] and store.keywords.pending_count() == 0
     assert store._col("calls_t1_zh").count() == 3 and store._col("calls_t2_zh").count() == 1
     assert store.index_transcripts(_calls()).unchanged == [f"call:{c['call_id']}" for c in _calls()]
+
+
+def test_the_corpus_eval_reports_recall_per_direction_and_the_tuner_reads_only_the_questions_it_is_given(tmp_path):
+    from evals.retrieval import run_corpus_eval, tune_fusion
+    from knowledge import store as store_module
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "zh-a.md").write_text("# 续约\n\n到期前90天启动续约沟通", encoding="utf-8")
+    (tmp_path / "docs" / "en-b.md").write_text("# Freight\n\nOcean freight to Rotterdam takes 30 days.")
+    store = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"))
+    store.index_files([tmp_path / "docs"])
+    questions = [{"id": "1", "question": "什么时候启动续约", "relevant": ["zh-a.md"], "direction": "zh->zh"},
+                 {"id": "2", "question": "how long is ocean freight to Rotterdam", "relevant": ["en-b.md"], "direction": "en->en"},
+                 {"id": "3", "question": "nothing in common", "relevant": ["missing.md"], "direction": "en->zh"}]
+    report = run_corpus_eval(store, questions, with_failures=True)
+    assert report["recall_at_3"] == {"cross_language": 0.0, "en->en": 1.0, "en->zh": 0.0, "within_language": 1.0, "zh->zh": 1.0}
+    assert [f["id"] for f in report["failures"]] == ["3"]
+    before = store_module.FUSION
+    rows = tune_fusion(store, questions[:2], {"rrf_k": (10, 60), "hub_penalty": (0.0,)})
+    assert len(rows) == 2 and all(r["recall_at_3"]["en->en"] == 1.0 and "en->zh" not in r["recall_at_3"] for r in rows)
+    assert store_module.FUSION is before
