@@ -349,3 +349,30 @@ def test_the_corpus_eval_reports_recall_per_direction_and_the_tuner_reads_only_t
     rows = tune_fusion(store, questions[:2], {"rrf_k": (10, 60), "hub_penalty": (0.0,)})
     assert len(rows) == 2 and all(r["recall_at_3"]["en->en"] == 1.0 and "en->zh" not in r["recall_at_3"] for r in rows)
     assert store_module.FUSION is before
+
+
+def _cli(home, *args, model: str | None = None):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPCOPILOT_")}
+    if model:
+        env["REPCOPILOT_EMBEDDING_MODEL"] = model
+    return subprocess.run([sys.executable, "-m", "cli.main", "--home", str(home), *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_kb_reindex_is_the_one_command_after_the_embedder_changes_and_says_what_it_does(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "freight.md").write_text("# Freight\n\nOcean freight to Rotterdam takes 30 days door to door.")
+    assert _cli(tmp_path / "home", "kb", "index", str(tmp_path / "docs"), model="hash").returncode == 0
+    refused = _cli(tmp_path / "home", "kb", "search", "海运到鹿特丹要多久")  # the default embedder, e5
+    assert refused.returncode == 2 and "repcopilot kb reindex" in refused.stdout + refused.stderr
+    done = _cli(tmp_path / "home", "kb", "reindex")
+    assert done.returncode == 0, done.stderr
+    assert "re-embedding 1 chunks with e5 (indexed with hash)" in done.stdout
+    assert "re-embedded 1 chunks in 1 partitions with e5 (was hash)" in done.stdout
+    found = _cli(tmp_path / "home", "kb", "search", "海运到鹿特丹要多久", "--json")
+    assert found.returncode == 0 and '"source": "freight.md"' in found.stdout
