@@ -115,14 +115,16 @@ def corpus_split(corpus: Path = CORPUS_DIR, name: str = "dev") -> list[dict[str,
 
 #: the grid searched on dev (``tune_fusion``); the chosen point is written into knowledge.store.Fusion
 FUSION_GRID = {
-    "dense": (1.0, 2.0),
-    "keyword": (0.5, 1.0),
+    "dense": (1.0,),
+    "keyword": (1.0,),
     "keyword_cross": (0.5,),
-    "translated": (0.0, 0.3),
-    "other_language": (0.9, 1.0),
-    "rrf_k": (10, 60),
-    "hub_penalty": (0.0, 0.5, 1.0),
+    "translated": (0.3,),
+    "other_language": (0.95, 1.0, 1.05),
+    "rrf_k": (10, 30, 60),
+    "hub_penalty": (0.5, 1.0),
 }
+#: the first, wider grid (run before the tie-break fix): dense (1, 2), keyword (0.5, 1),
+#: translated (0, 0.3), other_language (0.9, 1), rrf_k (10, 60), hub_penalty (0, 0.5, 1)
 
 
 def tune_fusion(store, dev: list[dict[str, Any]], grid: dict[str, tuple] = FUSION_GRID) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ class Fusion:
     keyword: float = 1.0  # BM25 of the question in its own language
     keyword_cross: float = 0.5  # BM25 of the question in the other language (latin words only can match)
     translated: float = 0.3  # BM25 of its translation (LLM, else glossary) in the other language
-    other_language: float = 1.0  # the other language's fused list, against the question's own
+    other_language: float = 1.05  # the other language's fused list (> 1: its best passage wins a tie with the own language's second)
     rrf_k: int = 10
     hub_penalty: float = 1.0  # × a chunk's hubness (mean cosine to generic questions), off its cosine
 
@@ -522,9 +522,12 @@ class KnowledgeStore:
                     weighted.append((FUSION.dense, self._dense(part, vector, k, access, found, qlang)))
             fused = _rrf(weighted)
             if fused:
-                per_language.append((1.0 if language == qlang else FUSION.other_language, fused))
+                own = language == qlang
+                per_language.insert(0 if own else len(per_language), (1.0 if own else FUSION.other_language, fused))
         scores = _rrf_scores(per_language)
-        best = sorted(scores, key=lambda c: -scores[c])[:k]
+        # ties (the same rank in each language at other_language 1.0) go to the question's language
+        order = {cid: i for i, cid in enumerate(_interleaved([ranked for _, ranked in per_language]))}
+        best = sorted(scores, key=lambda c: (-scores[c], order[c]))[:k]
         out = []
         for cid in best:
             hit = found[cid]
@@ -638,6 +641,16 @@ def _rrf_scores(lists: list[tuple[float, list[str]]]) -> dict[str, float]:
         for rank, cid in enumerate(ranked):
             scores[cid] = scores.get(cid, 0.0) + weight / (FUSION.rrf_k + rank + 1)
     return scores
+
+
+def _interleaved(lists: list[list[str]]) -> list[str]:
+    """Round-robin over the lists, first list first: the order that breaks ties."""
+    out: dict[str, None] = {}
+    for rank in range(max((len(r) for r in lists), default=0)):
+        for ranked in lists:
+            if rank < len(ranked):
+                out.setdefault(ranked[rank], None)
+    return list(out)
 
 
 def _rrf(lists: list[tuple[float, list[str]]]) -> list[str]:
