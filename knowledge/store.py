@@ -494,25 +494,7 @@ class KnowledgeStore:
         qlang = detect_language(query)
         translate = translate or self.translate
         found: dict[str, Hit] = {}
-        plans = []
-        own_vector = None
-        for language in languages:
-            parts = self._partitions(visibility, kinds, language)
-            if not parts:
-                continue
-            other = "" if language == qlang else _translated(query, language, translate)
-            other = "" if other.strip().lower() == query.strip().lower() else other
-            dense_q = query if self.multilingual or language == qlang else other
-            vector = None
-            if language in self._dense_languages() and dense_q.strip():
-                # the query embedding runs on another thread while the keyword side searches here:
-                # the embedding engine and SQLite both release the GIL
-                if dense_q == query:
-                    own_vector = own_vector or _EMBED_POOL.submit(self.embedder.embed_query, query)
-                    vector = own_vector
-                else:
-                    vector = _EMBED_POOL.submit(self.embedder.embed_query, dense_q)
-            plans.append((language, other, parts, vector))
+        plans = self._plan(query, qlang, languages, visibility, kinds, translate)
         per_language: list[tuple[float, list[str]]] = []
         for language, other, parts, vector_future in plans:
             weighted = self._keyword_lists(query, other, language, qlang, parts, k, found)
@@ -534,6 +516,31 @@ class KnowledgeStore:
             hit.score = scores[cid]
             out.append(hit)
         return out
+
+    def _plan(self, query: str, qlang: str, languages: tuple[str, ...], visibility: Visibility, kinds: tuple[str, ...],
+              translate: Callable[[str, str], str] | None) -> list[tuple[str, str, list[tuple[str, Access]], Any]]:
+        """Per language: its translation of the question (or ""), its partitions, and the future
+        of the vector its dense side searches with (the question's own one, computed once, with
+        a multilingual embedder). The embedding runs on another thread while the keyword side
+        searches: the embedding engine and SQLite both release the GIL."""
+        plans = []
+        own_vector = None
+        for language in languages:
+            parts = self._partitions(visibility, kinds, language)
+            if not parts:
+                continue
+            other = "" if language == qlang else _translated(query, language, translate)
+            other = "" if other.strip().lower() == query.strip().lower() else other
+            dense_q = query if self.multilingual or language == qlang else other
+            vector = None
+            if language in self._dense_languages() and dense_q.strip():
+                if dense_q == query:
+                    own_vector = own_vector or _EMBED_POOL.submit(self.embedder.embed_query, query)
+                    vector = own_vector
+                else:
+                    vector = _EMBED_POOL.submit(self.embedder.embed_query, dense_q)
+            plans.append((language, other, parts, vector))
+        return plans
 
     def _keyword_lists(self, query: str, other: str, language: str, qlang: str, parts: list[tuple[str, Access]],
                        k: int, found: dict[str, Hit]) -> list[tuple[float, list[str]]]:
