@@ -123,6 +123,11 @@ class E5Embedder:
     def embed_query(self, text: str) -> list[float]:
         return list(self._embed_query(text))
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Many questions in one engine call (one text per thread): several times faster than
+        one at a time when the other core is busy."""
+        return np.asarray(self._model().query(list(texts)), dtype=np.float32).reshape(len(texts), -1).tolist()
+
     @lru_cache(maxsize=2048)  # noqa: B019 — process-long embedder; repeated questions are common
     def _embed_query(self, text: str) -> tuple[float, ...]:
         return tuple(np.asarray(self._model().query(text), dtype=np.float32).ravel().tolist())

@@ -359,8 +359,8 @@ class KnowledgeStore:
             import numpy as np
 
             raw = yaml.safe_load(Path(__file__).with_name("hub_probes.yaml").read_text(encoding="utf-8"))
-            self._probes = {lang: np.array([self.embedder.embed_query(q) for q in qs], dtype=np.float32)
-                            for lang, qs in raw.items()} if self.multilingual else {}
+            many = getattr(self.embedder, "embed_queries", None) or (lambda qs: [self.embedder.embed_query(q) for q in qs])
+            self._probes = {lang: np.array(many(qs), dtype=np.float32) for lang, qs in raw.items()} if self.multilingual else {}
         return self._probes
 
     def _hubness(self, vectors: list[list[float]]) -> list[dict[str, float]]:
