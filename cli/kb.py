@@ -54,7 +54,8 @@ def _index_transcript_files(store, paths: list[Path]):
 
 @kb_app.command("sync")
 def kb_sync() -> None:
-    """Index every call stored in the CRM (new and changed ones; unchanged ones are skipped)."""
+    """Index every call stored in the CRM (new and changed ones; unchanged ones are skipped), then
+    embed the chunks indexed by keyword only (as `init --demo` leaves its calls)."""
     from tools.knowledge import transcripts_for_index
 
     store = _store()
@@ -62,6 +63,27 @@ def kb_sync() -> None:
         calls = transcripts_for_index(session)
     report = store.index_transcripts(calls)
     _print_index_report(report)
+    if pending := store.keywords.pending_count():  # e.g. left by `init --demo`
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      console=err_console, transient=True) as progress:
+            task = progress.add_task("embedding", total=pending)
+            done = store.embed_pending(on_progress=lambda n, total: progress.update(task, completed=n, total=total))
+        console.print(f"added the vectors of {done} chunks indexed by keyword only")
+
+
+@kb_app.command("reindex")
+def kb_reindex() -> None:
+    """Re-embed every indexed chunk with the configured embedder (REPCOPILOT_EMBEDDING_MODEL) and
+    delete the previous embedder's vectors. Texts come from the catalog: no file is read again."""
+    store = _store()
+    chunks = sum(store.stats().values())
+    console.print(f"re-embedding {chunks} chunks with {store.embedder.name} "
+                  f"(indexed with {store.indexed_with or 'nothing yet'}); the old vectors are deleted afterwards")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("re-embedding", total=chunks)
+        report = store.reindex(on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    console.print(report.summary())
 
 
 def _print_index_report(report) -> None:

@@ -221,10 +221,16 @@ def _index_demo_knowledge(engine) -> None:
 
     with console.status("indexing the demo playbooks and calls into the knowledge base …"):
         store = open_store(STATE.settings, STATE.home)
+        if store.embedder_mismatch() is not None:  # indexed with another embedder: re-embed it first
+            console.print(store.reindex().summary())
         docs = store.index_files([DEMO_PLAYBOOKS])
-        with session_scope(engine) as session:
-            calls = store.index_transcripts(transcripts_for_index(session))
+        with session_scope(engine) as session:  # calls: keyword-searchable now, vectors by `kb sync`
+            calls = store.index_transcripts(transcripts_for_index(session), dense=False)
     console.print(f"knowledge base: playbooks {docs.summary()}; calls {calls.summary()}")
+    if pending := store.keywords.pending_count():
+        console.print(f"  {pending} call-transcript chunks are searchable by keyword; `repcopilot kb sync` adds their "
+                      f"vectors for meaning search (about {pending // 15 + 1} s) / 通话片段已可按关键词检索，"
+                      "运行 `repcopilot kb sync` 补上语义向量")
 
 
 def _count_metrics(engine) -> int:

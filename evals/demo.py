@@ -24,7 +24,7 @@ def build_eval_demo(folder: Path, scale: int = 1):
     return engine
 
 
-def build_eval_knowledge(folder: Path, engine, embedder: str = "minilm"):
+def build_eval_knowledge(folder: Path, engine, embedder: str = "e5"):
     """The demo playbooks and calls in a knowledge store, as ``init --demo`` indexes them."""
     from crm.demo import DEMO_PLAYBOOKS
     from knowledge import KnowledgeStore, make_embedder

@@ -4,6 +4,6 @@ searched per language and fused, with citations."""
 from knowledge.chunking import KnowledgeError
 from knowledge.embeddings import make_embedder
 from knowledge.redact import redact
-from knowledge.store import Hit, IndexReport, KnowledgeStore, Visibility
+from knowledge.store import EmbedderMismatch, Hit, IndexReport, KnowledgeStore, ReindexReport, Visibility
 
-__all__ = ["Hit", "IndexReport", "KnowledgeError", "KnowledgeStore", "Visibility", "make_embedder", "redact"]
+__all__ = ["EmbedderMismatch", "Hit", "IndexReport", "KnowledgeError", "KnowledgeStore", "ReindexReport", "Visibility", "make_embedder", "redact"]

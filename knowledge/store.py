@@ -6,10 +6,15 @@ access control is a choice of collections plus, for a rep, their own calls and t
 exemplars inside their team's partition. That filter never runs in Chroma (a metadata
 filter costs ~60–100 ms at 100k chunks): the dense side over-fetches nearest ids and keeps
 the visible ones using the SQLite catalog, the keyword side filters inside FTS5 with access
-tokens, and texts come from the catalog (``knowledge.keyword``). MiniLM is English-only, so with it dense search runs only on
-English partitions; Chinese relies on BM25 over character bigrams. Cross-lingual
-questions are translated per language (a readable glossary offline, the LLM when one is
-configured) and each language is searched with its own query.
+tokens, and texts come from the catalog (``knowledge.keyword``).
+
+The default embedder, multilingual-e5-small, puts Chinese and English in one vector space:
+the question's own vector searches every language, so a Chinese question finds an English
+battle card without any translation. A translation of the question (the LLM when one is
+configured, else the small glossary) only adds a BM25 list in the other language. With the
+English-only MiniLM, dense search runs on English partitions only, with the translated query.
+The catalog records which embedder made the vectors; a store opened with another one
+refuses to search or index until `repcopilot kb reindex` has re-embedded it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,24 @@ from knowledge.redact import redact
 from speech.text import detect_language
 
 RRF_K = 60
+
+
+@dataclass
+class Fusion:
+    """Weights of the lists fused per language, and of the other language's fused list.
+    Chosen on the dev half of evals/retrieval_corpus by ``evals.retrieval.tune_fusion`` over
+    ``FUSION_GRID`` (best lowest-direction recall@3, then mean; see README "Knowledge base")."""
+
+    dense: float = 1.0  # the question's embedding, every language (multilingual embedder)
+    keyword: float = 1.0  # BM25 of the question in its own language
+    keyword_cross: float = 0.5  # BM25 of the question in the other language (latin words only can match)
+    translated: float = 0.3  # BM25 of its translation (LLM, else glossary) in the other language
+    other_language: float = 1.05  # the other language's fused list (> 1: its best passage wins a tie with the own language's second)
+    rrf_k: int = 10
+    hub_penalty: float = 1.0  # × a chunk's hubness (mean cosine to generic questions), off its cosine
+
+
+FUSION = Fusion()
 DOC_SUFFIXES = {".md", ".markdown", ".txt", ".pdf", ".docx"}
 
 
@@ -67,6 +90,36 @@ class IndexReport:
     def summary(self) -> str:
         return (f"{len(self.indexed)} indexed ({self.chunks} chunks), {len(self.unchanged)} unchanged, "
                 f"{len(self.failed)} skipped")
+
+
+@dataclass
+class ReindexReport:
+    previous: str | None
+    embedder: str
+    chunks: int = 0
+    partitions: int = 0
+    dropped_collections: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"re-embedded {self.chunks} chunks in {self.partitions} partitions with {self.embedder} "
+                f"(was {self.previous or 'nothing'}) in {self.seconds:.1f} s; "
+                f"removed {len(self.dropped_collections)} collections of old vectors")
+
+
+class EmbedderMismatch(KnowledgeError):
+    """The store's vectors come from another embedder than the one configured."""
+
+    def __init__(self, indexed_with: str, configured: str, chunks: int) -> None:
+        self.indexed_with, self.configured, self.chunks = indexed_with, configured, chunks
+        super().__init__(
+            f"the knowledge base was indexed with the {indexed_with!r} embedder but {configured!r} is configured: "
+            f"run `repcopilot kb reindex` to re-embed its {chunks} chunks with {configured!r} (no files needed), "
+            f"or set REPCOPILOT_EMBEDDING_MODEL={indexed_with} / "
+            f"知识库的向量由 {indexed_with} 生成，当前配置为 {configured}：请运行 `repcopilot kb reindex` 重新生成")
+
+
+ENGLISH_ONLY_EMBEDDERS = frozenset({"minilm"})
 
 
 @lru_cache(maxsize=1)
@@ -114,6 +167,92 @@ class KnowledgeStore:
         self._collections: dict[str, Any] = {}
         if fresh and (folder / "keywords.sqlite").exists():
             self._rebuild_catalog(folder / "keywords.sqlite")
+        self.indexed_with = self._recorded_embedder()
+
+    # -- which embedder made the vectors -----------------------------------------------------------
+    def _recorded_embedder(self) -> str | None:
+        """The embedder recorded in the catalog; for a catalog written before it was recorded,
+        the one named in its sources' digests (``digest:cN:embedder``)."""
+        name = self.keywords.meta("embedder")
+        if name or self.keywords.empty():
+            return name
+        row = self.keywords.db.execute("SELECT digest FROM sources LIMIT 1").fetchone()
+        parts = (row[0] or "").split(":", 2) if row else []
+        return parts[2] if len(parts) == 3 else None
+
+    def embedder_mismatch(self) -> EmbedderMismatch | None:
+        if self.indexed_with is None or self.indexed_with == self.embedder.name:
+            return None
+        return EmbedderMismatch(self.indexed_with, self.embedder.name, sum(self.keywords.partitions().values()))
+
+    def _check_embedder(self) -> None:
+        mismatch = self.embedder_mismatch()
+        if mismatch is not None:
+            raise mismatch
+        if self.multilingual and self.keywords.meta("hub_probes") != _probes_digest():
+            self.refresh_hubness()
+
+    def refresh_hubness(self) -> int:
+        """Recompute every stored vector's hubness (after hub_probes.yaml changed, or for a store
+        written before hubness was stored); vectors are read back, not re-embedded."""
+        updated = 0
+        for part in self.keywords.partitions():
+            col = self._col(part)
+            total = col.count()
+            for offset in range(0, total, 2000):
+                got = col.get(include=["embeddings", "metadatas"], limit=2000, offset=offset)
+                if not len(got["ids"]):
+                    continue
+                hubs = self._hubness([list(v) for v in got["embeddings"]])
+                col.update(ids=got["ids"], metadatas=[(m or {}) | h for m, h in zip(got["metadatas"], hubs)])
+                updated += len(got["ids"])
+        self.keywords.set_meta("hub_probes", _probes_digest())
+        return updated
+
+    @property
+    def multilingual(self) -> bool:
+        """One vector space for both languages: a question's own vector searches either one."""
+        return self.embedder.name not in ENGLISH_ONLY_EMBEDDERS
+
+    def reindex(self, on_progress: Callable[[int, int], None] | None = None) -> ReindexReport:
+        """Re-embed every chunk of the catalog with the configured embedder (texts come from the
+        catalog: no file is read again), then delete the previous embedder's vectors."""
+        import time
+
+        t0 = time.perf_counter()
+        partitions = self.keywords.partitions()
+        report = ReindexReport(previous=self.indexed_with, embedder=self.embedder.name, partitions=len(partitions))
+        total = sum(partitions.values())
+        for part in partitions:
+            self._delete_collection(f"{part}{self._suffix()}"[:60])  # a half-finished earlier run
+        self._collections.clear()
+        for part in partitions:
+            for batch in self.keywords.partition_rows(part):
+                self._upsert(part, [(cid, part, doc, meta) for cid, doc, meta in batch])
+                report.chunks += len(batch)
+                if on_progress:
+                    on_progress(report.chunks, total)
+        if report.previous and report.previous != self.embedder.name:
+            old_suffix = "__" + report.previous.replace(":", "_").replace("/", "_")
+            for part in partitions:
+                if self._delete_collection(f"{part}{old_suffix}"[:60]):
+                    report.dropped_collections.append(f"{part}{old_suffix}"[:60])
+        self.keywords.db.executemany("UPDATE sources SET digest = ? WHERE source_key = ?", [
+            (f"{digest.rsplit(':', 1)[0] if digest.count(':') >= 2 else digest}:{self.embedder.name}", key)
+            for key, digest in self.keywords.db.execute("SELECT source_key, digest FROM sources").fetchall()])
+        self.keywords.set_meta("embedder", self.embedder.name)
+        self.keywords.set_meta("hub_probes", _probes_digest())
+        self.keywords.clear_pending()  # every chunk of the catalog has its vector now
+        self.indexed_with = self.embedder.name
+        report.seconds = round(time.perf_counter() - t0, 1)
+        return report
+
+    def _delete_collection(self, name: str) -> bool:
+        try:
+            self.client.delete_collection(name)
+        except Exception:  # noqa: BLE001 — chromadb raises different types for "no such collection" by version
+            return False
+        return True
 
     def _rebuild_catalog(self, old_keywords: Path) -> None:
         """An index written by an earlier version had no catalog: rebuild it from Chroma once."""
@@ -155,7 +294,7 @@ class KnowledgeStore:
         return self._dim_cache
 
     def _dense_languages(self) -> set[str]:
-        return {"en"} if self.embedder.name == "minilm" else {"zh", "en"}
+        return {"zh", "en"} if self.multilingual else {"en"}
 
     # -- indexing -------------------------------------------------------------------------------
     def _drop(self, source_key: str) -> None:
@@ -169,21 +308,72 @@ class KnowledgeStore:
                 self.keywords.delete(ids)
             self.keywords.db.execute("DELETE FROM sources WHERE source_key = ?", (source_key,))
 
-    def _add_rows(self, rows: list[tuple[str, str, str, dict]]) -> None:
+    def _add_rows(self, rows: list[tuple[str, str, str, dict]], dense: bool = True) -> None:
+        if self.indexed_with is None:
+            self.keywords.set_meta("embedder", self.embedder.name)
+            self.keywords.set_meta("hub_probes", _probes_digest())
+            self.indexed_with = self.embedder.name
         by_partition: dict[str, list] = {}
         for row in rows:
             by_partition.setdefault(row[1], []).append(row)
-        for part, part_rows in by_partition.items():
-            texts = [r[2] for r in part_rows]
-            if part_rows[0][3]["language"] in self._dense_languages():
-                vectors = self.embedder.embed_documents(texts)
-            else:  # Chinese with an English-only model: a placeholder vector, never queried
-                vectors = [[0.0] * self._dim()] * len(texts)
-            for i in range(0, len(part_rows), 5000):
-                chunk = part_rows[i:i + 5000]
-                self._col(part).upsert(ids=[r[0] for r in chunk], embeddings=vectors[i:i + 5000],
-                                       documents=[r[2] for r in chunk], metadatas=[r[3] for r in chunk])
         self.keywords.add(rows)
+        if not dense:  # keyword-searchable now, vectors later (embed_pending)
+            self.keywords.add_pending([r[0] for r in rows])
+            return
+        for part, part_rows in by_partition.items():
+            self._upsert(part, part_rows)
+
+    def embed_pending(self, on_progress: Callable[[int, int], None] | None = None, batch: int = 256) -> int:
+        """Write the vectors of chunks indexed with ``dense=False``; returns how many."""
+        self._check_embedder()
+        total, done = self.keywords.pending_count(), 0
+        while rows := self.keywords.pending_rows(batch):
+            by_partition: dict[str, list] = {}
+            for row in rows:
+                by_partition.setdefault(row[1], []).append(row)
+            for part, part_rows in by_partition.items():
+                self._upsert(part, part_rows)
+            self.keywords.clear_pending([r[0] for r in rows])
+            done += len(rows)
+            if on_progress:
+                on_progress(done, total)
+        return done
+
+    def _upsert(self, part: str, part_rows: list[tuple[str, str, str, dict]]) -> None:
+        """Embed one partition's rows (batched inside the embedder) and write them to Chroma, each
+        with its hubness per question language (``hub_zh``, ``hub_en``)."""
+        texts = [r[2] for r in part_rows]
+        if part_rows[0][3]["language"] in self._dense_languages():
+            vectors = self.embedder.embed_documents(texts)
+        else:  # Chinese with an English-only model: a placeholder vector, never queried
+            vectors = [[0.0] * self._dim()] * len(texts)
+        metas = [r[3] | hub for r, hub in zip(part_rows, self._hubness(vectors))]
+        for i in range(0, len(part_rows), 5000):
+            chunk = part_rows[i:i + 5000]
+            self._col(part).upsert(ids=[r[0] for r in chunk], embeddings=vectors[i:i + 5000],
+                                   documents=[r[2] for r in chunk], metadatas=metas[i:i + 5000])
+
+    def _probe_vectors(self) -> dict[str, Any]:
+        """The generic questions of hub_probes.yaml, embedded once per store, per language."""
+        if not hasattr(self, "_probes"):
+            import numpy as np
+
+            raw = yaml.safe_load(Path(__file__).with_name("hub_probes.yaml").read_text(encoding="utf-8"))
+            many = getattr(self.embedder, "embed_queries", None) or (lambda qs: [self.embedder.embed_query(q) for q in qs])
+            self._probes = {lang: np.array(many(qs), dtype=np.float32) for lang, qs in raw.items()} if self.multilingual else {}
+        return self._probes
+
+    def _hubness(self, vectors: list[list[float]]) -> list[dict[str, float]]:
+        """Each vector's mean cosine to the generic questions of each language: how much a dense
+        search returns it whatever is asked."""
+        import numpy as np
+
+        probes = self._probe_vectors()
+        if not probes or not vectors:
+            return [{} for _ in vectors]
+        matrix = np.asarray(vectors, dtype=np.float32)
+        means = {lang: (matrix @ p.T).mean(axis=1) for lang, p in probes.items()}
+        return [{f"hub_{lang}": round(float(m[i]), 4) for lang, m in means.items()} for i in range(len(vectors))]
 
     def _replace(self, source_key: str, digest: str, rows: list[tuple[str, str, str, dict]]) -> int:
         """rows: (chunk_id, partition, text, metadata). Old chunks of the source are removed first."""
@@ -200,6 +390,7 @@ class KnowledgeStore:
 
     def index_files(self, paths: Iterable[Path], *, kind: str = "playbook",
                     on_progress: Callable[..., None] | None = None) -> IndexReport:
+        self._check_embedder()
         files: list[Path] = []
         for p in map(Path, paths):
             files.extend(sorted(f for f in p.rglob("*") if f.suffix.lower() in DOC_SUFFIXES) if p.is_dir() else [p])
@@ -229,8 +420,10 @@ class KnowledgeStore:
             on_progress(len(files), len(files), "")
         return report
 
-    def index_transcripts(self, calls: list[dict[str, Any]], batch: int = 200) -> IndexReport:
-        """Calls are embedded in batches (one model call per partition per batch)."""
+    def index_transcripts(self, calls: list[dict[str, Any]], batch: int = 200, dense: bool = True) -> IndexReport:
+        """Calls are embedded in batches (one model call per partition per batch). ``dense=False``
+        makes them keyword-searchable at once and leaves their vectors to ``embed_pending``."""
+        self._check_embedder()
         report = IndexReport()
         pending: list[tuple[str, str, list[tuple[str, str, str, dict]]]] = []
         for call in calls:
@@ -250,17 +443,17 @@ class KnowledgeStore:
             pending.append((key, digest, rows))
             report.indexed.append(key)
             if len(pending) >= batch:
-                report.chunks += self._replace_many(pending)
+                report.chunks += self._replace_many(pending, dense)
                 pending = []
         if pending:
-            report.chunks += self._replace_many(pending)
+            report.chunks += self._replace_many(pending, dense)
         return report
 
-    def _replace_many(self, sources: list[tuple[str, str, list[tuple[str, str, str, dict]]]]) -> int:
+    def _replace_many(self, sources: list[tuple[str, str, list[tuple[str, str, str, dict]]]], dense: bool = True) -> int:
         for key, _digest, _rows in sources:
             self._drop(key)
         rows = [r for _k, _d, rs in sources for r in rs]
-        self._add_rows(rows)
+        self._add_rows(rows, dense)
         self.keywords.db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
                                      [(k, self._versioned(d), json.dumps([[r[0], r[1]] for r in rs])) for k, d, rs in sources])
         self.keywords.commit()
@@ -292,47 +485,31 @@ class KnowledgeStore:
     def search(self, query: str, *, k: int = 5, visibility: Visibility = Visibility(),
                kinds: tuple[str, ...] = ("playbook", "transcript"), languages: tuple[str, ...] = ("zh", "en"),
                translate: Callable[[str, str], str] | None = None) -> list[Hit]:
+        """Each language is searched on its own (dense + BM25, fused by weighted reciprocal rank)
+        and the languages' lists are fused again, so the best passage of each language reaches
+        the top. With a multilingual embedder the question's own vector searches every language;
+        a translation of the question (the LLM when configured, else the glossary) only adds a
+        BM25 list in the other language, at a small weight (``FUSION``)."""
+        self._check_embedder()
         qlang = detect_language(query)
         translate = translate or self.translate
         found: dict[str, Hit] = {}
+        plans = self._plan(query, qlang, languages, visibility, kinds, translate)
         per_language: list[tuple[float, list[str]]] = []
-        plans = []
-        for language in languages:
-            q = query if language == qlang else _translated(query, language, translate)
-            if not q.strip():
-                continue
-            parts = self._partitions(visibility, kinds, language)
-            # the query embedding (two thirds of a query's time) runs on another thread while the
-            # keyword side searches here: torch and SQLite both release the GIL
-            vector = (_EMBED_POOL.submit(self.embedder.embed_query, q)
-                      if parts and language in self._dense_languages() else None)
-            plans.append((language, q, parts, vector))
-        for language, q, parts, vector_future in plans:
-            keyword_lists: list[list[str]] = []
-            for part, access in parts:
-                kw_ids = self.keywords.search(q, part, k * 3, access)
-                if kw_ids:
-                    missing = [i for i in kw_ids if i not in found]
-                    for cid, row in self.keywords.rows(missing).items():
-                        found[cid] = _hit(cid, row.document, row.metadata)
-                keyword_lists.append([i for i in kw_ids if i in found])
+        for language, other, parts, vector_future in plans:
+            weighted = self._keyword_lists(query, other, language, qlang, parts, k, found)
             vector = vector_future.result() if vector_future is not None else None
-            ranked_lists: list[list[str]] = []
-            for (part, access), kw in zip(parts, keyword_lists):
-                if vector is not None:
-                    ranked_lists.append(self._dense(part, vector, k, access, found))
-                if kw:
-                    ranked_lists.append(kw)
-            fused = _rrf(ranked_lists)
+            if vector is not None:
+                for part, access in parts:
+                    weighted.append((FUSION.dense, self._dense(part, vector, k, access, found, qlang)))
+            fused = _rrf(weighted)
             if fused:
-                # each language counts once in the final fusion, so English (dense + BM25) does not
-                # outvote Chinese (BM25 only); the question's own language wins ties
-                per_language.append((1.0 if language == qlang else 0.98, fused))
-        scores: dict[str, float] = {}
-        for weight, ranked in per_language:
-            for rank, cid in enumerate(ranked):
-                scores[cid] = scores.get(cid, 0.0) + weight / (RRF_K + rank + 1)
-        best = sorted(scores, key=lambda c: -scores[c])[:k]
+                own = language == qlang
+                per_language.insert(0 if own else len(per_language), (1.0 if own else FUSION.other_language, fused))
+        scores = _rrf_scores(per_language)
+        # ties (the same rank in each language at other_language 1.0) go to the question's language
+        order = {cid: i for i, cid in enumerate(_interleaved([ranked for _, ranked in per_language]))}
+        best = sorted(scores, key=lambda c: (-scores[c], order[c]))[:k]
         out = []
         for cid in best:
             hit = found[cid]
@@ -340,7 +517,54 @@ class KnowledgeStore:
             out.append(hit)
         return out
 
-    def _dense(self, part: str, vector: list[float], k: int, access: Access, found: dict[str, Hit]) -> list[str]:
+    def _plan(self, query: str, qlang: str, languages: tuple[str, ...], visibility: Visibility, kinds: tuple[str, ...],
+              translate: Callable[[str, str], str] | None) -> list[tuple[str, str, list[tuple[str, Access]], Any]]:
+        """Per language: its translation of the question (or ""), its partitions, and the future
+        of the vector its dense side searches with (the question's own one, computed once, with
+        a multilingual embedder). The embedding runs on another thread while the keyword side
+        searches: the embedding engine and SQLite both release the GIL."""
+        plans = []
+        own_vector = None
+        for language in languages:
+            parts = self._partitions(visibility, kinds, language)
+            if not parts:
+                continue
+            other = "" if language == qlang else _translated(query, language, translate)
+            other = "" if other.strip().lower() == query.strip().lower() else other
+            dense_q = query if self.multilingual or language == qlang else other
+            vector = None
+            if language in self._dense_languages() and dense_q.strip():
+                if dense_q == query:
+                    own_vector = own_vector or _EMBED_POOL.submit(self.embedder.embed_query, query)
+                    vector = own_vector
+                else:
+                    vector = _EMBED_POOL.submit(self.embedder.embed_query, dense_q)
+            plans.append((language, other, parts, vector))
+        return plans
+
+    def _keyword_lists(self, query: str, other: str, language: str, qlang: str, parts: list[tuple[str, Access]],
+                       k: int, found: dict[str, Hit]) -> list[tuple[float, list[str]]]:
+        """BM25 lists of one language: the question as asked (in the other language only its latin
+        words can match: product names, acronyms, standards) and its translation, if any."""
+        queries = [(query, FUSION.keyword if language == qlang else FUSION.keyword_cross)]
+        if other.strip():
+            queries.append((other, FUSION.translated))
+        out: list[tuple[float, list[str]]] = []
+        for text, weight in queries:
+            if weight <= 0:
+                continue
+            for part, access in parts:
+                kw_ids = self.keywords.search(text, part, k * 3, access)
+                missing = [i for i in kw_ids if i not in found]
+                for cid, row in self.keywords.rows(missing).items():
+                    found[cid] = _hit(cid, row.document, row.metadata)
+                kw = [i for i in kw_ids if i in found]
+                if kw:
+                    out.append((weight, kw))
+        return out
+
+    def _dense(self, part: str, vector: list[float], k: int, access: Access, found: dict[str, Hit],
+               qlang: str = "en") -> list[str]:
         """Nearest visible chunks of a partition. Chroma returns ids and distances only; texts
         and the access check come from the catalog. With an access filter, over-fetch and keep
         the visible ones (everything ranked above them is invisible, so they are the true top
@@ -349,17 +573,18 @@ class KnowledgeStore:
         count = self.keywords.partitions().get(part, 0)
         if count == 0:
             return []
-        want = k * 3 if access.everything else max(60, k * 20)
-        res = col.query(query_embeddings=[vector], n_results=min(want, count), include=["distances"])
-        ids = res["ids"][0]
+        want = max(30, k * 3) if access.everything else max(60, k * 20)
+        res = col.query(query_embeddings=[vector], n_results=min(want, count), include=["distances", "metadatas"])
+        ids = _hub_corrected(res, qlang)
         rows = self.keywords.rows([i for i in ids if i not in found] if access.everything else ids)
         keep = [i for i in ids if i in found or (i in rows and access.allows(rows[i].rep_id, rows[i].exemplar))]
         if not access.everything and len(keep) < k and len(ids) < count:
             where: dict[str, Any] = {"$or": [{"rep_id": r} for r in sorted(access.rep_ids)] + ([{"exemplar": True}] if access.exemplars else [])}
             if len(where["$or"]) == 1:
                 where = where["$or"][0]
-            res = col.query(query_embeddings=[vector], n_results=min(k * 3, count), where=where, include=["distances"])
-            ids = res["ids"][0]
+            res = col.query(query_embeddings=[vector], n_results=min(k * 3, count), where=where,
+                            include=["distances", "metadatas"])
+            ids = _hub_corrected(res, qlang)
             rows = self.keywords.rows(ids)
             keep = [i for i in ids if i in rows]
         for cid in keep:
@@ -369,6 +594,21 @@ class KnowledgeStore:
 
     def stats(self) -> dict[str, int]:
         return self.keywords.partitions()
+
+
+@lru_cache(maxsize=1)
+def _probes_digest() -> str:
+    return hashlib.sha256(Path(__file__).with_name("hub_probes.yaml").read_bytes()).hexdigest()[:16]
+
+
+def _hub_corrected(res: dict[str, Any], qlang: str) -> list[str]:
+    """Chroma's nearest ids re-ordered by cosine minus ``FUSION.hub_penalty`` × the chunk's
+    hubness for questions in ``qlang`` (CSLS-style: passages close to every question, worst
+    across languages, stop crowding out the one that answers)."""
+    ids, distances, metas = res["ids"][0], res["distances"][0], res["metadatas"][0]
+    penalty = FUSION.hub_penalty
+    scored = [(1.0 - d - penalty * float((m or {}).get(f"hub_{qlang}", 0.0)), i) for i, d, m in zip(ids, distances, metas)]
+    return [i for _, i in sorted(scored, key=lambda t: -t[0])]
 
 
 def _translated(query: str, language: str, translate: Callable[[str, str], str] | None) -> str:
@@ -401,11 +641,27 @@ def llm_translator(*, base_url: str, api_key: str | None, model: str) -> Callabl
     return translate
 
 
-def _rrf(lists: list[list[str]]) -> list[str]:
+def _rrf_scores(lists: list[tuple[float, list[str]]]) -> dict[str, float]:
+    """Weighted reciprocal-rank fusion: each list adds weight / (RRF_K + rank) to its ids."""
     scores: dict[str, float] = {}
-    for ranked in lists:
+    for weight, ranked in lists:
         for rank, cid in enumerate(ranked):
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+            scores[cid] = scores.get(cid, 0.0) + weight / (FUSION.rrf_k + rank + 1)
+    return scores
+
+
+def _interleaved(lists: list[list[str]]) -> list[str]:
+    """Round-robin over the lists, first list first: the order that breaks ties."""
+    out: dict[str, None] = {}
+    for rank in range(max((len(r) for r in lists), default=0)):
+        for ranked in lists:
+            if rank < len(ranked):
+                out.setdefault(ranked[rank], None)
+    return list(out)
+
+
+def _rrf(lists: list[tuple[float, list[str]]]) -> list[str]:
+    scores = _rrf_scores(lists)
     return sorted(scores, key=lambda c: -scores[c])
 
 

@@ -245,3 +245,134 @@ def test_an_index_from_before_the_catalog_is_rebuilt_from_chroma_and_searches_th
     assert [h.id for h in again.search("维修太慢", k=4, visibility=Visibility(all_calls=True))] == before
     assert again.stats() == partitions and sum(partitions.values()) == len(_calls())
     assert again.index_transcripts(_calls()).unchanged == [f"call:{c['call_id']}" for c in _calls()]
+
+
+def _other_embedder(name: str = "hash-b", dim: int = 32):
+    from knowledge.embeddings import HashEmbedder
+
+    embedder = HashEmbedder(dim)
+    embedder.name = name
+    return embedder
+
+
+def test_a_store_opened_with_another_embedder_refuses_to_search_or_index_and_names_the_reindex_command(tmp_path):
+    from knowledge import EmbedderMismatch
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "renewal.md").write_text("# Renewals\n\nStart renewal talks 90 days before expiry.")
+    first = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"))
+    first.index_files([tmp_path / "docs"])
+    assert first.keywords.meta("embedder") == "hash"
+    other = KnowledgeStore(tmp_path / "home", embedder=_other_embedder())
+    with pytest.raises(EmbedderMismatch, match="repcopilot kb reindex") as exc:
+        other.search("renewal", k=1)
+    assert "'hash'" in str(exc.value) and "'hash-b'" in str(exc.value) and "1 chunks" in str(exc.value)
+    with pytest.raises(EmbedderMismatch):
+        other.index_files([tmp_path / "docs"])
+
+
+def test_a_store_from_before_the_embedder_was_recorded_is_recognised_by_its_sources(tmp_path):
+    first = KnowledgeStore(tmp_path, embedder=make_embedder("hash"))
+    first.index_transcripts(_calls())
+    first.keywords.db.execute("DELETE FROM meta WHERE key = 'embedder'")
+    first.keywords.commit()
+    assert KnowledgeStore(tmp_path, embedder=make_embedder("hash")).embedder_mismatch() is None
+    assert KnowledgeStore(tmp_path, embedder=_other_embedder()).embedder_mismatch().indexed_with == "hash"
+
+
+def test_reindex_re_embeds_every_chunk_from_the_catalog_and_deletes_the_old_vectors(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "renewal.md").write_text("# Renewals\n\nStart renewal talks 90 days before expiry.")
+    first = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"))
+    first.index_files([tmp_path / "docs"])
+    first.index_transcripts(_calls())
+    (tmp_path / "docs" / "renewal.md").unlink()  # texts come from the catalog, not the files
+    store = KnowledgeStore(tmp_path / "home", embedder=_other_embedder())
+    seen = []
+    report = store.reindex(on_progress=lambda done, total: seen.append((done, total)))
+    assert (report.previous, report.embedder, report.chunks) == ("hash", "hash-b", 1 + len(_calls()))
+    assert seen[-1] == (report.chunks, report.chunks)
+    assert sorted(report.dropped_collections) == ["calls_t1_zh__hash", "calls_t2_zh__hash", "pb_en__hash"]
+    names = {c.name if hasattr(c, "name") else str(c) for c in store.client.list_collections()}
+    assert names == {"calls_t1_zh__hash-b", "calls_t2_zh__hash-b", "pb_en__hash-b"}
+    assert store._col("calls_t1_zh").count() == 3 and len(store._col("pb_en").get(include=["embeddings"])["embeddings"][0]) == 32
+    assert store.embedder_mismatch() is None and store.keywords.meta("embedder") == "hash-b"
+    assert store.search("renewal talks", k=1)[0].source == "renewal.md"
+    assert store.index_transcripts(_calls()).unchanged == [f"call:{c['call_id']}" for c in _calls()]
+    assert "re-embedded 5 chunks in 3 partitions with hash-b (was hash)" in report.summary()
+
+
+def test_the_corpus_split_is_the_fixed_hash_of_each_question_id():
+    from evals.retrieval import CORPUS_DIR, corpus_split, load_jsonl, split_of
+
+    if not (CORPUS_DIR / "questions.jsonl").exists():
+        pytest.skip("no corpus")
+    questions = load_jsonl(CORPUS_DIR / "questions.jsonl")
+    dev, test = corpus_split(name="dev"), corpus_split(name="test")
+    assert sorted(q["id"] for q in dev + test) == sorted(q["id"] for q in questions)
+    assert {split_of(q["id"]) for q in dev} == {"dev"} and {split_of(q["id"]) for q in test} == {"test"}
+    passages = {p.name for p in (CORPUS_DIR / "passages").iterdir()}
+    assert all(set(q["relevant"]) <= passages for q in questions)
+
+
+def test_calls_indexed_without_vectors_are_keyword_searchable_at_once_and_get_their_vectors_later(store):
+    report = store.index_transcripts(_calls(), dense=False)
+    assert report.chunks == 4 and store.keywords.pending_count() == 4
+    assert store._col("calls_t1_zh").count() == 0
+    everyone = Visibility(all_calls=True)
+    assert {h.source for h in store.search("维修太慢", k=10, visibility=everyone)} == {f"call:{i}" for i in (1, 2, 3, 4)}
+    rep = Visibility(rep_ids=frozenset({10}), exemplar_team_ids=frozenset({1}), own_team_ids=frozenset({1}))
+    assert {h.source for h in store.search("维修太慢", k=10, visibility=rep)} == {"call:1", "call:3"}
+    seen = []
+    assert store.embed_pending(on_progress=lambda done, total: seen.append((done, total))) == 4
+    assert seen == [(4, 4)] and store.keywords.pending_count() == 0
+    assert store._col("calls_t1_zh").count() == 3 and store._col("calls_t2_zh").count() == 1
+    assert store.index_transcripts(_calls()).unchanged == [f"call:{c['call_id']}" for c in _calls()]
+
+
+def test_the_corpus_eval_reports_recall_per_direction_and_the_tuner_reads_only_the_questions_it_is_given(tmp_path):
+    from evals.retrieval import run_corpus_eval, tune_fusion
+    from knowledge import store as store_module
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "zh-a.md").write_text("# 续约\n\n到期前90天启动续约沟通", encoding="utf-8")
+    (tmp_path / "docs" / "en-b.md").write_text("# Freight\n\nOcean freight to Rotterdam takes 30 days.")
+    store = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"))
+    store.index_files([tmp_path / "docs"])
+    questions = [{"id": "1", "question": "什么时候启动续约", "relevant": ["zh-a.md"], "direction": "zh->zh"},
+                 {"id": "2", "question": "how long is ocean freight to Rotterdam", "relevant": ["en-b.md"], "direction": "en->en"},
+                 {"id": "3", "question": "nothing in common", "relevant": ["missing.md"], "direction": "en->zh"}]
+    report = run_corpus_eval(store, questions, with_failures=True)
+    assert report["recall_at_3"] == {"cross_language": 0.0, "en->en": 1.0, "en->zh": 0.0, "within_language": 1.0, "zh->zh": 1.0}
+    assert [f["id"] for f in report["failures"]] == ["3"]
+    before = store_module.FUSION
+    rows = tune_fusion(store, questions[:2], {"rrf_k": (10, 60), "hub_penalty": (0.0,)})
+    assert len(rows) == 2 and all(r["recall_at_3"]["en->en"] == 1.0 and "en->zh" not in r["recall_at_3"] for r in rows)
+    assert store_module.FUSION is before
+
+
+def _cli(home, *args, model: str | None = None):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPCOPILOT_")}
+    if model:
+        env["REPCOPILOT_EMBEDDING_MODEL"] = model
+    return subprocess.run([sys.executable, "-m", "cli.main", "--home", str(home), *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_kb_reindex_is_the_one_command_after_the_embedder_changes_and_says_what_it_does(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "freight.md").write_text("# Freight\n\nOcean freight to Rotterdam takes 30 days door to door.")
+    assert _cli(tmp_path / "home", "kb", "index", str(tmp_path / "docs"), model="hash").returncode == 0
+    refused = _cli(tmp_path / "home", "kb", "search", "海运到鹿特丹要多久")  # the default embedder, e5
+    assert refused.returncode == 2 and "repcopilot kb reindex" in refused.stdout + refused.stderr
+    done = _cli(tmp_path / "home", "kb", "reindex")
+    assert done.returncode == 0, done.stderr
+    assert "re-embedding 1 chunks with e5 (indexed with hash)" in done.stdout
+    assert "re-embedded 1 chunks in 1 partitions with e5 (was hash)" in done.stdout
+    found = _cli(tmp_path / "home", "kb", "search", "海运到鹿特丹要多久", "--json")
+    assert found.returncode == 0 and '"source": "freight.md"' in found.stdout
