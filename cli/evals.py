@@ -46,7 +46,13 @@ def _detectors(tmp: str) -> dict[str, Any]:
     return report
 
 
+AGENT_SETS = {"old": "agent_cases.jsonl", "dev": "agent_dev.jsonl", "test": "agent_test.jsonl"}
+
+
 def _agent(tmp: str, cases_file: Path | None = None) -> dict[str, Any]:
+    """One case file, or the three sets: the original suite ("old", written with the old planner),
+    and the paraphrase set written before tuning, split once by a hash of the id into "dev" (tuned
+    on) and "test" (reported; its failures are not listed, so nobody tunes on them)."""
     from langgraph.checkpoint.memory import InMemorySaver
 
     from agent.planners import OfflinePlanner
@@ -57,20 +63,28 @@ def _agent(tmp: str, cases_file: Path | None = None) -> dict[str, Any]:
     from evals.demo import NOON, build_eval_demo, build_eval_knowledge
     from tools.context import ToolContext
 
+    files = {"cases": cases_file} if cases_file else {k: CASES_DIR / v for k, v in AGENT_SETS.items()}
     try:
-        cases = load_cases(cases_file or CASES_DIR / "agent_cases.jsonl")
+        sets = {name: load_cases(path) for name, path in files.items() if path.exists() or cases_file}
     except (OSError, ValueError) as exc:
         raise UserInputError(f"cannot read the cases: {exc}; give a JSON-lines file of "
                              '{"id", "as", "question", "expect_tools", "expect_facts", "lang"} objects') from None
     engine = build_eval_demo(Path(tmp))
     store = build_eval_knowledge(Path(tmp) / "kb", engine)
+    reports: dict[str, Any] = {}
     with session_factory(engine)() as session:
-        report = run_agent_eval(Copilot(planner=OfflinePlanner(), checkpointer=InMemorySaver()),
-                                lambda login: ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON,
-                                                          knowledge=store),
-                                cases)
-        session.rollback()  # adopting a suggestion in a case must not leak into the next run
-    return report
+        for name, cases in sets.items():
+            reports[name] = run_agent_eval(
+                Copilot(planner=OfflinePlanner(), checkpointer=InMemorySaver()),
+                lambda login: ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON, knowledge=store),
+                cases, thread_prefix=f"eval-{name}")
+            session.rollback()  # adopting a suggestion in a case must not leak into the next run
+    if cases_file:
+        return reports["cases"]
+    out: dict[str, Any] = {name: {k: v for k, v in r.items() if k != "failures"} | {"failed": len(r["failures"])}
+                           for name, r in reports.items()}
+    out["failures"] = [f for name in ("old", "dev") if name in reports for f in reports[name]["failures"]]
+    return out
 
 
 def _retrieval(tmp: str) -> dict[str, Any]:
