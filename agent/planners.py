@@ -200,7 +200,7 @@ def route_intent(question: str, *, has_focus: bool = False) -> str | None:
 class OfflinePlanner:
     """The multilingual encoder, the exemplar bank and the database; no chat model."""
 
-    confident = 0.40  # below this, the 2–3 likeliest readings are offered as choices
+    confident = 0.30  # below this, the 2–3 likeliest readings are offered as choices
     knowledge_fallback = 0.25  # a how-to reading this likely is searched rather than asked about
 
     def plan(self, state: CopilotState, ctx: ToolContext, tools: list[ToolSpec]) -> AIMessage:
@@ -247,7 +247,7 @@ class OfflinePlanner:
         """"先不练了,结束吧", "ok I'm done": short, an ending word, and read as ending practice."""
         from agent.understanding.intents import shared_classifier
 
-        if len(question.strip()) > 24 or not END_PRACTICE_WORDS.search(question):
+        if len(question.strip()) > 40 or not END_PRACTICE_WORDS.search(question):
             return False
         top = shared_classifier().classify(question)[0]
         return top.intent == "practice_end" and top.confidence >= 0.5
@@ -302,15 +302,17 @@ class OfflinePlanner:
     def decide(self, turn, tools: list[ToolSpec]) -> AIMessage:
         """The likeliest reading that yields a call; when no reading is likely enough, the 2–3
         likeliest as choices (a how-to goes to knowledge search instead)."""
-        from agent.understanding.calls import BUILDERS
-        from agent.understanding.intents import shared_classifier
+        from agent.understanding.calls import BUILDERS, slot_factors
+        from agent.understanding.intents import reweigh, shared_classifier
 
-        readings = [r for r in shared_classifier().classify(turn.question, allowed=turn.tools)
-                    if r.intent in BUILDERS or r.tool is None]
+        readings = reweigh(shared_classifier().classify(turn.question, allowed=turn.tools), slot_factors(turn))
+        readings = [r for r in readings if r.intent in BUILDERS or r.tool is None]
         top = readings[0]
-        if top.tool is None and top.confidence >= self.confident:
+        # how sure, counting the readings that call the same tool (lead status vs lead list is one tool)
+        sure = sum(r.confidence for r in readings if r.tool == top.tool)
+        if top.tool is None and sure >= self.confident:
             return self.message(self.capabilities(turn.ctx, tools, help_only=top.intent == "help"), clear_choices=True)
-        if top.confidence < self.confident:
+        if sure < self.confident:
             how_to = next((r for r in readings[:2] if r.intent.startswith("knowledge")), None)
             if how_to and how_to.confidence >= self.knowledge_fallback:
                 return self.message(BUILDERS[how_to.intent](turn), clear_choices=True)

@@ -128,9 +128,9 @@ def _debrief(*, ctx: ToolContext, call_id: int | None, rep: str | None = None) -
 
     caller = ctx.session.scalar(select(User).where(User.login == d.rep))
     mine = caller is None or caller.id == ctx.user.id
-    who = "" if mine else ctx.t(f"{caller.name}的", f"{caller.name}'s ")
-    lines = [ctx.t(f"{who}通话 {d.call_id}({d.started_at},{d.duration_s / 60:.1f} 分钟)复盘:",
-                   f"Debrief of {who}call {d.call_id} ({d.started_at}, {d.duration_s / 60:.1f} min):")]
+    who = "" if mine else ctx.t(f"{caller.name},", f"{caller.name}, ")
+    lines = [ctx.t(f"通话 {d.call_id}({who}{d.started_at},{d.duration_s / 60:.1f} 分钟)复盘:",
+                   f"Debrief of call {d.call_id} ({who}{d.started_at}, {d.duration_s / 60:.1f} min):")]
     average = ctx.t("你的平均", "your average") if mine else ctx.t(f"{caller.name}的平均", f"{caller.name}'s average")
     lines.append(ctx.t(f"| 指标 | 本次 | {average} | 团队前25% |", f"| metric | this call | {average} | team top quartile |"))
     lines.append("|---|---|---|---|")

@@ -51,12 +51,50 @@ class Turn:
         return item["id"] if item else None
 
     @property
+    def lead_ref(self) -> str | None:
+        """"lead 638" for a lead named by id — also a bare number in a lead question ("533这个lead
+        assign给谁好", "1907这条谁跟最合适"); the tool resolves it and checks access."""
+        if "lead" in self.slots.ids:
+            return f"lead {self.slots.ids['lead']}"
+        typed = set(self.slots.ids.values())
+        bare = [n for n in self.slots.numbers if n >= 10 and n not in typed]
+        return f"lead {bare[0]}" if bare and not self.slots.ids else None
+
+    @property
     def follow_up(self) -> bool:
         return bool(FOLLOW_UP.search(self.question.strip()))
 
     @property
     def names_something(self) -> bool:
         return names_something(self.question)
+
+
+WHO_CUE = re.compile(r"谁|哪(个|位)(销售|同事|人)|分给|分配|派给|交给|指派|接手|\b(who|whom|which rep|route[ds]?|routing|assign(ed)?|give|"
+                     r"handle|take|owner)\b", re.I)
+WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|原因|理由|依据|凭什么|\b(why|reason|how come|explain)\b", re.I)
+ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|\b(assign|give|schedule|set|have)\b", re.I)
+PRACTICE_CUE = re.compile(r"练|模拟|演练|对练|陪练|角色扮演|roleplay|role-play|role play|practi[sc]", re.I)
+
+
+def slot_factors(t: "Turn") -> dict[str, float]:
+    """What the deterministic slots say about the readings: a registry metric named makes a KPI
+    likelier; a reading that needs a word the question lacks ("who" to route, "why" to explain a
+    routing, a practice word to start one) is unlikelier."""
+    from agent.planners import _asks_kpi
+
+    factors: dict[str, float] = {}
+    if _asks_kpi(t.question):
+        factors["kpi"] = 4.0
+    if not WHO_CUE.search(t.question):
+        factors["routing_who"] = 0.2
+    if not WHY_CUE.search(t.question):
+        factors["routing_why"] = 0.2
+        factors["alert_explain"] = 0.3
+    if not PRACTICE_CUE.search(t.question):
+        factors["practice_start"] = 0.3
+    if not ASSIGN_CUE.search(t.question):
+        factors["practice_assign"] = 0.2
+    return factors
 
 
 FOLLOW_UP = re.compile(r"^(那|他|她|它|这个|这家|该|and\b|what about|how about|his\b|her\b|its\b|their\b|that\b)", re.I)
@@ -74,8 +112,8 @@ def names_something(question: str) -> bool:
 
 def lead_status(t: Turn) -> Built:
     item = t.item("lead")
-    if "lead" in t.slots.ids:
-        return "lead_lookup", {"query": t.question}  # the tool resolves the id itself (and says when there is no such lead)
+    if t.lead_ref:
+        return "lead_lookup", {"query": t.lead_ref}  # the tool resolves the id itself (and says when there is no such lead)
     if item:
         return "lead_lookup", {"query": t.question, "lead_id": item["id"]}
     if (t.follow_up or not t.names_something) and t.focus.get("lead_id"):
@@ -92,8 +130,8 @@ def lead_list(t: Turn) -> Built:
 def journey(t: Turn) -> Built:
     args: dict[str, Any] = {"query": t.question}
     item = t.item("lead")
-    if "lead" in t.slots.ids:
-        pass  # the tool resolves "lead 638" itself
+    if t.lead_ref:
+        args["query"] = f"{t.lead_ref} {t.question}"  # the tool resolves "lead 638" itself; the period words stay
     elif item:
         args["lead_id"] = item["id"]
     elif t.follow_up or not t.names_something:
@@ -196,14 +234,23 @@ def suggestions_list(t: Turn) -> Built:
     return "suggestions", {"action": "list"}
 
 
+OTHER_KIND = {"suggestion": ("alerts", "alert", "alert_id"), "alert": ("suggestions", "suggestion", "suggestion_id")}
+DEICTIC_PICK = re.compile(r"这条|那条|这个|那个|这家|它|该|\b(this|that|it)\b", re.I)
+
+
 def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, example_en: str) -> Callable[[Turn], Built]:
     def build(t: Turn) -> Built:
         found = t.id_of(kind)
+        if found is None and kind in OTHER_KIND and action in ("adopt", "dismiss"):
+            # "采纳第一条" after a list of alerts adopts that alert (and after suggestions, that suggestion)
+            other_tool, other_kind, other_arg = OTHER_KIND[kind]
+            item = t.item(other_kind)
+            if item is not None:
+                return other_tool, {"action": action, other_arg: item["id"]}
+        if found is None and t.focus.get(id_arg) and (t.follow_up or DEICTIC_PICK.search(t.question)):
+            found = t.focus[id_arg]  # "这条忽略" right after that alert
         if found is None:
-            if t.focus.get(id_arg) and t.follow_up:
-                found = t.focus[id_arg]
-            else:
-                return t.ctx.t(f"是哪一条?请给出编号,例如“{example_zh}”。", f"Which one? Give its id, e.g. “{example_en}”.")
+            return t.ctx.t(f"是哪一条?请给出编号,例如“{example_zh}”。", f"Which one? Give its id, e.g. “{example_en}”.")
         return tool, {"action": action, id_arg: found}
     return build
 
@@ -233,6 +280,8 @@ def _routing(mode: str) -> Callable[[Turn], Built]:
         item = t.item("lead")
         if "lead" in t.slots.ids:
             args["lead_id"] = t.slots.ids["lead"]
+        elif t.lead_ref:
+            args["query"] = t.lead_ref
         elif item:
             args["lead_id"] = item["id"]
         elif names_something(re.sub(r"\b(Who|Why|Which|I)\b", "", t.question)):

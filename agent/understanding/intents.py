@@ -131,6 +131,16 @@ class IntentClassifier:
         return self.readings(encode_question(question), allowed=allowed)
 
 
+def reweigh(readings: list[Reading], factors: dict[str, float]) -> list[Reading]:
+    """The readings with some intents' probabilities multiplied (what the slots say: a metric is
+    named, nobody asks "who"), renormalized and re-sorted."""
+    if not factors:
+        return readings
+    scaled = [(r, r.confidence * factors.get(r.intent, 1.0)) for r in readings]
+    total = sum(p for _, p in scaled) or 1.0
+    return sorted((Reading(r.intent, r.tool, p / total) for r, p in scaled), key=lambda r: -r.confidence)
+
+
 _lock = threading.Lock()
 _shared: IntentClassifier | None = None
 

@@ -128,7 +128,8 @@ def reps_named(session: Session, question: str) -> list[Any]:
     found = find_reps_in(session, question)
     if found:
         return found
-    words = {w.lower() for w in re.findall(r"[A-Za-z]{3,}", question)}
+    words = {w.lower() for w in re.findall(r"([A-Za-z]{3,})(?:'s|’s)?", question)}
+    words |= {w[:-1] for w in words if w.endswith("s")}  # "davids leaving"
     if not words:
         return []
     by_first: dict[str, list[Any]] = {}
