@@ -34,8 +34,14 @@ SEGMENTS = {
     "民营口腔连锁": ["民营口腔连锁", "口腔连锁", "口腔", "dental chain", "dental chains", "dental"],
     "汽车零部件": ["汽车零部件", "汽配", "auto parts", "automotive"],
     "新能源装备": ["新能源装备", "new energy equipment", "new-energy equipment"],
-    "中小企业SaaS": ["中小企业", "smb", "small business"],
+    "中小企业SaaS": ["中小企业", "smb", "sme", "small business", "small and medium"],
     "政府及公共机构": ["政府及公共机构"],
+}
+RULE_ALIASES = {  # besides each rule's id, name_zh and name_en in tools/signals.yaml
+    "cbi_jump": ["意向跃升", "意向分跃升", "意向指数跳升", "intent jump", "cbi jump", "intent score jump"],
+    "engineer_deep_dive": ["深度评估", "工程师评估", "deep dive", "deep-dive", "engineer deep dive"],
+    "policy_sensitive": ["政策敏感", "policy sensitive", "policy-sensitive", "policy"],
+    "tender_expert_support": ["招标专家", "专家支持", "招标需专家", "tender expert", "expert support", "tender needs expert"],
 }
 SOURCES = {
     "website": ["官网", "网站", "website", "web"], "expo": ["展会", "expo", "trade show", "trade shows"],
@@ -48,7 +54,7 @@ SOURCES = {
 ZH_EACH = r"(按照?|分|各个?|每一?个?|每一?位|每家|不同的?|哪个|哪些|哪一?个|哪一?位|哪家|所有的?|全部的?|逐个|各自的?)\s*"
 EN_EACH = (r"\b(by|per|each|every|across|which|all|for each|for every|broken down by|split by|grouped by|"
            r"each of|every one of|all of|compare|comparing|rank|ranking|ranked)\s+(of\s+)?((my|our|the|his|her|their|all|all my|all our|all the|all of my|all of our|all of the)\s+)?")
-ZH_AFTER = r"\s*(维度|排名|排行|分布|对比|之间|间|别)"
+ZH_AFTER = r"\s*(维度|排名|排行|分布|对比|之间|间|别|是?哪(个|些|一个|家|位))"
 EN_AFTER = r"\s+(breakdown|ranking|leaderboard|level|split|comparison)\b"
 WHO = re.compile(r"谁|哪位|哪个人|哪个同事|\bwho\b|\bwhose\b|\bwhich (of )?(my |our )?(people|person|one of my reps)\b")
 
@@ -61,7 +67,7 @@ TOP_N = [  # (pattern, group of N, direction: desc / asc / None = from the super
     (rf"(?<![\d.])(?<!销售){NUM}\s*(?:个|位|名|家|大)?\s*(?={{dim}})", 1, None),
     (rf"\b{NUM}\s+(?={{dim}})", 1, None),
 ]
-DESC = r"最高|最多|最长|最大|最久|排第一|第一名|highest|\bmost\b|longest|biggest|largest|greatest|\btop\b"
+DESC = r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|排第一|第一名|most often|highest|\bmost\b|longest|biggest|largest|greatest|\btop\b"
 ASC = r"最低|最少|最短|最小|垫底|倒数|lowest|\bleast\b|fewest|shortest|smallest|\bbottom\b"
 BEST = r"最好|最强|最快|最佳|最棒|最优|表现最好|best|strongest|fastest|\bstar\b"
 WORST = r"最差|最弱|最慢|最糟|落后|worst|weakest|slowest|poorest|lagging"
@@ -171,10 +177,20 @@ def _vocabulary_filters(spec: QuerySpec, low: str, metric: Metric, registry: Reg
             if any(_matches(low, w.lower()) for w in words):
                 spec.filters.setdefault("segment", []).append(seg)
                 spec.filters.pop("industry", None)
+    if "signal_rule" in metric.dimensions and not _by(low, registry, "signal_rule"):
+        for rule, words in _rule_words().items():
+            if any(_matches(low, w.lower()) for w in words):
+                spec.filters.setdefault("signal_rule", []).append(rule)
     if "lead_source" in metric.dimensions and not _by(low, registry, "lead_source"):
         for code, words in SOURCES.items():
             if any(_matches(low, w) for w in words) and re.search(r"来源|线索|渠道|source|leads?|channel", low):
                 spec.filters.setdefault("lead_source", []).append(code)
+
+
+def _rule_words() -> dict[str, list[str]]:
+    from tools.signals import load_signal_config
+
+    return {r["id"]: [r["id"], r["name_zh"], r["name_en"], *RULE_ALIASES.get(r["id"], [])] for r in load_signal_config()["rules"]}
 
 
 def _people_filters(spec: QuerySpec, question: str, low: str, session: Session, metric: Metric) -> None:
@@ -202,20 +218,34 @@ def _dim_words(registry: Registry, dim: str) -> tuple[list[str], list[str]]:
 
 def _by(low: str, registry: Registry, dim: str) -> bool:
     """Does the question ask to break the metric down by ``dim``?"""
+    return _by_at(low, registry, dim) is not None
+
+
+def _by_at(low: str, registry: Registry, dim: str) -> int | None:
+    """Where the question asks to break the metric down by ``dim`` (None: it does not)."""
     d = registry.dimensions[dim]
     if dim in ("month", "week", "quarter"):
-        return any(_matches(low, s.lower()) for s in (*d.synonyms_zh, *d.synonyms_en))
+        hits = [at for s in (*d.synonyms_zh, *d.synonyms_en) if (at := _position(low, s.lower())) is not None]
+        return min(hits) if hits else None
     zh, en = _dim_words(registry, dim)
     zh_alt = "|".join(re.escape(s) for s in zh)
     en_alt = "|".join(re.escape(s.lower()) for s in en)
-    return bool(re.search(rf"{ZH_EACH}({zh_alt})|({zh_alt}){ZH_AFTER}", low)
-                or re.search(rf"{EN_EACH}({en_alt})\b|\b({en_alt}){EN_AFTER}", low))
+    m = (re.search(rf"{ZH_EACH}({zh_alt})|({zh_alt}){ZH_AFTER}|{ZH_EACH}\S{{1,5}}(和|及|与|、|以及)({zh_alt})", low)
+         or re.search(rf"{EN_EACH}({en_alt})\b|\b({en_alt}){EN_AFTER}|\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*({en_alt})\b", low))
+    return m.start() if m else None
+
+
+def _position(low: str, phrase: str) -> int | None:
+    if re.search(r"[\u4e00-\u9fff]", phrase):
+        i = low.find(phrase)
+        return i if i >= 0 else None
+    m = re.search(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", low)
+    return m.start() if m else None
 
 
 def _dimensions(spec: QuerySpec, low: str, metric: Metric, registry: Registry) -> None:
-    for dim in metric.dimensions:
-        if _by(low, registry, dim) and dim not in spec.filters:
-            spec.dimensions.append(dim)
+    said = {dim: _by_at(low, registry, dim) for dim in metric.dimensions if dim not in spec.filters}
+    spec.dimensions.extend(sorted((d for d, at in said.items() if at is not None), key=lambda d: said[d]))
     grains = [d for d in spec.dimensions if d in ("month", "week", "quarter")]
     if len(grains) > 1:  # an explicit 按季度 / by week beats the generic 趋势 / trend (which means month)
         keep = "quarter" if "quarter" in grains else "week"

@@ -25,7 +25,8 @@ EN_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | \
 MONTH_WORDS = "|".join(sorted((m for m in EN_MONTHS if len(m) >= 3), key=len, reverse=True))
 ZH_MONTH = r"(\d{1,2}|十一|十二|[一二三四五六七八九十])"
 
-COMPARE_LAST_YEAR = re.compile(r"去年同期|同比|same (period|time|month|quarter) (a |one )?(last|previous|prior) year|"
+COMPARE_LAST_YEAR = re.compile(r"去年同期|同比|(vs\.?|versus|compared (to|with)|against|than) (the )?(last|previous|prior) year|"
+                               r"(和|与|跟|比|较|相比|对比)去年|same (period|time|month|quarter) (a |one )?(last|previous|prior) year|"
                                r"year[- ]over[- ]year|\byoy\b|a year (ago|earlier|before)|上年同期")
 COMPARE_PREVIOUS = re.compile(
     r"环比|与上期|比上期|较上期|上一期|\bmom\b|\bqoq\b|"
@@ -262,7 +263,10 @@ def parse_period(text: str, today: date) -> tuple[Period | None, str | None]:
     ranged = _range(hits, low)
     if ranged:
         return ranged, compare
-    own = [h for h in hits if not compare or not COMPARE_CUE.search(low[max(0, h.start - 16):h.start])]
+    other_side = [h for h in hits if COMPARE_CUE.search(low[max(0, h.start - 16):h.start])]
+    if compare is None and other_side and len(hits) > len(other_side):  # "Q3 vs Q2", "9月和8月比"
+        compare = "previous_period"
+    own = [h for h in hits if not compare or h not in other_side]
     if compare == "last_year":  # "去年同期": last year's side is the comparison
         own = [h for h in own if not re.search(r"去年|last year", low[h.start:h.end])] or own
     if not own or not compare:
