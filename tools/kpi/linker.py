@@ -23,9 +23,9 @@ from tools.kpi.registry import REGISTRY_FILE, Metric, Registry
 
 UNDEFINED = "<undefined>"
 TEMPERATURE = 0.01  # cosine similarities of e5 sit in 0.8–1.0: a 0.02 lead is a clear preference
-CONFIDENT = 0.55  # below: ask which metric was meant
+CONFIDENT = 0.7  # below: ask which metric was meant
 FLOOR = 0.895  # a best similarity below this names no defined metric at all
-GUARD_MARGIN = 0.03  # a short synonym loses to a metric the whole question is this much closer to
+GUARD_MARGIN = 0.02  # a short synonym loses to a metric the whole question is this much closer to
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,9 @@ def link_metric(text: str, registry: Registry) -> MetricLink:
 def _guarded(name: str, phrase: str, scores: dict[str, float], probs: dict[str, float], ranked: list[str]) -> MetricLink:
     """A short synonym is taken unless the whole question is clearly closer to another metric."""
     top = ranked[0]
+    if scores.get(UNDEFINED, 0.0) - scores[name] >= GUARD_MARGIN:  # "how long do reps take to act on alerts"
+        return MetricLink(None, probs.get(UNDEFINED, 0.0), phrase, alternatives=tuple([name] + [r for r in ranked if r != name][:2]),
+                          how="undefined", scores=scores)
     if top != name and scores[top] - scores[name] >= GUARD_MARGIN:
         return MetricLink(name, probs[name], phrase, alternatives=tuple([top] + [r for r in ranked if r not in (top, name)][:1]),
                           how="unsure", scores=scores)

@@ -55,6 +55,8 @@ ZH_EACH = r"(按照?|分|各个?|每一?个?|每一?位|每家|不同的?|哪个
 EN_EACH = (r"\b(by|per|each|every|across|which|all|for each|for every|broken down by|split by|grouped by|"
            r"each of|every one of|all of|compare|comparing|rank|ranking|ranked)\s+(of\s+)?((my|our|the|his|her|their|all|all my|all our|all the|all of my|all of our|all of the)\s+)?")
 ZH_AFTER = r"\s*(维度|排名|排行|分布|对比|之间|间|别|是?哪(个|些|一个|家|位))"
+ZH_SUPERLATIVE = r"最[\u4e00-\u9fff]{1,2}的\s*(?:\d+|[一二两三四五六七八九十])?\s*(?:个|位|名|家)?\s*"  # 最差的区域 / 最高的三个行业
+EN_SUPERLATIVE = r"\b(best|worst|highest|lowest|top|bottom|strongest|weakest|fastest|slowest)\s+(performing\s+)?"
 EN_AFTER = r"\s+(breakdown|ranking|leaderboard|level|split|comparison)\b"
 WHO = re.compile(r"谁|哪位|哪个人|哪个同事|\bwho\b|\bwhose\b|\bwhich (of )?(my |our )?(people|person|one of my reps)\b")
 
@@ -69,7 +71,7 @@ TOP_N = [  # (pattern, group of N, direction: desc / asc / None = from the super
 ]
 DESC = r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|排第一|第一名|most often|highest|\bmost\b|longest|biggest|largest|greatest|\btop\b"
 ASC = r"最低|最少|最短|最小|垫底|倒数|lowest|\bleast\b|fewest|shortest|smallest|\bbottom\b"
-BEST = r"最好|最强|最快|最佳|最棒|最优|表现最好|best|strongest|fastest|\bstar\b"
+BEST = r"最好|最强|最快|最佳|最棒|最优|最及时|最积极|最勤快|表现最好|best|strongest|fastest|\bstar\b"
 WORST = r"最差|最弱|最慢|最糟|落后|worst|weakest|slowest|poorest|lagging"
 
 
@@ -127,6 +129,7 @@ def parse_question(question: str, *, session: Session, today: date, registry: Re
     notes = [] if period else ["default_period"]
     if link.how == "embedding":
         notes.append("linked_by_meaning")
+    low = _team_filters(spec, low, session, metric)
     _region_filters(spec, low, session, metric, registry)
     _vocabulary_filters(spec, low, metric, registry)
     _people_filters(spec, question, low, session, metric)
@@ -194,7 +197,7 @@ def _rule_words() -> dict[str, list[str]]:
 
 
 def _people_filters(spec: QuerySpec, question: str, low: str, session: Session, metric: Metric) -> None:
-    """A named rep (张伟, Wei Zhang, zhangwei, David) or team filters; 'my team' / 我们组 is the scope already."""
+    """A named rep (张伟, Wei Zhang, zhangwei, David) filters; 'my team' / 我们组 is the scope already."""
     if "rep" in metric.dimensions:
         for u in session.scalars(select(User).where(User.role == "rep").order_by(User.id)):
             first = u.name_en.split()[0].lower()
@@ -202,10 +205,20 @@ def _people_filters(spec: QuerySpec, question: str, low: str, session: Session, 
                      or (len(first) >= 4 and u.login.startswith(first) and _matches(low, first)))
             if named:
                 spec.filters.setdefault("rep", []).append(u.login)
-    if "team" in metric.dimensions:
-        for t in session.scalars(select(Team).order_by(Team.id)):
-            if t.name in question or _matches(low, t.name_en.lower()):
+
+
+def _team_filters(spec: QuerySpec, low: str, session: Session, metric: Metric) -> str:
+    """A named team (华东销售一组 / East China Sales) filters; its name is then out of the text, so
+    the region inside it is not a second filter."""
+    if "team" not in metric.dimensions:
+        return low
+    for t in session.scalars(select(Team).order_by(Team.id)):
+        for name in (t.name.lower(), t.name_en.lower()):
+            if _matches(low, name):
                 spec.filters.setdefault("team", []).append(t.name)
+                low = low.replace(name, " ")
+                break
+    return low
 
 
 # -- breakdowns and rankings ---------------------------------------------------------------------
@@ -230,8 +243,9 @@ def _by_at(low: str, registry: Registry, dim: str) -> int | None:
     zh, en = _dim_words(registry, dim)
     zh_alt = "|".join(re.escape(s) for s in zh)
     en_alt = "|".join(re.escape(s.lower()) for s in en)
-    m = (re.search(rf"{ZH_EACH}({zh_alt})|({zh_alt}){ZH_AFTER}|{ZH_EACH}\S{{1,5}}(和|及|与|、|以及)({zh_alt})", low)
-         or re.search(rf"{EN_EACH}({en_alt})\b|\b({en_alt}){EN_AFTER}|\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*({en_alt})\b", low))
+    m = (re.search(rf"{ZH_EACH}({zh_alt})|({zh_alt}){ZH_AFTER}|{ZH_EACH}\S{{1,5}}(和|及|与|、|以及)({zh_alt})|{ZH_SUPERLATIVE}({zh_alt})", low)
+         or re.search(rf"{EN_EACH}({en_alt})\b|\b({en_alt}){EN_AFTER}|\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*({en_alt})\b|"
+                      rf"{EN_SUPERLATIVE}({en_alt})\b", low))
     return m.start() if m else None
 
 
