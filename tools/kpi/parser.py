@@ -62,11 +62,11 @@ WHO = re.compile(r"谁|哪位|哪个人|哪个同事|\bwho\b|\bwhose\b|\bwhich (
 
 NUM = r"(\d+|十|[一二两三四五六七八九]|ten|one|two|three|four|five|six|seven|eight|nine)"
 TOP_N = [  # (pattern, group of N, direction: desc / asc / None = from the superlative)
-    (rf"(?:\btop|前|排名前|头)\s*{NUM}", 1, "desc"),
+    (rf"(?:\btop|前|排名前|头)\s*{NUM}(?!\s*个?(季度|季|月|天|日|周|年|星期))", 1, "desc"),
     (rf"(?:\bbottom|后|倒数|末尾|排名后)\s*{NUM}", 1, "asc"),
     (rf"\b{NUM}\s+(?:best|highest|top|strongest|fastest|most)\b", 1, "desc"),
     (rf"\b{NUM}\s+(?:worst|lowest|bottom|weakest|slowest|least|fewest)\b", 1, "asc"),
-    (rf"(?<![\d.])(?<!销售){NUM}\s*(?:个|位|名|家|大)?\s*(?={{dim}})", 1, None),
+    (rf"(?<![\d.])(?<!销售){NUM}\s*(?:个|位|名|家|大)?\s*的?\s*(?={{dim}})", 1, None),
     (rf"\b{NUM}\s+(?={{dim}})", 1, None),
 ]
 DESC = r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|排第一|第一名|most often|highest|\bmost\b|longest|biggest|largest|greatest|\btop\b"
@@ -169,12 +169,28 @@ def _region_filters(spec: QuerySpec, low: str, session: Session, metric: Metric,
         spec.filters["region"] = mentioned
 
 
+VERSUS = r"(?:\bvs\.?|\bversus\b|对比|和|与|跟|比|compared (?:to|with)|against)\s*(?:the\s+)?"
+
+
+def _versus(spec: QuerySpec, low: str, dim: str, vocabulary: dict[str, list[str]]) -> None:
+    """Two values of one filter joined by vs / 对比 / 和…比: the first filters, the second is compared."""
+    values = spec.filters.get(dim, [])
+    if len(values) != 2 or spec.compare_filters or not re.search(r"\bvs\.?|versus|对比|compared|against|比|相比", low):
+        return
+    for code in values:
+        if any(re.search(VERSUS + re.escape(w.lower()), low) for w in vocabulary[code]):
+            spec.filters[dim] = [c for c in values if c != code]
+            spec.compare_filters = {dim: [code]}
+            return
+
+
 def _vocabulary_filters(spec: QuerySpec, low: str, metric: Metric, registry: Registry) -> None:
     if "industry" in metric.dimensions and not _by(low, registry, "industry"):
         segment_words = {w.lower() for seg in SEGMENTS.values() for w in seg if len(w) > 2}
         for code, words in INDUSTRIES.items():
             if any(_matches(low, w) for w in words) and not any(w in segment_words and _matches(low, w) for w in words):
                 spec.filters.setdefault("industry", []).append(code)
+        _versus(spec, low, "industry", INDUSTRIES)
     if "segment" in metric.dimensions:
         for seg, words in SEGMENTS.items():
             if any(_matches(low, w.lower()) for w in words):

@@ -151,6 +151,12 @@ def _years(low: str, today: date) -> Iterator[Hit]:
     for m in re.finditer(r"(?<![\d-])(20\d{2})\s*(年(?!\s*\d|\s*第|\s*[qQ])|全年)|\b(?:in|for|during|since|year)\s+(20\d{2})\b(?![-/]\d)", low):
         year = int(m.group(1) or m.group(3))
         yield Hit(m.start(), m.end(), Period(date(year, 1, 1), date(year + 1, 1, 1), "year"))
+    for m in re.finditer(r"前(三|3)个?季度|first (three|3) quarters", low):
+        yield Hit(m.start(), m.end(), Period(date(today.year, 1, 1), min(date(today.year, 10, 1), today + timedelta(days=1))))
+    for m in re.finditer(r"(过去|最近|近)\s*(一|1)\s*年|(?:the\s+)?(past|last|trailing)\s+(12\s+months|year\b(?!\s*same))", low):
+        if m.group(3) == "last" and m.group(4).startswith("year"):
+            continue  # "last year" is the calendar year
+        yield Hit(m.start(), m.end(), Period(today - timedelta(days=364), today + timedelta(days=1)), calendar_unit=False)
     for m in re.finditer(r"上半年|first half|\bh1\b", low):
         yield Hit(m.start(), m.end(), Period(date(today.year, 1, 1), min(date(today.year, 7, 1), today + timedelta(days=1))))
     for m in re.finditer(r"下半年|second half|\bh2\b", low):
@@ -196,7 +202,7 @@ def _relative_rules(today: date) -> list[tuple[str, Callable[[], Period]]]:
         (r"(?<!上)上个?月|上一个?月|(?<!the )last month|previous month|prior month",
          lambda: month_period(last_month_end.year, last_month_end.month)),
         (r"本月|这个月|这月|当月|this month|month to date|\bmtd\b|current month", lambda: Period(first_of_month, tomorrow, "month")),
-        (r"上个?季度?|上一季度?|last quarter|previous quarter|prior quarter",
+        (r"上个?季度?|上一季度?|(过去|最近|近)一个季度|last quarter|previous quarter|prior quarter",
          lambda: quarter_period(today.year if q_now > 1 else today.year - 1, q_now - 1 if q_now > 1 else 4)),
         (r"本季度?|这个季度|这季度?|当季|this quarter|quarter to date|\bqtd\b|current quarter",
          lambda: Period(quarter_period(today.year, q_now).start, tomorrow, "quarter")),
@@ -258,7 +264,7 @@ def comparison(low: str) -> str | None:
 
 def parse_period(text: str, today: date) -> tuple[Period | None, str | None]:
     """(period, comparison implied by the words) — None when the question names no period."""
-    low = text.lower()
+    low = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text.lower())  # month-to-date, year-over-year
     compare = comparison(low)
     hits = _candidates(low, today)
     ranged = _range(hits, low)
