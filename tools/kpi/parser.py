@@ -51,13 +51,13 @@ SOURCES = {
 }
 
 # a breakdown said every way: 按行业 / 各个行业的 / 每位销售 / 哪个区 …, by industry / each of my reps / which team …
-ZH_EACH = r"(按照?|分|各个?|每一?个?|每一?位|每家|不同的?|哪个|哪些|哪一?个|哪一?位|哪家|所有的?|全部的?|逐个|各自的?)\s*"
+ZH_EACH = r"(按照?|分|各个?|每一?个?|每一?位|每家|不同的?|哪个|哪些|哪一?个|哪一?位|哪家|哪几个?|哪几位|哪条|哪类|哪种|所有的?|全部的?|逐个|各自的?)\s*"
 EN_EACH = (r"\b(by|per|each|every|across|which|all|for each|for every|broken down by|split by|grouped by|"
            r"each of|every one of|all of|compare|comparing|rank|ranking|ranked)\s+(of\s+)?((my|our|the|his|her|their|all|all my|all our|all the|all of my|all of our|all of the)\s+)?")
 ZH_AFTER = r"\s*(维度|排名|排行|分布|对比|之间|间|别|是?哪(个|些|一个|家|位))"
 ZH_SUPERLATIVE = r"最[\u4e00-\u9fff]{1,2}的\s*(?:\d+|[一二两三四五六七八九十])?\s*(?:个|位|名|家)?\s*"  # 最差的区域 / 最高的三个行业
 EN_SUPERLATIVE = r"\b(best|worst|highest|lowest|top|bottom|strongest|weakest|fastest|slowest)\s+(performing\s+)?"
-EN_AFTER = r"\s+(breakdown|ranking|leaderboard|level|split|comparison)\b"
+EN_AFTER = r"\s+(breakdown|ranking|ranked|leaderboard|level|split|comparison|sorted)\b"
 WHO = re.compile(r"谁|哪位|哪个人|哪个同事|\bwho\b|\bwhose\b|\bwhich (of )?(my |our )?(people|person|one of my reps)\b")
 
 NUM = r"(\d+|十|[一二两三四五六七八九]|ten|one|two|three|four|five|six|seven|eight|nine)"
@@ -69,7 +69,7 @@ TOP_N = [  # (pattern, group of N, direction: desc / asc / None = from the super
     (rf"(?<![\d.])(?<!销售){NUM}\s*(?:个|位|名|家|大)?\s*的?\s*(?={{dim}})", 1, None),
     (rf"\b{NUM}\s+(?={{dim}})", 1, None),
 ]
-DESC = r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|排第一|第一名|most often|highest|\bmost\b|longest|biggest|largest|greatest|\btop\b"
+DESC = r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|最容易|排第一|第一名|most often|highest|\bmost\b|longest|biggest|largest|greatest|\btop\b"
 ASC = r"最低|最少|最短|最小|垫底|倒数|lowest|\bleast\b|fewest|shortest|smallest|\bbottom\b"
 BEST = r"最好|最强|最快|最佳|最棒|最优|最及时|最积极|最勤快|表现最好|best|strongest|fastest|\bstar\b"
 WORST = r"最差|最弱|最慢|最糟|落后|worst|weakest|slowest|poorest|lagging"
