@@ -157,6 +157,11 @@ def _rate(flags: list[bool]) -> float | None:
     return round(sum(flags) / len(flags), 3) if flags else None
 
 
+def _failure(case: dict[str, Any], parsed, value_ok: bool) -> dict[str, Any]:
+    got = parsed.spec.to_json() if parsed.spec else {"notes": parsed.notes, "understood": parsed.understood, "closest": parsed.closest}
+    return {"id": case["id"], "question": case["question"], "value_right": value_ok, "got": got, "want": case["expect"]}
+
+
 def run_kpi_eval(session, cases_file: Path = CASES_FILE, *, values: bool = True, list_failures: bool = True) -> dict[str, Any]:
     cases = load(cases_file)
     spec_ok: dict[str, list[bool]] = defaultdict(list)
@@ -171,14 +176,10 @@ def run_kpi_eval(session, cases_file: Path = CASES_FILE, *, values: bool = True,
         spec_ok[case["lang"]].append(ok)
         v_ok = value_right(session, case, parsed) if values else ok
         value_ok[case["lang"]].append(v_ok)
-        if parsed.spec is not None and parsed.spec.metric != case["expect"]["metric"]:
-            wrong_metric += 1
+        wrong_metric += parsed.spec is not None and parsed.spec.metric != case["expect"]["metric"]
         asked_back += parsed.unsure
         if not (ok and v_ok) and list_failures:
-            failures.append({"id": case["id"], "question": case["question"], "value_right": v_ok,
-                             "got": parsed.spec.to_json() if parsed.spec else {"notes": parsed.notes, "understood": parsed.understood,
-                                                                                 "closest": parsed.closest},
-                             "want": case["expect"]})
+            failures.append(_failure(case, parsed, v_ok))
     latencies.sort()
     every_spec = [x for v in spec_ok.values() for x in v]
     every_value = [x for v in value_ok.values() for x in v]

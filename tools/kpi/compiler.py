@@ -328,9 +328,7 @@ def compile_spec(spec: QuerySpec, *, scope: Scope, dialect: str) -> Select:
     if dim_cols:
         stmt = stmt.group_by(*[base.dims[d] for d in spec.dimensions])
         if spec.top_n:
-            # a ranking of people or teams gives no place to the unassigned bucket
-            for d in (d for d in spec.dimensions if d in RANKED_PEOPLE):
-                stmt = stmt.where(base.dims[d].is_not(None))
+            stmt = _ranked_people_only(stmt, base, spec)
             ordering = value.desc() if spec.order == "desc" else value.asc()
             stmt = stmt.order_by(ordering.nulls_last() if dialect == "postgresql" else ordering).limit(spec.top_n)
         else:
@@ -339,6 +337,14 @@ def compile_spec(spec: QuerySpec, *, scope: Scope, dialect: str) -> Select:
 
 
 RANKED_PEOPLE = ("rep", "team")
+
+
+def _ranked_people_only(stmt: Select, base: Base, spec: QuerySpec) -> Select:
+    """A ranking of people or teams gives no place to the unassigned bucket."""
+    for d in spec.dimensions:
+        if d in RANKED_PEOPLE:
+            stmt = stmt.where(base.dims[d].is_not(None))
+    return stmt
 
 
 def _datetime_type():

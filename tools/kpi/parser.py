@@ -156,17 +156,22 @@ def _region_filters(spec: QuerySpec, low: str, session: Session, metric: Metric,
     mentioned = [code for code, ws in words.items() if any(_matches(low, w.lower()) for w in ws)]
     if not mentioned:
         return
-    vs = re.search(r"(?:vs\.?|versus|对比|和|与|跟|compared (?:to|with)|against)\s*([\u4e00-\u9fff]{2}|[a-z]+(?: china)?)", low)
-    vs_region = None
-    if vs and len(mentioned) >= 2:
-        for code in mentioned:
-            if any(w.lower().startswith(vs.group(1)) or vs.group(1).startswith(w.lower()) for w in words[code]):
-                vs_region = code
+    vs_region = _versus_region(low, mentioned, words)
     if vs_region:
         spec.filters["region"] = [c for c in mentioned if c != vs_region][:1]
         spec.compare_filters = {"region": [vs_region]}
     elif "region" in metric.dimensions and not _by(low, registry, "region"):
         spec.filters["region"] = mentioned
+
+
+def _versus_region(low: str, mentioned: list[str], words: dict[str, list[str]]) -> str | None:
+    """The region after vs / 对比 / 和 when two are named: the other side of the comparison."""
+    vs = re.search(r"(?:vs\.?|versus|对比|和|与|跟|compared (?:to|with)|against)\s*([\u4e00-\u9fff]{2}|[a-z]+(?: china)?)", low)
+    if not vs or len(mentioned) < 2:
+        return None
+    said = vs.group(1)
+    hits = [code for code in mentioned if any(w.lower().startswith(said) or said.startswith(w.lower()) for w in words[code])]
+    return hits[-1] if hits else None
 
 
 VERSUS = r"(?:\bvs\.?|\bversus\b|对比|和|与|跟|比|compared (?:to|with)|against)\s*(?:the\s+)?"
@@ -186,24 +191,29 @@ def _versus(spec: QuerySpec, low: str, dim: str, vocabulary: dict[str, list[str]
 
 def _vocabulary_filters(spec: QuerySpec, low: str, metric: Metric, registry: Registry) -> None:
     if "industry" in metric.dimensions and not _by(low, registry, "industry"):
-        segment_words = {w.lower() for seg in SEGMENTS.values() for w in seg if len(w) > 2}
-        for code, words in INDUSTRIES.items():
-            if any(_matches(low, w) for w in words) and not any(w in segment_words and _matches(low, w) for w in words):
-                spec.filters.setdefault("industry", []).append(code)
-        _versus(spec, low, "industry", INDUSTRIES)
-    if "segment" in metric.dimensions:
-        for seg, words in SEGMENTS.items():
-            if any(_matches(low, w.lower()) for w in words):
-                spec.filters.setdefault("segment", []).append(seg)
-                spec.filters.pop("industry", None)
+        _industry_filters(spec, low)
+    if "segment" in metric.dimensions and _add_named(spec, low, "segment", SEGMENTS):
+        spec.filters.pop("industry", None)
     if "signal_rule" in metric.dimensions and not _by(low, registry, "signal_rule"):
-        for rule, words in _rule_words().items():
-            if any(_matches(low, w.lower()) for w in words):
-                spec.filters.setdefault("signal_rule", []).append(rule)
-    if "lead_source" in metric.dimensions and not _by(low, registry, "lead_source"):
-        for code, words in SOURCES.items():
-            if any(_matches(low, w) for w in words) and re.search(r"来源|线索|渠道|source|leads?|channel", low):
-                spec.filters.setdefault("lead_source", []).append(code)
+        _add_named(spec, low, "signal_rule", _rule_words())
+    if ("lead_source" in metric.dimensions and not _by(low, registry, "lead_source")
+            and re.search(r"来源|线索|渠道|source|leads?|channel", low)):
+        _add_named(spec, low, "lead_source", SOURCES)
+
+
+def _industry_filters(spec: QuerySpec, low: str) -> None:
+    """医疗 / healthcare filters; a segment's own words (auto parts, 新能源装备) do not also name an industry."""
+    segment_words = {w.lower() for seg in SEGMENTS.values() for w in seg if len(w) > 2}
+    _add_named(spec, low, "industry", {code: [w for w in words if w not in segment_words] for code, words in INDUSTRIES.items()})
+    _versus(spec, low, "industry", INDUSTRIES)
+
+
+def _add_named(spec: QuerySpec, low: str, dim: str, vocabulary: dict[str, list[str]]) -> bool:
+    """A filter on every value of ``dim`` whose words the question uses; whether there was one."""
+    named = [code for code, words in vocabulary.items() if any(_matches(low, w.lower()) for w in words)]
+    if named:
+        spec.filters.setdefault(dim, []).extend(named)
+    return bool(named)
 
 
 def _rule_words() -> dict[str, list[str]]:
@@ -276,12 +286,16 @@ def _position(low: str, phrase: str) -> int | None:
 def _dimensions(spec: QuerySpec, low: str, metric: Metric, registry: Registry) -> None:
     said = {dim: _by_at(low, registry, dim) for dim in metric.dimensions if dim not in spec.filters}
     spec.dimensions.extend(sorted((d for d, at in said.items() if at is not None), key=lambda d: said[d]))
+    _one_time_grain(spec)
+    if "rep" in metric.dimensions and "rep" not in spec.dimensions and "rep" not in spec.filters and WHO.search(low):
+        spec.dimensions.insert(0, "rep")  # 谁的赢单率最高 / who has the lowest …: a rep breakdown
+
+
+def _one_time_grain(spec: QuerySpec) -> None:
     grains = [d for d in spec.dimensions if d in ("month", "week", "quarter")]
     if len(grains) > 1:  # an explicit 按季度 / by week beats the generic 趋势 / trend (which means month)
         keep = "quarter" if "quarter" in grains else "week"
         spec.dimensions = [d for d in spec.dimensions if d not in grains or d == keep]
-    if "rep" in metric.dimensions and "rep" not in spec.dimensions and "rep" not in spec.filters and WHO.search(low):
-        spec.dimensions.insert(0, "rep")  # 谁的赢单率最高 / who has the lowest …: a rep breakdown
 
 
 def _number(raw: str) -> int:

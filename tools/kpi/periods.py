@@ -270,18 +270,24 @@ def parse_period(text: str, today: date) -> tuple[Period | None, str | None]:
     ranged = _range(hits, low)
     if ranged:
         return ranged, compare
-    other_side = [h for h in hits if COMPARE_CUE.search(low[max(0, h.start - 16):h.start])]
-    if compare is None and other_side and len(hits) > len(other_side):  # "Q3 vs Q2", "9月和8月比"
-        compare = "previous_period"
-    own = [h for h in hits if not compare or h not in other_side]
-    if compare == "last_year":  # "去年同期": last year's side is the comparison
-        own = [h for h in own if not re.search(r"去年|last year", low[h.start:h.end])] or own
-    if not own or not compare:
-        own = hits if not compare else own
+    own, compare = _own_side(hits, low, compare)
     if not own:
         return None, compare
     hit = min(own, key=lambda h: (h.start, -(h.end - h.start)))
     return _since(hit, low, today) or hit.period, compare
+
+
+def _own_side(hits: list[Hit], low: str, compare: str | None) -> tuple[list[Hit], str | None]:
+    """The periods that are the question's own (not the other side of a comparison), and the comparison."""
+    other_side = [h for h in hits if COMPARE_CUE.search(low[max(0, h.start - 16):h.start])]
+    if compare is None and other_side and len(hits) > len(other_side):  # "Q3 vs Q2", "9月和8月比"
+        compare = "previous_period"
+    if compare is None:
+        return hits, None
+    own = [h for h in hits if h not in other_side]
+    if compare == "last_year":  # "去年同期": last year's side is the comparison
+        own = [h for h in own if not re.search(r"去年|last year", low[h.start:h.end])] or own
+    return own, compare
 
 
 def previous(period: Period, how: str) -> Period:
