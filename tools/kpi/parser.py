@@ -251,8 +251,14 @@ def _team_filters(spec: QuerySpec, low: str, session: Session, metric: Metric) -
 
 def _dim_words(registry: Registry, dim: str) -> tuple[list[str], list[str]]:
     d = registry.dimensions[dim]
-    zh = sorted({s.lstrip("各每个") or s for s in d.synonyms_zh}, key=len, reverse=True)
+    zh = sorted({_bare(s) for s in d.synonyms_zh}, key=len, reverse=True)
     return zh, sorted(d.synonyms_en, key=len, reverse=True)
+
+
+def _bare(word: str) -> str:
+    """各销售 → 销售, 每个销售 → 销售 (the prefix is matched apart); 每个人 stays (每人 is per head, not each person)."""
+    rest = re.sub(r"^(各个?|每一?个?|按)", "", word)
+    return rest if len(rest) >= 2 else word
 
 
 def _by(low: str, registry: Registry, dim: str) -> bool:
@@ -269,7 +275,8 @@ def _by_at(low: str, registry: Registry, dim: str) -> int | None:
     zh, en = _dim_words(registry, dim)
     zh_alt = "|".join(re.escape(s) for s in zh)
     en_alt = "|".join(re.escape(s.lower()) for s in en)
-    m = (re.search(rf"{ZH_EACH}({zh_alt})|({zh_alt}){ZH_AFTER}|{ZH_EACH}\S{{1,5}}(和|及|与|、|以及)({zh_alt})|{ZH_SUPERLATIVE}({zh_alt})", low)
+    self_said = "|".join(re.escape(s) for s in d.synonyms_zh if _bare(s) == s and s[0] in "各每按所")
+    m = (re.search(rf"{ZH_EACH}({zh_alt})|{self_said or '(?!)'}|({zh_alt}){ZH_AFTER}|{ZH_EACH}\S{{1,5}}(和|及|与|、|以及)({zh_alt})|{ZH_SUPERLATIVE}({zh_alt})", low)
          or re.search(rf"{EN_EACH}({en_alt})\b|\b({en_alt}){EN_AFTER}|\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*({en_alt})\b|"
                       rf"{EN_SUPERLATIVE}({en_alt})\b", low))
     return m.start() if m else None
