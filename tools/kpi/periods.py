@@ -31,11 +31,11 @@ COMPARE_LAST_YEAR = re.compile(r"去年同期|同比|(vs\.?|versus|compared (to|
 COMPARE_PREVIOUS = re.compile(
     r"环比|与上期|比上期|较上期|上一期|\bmom\b|\bqoq\b|"
     r"vs\.? (the )?(last|previous|prior|preceding) (month|quarter|period|week|year)|"
-    r"(compared (to|with)|versus|against|relative to|than|vs\.?) (the )?(last|previous|prior|preceding|month|quarter|week|period|year)|"
+    r"(compared? (to|with)|versus|against|relative to|than|vs\.?) (the )?(last|previous|prior|preceding|month|quarter|week|period|year)|"
     r"(the )?(month|quarter|week|year|period) before\b|"
     r"(和|与|跟|比|较|相比|对比)(上|前)(一)?个?(月|季度|季|周|期|年)|(上|前)(一)?个?(月|季度|周|期)(相比|比|对比|比较)")
 # words after which a period is the other side of a comparison, not the question's own
-COMPARE_CUE = re.compile(r"(vs\.?|versus|compared (to|with)|against|than|relative to|和|与|跟|比|较|相比|对比)\s*(the\s+)?$")
+COMPARE_CUE = re.compile(r"(vs\.?|versus|compared? (to|with)|against|than|relative to|和|与|跟|比|较|相比|对比)\s*(the\s+)?$")
 SINCE_BEFORE = re.compile(r"(since|from|starting|beginning|as of|自从|自|从)\s*(the\s+)?(start of\s+|beginning of\s+)?$")
 SINCE_AFTER = re.compile(r"^\s*(以来|至今|到现在|到今天|开始到现在|起至今|起|开始|onwards|onward|until now|to date|till now|to now)")
 
