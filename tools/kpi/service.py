@@ -139,6 +139,8 @@ def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = Non
     region_names = _region_names(ctx) if "region" in spec.dimensions or spec.compare_filters else {}
     raw = ctx.session.execute(stmt).mappings().all()
     rows = [_row(ctx, spec, r, region_names) for r in raw]
+    if "rep" in spec.dimensions and not spec.top_n:  # people in the order of their names, as shown
+        rows.sort(key=lambda row: [str(row[d]) for d in spec.dimensions])
     if spec.dimensions and not spec.top_n and metric.measure["type"] != "per":
         total = _total_from_rows(rows, metric.measure["type"])  # the groups add up: no second query
     elif spec.dimensions:
@@ -159,14 +161,17 @@ def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = Non
 
 
 def _row(ctx: ToolContext, spec: QuerySpec, r: Any, region_names: dict[str, str]) -> dict[str, Any]:
-    """One table row: regions and people by name (a rep's login kept as ``rep_login``, a region's
-    code as ``region_code``), the unassigned bucket said in words."""
+    """One table row: regions, people, industries and lead sources in words (the stored value kept
+    as ``rep_login`` / ``region_code`` / ``industry_code`` / ``lead_source_code``), the unassigned
+    bucket said in words."""
     row: dict[str, Any] = {}
     for d in spec.dimensions:
         if d == "region":
             row[d], row["region_code"] = region_names.get(r[d], r[d]), r[d]
         elif d == "rep":
             row[d], row["rep_login"] = _person_name(ctx, r[d]), r[d]
+        elif d in FILTER_WORDS and r[d] is not None:
+            row[d], row[f"{d}_code"] = FILTER_WORDS[d].get(r[d], (r[d], r[d]))[0 if ctx.language == "zh" else 1], r[d]
         else:
             row[d] = r[d] if r[d] is not None else ctx.t("未分配", "unassigned")
     row.update(value=_f(r["value"]), numerator=_f(r["numerator"]), denominator=_f(r["denominator"]))
