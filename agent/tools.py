@@ -212,8 +212,12 @@ def _follow_up_spec(ctx: ToolContext, question: str, base_spec: dict[str, Any]):
     named, _ = find_metric(question, registry)
     base = QuerySpec.from_json(base_spec)
     if named is not None or base.metric not in registry.metrics:
+        from tools.kpi import clarification
+
         parsed = parse_question(question, session=ctx.session, today=today)
-        return parsed.spec or base
+        if parsed.spec is None:
+            raise clarification(ctx, parsed)  # another metric, unsure or undefined: never the previous metric's number
+        return parsed.spec
     metric = registry.metrics[base.metric]
     new = parse_question(f"{metric.label_zh if ctx.language == 'zh' else metric.label_en} {question}",
                          session=ctx.session, today=today).spec

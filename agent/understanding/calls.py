@@ -83,7 +83,7 @@ def slot_factors(t: "Turn") -> dict[str, float]:
     from agent.planners import _asks_kpi
 
     factors: dict[str, float] = {}
-    if _asks_kpi(t.question):
+    if _asks_kpi(t.question) or _names_undefined_metric(t.question):
         factors["kpi"] = 4.0
     if not WHO_CUE.search(t.question):
         factors["routing_who"] = 0.2
@@ -95,6 +95,17 @@ def slot_factors(t: "Turn") -> dict[str, float]:
     if not ASSIGN_CUE.search(t.question):
         factors["practice_assign"] = 0.2
     return factors
+
+
+def _names_undefined_metric(question: str) -> bool:
+    """"NPS", "毛利率", "gross margin": a KPI the registry does not define — the KPI tool says so
+    and names the closest defined ones (a "can't answer" list would not)."""
+    from tools.kpi import link_metric, load_registry
+    from tools.kpi.linker import UNDEFINED
+
+    scores = dict(link_metric(question, load_registry()).scores)
+    undefined = scores.pop(UNDEFINED, 0.0)
+    return bool(scores) and undefined - max(scores.values()) >= 0.04  # clearly closer to an undefined KPI than to any metric
 
 
 FOLLOW_UP = re.compile(r"^(那|他|她|它|这个|这家|该|and\b|what about|how about|his\b|her\b|its\b|their\b|that\b)", re.I)
