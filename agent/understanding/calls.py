@@ -140,8 +140,8 @@ def names_something(question: str) -> bool:
 
 def lead_status(t: Turn) -> Built:
     item = t.item("lead")
-    if t.lead_ref:
-        return "lead_lookup", {"query": t.lead_ref}  # the tool resolves the id itself (and says when there is no such lead)
+    if t.lead_ref:  # the tool resolves the id itself (and says when there is no such lead)
+        return "lead_lookup", {"query": t.question if "lead" in t.slots.ids else t.lead_ref}
     if item:
         return "lead_lookup", {"query": t.question, "lead_id": item["id"]}
     if (t.follow_up or not t.names_something) and t.focus.get("lead_id"):
