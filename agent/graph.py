@@ -18,6 +18,7 @@ from langgraph.runtime import Runtime
 from agent.context import Context
 from agent.state import CopilotState
 from agent.tools import REGISTRY, run_tool
+from agent.understanding.references import items_from
 
 
 def plan_step(state: CopilotState, runtime: Runtime[Context]) -> dict:
@@ -28,17 +29,22 @@ def plan_step(state: CopilotState, runtime: Runtime[Context]) -> dict:
                                   "This needs more steps than I allow per question; please ask a narrower question.")
         return {"messages": [AIMessage(content=text)], "steps": steps + 1}
     message = ctx.planner.plan(state, ctx.tool_context, list(REGISTRY.values()))
-    return {"messages": [message], "steps": steps + 1}
+    update: dict = {"messages": [message], "steps": steps + 1}
+    focus_change = message.additional_kwargs.pop("focus", None) if isinstance(message, AIMessage) else None
+    if focus_change:  # the planner's own bookkeeping: the readings it offered, or that they are answered
+        update["focus"] = {**(state.get("focus") or {}), **focus_change}
+    return update
 
 
 def run_tools(state: CopilotState, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context.tool_context
     last = state["messages"][-1]
     focus = dict(state.get("focus") or {})
-    out = []
+    out, shown = [], []
     for call in last.tool_calls:
         result = run_tool(call["name"], call.get("args") or {}, ctx)
         focus.update(result.focus)
+        shown.append(([e.to_json() for e in result.evidence], result.data))
         if not result.error:
             focus["topic"] = call["name"]  # what a bare follow-up ("那本季度呢?") refers to
         artifact = {
@@ -50,6 +56,9 @@ def run_tools(state: CopilotState, runtime: Runtime[Context]) -> dict:
         }
         content = json.dumps({"text": result.text, "data": result.data, "error": result.error}, ensure_ascii=False, default=str)
         out.append(ToolMessage(content=content, tool_call_id=call["id"] or str(uuid.uuid4()), name=call["name"], artifact=artifact))
+    items = items_from(shown)
+    if items:  # what "the second one" / "这家" in the next question points at
+        focus["items"] = items
     return {"messages": out, "focus": focus}
 
 

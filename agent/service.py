@@ -29,10 +29,12 @@ class Answer:
     latency_ms: float = 0.0
     refused: bool = False
     images: list[str] = field(default_factory=list)  # chart files (PNG) that belong to the answer
+    choices: list[dict[str, str]] = field(default_factory=list)  # readings offered when unsure: {label, reply}
 
     def to_json(self) -> dict[str, Any]:
         return {"answer": self.answer, "language": self.language, "tools": self.tools,
-                "evidence": self.evidence, "confidence": self.confidence, "images": self.images}
+                "evidence": self.evidence, "confidence": self.confidence, "images": self.images,
+                "choices": self.choices}
 
 
 def make_planner(settings: Settings):
@@ -132,6 +134,7 @@ class Copilot:
             answer=final, language=language, tools=tools, evidence=evidence,
             confidence=min(confidences) if confidences else None, thread_id=config["configurable"]["thread_id"],
             latency_ms=(time.perf_counter() - t0) * 1000, refused=refused, images=images,
+            choices=list(messages[-1].additional_kwargs.get("choices") or []) if messages else [],
         )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from core.errors import RepcopilotError
 from tools.context import ToolContext
@@ -99,16 +100,20 @@ register(ToolSpec(
 
 class DebriefArgs(BaseModel):
     call_id: int | None = Field(None, description="the call to debrief; omit for the asking rep's latest call")
+    rep: str | None = Field(None, description="a rep named in the question (name or login): that rep's latest call")
 
 
-def _debrief(*, ctx: ToolContext, call_id: int | None) -> ToolOutput:
+def _debrief(*, ctx: ToolContext, call_id: int | None, rep: str | None = None) -> ToolOutput:
     from speech.registry import load_registry
+    from tools.capability import resolve_rep
     from tools.debrief import call_debrief, latest_call_id
 
+    of = resolve_rep(ctx, rep) if rep and call_id is None else None  # access checked: a manager's team, a rep themself
     if call_id is None:
-        call_id = latest_call_id(ctx=ctx)
+        call_id = latest_call_id(ctx=ctx, rep_id=of.id if of else None)
         if call_id is None:
-            return ToolOutput(text=ctx.t("还没有你的通话记录。", "You have no calls yet."), error="not_found")
+            return ToolOutput(text=ctx.t(f"还没有{of.name if of else '你'}的通话记录。",
+                                         f"{of.name + ' has' if of else 'You have'} no calls yet."), error="not_found")
     d = call_debrief(ctx=ctx, call_id=call_id)
     registry = load_registry()
 
@@ -119,9 +124,15 @@ def _debrief(*, ctx: ToolContext, call_id: int | None) -> ToolOutput:
     def fmt(v: float | None) -> str:
         return "—" if v is None else f"{v:.2f}"
 
-    lines = [ctx.t(f"通话 {d.call_id}({d.started_at},{d.duration_s / 60:.1f} 分钟)复盘:",
-                   f"Debrief of call {d.call_id} ({d.started_at}, {d.duration_s / 60:.1f} min):")]
-    lines.append(ctx.t("| 指标 | 本次 | 你的平均 | 团队前25% |", "| metric | this call | your average | team top quartile |"))
+    from crm.models import User
+
+    caller = ctx.session.scalar(select(User).where(User.login == d.rep))
+    mine = caller is None or caller.id == ctx.user.id
+    who = "" if mine else ctx.t(f"{caller.name},", f"{caller.name}, ")
+    lines = [ctx.t(f"通话 {d.call_id}({who}{d.started_at},{d.duration_s / 60:.1f} 分钟)复盘:",
+                   f"Debrief of call {d.call_id} ({who}{d.started_at}, {d.duration_s / 60:.1f} min):")]
+    average = ctx.t("你的平均", "your average") if mine else ctx.t(f"{caller.name}的平均", f"{caller.name}'s average")
+    lines.append(ctx.t(f"| 指标 | 本次 | {average} | 团队前25% |", f"| metric | this call | {average} | team top quartile |"))
     lines.append("|---|---|---|---|")
     for c in d.comparisons:
         lines.append(f"| {label(c.name)} | {fmt(c.value)} | {fmt(c.own_average)} | {fmt(c.team_top_quartile)} |")
@@ -201,8 +212,12 @@ def _follow_up_spec(ctx: ToolContext, question: str, base_spec: dict[str, Any]):
     named, _ = find_metric(question, registry)
     base = QuerySpec.from_json(base_spec)
     if named is not None or base.metric not in registry.metrics:
+        from tools.kpi import clarification
+
         parsed = parse_question(question, session=ctx.session, today=today)
-        return parsed.spec or base
+        if parsed.spec is None:
+            raise clarification(ctx, parsed)  # another metric, unsure or undefined: never the previous metric's number
+        return parsed.spec
     metric = registry.metrics[base.metric]
     new = parse_question(f"{metric.label_zh if ctx.language == 'zh' else metric.label_en} {question}",
                          session=ctx.session, today=today).spec
@@ -233,8 +248,10 @@ register(ToolSpec(
 # -- leads ------------------------------------------------------------------------------------
 
 class LeadArgs(BaseModel):
-    query: str = Field(description="the lead or account as the user named it (Chinese or English), or 'lead 123'")
+    query: str = Field("", description="the lead or account as the user named it (Chinese or English), or 'lead 123'")
     lead_id: int | None = Field(None, description="the lead id, when already known from the conversation")
+    list: bool = Field(False, description="true for the user's open leads ranked by intent score ('which leads should I call "
+                                          "first?', '我手上哪些线索最热')")
 
 
 def _resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False) -> int | ToolOutput:
@@ -247,6 +264,13 @@ def _resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False) 
     from tools.leads import find_leads
 
     matches = find_leads(ctx=ctx, query=query)
+    if not any(m.score >= 0.995 for m in matches) and _names_hidden_account(ctx, query):
+        # the question names an account the asker may not see: never answer with a look-alike of it
+        from core.errors import PermissionDenied
+
+        raise PermissionDenied(ctx.t("这个客户不在你的权限范围内,我不能提供它的信息;如需了解,请联系你的经理或管理员。",
+                                     "That account is outside what you may see, so I can't share anything about it; "
+                                     "ask your manager or an admin."))
     if not matches:
         return ToolOutput(text=ctx.t("在你能查看的线索里没有找到这条线索;可以给出客户名称或线索编号。",
                                      "I found no such lead among the ones you may see; give the account name or the lead id."),
@@ -263,9 +287,26 @@ def _resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False) 
     return matches[0].lead_id
 
 
-def _lead(*, ctx: ToolContext, query: str, lead_id: int | None) -> ToolOutput:
+def _names_hidden_account(ctx: ToolContext, query: str) -> bool:
+    """Does the question name, in full, an account none of whose leads the asker may see?"""
+    from crm.access import visible_leads
+    from crm.models import Account, Lead
+
+    low = query.lower()
+    named = [a.id for a in ctx.session.scalars(select(Account))
+             if (a.name and len(a.name) >= 4 and a.name in query) or (a.name_en and len(a.name_en) >= 6 and a.name_en.lower() in low)]
+    if not named:
+        return False
+    visible = set(ctx.session.scalars(visible_leads(ctx.session, ctx.user).with_only_columns(Lead.account_id)
+                                      .where(Lead.account_id.in_(named))))
+    return not visible
+
+
+def _lead(*, ctx: ToolContext, query: str, lead_id: int | None, list: bool = False) -> ToolOutput:  # noqa: A002 — the argument's name
     from tools.leads import lead_summary
 
+    if list and lead_id is None:
+        return _lead_list(ctx)
     if lead_id is None:
         resolved = _resolve_lead(ctx, query)
         if isinstance(resolved, ToolOutput):
@@ -280,10 +321,46 @@ def _lead(*, ctx: ToolContext, query: str, lead_id: int | None) -> ToolOutput:
                       focus={"lead_id": lead_id})
 
 
+LEAD_LIST_SIZE = 8
+LEAD_LIST_SCAN = 60  # the newest open leads scored for the ranking
+
+
+def _lead_list(ctx: ToolContext) -> ToolOutput:
+    """The asker's open leads, hottest first: intent score, tier, account, status."""
+    from sqlalchemy import select
+
+    from crm.access import visible_leads
+    from crm.models import Account, Lead
+    from tools.leads import intent_score, refuse_trainer
+
+    refuse_trainer(ctx)
+    stmt = visible_leads(ctx.session, ctx.user).where(Lead.status.in_(("new", "contacted", "qualified")))
+    leads = ctx.session.scalars(stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(LEAD_LIST_SCAN)).all()
+    if not leads:
+        return ToolOutput(text=ctx.t("你目前没有进行中的线索。", "You have no open leads right now."), data={"leads": []}, confidence=0.9)
+    scored = sorted(((intent_score(ctx=ctx, lead_id=lead.id), lead) for lead in leads), key=lambda p: (-p[0].score, -p[1].id))
+    top = scored[:LEAD_LIST_SIZE]
+    accounts = {a.id: a for a in ctx.session.scalars(select(Account).where(Account.id.in_({lead.account_id for _, lead in top})))}
+    lines = [ctx.t(f"最值得先跟进的线索(按意向指数,{len(leads)} 条进行中的线索里的前 {len(top)} 条):",
+                   f"Leads to call first (by intent score; top {len(top)} of {len(leads)} open leads):")]
+    for i, (score, lead) in enumerate(top, 1):
+        acct = accounts.get(lead.account_id)
+        name = (acct.name if ctx.language == "zh" or not acct.name_en else acct.name_en) if acct else ""
+        lines.append(ctx.t(f"{i}. 线索 #{lead.id} {name} · 意向 {score.score}({score.tier})· {lead.status}",
+                           f"{i}. lead #{lead.id} {name} · intent {score.score} ({score.tier}) · {lead.status}"))
+    lines.append(ctx.t("说“第一条”或客户名称查看详情和下一步。", "Say “the first one” or the account's name for details and the next step."))
+    evidence = [Evidence("lead", str(lead.id), None, f"{lead.name} {accounts[lead.account_id].name if lead.account_id in accounts else ''}")
+                for _, lead in top]
+    return ToolOutput(text="\n".join(lines), data={"leads": [{"lead_id": lead.id, "intent": score.score, "tier": score.tier}
+                                                             for score, lead in top]},
+                      evidence=evidence, confidence=0.8)
+
+
 register(ToolSpec(
     "lead_lookup",
     "Look up a lead by account name, lead name or id: facts, intent score (CBI 0-100) with the events behind it, "
-    "and the next best action with its evidence. Only leads the user may see.",
+    "and the next best action with its evidence. Only leads the user may see. list=true: the user's open leads "
+    "ranked by intent score (which to call first).",
     LeadArgs, _lead))
 
 
@@ -616,6 +693,10 @@ class PracticeArgs(BaseModel):
     scenario: str | None = Field(None, description="the scenario to practise: its code or the user's words for it, e.g. "
                                                     "'医院采购价格异议', 'hospital price objection', 'manufacturing CFO with no budget'; "
                                                     "leave it out to list the scenarios")
+    assign_to: str | None = Field(None, description="managers and trainers: assign the scenario to this rep (name or login) "
+                                                    "instead of starting a session")
+    due: str | None = Field(None, description="with assign_to: the due date, YYYY-MM-DD")
+    times: int | None = Field(None, ge=1, le=20, description="with assign_to: how many sessions")
 
 
 def practice_howto(ctx: ToolContext, session_id: int) -> list[str]:
@@ -668,13 +749,16 @@ def _scenario_choices(ctx: ToolContext, phrase: str | None) -> ToolOutput:
                       evidence=[Evidence("scenario", s["code"], None, s["title"]) for s in view["scenarios"]], confidence=0.5)
 
 
-def _practice(*, ctx: ToolContext, scenario: str | None) -> ToolOutput:
+def _practice(*, ctx: ToolContext, scenario: str | None, assign_to: str | None = None, due: str | None = None,
+              times: int | None = None) -> ToolOutput:
     from agent.practice import start_session
     from tools.practice.scenario import find_scenario, scenario_phrase
 
     raw = (scenario or "").strip()
     phrase = scenario_phrase(raw)
     code = (find_scenario(raw, ctx.home) if raw else None) or (find_scenario(phrase, ctx.home) if phrase else None)
+    if assign_to is not None or (ctx.role in ("manager", "trainer", "admin") and (due or times)):
+        return _assign_practice(ctx, code, phrase, assign_to, due, times)
     if code is None:
         return _scenario_choices(ctx, phrase or None)
     view = start_session(ctx, code)
@@ -691,6 +775,40 @@ def _practice(*, ctx: ToolContext, scenario: str | None) -> ToolOutput:
                       evidence=[Evidence("practice_session", str(sid), ctx.now().isoformat(timespec="seconds"), view["title"]),
                                 Evidence("scenario", code, None, view["opening"])],
                       confidence=0.9, focus={"practice_session_id": sid, "practice_scenario": code})
+
+
+def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str | None, due: str | None,
+                     times: int | None) -> ToolOutput:
+    """A manager or trainer assigns a scenario from the chat: the drill that points at it, with a due
+    date and a count (tools/practice/service.py rules: trainers and admins any rep, managers their team)."""
+    from datetime import date
+
+    from core.errors import PermissionDenied
+    from tools.capability import resolve_rep
+    from tools.practice.service import assign_scenario
+
+    if ctx.role not in ("manager", "trainer", "admin"):
+        raise PermissionDenied(ctx.t("只有经理和培训师可以布置练习;你可以说“开始练习 …”自己练。",
+                                     "Only managers and trainers assign practice; say “start practice …” to practise yourself."))
+    if not rep:
+        return ToolOutput(text=ctx.t("要布置给哪位销售?例如“给胡明安排政府招标的模拟练习,这周做完”。",
+                                     "Which rep? E.g. “assign Emily the SaaS renewal role-play twice by Friday”."), error="input")
+    if code is None:
+        return _scenario_choices(ctx, phrase or None)
+    who = resolve_rep(ctx, rep)
+    try:
+        due_date = date.fromisoformat(due) if due else None
+    except ValueError:
+        return ToolOutput(text=ctx.t("截止日期格式应为 YYYY-MM-DD。", "The due date must be written YYYY-MM-DD."), error="input")
+    out = assign_scenario(ctx, code, who.login, due_date, times or 1)
+    a = out["assignment"]
+    if out["created"]:
+        text = ctx.t(f"已给{who.name}布置练习「{a['title']}」× {a['times']},截止 {a['due_date']}(练习任务 #{a['id']})。",
+                     f"Assigned “{a['title']}” × {a['times']} to {who.name}, due {a['due_date']} (assignment #{a['id']}).")
+    else:
+        text = ctx.t(f"{who.name}已有截止 {a['due_date']} 的「{a['title']}」练习(#{a['id']}),未重复布置。",
+                     f"{who.name} already has “{a['title']}” due {a['due_date']} (#{a['id']}); nothing added.")
+    return ToolOutput(text=text, data=out, confidence=0.9, evidence=[Evidence("drill_assignment", str(a["id"]), a["assigned_at"], text)])
 
 
 class PracticeTurnArgs(BaseModel):
@@ -760,6 +878,54 @@ register(ToolSpec(
     "matching scenario it lists the scenarios to choose from. Use for '开始练习 医院采购价格异议', '我想练习一下价格异议', "
     "'start practice hospital price objection'; not for 'what should I practise this week' (coaching_drills).",
     PracticeArgs, _practice))
+
+
+# -- successor ----------------------------------------------------------------------------------
+
+class SuccessorArgs(BaseModel):
+    rep: str = Field(description="the leaving rep (name or login)")
+
+
+def _successor(*, ctx: ToolContext, rep: str) -> ToolOutput:
+    """Who should take over a leaving rep's accounts: the successor service (managers of the rep's
+    team and admins), ranked per account with reasons, and the handover guide's headline."""
+    from tools.capability import resolve_rep
+    from tools.successor import successor_plan
+
+    if ctx.role not in ("manager", "admin"):
+        from core.errors import PermissionDenied
+
+        raise PermissionDenied(ctx.t("接任人匹配和交接指南只对离职销售所在团队的经理和管理员开放。",
+                                     "Successor matching and handover guides are for the leaving rep's manager and admins only."))
+    who = resolve_rep(ctx, rep)
+    plan = successor_plan(ctx=ctx, rep_login=who.login).to_json()
+    w = plan["weights"]
+    lines = [ctx.t(f"**{plan['rep_name']}的客户交接** · {len(plan['accounts'])} 个客户", f"**{plan['rep_name']}'s handover** · "
+                   f"{len(plan['accounts'])} accounts"),
+             ctx.t(f"排序:场景匹配 {w['fit']:.0%} + 负载余量 {w['capacity']:.0%} + 语言 {w['language']:.0%} + 团队/区域 {w['context']:.0%}",
+                   f"Ranking: scenario fit {w['fit']:.0%} + spare capacity {w['capacity']:.0%} + language {w['language']:.0%} + "
+                   f"team/region {w['context']:.0%}")]
+    evidence = []
+    for a in plan["accounts"][:10]:
+        best = a["candidates"][:2]
+        names = ", ".join(f"{c['name']} ({c['score']})" for c in best) or ctx.t("无可用销售", "no rep available")
+        lines.append(f"- {a['account']} · " + ctx.t(f"建议接手:{names}", f"suggested: {names}"))
+        if best and best[0].get("reasons"):
+            lines.append("  " + ("; " if ctx.language == "en" else ";").join(best[0]["reasons"][:3]))
+        evidence.append(Evidence("account", str(a["account_id"]), None, a["account"]))
+    if len(plan["accounts"]) > 10:
+        lines.append(ctx.t(f"……另有 {len(plan['accounts']) - 10} 个客户;完整交接指南:`repcopilot successor --rep {who.login}`",
+                           f"… {len(plan['accounts']) - 10} more; the full guide: `repcopilot successor --rep {who.login}`"))
+    lines += [f"· {n}" for n in plan["notes"]]
+    return ToolOutput(text="\n".join(lines), data=plan, evidence=evidence, confidence=0.8)
+
+
+register(ToolSpec(
+    "successor",
+    "A leaving rep's accounts: ranked internal successors per account (scenario fit, spare capacity, language, team/region) "
+    "with reasons. Managers of the rep's team and admins. Use for '张伟要离职了,他的客户谁接合适?', 'David is leaving — who "
+    "takes his accounts?'.",
+    SuccessorArgs, _successor))
 
 
 # -- lead intelligence: routing and alerts ------------------------------------------------------

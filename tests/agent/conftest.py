@@ -39,3 +39,31 @@ def echo_tool(monkeypatch):
 def noon_ctx(session, login: str, language: str = "zh") -> ToolContext:
     """A ToolContext for ``login`` at the demo company's as-of noon (the eval's clock)."""
     return ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON, language=language)
+
+
+@pytest.fixture
+def demo_session(demo_engine):
+    """A session on the demo company; whatever a test writes is rolled back."""
+    from crm.db import session_factory
+
+    session = session_factory(demo_engine)()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def planned_call(session, login: str, question: str, focus: dict | None = None, language: str = "zh"):
+    """What the offline planner does with ``question`` as ``login`` (with the thread's ``focus``):
+    ``(tool, args)``, or ``("answer", text)`` when it answers without a tool."""
+    from langchain_core.messages import HumanMessage
+
+    from agent.planners import OfflinePlanner
+    from agent.tools import REGISTRY
+
+    message = OfflinePlanner().plan({"messages": [HumanMessage(content=question)], "focus": focus or {}},
+                                    noon_ctx(session, login, language), list(REGISTRY.values()))
+    if message.tool_calls:
+        return message.tool_calls[0]["name"], message.tool_calls[0]["args"]
+    return "answer", message.content

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from agent.planners import OfflinePlanner, _asks_kpi, lead_intel_call, route_intent
+from agent.planners import OfflinePlanner, route_intent
 from agent.service import Copilot
 from agent.tools import run_tool
 from crm.access import get_user
@@ -16,7 +16,7 @@ from crm.db import session_factory
 from crm.models import Alert, AuditLog, Lead, RoutingDecision, User
 from evals.agent_eval import SETUP_ADMIN, prepare_lead_intel
 from evals.demo import NOON
-from tests.agent.conftest import noon_ctx
+from tests.agent.conftest import noon_ctx, planned_call
 from tools.context import ToolContext
 
 
@@ -40,20 +40,20 @@ from tools.context import ToolContext
     ("为什么提醒 5", {}, ("alerts", {"action": "explain", "alert_id": 5})),
     ("why alert 5", {}, ("alerts", {"action": "explain", "alert_id": 5})),
 ])
-def test_routing_and_alert_questions_are_routed_in_both_languages(question, focus, call):
-    assert lead_intel_call(question, focus) == call
+def test_routing_and_alert_questions_are_routed_in_both_languages(demo_session, question, focus, call):
+    assert planned_call(demo_session, "chenjing", question, focus) == call
 
 
 @pytest.mark.parametrize("question", ["上个月各规则的提醒采纳率", "提醒采纳率", "alert adoption rate by rule last month",
                                       "本月信号提醒数量是多少"])
-def test_alert_kpis_stay_kpi_questions(question):
-    assert lead_intel_call(question, {}) is None and _asks_kpi(question)
+def test_alert_kpis_stay_kpi_questions(demo_session, question):
+    assert planned_call(demo_session, "chenjing", question)[0] == "kpi_query"
 
 
 @pytest.mark.parametrize("question, intent", [("采纳建议 12", None), ("线索638怎么样", "lead_lookup"),
                                               ("How is the Helios Wind lead?", "lead_lookup")])
-def test_other_routes_stay(question, intent):
-    assert lead_intel_call(question, {}) is None
+def test_other_routes_stay(demo_session, question, intent):
+    assert planned_call(demo_session, "zhangwei", question)[0] not in ("lead_routing", "alerts", "review_queue")
     if intent:
         assert route_intent(question) == intent
 
@@ -154,8 +154,8 @@ def test_anonymized_mode_shows_counts_only_in_routing_and_alert_answers(intel_se
     ("把分配 12 改派给李娜", ("review_queue", {"action": "override", "decision_id": 12, "rep": "李娜"})),
     ("override decision 12 to lina", ("review_queue", {"action": "override", "decision_id": 12, "rep": "lina"})),
 ])
-def test_review_queue_questions_are_routed_in_both_languages(question, call):
-    assert lead_intel_call(question, {}) == call
+def test_review_queue_questions_are_routed_in_both_languages(demo_session, question, call):
+    assert planned_call(demo_session, "chenjing", question) == call
 
 
 def _pending_in_region_of(session, manager: str) -> RoutingDecision:

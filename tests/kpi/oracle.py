@@ -45,6 +45,12 @@ RAW = {
         SELECT a.id, a.owner_id AS owner, r.code AS region, a.industry, a.segment, u.login AS rep
         FROM accounts a JOIN regions r ON r.id = a.region_id LEFT JOIN users u ON u.id = a.owner_id""",
     "touchpoints": "SELECT account_id, channel, occurred_at FROM touchpoints",
+    "call_metrics": """
+        SELECT c.started_at AS t, cm.name, cm.value, c.rep_id AS owner, u.login AS rep, tm.name AS team,
+               r.code AS region, a.industry
+        FROM call_metrics cm JOIN calls c ON c.id = cm.call_id JOIN users u ON u.id = c.rep_id
+        LEFT JOIN teams tm ON tm.id = u.team_id LEFT JOIN regions r ON r.id = tm.region_id
+        LEFT JOIN accounts a ON a.id = c.account_id""",
     "users": """
         SELECT u.id AS owner, u.login AS rep, u.hire_date AS t, u.role, tm.name AS team, r.code AS region
         FROM users u JOIN teams tm ON tm.id = u.team_id JOIN regions r ON r.id = tm.region_id""",
@@ -56,6 +62,9 @@ RAW = {
         JOIN regions r ON r.id = a.region_id
         LEFT JOIN users u ON u.id = l.owner_id LEFT JOIN teams tm ON tm.id = u.team_id""",
 }
+
+
+CALL_METRICS = ("pain_point_pause_s", "why_question_share", "talk_ratio", "question_rate_per_10min")
 
 
 def _as_dt(v):
@@ -124,7 +133,7 @@ def expected(session, *, metric: str, scope, spec) -> dict:
             if metric == "win_rate":
                 add(r, bool(r["won"]))
             elif r["won"]:
-                add(r, (_as_dt(r["close_date"]) - _as_dt(r["created_at"])).total_seconds() / 86400)
+                add(r, (_as_dt(r["close_date"]).date() - _as_dt(r["created_at"]).date()).days)  # calendar days
         agg = sum if metric == "pipeline_value_cny" else (lambda xs: sum(xs) / len(xs))
         return _finish(groups, agg)
     if metric == "high_value_renewal_rate":
@@ -175,12 +184,25 @@ def expected(session, *, metric: str, scope, spec) -> dict:
             if r["role"] == "rep" and keep(r) and in_period(r["t"]) and r["owner"] in first:
                 add(r, (first[r["owner"]] - _as_dt(r["t"])).total_seconds() / 86400)
         return _finish(groups, lambda xs: sum(xs) / len(xs))
+    if metric in CALL_METRICS:  # conversation metrics: the average of the calls' stored values
+        for r in fetch("call_metrics"):
+            if r["name"] == metric and r["value"] is not None and keep(r) and in_period(r["t"]):
+                add(r, r["value"])
+        return _finish(groups, lambda xs: sum(xs) / len(xs))
     if metric == "avg_intent_score":
         for r in fetch("intent_scores"):
             if keep(r) and in_period(r["t"]):
                 add(r, r["score"])
         return _finish(groups, lambda xs: sum(xs) / len(xs))
     raise NotImplementedError(metric)
+
+
+def ranked(rows: dict, spec) -> list:
+    """The oracle's top/bottom-N values: people and teams ranked, the unassigned (None) bucket never."""
+    people = [i for i, d in enumerate(spec.dimensions) if d in ("rep", "team")]
+    kept = [(k, v) for k, v in rows.items() if v is not None and all(k[i] is not None for i in people)]
+    kept.sort(key=lambda kv: kv[1], reverse=spec.order == "desc")
+    return [v for _, v in kept[: spec.top_n]]
 
 
 def _region_ids(session, scope) -> set:
@@ -193,4 +215,4 @@ def _finish(groups, agg) -> dict:
     return {"value": agg(everything) if everything else None, "rows": rows}
 
 
-__all__ = ["expected", "statistics"]
+__all__ = ["expected", "ranked", "statistics"]

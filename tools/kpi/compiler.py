@@ -100,6 +100,19 @@ def _days_between(dialect: str, a, b) -> ColumnElement:
     return func.julianday(b) - func.julianday(a)
 
 
+def _calendar_days_between(dialect: str, a, b) -> ColumnElement:
+    """Whole calendar days from the date of timestamp ``a`` to date ``b`` (times of day ignored)."""
+    if dialect == "postgresql":
+        return cast(func.cast(b, _date()) - func.cast(a, _date()), Float)
+    return func.julianday(func.date(b)) - func.julianday(func.date(a))
+
+
+def _date():
+    from sqlalchemy import Date
+
+    return Date()
+
+
 def _ts():
     from sqlalchemy import DateTime
 
@@ -186,7 +199,7 @@ def _base_cached(metric_name: str, dialect: str, period: Period | None) -> Base:
             _dims(dialect, tcol, region=R.c.code, team=team.c.name, rep=owner.c.login, industry=A.c.industry,
                   segment=A.c.segment, stage=O.c.stage),
             {"won": O.c.won.is_(True), "closed": O.c.won.is_not(None), "open": O.c.won.is_(None)},
-            {"days_created_to_close": _days_between(dialect, O.c.created_at, O.c.close_date),
+            {"days_created_to_close": _calendar_days_between(dialect, O.c.created_at, O.c.close_date),
              "amount_cny": O.c.amount_cny})
     if metric.base == "accounts":
         tp = select(TP.c.account_id.label("account_id"), func.count(distinct(TP.c.channel)).label("channels"))
@@ -326,10 +339,22 @@ def compile_spec(spec: QuerySpec, *, scope: Scope, dialect: str) -> Select:
     if dim_cols:
         stmt = stmt.group_by(*[base.dims[d] for d in spec.dimensions])
         if spec.top_n:
+            stmt = _ranked_people_only(stmt, base, spec)
             ordering = value.desc() if spec.order == "desc" else value.asc()
             stmt = stmt.order_by(ordering.nulls_last() if dialect == "postgresql" else ordering).limit(spec.top_n)
         else:
             stmt = stmt.order_by(*[base.dims[d] for d in spec.dimensions])
+    return stmt
+
+
+RANKED_PEOPLE = ("rep", "team")
+
+
+def _ranked_people_only(stmt: Select, base: Base, spec: QuerySpec) -> Select:
+    """A ranking of people or teams gives no place to the unassigned bucket."""
+    for d in spec.dimensions:
+        if d in RANKED_PEOPLE:
+            stmt = stmt.where(base.dims[d].is_not(None))
     return stmt
 
 

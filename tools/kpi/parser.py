@@ -1,10 +1,11 @@
-"""The offline KPI question parser: metric names and synonyms, dimensions, filters,
-periods and comparisons, in Chinese and English. Deterministic and readable."""
+"""The offline KPI question parser, Chinese and English: the metric (registry synonyms, then an
+embedding of each metric's wording — tools/kpi/linker.py), breakdowns said every way (各个行业的,
+each of my reps, each month this year, 谁/who), top/bottom-N (the three reps with the longest …,
+最低的3个销售), filters (regions, industries, segments, lead sources, people, teams), periods and
+comparisons (tools/kpi/periods.py). Deterministic; the vocabularies are data."""
 
 from __future__ import annotations
 
-import calendar
-import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -14,16 +15,17 @@ from sqlalchemy.orm import Session
 
 from crm.models import Region, Team, User
 from tools.kpi.compiler import Period, QuerySpec
+from tools.kpi.linker import MetricLink, closest_metrics, lexical, link_metric
+from tools.kpi.periods import EN_NUM, ZH_NUM, parse_period, previous
 from tools.kpi.registry import Metric, Registry, load_registry
 
-ZH_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
-          "十一": 11, "十二": 12}
-EN_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+__all__ = ["ParsedQuestion", "closest_metrics", "default_period", "find_metric", "link_metric", "parse_period",
+           "parse_question", "previous"]
 
 INDUSTRIES = {
-    "healthcare": ["医疗", "医院", "healthcare", "hospital", "medical"],
-    "manufacturing": ["制造", "制造业", "manufacturing", "factory", "auto parts"],
-    "energy": ["能源", "新能源", "energy", "wind", "renewable"],
+    "healthcare": ["医疗", "医院", "healthcare", "hospital", "hospitals", "medical"],
+    "manufacturing": ["制造", "制造业", "manufacturing", "factory", "factories", "auto parts"],
+    "energy": ["能源", "新能源", "energy", "wind", "renewable", "renewables"],
     "software": ["软件", "saas", "software"],
     "government": ["政府", "公共机构", "government", "public sector"],
 }
@@ -32,137 +34,66 @@ SEGMENTS = {
     "民营口腔连锁": ["民营口腔连锁", "口腔连锁", "口腔", "dental chain", "dental chains", "dental"],
     "汽车零部件": ["汽车零部件", "汽配", "auto parts", "automotive"],
     "新能源装备": ["新能源装备", "new energy equipment", "new-energy equipment"],
-    "中小企业SaaS": ["中小企业", "smb", "small business"],
+    "中小企业SaaS": ["中小企业", "smb", "sme", "small business", "small and medium"],
     "政府及公共机构": ["政府及公共机构"],
 }
-SOURCES = {
-    "website": ["官网", "网站", "website", "web"], "expo": ["展会", "expo", "trade show"],
-    "wecom": ["企业微信", "企微", "wecom"], "referral": ["转介绍", "推荐", "referral"],
-    "tender": ["招标", "tender"], "email_campaign": ["邮件营销", "email campaign", "e-mail campaign"],
-    "partner": ["合作伙伴", "渠道商", "partner"], "inbound_call": ["来电", "inbound call"],
+RULE_ALIASES = {  # besides each rule's id, name_zh and name_en in tools/signals.yaml
+    "cbi_jump": ["意向跃升", "意向分跃升", "意向指数跳升", "intent jump", "cbi jump", "intent score jump"],
+    "engineer_deep_dive": ["深度评估", "工程师评估", "deep dive", "deep-dive", "engineer deep dive"],
+    "policy_sensitive": ["政策敏感", "policy sensitive", "policy-sensitive", "policy"],
+    "tender_expert_support": ["招标专家", "专家支持", "招标需专家", "tender expert", "expert support", "tender needs expert"],
 }
+SOURCES = {
+    "website": ["官网", "网站", "website", "web"], "expo": ["展会", "expo", "trade show", "trade shows"],
+    "wecom": ["企业微信", "企微", "wecom"], "referral": ["转介绍", "推荐", "referral", "referrals"],
+    "tender": ["招标", "tender", "tenders"], "email_campaign": ["邮件营销", "email campaign", "e-mail campaign"],
+    "partner": ["合作伙伴", "渠道商", "partner", "partners"], "inbound_call": ["来电", "inbound call", "inbound calls"],
+}
+
+# a breakdown said every way: 按行业 / 各个行业的 / 每位销售 / 哪个区 …, by industry / each of my reps / which team …
+ZH_EACH = r"(按照?|分|各个?|每一?个?|每一?位|每家|不同的?|哪个|哪些|哪一?个|哪一?位|哪家|哪几个?|哪几位|哪条|哪类|哪种|所有的?|全部的?|逐个|各自的?)\s*"
+EN_EACH = (r"\b(by|per|each|every|across|which|all|for each|for every|broken down by|split by|grouped by|"
+           r"each of|every one of|all of|compare|comparing|rank|ranking|ranked)\s+(of\s+)?((my|our|the|his|her|their|all|all my|all our|all the|all of my|all of our|all of the)\s+)?")
+ZH_AFTER = r"\s*(维度|排名|排行|分布|对比|之间|间|别|是?哪(个|些|一个|家|位))"
+ZH_SUPERLATIVE = r"最[\u4e00-\u9fff]{1,2}的\s*(?:\d+|[一二两三四五六七八九十])?\s*(?:个|位|名|家)?\s*"  # 最差的区域 / 最高的三个行业
+EN_SUPERLATIVE = r"\b(best|worst|highest|lowest|top|bottom|strongest|weakest|fastest|slowest)\s+(performing\s+)?"
+EN_AFTER = r"\s+(breakdown|ranking|ranked|leaderboard|level|split|comparison|sorted)\b"
+WHO = re.compile(r"谁|哪位|哪个人|哪个同事|\bwho\b|\bwhose\b|\bwhich (of )?(my |our )?(people|person|one of my reps)\b")
+
+NUM = r"(\d+|十|[一二两三四五六七八九]|ten|one|two|three|four|five|six|seven|eight|nine)"
+TOP_N = [  # (pattern, group of N, direction: desc / asc / None = from the superlative)
+    (rf"(?:\btop|前|排名前|头)\s*{NUM}(?!\s*个?(季度|季|月|天|日|周|年|星期))", 1, "desc"),
+    (rf"(?:\bbottom|后|倒数|末尾|排名后)\s*{NUM}", 1, "asc"),
+    (rf"\b{NUM}\s+(?:best|highest|top|strongest|fastest|most)\b", 1, "desc"),
+    (rf"\b{NUM}\s+(?:worst|lowest|bottom|weakest|slowest|least|fewest)\b", 1, "asc"),
+    (rf"(?<![\d.])(?<!销售){NUM}\s*(?:个|位|名|家|大)?\s*的?\s*(?={{dim}})", 1, None),
+    (rf"\b{NUM}\s+(?={{dim}})", 1, None),
+]
+DESC = r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|最容易|排第一|第一名|most often|highest|\bmost\b|longest|biggest|largest|greatest|\btop\b"
+ASC = r"最低|最少|最短|最小|垫底|倒数|lowest|\bleast\b|fewest|shortest|smallest|\bbottom\b"
+BEST = r"最好|最强|最快|最佳|最棒|最优|最及时|最积极|最勤快|表现最好|best|strongest|fastest|\bstar\b"
+WORST = r"最差|最弱|最慢|最糟|落后|worst|weakest|slowest|poorest|lagging"
 
 
 @dataclass
 class ParsedQuestion:
     spec: QuerySpec | None
     language: str
-    closest: list[str] = field(default_factory=list)  # when no metric matched
+    closest: list[str] = field(default_factory=list)  # when no metric matched: the nearest defined ones
     notes: list[str] = field(default_factory=list)
+    confidence: float = 1.0  # how sure the metric reading is (tools/kpi/linker.py)
+    understood: str | None = None  # unsure: the metric it understood (no number is given)
+    alternatives: list[str] = field(default_factory=list)  # unsure: the other likely metrics
 
-
-def _matches(text: str, phrase: str) -> bool:
-    if re.search(r"[\u4e00-\u9fff]", phrase):
-        return phrase in text
-    return re.search(r"(?<![a-z])" + re.escape(phrase.lower()) + r"(?![a-z])", text) is not None
+    @property
+    def unsure(self) -> bool:
+        """The metric reading is below the confidence threshold: ask, don't answer."""
+        return self.spec is None and self.understood is not None
 
 
 def find_metric(text: str, registry: Registry) -> tuple[Metric | None, str]:
-    """The metric whose longest name or synonym appears in the question, and that phrase."""
-    low = text.lower()
-    best, best_phrase = None, ""
-    for m in registry.metrics.values():
-        for phrase in (m.label_zh, m.label_en, *m.synonyms_zh, *m.synonyms_en):
-            if len(phrase) > len(best_phrase) and _matches(low, phrase.lower()):
-                best, best_phrase = m, phrase
-    return best, best_phrase
-
-
-def closest_metrics(text: str, registry: Registry, n: int = 3) -> list[str]:
-    """Metrics whose names are nearest to the question — offered instead of a guessed number."""
-    low = text.lower()
-    scored = []
-    for m in registry.metrics.values():
-        best = 0.0
-        for phrase in (m.label_zh, m.label_en, *m.synonyms_zh, *m.synonyms_en):
-            p = phrase.lower()
-            ratio = difflib.SequenceMatcher(None, low, p).find_longest_match(0, len(low), 0, len(p)).size / max(1, len(p))
-            best = max(best, ratio)
-        scored.append((best, m.name))
-    scored.sort(reverse=True)
-    return [name for _, name in scored[:n]]
-
-
-def _month_period(year: int, month: int) -> Period:
-    start = date(year, month, 1)
-    end = date(year + (month == 12), 1 if month == 12 else month + 1, 1)
-    return Period(start, end, "month")
-
-
-def _quarter_period(year: int, q: int) -> Period:
-    start = date(year, 3 * (q - 1) + 1, 1)
-    end = date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1)
-    return Period(start, end, "quarter")
-
-
-def parse_period(text: str, today: date) -> tuple[Period | None, str | None]:
-    """(period, comparison implied by the words) — None when the question names no period."""
-    low = text.lower()
-    compare = None
-    if re.search(r"去年同期|同比|same period last year|year over year|yoy", low):
-        compare = "last_year"
-    elif re.search(r"环比|与上期|比上期|vs\.? (the )?(last|previous|prior) (month|quarter|period|week|year)|"
-                   r"compared (to|with) (the )?(last|previous|prior)|versus (the )?(last|previous|prior)|"
-                   r"than (the )?(last|previous|prior)|和上(个)?(月|季度)比|比上(个)?(月|季度)", low):
-        compare = "previous_period"
-    # explicit month: 2026年10月 / 10月 / October 2026
-    m = re.search(r"(\d{4})\s*年\s*(\d{1,2})\s*月", text)
-    if m:
-        return _month_period(int(m.group(1)), int(m.group(2))), compare
-    m = re.search(r"(?<!\d)(\d{4})\s*(?:年)?\s*(?:q|第)\s*([1-4一二三四])\s*(?:季度)?", low)
-    if m:
-        q = m.group(2)
-        return _quarter_period(int(m.group(1)), int(q) if q.isdigit() else ZH_NUM[q]), compare
-    m = re.search(r"\bq([1-4])\b|第([一二三四1-4])季度|([一二三四])季度", low)
-    if m:
-        q = next(g for g in m.groups() if g)
-        qn = int(q) if q.isdigit() else ZH_NUM[q]
-        year = today.year if _quarter_period(today.year, qn).start <= today else today.year - 1
-        if re.search(r"去年|last year", low) and compare != "last_year":
-            year = today.year - 1
-        return _quarter_period(year, qn), compare
-    for name, num in EN_MONTHS.items():
-        if len(name) >= 3 and re.search(rf"\b{name}\b(\s+(\d{{4}}))?", low):
-            ym = re.search(rf"\b{name}\b\s+(\d{{4}})", low)
-            year = int(ym.group(1)) if ym else (today.year if num <= today.month else today.year - 1)
-            return _month_period(year, num), compare
-    m = re.search(r"(?<![\d年])(\d{1,2}|十一|十二|[一二三四五六七八九十])月(份)?", text)
-    if m and "个月" not in text[max(0, m.start() - 1):m.end()]:
-        num = int(m.group(1)) if m.group(1).isdigit() else ZH_NUM[m.group(1)]
-        if 1 <= num <= 12:
-            year = today.year if num <= today.month else today.year - 1
-            return _month_period(year, num), compare
-    m = re.search(r"(最近|过去|近)\s*(\d+|[一二两三四五六七八九十]+)\s*(天|日|周|个月|月)|(?:last|past)\s+(\d+)\s+(days?|weeks?|months?)", low)
-    if m:
-        if m.group(2):
-            n = int(m.group(2)) if m.group(2).isdigit() else ZH_NUM.get(m.group(2), 1)
-            unit = {"天": "d", "日": "d", "周": "w", "个月": "m", "月": "m"}[m.group(3)]
-        else:
-            n, unit = int(m.group(4)), m.group(5)[0]
-        days = n * {"d": 1, "w": 7, "m": 30}[unit]
-        return Period(today - timedelta(days=days - 1), today + timedelta(days=1)), compare
-    # "this quarter vs last quarter": the period is the part before the comparison
-    main = re.split(r"\bvs\.?(?=\s)|\bversus\b|compared (?:to|with)|\bthan\b", low)[0]
-    full = low
-    first_of_month = today.replace(day=1)
-    q_now = (today.month - 1) // 3 + 1
-    rules = [
-        (r"上个?月|上月|last month|previous month", lambda: _month_period((first_of_month - timedelta(days=1)).year, (first_of_month - timedelta(days=1)).month)),
-        (r"本月|这个月|当月|this month|month to date|mtd", lambda: Period(first_of_month, today + timedelta(days=1), "month")),
-        (r"上个?季度|上一季度|last quarter|previous quarter", lambda: _quarter_period(today.year if q_now > 1 else today.year - 1, q_now - 1 if q_now > 1 else 4)),
-        (r"本季度|这个季度|这季度|当季|this quarter|quarter to date|qtd", lambda: Period(_quarter_period(today.year, q_now).start, today + timedelta(days=1), "quarter")),
-        (r"去年(?!同期)|last year|previous year", lambda: Period(date(today.year - 1, 1, 1), date(today.year, 1, 1), "year")),
-        (r"今年|本年|this year|year to date|ytd", lambda: Period(date(today.year, 1, 1), today + timedelta(days=1), "year")),
-        (r"上周|last week", lambda: Period(today - timedelta(days=today.weekday() + 7), today - timedelta(days=today.weekday()))),
-        (r"本周|这周|this week", lambda: Period(today - timedelta(days=today.weekday()), today + timedelta(days=1), "week")),
-        (r"昨天|yesterday", lambda: Period(today - timedelta(days=1), today)),
-        (r"今天|today", lambda: Period(today, today + timedelta(days=1))),
-    ]
-    for text_part in (main, full):
-        for pattern, make in rules:
-            if re.search(pattern, text_part):
-                return make(), compare
-    return None, compare
+    """The metric whose longest name or synonym appears in the question, and that phrase (no embedding)."""
+    return lexical(text, registry)
 
 
 def default_period(metric: Metric, today: date) -> Period | None:
@@ -172,113 +103,263 @@ def default_period(metric: Metric, today: date) -> Period | None:
     return Period(today - timedelta(days=days - 1), today + timedelta(days=1))
 
 
-def previous(period: Period, how: str) -> Period:
-    if how == "last_year":
-        return Period(_shift_year(period.start, -1), _shift_year(period.end, -1))
-    length = period.end - period.start
-    if period.grain in ("month", "quarter", "year"):  # "this quarter vs last quarter": the whole previous unit
-        months = {"month": 1, "quarter": 3, "year": 12}[period.grain]
-        return Period(_shift_months(period.start, -months), period.start, period.grain)
-    if period.grain == "week":
-        return Period(period.start - timedelta(days=7), period.start, "week")
-    if period.start.day == 1 and period.end.day == 1:  # calendar months / quarters: shift by whole months
-        months = (period.end.year - period.start.year) * 12 + period.end.month - period.start.month
-        return Period(_shift_months(period.start, -months), period.start)
-    return Period(period.start - length, period.start)
+def _matches(text: str, phrase: str) -> bool:
+    if re.search(r"[\u4e00-\u9fff]", phrase):
+        return phrase in text
+    return re.search(r"(?<![a-z])" + re.escape(phrase.lower()) + r"(?![a-z])", text) is not None
 
 
-def _shift_year(d: date, years: int) -> date:
-    try:
-        return d.replace(year=d.year + years)
-    except ValueError:
-        return d.replace(year=d.year + years, day=28)
-
-
-def _shift_months(d: date, months: int) -> date:
-    total = d.year * 12 + d.month - 1 + months
-    return date(total // 12, total % 12 + 1, 1)
+def _language(question: str) -> str:
+    return "zh" if re.search(r"[\u4e00-\u9fff]", question) else "en"
 
 
 def parse_question(question: str, *, session: Session, today: date, registry: Registry | None = None) -> ParsedQuestion:
     registry = registry or load_registry()
-    language = "zh" if re.search(r"[\u4e00-\u9fff]", question) else "en"
+    language = _language(question)
+    link = link_metric(question, registry)
+    if not link.confident:
+        return _not_understood(link, language)
+    metric = registry.metrics[link.metric]
     low = question.lower()
-    metric, phrase = find_metric(question, registry)
-    if metric is None:
-        return ParsedQuestion(None, language, closest=closest_metrics(question, registry))
-    low = low.replace(phrase.lower(), " ")  # "calls per rep" names a metric, not a breakdown
+    if link.phrase:
+        low = low.replace(link.phrase.lower(), " ")  # "calls per rep" names a metric, not a breakdown
     spec = QuerySpec(metric=metric.name)
     period, compare = parse_period(question, today)
     spec.period = period or default_period(metric, today)
     notes = [] if period else ["default_period"]
-    # comparisons with another region: "vs 华南", "和华南比", "compared with South China"
+    if link.how == "embedding":
+        notes.append("linked_by_meaning")
+    low = _team_filters(spec, low, session, metric)
+    _region_filters(spec, low, session, metric, registry)
+    _vocabulary_filters(spec, low, metric, registry)
+    _people_filters(spec, question, low, session, metric)
+    _dimensions(spec, low, metric, registry)
+    _ranking(spec, low, metric, registry)
+    if compare and spec.period:
+        spec.compare = compare
+    return ParsedQuestion(spec, language, notes=notes, confidence=link.confidence, alternatives=list(link.alternatives))
+
+
+def _not_understood(link: MetricLink, language: str) -> ParsedQuestion:
+    if link.how == "unsure":
+        return ParsedQuestion(None, language, closest=[link.metric, *link.alternatives][:3], notes=["unsure"],
+                              confidence=link.confidence, understood=link.metric, alternatives=list(link.alternatives[:3]))
+    return ParsedQuestion(None, language, closest=list(link.alternatives[:3]), notes=["undefined"], confidence=link.confidence)
+
+
+# -- filters --------------------------------------------------------------------------------------
+
+def _region_filters(spec: QuerySpec, low: str, session: Session, metric: Metric, registry: Registry) -> None:
+    """华东 → a filter; "华东和华南对比" / "East vs South China" → a filter and a comparison filter."""
     regions = {r.code: r for r in session.scalars(select(Region))}
-    region_words = {code: [r.name_zh, r.name_en.lower(), r.name_en.split()[0].lower()] for code, r in regions.items()}
-    mentioned = [code for code, words in region_words.items() if any(_matches(low, w.lower()) for w in words)]
-    vs = re.search(r"(?:vs\.?|versus|对比|和|与|跟|compared (?:to|with)|against)\s*([\u4e00-\u9fff]{2}|[a-z]+(?: china)?)", low)
-    vs_region = None
-    if vs and len(mentioned) >= 2:
-        for code in mentioned:
-            if any(w.lower().startswith(vs.group(1)) or vs.group(1).startswith(w.lower()) for w in region_words[code]):
-                vs_region = code
+    words = {code: [r.name_zh, r.name_en.lower(), r.name_en.split()[0].lower()] for code, r in regions.items()}
+    mentioned = [code for code, ws in words.items() if any(_matches(low, w.lower()) for w in ws)]
+    if not mentioned:
+        return
+    vs_region = _versus_region(low, mentioned, words)
     if vs_region:
         spec.filters["region"] = [c for c in mentioned if c != vs_region][:1]
         spec.compare_filters = {"region": [vs_region]}
-    elif mentioned and "region" in metric.dimensions:
-        if len(mentioned) > 1 and not _by(low, registry, "region"):
-            spec.filters["region"] = mentioned
-        elif not _by(low, registry, "region"):
-            spec.filters["region"] = mentioned
-    # other filters
-    for code, words in INDUSTRIES.items():
-        if "industry" in metric.dimensions and any(_matches(low, w) for w in words) and not _by(low, registry, "industry"):
-            if not any(_matches(low, w.lower()) for seg in SEGMENTS.values() for w in seg if len(w) > 2 and w in words):
-                spec.filters.setdefault("industry", []).append(code)
-    for seg, words in SEGMENTS.items():
-        if "segment" in metric.dimensions and any(_matches(low, w.lower()) for w in words):
-            spec.filters.setdefault("segment", []).append(seg)
-            spec.filters.pop("industry", None)
-    if "lead_source" in metric.dimensions and not _by(low, registry, "lead_source"):
-        for code, words in SOURCES.items():
-            if any(_matches(low, w) for w in words) and re.search(r"来源|线索|source|leads?", low):
-                spec.filters.setdefault("lead_source", []).append(code)
+    elif "region" in metric.dimensions and not _by(low, registry, "region"):
+        spec.filters["region"] = mentioned
+
+
+def _versus_region(low: str, mentioned: list[str], words: dict[str, list[str]]) -> str | None:
+    """The region after vs / 对比 / 和 when two are named: the other side of the comparison."""
+    vs = re.search(r"(?:vs\.?|versus|对比|和|与|跟|compared (?:to|with)|against)\s*([\u4e00-\u9fff]{2}|[a-z]+(?: china)?)", low)
+    if not vs or len(mentioned) < 2:
+        return None
+    said = vs.group(1)
+    hits = [code for code in mentioned if any(w.lower().startswith(said) or said.startswith(w.lower()) for w in words[code])]
+    return hits[-1] if hits else None
+
+
+VERSUS = r"(?:\bvs\.?|\bversus\b|对比|和|与|跟|比|compared (?:to|with)|against)\s*(?:the\s+)?"
+
+
+def _versus(spec: QuerySpec, low: str, dim: str, vocabulary: dict[str, list[str]]) -> None:
+    """Two values of one filter joined by vs / 对比 / 和…比: the first filters, the second is compared."""
+    values = spec.filters.get(dim, [])
+    if len(values) != 2 or spec.compare_filters or not re.search(r"\bvs\.?|versus|对比|compared|against|比|相比", low):
+        return
+    for code in values:
+        if any(re.search(VERSUS + re.escape(w.lower()), low) for w in vocabulary[code]):
+            spec.filters[dim] = [c for c in values if c != code]
+            spec.compare_filters = {dim: [code]}
+            return
+
+
+def _vocabulary_filters(spec: QuerySpec, low: str, metric: Metric, registry: Registry) -> None:
+    if "industry" in metric.dimensions and not _by(low, registry, "industry"):
+        _industry_filters(spec, low)
+    if "segment" in metric.dimensions and _add_named(spec, low, "segment", SEGMENTS):
+        spec.filters.pop("industry", None)
+    if "signal_rule" in metric.dimensions and not _by(low, registry, "signal_rule"):
+        _add_named(spec, low, "signal_rule", _rule_words())
+    if ("lead_source" in metric.dimensions and not _by(low, registry, "lead_source")
+            and re.search(r"来源|线索|渠道|source|leads?|channel", low)):
+        _add_named(spec, low, "lead_source", SOURCES)
+
+
+def _industry_filters(spec: QuerySpec, low: str) -> None:
+    """医疗 / healthcare filters; a segment's own words (auto parts, 新能源装备) do not also name an industry."""
+    segment_words = {w.lower() for seg in SEGMENTS.values() for w in seg if len(w) > 2}
+    _add_named(spec, low, "industry", {code: [w for w in words if w not in segment_words] for code, words in INDUSTRIES.items()})
+    _versus(spec, low, "industry", INDUSTRIES)
+
+
+def _add_named(spec: QuerySpec, low: str, dim: str, vocabulary: dict[str, list[str]]) -> bool:
+    """A filter on every value of ``dim`` whose words the question uses; whether there was one."""
+    named = [code for code, words in vocabulary.items() if any(_matches(low, w.lower()) for w in words)]
+    if named:
+        spec.filters.setdefault(dim, []).extend(named)
+    return bool(named)
+
+
+def _rule_words() -> dict[str, list[str]]:
+    from tools.signals import load_signal_config
+
+    return {r["id"]: [r["id"], r["name_zh"], r["name_en"], *RULE_ALIASES.get(r["id"], [])] for r in load_signal_config()["rules"]}
+
+
+def _people_filters(spec: QuerySpec, question: str, low: str, session: Session, metric: Metric) -> None:
+    """A named rep (张伟, Wei Zhang, zhangwei, David) filters; 'my team' / 我们组 is the scope already."""
     if "rep" in metric.dimensions:
-        for u in session.scalars(select(User).where(User.role == "rep")):
-            if u.name in question or _matches(low, u.login) or _matches(low, u.name_en.lower()):
+        for u in session.scalars(select(User).where(User.role == "rep").order_by(User.id)):
+            first = u.name_en.split()[0].lower()
+            named = (u.name in question or _matches(low, u.login) or _matches(low, u.name_en.lower())
+                     or (len(first) >= 4 and u.login.startswith(first) and _matches(low, first)))
+            if named:
                 spec.filters.setdefault("rep", []).append(u.login)
-    if "team" in metric.dimensions:
-        for t in session.scalars(select(Team)):
-            if t.name in question or _matches(low, t.name_en.lower()):
+
+
+def _team_filters(spec: QuerySpec, low: str, session: Session, metric: Metric) -> str:
+    """A named team (华东销售一组 / East China Sales) filters; its name is then out of the text, so
+    the region inside it is not a second filter."""
+    if "team" not in metric.dimensions:
+        return low
+    for t in session.scalars(select(Team).order_by(Team.id)):
+        for name in (t.name.lower(), t.name_en.lower()):
+            if _matches(low, name):
                 spec.filters.setdefault("team", []).append(t.name)
-    # dimensions
-    for dim in metric.dimensions:
-        if _by(low, registry, dim) and dim not in spec.filters:
-            spec.dimensions.append(dim)
-    grains = [d for d in spec.dimensions if d in ("month", "week", "quarter")]
-    if len(grains) > 1:  # an explicit 按季度 / by week beats the generic 趋势 / trend (which means month)
-        keep = "quarter" if "quarter" in grains else "week"
-        spec.dimensions = [d for d in spec.dimensions if d not in grains or d == keep]
-    # top / bottom N
-    m = re.search(r"(?:top|前|最高的?|最好的?)\s*(\d+|[一二三四五六七八九十])|(?:bottom|后|最低的?|最差的?)\s*(\d+|[一二三四五六七八九十])", low)
-    if m:
-        raw = m.group(1) or m.group(2)
-        spec.top_n = int(raw) if raw.isdigit() else ZH_NUM[raw]
-        spec.order = "desc" if m.group(1) else "asc"
-        if not spec.dimensions:
-            spec.dimensions = ["rep"] if "rep" in metric.dimensions else [metric.dimensions[0]]
-    elif re.search(r"最高|最好|最低|最差|highest|best|lowest|worst", low) and spec.dimensions:
-        spec.top_n = 1
-        spec.order = "asc" if re.search(r"最低|最差|lowest|worst", low) else "desc"
-    if compare and spec.period:
-        spec.compare = compare
-    return ParsedQuestion(spec, language, notes=notes)
+                low = low.replace(name, " ")
+                break
+    return low
+
+
+# -- breakdowns and rankings ---------------------------------------------------------------------
+
+def _dim_words(registry: Registry, dim: str) -> tuple[list[str], list[str]]:
+    d = registry.dimensions[dim]
+    zh = sorted({_bare(s) for s in d.synonyms_zh}, key=len, reverse=True)
+    return zh, sorted(d.synonyms_en, key=len, reverse=True)
+
+
+def _bare(word: str) -> str:
+    """各销售 → 销售, 每个销售 → 销售 (the prefix is matched apart); 每个人 stays (每人 is per head, not each person)."""
+    rest = re.sub(r"^(各个?|每一?个?|按)", "", word)
+    return rest if len(rest) >= 2 else word
 
 
 def _by(low: str, registry: Registry, dim: str) -> bool:
     """Does the question ask to break the metric down by ``dim``?"""
+    return _by_at(low, registry, dim) is not None
+
+
+def _by_at(low: str, registry: Registry, dim: str) -> int | None:
+    """Where the question asks to break the metric down by ``dim`` (None: it does not)."""
     d = registry.dimensions[dim]
     if dim in ("month", "week", "quarter"):
-        return any(_matches(low, s.lower()) for s in (*d.synonyms_zh, *d.synonyms_en))
-    zh = any(re.search(rf"(按|分|各|每个?|不同|哪个|哪些|哪一?个){re.escape(s.lstrip('各每个'))}", low) for s in d.synonyms_zh)
-    en = any(re.search(rf"\b(by|per|each|every|across|for each|which)\s+{re.escape(s.lower())}", low) for s in d.synonyms_en)
-    return zh or en
+        hits = [at for s in (*d.synonyms_zh, *d.synonyms_en) if (at := _position(low, s.lower())) is not None]
+        return min(hits) if hits else None
+    zh, en = _dim_words(registry, dim)
+    zh_alt = "|".join(re.escape(s) for s in zh)
+    en_alt = "|".join(re.escape(s.lower()) for s in en)
+    self_said = "|".join(re.escape(s) for s in d.synonyms_zh if _bare(s) == s and s[0] in "各每按所")
+    m = (re.search(rf"{ZH_EACH}({zh_alt})|{self_said or '(?!)'}|({zh_alt}){ZH_AFTER}|{ZH_EACH}\S{{1,5}}(和|及|与|、|以及)({zh_alt})|{ZH_SUPERLATIVE}({zh_alt})", low)
+         or re.search(rf"{EN_EACH}({en_alt})\b|\b({en_alt}){EN_AFTER}|\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*({en_alt})\b|"
+                      rf"{EN_SUPERLATIVE}({en_alt})\b", low))
+    return m.start() if m else None
+
+
+def _position(low: str, phrase: str) -> int | None:
+    if re.search(r"[\u4e00-\u9fff]", phrase):
+        i = low.find(phrase)
+        return i if i >= 0 else None
+    m = re.search(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", low)
+    return m.start() if m else None
+
+
+def _dimensions(spec: QuerySpec, low: str, metric: Metric, registry: Registry) -> None:
+    said = {dim: _by_at(low, registry, dim) for dim in metric.dimensions if dim not in spec.filters}
+    spec.dimensions.extend(sorted((d for d, at in said.items() if at is not None), key=lambda d: said[d]))
+    _one_time_grain(spec)
+    if "rep" in metric.dimensions and "rep" not in spec.dimensions and "rep" not in spec.filters and WHO.search(low):
+        spec.dimensions.insert(0, "rep")  # 谁的赢单率最高 / who has the lowest …: a rep breakdown
+
+
+def _one_time_grain(spec: QuerySpec) -> None:
+    grains = [d for d in spec.dimensions if d in ("month", "week", "quarter")]
+    if len(grains) > 1:  # an explicit 按季度 / by week beats the generic 趋势 / trend (which means month)
+        keep = "quarter" if "quarter" in grains else "week"
+        spec.dimensions = [d for d in spec.dimensions if d not in grains or d == keep]
+
+
+def _number(raw: str) -> int:
+    return int(raw) if raw.isdigit() else ZH_NUM.get(raw) or EN_NUM.get(raw, 1)
+
+
+def _top_n(low: str, metric: Metric, registry: Registry) -> tuple[int | None, str | None, str | None]:
+    """(N, direction or None, the dimension the N counts) from 前5 / bottom 3 / the three reps / 3个销售."""
+    counted = [p for p in TOP_N if "{dim}" in p[0]]
+    for dim in (d for d in metric.dimensions if d not in ("month", "week", "quarter")):
+        words = "|".join(re.escape(w.lower()) for w in sum(_dim_words(registry, dim), []))
+        for pattern, group, direction in counted:
+            m = re.search(pattern.replace("{dim}", f"(?:{words})"), low)
+            if m:
+                return _number(m.group(group)), _said_direction(low, m.start()), dim
+    for pattern, group, direction in (p for p in TOP_N if "{dim}" not in p[0]):
+        m = re.search(pattern, low)
+        if m:
+            return _number(m.group(group)), direction, None
+    return None, None, None
+
+
+def _said_direction(low: str, at: int) -> str | None:
+    """"top 3 reps" / "bottom 3 reps" / "前3个销售" / "后3名": the word just before the number."""
+    before = low[max(0, at - 8):at]
+    if re.search(r"bottom\s*$|后\s*$|倒数\s*$|末\s*$", before):
+        return "asc"
+    if re.search(r"top\s*$|前\s*$|头\s*$", before):
+        return "desc"
+    return None
+
+
+def _direction(low: str, metric: Metric) -> str | None:
+    if re.search(BEST, low):
+        return "desc" if metric.higher_is_better else "asc"
+    if re.search(WORST, low):
+        return "asc" if metric.higher_is_better else "desc"
+    if re.search(ASC, low):
+        return "asc"
+    if re.search(DESC, low):
+        return "desc"
+    return None
+
+
+def _ranking(spec: QuerySpec, low: str, metric: Metric, registry: Registry) -> None:
+    n, direction, dim = _top_n(low, metric, registry)
+    direction = direction or _direction(low, metric)
+    if n is not None and (direction or re.search(r"\btop\b|前|排名", low)):
+        spec.top_n, spec.order = n, direction or "desc"
+        if dim and dim not in spec.dimensions and dim not in spec.filters:
+            spec.dimensions.append(dim)
+        if not spec.dimensions:
+            spec.dimensions = ["rep"] if "rep" in metric.dimensions else [metric.dimensions[0]]
+    elif direction and spec.dimensions and not _lists_all(low):
+        spec.top_n, spec.order = 1, direction
+
+
+def _lists_all(low: str) -> bool:
+    """"各区域从高到低排" / "rank all reps": an ordering of every row, not one winner."""
+    return bool(re.search(r"从高到低|从低到高|排序|排个序|sorted|sort |rank all|ranking of all", low))

@@ -17,7 +17,7 @@ from crm.models import Region
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.kpi.compiler import Period, QuerySpec, compile_spec, render_sql
-from tools.kpi.parser import parse_question, previous
+from tools.kpi.parser import ParsedQuestion, parse_question, previous
 from tools.kpi.registry import Metric, load_registry
 
 TIME_DIMS = ("month", "week", "quarter")
@@ -40,6 +40,12 @@ class KpiAnswer:
     chart: str | None = None
     notes: list[str] = field(default_factory=list)
     language: str = "zh"
+    scope_text: str = ""  # the filters in words ("华南 · 医疗"), restated with the period
+
+    def heading(self) -> str:
+        """"华南 · 2026-10-01 ~ 2026-12-05": what the figure covers, so follow-ups are told apart."""
+        period = _period_text(self.period, self.language == "zh")
+        return f"{self.scope_text} · {period}" if self.scope_text else period
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +53,7 @@ class KpiAnswer:
             "period": self.period.to_json() if self.period else None, "value": self.value,
             "numerator": self.numerator, "denominator": self.denominator, "rows": self.rows,
             "definition": self.definition, "sql": self.sql, "comparison": self.comparison, "chart": self.chart,
+            "scope": self.scope_text,
         }
 
     def render(self, *, chart_path: bool = True) -> str:
@@ -54,7 +61,7 @@ class KpiAnswer:
         chart travels as an image of its own (the copilot's answers)."""
         zh = self.language == "zh"
         lines = []
-        period = _period_text(self.period, zh)
+        period = self.heading()
         if self.value is None:
             lines.append(f"**{self.label}**({period}):没有可计算的数据。" if zh else f"**{self.label}** ({period}): no data to compute it from.")
         else:
@@ -131,11 +138,9 @@ def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = Non
     stmt, sql = _compiled(spec, ctx.scope, dialect)
     region_names = _region_names(ctx) if "region" in spec.dimensions or spec.compare_filters else {}
     raw = ctx.session.execute(stmt).mappings().all()
-    rows = []
-    for r in raw:
-        row = {d: (region_names.get(r[d], r[d]) if d == "region" else r[d]) for d in spec.dimensions}
-        row.update(value=_f(r["value"]), numerator=_f(r["numerator"]), denominator=_f(r["denominator"]))
-        rows.append(row)
+    rows = [_row(ctx, spec, r, region_names) for r in raw]
+    if "rep" in spec.dimensions and not spec.top_n:  # people in the order of their names, as shown
+        rows.sort(key=lambda row: [str(row[d]) for d in spec.dimensions])
     if spec.dimensions and not spec.top_n and metric.measure["type"] != "per":
         total = _total_from_rows(rows, metric.measure["type"])  # the groups add up: no second query
     elif spec.dimensions:
@@ -147,12 +152,70 @@ def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = Non
         metric=metric.name, label=metric.label(ctx.language), unit=metric.unit, spec=spec, period=spec.period,
         value=_f(total["value"]), numerator=_f(total["numerator"]), denominator=_f(total["denominator"]),
         rows=rows, definition=metric.definition(ctx.language), sql=sql,
-        notes=list(notes or []), language=ctx.language,
+        notes=list(notes or []), language=ctx.language, scope_text=filters_text(ctx, spec),
     )
     answer.comparison = _compare(ctx, spec, metric, region_names)
     if chart_path is not None and rows and spec.dimensions:
         answer.chart = str(draw_chart(answer, chart_path))
     return answer
+
+
+def _row(ctx: ToolContext, spec: QuerySpec, r: Any, region_names: dict[str, str]) -> dict[str, Any]:
+    """One table row: regions, people, industries and lead sources in words (the stored value kept
+    as ``rep_login`` / ``region_code`` / ``industry_code`` / ``lead_source_code``), the unassigned
+    bucket said in words."""
+    row: dict[str, Any] = {}
+    for d in spec.dimensions:
+        if d == "region":
+            row[d], row["region_code"] = region_names.get(r[d], r[d]), r[d]
+        elif d == "rep":
+            row[d], row["rep_login"] = _person_name(ctx, r[d]), r[d]
+        elif d in FILTER_WORDS and r[d] is not None:
+            row[d], row[f"{d}_code"] = FILTER_WORDS[d].get(r[d], (r[d], r[d]))[0 if ctx.language == "zh" else 1], r[d]
+        else:
+            row[d] = r[d] if r[d] is not None else ctx.t("未分配", "unassigned")
+    row.update(value=_f(r["value"]), numerator=_f(r["numerator"]), denominator=_f(r["denominator"]))
+    return row
+
+
+def _person_name(ctx: ToolContext, login: str | None) -> str:
+    if login is None:
+        return ctx.t("未分配", "unassigned")
+    names = _people(ctx)
+    zh, en = names.get(login, (login, login))
+    return zh if ctx.language == "zh" else en
+
+
+def _people(ctx: ToolContext) -> dict[str, tuple[str, str]]:
+    from crm.models import User
+
+    return {u.login: (u.name, u.name_en) for u in ctx.session.scalars(select(User))}
+
+
+FILTER_WORDS = {  # the words a filter value is restated with, zh and en
+    "industry": {"healthcare": ("医疗", "healthcare"), "manufacturing": ("制造", "manufacturing"), "energy": ("能源", "energy"),
+                 "software": ("软件", "software"), "government": ("政府", "government")},
+    "lead_source": {"website": ("官网", "website"), "expo": ("展会", "expo"), "wecom": ("企业微信", "WeCom"),
+                    "referral": ("转介绍", "referral"), "tender": ("招标", "tender"), "email_campaign": ("邮件营销", "e-mail campaign"),
+                    "partner": ("合作伙伴", "partner"), "inbound_call": ("来电", "inbound call")},
+}
+
+
+def filters_text(ctx: ToolContext, spec: QuerySpec) -> str:
+    """The spec's filters in words: "华南 · 医疗" / "South China · healthcare"."""
+    zh = ctx.language == "zh"
+    regions = _region_names(ctx) if spec.filters.get("region") else {}
+    people = _people(ctx) if spec.filters.get("rep") else {}
+    parts = []
+    for dim, values in spec.filters.items():
+        for v in values:
+            if dim == "region":
+                parts.append(regions.get(v, v))
+            elif dim == "rep":
+                parts.append(people.get(v, (v, v))[0 if zh else 1])
+            else:
+                parts.append(FILTER_WORDS.get(dim, {}).get(v, (v, v))[0 if zh else 1])
+    return " · ".join(parts)
 
 
 _COMPILED: OrderedDict[tuple, tuple[Any, str]] = OrderedDict()
@@ -266,15 +329,40 @@ def _f(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
+class KpiClarification(UserInputError):
+    """The question names no metric for sure: no number, but the metric understood and the
+    alternatives (``choices``: metric names, most likely first) to offer as buttons / chips."""
+
+    def __init__(self, message: str, choices: list[str], understood: str | None):
+        super().__init__(message)
+        self.choices = choices
+        self.understood = understood
+
+
+def clarification(ctx: ToolContext, parsed: ParsedQuestion) -> KpiClarification:
+    """The answer when the metric is unsure (the reading and 2–3 alternatives) or not defined
+    (the closest defined metrics) — never a guessed number."""
+    registry = load_registry()
+    label = (lambda n: registry.metrics[n].label(ctx.language))  # noqa: E731
+    if parsed.unsure:
+        others = [n for n in parsed.alternatives if n != parsed.understood][:2]
+        choices = [parsed.understood, *others]
+        listed = "\n".join(f"{i}. {label(n)}" for i, n in enumerate(choices, 1))
+        return KpiClarification(ctx.t(
+            f"我理解你问的是「{label(parsed.understood)}」,但不够确定,所以先不给数字。你指的是哪一个?\n{listed}",
+            f"I understood this as the {label(parsed.understood)}, but I'm not sure enough to give a number. "
+            f"Which one do you mean?\n{listed}"), choices, parsed.understood)
+    names = ("、" if ctx.language == "zh" else ", ").join(label(n) for n in parsed.closest)
+    return KpiClarification(ctx.t(
+        f"这个问题不在已定义的指标里,我不会猜一个数字。最接近的指标:{names}。",
+        f"That is not one of the defined metrics, and I won't guess a number. Closest metrics: {names}."),
+        list(parsed.closest), None)
+
+
 def answer_question(*, ctx: ToolContext, question: str, chart_path: Path | None = None) -> KpiAnswer:
     parsed = parse_question(question, session=ctx.session, today=ctx.now().date())
     if parsed.spec is None:
-        registry = load_registry()
-        names = "、".join(registry.metrics[n].label_zh for n in parsed.closest) if ctx.language == "zh" else \
-            ", ".join(registry.metrics[n].label_en for n in parsed.closest)
-        raise UserInputError(ctx.t(
-            f"这个问题不在已定义的指标里,我不会猜一个数字。最接近的指标:{names}。",
-            f"That is not one of the defined metrics, and I won't guess a number. Closest metrics: {names}."))
+        raise clarification(ctx, parsed)
     return run_spec(ctx=ctx, spec=parsed.spec, chart_path=chart_path, notes=parsed.notes)
 
 
@@ -323,7 +411,7 @@ def draw_chart(answer: KpiAnswer, path: Path) -> Path:
         ax.plot(labels, values, marker="o", color="#2563eb")
     else:
         ax.bar(labels, values, color="#2563eb")
-    ax.set_title(f"{answer.label} ({_period_text(answer.period, answer.language == 'zh')})", fontsize=10)
+    ax.set_title(f"{answer.label} ({answer.heading()})", fontsize=10)
     ax.set_ylabel("%" if answer.unit == "percent" else answer.unit)
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     ax.grid(axis="y", alpha=0.3)

@@ -1,0 +1,363 @@
+"""From an understood question to a tool call: one builder per intent.
+
+A builder gets the ``Turn`` (question, asker, thread focus, slots, the previous answer's
+items) and returns ``(tool, args)``, a ready answer text, or None when it cannot build a
+call for this reading (the planner then tries the next reading).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from agent.understanding import references, slots as slot_extractors
+from tools.context import ToolContext
+
+Call = tuple[str, dict[str, Any]]
+Built = Call | str | None
+
+
+@dataclass
+class Turn:
+    question: str
+    ctx: ToolContext
+    focus: dict[str, Any]
+    tools: set[str] = field(default_factory=set)
+
+    @cached_property
+    def slots(self) -> slot_extractors.Slots:
+        return slot_extractors.extract(self.question, self.ctx.session, self.ctx.now().date())
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return list(self.focus.get("items") or [])
+
+    def item(self, *kinds: str) -> dict[str, Any] | None:
+        return references.resolve(self.question, self.items, self.slots.ordinal, kinds=kinds)
+
+    def id_of(self, kind: str) -> int | None:
+        """The id of a ``kind`` thing: said with its kind ("建议 12"), a bare number when the
+        intent already says the kind ("采纳 12"), or an item of the previous answer."""
+        if kind in self.slots.ids:
+            return self.slots.ids[kind]
+        typed = set(self.slots.ids.values())
+        bare = [n for n in self.slots.numbers if n not in typed and n != self.slots.ordinal]
+        if bare and self.slots.ordinal is None:
+            return bare[0]
+        item = self.item(kind)
+        return item["id"] if item else None
+
+    @property
+    def lead_ref(self) -> str | None:
+        """"lead 638" for a lead named by id — also a bare number in a lead question ("533这个lead
+        assign给谁好", "1907这条谁跟最合适"); the tool resolves it and checks access."""
+        if "lead" in self.slots.ids:
+            return f"lead {self.slots.ids['lead']}"
+        if self.slots.ids or not (LEAD_CUE.search(self.question) or len(self.question.strip()) <= 12):
+            return None
+        bare = [n for n in self.slots.numbers if 10 <= n < 100000 and not 1990 <= n <= 2100]  # not a year
+        return f"lead {bare[0]}" if bare else None
+
+    @property
+    def follow_up(self) -> bool:
+        return bool(FOLLOW_UP.search(self.question.strip()))
+
+    @property
+    def names_something(self) -> bool:
+        return names_something(self.question)
+
+
+WHO_CUE = re.compile(r"谁|哪(个|位)(销售|同事|人)|分给|分配|派给|交给|指派|接手|\b(who|whom|which rep|route[ds]?|routing|assign(ed)?|give|"
+                     r"handle|take|owner)\b", re.I)
+WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|原因|理由|依据|凭什么|\b(why|reason|how come|explain)\b", re.I)
+ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|\b(assign|give|schedule|set|have)\b", re.I)
+PRACTICE_CUE = re.compile(r"练习|练一|练练|陪我?练|对练|模拟|演练|陪练|角色扮演|roleplay|role-play|role play|practi[sc]", re.I)
+LEAD_CUE = re.compile(r"线索|这条|那条|这个|这单|那单|单子|\blead\b", re.I)
+LEAD_INTENTS = ("lead_status", "journey", "routing_who", "routing_why")
+
+
+def slot_factors(t: "Turn", top: str | None = None) -> dict[str, float]:
+    """What the deterministic slots say about the readings: a registry metric named makes a KPI
+    likelier; a reading that needs a word the question lacks ("who" to route, "why" to explain a
+    routing, a practice word to start one) is unlikelier."""
+    from agent.planners import _asks_kpi
+
+    factors: dict[str, float] = {}
+    if _asks_kpi(t.question) or _names_undefined_metric(t.question):
+        factors["kpi"] = 4.0
+    if not WHO_CUE.search(t.question):
+        factors["routing_who"] = 0.2
+    if not WHY_CUE.search(t.question):
+        factors["routing_why"] = 0.2
+        factors["alert_explain"] = 0.3
+    if not PRACTICE_CUE.search(t.question):
+        factors["practice_start"] = 0.3
+    if not ASSIGN_CUE.search(t.question):
+        factors["practice_assign"] = 0.2
+    if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and _names_a_visible_lead(t)):
+        # a lead named by id or by its account: a question about that lead, not a KPI or a playbook
+        factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
+        factors["kpi"] = 0.3
+    return factors
+
+
+def _names_a_visible_lead(t: "Turn") -> bool:
+    from core.errors import RepcopilotError
+    from tools.leads import find_leads
+
+    try:
+        return any(m.score >= 0.9 for m in find_leads(ctx=t.ctx, query=t.question, limit=1))
+    except RepcopilotError:
+        return False
+
+
+def _names_undefined_metric(question: str) -> bool:
+    """"NPS", "毛利率", "gross margin": a KPI the registry does not define — the KPI tool says so
+    and names the closest defined ones (a "can't answer" list would not)."""
+    from tools.kpi import link_metric, load_registry
+    from tools.kpi.linker import UNDEFINED
+
+    scores = dict(link_metric(question, load_registry()).scores)
+    undefined = scores.pop(UNDEFINED, 0.0)
+    return bool(scores) and undefined - max(scores.values()) >= 0.04  # clearly closer to an undefined KPI than to any metric
+
+
+FOLLOW_UP = re.compile(r"^(那|他|她|它|这个|这家|该|and\b|what about|how about|his\b|her\b|its\b|their\b|that\b)", re.I)
+ORG_NAME = re.compile(r"[\u4e00-\u9fff]{2,}(医院|公司|中心|口腔|集团|委员会|齿科|科技|制造|电子|股份|机械|汽车|能源)")
+
+
+def names_something(question: str) -> bool:
+    """Does the question carry a name or an id of its own (rather than 'he', 'this account')?"""
+    if re.search(r"\d{2,}", question) or ORG_NAME.search(question):
+        return True
+    return bool(re.search(r"\b[A-Z][a-z]+\b", question.strip()[1:]))
+
+
+# -- leads ---------------------------------------------------------------------------------------
+
+def lead_status(t: Turn) -> Built:
+    item = t.item("lead")
+    if t.lead_ref:  # the tool resolves the id itself (and says when there is no such lead)
+        return "lead_lookup", {"query": t.question if "lead" in t.slots.ids else t.lead_ref}
+    if item:
+        return "lead_lookup", {"query": t.question, "lead_id": item["id"]}
+    if (t.follow_up or not t.names_something) and t.focus.get("lead_id"):
+        return "lead_lookup", {"query": t.question, "lead_id": t.focus["lead_id"]}
+    if not t.names_something and not _has_cjk_name(t.question):
+        return "lead_lookup", {"query": t.question, "list": True}
+    return "lead_lookup", {"query": t.question}
+
+
+def lead_list(t: Turn) -> Built:
+    return "lead_lookup", {"query": t.question, "list": True}
+
+
+def journey(t: Turn) -> Built:
+    args: dict[str, Any] = {"query": t.question}
+    item = t.item("lead")
+    if t.lead_ref:
+        args["query"] = f"{t.lead_ref} {t.question}"  # the tool resolves "lead 638" itself; the period words stay
+    elif item:
+        args["lead_id"] = item["id"]
+    elif t.follow_up or not t.names_something:
+        if t.focus.get("lead_id"):
+            args["lead_id"] = t.focus["lead_id"]
+        elif t.focus.get("account_id"):
+            args["account_id"] = t.focus["account_id"]
+    return "journey_timeline", args
+
+
+def _has_cjk_name(question: str) -> bool:
+    """Chinese words left once the common question words are taken out: probably a name."""
+    rest = re.sub(r"线索|客户|这家|这个|那个|怎么样|咋样|如何|情况|进展|意向|评分|分数|下一步|跟进|怎么|什么|现在|目前|最近|"
+                  r"我的|帮我|看看|查查|查一下|一下|还有戏|有戏|吗|呢|了|的|吧|啊|呀|是|有|没有|能不能|成|准备|买|多少|状态|"
+                  r"该|要|做|啥|咋|整|这条|那条|这单|那单|单子|最|热|高|哪些|哪个|先|打|给|谁", "", question)
+    return bool(re.search(r"[\u4e00-\u9fff]{2,}", rest))
+
+
+# -- knowledge, calls ------------------------------------------------------------------------------
+
+def knowledge(t: Turn) -> Built:
+    return "knowledge_search", {"query": t.question}
+
+
+def call_debrief(t: Turn) -> Built:
+    call_id = t.slots.ids.get("call")
+    if call_id is None:
+        item = t.item("call")
+        call_id = item["id"] if item else None
+    if call_id is not None:
+        return "call_debrief", {"call_id": call_id}
+    if t.slots.reps:
+        return "call_debrief", {"rep": t.slots.reps[0].login}
+    return "call_debrief", {}
+
+
+# -- coaching ----------------------------------------------------------------------------------------
+
+def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
+    def build(t: Turn) -> Built:
+        from agent.planners import coaching_args
+
+        args = coaching_args(t.question, t.ctx, t.focus)
+        if not args and team_default and t.ctx.role != "rep":
+            args = {"team": True}
+        return tool, args
+    return build
+
+
+# -- practice ---------------------------------------------------------------------------------------
+
+def practice_start(t: Turn) -> Built:
+    from tools.practice.scenario import scenario_phrase
+
+    phrase = scenario_phrase(t.question)
+    return "practice", ({"scenario": phrase} if phrase else {})
+
+
+ASSIGN_WORDS = re.compile(
+    r"给|安排|布置|指派|分配|让|他|她|做完|完成|之前|以前|截止|这周|本周|下周|这个?星期|下个?星期|周[一二三四五六日天]|星期[一二三四五六日天]|月底|"
+    r"\d+\s*[次遍回]|[一二两三四五六七八九十]\s*[次遍回]|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}月\d{1,2}[日号]|一个|一下|个|的|吧|哈|前|"
+    r"\b(assign(ed)?|give|have|get|make|schedule|to|the|a|an|by|before|due|this|next|week|end|of|on|him|her|them|please|pls|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun|"
+    r"once|twice|thrice|\d+\s*(x|times)|x\s*\d+|do|does|finish|complete|sessions?|drills?)\b", re.I)
+
+
+def practice_assign(t: Turn) -> Built:
+    from tools.practice.scenario import scenario_phrase
+
+    phrase = scenario_phrase(ASSIGN_WORDS.sub(" ", _without_names(t)))
+    args: dict[str, Any] = {"scenario": re.sub(r"\s+", " ", phrase).strip(), "assign_to": None}
+    if t.slots.reps:
+        args["assign_to"] = t.slots.reps[0].login
+    if t.slots.due:
+        args["due"] = t.slots.due.isoformat()
+    if t.slots.times:
+        args["times"] = t.slots.times
+    return "practice", args
+
+
+def _without_names(t: Turn) -> str:
+    text = t.question
+    for u in t.slots.reps:
+        for key in (u.name, u.login, *(u.name.split() if u.name.isascii() else [])):
+            text = re.sub(re.escape(key), " ", text, flags=re.I)
+    return text
+
+
+def practice_end(t: Turn) -> Built:
+    session_id = t.focus.get("practice_session_id")
+    if session_id and "practice_turn" in t.tools:
+        return "practice_turn", {"session_id": session_id, "end": True}
+    return t.ctx.t("这个对话里没有进行中的练习。说“开始练习 医院采购价格异议”开始一个。",
+                   "There is no practice session open in this chat. Say “start practice hospital price objection” to begin one.")
+
+
+# -- suggestions, alerts, review queue -------------------------------------------------------------
+
+def suggestions_list(t: Turn) -> Built:
+    return "suggestions", {"action": "list"}
+
+
+OTHER_KIND = {"suggestion": ("alerts", "alert", "alert_id"), "alert": ("suggestions", "suggestion", "suggestion_id")}
+DEICTIC_PICK = re.compile(r"这条|那条|这个|那个|这家|它|该|\b(this|that|it)\b", re.I)
+
+
+def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, example_en: str) -> Callable[[Turn], Built]:
+    def build(t: Turn) -> Built:
+        found = t.id_of(kind)
+        if found is None and kind in OTHER_KIND and action in ("adopt", "dismiss"):
+            # "采纳第一条" after a list of alerts adopts that alert (and after suggestions, that suggestion)
+            other_tool, other_kind, other_arg = OTHER_KIND[kind]
+            item = t.item(other_kind)
+            if item is not None:
+                return other_tool, {"action": action, other_arg: item["id"]}
+        if found is None and t.focus.get(id_arg) and (t.follow_up or DEICTIC_PICK.search(t.question)):
+            found = t.focus[id_arg]  # "这条忽略" right after that alert
+        if found is None:
+            return t.ctx.t(f"是哪一条?请给出编号,例如“{example_zh}”。", f"Which one? Give its id, e.g. “{example_en}”.")
+        return tool, {"action": action, id_arg: found}
+    return build
+
+
+def alerts_list(t: Turn) -> Built:
+    escalated = re.search(r"升级|escalat", t.question, re.I)
+    return "alerts", {"action": "list", **({"status": "escalated"} if escalated else {})}
+
+
+def review_list(t: Turn) -> Built:
+    return "review_queue", {"action": "list"}
+
+
+def review_override(t: Turn) -> Built:
+    decision = t.id_of("decision")
+    if decision is None:
+        return t.ctx.t("要改派哪一条分配?例如“把分配 12 改派给李娜”。", "Which decision? E.g. “override decision 12 to lina”.")
+    rep = t.slots.reps[-1].login if t.slots.reps else None
+    return "review_queue", {"action": "override", "decision_id": decision, "rep": rep}
+
+
+# -- routing, successor, KPI ----------------------------------------------------------------------------
+
+def _routing(mode: str) -> Callable[[Turn], Built]:
+    def build(t: Turn) -> Built:
+        args: dict[str, Any] = {"mode": mode}
+        item = t.item("lead")
+        if "lead" in t.slots.ids:
+            args["lead_id"] = t.slots.ids["lead"]
+        elif t.lead_ref:
+            args["query"] = t.lead_ref
+        elif item:
+            args["lead_id"] = item["id"]
+        elif names_something(re.sub(r"\b(Who|Why|Which|I)\b", "", t.question)):
+            args["query"] = t.question
+        elif t.focus.get("lead_id"):
+            args["lead_id"] = t.focus["lead_id"]
+        elif mode == "who":
+            args["query"] = t.question
+        return "lead_routing", args
+    return build
+
+
+def successor(t: Turn) -> Built:
+    if not t.slots.reps:
+        return t.ctx.t("请说明是哪位销售要交接,例如“张伟要离职了,他的客户谁接合适?”",
+                       "Which rep is leaving? E.g. “Zhang Wei is leaving — who should take his accounts?”")
+    return "successor", {"rep": t.slots.reps[0].login}
+
+
+def kpi(t: Turn) -> Built:
+    return "kpi_query", {"question": t.question}
+
+
+BUILDERS: dict[str, Callable[[Turn], Built]] = {
+    "lead_status": lead_status,
+    "lead_list": lead_list,
+    "journey": journey,
+    "knowledge_howto": knowledge,
+    "knowledge_policy": knowledge,
+    "call_debrief": call_debrief,
+    "gaps_own": _coaching("capability_gaps", team_default=False),
+    "gaps_team": _coaching("capability_gaps", team_default=True),
+    "drills": _coaching("coaching_drills", team_default=False),
+    "practice_start": practice_start,
+    "practice_assign": practice_assign,
+    "practice_end": practice_end,
+    "suggestions_list": suggestions_list,
+    "suggestion_adopt": _decide("suggestions", "suggestion", "adopt", "suggestion_id", "采纳建议 12", "adopt suggestion 12"),
+    "suggestion_dismiss": _decide("suggestions", "suggestion", "dismiss", "suggestion_id", "忽略建议 12", "dismiss suggestion 12"),
+    "kpi": kpi,
+    "routing_who": _routing("who"),
+    "routing_why": _routing("why"),
+    "review_list": review_list,
+    "review_approve": _decide("review_queue", "decision", "approve", "decision_id", "批准分配 12", "approve decision 12"),
+    "review_override": review_override,
+    "alerts_list": alerts_list,
+    "alert_adopt": _decide("alerts", "alert", "adopt", "alert_id", "采纳提醒 5", "adopt alert 5"),
+    "alert_dismiss": _decide("alerts", "alert", "dismiss", "alert_id", "忽略提醒 5", "dismiss alert 5"),
+    "alert_explain": _decide("alerts", "alert", "explain", "alert_id", "为什么提醒 5", "why alert 5"),
+    "successor": successor,
+}

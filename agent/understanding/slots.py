@@ -1,0 +1,146 @@
+"""Slots: what a question names, by deterministic extractors — ids, ordinals ("the second
+one", "第二条"), people linked against the users, periods, due dates and repeat counts.
+Accounts and leads are linked by the tools themselves (``tools.leads.find_leads``), which
+know what the asker may see."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+ID_WORDS = {
+    "lead": r"lead|线索",
+    "call": r"call|通话|电话",
+    "suggestion": r"suggestion|建议",
+    "alert": r"alert|提醒|预警|告警",
+    "decision": r"decision|分配|决定|决策|审核",
+}
+ORDINALS_ZH = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+ORDINALS_EN = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "fifth": 5,
+               "5th": 5, "top": 1, "last": -1, "latter": -1, "former": 1}
+ZH_ORDINAL = re.compile(r"第\s*([一二两三四五六七八九十]|\d{1,2})\s*(个|条|家|项|位|笔|名|行|一)?")
+EN_ORDINAL = re.compile(r"\b(the\s+)?(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|top)\s+(one|item|lead|alert|"
+                        r"suggestion|decision|call|row|rep|account|customer|on the list)\b|\b(no\.?|number|#)\s*(\d)\b(?!\d)", re.I)
+ZH_LAST = re.compile(r"最后(一|那)(个|条|家|项)")
+BARE_NUMBER = re.compile(r"(?<![\d.-])(\d{1,9})(?![\d.%-])(?!\s*(?:天|日|号|小时|周|个月|月|年|季度|分钟|秒|次|遍|条|个|人|名|万|千|"
+                         r"d\b|h\b|days?|weeks?|months?|years?|hours?|mins?|minutes?|times|x\b))")
+TIMES = re.compile(r"(\d+|[一二两三四五六七八九十])\s*(次|遍|回)|\b(\d+)\s*(x|times)\b|\bx\s*(\d+)\b|\b(once|twice|thrice)\b", re.I)
+WEEKDAYS_EN = {"monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "wednesday": 2, "wed": 2, "thursday": 3, "thu": 3,
+               "friday": 4, "fri": 4, "saturday": 5, "sat": 5, "sunday": 6, "sun": 6}
+WEEKDAYS_ZH = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
+
+
+@dataclass
+class Slots:
+    ids: dict[str, int] = field(default_factory=dict)  # kind → id, when the kind is said ("线索 638", "alert 5")
+    numbers: list[int] = field(default_factory=list)  # every bare number, in order
+    ordinal: int | None = None  # 1-based; -1 = the last one
+    reps: list[Any] = field(default_factory=list)  # users named in the question
+    due: date | None = None
+    times: int | None = None
+
+
+def typed_ids(question: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for kind, words in ID_WORDS.items():
+        m = re.search(rf"(?:{words})\s*(?:no\.?|id|编号|号)?\s*#?\s*(\d{{1,9}})(?!\d)(?!\s*(?:小时|天|日|h\b|%|个|条|次))", question, re.I)
+        if m:
+            out[kind] = int(m.group(1))
+    m = re.search(r"(?<![\w])#\s*(\d{1,9})\b", question)
+    if m and "lead" not in out and not out:
+        out["lead"] = int(m.group(1))
+    return out
+
+
+def ordinal_of(question: str) -> int | None:
+    m = ZH_ORDINAL.search(question)
+    if m:
+        word = m.group(1)
+        return int(word) if word.isdigit() else ORDINALS_ZH[word]
+    if ZH_LAST.search(question):
+        return -1
+    m = EN_ORDINAL.search(question)
+    if m:
+        if m.group(5):
+            return int(m.group(5))
+        return ORDINALS_EN[m.group(2).lower()]
+    return None
+
+
+def times_of(question: str) -> int | None:
+    m = TIMES.search(question)
+    if not m:
+        return None
+    word = next(g for g in m.groups() if g and g.lower() not in ("次", "遍", "回", "x", "times"))
+    if word.isdigit():
+        return int(word)
+    return {"once": 1, "twice": 2, "thrice": 3}.get(word.lower()) or ORDINALS_ZH.get(word)
+
+
+def due_of(question: str, today: date) -> date | None:
+    """"这周做完" → this Sunday; "下周五前" / "by next friday" → that day; "3天内" → today + 3;
+    "月底" / "end of month" → the month's last day; an ISO or Chinese date as written."""
+    low = question.lower()
+    m = re.search(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})月(\d{1,2})[日号]", low)
+    if m:
+        if m.group(1):
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        d = date(today.year, int(m.group(4)), int(m.group(5)))
+        return d if d >= today else date(today.year + 1, d.month, d.day)
+    m = re.search(r"(\d+|[一二两三四五六七八九十])\s*天(内|之内|以内)|within (\d+) days|in (\d+) days", low)
+    if m:
+        n = m.group(1) or m.group(3) or m.group(4)
+        return today + timedelta(days=int(n) if n.isdigit() else ORDINALS_ZH[n])
+    if re.search(r"月底|月末|end of (the )?month", low):
+        nxt = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+        return nxt - timedelta(days=1)
+    return _weekday_due(low, today)
+
+
+def _weekday_due(low: str, today: date) -> date | None:
+    next_week = bool(re.search(r"下周|下个?星期|下礼拜|next week|next (mon|tue|wed|thu|fri|sat|sun)", low))
+    m = re.search(r"(?:周|星期|礼拜)([一二三四五六日天])", low)
+    day = WEEKDAYS_ZH[m.group(1)] if m else None
+    if day is None:
+        m = re.search(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun)\b", low)
+        day = WEEKDAYS_EN[m.group(1)] if m else None
+    if day is None and re.search(r"这周|本周|这个?星期|this week|end of (the )?week|周末前", low):
+        day = 6
+    if day is None and next_week:
+        day = 6
+    if day is None:
+        return None
+    monday = today - timedelta(days=today.weekday()) + timedelta(days=7 if next_week else 0)
+    due = monday + timedelta(days=day)
+    return due if due >= today else due + timedelta(days=7)
+
+
+def reps_named(session: Session, question: str) -> list[Any]:
+    """Reps the question names: full names and logins (``find_reps_in``), then an English
+    first name or a Chinese given name that only one rep has ("David's call", "袁梦")."""
+    from crm.models import User
+    from tools.capability import find_reps_in
+
+    found = find_reps_in(session, question)
+    if found:
+        return found
+    words = {w.lower() for w in re.findall(r"([A-Za-z]{3,})(?:'s|’s)?", question)}
+    words |= {w[:-1] for w in words if w.endswith("s")}  # "davids leaving"
+    if not words:
+        return []
+    by_first: dict[str, list[Any]] = {}
+    for u in session.scalars(select(User).where(User.role == "rep")):
+        if u.name.isascii() and " " in u.name:
+            by_first.setdefault(u.name.split()[0].lower(), []).append(u)
+    return next((us for w, us in by_first.items() if w in words and len(us) == 1), [])
+
+
+def extract(question: str, session: Session, today: date) -> Slots:
+    ids = typed_ids(question)
+    return Slots(ids=ids, numbers=[int(n) for n in BARE_NUMBER.findall(question)], ordinal=ordinal_of(question),
+                 reps=reps_named(session, question), due=due_of(question, today), times=times_of(question))

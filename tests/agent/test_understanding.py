@@ -1,0 +1,179 @@
+"""How the offline planner understands people: the exemplar bank, slots, references to the
+previous answer, and the chat actions they unlock (tested through the real planner and tools)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from sqlalchemy import select
+
+from agent.planners import OfflinePlanner, detect_language
+from agent.service import Copilot
+from agent.tools import REGISTRY
+from agent.understanding import references
+from agent.understanding.intents import LANGUAGES, load_bank
+from agent.understanding.slots import due_of, ordinal_of, times_of, typed_ids
+from crm.models import Account, DrillAssignment, Lead, User
+from tests.agent.conftest import noon_ctx, planned_call
+
+FRIDAY = date(2026, 11, 20)  # the demo's as-of day
+
+
+def test_every_intent_has_forty_exemplars_per_language_and_a_real_tool():
+    bank = load_bank()
+    for name, intent in bank.intents.items():
+        assert intent.tool is None or intent.tool in REGISTRY, name
+    texts_by_intent: dict[str, set[str]] = {}
+    for text, label in zip(bank.texts, bank.labels, strict=True):
+        texts_by_intent.setdefault(label, set()).add(text)
+    for name in bank.intents:
+        assert len(texts_by_intent[name]) >= 80, name  # ≥ 40 a language (the loader checks both lists exist)
+    owners: dict[str, str] = {}
+    for text, label in zip(bank.texts, bank.labels, strict=True):
+        assert owners.setdefault(text.lower(), label) == label, f"{text!r} is an exemplar of two intents"
+    assert LANGUAGES == ("zh", "en")
+
+
+def test_a_bank_file_without_both_languages_is_named_in_the_error(tmp_path):
+    (tmp_path / "broken.yaml").write_text("intent: broken\ntool: none\nzh: [你好]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="broken.yaml"):
+        load_bank(tmp_path)
+
+
+@pytest.mark.parametrize("text, n", [("第二条帮我采纳了", 2), ("第2个", 2), ("第一个就批了", 1), ("最后一个呢", -1),
+                                     ("the second one", 2), ("approve the first one", 1), ("the last one pls", -1),
+                                     ("线索638怎么样", None), ("72小时跟进率", None)])
+def test_ordinals_in_both_languages(text, n):
+    assert ordinal_of(text) == n
+
+
+@pytest.mark.parametrize("text, due", [("这周做完", date(2026, 11, 22)), ("下周五前", date(2026, 11, 27)),
+                                       ("3天内完成", date(2026, 11, 23)), ("by friday", FRIDAY),
+                                       ("by next friday", date(2026, 11, 27)), ("月底前", date(2026, 11, 30)),
+                                       ("due 2026-12-04", date(2026, 12, 4)), ("12月4日前", date(2026, 12, 4)),
+                                       ("练一下价格异议", None)])
+def test_due_dates_as_people_say_them(text, due):
+    assert due_of(text, FRIDAY) == due
+
+
+@pytest.mark.parametrize("text, n", [("练两次", 2), ("做3遍", 3), ("twice by friday", 2), ("3 times", 3), ("x4", 4),
+                                     ("练习一下", None)])
+def test_repeat_counts(text, n):
+    assert times_of(text) == n
+
+
+def test_ids_are_typed_by_the_word_before_them_and_durations_are_not_ids():
+    assert typed_ids("采纳建议12") == {"suggestion": 12}
+    assert typed_ids("who should take lead 638?") == {"lead": 638}
+    assert typed_ids("dismiss alert #5") == {"alert": 5}
+    assert typed_ids("线索72小时跟进率") == {}
+
+
+def test_the_previous_answers_items_resolve_by_ordinal_name_and_this():
+    items = references.items_from([
+        ([{"kind": "suggestion", "id": "31", "text": "给苏州市立医院超声科发送报价"},
+          {"kind": "touchpoint", "id": "9", "text": "page view"},
+          {"kind": "suggestion", "id": "35", "text": "Send the ultrasound case study to Helios"}], {}),
+    ])
+    assert [i["id"] for i in items] == [31, 35]
+    assert references.resolve("第二条帮我采纳了", items, 2)["id"] == 35
+    assert references.resolve("the ultrasound one", items, None)["id"] == 35
+    assert references.resolve("超声科那个", items, None)["id"] == 31
+    assert references.resolve("这个", items, None) is None  # two items: "this" is ambiguous
+    assert references.resolve("这个", items[:1], None)["id"] == 31
+    assert references.resolve("第五个", items, 5) is None
+
+
+@pytest.mark.parametrize("text, lang", [("How is the 苏州市第八人民医院 lead?", "en"), ("how is 宁波宏达风电设备 doing", "en"),
+                                        ("what about 华南", "en"), ("帮我check下华东的win rate", "zh"), ("这个lead咋样", "zh"),
+                                        ("David的最近一次通话", "zh"), ("Helios Wind Systems AG (Suzhou)的线索怎么样", "zh")])
+def test_the_answer_language_is_the_sentence_frame_with_names_removed(text, lang):
+    assert detect_language(text) == lang
+
+
+# -- through the planner and the tools -------------------------------------------------------------------
+
+def ask_thread(session, login: str, questions: list[str]):
+    copilot = Copilot(planner=OfflinePlanner(), checkpointer=InMemorySaver())
+    ctx = noon_ctx(session, login)
+    return [copilot.ask(ctx, q, thread_id=f"t-{login}") for q in questions]
+
+
+def test_the_second_one_after_a_lead_list_is_that_lead(demo_session):
+    listed, picked = ask_thread(demo_session, "zhangwei", ["我手上哪些线索最热", "第二个"])
+    assert listed.tools[0]["args"].get("list") is True
+    second = [e for e in listed.evidence if e["kind"] == "lead"][1]
+    assert picked.tools == [{"name": "lead_lookup", "args": {"query": "第二个", "lead_id": int(second["id"])}}]
+    assert f"#{second['id']}" in picked.answer
+
+
+def test_a_named_reps_latest_call_is_that_reps_not_the_askers(demo_session):
+    tool, args = planned_call(demo_session, "chenjing", "pull up David's latest call")
+    assert (tool, args) == ("call_debrief", {"rep": "davidchen"})
+    [answer] = ask_thread(demo_session, "chenjing", ["pull up David's latest call"])
+    assert "David Chen's average" in answer.answer and "your average" not in answer.answer
+
+
+def test_a_manager_cannot_debrief_another_teams_rep(demo_session):
+    [answer] = ask_thread(demo_session, "chenjing", ["复盘袁梦最近的一次通话"])  # 袁梦 is on the 西部 team
+    assert answer.refused and answer.tools[0]["args"] == {"rep": "yuanmeng"}
+
+
+def test_practice_ends_in_plain_words(demo_session):
+    started, ended = ask_thread(demo_session, "zhangwei", ["开始练习 医院采购价格异议", "先不练了,结束吧"])
+    assert started.tools[0]["name"] == "practice"
+    assert ended.tools[0]["name"] == "practice_turn" and ended.tools[0]["args"]["end"] is True
+    assert "练习结束" in ended.answer
+
+
+def test_a_manager_assigns_practice_from_the_chat_with_a_due_date(demo_session):
+    [answer] = ask_thread(demo_session, "chenjing", ["给李娜安排个医院价格异议的模拟练习,这周做完,练两次"])
+    call = answer.tools[0]
+    assert call["name"] == "practice" and call["args"]["assign_to"] == "lina" and call["args"]["due"] == "2026-11-22"
+    lina = demo_session.scalar(select(User).where(User.login == "lina"))
+    row = demo_session.scalar(select(DrillAssignment).where(DrillAssignment.user_id == lina.id,
+                                                            DrillAssignment.due_date == date(2026, 11, 22)))
+    assert row is not None and row.repetitions == 2 and "李娜" in answer.answer
+
+
+def test_a_rep_cannot_assign_practice(demo_session):
+    [answer] = ask_thread(demo_session, "zhangwei", ["给李娜安排个医院价格异议的模拟练习,这周做完"])
+    assert answer.refused
+
+
+def test_successor_matching_in_the_chat_for_managers_only(demo_session):
+    [plan] = ask_thread(demo_session, "chenjing", ["张伟要离职了，他的客户谁接合适?"])
+    assert plan.tools == [{"name": "successor", "args": {"rep": "zhangwei"}}] and "张伟的客户交接" in plan.answer
+    [refused] = ask_thread(demo_session, "lina", ["张伟要离职了，他的客户谁接合适?"])
+    assert refused.refused
+
+
+def test_an_account_the_asker_may_not_see_is_refused_not_replaced_by_a_look_alike(demo_session):
+    zhangwei = demo_session.scalar(select(User).where(User.login == "zhangwei"))
+    other = demo_session.scalar(select(Account).join(Lead, Lead.account_id == Account.id)
+                                .where(Lead.owner_id.is_not(None), Lead.owner_id != zhangwei.id,
+                                       Account.region_id != zhangwei.team.region_id).order_by(Account.id))
+    [answer] = ask_thread(demo_session, "zhangwei", [f"{other.name}这条线索怎么样"])
+    assert answer.refused and other.name not in answer.answer
+
+
+def test_an_english_question_about_a_chinese_account_is_answered_in_english(demo_session):
+    zhangwei = demo_session.scalar(select(User).where(User.login == "zhangwei"))
+    account = demo_session.scalar(select(Account).join(Lead, Lead.account_id == Account.id)
+                                  .where(Lead.owner_id == zhangwei.id).order_by(Lead.id))
+    [answer] = ask_thread(demo_session, "zhangwei", [f"how is the {account.name} lead?"])
+    assert answer.language == "en" and answer.tools[0]["name"] == "lead_lookup"
+
+
+def test_when_unsure_the_likeliest_readings_are_offered_and_a_number_picks_one(demo_session):
+    class Unsure(OfflinePlanner):
+        confident = 1.01  # nothing is sure enough: always offer the readings
+
+    copilot = Copilot(planner=Unsure(), checkpointer=InMemorySaver())
+    ctx = noon_ctx(demo_session, "zhangwei")
+    offered = copilot.ask(ctx, "复盘我最近的一次通话", thread_id="unsure")
+    assert offered.tools == [] and 2 <= len(offered.choices) <= 3 and "1." in offered.answer
+    picked = copilot.ask(ctx, "1", thread_id="unsure")
+    assert picked.tools[0]["name"] == "call_debrief"
