@@ -78,6 +78,7 @@ class ChatOut(BaseModel):
     message_id: int  # what 👍/👎 refers to: POST /api/answers/{message_id}/feedback
     images: list[str] = []  # chart URLs (GET with the same token)
     links: list[dict] = []  # pages the answer points to (a debrief: its call page)
+    choices: list[dict] = []  # when unsure: the likeliest readings, {label, reply}; sending reply picks one
 
 
 def _finish(runtime, user_id: int, short_thread: str, question: str, answer: Answer) -> ChatOut:

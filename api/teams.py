@@ -485,6 +485,10 @@ def answer_card(answer) -> dict[str, Any]:
         for verb in ("adopt", "dismiss"):
             actions.append({"type": "Action.Execute", "title": labels[verb].format(id=sid),
                             "verb": f"suggestion.{verb}", "data": {"suggestion_id": sid}})
+    for choice in getattr(answer, "choices", None) or []:
+        # an unsure answer's readings: a tap posts the reading's number back as the user's message
+        actions.append({"type": "Action.Submit", "title": choice["label"],
+                        "data": {"msteams": {"type": "imBack", "value": choice["reply"]}}})
     card: dict[str, Any] = {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                             "version": "1.5", "body": [*answer_blocks, *body], "msteams": {"width": "Full"}}
     if actions:

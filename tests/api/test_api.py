@@ -149,3 +149,18 @@ def test_every_request_context_carries_the_deployments_anonymized_switch_and_the
                 assert runtime.context(session, david, "fr").language == "en"  # an unknown language falls back to the user's
         finally:
             runtime.close()
+
+
+def test_an_unsure_answer_offers_its_readings_and_replying_with_a_number_picks_one(served, monkeypatch):
+    """The web chat shows ``choices`` as chips; a tap sends the reading's number in the same thread."""
+    from agent.planners import OfflinePlanner
+
+    client, tokens = served
+    monkeypatch.setattr(OfflinePlanner, "confident", 1.01)  # nothing is sure enough: always offer the readings
+    first = client.post("/api/chat", json={"message": "复盘我最近的一次通话", "thread_id": "unsure1"},
+                        headers=auth(tokens["chenjing"])).json()
+    assert first["tools"] == [] and 2 <= len(first["choices"]) <= 3
+    assert [c["reply"] for c in first["choices"]] == [str(i) for i in range(1, len(first["choices"]) + 1)]
+    picked = client.post("/api/chat", json={"message": first["choices"][0]["reply"], "thread_id": "unsure1"},
+                         headers=auth(tokens["chenjing"])).json()
+    assert picked["tools"] and picked["tools"][0]["name"] == "call_debrief"

@@ -418,3 +418,14 @@ def test_an_activity_over_the_size_limit_is_413_and_nothing_is_stored(teams):
     activity = message_activity("x" * (300 * 1024), activity_id=activity_id, service_url=services.base,
                                 aad_object_id=AAD["chenjing"], conversation_id="a:chenjing-personal", locale="en-US")
     assert _post(client, key, activity).status_code == 413 and _rows(engine, activity_id) == []
+
+
+def test_an_unsure_answers_readings_are_card_buttons_that_post_their_number():
+    from agent.service import Answer
+    from api.teams import answer_card
+
+    card = answer_card(Answer(answer="我不太确定你想问的是哪一个", language="zh",
+                              choices=[{"label": "复盘通话", "reply": "1"}, {"label": "查 KPI 指标", "reply": "2"}]))
+    backs = [a for a in card["actions"] if a["type"] == "Action.Submit"]
+    assert [(a["title"], a["data"]["msteams"]) for a in backs] == [("复盘通话", {"type": "imBack", "value": "1"}),
+                                                                   ("查 KPI 指标", {"type": "imBack", "value": "2"})]
