@@ -293,6 +293,9 @@ class OfflinePlanner:
                 and not _asks_kpi(q) and _kpi_follow_up(q):
             return "kpi_query", {"question": q, "base_spec": focus["kpi_spec"]}
         topic = focus.get("topic")
+        if topic in ("journey_timeline", "lead_lookup") and topic in turn.tools and len(q.strip()) <= 30 \
+                and re.search(r"^(那|那么)|呢[??]?$|^(and|what about|how about)\b", q.strip(), re.I) and _names_something(q):
+            return topic, {"query": q}  # "那卓越口腔呢" after a journey: the same view of another account
         if topic in COACHING and topic in turn.tools and len(q.strip()) <= 30 and re.search(r"呢|^(and|what about|how about)\b", q, re.I):
             args = coaching_args(q, turn.ctx, focus)
             if args.get("rep") or args.get("team"):
