@@ -282,6 +282,12 @@ class OfflinePlanner:
     @staticmethod
     def command(turn) -> tuple[str, dict[str, Any]] | None:
         call = exact_command(turn.question)
+        if call is None and "practice" in turn.tools and PRACTICE_START.search(turn.question):
+            phrase = practice_request(turn.question, turn.ctx)  # "开始练习 <a scenario's name>", whatever words the name has
+            if phrase:
+                from tools.practice.scenario import find_scenario
+
+                call = ("practice", {"scenario": phrase}) if find_scenario(phrase, turn.ctx.home) else None
         return call if call and call[0] in turn.tools else None
 
     @staticmethod

@@ -96,6 +96,8 @@ def slot_factors(t: "Turn", top: str | None = None) -> dict[str, float]:
         factors["alert_explain"] = 0.3
     if not PRACTICE_CUE.search(t.question):
         factors["practice_start"] = 0.3
+    elif _names_a_scenario(t):
+        factors["practice_start"] = 6.0  # "开始练习 新能源风场运维的“为什么”追问": a scenario named, whatever its words
     if not ASSIGN_CUE.search(t.question):
         factors["practice_assign"] = 0.2
     if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and _names_a_visible_lead(t)):
@@ -103,6 +105,12 @@ def slot_factors(t: "Turn", top: str | None = None) -> dict[str, float]:
         factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
         factors["kpi"] = 0.3
     return factors
+
+
+def _names_a_scenario(t: "Turn") -> bool:
+    from agent.planners import practice_request
+
+    return bool(practice_request(t.question, t.ctx))
 
 
 def _names_a_visible_lead(t: "Turn") -> bool:
