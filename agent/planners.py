@@ -282,6 +282,12 @@ class OfflinePlanner:
     @staticmethod
     def command(turn) -> tuple[str, dict[str, Any]] | None:
         call = exact_command(turn.question)
+        if call is None and "practice" in turn.tools and PRACTICE_START.search(turn.question):
+            phrase = practice_request(turn.question, turn.ctx)  # "开始练习 <a scenario's name>", whatever words the name has
+            if phrase:
+                from tools.practice.scenario import find_scenario
+
+                call = ("practice", {"scenario": phrase}) if find_scenario(phrase, turn.ctx.home) else None
         return call if call and call[0] in turn.tools else None
 
     @staticmethod
@@ -293,6 +299,9 @@ class OfflinePlanner:
                 and not _asks_kpi(q) and _kpi_follow_up(q):
             return "kpi_query", {"question": q, "base_spec": focus["kpi_spec"]}
         topic = focus.get("topic")
+        if topic in ("journey_timeline", "lead_lookup") and topic in turn.tools and len(q.strip()) <= 30 \
+                and re.search(r"^(那|那么)|呢[??]?$|^(and|what about|how about)\b", q.strip(), re.I) and _names_something(q):
+            return topic, {"query": q}  # "那卓越口腔呢" after a journey: the same view of another account
         if topic in COACHING and topic in turn.tools and len(q.strip()) <= 30 and re.search(r"呢|^(and|what about|how about)\b", q, re.I):
             args = coaching_args(q, turn.ctx, focus)
             if args.get("rep") or args.get("team"):

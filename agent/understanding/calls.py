@@ -86,8 +86,9 @@ def slot_factors(t: "Turn", top: str | None = None) -> dict[str, float]:
     from agent.planners import _asks_kpi
 
     factors: dict[str, float] = {}
-    if _asks_kpi(t.question) or _names_undefined_metric(t.question):
-        factors["kpi"] = 4.0
+    if not PRACTICE_CUE.search(t.question) and (_asks_kpi(t.question) or _links_a_metric(t.question)
+                                                 or _names_undefined_metric(t.question)):
+        factors["kpi"] = 4.0  # ("想模拟一下续约客户嫌涨价" names a metric word, but asks for a role-play)
     if not WHO_CUE.search(t.question):
         factors["routing_who"] = 0.2
     if not WHY_CUE.search(t.question):
@@ -95,6 +96,8 @@ def slot_factors(t: "Turn", top: str | None = None) -> dict[str, float]:
         factors["alert_explain"] = 0.3
     if not PRACTICE_CUE.search(t.question):
         factors["practice_start"] = 0.3
+    elif _names_a_scenario(t):
+        factors["practice_start"] = 6.0  # "开始练习 新能源风场运维的“为什么”追问": a scenario named, whatever its words
     if not ASSIGN_CUE.search(t.question):
         factors["practice_assign"] = 0.2
     if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and _names_a_visible_lead(t)):
@@ -102,6 +105,12 @@ def slot_factors(t: "Turn", top: str | None = None) -> dict[str, float]:
         factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
         factors["kpi"] = 0.3
     return factors
+
+
+def _names_a_scenario(t: "Turn") -> bool:
+    from agent.planners import practice_request
+
+    return bool(practice_request(t.question, t.ctx))
 
 
 def _names_a_visible_lead(t: "Turn") -> bool:
@@ -112,6 +121,15 @@ def _names_a_visible_lead(t: "Turn") -> bool:
         return any(m.score >= 0.9 for m in find_leads(ctx=t.ctx, query=t.question, limit=1))
     except RepcopilotError:
         return False
+
+
+def _links_a_metric(question: str) -> bool:
+    """A registry metric named in other words ("my why question share", "多久能开单"): the KPI
+    layer's own linker, by synonyms and by e5 over each metric's labels and definition."""
+    from tools.kpi import link_metric, load_registry
+
+    link = link_metric(question, load_registry())
+    return link.metric is not None and link.how in ("synonym", "embedding")
 
 
 def _names_undefined_metric(question: str) -> bool:
@@ -163,10 +181,13 @@ def journey(t: Turn) -> Built:
     elif item:
         args["lead_id"] = item["id"]
     elif t.follow_up or not t.names_something:
+        leads = [i for i in t.items if i["kind"] == "lead"]
         if t.focus.get("lead_id"):
             args["lead_id"] = t.focus["lead_id"]
         elif t.focus.get("account_id"):
             args["account_id"] = t.focus["account_id"]
+        elif leads and DEICTIC_PICK.search(t.question):
+            args["lead_id"] = leads[0]["id"]  # "这家" after a list of one account's leads: the journey is the account's
     return "journey_timeline", args
 
 
