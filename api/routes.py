@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sqlalchemy import text
 
 from api.capacity import run_agent
 from api.deps import CurrentUser, IdPath, Limit, http_error, not_yours_or_missing
+from core.blobs import BlobMissing
 from core.errors import NotFoundError, PermissionDenied, RepcopilotError
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -73,6 +75,8 @@ async def chat(body: ChatIn, user: CurrentUser, request: Request):
     runtime = request.app.state.runtime
     thread = f"web:{user.id}:{body.thread_id or uuid.uuid4().hex[:12]}"
     answer = await run_agent(request, runtime.ask, user.id, body.message, thread)
+    if answer.images:
+        await run_in_threadpool(publish_charts, runtime, answer.images)
     data = public_paths(answer.to_json(), runtime.home) | {"images": [f"/api/charts/{Path(p).name}" for p in answer.images]}
     out = ChatOut(**data, thread_id=thread.split(":", 2)[2])
     if not body.stream:
@@ -109,6 +113,8 @@ async def kpi(body: KpiIn, user: CurrentUser, request: Request) -> dict:
             answer = answer_question(ctx=ctx, question=body.question, chart_path=chart)
             data = answer.to_json()
             data["chart"] = f"/api/charts/{user.id}-{chart_id}.png" if answer.chart else None
+            if answer.chart:
+                publish_charts(runtime, [chart])
             data["text"] = answer.render(chart_path=False)  # the chart's URL, never its file path
             if data["chart"]:
                 data["text"] += ("\n图表:" if language == "zh" else "\nChart: ") + data["chart"]
@@ -120,14 +126,31 @@ async def kpi(body: KpiIn, user: CurrentUser, request: Request) -> dict:
         raise http_error(exc) from None
 
 
+def publish_charts(runtime, paths) -> None:
+    """Charts drawn on this node, stored where every node can serve them (the blob store; with
+    the local store they are already in place)."""
+    for path in paths:
+        path = Path(path)
+        if path.is_file():
+            runtime.blobs.put_file(f"charts/{path.name}", path)
+
+
+CHART_NAME = re.compile(r"^[0-9]+-[0-9a-f]{32}\.png$")
+
+
 @router.get("/charts/{name}")
-def chart(name: str, user: CurrentUser, request: Request) -> FileResponse:
-    if not name.startswith(f"{user.id}-") or "/" in name or not name.endswith(".png"):
+def chart(name: str, user: CurrentUser, request: Request):
+    """A chart of yours, drawn by this node or any other."""
+    if not name.startswith(f"{user.id}-") or not CHART_NAME.match(name):
         raise HTTPException(404, "no such chart")
-    path: Path = request.app.state.runtime.home / "charts" / name
-    if not path.is_file():
-        raise HTTPException(404, "no such chart")
-    return FileResponse(path, media_type="image/png")
+    runtime = request.app.state.runtime
+    path: Path = runtime.home / "charts" / name
+    if path.is_file():
+        return FileResponse(path, media_type="image/png")
+    try:
+        return StreamingResponse(runtime.blobs.read(f"charts/{name}"), media_type="image/png")
+    except BlobMissing:
+        raise HTTPException(404, "no such chart") from None
 
 
 # -- AI suggestions ---------------------------------------------------------------------------

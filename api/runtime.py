@@ -13,6 +13,7 @@ from pathlib import Path
 from api.capacity import AgentGate
 from api.inbox import Inbox
 from agent.service import Answer, Copilot, make_planner, open_checkpointer
+from core.blobs import blob_store_for
 from core.settings import Settings
 from crm.db import engine_for, ensure_home, session_factory, upgrade_schema
 from crm.models import User
@@ -44,6 +45,7 @@ class Runtime:
         self.engine = engine_for(settings.resolved_database_url, settings.db_pool_size)
         upgrade_schema(self.engine)
         self.session_factory = session_factory(self.engine)
+        self.blobs = blob_store_for(settings, self.engine, self.home)  # uploads and charts any node can read
         self._stack = ExitStack()
         saver = self._stack.enter_context(open_checkpointer(settings, self.home))
         self.copilot = Copilot(planner=make_planner(settings), checkpointer=saver)
