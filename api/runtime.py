@@ -18,6 +18,7 @@ from core.settings import Settings
 from crm.db import engine_for, ensure_home, session_factory, upgrade_schema
 from crm.models import User
 from tools.context import ToolContext
+from tools.practice.scenario import sync_scenarios
 from tools.jobs import JobWorker
 
 log = logging.getLogger("repcopilot.runtime")
@@ -113,6 +114,7 @@ class Runtime:
         anonymized-aggregate switch — set in one place, so no entry point can forget it."""
         user = session.get(User, user if isinstance(user, int) else user.id)
         lang = language if language in ("zh", "en") else (user.language if user.language in ("zh", "en") else "zh")
+        sync_scenarios(session, self.home)  # scenarios a trainer created on any node, for the chat's practice too
         return ToolContext(user=user, session=session, language=lang, home=self.home,
                            anonymized=self.settings.anonymized_aggregate_mode)
 

@@ -9,7 +9,7 @@ import pytest
 
 from core.blobs import CHUNK_BYTES, BlobMissing, DatabaseBlobStore, LocalBlobStore, blob_store_for
 from core.settings import Settings
-from crm.models import Blob, BlobChunk
+from crm.models import Blob, BlobChunk, User
 from crm.db import session_scope
 from sqlalchemy import func, select
 
@@ -94,3 +94,41 @@ def test_an_upload_kept_in_the_database_is_transcribed_from_there_and_home_keeps
     engine.dispose()
     uploads = tmp_path / "uploads"
     assert [p for p in uploads.rglob("*") if p.is_file()] == [] if uploads.exists() else True
+
+
+def test_a_scenario_created_on_one_node_is_in_the_database_and_every_node_lists_it(engine, tmp_path):
+    """A trainer creates a scenario with node A's HOME; node B (another HOME, the same database) lists
+    and opens it; created again with changes, B sees the new version."""
+    import shutil
+
+    from crm.demo import build_demo
+    from crm.access import get_user
+    from tests.conftest import AS_OF
+    from tools.context import ToolContext
+    from tools.practice.scenario import BUILTIN_DIR
+    from tools.practice.service import create_scenario, list_scenarios, scenario_for
+
+    build_demo(engine, seed=7, scale=1, as_of=AS_OF)
+    home_a, home_b = tmp_path / "a", tmp_path / "b"
+    source = next(BUILTIN_DIR.glob("*.yaml"))
+    mine = tmp_path / "mine.yaml"
+    text = source.read_text(encoding="utf-8")
+    code = text.split("code:", 1)[1].split()[0].strip("'\"")
+    mine.write_text(text.replace(f"code: {code}", "code: shared-drill", 1), encoding="utf-8")
+    with session_scope(engine) as s:
+        trainer = s.scalars(select(User).where(User.role == "trainer").order_by(User.id)).first()
+        out = create_scenario(ToolContext(user=trainer, session=s, language="en", home=home_a), mine)
+        assert out["code"] == "shared-drill" and out["replaced"] is False
+    with session_scope(engine) as s:
+        rep = get_user(s, "zhangwei")
+        ctx_b = ToolContext(user=rep, session=s, language="en", home=home_b)
+        assert "shared-drill" in {row["code"] for row in list_scenarios(ctx_b)["scenarios"]}
+        assert scenario_for(ctx_b, "shared-drill").code == "shared-drill"
+    shutil.copyfile(mine, tmp_path / "v2.yaml")
+    (tmp_path / "v2.yaml").write_text(mine.read_text(encoding="utf-8") + "\n# v2\n", encoding="utf-8")
+    with session_scope(engine) as s:
+        trainer = s.merge(trainer)
+        assert create_scenario(ToolContext(user=trainer, session=s, language="en", home=home_a), tmp_path / "v2.yaml")["replaced"]
+    with session_scope(engine) as s:
+        scenario_for(ToolContext(user=get_user(s, "zhangwei"), session=s, language="en", home=home_b), "shared-drill")
+    assert (home_b / "scenarios" / "shared-drill.yaml").read_text(encoding="utf-8").endswith("# v2\n")
