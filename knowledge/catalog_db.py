@@ -1,0 +1,173 @@
+"""The knowledge catalog and keyword index in the main database, for several nodes.
+
+The same contract as ``knowledge.keyword.KeywordIndex`` (the single-node SQLite FTS5 file in
+HOME), over the ``kb_chunks`` / ``kb_sources`` / ``kb_partitions`` tables (migration 0007):
+
+- ``kb_chunks.body`` holds the same pre-tokenised text as the FTS5 index — CJK character
+  bigrams and lowercased latin words (``keyword.tokens``); on PostgreSQL a GIN index over
+  ``to_tsvector('simple', body)`` answers ``@@`` queries, ranked with ``ts_rank``.
+- The partition and the access rule (rep ids, exemplars) are columns, filtered in the same query.
+- Each write is its own transaction, so every node sees a chunk as soon as it is indexed.
+
+``move_local_catalog`` copies a single-node install's ``catalog.sqlite`` into these tables
+(``repcopilot kb sync`` runs it).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Engine
+
+from crm.db import session_factory
+from crm.models import KnowledgeChunk, KnowledgePartition, KnowledgeSource
+from knowledge.keyword import Access, CatalogRow, tokens
+
+TSV = func.to_tsvector(text("'simple'"), KnowledgeChunk.body)
+
+
+def _tsquery(query: str) -> str | None:
+    """Any of the query's tokens (the FTS5 side ORs them too); the tokens are [a-z0-9]+ words and
+    CJK bigrams, nothing a tsquery could read as an operator."""
+    terms = list(dict.fromkeys(tokens(query).split()))
+    return " | ".join(terms) if terms else None
+
+
+class DatabaseKeywordIndex:
+    """``KeywordIndex`` over the main database (PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValueError("the shared knowledge catalog needs PostgreSQL (REPCOPILOT_DATABASE_URL=postgresql+psycopg://…)")
+        self.factory = session_factory(engine)
+
+    def empty(self) -> bool:
+        with self.factory() as session:
+            return session.scalar(select(KnowledgeChunk.id).limit(1)) is None
+
+    # -- writing --------------------------------------------------------------------------------
+    def add(self, rows: Iterable[tuple[str, str, str, dict[str, Any]]]) -> None:
+        """rows: (chunk_id, partition, text, metadata). An existing chunk id is replaced."""
+        rows = list(rows)
+        if not rows:
+            return
+        with self.factory() as session, session.begin():
+            counts = self._delete(session, [r[0] for r in rows])
+            for i in range(0, len(rows), 500):
+                session.execute(pg_insert(KnowledgeChunk), [_chunk(*row) for row in rows[i:i + 500]])
+            for _cid, part, _text, _meta in rows:
+                counts[part] = counts.get(part, 0) + 1
+            _count(session, counts)
+
+    def delete(self, chunk_ids: list[str]) -> None:
+        if chunk_ids:
+            with self.factory() as session, session.begin():
+                _count(session, self._delete(session, chunk_ids))
+
+    @staticmethod
+    def _delete(session, chunk_ids: list[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for i in range(0, len(chunk_ids), 500):
+            gone = session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.chunk_id.in_(chunk_ids[i:i + 500]))
+                                   .returning(KnowledgeChunk.partition)).scalars().all()
+            for part in gone:
+                counts[part] = counts.get(part, 0) - 1
+        return counts
+
+    def commit(self) -> None:
+        """Every write above commits on its own."""
+
+    # -- sources (idempotent re-indexing) ----------------------------------------------------
+    def source(self, source_key: str) -> tuple[str | None, list[list[str]]] | None:
+        with self.factory() as session:
+            row = session.get(KnowledgeSource, source_key)
+            return (row.digest, json.loads(row.chunk_ids)) if row else None
+
+    def put_sources(self, rows: list[tuple[str, str, str]]) -> None:
+        """(source key, digest, JSON chunk ids), replacing older ones."""
+        if not rows:
+            return
+        with self.factory() as session, session.begin():
+            stmt = pg_insert(KnowledgeSource).values([{"source_key": k, "digest": d, "chunk_ids": c} for k, d, c in rows])
+            session.execute(stmt.on_conflict_do_update(index_elements=["source_key"],
+                                                       set_={"digest": stmt.excluded.digest, "chunk_ids": stmt.excluded.chunk_ids}))
+
+    def drop_source(self, source_key: str) -> None:
+        with self.factory() as session, session.begin():
+            session.execute(delete(KnowledgeSource).where(KnowledgeSource.source_key == source_key))
+
+    # -- reading --------------------------------------------------------------------------------
+    def partitions(self) -> dict[str, int]:
+        with self.factory() as session:
+            return dict(session.execute(select(KnowledgePartition.name, KnowledgePartition.chunks)
+                                        .where(KnowledgePartition.chunks > 0)).all())
+
+    def search(self, query: str, partition: str, k: int, access: Access = Access()) -> list[str]:
+        """Chunk ids of the partition matching any of the query's tokens, best ``ts_rank`` first."""
+        q = _tsquery(query)
+        if not q:
+            return []
+        tsq = func.to_tsquery(text("'simple'"), q)
+        stmt = (select(KnowledgeChunk.chunk_id).where(KnowledgeChunk.partition == partition, TSV.op("@@")(tsq))
+                .order_by(func.ts_rank(TSV, tsq).desc(), KnowledgeChunk.id).limit(k))
+        if not access.everything:
+            allowed = [KnowledgeChunk.rep_id.in_(sorted(access.rep_ids))] if access.rep_ids else []
+            if access.exemplars:
+                allowed.append(KnowledgeChunk.exemplar.is_(True))
+            if not allowed:
+                return []
+            stmt = stmt.where(or_(*allowed))
+        with self.factory() as session:
+            return list(session.scalars(stmt))
+
+    def rows(self, chunk_ids: list[str]) -> dict[str, CatalogRow]:
+        out: dict[str, CatalogRow] = {}
+        with self.factory() as session:
+            for i in range(0, len(chunk_ids), 500):
+                for c in session.scalars(select(KnowledgeChunk).where(KnowledgeChunk.chunk_id.in_(chunk_ids[i:i + 500]))):
+                    out[c.chunk_id] = CatalogRow(c.chunk_id, c.partition, c.rep_id, c.exemplar, c.document, dict(c.meta))
+        return out
+
+
+def _chunk(cid: str, part: str, text_: str, meta: dict[str, Any]) -> dict[str, Any]:
+    rep = meta.get("rep_id")
+    return {"chunk_id": cid, "partition": part, "rep_id": rep, "exemplar": bool(meta.get("exemplar")),
+            "document": text_, "meta": meta, "body": tokens(text_)}
+
+
+def _count(session, deltas: dict[str, int]) -> None:
+    for part, delta in deltas.items():
+        if delta == 0:
+            continue
+        stmt = pg_insert(KnowledgePartition).values(name=part, chunks=max(delta, 0))
+        session.execute(stmt.on_conflict_do_update(index_elements=["name"],
+                                                   set_={"chunks": KnowledgePartition.chunks + delta}))
+
+
+def move_local_catalog(path: Path, index: DatabaseKeywordIndex, batch: int = 2000) -> dict[str, int]:
+    """Copy a single-node catalog (``HOME/knowledge/catalog.sqlite``) into the database: its chunks
+    (replacing the same ids) and its sources. Safe to run again. Counts of what it copied."""
+    if not path.is_file():
+        return {"chunks": 0, "sources": 0}
+    local = sqlite3.connect(path)
+    try:
+        chunks = 0
+        cursor = local.execute("SELECT chunk_id, partition, document, metadata FROM catalog ORDER BY id")
+        while block := cursor.fetchmany(batch):
+            index.add([(cid, part, doc, json.loads(meta)) for cid, part, doc, meta in block])
+            chunks += len(block)
+        sources = local.execute("SELECT source_key, digest, chunk_ids FROM sources").fetchall()
+        for i in range(0, len(sources), batch):
+            index.put_sources(sources[i:i + batch])
+    finally:
+        local.close()
+    return {"chunks": chunks, "sources": len(sources)}
+
+
+__all__ = ["DatabaseKeywordIndex", "move_local_catalog"]
