@@ -18,6 +18,7 @@ from langgraph.runtime import Runtime
 from agent.context import Context
 from agent.state import CopilotState
 from agent.tools import REGISTRY, run_tool
+from core.metrics import TOOL_SECONDS, timed
 
 
 def plan_step(state: CopilotState, runtime: Runtime[Context]) -> dict:
@@ -37,7 +38,8 @@ def run_tools(state: CopilotState, runtime: Runtime[Context]) -> dict:
     focus = dict(state.get("focus") or {})
     out = []
     for call in last.tool_calls:
-        result = run_tool(call["name"], call.get("args") or {}, ctx)
+        with timed(TOOL_SECONDS, tool=call["name"]):  # GET /metrics: repcopilot_tool_seconds
+            result = run_tool(call["name"], call.get("args") or {}, ctx)
         focus.update(result.focus)
         if not result.error:
             focus["topic"] = call["name"]  # what a bare follow-up ("那本季度呢?") refers to

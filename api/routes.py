@@ -27,12 +27,37 @@ def get_health() -> dict:
     return {"status": "ok"}
 
 
+def _unready(status: str, detail: str) -> JSONResponse:
+    return JSONResponse({"status": status, "detail": detail}, status_code=503, headers={"Retry-After": "1"})
+
+
+def chroma_problem(chroma_url: str | None) -> str | None:
+    """Why the configured Chroma server does not answer its heartbeat, or None (also when none is configured)."""
+    if not chroma_url:
+        return None
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{chroma_url.rstrip('/')}/api/v2/heartbeat", timeout=2) as reply:
+            reply.read()
+    except OSError as exc:
+        return f"the Chroma server at REPCOPILOT_CHROMA_URL does not answer ({type(exc).__name__}); start it or fix the URL"
+    return None
+
+
 @health.get("/ready")
 def get_ready(request: Request):
-    """200 once the database answers and the knowledge store and models are open; 503 while they open."""
+    """200 once the database (and the Chroma server, when one is configured) answers and the knowledge
+    store and models are open; 503 with the reason otherwise — a load balancer sends no traffic then."""
     runtime = request.app.state.runtime
-    with runtime.session_factory() as session:
-        session.execute(text("SELECT 1"))
+    try:
+        with runtime.session_factory() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 — any driver error means the same: not ready
+        return _unready("database unavailable", f"the database does not answer ({type(exc).__name__}); "
+                                                "check REPCOPILOT_DATABASE_URL and that the server is up")
+    if problem := chroma_problem(runtime.settings.chroma_url):
+        return _unready("chroma unavailable", problem)
     if not runtime.ready.is_set():
         return JSONResponse({"status": "starting", "detail": "opening the knowledge store and models"}, status_code=503,
                             headers={"Retry-After": "1"})

@@ -61,6 +61,9 @@ def serve_command(
 
     from api.app import create_app
 
+    from api.observability import configure_logging
+
+    configure_logging(STATE.settings.log_format)  # JSON with REPCOPILOT_LOG_FORMAT=json; redacted either way
     STATE.engine()  # fails early, in one line, when the database is not set up
     links = [_login_link(name, host, port) for name in login or []]
     app = create_app(STATE.settings)
@@ -77,7 +80,7 @@ def serve_command(
     for link in links:
         console.print(link, highlight=False, soft_wrap=True)
     console.print("Ctrl-C stops the server.", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
 
 
 def worker_command(
@@ -88,8 +91,10 @@ def worker_command(
     same database as the server; start the server with REPCOPILOT_INLINE_WORKER=false then."""
     import signal
 
+    from api.observability import configure_logging
     from tools.jobs import JobWorker
 
+    configure_logging(STATE.settings.log_format)
     engine = STATE.engine()
     worker = JobWorker(engine, home=STATE.home, settings=STATE.settings, poll_s=poll)
     if once:

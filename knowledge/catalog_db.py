@@ -171,3 +171,27 @@ def move_local_catalog(path: Path, index: DatabaseKeywordIndex, batch: int = 200
 
 
 __all__ = ["DatabaseKeywordIndex", "move_local_catalog"]
+
+
+def move_local_vectors(folder: Path, client, suffix: str, batch: int = 2000) -> int:
+    """Copy the embedded Chroma store of a single-node install (``HOME/knowledge/chroma``) into the
+    Chroma server ``client`` talks to: every collection of this embedder (``suffix``), ids, vectors,
+    documents and metadata, upserted (safe to run again). How many chunks it copied."""
+    import chromadb
+    from chromadb.config import Settings
+
+    if not (folder / "chroma").is_dir():
+        return 0
+    local = chromadb.PersistentClient(path=str(folder / "chroma"), settings=Settings(anonymized_telemetry=False))
+    copied = 0
+    for col in local.list_collections():
+        name = col.name if hasattr(col, "name") else str(col)
+        if f"{name.split('__', 1)[0]}{suffix}"[:60] != name:
+            continue  # another embedder's vectors (names are cut at 60 characters, as KnowledgeStore._col does)
+        source = local.get_collection(name, embedding_function=None)
+        target = client.get_or_create_collection(name, embedding_function=None, metadata={"hnsw:space": "cosine"})
+        for offset in range(0, source.count(), batch):
+            got = source.get(include=["embeddings", "documents", "metadatas"], limit=batch, offset=offset)
+            target.upsert(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
+            copied += len(got["ids"])
+    return copied
