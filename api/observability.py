@@ -31,7 +31,7 @@ from core.metrics import (JOBS_OLDEST_QUEUED_AGE, JOBS_QUEUED, JOBS_RUNNING, REG
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 GOOD_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-WECOM_CALLBACK = "/api/wecom/callback"
+WECOM_CALLBACK = "/wecom/callback"
 
 router = APIRouter(tags=["health"])
 

@@ -86,6 +86,8 @@ def serve_command(
 def worker_command(
     once: Annotated[bool, typer.Option("--once", help="run the queued jobs, then exit")] = False,
     poll: Annotated[float, typer.Option(help="seconds between looks at the queue")] = 1.0,
+    lease: Annotated[float, typer.Option(min=1.0, help="seconds without a heartbeat after which a running job's worker "
+                                                        "counts as dead and the job is queued again")] = 120.0,
 ) -> None:
     """Run the background job worker (call transcription) as its own process, against the
     same database as the server; start the server with REPCOPILOT_INLINE_WORKER=false then."""
@@ -96,7 +98,7 @@ def worker_command(
 
     configure_logging(STATE.settings.log_format)
     engine = STATE.engine()
-    worker = JobWorker(engine, home=STATE.home, settings=STATE.settings, poll_s=poll)
+    worker = JobWorker(engine, home=STATE.home, settings=STATE.settings, poll_s=poll, lease_s=lease)
     if once:
         console.print(f"{worker.run_pending()} job(s) run")
         return

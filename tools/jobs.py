@@ -77,7 +77,9 @@ def _ingest_call(factory: sessionmaker[Session], payload: dict[str, Any], home: 
     if result.status == "failed":
         raise RepcopilotError(result.message)
     out = {"call_id": result.call_id, "status": result.status, "message": result.message, "file": payload.get("filename")}
-    if result.status == "ingested":  # its transcript goes into the knowledge base next, as a job of its own
+    # its transcript goes into the knowledge base next, as a job of its own — also when a worker that died after
+    # storing the call left it "already ingested" (indexing an indexed call changes nothing)
+    if result.status == "ingested" or (result.status == "skipped" and result.call_id and payload.get("_attempt", 1) > 1):
         with factory() as session, session.begin():
             out["index_job"] = enqueue(session, "index_call", {"call_id": result.call_id}, user_id=payload["rep_id"]).id
     return out
@@ -176,7 +178,7 @@ class JobWorker:
     def run_job(self, job_id: int) -> None:
         with self.factory() as session:
             job = session.get(Job, job_id)
-            kind, payload = job.kind, dict(job.payload)
+            kind, payload = job.kind, dict(job.payload) | {"_attempt": job.attempts}  # > 1: a rerun after a dead worker
         beat = threading.Event()
         heartbeat = threading.Thread(target=self._heartbeat, args=(job_id, beat), daemon=True)
         heartbeat.start()
