@@ -25,7 +25,7 @@ from sqlalchemy import func, select, update
 
 from crm.db import engine_for, make_engine, session_scope, upgrade_schema
 from crm.demo import build_demo
-from crm.models import Call, InboundMessage, Job, KnowledgeChunk, User
+from crm.models import Call, Contact, InboundMessage, Job, KnowledgeChunk, User
 from tests.api.test_wecom import A as WECOM, FakeWeComApi, _encrypted_text
 from tests.chroma_server import chroma_command, chroma_server, free_port
 from tests.conftest import _PG_SKIP, AS_OF, _fresh_pg_database
@@ -255,8 +255,10 @@ def test_a_worker_killed_mid_job_is_replaced_and_nothing_is_lost_or_duplicated(c
     assert chunks and len(chunks) == len(set(chunks))
 
 
-def test_every_node_logged_json_lines_with_request_ids_and_no_token(cluster):
-    nodes, tokens, _engine = cluster
+def test_every_node_logged_json_lines_with_request_ids_and_no_token_or_phone_number(cluster):
+    nodes, tokens, engine = cluster
+    with session_scope(engine) as s:
+        phones = [p for p in s.scalars(select(Contact.phone)) if p]
     for name in ("a", "b"):
         lines = [line for line in (nodes.tmp / f"{name}.log").read_text(encoding="utf-8").splitlines() if line.startswith("{")]
         for line in lines:
@@ -264,6 +266,7 @@ def test_every_node_logged_json_lines_with_request_ids_and_no_token(cluster):
             assert {"time", "level", "logger", "request_id", "message"} <= set(record)
         text = (nodes.tmp / f"{name}.log").read_text(encoding="utf-8")
         assert not any(token[3:] in text for token in tokens.values())
+        assert phones and not any(phone in text for phone in phones)
     metrics = httpx.get(f"{nodes.urls['a']}/metrics", timeout=30).text
     assert "repcopilot_wecom_ack_seconds_count" in metrics and 'route="/api/calls"' in metrics
 

@@ -12,6 +12,7 @@ from knowledge import KnowledgeStore, Visibility, make_embedder
 from knowledge.catalog_db import DatabaseKeywordIndex, move_local_catalog
 from knowledge.keyword import Access, KeywordIndex
 from tests.chroma_server import chroma_server
+from tests.conftest import backend_engine
 
 PLAYBOOK = ("# 折扣\n\n## 审批\n\n销售本人可给不超过5%的折扣,超过5%需要区域经理审批,超过10%需要销售总监审批。\n\n"
             "## 付款\n\n合同签订后预付30%,设备到货验收后支付60%,质保期满后支付剩余的10%。")
@@ -22,10 +23,10 @@ ROWS = [("c1", "calls_t1_en", "the customer asked about the discount approval", 
 
 
 @pytest.fixture
-def pg_engine(engine):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the shared catalog is the PostgreSQL deployment's (SQLite keeps its FTS5 file in HOME)")
-    return engine
+def pg_engine(tmp_path_factory):
+    """A fresh PostgreSQL database (skipped with the reason when none is reachable): the shared catalog
+    is the PostgreSQL deployment's; SQLite keeps its FTS5 file in HOME (tests/knowledge/test_knowledge.py)."""
+    yield from backend_engine("postgresql", tmp_path_factory, "catalog")
 
 
 def test_the_database_index_finds_and_filters_like_the_fts5_file(pg_engine, tmp_path):
