@@ -136,3 +136,15 @@ def test_no_token_or_phone_number_reaches_a_json_log_line():
                                          ("call 138 minutes", "138")])
 def test_redaction_leaves_ids_times_and_numbers_that_are_not_phones(line, kept):
     assert kept in redact(line)
+
+
+def test_an_agent_run_and_its_tools_are_timed(served):
+    client, tokens, _home = served
+    before = samples(client)
+    r = client.post("/api/chat", json={"message": "本季度赢单率是多少?"}, headers={"Authorization": f"Bearer {tokens['zhangwei']}"})
+    assert r.status_code == 200, r.text
+    tools = [t["name"] for t in r.json()["tools"]]
+    after = samples(client)
+    assert value(after, "repcopilot_agent_run_seconds_count") - value(before, "repcopilot_agent_run_seconds_count") == 1
+    assert tools and all(value(after, "repcopilot_tool_seconds_count", tool=name)
+                         - value(before, "repcopilot_tool_seconds_count", tool=name) >= 1 for name in tools)
