@@ -96,3 +96,32 @@ def test_a_single_node_install_moves_onto_postgresql_and_chroma_and_another_home
         source.dispose()
         engine_for.cache_clear()
         drop()
+
+
+def test_kb_sync_on_a_postgresql_node_moves_the_local_catalog_and_vectors_in_once(tmp_path):
+    """A HOME that indexed playbooks on its own (SQLite FTS5 + embedded Chroma), pointed at PostgreSQL and a
+    Chroma server: ``kb sync`` moves both in and renames the file; another HOME then finds the playbook."""
+    from crm.db import upgrade_schema
+
+    old = tmp_path / "node-a"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("REPCOPILOT_")} | {
+        "PYTHONPATH": str(ROOT), "REPCOPILOT_EMBEDDING_MODEL": "hash", "REPCOPILOT_HOME": str(old)}
+    (tmp_path / "discount.md").write_text(PLAYBOOK, encoding="utf-8")
+    old.mkdir()
+    _run(old, base, "kb", "index", str(tmp_path / "discount.md"))
+    url, drop = _fresh_pg_database()
+    try:
+        target = make_engine(url)
+        upgrade_schema(target)
+        with chroma_server(tmp_path / "chroma") as chroma_url:
+            shared = base | {"REPCOPILOT_DATABASE_URL": url, "REPCOPILOT_CHROMA_URL": chroma_url}
+            out = _run(old, shared, "kb", "sync")
+            assert "moved the local knowledge base into the database: 1 chunks, 1 sources, 1 vectors" in out.stdout, out.stdout
+            assert not (old / "knowledge" / "catalog.sqlite").exists() and (old / "knowledge" / "catalog.sqlite.moved").exists()
+            assert "moved" not in _run(old, shared, "kb", "sync").stdout.split("\n")[0]  # once
+            hits = json.loads(_run(tmp_path / "node-b", shared, "kb", "search", "折扣审批", "--json").stdout)
+            assert hits and "区域经理审批" in hits[0]["text"]
+        target.dispose()
+    finally:
+        engine_for.cache_clear()
+        drop()
