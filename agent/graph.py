@@ -19,6 +19,7 @@ from agent.context import Context
 from agent.state import CopilotState
 from agent.tools import REGISTRY, run_tool
 from agent.understanding.references import items_from
+from core.metrics import TOOL_SECONDS, timed
 
 
 def plan_step(state: CopilotState, runtime: Runtime[Context]) -> dict:
@@ -42,7 +43,8 @@ def run_tools(state: CopilotState, runtime: Runtime[Context]) -> dict:
     focus = dict(state.get("focus") or {})
     out, shown = [], []
     for call in last.tool_calls:
-        result = run_tool(call["name"], call.get("args") or {}, ctx)
+        with timed(TOOL_SECONDS, tool=call["name"]):  # GET /metrics: repcopilot_tool_seconds
+            result = run_tool(call["name"], call.get("args") or {}, ctx)
         focus.update(result.focus)
         shown.append(([e.to_json() for e in result.evidence], result.data))
         if not result.error:

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from core.metrics import AGENT_RUN_SECONDS, timed
+
 T = TypeVar("T")
 
 
@@ -116,4 +118,5 @@ def _grant(future: asyncio.Future) -> None:
 async def run_agent(request: Request, fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` in the thread pool inside one of the process's agent slots (503 when none is free)."""
     async with request.app.state.runtime.agent_gate.slot():
-        return await run_in_threadpool(fn, *args)
+        with timed(AGENT_RUN_SECONDS):  # GET /metrics: repcopilot_agent_run_seconds
+            return await run_in_threadpool(fn, *args)

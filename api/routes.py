@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from api.capacity import busy, run_agent
 from api.conversations import answer_links, record_turn
 from api.deps import CurrentUser, IdPath, Limit, http_error, not_yours_or_missing
 from api.render import answer_html
+from core.blobs import BlobMissing
 from core.errors import NotFoundError, PermissionDenied, RepcopilotError
 
 log = logging.getLogger("repcopilot.api")
@@ -34,12 +36,37 @@ def get_health() -> dict:
     return {"status": "ok"}
 
 
+def _unready(status: str, detail: str) -> JSONResponse:
+    return JSONResponse({"status": status, "detail": detail}, status_code=503, headers={"Retry-After": "1"})
+
+
+def chroma_problem(chroma_url: str | None) -> str | None:
+    """Why the configured Chroma server does not answer its heartbeat, or None (also when none is configured)."""
+    if not chroma_url:
+        return None
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{chroma_url.rstrip('/')}/api/v2/heartbeat", timeout=2) as reply:
+            reply.read()
+    except OSError as exc:
+        return f"the Chroma server at REPCOPILOT_CHROMA_URL does not answer ({type(exc).__name__}); start it or fix the URL"
+    return None
+
+
 @health.get("/ready")
 def get_ready(request: Request):
-    """200 once the database answers and the knowledge store and models are open; 503 while they open."""
+    """200 once the database (and the Chroma server, when one is configured) answers and the knowledge
+    store and models are open; 503 with the reason otherwise — a load balancer sends no traffic then."""
     runtime = request.app.state.runtime
-    with runtime.session_factory() as session:
-        session.execute(text("SELECT 1"))
+    try:
+        with runtime.session_factory() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 — any driver error means the same: not ready
+        return _unready("database unavailable", f"the database does not answer ({type(exc).__name__}); "
+                                                "check REPCOPILOT_DATABASE_URL and that the server is up")
+    if problem := chroma_problem(runtime.settings.chroma_url):
+        return _unready("chroma unavailable", problem)
     if not runtime.ready.is_set():
         return JSONResponse({"status": "starting", "detail": "opening the knowledge store and models"}, status_code=503,
                             headers={"Retry-After": "1"})
@@ -83,6 +110,8 @@ class ChatOut(BaseModel):
 
 def _finish(runtime, user_id: int, short_thread: str, question: str, answer: Answer) -> ChatOut:
     """Store the turn in the user's conversation and shape the answer for the web."""
+    if answer.images:
+        publish_charts(runtime, answer.images)  # any node serves the chart
     images = [f"/api/charts/{Path(p).name}" for p in answer.images]
     with runtime.session_factory() as session, session.begin():
         message_id = record_turn(session, user_id=user_id, thread_id=short_thread, question=question,
@@ -180,6 +209,8 @@ async def kpi(body: KpiIn, user: CurrentUser, request: Request) -> dict:
             answer = answer_question(ctx=ctx, question=body.question, chart_path=chart)
             data = answer.to_json()
             data["chart"] = f"/api/charts/{user.id}-{chart_id}.png" if answer.chart else None
+            if answer.chart:
+                publish_charts(runtime, [chart])
             data["text"] = answer.render(chart_path=False)  # the chart's URL, never its file path
             if data["chart"]:
                 data["text"] += ("\n图表:" if language == "zh" else "\nChart: ") + data["chart"]
@@ -191,14 +222,31 @@ async def kpi(body: KpiIn, user: CurrentUser, request: Request) -> dict:
         raise http_error(exc) from None
 
 
+def publish_charts(runtime, paths) -> None:
+    """Charts drawn on this node, stored where every node can serve them (the blob store; with
+    the local store they are already in place)."""
+    for path in paths:
+        path = Path(path)
+        if path.is_file():
+            runtime.blobs.put_file(f"charts/{path.name}", path)
+
+
+CHART_NAME = re.compile(r"^[0-9]+-[0-9a-f]{32}\.png$")
+
+
 @router.get("/charts/{name}")
-def chart(name: str, user: CurrentUser, request: Request) -> FileResponse:
-    if not name.startswith(f"{user.id}-") or "/" in name or not name.endswith(".png"):
+def chart(name: str, user: CurrentUser, request: Request):
+    """A chart of yours, drawn by this node or any other."""
+    if not name.startswith(f"{user.id}-") or not CHART_NAME.match(name):
         raise HTTPException(404, "no such chart")
-    path: Path = request.app.state.runtime.home / "charts" / name
-    if not path.is_file():
-        raise HTTPException(404, "no such chart")
-    return FileResponse(path, media_type="image/png")
+    runtime = request.app.state.runtime
+    path: Path = runtime.home / "charts" / name
+    if path.is_file():
+        return FileResponse(path, media_type="image/png")
+    try:
+        return StreamingResponse(runtime.blobs.read(f"charts/{name}"), media_type="image/png")
+    except BlobMissing:
+        raise HTTPException(404, "no such chart") from None
 
 
 # -- AI suggestions ---------------------------------------------------------------------------

@@ -13,10 +13,12 @@ from pathlib import Path
 from api.capacity import AgentGate
 from api.inbox import Inbox
 from agent.service import Answer, Copilot, make_planner, open_checkpointer
+from core.blobs import blob_store_for
 from core.settings import Settings
 from crm.db import engine_for, ensure_home, session_factory, upgrade_schema
 from crm.models import User
 from tools.context import ToolContext
+from tools.practice.scenario import sync_scenarios
 from tools.jobs import JobWorker
 
 log = logging.getLogger("repcopilot.runtime")
@@ -44,6 +46,7 @@ class Runtime:
         self.engine = engine_for(settings.resolved_database_url, settings.db_pool_size)
         upgrade_schema(self.engine)
         self.session_factory = session_factory(self.engine)
+        self.blobs = blob_store_for(settings, self.engine, self.home)  # uploads and charts any node can read
         self._stack = ExitStack()
         saver = self._stack.enter_context(open_checkpointer(settings, self.home))
         self.copilot = Copilot(planner=make_planner(settings), checkpointer=saver)
@@ -111,6 +114,7 @@ class Runtime:
         anonymized-aggregate switch — set in one place, so no entry point can forget it."""
         user = session.get(User, user if isinstance(user, int) else user.id)
         lang = language if language in ("zh", "en") else (user.language if user.language in ("zh", "en") else "zh")
+        sync_scenarios(session, self.home)  # scenarios a trainer created on any node, for the chat's practice too
         return ToolContext(user=user, session=session, language=lang, home=self.home,
                            anonymized=self.settings.anonymized_aggregate_mode)
 

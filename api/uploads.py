@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
+from core.blobs import LocalBlobStore
 from api.deps import MAX_ID, CurrentUser, IdPath, Limit
 from crm.access import scope_for, visible_leads
 from crm.models import Account, Job, Lead, User
@@ -152,12 +153,16 @@ async def upload_call(
     size, content_hash = await receive_file(file, path, name=name, max_mb=runtime.settings.max_upload_mb,
                                             audio=suffix in AUDIO_SUFFIXES)
 
-    payload = {"path": str(path), "filename": name, "content_hash": content_hash, "rep_id": rep_id,
+    key = f"uploads/{path.name}"
+    if not isinstance(runtime.blobs, LocalBlobStore):  # several nodes: the worker may be on another machine
+        await run_in_threadpool(runtime.blobs.put_file, key, path)
+        path.unlink(missing_ok=True)
+    payload = {"blob": key, "filename": name, "content_hash": content_hash, "rep_id": rep_id,
                "account_id": account_id, "language": language, "rep_channel": rep_channel, "rep_speaker": rep_speaker,
                "size": size}
     view, created = await run_in_threadpool(lambda: _store_job(runtime.session_factory, uploader_id=user.id, payload=payload))
     if not created:
-        path.unlink(missing_ok=True)
+        await run_in_threadpool(runtime.blobs.delete, key)
         return JSONResponse(view | {"duplicate": True, "status_url": f"/api/jobs/{view['id']}"}, status_code=200)
     if runtime.worker is not None:
         runtime.worker.wake()

@@ -303,6 +303,8 @@ def transcribe_voice(runtime, client: WeComClient | None, message: Inbound, lang
         text = transcribe_query(path, language=lang, model=runtime.settings.whisper_model, home=runtime.home)
     except SpeechError as exc:
         raise VoiceError(("没能识别这条语音:" if lang == "zh" else "Could not read this voice message: ") + str(exc)) from None
+    finally:
+        path.unlink(missing_ok=True)  # transcribed here and now; its words are the message — HOME keeps no voice
     if not text:
         raise VoiceError("没有听清这条语音,请再说一遍或改发文字。" if lang == "zh"
                          else "I could not make out any words in that voice message; please say it again or type it.")

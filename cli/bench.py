@@ -67,6 +67,14 @@ def _api(scale: int | None) -> dict[str, Any]:
     return bench_api()
 
 
+def _blobs(scale: int | None) -> dict[str, Any]:
+    from cli.state import STATE
+    from core.blobs_bench import bench_blobs
+
+    url = STATE.settings.database_url
+    return bench_blobs(url if url and url.startswith("postgresql") else None, size_mib=200 * (scale or 1))
+
+
 #: section name → (description, function(scale or None for the section's default) -> figures)
 SECTIONS: dict[str, tuple[str, Callable[[int | None], dict[str, Any]]]] = {
     "demo": ("demo-company build and bulk insert vs bare sqlite3 (default scale 1)", _demo),
@@ -76,6 +84,7 @@ SECTIONS: dict[str, tuple[str, Callable[[int | None], dict[str, Any]]]] = {
     "profiles": ("recomputing every rep's capability profile (scales 1 and 10; goals 5 s and 30 s)", _profiles),
     "speech": ("a ≥60 s stereo call through the pipeline vs bare faster-whisper on the same audio", _speech),
     "leads": ("routing 10,000 new leads (goal ≥ 1,000 leads/s) and a day's signal rules (goal < 10 s) at scale 10", _leads),
+    "blobs": ("a 200 MiB recording into and out of the database blob store vs a local file copy; process growth", _blobs),
     "api": ("WeCom callback acks under 50 concurrent clients vs /health under the same load; chat first token vs in-process", _api),
 }
 

@@ -59,6 +59,9 @@ def kb_sync() -> None:
     from tools.knowledge import transcripts_for_index
 
     store = _store()
+    moved = _move_local_knowledge(store)
+    if moved:
+        console.print(moved, highlight=False)
     with session_scope(STATE.engine()) as session:
         calls = transcripts_for_index(session)
     report = store.index_transcripts(calls)
@@ -84,6 +87,25 @@ def kb_reindex() -> None:
         task = progress.add_task("re-embedding", total=chunks)
         report = store.reindex(on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     console.print(report.summary())
+
+
+def _move_local_knowledge(store) -> str | None:
+    """On a deployment whose catalog is in PostgreSQL: a single-node catalog left in HOME
+    (``knowledge/catalog.sqlite``) is copied into the database, and with a Chroma server its
+    embedded vectors (``knowledge/chroma``) are copied to the server; the file is then renamed
+    ``catalog.sqlite.moved`` (kept as a backup) so the next sync does not copy it again."""
+    from knowledge.catalog_db import DatabaseKeywordIndex, move_local_catalog, move_local_vectors
+
+    folder = STATE.home / "knowledge"
+    local = folder / "catalog.sqlite"
+    if not isinstance(store.keywords, DatabaseKeywordIndex) or not local.is_file():
+        return None
+    vectors = move_local_vectors(folder, store.client, store._suffix()) if STATE.settings.chroma_url else 0
+    counts = move_local_catalog(local, store.keywords)
+    local.rename(local.with_name("catalog.sqlite.moved"))
+    return (f"moved the local knowledge base into the database: {counts['chunks']} chunks, {counts['sources']} sources, "
+            f"{vectors} vectors to the Chroma server / 已把本机知识库移入数据库:{counts['chunks']} 个片段,"
+            f"{counts['sources']} 个来源,{vectors} 个向量")
 
 
 def _print_index_report(report) -> None:

@@ -17,6 +17,7 @@ from cli.calls import calls_app
 from cli.coaching import drills_app, profile_app, successor_command, team_app
 from cli.evals import eval_command
 from cli.kb import kb_app
+from cli.migrate import migrate_command
 from cli.kpi import kpi_command
 from cli.leads_intel import alerts_app, feedback_command, review_app, route_app, routing_app, signals_app
 from cli.practice import practice_app
@@ -56,6 +57,7 @@ app.command("kpi", help="A KPI question in plain language → number, definition
 app.command("eval", help="Run evaluation suites and report quality per language.")(eval_command)
 app.command("serve", help="Start the HTTP API and channel endpoints.")(serve_command)
 app.command("worker", help="Run the background job worker (transcription, indexing) as its own process.")(worker_command)
+app.command("migrate-to", help="Move this single-node install onto PostgreSQL + a Chroma server (several nodes).")(migrate_command)
 app.command("successor", help="Rank internal successors for a leaving rep's accounts, with a handover guide.")(successor_command)
 for _name, _sub in (("route", route_app), ("review-queue", review_app), ("routing", routing_app), ("signals", signals_app),
                    ("alerts", alerts_app)):

@@ -61,6 +61,9 @@ def serve_command(
 
     from api.app import create_app
 
+    from api.observability import configure_logging
+
+    configure_logging(STATE.settings.log_format)  # JSON with REPCOPILOT_LOG_FORMAT=json; redacted either way
     STATE.engine()  # fails early, in one line, when the database is not set up
     links = [_login_link(name, host, port) for name in login or []]
     app = create_app(STATE.settings)
@@ -77,21 +80,25 @@ def serve_command(
     for link in links:
         console.print(link, highlight=False, soft_wrap=True)
     console.print("Ctrl-C stops the server.", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
 
 
 def worker_command(
     once: Annotated[bool, typer.Option("--once", help="run the queued jobs, then exit")] = False,
     poll: Annotated[float, typer.Option(help="seconds between looks at the queue")] = 1.0,
+    lease: Annotated[float, typer.Option(min=1.0, help="seconds without a heartbeat after which a running job's worker "
+                                                        "counts as dead and the job is queued again")] = 120.0,
 ) -> None:
     """Run the background job worker (call transcription) as its own process, against the
     same database as the server; start the server with REPCOPILOT_INLINE_WORKER=false then."""
     import signal
 
+    from api.observability import configure_logging
     from tools.jobs import JobWorker
 
+    configure_logging(STATE.settings.log_format)
     engine = STATE.engine()
-    worker = JobWorker(engine, home=STATE.home, settings=STATE.settings, poll_s=poll)
+    worker = JobWorker(engine, home=STATE.home, settings=STATE.settings, poll_s=poll, lease_s=lease)
     if once:
         console.print(f"{worker.run_pending()} job(s) run")
         return

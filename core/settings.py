@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     embedding_base_url: str | None = None
     embedding_api_key: str | None = None
     chroma_url: str | None = Field(None, description="Chroma server URL; default: embedded store in HOME")
+    blob_store: Literal["auto", "local", "database"] = Field(
+        "auto", description="where uploads and charts are kept: auto = the database when it is PostgreSQL (several "
+                            "nodes), else files in HOME; local; database")
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line, with the request id")
     # LLM planner (OpenAI-compatible); unset = offline planner
     llm_base_url: str | None = None
     llm_api_key: str | None = None
@@ -115,6 +119,13 @@ class Settings(BaseSettings):
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
+
+    @property
+    def shared_state(self) -> bool:
+        """Durable things (blobs, the knowledge catalog) live in the database, not HOME: PostgreSQL, several nodes."""
+        if self.blob_store != "auto":
+            return self.blob_store == "database"
+        return self.resolved_database_url.startswith("postgresql")
 
     @property
     def resolved_database_url(self) -> str:

@@ -25,10 +25,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ROLES = ("rep", "manager", "trainer", "admin")
@@ -617,3 +619,84 @@ ENTITIES.update({
     "chat_messages": ChatMessage,
     "answer_feedback": AnswerFeedback,
 })
+
+
+class Blob(Base):
+    """A stored file (an uploaded call, a WeCom voice message, a practice recording, a chart)
+    when the blob store is the database (several nodes): its bytes are in ``blob_chunks``."""
+
+    __tablename__ = "blobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # "uploads/<uuid>.wav", "charts/<user>-<id>.png"
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    chunks: Mapped[int] = mapped_column(Integer, default=0)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)  # readable only once every chunk is in
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class BlobChunk(Base):
+    """One piece (at most 1 MiB) of a blob, so neither writing nor reading holds a whole file in memory."""
+
+    __tablename__ = "blob_chunks"
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PracticeScenarioRecord(Base):
+    """A trainer-created practice scenario (its validated YAML), shared by every node."""
+
+    __tablename__ = "practice_scenarios"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    yaml_text: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class KnowledgeChunk(Base):
+    """The knowledge catalog in the main database (several nodes): one row per chunk, with the
+    pre-tokenised keyword body (CJK bigrams + words + partition/access tokens); on PostgreSQL a
+    GIN index over ``to_tsvector('simple', body)`` (migration 0007) serves keyword search."""
+
+    __tablename__ = "kb_chunks"
+    __table_args__ = (Index("ix_kb_chunks_body_tsv", text("to_tsvector('simple', body)"),
+                            postgresql_using="gin").ddl_if(dialect="postgresql"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chunk_id: Mapped[str] = mapped_column(String(200), unique=True)
+    partition: Mapped[str] = mapped_column(String(100), index=True)
+    rep_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    exemplar: Mapped[bool] = mapped_column(Boolean, default=False)
+    document: Mapped[str] = mapped_column(Text)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class KnowledgeSource(Base):
+    """An indexed file or call: its digest and chunk ids (re-indexing the same content is a no-op)."""
+
+    __tablename__ = "kb_sources"
+    source_key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    digest: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    chunk_ids: Mapped[str] = mapped_column(Text)  # JSON [[chunk id, partition], …]
+
+
+class KnowledgePartition(Base):
+    __tablename__ = "kb_partitions"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    chunks: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class KnowledgeMeta(Base):
+    """The shared catalog's facts: which embedder made its vectors, the hub-probe digest."""
+
+    __tablename__ = "kb_meta"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class KnowledgePending(Base):
+    """A chunk indexed for keyword search whose vector `kb sync` still has to add."""
+
+    __tablename__ = "kb_pending"
+    chunk_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+

@@ -150,6 +150,17 @@ class KeywordIndex:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
         self.db.commit()
 
+    # -- sources (idempotent re-indexing); the same contract as knowledge.catalog_db --------------
+    def source(self, source_key: str) -> tuple[str | None, list[list[str]]] | None:
+        row = self.db.execute("SELECT digest, chunk_ids FROM sources WHERE source_key = ?", (source_key,)).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def put_sources(self, rows: list[tuple[str, str, str]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)", rows)
+
+    def drop_source(self, source_key: str) -> None:
+        self.db.execute("DELETE FROM sources WHERE source_key = ?", (source_key,))
+
     # -- reading --------------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -146,7 +146,7 @@ _EMBED_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-embed"
 
 class KnowledgeStore:
     def __init__(self, home: Path, *, embedder: Embedder, chroma_url: str | None = None,
-                 translate: Callable[[str, str], str] | None = None) -> None:
+                 translate: Callable[[str, str], str] | None = None, catalog_engine=None) -> None:
         import chromadb
         from chromadb.config import Settings
 
@@ -162,9 +162,14 @@ class KnowledgeStore:
             self.client = chromadb.PersistentClient(path=str(folder / "chroma"), settings=settings)
         self.embedder = embedder
         self.translate = translate  # (query, target language) -> query; the glossary when None
+        self._collections: dict[str, Any] = {}
+        if catalog_engine is not None:  # several nodes: the catalog is in the main database (knowledge.catalog_db)
+            from knowledge.catalog_db import DatabaseKeywordIndex
+
+            self.keywords = DatabaseKeywordIndex(catalog_engine)
+            return
         fresh = not (folder / "catalog.sqlite").exists()
         self.keywords = KeywordIndex(folder / "catalog.sqlite")
-        self._collections: dict[str, Any] = {}
         if fresh and (folder / "keywords.sqlite").exists():
             self._rebuild_catalog(folder / "keywords.sqlite")
         self.indexed_with = self._recorded_embedder()
@@ -176,6 +181,8 @@ class KnowledgeStore:
         name = self.keywords.meta("embedder")
         if name or self.keywords.empty():
             return name
+        if not hasattr(self.keywords, "db"):  # the shared catalog (PostgreSQL) always records it
+            return None
         row = self.keywords.db.execute("SELECT digest FROM sources LIMIT 1").fetchone()
         parts = (row[0] or "").split(":", 2) if row else []
         return parts[2] if len(parts) == 3 else None
@@ -298,15 +305,15 @@ class KnowledgeStore:
 
     # -- indexing -------------------------------------------------------------------------------
     def _drop(self, source_key: str) -> None:
-        old = self.keywords.db.execute("SELECT chunk_ids FROM sources WHERE source_key = ?", (source_key,)).fetchone()
+        old = self.keywords.source(source_key)
         if old:
             by_partition: dict[str, list[str]] = {}
-            for cid, part in json.loads(old[0]):
+            for cid, part in old[1]:
                 by_partition.setdefault(part, []).append(cid)
             for part, ids in by_partition.items():
                 self._col(part).delete(ids=ids)
                 self.keywords.delete(ids)
-            self.keywords.db.execute("DELETE FROM sources WHERE source_key = ?", (source_key,))
+            self.keywords.drop_source(source_key)
 
     def _add_rows(self, rows: list[tuple[str, str, str, dict]], dense: bool = True) -> None:
         if self.indexed_with is None:
@@ -380,7 +387,7 @@ class KnowledgeStore:
         return self._replace_many([(source_key, digest, rows)])
 
     def _unchanged(self, source_key: str, digest: str) -> bool:
-        row = self.keywords.db.execute("SELECT digest FROM sources WHERE source_key = ?", (source_key,)).fetchone()
+        row = self.keywords.source(source_key)
         return bool(row and row[0] == self._versioned(digest))
 
     def _versioned(self, digest: str) -> str:
@@ -454,8 +461,7 @@ class KnowledgeStore:
             self._drop(key)
         rows = [r for _k, _d, rs in sources for r in rs]
         self._add_rows(rows, dense)
-        self.keywords.db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
-                                     [(k, self._versioned(d), json.dumps([[r[0], r[1]] for r in rs])) for k, d, rs in sources])
+        self.keywords.put_sources([(k, self._versioned(d), json.dumps([[r[0], r[1]] for r in rs])) for k, d, rs in sources])
         self.keywords.commit()
         return len(rows)
 

@@ -19,7 +19,8 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -68,20 +69,46 @@ def _ingest_call(factory: sessionmaker[Session], payload: dict[str, Any], home: 
         if rep is None:
             raise RepcopilotError(f"the rep (user {payload['rep_id']}) no longer exists")
         login = rep.login
-    path = Path(payload["path"])
-    if not path.is_file():
-        raise RepcopilotError(f"the uploaded file is gone from {path}; upload it again")
-    report = ingest_paths(factory, [path], rep_login=login, home=home, account_id=payload.get("account_id"),
-                          language=payload.get("language", "auto"), rep_channel=payload.get("rep_channel", "left"),
-                          model=settings.whisper_model, rep_speaker=payload.get("rep_speaker"))
+    with _uploaded_file(factory, payload, home, settings) as path:
+        report = ingest_paths(factory, [path], rep_login=login, home=home, account_id=payload.get("account_id"),
+                              language=payload.get("language", "auto"), rep_channel=payload.get("rep_channel", "left"),
+                              model=settings.whisper_model, rep_speaker=payload.get("rep_speaker"))
     result = report.results[0]
     if result.status == "failed":
         raise RepcopilotError(result.message)
     out = {"call_id": result.call_id, "status": result.status, "message": result.message, "file": payload.get("filename")}
-    if result.status == "ingested":  # its transcript goes into the knowledge base next, as a job of its own
+    # its transcript goes into the knowledge base next, as a job of its own — also when a worker that died after
+    # storing the call left it "already ingested" (indexing an indexed call changes nothing)
+    if result.status == "ingested" or (result.status == "skipped" and result.call_id and payload.get("_attempt", 1) > 1):
         with factory() as session, session.begin():
             out["index_job"] = enqueue(session, "index_call", {"call_id": result.call_id}, user_id=payload["rep_id"]).id
     return out
+
+
+@contextmanager
+def _uploaded_file(factory: sessionmaker[Session], payload: dict[str, Any], home: Path, settings) -> Iterator[Path]:
+    """The upload as a local file: where it is (one node), or fetched from the blob store into this
+    worker's HOME for the job and removed after it (several nodes)."""
+    from core.blobs import BlobMissing, LocalBlobStore, blob_store_for
+
+    if "blob" not in payload:  # queued by an earlier version: a path on this machine
+        path = Path(payload["path"])
+        if not path.is_file():
+            raise RepcopilotError(f"the uploaded file is gone from {path}; upload it again")
+        yield path
+        return
+    store = blob_store_for(settings, factory.kw["bind"], home)
+    local = isinstance(store, LocalBlobStore)
+    target = home / "uploads" / "fetched" / Path(payload["blob"]).name
+    try:
+        path = store.fetch_to(payload["blob"], target)
+    except BlobMissing:
+        raise RepcopilotError(f"the uploaded file {payload.get('filename')!r} is gone from the blob store; upload it again") from None
+    try:
+        yield path
+    finally:
+        if not local:
+            target.unlink(missing_ok=True)
 
 
 def _index_call(factory: sessionmaker[Session], payload: dict[str, Any], home: Path, settings) -> dict[str, Any]:
@@ -151,7 +178,7 @@ class JobWorker:
     def run_job(self, job_id: int) -> None:
         with self.factory() as session:
             job = session.get(Job, job_id)
-            kind, payload = job.kind, dict(job.payload)
+            kind, payload = job.kind, dict(job.payload) | {"_attempt": job.attempts}  # > 1: a rerun after a dead worker
         beat = threading.Event()
         heartbeat = threading.Thread(target=self._heartbeat, args=(job_id, beat), daemon=True)
         heartbeat.start()

@@ -20,12 +20,21 @@ from tools.context import ToolContext
 
 @lru_cache(maxsize=4)
 def _store(home: str, embedding_model: str, base_url: str | None, api_key: str | None, chroma_url: str | None,
-           llm: tuple[str, str | None, str] | None) -> KnowledgeStore:
+           llm: tuple[str, str | None, str] | None, catalog_url: str | None = None) -> KnowledgeStore:
+    from crm.db import engine_for
     from knowledge.store import llm_translator
 
     embedder = make_embedder(embedding_model, base_url=base_url, api_key=api_key)
     translate = llm_translator(base_url=llm[0], api_key=llm[1], model=llm[2]) if llm else None
-    return KnowledgeStore(Path(home), embedder=embedder, chroma_url=chroma_url, translate=translate)
+    return KnowledgeStore(Path(home), embedder=embedder, chroma_url=chroma_url, translate=translate,
+                          catalog_engine=engine_for(catalog_url) if catalog_url else None)
+
+
+def shared_catalog_url(settings: Settings) -> str | None:
+    """The database that holds the knowledge catalog when it is PostgreSQL (every node reads the
+    same one); None: the single-node SQLite catalog in HOME."""
+    url = settings.resolved_database_url
+    return url if url.startswith("postgresql") else None
 
 
 def open_store(settings: Settings, home: Path) -> KnowledgeStore:
@@ -33,7 +42,7 @@ def open_store(settings: Settings, home: Path) -> KnowledgeStore:
     are translated by it for the other language's search."""
     llm = (settings.llm_base_url, settings.llm_api_key, settings.llm_model or "gpt-4o-mini") if settings.llm_base_url else None
     return _store(str(home), settings.embedding_model, settings.embedding_base_url,
-                  settings.embedding_api_key, settings.chroma_url, llm)
+                  settings.embedding_api_key, settings.chroma_url, llm, shared_catalog_url(settings))
 
 
 def visibility_for(session: Session, user: User) -> Visibility:

@@ -7,12 +7,15 @@ file, the field path and what to write instead.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from sqlalchemy import select
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import NotFoundError, UserInputError
@@ -278,6 +281,28 @@ def catalogue(home: Path | None) -> Catalogue:
 
 
 _CACHE: dict[tuple[str, int], Scenario] = {}
+
+
+def sync_scenarios(session, home: Path | None) -> int:
+    """Trainer-created scenarios live in the database (``practice_scenarios``), shared by every
+    node; ``HOME/scenarios`` is this node's cache of them. Writes the ones that differ (atomically),
+    so ``catalogue(home)`` sees what any node created; how many files it wrote."""
+    from crm.models import PracticeScenarioRecord
+
+    folder = home_dir(home)
+    if folder is None or session is None:
+        return 0
+    written = 0
+    for code, text in session.execute(select(PracticeScenarioRecord.code, PracticeScenarioRecord.yaml_text)):
+        target = folder / f"{code}.yaml"
+        if target.is_file() and target.read_text(encoding="utf-8") == text:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{code}.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+        written += 1
+    return written
 
 
 def _cached(path: Path, mtime: int) -> Scenario:

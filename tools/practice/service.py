@@ -17,11 +17,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from core.errors import NotFoundError, PermissionDenied
+from crm.models import PracticeScenarioRecord
 from crm.models import Call, CallTurn, Drill, DrillAssignment, PracticeSession, User
 from speech.text import is_pain_point, is_why_question
-from tools.context import ToolContext
+from tools.context import ToolContext, utc_now
 from tools.practice.dialogue import advice
-from tools.practice.scenario import Scenario, catalogue, get_scenario, home_dir, load_file
+from tools.practice.scenario import Scenario, catalogue, get_scenario, home_dir, load_file, sync_scenarios
 
 AUTHORS = ("trainer", "admin")
 
@@ -33,11 +34,13 @@ def _require_author(ctx: ToolContext, what_zh: str, what_en: str) -> None:
 
 
 def scenario_for(ctx: ToolContext, code: str) -> Scenario:
+    sync_scenarios(ctx.session, ctx.home)
     return get_scenario(code, ctx.home, ctx.language)
 
 
 def list_scenarios(ctx: ToolContext) -> dict[str, Any]:
     """Built-in and trainer-created scenarios; trainer files that do not validate are listed as errors."""
+    sync_scenarios(ctx.session, ctx.home)
     cat = catalogue(ctx.home)
     return {"scenarios": [s.summary(ctx.language, cat.sources[c]) for c, s in sorted(cat.scenarios.items())],
             "errors": cat.errors if ctx.user.role in AUTHORS else []}
@@ -64,9 +67,16 @@ def create_scenario(ctx: ToolContext, path: Path) -> dict[str, Any]:
     folder = home_dir(ctx.home)
     if folder is None:
         raise NotFoundError("no data home is set; run with --home PATH")
+    text = Path(path).read_text(encoding="utf-8")  # load_file checked that it is UTF-8
+    record = ctx.session.get(PracticeScenarioRecord, s.code, with_for_update=True)
+    replaced = record is not None or (folder / f"{s.code}.yaml").exists()
+    if record is None:  # in the database, so every node has it; HOME/scenarios is this node's copy
+        record = PracticeScenarioRecord(code=s.code, yaml_text=text, created_by_id=ctx.user.id, updated_at=utc_now())
+        ctx.session.add(record)
+    record.yaml_text, record.created_by_id, record.updated_at = text, ctx.user.id, utc_now()
+    ctx.session.flush()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{s.code}.yaml"
-    replaced = target.exists()
     shutil.copyfile(path, target)
     return {"code": s.code, "path": str(target), "replaced": replaced,
             "message": ctx.t(f"场景 {s.code} 已{'更新' if replaced else '创建'}:{target}",
