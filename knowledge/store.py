@@ -167,11 +167,11 @@ class KnowledgeStore:
             from knowledge.catalog_db import DatabaseKeywordIndex
 
             self.keywords = DatabaseKeywordIndex(catalog_engine)
-            return
-        fresh = not (folder / "catalog.sqlite").exists()
-        self.keywords = KeywordIndex(folder / "catalog.sqlite")
-        if fresh and (folder / "keywords.sqlite").exists():
-            self._rebuild_catalog(folder / "keywords.sqlite")
+        else:
+            fresh = not (folder / "catalog.sqlite").exists()
+            self.keywords = KeywordIndex(folder / "catalog.sqlite")
+            if fresh and (folder / "keywords.sqlite").exists():
+                self._rebuild_catalog(folder / "keywords.sqlite")
         self.indexed_with = self._recorded_embedder()
 
     # -- which embedder made the vectors -----------------------------------------------------------

@@ -24,7 +24,7 @@ from tests.conftest import _PG_SKIP, _fresh_pg_database
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(bool(_PG_SKIP) or chroma_command() is None,
                                 reason=_PG_SKIP or "the chroma command (chromadb package) is not installed")
-MOVED_INTO = {"blobs", "blob_chunks", "kb_chunks", "kb_sources", "kb_partitions", "practice_scenarios"}  # filled by the move
+MOVED_INTO = {"blobs", "blob_chunks", "kb_chunks", "kb_sources", "kb_partitions", "kb_meta", "kb_pending", "practice_scenarios"}  # filled by the move
 PLAYBOOK = "# 折扣\n\n## 审批\n\n销售本人可给不超过5%的折扣,超过5%需要区域经理审批,超过10%需要销售总监审批。\n"
 
 
