@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from agent.understanding import references, slots as slot_extractors
@@ -126,19 +126,24 @@ def _names_a_visible_lead(t: "Turn") -> bool:
 def _links_a_metric(question: str) -> bool:
     """A registry metric named in other words ("my why question share", "多久能开单"): the KPI
     layer's own linker, by synonyms and by e5 over each metric's labels and definition."""
+    link = _link(question)
+    return link.metric is not None and link.how in ("synonym", "embedding")
+
+
+@lru_cache(maxsize=1024)
+def _link(question: str):
+    """The KPI layer's reading of the question's metric words (once per question)."""
     from tools.kpi import link_metric, load_registry
 
-    link = link_metric(question, load_registry())
-    return link.metric is not None and link.how in ("synonym", "embedding")
+    return link_metric(question, load_registry())
 
 
 def _names_undefined_metric(question: str) -> bool:
     """"NPS", "毛利率", "gross margin": a KPI the registry does not define — the KPI tool says so
     and names the closest defined ones (a "can't answer" list would not)."""
-    from tools.kpi import link_metric, load_registry
     from tools.kpi.linker import UNDEFINED
 
-    scores = dict(link_metric(question, load_registry()).scores)
+    scores = dict(_link(question).scores)
     undefined = scores.pop(UNDEFINED, 0.0)
     return bool(scores) and undefined - max(scores.values()) >= 0.04  # clearly closer to an undefined KPI than to any metric
 

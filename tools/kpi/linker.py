@@ -92,11 +92,15 @@ class _Index:
             texts.append(t)
         self.owners = np.array(owners)
         self.classes = sorted(set(owners))
-        self.vectors = encoder().query(texts)
+        from knowledge.e5 import encode_cached
+
+        self.vectors = encode_cached(texts, kind="kpi-metrics")  # cached on disk by content
         self._np = np
 
     def scores(self, text: str) -> dict[str, float]:
-        sims = self.vectors @ encoder().query(text)
+        from knowledge.e5 import query_vector
+
+        sims = self.vectors @ query_vector(text)  # the same cached vector intent understanding read
         return {c: float(sims[self.owners == c].max()) for c in self.classes}
 
 
