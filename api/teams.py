@@ -361,6 +361,7 @@ class TeamsBot:
         continuation = ConversationReference.model_validate(msg.reference).get_continuation_activity()
         continuation.id = msg.activity_id
         done: list[Any] = []
+        streamed: list[str] = []
 
         async def callback(context: TurnContext) -> None:
             stream = StreamingResponse(context)
@@ -372,10 +373,12 @@ class TeamsBot:
                 if kind == "status":
                     stream.queue_informative_update(item["text"])
                 elif kind == "token":
+                    streamed.append(item)
                     stream.queue_text_chunk(item)
                 else:
                     done.append(item)
-                    stream.set_attachments([CardFactory.adaptive_card(answer_card(item))])
+                    # the streamed text is the final message's text: the card adds what follows it, not the text again
+                    stream.set_attachments([CardFactory.adaptive_card(answer_card(item, with_text=not streamed))])
             await worker
             await stream.end_stream()
 
@@ -463,11 +466,12 @@ def _evidence_line(item: dict[str, Any]) -> str:
     return f"- {head}{when} — {text[:160]}{'…' if len(text) > 160 else ''}"
 
 
-def answer_card(answer) -> dict[str, Any]:
+def answer_card(answer, *, with_text: bool = True) -> dict[str, Any]:
     """The copilot's answer as an Adaptive Card (1.5): answer, chart, evidence, confidence,
-    and adopt / dismiss buttons for the AI suggestions it lists. Labels follow the answer's language."""
+    and adopt / dismiss buttons for the AI suggestions it lists. Labels follow the answer's language.
+    ``with_text=False`` when the text was already streamed into the message the card ends."""
     labels = LABELS[_lang(answer.language)]
-    answer_blocks = text_blocks(answer.answer[:6000])
+    answer_blocks = text_blocks(answer.answer[:6000]) if with_text else []
     body: list[dict[str, Any]] = []  # what follows the answer (and its chart)
     evidence = answer.evidence or []
     if evidence:

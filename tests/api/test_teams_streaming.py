@@ -4,6 +4,8 @@ one final message carrying the answer card — to the fake Bot Connector on 127.
 
 from __future__ import annotations
 
+import json
+
 import threading
 import time
 
@@ -78,7 +80,8 @@ def test_a_personal_chat_answer_streams_status_then_text_then_one_final_card(llm
     assert final["text"].strip() == f"Lead {lead_id} is warm: call the buyer today about the tender"
     attachments = final.get("attachments") or []
     assert len(attachments) == 1 and attachments[0]["contentType"] == "application/vnd.microsoft.card.adaptive"
-    assert "call the buyer today" in card_text(attachments[0]["content"])
+    assert "call the buyer today" not in json.dumps(attachments[0]["content"], ensure_ascii=False)  # the text once, not twice
+    assert "Evidence" in card_text(attachments[0]["content"])  # the card carries what follows the streamed text
     stream_ids = {e.get("streamId") for a in sent[1:] for e in a.get("entities") or [] if e.get("type") == "streaminfo"}
     assert stream_ids == {"sent-1"}  # every update after the first belongs to the stream the first one opened
 
