@@ -190,7 +190,7 @@ def coaching_args(question: str, ctx: ToolContext, focus: dict[str, Any]) -> dic
     return {}
 
 
-def route_intent(question: str, *, has_focus: bool = False) -> str | None:
+def route_intent(question: str) -> str | None:
     """The tool the classifier reads a question as (None: no tool — help or out of scope)."""
     from agent.understanding.intents import shared_classifier
 
@@ -294,13 +294,15 @@ class OfflinePlanner:
     def follow_up(turn) -> tuple[str, dict[str, Any]] | None:
         """A short question that only changes the previous answer: "那华南呢?" after a KPI,
         "and Gang Ma?" after a coaching answer."""
+        from agent.understanding.calls import names_something
+
         q, focus = turn.question, turn.focus
         if "kpi_query" in turn.tools and focus.get("kpi_spec") and focus.get("topic") == "kpi_query" \
                 and not _asks_kpi(q) and _kpi_follow_up(q):
             return "kpi_query", {"question": q, "base_spec": focus["kpi_spec"]}
         topic = focus.get("topic")
         if topic in ("journey_timeline", "lead_lookup") and topic in turn.tools and len(q.strip()) <= 30 \
-                and re.search(r"^(那|那么)|呢[??]?$|^(and|what about|how about)\b", q.strip(), re.I) and _names_something(q):
+                and re.search(r"^(那|那么)|呢[??]?$|^(and|what about|how about)\b", q.strip(), re.I) and names_something(q):
             return topic, {"query": q}  # "那卓越口腔呢" after a journey: the same view of another account
         if topic in COACHING and topic in turn.tools and len(q.strip()) <= 30 and re.search(r"呢|^(and|what about|how about)\b", q, re.I):
             args = coaching_args(q, turn.ctx, focus)
@@ -470,15 +472,6 @@ def _last_human(state: CopilotState) -> str:
         if isinstance(m, HumanMessage):
             return str(m.content)
     return ""
-
-
-def _names_something(question: str) -> bool:
-    """Does the question carry a name or an id of its own (rather than 'he', 'this account')?"""
-    if re.search(r"\d{2,}", question):
-        return True
-    if re.search(r"[\u4e00-\u9fff]{2,}(医院|公司|中心|口腔|集团|委员会|齿科)", question):
-        return True
-    return bool(re.search(r"\b[A-Z][a-z]+\b", question.strip()[1:]))
 
 
 # --------------------------------------------------------------------------------------------

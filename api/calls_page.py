@@ -175,7 +175,7 @@ def call_view(ctx: ToolContext, call_id: int) -> dict[str, Any]:
               f'<span class="key pause"></span>{t("痛点后停顿", "pause after a pain point")} '
               f'<span class="key q"></span>{t("提问", "question")}</p>')
     body = (f'<h2>{escape(title)}</h2>'
-            + (f'<audio id="player" controls preload="metadata"></audio>' if audio else
+            + ('<audio id="player" controls preload="metadata"></audio>' if audio else
                f'<p class="hint">{t("录音未保留(只有转写),时间点仍可查看。", "The recording is not kept (transcript only); times still show where things happened.")}</p>')
             + f'<h3>{t("谁在什么时候说话", "Who spoke when")}</h3><div class="tl"><div class="rows"><span>{t("销售", "rep")}</span>'
             f'<span>{t("客户", "customer")}</span></div>{timeline_svg(marked, call.duration_s, t)}</div>'

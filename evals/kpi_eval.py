@@ -206,9 +206,11 @@ def run_kpi_suites(session, *, show_test_failures: bool | None = None) -> dict[s
     return report
 
 
-def seed_alerts(engine) -> None:
-    """Real alerts on the demo company, raised by the signal rules, some adopted, dismissed,
-    escalated and expired (as tests/kpi/test_alert_kpis.py does), so the alert KPIs have values."""
+def seed_alerts(engine, *, at=None, first_window_days: int = 30) -> None:
+    """Real alerts on the demo company, raised by the signal rules in two rounds (the second
+    escalates and expires the first batch), then some adopted, dismissed and escalated — so the
+    alert KPIs have values (the eval and tests/kpi/test_alert_kpis.py share it). ``at``: the
+    second round's clock (default: the eval's noon)."""
     from sqlalchemy import select
 
     from crm.access import get_user
@@ -218,12 +220,13 @@ def seed_alerts(engine) -> None:
     from tools.context import ToolContext
     from tools.signals import run_signals
 
+    at = at or NOON
     with session_factory(engine)() as s:
-        admin = ToolContext(user=get_user(s, "wangjianhua"), session=s, clock=lambda: NOON - timedelta(days=10))
-        run_signals(ctx=admin, since=NOON - timedelta(days=40), until=NOON - timedelta(days=10))
+        admin = ToolContext(user=get_user(s, "wangjianhua"), session=s, clock=lambda: at - timedelta(days=10))
+        run_signals(ctx=admin, since=at - timedelta(days=10 + first_window_days), until=at - timedelta(days=10))
         s.commit()
-        admin.clock = lambda: NOON
-        run_signals(ctx=admin, since=NOON - timedelta(days=10), until=NOON)
+        admin.clock = lambda: at
+        run_signals(ctx=admin, since=at - timedelta(days=10), until=at)
         s.commit()
         ids = list(s.scalars(select(Alert.id).where(Alert.status == "shown").order_by(Alert.id)))
         for i, aid in enumerate(ids):

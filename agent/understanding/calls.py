@@ -191,7 +191,7 @@ def journey(t: Turn) -> Built:
             args["lead_id"] = t.focus["lead_id"]
         elif t.focus.get("account_id"):
             args["account_id"] = t.focus["account_id"]
-        elif leads and DEICTIC_PICK.search(t.question):
+        elif leads and references.DEICTIC.search(t.question):
             args["lead_id"] = leads[0]["id"]  # "这家" after a list of one account's leads: the journey is the account's
     return "journey_timeline", args
 
@@ -289,7 +289,6 @@ def suggestions_list(t: Turn) -> Built:
 
 
 OTHER_KIND = {"suggestion": ("alerts", "alert", "alert_id"), "alert": ("suggestions", "suggestion", "suggestion_id")}
-DEICTIC_PICK = re.compile(r"这条|那条|这个|那个|这家|它|该|\b(this|that|it)\b", re.I)
 
 
 def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, example_en: str) -> Callable[[Turn], Built]:
@@ -301,7 +300,7 @@ def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, exa
             item = t.item(other_kind)
             if item is not None:
                 return other_tool, {"action": action, other_arg: item["id"]}
-        if found is None and t.focus.get(id_arg) and (t.follow_up or DEICTIC_PICK.search(t.question)):
+        if found is None and t.focus.get(id_arg) and (t.follow_up or references.DEICTIC.search(t.question)):
             found = t.focus[id_arg]  # "这条忽略" right after that alert
         if found is None:
             return t.ctx.t(f"是哪一条?请给出编号,例如“{example_zh}”。", f"Which one? Give its id, e.g. “{example_en}”.")

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import func, select as sql_select, update
+from sqlalchemy import select as sql_select, update
 
 from api.app import create_app
 from api.inbox import Inbox
@@ -59,6 +59,19 @@ def _engine(path: Path):
 
 
 # -- uploads -----------------------------------------------------------------------------------
+
+def held_agent(runtime):
+    """A stand-in for ``runtime.copilot.ask`` that signals ``inside`` when a run enters the agent
+    and holds it there until ``release`` is set: (release, inside, held_ask)."""
+    release, inside = threading.Event(), threading.Semaphore(0)
+    real_ask = runtime.copilot.ask
+
+    def held_ask(*args, **kwargs):
+        inside.release()
+        release.wait(60)
+        return real_ask(*args, **kwargs)
+    return release, inside, held_ask
+
 
 def test_fifty_simultaneous_uploads_of_one_file_queue_exactly_one_job(server):
     base, _, tokens, runtime = server
@@ -355,14 +368,7 @@ def test_beyond_the_agent_slots_chat_kpi_and_practice_get_503_with_retry_after_a
                         agent_queue=0)
     app = create_app(settings)
     runtime = app.state.runtime
-    release = threading.Event()
-    inside = threading.Semaphore(0)
-    real_ask = runtime.copilot.ask
-
-    def held_ask(*args, **kwargs):
-        inside.release()
-        release.wait(60)
-        return real_ask(*args, **kwargs)
+    release, inside, held_ask = held_agent(runtime)
 
     with serve(app) as port:
         base = f"http://127.0.0.1:{port}"
@@ -399,13 +405,7 @@ def test_a_request_waits_in_the_bounded_waiting_room_for_a_slot_and_the_one_beyo
     app = create_app(Settings(home=path, inline_worker=False, embedding_model="hash", max_agent_runs=1, agent_queue=1,
                               agent_queue_wait_s=60))
     runtime = app.state.runtime
-    release, inside = threading.Event(), threading.Semaphore(0)
-    real_ask = runtime.copilot.ask
-
-    def held_ask(*args, **kwargs):
-        inside.release()
-        release.wait(60)
-        return real_ask(*args, **kwargs)
+    release, inside, held_ask = held_agent(runtime)
 
     with serve(app) as port:
         base = f"http://127.0.0.1:{port}"

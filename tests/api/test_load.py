@@ -1,17 +1,14 @@
 """Load on the real server (uvicorn on 127.0.0.1): a burst of 200 concurrent WeCom callbacks
-is acknowledged within 1 s each, with no error, and every message is answered exactly once
+is acknowledged within WeCom's 5 s limit each (how fast: bench api), with no error, and every message is answered exactly once
 — also when WeCom retries all of them."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections import Counter
 
 import pytest
-import uvicorn
 from sqlalchemy import func, select, update
 
 from api.app import create_app
@@ -20,6 +17,7 @@ from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
 from crm.demo import build_demo
 from crm.models import InboundMessage, User
+from tests.api.conftest import serve
 from tests.api.test_wecom import A, FakeWeComApi, _encrypted_text
 from tests.conftest import AS_OF
 
@@ -40,17 +38,8 @@ def server(tmp_path):
     fake = FakeWeComApi()
     settings = Settings(home=tmp_path, wecom_token=A["token"], wecom_aes_key=A["aes"], wecom_corp_id=A["corp"],
                         wecom_secret="test-secret", wecom_agent_id="1000002", wecom_api_base=fake.base)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield port, engine, fake, enrolled
-    srv.should_exit = True
-    thread.join(30)
+    with serve(create_app(settings)) as port:
+        yield port, engine, fake, enrolled
     fake.httpd.shutdown()
     engine.dispose()
 
@@ -66,7 +55,7 @@ def _wait_all_answered(engine, n: int, timeout_s: float = 120.0) -> None:
     raise AssertionError(f"only {done} of {n} messages answered in {timeout_s} s")
 
 
-def test_200_concurrent_callbacks_ack_within_a_second_and_each_is_answered_once(server):
+def test_200_concurrent_callbacks_are_acked_within_wecoms_limit_and_each_is_answered_once(server):
     port, engine, fake, enrolled = server
     senders = enrolled * 2 + [f"stranger{i % 40}" for i in range(BURST - 2 * len(enrolled))]
     questions = ["本季度各区域赢单率", "win rate by team this year"]
@@ -123,19 +112,10 @@ def team_server(db_url, tmp_path):
         tokens = {u.login: create_token(s, u) for u in users}
         people = {u.login: (u.id, u.role) for u in users}
     app = create_app(settings)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
     runtime = app.state.runtime
-    assert runtime.ready.wait(300) and runtime.warm_up_error is None
-    yield port, runtime, tokens, people
-    srv.should_exit = True
-    thread.join(60)
+    with serve(app) as port:
+        assert runtime.ready.wait(300) and runtime.warm_up_error is None
+        yield port, runtime, tokens, people
     runtime.engine.dispose()
     engine.dispose()
 

@@ -5,7 +5,7 @@ hand-written computation, on SQLite and PostgreSQL; a rep gets only their own.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine, select
@@ -14,12 +14,11 @@ from crm.access import get_user
 from crm.db import session_factory
 from crm.demo import build_demo
 from crm.models import Alert
+from evals.kpi_eval import seed_alerts
 from tests.conftest import AS_OF, backend_engine
 from tests.kpi.oracle import expected
-from tools.alerts import decide_alert, escalate_alert
 from tools.context import ToolContext
 from tools.kpi import answer_question
-from tools.signals import run_signals
 
 AT = datetime(2026, 11, 20, 12)
 QUESTIONS = [
@@ -36,22 +35,7 @@ QUESTIONS = [
 def alert_engine(request, tmp_path_factory) -> Iterator[Engine]:
     for eng in backend_engine(request.param, tmp_path_factory, "alertkpi"):
         build_demo(eng, seed=7, scale=1, as_of=AS_OF)
-        with session_factory(eng)() as s:
-            admin = ToolContext(user=get_user(s, "wangjianhua"), session=s, clock=lambda: AT - timedelta(days=10))
-            run_signals(ctx=admin, since=AT - timedelta(days=24), until=AT - timedelta(days=10))
-            s.commit()
-            admin.clock = lambda: AT
-            run_signals(ctx=admin, since=AT - timedelta(days=10), until=AT)  # escalates and expires the first batch
-            s.commit()
-            ids = list(s.scalars(select(Alert.id).where(Alert.status == "shown").order_by(Alert.id)))
-            for i, aid in enumerate(ids):
-                if i % 3 == 0:
-                    decide_alert(ctx=admin, alert_id=aid, decision="adopted")
-                elif i % 3 == 1:
-                    decide_alert(ctx=admin, alert_id=aid, decision="dismissed")
-                elif i % 5 == 2:
-                    escalate_alert(ctx=admin, alert_id=aid)
-            s.commit()
+        seed_alerts(eng, at=AT, first_window_days=14)
         yield eng
 
 
