@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from api.app import create_app
-from api.loadgen import Request, run_load
+from bench.loadgen import Request, run_load
 from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
 from crm.demo import build_demo

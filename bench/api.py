@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from api.loadgen import Request, percentile, run_load
+from bench.loadgen import Request, percentile, run_load
 
 # Tencent's published test app (../shared/wecom-test-vectors.md, vector A): keys only, no real corp
 _TOKEN, _AES, _CORP = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo", "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt", "ww1436e0e65a779aee"
@@ -57,7 +57,7 @@ async def _chat_under_load(port: int, token: str, clients: int) -> dict[str, Any
     clients probe /health back to back; the figures of both."""
     import json
 
-    from api.loadgen import _read_response
+    from bench.loadgen import _read_response
 
     n = max(100, 2 * clients)
     chats = [Request("POST", "/api/chat", body=json.dumps({"message": CHAT_QUESTIONS[i % len(CHAT_QUESTIONS)]}).encode(),
