@@ -106,7 +106,7 @@ def bench_api(*, callbacks: int = 1000, concurrency: int = 50) -> dict[str, Any]
     from core.settings import Settings
     from crm.access import get_user
     from crm.db import make_engine, session_scope, upgrade_schema
-    from crm.demo import build_demo
+    from tools.demo_setup import build_demo
 
     with tempfile.TemporaryDirectory(prefix="repcopilot-api-") as tmp:
         home = Path(tmp)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from crm.db import make_engine, upgrade_schema
-from crm.demo import _Generator, build_demo
+from crm.demo import _Generator
+from tools.demo_setup import build_demo
 
 
 def bench_demo(*, scale: int = 1, seed: int = 7) -> dict[str, Any]:

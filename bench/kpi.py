@@ -15,7 +15,7 @@ from typing import Any
 
 from crm.access import get_user
 from crm.db import make_engine, session_factory, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 from tools.context import ToolContext
 from tools.kpi.compiler import Period, QuerySpec, compile_spec, render_sql
 from tools.kpi.registry import load_registry

@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select
 
 from crm.access import get_user
 from crm.db import make_engine, session_factory, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 from crm.models import Account, Contact, Lead, RoutingDecision, Touchpoint
 from tools.context import ToolContext
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from crm.db import make_engine, session_factory, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 from crm.models import Call, Opportunity
 from tools.calls import recompute_call_metrics
 from tools.capability import recompute_profiles

@@ -16,7 +16,7 @@ from core.errors import UserInputError
 
 def _demo_session(tmp: str):
     from crm.db import make_engine, session_factory, upgrade_schema
-    from crm.demo import build_demo
+    from tools.demo_setup import build_demo
 
     engine = make_engine(f"sqlite:///{Path(tmp) / 'eval.db'}")
     upgrade_schema(engine)

@@ -27,7 +27,7 @@ from cli.state import STATE, console, err_console, print_json
 from core.errors import RepcopilotError, UserInputError
 from crm.access import get_user, visible_leads
 from crm.db import session_scope, upgrade_schema
-from crm.demo import DEFAULT_SEED, build_demo, demo_info, entity_counts
+from crm.demo import DEFAULT_SEED, demo_info, entity_counts
 from crm.models import Lead, Team, User
 
 app = typer.Typer(
@@ -95,15 +95,10 @@ def init(
     console.print(f"schema at revision {revision} · {engine.url.render_as_string(hide_password=True)}")
     if not demo:
         return
-    with console.status("building the demo company …") as status:
-        report = build_demo(engine, seed=seed, scale=scale, as_of=as_of_date, on_progress=lambda m: status.update(m))
-        if report.built:
-            from tools.calls import recompute_call_metrics
+    from tools.demo_setup import set_up_demo
 
-            status.update("computing the demo calls' conversation metrics")
-            with session_scope(engine) as session:
-                recompute_call_metrics(session)
-            report.counts["call_metrics"] = _count_metrics(engine)
+    with console.status("building the demo company …") as status:
+        report = set_up_demo(engine, seed=seed, scale=scale, as_of=as_of_date, on_progress=lambda m: status.update(m))
     if report.built:
         console.print(
             f"built the demo company (seed {report.seed}, scale {report.scale}, as of {report.as_of}) "
@@ -218,30 +213,20 @@ def leads_snapshot_intent(
 
 def _index_demo_knowledge(engine) -> None:
     """The demo playbooks and calls into the knowledge base (unchanged ones are skipped)."""
-    from crm.demo import DEMO_PLAYBOOKS
-    from tools.knowledge import open_store, transcripts_for_index
+    from tools.demo_setup import index_demo_knowledge
+    from tools.knowledge import open_store
 
     with console.status("indexing the demo playbooks and calls into the knowledge base …"):
         store = open_store(STATE.settings, STATE.home)
         if store.embedder_mismatch() is not None:  # indexed with another embedder: re-embed it first
             console.print(store.reindex().summary())
-        docs = store.index_files([DEMO_PLAYBOOKS])
-        with session_scope(engine) as session:  # calls: keyword-searchable now, vectors by `kb sync`
-            calls = store.index_transcripts(transcripts_for_index(session), dense=False)
+        indexed = index_demo_knowledge(store, engine)  # calls: keyword-searchable now, vectors by `kb sync`
+        docs, calls = indexed.playbooks, indexed.calls
     console.print(f"knowledge base: playbooks {docs.summary()}; calls {calls.summary()}")
     if pending := store.keywords.pending_count():
         console.print(f"  {pending} call-transcript chunks are searchable by keyword; `repcopilot kb sync` adds their "
                       f"vectors for meaning search (about {pending // 15 + 1} s) / 通话片段已可按关键词检索，"
                       "运行 `repcopilot kb sync` 补上语义向量")
-
-
-def _count_metrics(engine) -> int:
-    from sqlalchemy import func
-
-    from crm.models import CallMetric
-
-    with session_scope(engine) as session:
-        return session.scalar(select(func.count()).select_from(CallMetric)) or 0
 
 
 def _print_counts(counts: dict[str, int]) -> None:

@@ -1,12 +1,12 @@
-"""The CRM-shaped database: models, engine and sessions, migrations, access scopes, demo company."""
+"""The CRM-shaped database: models, engine and sessions, migrations, access scopes, the demo company's rows
+(``tools.demo_setup.build_demo`` builds the whole demo)."""
 
 from crm.access import Scope, get_user, scope_for, visible_leads
 from crm.db import engine_for, ensure_home, make_engine, session_scope, upgrade_schema
-from crm.demo import build_demo, entity_counts
+from crm.demo import entity_counts
 
 __all__ = [
     "Scope",
-    "build_demo",
     "engine_for",
     "ensure_home",
     "entity_counts",

@@ -1,8 +1,10 @@
 """The demo company: a deterministic, bilingual B2B seller of medical devices, industrial
 software and SaaS, with a year of customer behaviour, deals and recorded calls.
 
-``build_demo(engine, seed=7, scale=1)`` is idempotent: a database that already holds the
-demo company with the same seed and scale is left as it is; a different one is refused.
+The rows are generated and written here; ``tools.demo_setup.build_demo(engine, seed=7, scale=1)``
+builds the whole demo (with the intent snapshots, call metrics and knowledge that need tools/)
+and is idempotent: a database that already holds the demo company with the same seed and scale
+is left as it is; a different one is refused.
 
 What the generator plants on purpose (so later metrics can find it):
 - each rep has hidden traits — patience (seconds waited after a customer states a pain
@@ -33,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import UserInputError
 from crm import demo_vocab as V
-from crm.db import get_meta, session_scope, set_meta
+from crm.db import get_meta, set_meta
 from crm.models import (
     ENTITIES,
     AISuggestion,
@@ -115,37 +117,42 @@ def entity_counts(session: Session) -> dict[str, int]:
     return {name: session.scalar(select(func.count()).select_from(model)) or 0 for name, model in ENTITIES.items()}
 
 
-def build_demo(
-    engine: Engine,
-    *,
-    seed: int = DEFAULT_SEED,
-    scale: int = 1,
-    as_of: date | None = None,
-    on_progress: Progress | None = None,
-) -> DemoReport:
-    """Build the demo company into an upgraded, empty (or same-demo) database."""
-    if scale < 1:
-        raise UserInputError("--scale must be 1 or more")
-    say = on_progress or (lambda _msg: None)
-    with session_scope(engine) as session:
-        existing = get_meta(session, "demo")
-        if existing:
-            info = json.loads(existing)
-            if info["seed"] != seed or info["scale"] != scale:
-                raise UserInputError(
-                    f"this database already holds the demo company built with seed {info['seed']} and "
-                    f"scale {info['scale']}; use another --home (or database) for seed {seed} scale {scale}"
-                )
-            if not session.scalar(select(func.count()).select_from(IntentScoreSnapshot)):
-                # built before intent-score snapshots existed (schema 0003): add them, once
-                write_intent_snapshots(session, date.fromisoformat(info["as_of"]))
-            return DemoReport(seed, scale, info["as_of"], False, entity_counts(session))
-        if session.scalar(select(func.count()).select_from(User)):
+def existing_demo(session: Session, *, seed: int, scale: int) -> dict[str, Any] | None:
+    """The demo company already in this database (its seed, scale and as-of), or None for an
+    empty one; a demo of another seed or scale, or users that are not the demo's, are refused."""
+    info = demo_info(session)
+    if info:
+        if info["seed"] != seed or info["scale"] != scale:
             raise UserInputError(
-                "this database already has users that are not the demo company's; "
-                "build the demo into an empty --home"
+                f"this database already holds the demo company built with seed {info['seed']} and "
+                f"scale {info['scale']}; use another --home (or database) for seed {seed} scale {scale}"
             )
-    as_of = as_of or datetime.now(UTC).date()
+        return info
+    if session.scalar(select(func.count()).select_from(User)):
+        raise UserInputError(
+            "this database already has users that are not the demo company's; "
+            "build the demo into an empty --home"
+        )
+    return None
+
+
+def has_intent_snapshots(session: Session) -> bool:
+    """False for a demo built before intent-score snapshots existed (schema 0003)."""
+    return bool(session.scalar(select(func.count()).select_from(IntentScoreSnapshot)))
+
+
+@dataclass
+class WrittenDemo:
+    """The demo company's rows, generated and bulk-inserted (not yet scored or recorded)."""
+
+    traits: dict[str, RepTraits]
+    rows_inserted: int
+    generate_s: float
+    insert_s: float
+
+
+def write_demo_company(engine: Engine, *, seed: int, scale: int, as_of: date, say: Progress) -> WrittenDemo:
+    """Generate every row of the demo company in memory, then bulk-insert them table by table."""
     t0 = time.perf_counter()
     gen = _Generator(seed=seed, scale=scale, as_of=as_of)
     gen.generate(say)
@@ -153,29 +160,14 @@ def build_demo(
     say("writing to the database")
     t1 = time.perf_counter()
     rows = gen.write(engine)
-    t_ins = time.perf_counter() - t1
-    say("scoring lead intent (monthly snapshots)")
-    t2 = time.perf_counter()
-    with session_scope(engine) as session:
-        write_intent_snapshots(session, as_of)
-        set_meta(session, "demo", json.dumps({"seed": seed, "scale": scale, "as_of": as_of.isoformat()}))
-        set_meta(session, "demo_rep_traits", json.dumps({login: t.__dict__ for login, t in gen.traits.items()}))
-    t_snap = time.perf_counter() - t2
-    with session_scope(engine) as session:
-        counts = entity_counts(session)
-    return DemoReport(
-        seed, scale, as_of.isoformat(), True, counts,
-        seconds=time.perf_counter() - t0, insert_seconds=t_ins, rows_inserted=rows,
-        timings={"generate_s": t_gen, "insert_s": t_ins, "intent_snapshots_s": t_snap},
-    )
+    return WrittenDemo(gen.traits, rows, generate_s=t_gen, insert_s=time.perf_counter() - t1)
 
 
-def write_intent_snapshots(session: Session, as_of: date) -> int:
-    """The demo's intent-score snapshots (the average-intent-score KPI's data): every open lead
-    scored on the first day of each month of the demo's year of history, and at its as-of date."""
-    from tools.intent_snapshots import month_starts, snapshot_intent_scores  # tools import crm: not at module level
-
-    return snapshot_intent_scores(session, as_of_dates=month_starts(as_of - timedelta(days=HISTORY_DAYS), as_of))
+def record_demo(session: Session, *, seed: int, scale: int, as_of: date, traits: dict[str, RepTraits]) -> None:
+    """Mark the database as holding this demo company (what makes ``build_demo`` idempotent) and
+    keep the reps' hidden traits for evaluation."""
+    set_meta(session, "demo", json.dumps({"seed": seed, "scale": scale, "as_of": as_of.isoformat()}))
+    set_meta(session, "demo_rep_traits", json.dumps({login: t.__dict__ for login, t in traits.items()}))
 
 
 def demo_info(session: Session) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from crm.db import make_engine, session_factory, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 
 AS_OF = date(2026, 11, 20)
 NOON = datetime(2026, 11, 20, 12)
@@ -26,12 +26,9 @@ def build_eval_demo(folder: Path, scale: int = 1):
 
 def build_eval_knowledge(folder: Path, engine, embedder: str = "e5"):
     """The demo playbooks and calls in a knowledge store, as ``init --demo`` indexes them."""
-    from crm.demo import DEMO_PLAYBOOKS
     from knowledge import KnowledgeStore, make_embedder
-    from tools.knowledge import transcripts_for_index
+    from tools.demo_setup import index_demo_knowledge
 
     store = KnowledgeStore(Path(folder), embedder=make_embedder(embedder))
-    store.index_files([DEMO_PLAYBOOKS])
-    with session_factory(engine)() as session:
-        store.index_transcripts(transcripts_for_index(session))
+    index_demo_knowledge(store, engine, dense_calls=True)
     return store

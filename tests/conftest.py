@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from crm.db import make_engine, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 
 AS_OF = date(2026, 11, 20)
 PG_ADMIN_URL = os.environ.get("REPCOPILOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

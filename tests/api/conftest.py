@@ -14,7 +14,7 @@ import uvicorn
 from api.auth import create_token
 from crm.access import get_user
 from crm.db import make_engine, session_scope, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 from tests.conftest import AS_OF
 
 

@@ -15,7 +15,7 @@ from api.app import create_app
 from bench.loadgen import Request, run_load
 from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 from crm.models import InboundMessage, User
 from tests.api.conftest import serve
 from tests.api.test_wecom import A, FakeWeComApi, _encrypted_text

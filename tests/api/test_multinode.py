@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from crm.db import engine_for, make_engine, session_scope, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 from crm.models import Call, Contact, InboundMessage, Job, KnowledgeChunk, User
 from tests.api.test_wecom import A as WECOM, FakeWeComApi, _encrypted_text
 from tests.chroma_server import chroma_command, chroma_server, free_port

@@ -101,7 +101,7 @@ def test_a_scenario_created_on_one_node_is_in_the_database_and_every_node_lists_
     and opens it; created again with changes, B sees the new version."""
     import shutil
 
-    from crm.demo import build_demo
+    from tools.demo_setup import build_demo
     from crm.access import get_user
     from tests.conftest import AS_OF
     from tools.context import ToolContext

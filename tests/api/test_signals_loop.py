@@ -13,7 +13,7 @@ from api.app import create_app
 from api.auth import create_token
 from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 from crm.models import Alert, AuditLog, User
 from tests.api.test_wecom import A, FakeWeComApi
 

@@ -18,7 +18,7 @@ from api.teams import send_proactive
 from core.errors import NotFoundError
 from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 from crm.models import AISuggestion, ConversationRef, InboundMessage, User
 from tests.api.teams_fixtures import (
     APP_ID,

@@ -17,7 +17,7 @@ import api.teams
 from api.app import create_app
 from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 from crm.models import Lead, User
 from evals.scripted_llm import ScriptedServer, held_text_reply, tool_call_reply
 from tests.api.teams_fixtures import APP_ID, TENANT_ID, FakeBotServices, FixedTokenProvider, SigningKey, card_text, message_activity

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from api.app import create_app
 from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 from crm.models import InboundMessage, User
 from tests.conftest import AS_OF
 

@@ -11,7 +11,8 @@ from sqlalchemy import delete, func, insert, select
 
 from core.errors import UserInputError
 from crm.db import make_engine, session_scope, upgrade_schema
-from crm.demo import BASE_VOLUMES, build_demo, demo_traits, entity_counts
+from crm.demo import BASE_VOLUMES, demo_traits, entity_counts
+from tools.demo_setup import build_demo
 from crm.models import Account, Call, CallTurn, Contact, IntentScoreSnapshot, Lead, Opportunity, Region, Team, User
 
 AS_OF = date(2026, 11, 20)

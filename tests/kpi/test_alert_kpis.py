@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from crm.access import get_user
 from crm.db import session_factory
-from crm.demo import build_demo
+from tools.demo_setup import build_demo
 from crm.models import Alert
 from evals.kpi_eval import seed_alerts
 from tests.conftest import AS_OF, backend_engine
