@@ -265,36 +265,21 @@ class _Generator:
     def _accounts(self) -> None:
         r = self.rng("accounts")
         n = BASE_VOLUMES["accounts"] * self.scale
-        seg_names = list(V.SEGMENTS)
-        seg_weights = [V.SEGMENTS[s]["weight"] for s in seg_names]
         regions = self.rows[Region]
         used: set[str] = set()
-        intl = list(V.INTERNATIONAL)
         self.account_meta: dict[int, dict[str, Any]] = {}
         for i in range(n):
             region_idx = r.choices(range(4), weights=[34, 26, 24, 16])[0]
             code, _zh, _en, cities = V.REGIONS[region_idx]
             international = i % 13 == 5 and code in ("east", "south")
             if international:
-                base, segment = intl[(i // 13) % len(intl)]
-                name = base if base not in used else f"{base} ({cities[i % len(cities)][1]})"
+                name, segment = self._international_account_name(i, cities, used)
                 name_en = name
             else:
-                segment = r.choices(seg_names, weights=seg_weights)[0]
-                city, city_en = r.choice(cities)
-                for _ in range(50):
-                    name = r.choice(V.SEGMENTS[segment]["names"]).format(
-                        city=city, n="一二三四五六七八"[r.randrange(8)], brand=r.choice(V.BRANDS), district=r.choice(V.DISTRICTS))
-                    if name not in used:
-                        break
-                else:
-                    name = f"{name}{i}"
+                name, segment = self._local_account_name(r, i, cities, used)
                 name_en = None
             used.add(name)
-            reps = self.reps_by_region[code]
-            # English-speaking reps own the international accounts of their region
-            en_reps = [u for u in reps if u["language"] == "en"]
-            owner = en_reps[0] if international and en_reps else r.choice([u for u in reps if u["language"] == "zh"])
+            owner = self._account_owner(r, self.reps_by_region[code], international)
             tier = r.choices(["A", "B", "C"], weights=[2, 4, 4])[0]
             acct = self.add(
                 Account, name=name, name_en=name_en, industry=V.SEGMENTS[segment]["industry"], segment=segment,
@@ -304,6 +289,35 @@ class _Generator:
             self.account_meta[acct["id"]] = {"segment": segment, "region": code, "owner": owner, "international": international, "contacts": []}
             for _ in range(r.randint(2, 5)):
                 self._contact(r, acct, segment, international)
+
+    @staticmethod
+    def _international_account_name(i: int, cities: list[tuple[str, str]], used: set[str]) -> tuple[str, str]:
+        """(name, segment): every 13th account of the east and south is an international company,
+        named by the list in turn (with its city when the name is taken)."""
+        intl = list(V.INTERNATIONAL)
+        base, segment = intl[(i // 13) % len(intl)]
+        return (base if base not in used else f"{base} ({cities[i % len(cities)][1]})"), segment
+
+    @staticmethod
+    def _local_account_name(r: random.Random, i: int, cities: list[tuple[str, str]], used: set[str]) -> tuple[str, str]:
+        """(name, segment): a segment by its weight and a name from its patterns not used yet
+        (the account's number is appended after 50 tries)."""
+        seg_names = list(V.SEGMENTS)
+        segment = r.choices(seg_names, weights=[V.SEGMENTS[s]["weight"] for s in seg_names])[0]
+        city, _city_en = r.choice(cities)
+        for _ in range(50):
+            name = r.choice(V.SEGMENTS[segment]["names"]).format(
+                city=city, n="一二三四五六七八"[r.randrange(8)], brand=r.choice(V.BRANDS), district=r.choice(V.DISTRICTS))
+            if name not in used:
+                return name, segment
+        return f"{name}{i}", segment
+
+    @staticmethod
+    def _account_owner(r: random.Random, reps: list[dict[str, Any]], international: bool) -> dict[str, Any]:
+        """English-speaking reps own the international accounts of their region; a Chinese-speaking
+        rep of the region, at random, the others."""
+        en_reps = [u for u in reps if u["language"] == "en"]
+        return en_reps[0] if international and en_reps else r.choice([u for u in reps if u["language"] == "zh"])
 
     def _contact(self, r: random.Random, acct: dict[str, Any], segment: str, international: bool) -> None:
         if international:
@@ -334,55 +348,83 @@ class _Generator:
         intents = [rt.betavariate(1.4, 3.0) for _ in range(n_leads)]
         mean_tp = target_tp / sum(0.3 + 2.0 * x for x in intents)
         for i in range(n_leads):
-            acct = r.choice(accounts)
-            meta = self.account_meta[acct["id"]]
-            seg = V.SEGMENTS[meta["segment"]]
-            contact = r.choice(meta["contacts"])
-            created = self.rand_time(r, self.start + timedelta(days=20), self.now - timedelta(hours=6))
-            lo, hi = seg["value"]
-            value = int(round(math.exp(r.uniform(math.log(lo), math.log(hi))), -3))
-            owner = meta["owner"] if r.random() < 0.85 else r.choice(self.reps_by_region[meta["region"]])
-            if owner["hire_date"] > created.date():  # nobody owns a lead before they were hired
-                veterans = [u for u in self.reps_by_region[meta["region"]] if u["hire_date"] <= created.date()]
-                owner = r.choice(veterans)
-            age_days = (self.now - created).total_seconds() / 86400
-            traits = self.traits[owner["login"]]
-            follow_h = rt.lognormvariate(math.log(traits.follow_up_h), 0.9)
-            followed = created + timedelta(hours=follow_h)
-            if followed > self.now or (age_days < 3 and r.random() < 0.5):
-                first_follow, owner_id = None, (owner["id"] if r.random() < 0.6 else None)
-            else:
-                first_follow, owner_id = followed.replace(microsecond=0), owner["id"]
             intent = intents[i]
-            if first_follow is None:
-                status = "new"
-            elif intent < 0.12 and r.random() < 0.6:
-                status = r.choice(["invalid", "nurture"])
-            elif intent > 0.45 and age_days > 30 and r.random() < 0.55:
-                status = "converted"
-            else:
-                status = r.choices(["contacted", "qualified", "nurture", "lost"], weights=[4, 3, 2, 1])[0]
-            product = r.choice(V.EN_PRODUCTS.get(meta["segment"], ["platform"])) if meta["international"] else r.choice(seg["products"])
-            lead = self.add(
-                Lead, name=f"{acct['name']} · {product}", account_id=acct["id"], contact_id=contact["id"],
-                source=r.choices(["website", "expo", "wecom", "referral", "tender", "email_campaign", "partner", "inbound_call"],
-                                 weights=[30, 14, 16, 8, 10 if seg["scenario"] in ("government_tender", "hospital_procurement") else 2, 10, 6, 6])[0],
-                status=status, scenario=seg["scenario"], value_cny=value, owner_id=owner_id,
-                created_at=created, first_follow_up_at=first_follow,
-            )
-            self.lead_meta[lead["id"]] = {"intent": intent, "account": acct, "contact": contact, "owner": owner, "meta": meta}
+            lead = self._lead(r, rt, accounts, intent)
+            m = self.lead_meta[lead["id"]]
             n_tp = max(1, int(rt.expovariate(1.0) * mean_tp * (0.3 + 2.0 * intent)))
-            self._journey(rt, lead, acct, meta, intent, n_tp)
+            self._journey(rt, lead, m["account"], m["meta"], intent, n_tp)
         energy, hospital = self._special_candidates(rt)
-        regular_target = target_tp - 4 * len(energy) - 3 * len(hospital)
-        # touch up the total so each scale lands on its volume exactly (background browsing);
-        # the planted journeys are added after the trim so that they are never cut
+        self._background_browsing(rt, accounts, target_tp - 4 * len(energy) - 3 * len(hospital))
+        self._special_journeys(rt, energy, hospital)
+
+    def _lead(self, r: random.Random, rt: random.Random, accounts: list[dict[str, Any]], intent: float) -> dict[str, Any]:
+        """A lead on a random account: its owner, first follow-up (at the owner's pace) and status."""
+        acct = r.choice(accounts)
+        meta = self.account_meta[acct["id"]]
+        seg = V.SEGMENTS[meta["segment"]]
+        contact = r.choice(meta["contacts"])
+        created = self.rand_time(r, self.start + timedelta(days=20), self.now - timedelta(hours=6))
+        lo, hi = seg["value"]
+        value = int(round(math.exp(r.uniform(math.log(lo), math.log(hi))), -3))
+        owner = self._lead_owner(r, meta, created)
+        age_days = (self.now - created).total_seconds() / 86400
+        first_follow, owner_id = self._first_follow_up(r, rt, owner, created, age_days)
+        status = self._lead_status(r, first_follow, intent, age_days)
+        product = r.choice(V.EN_PRODUCTS.get(meta["segment"], ["platform"])) if meta["international"] else r.choice(seg["products"])
+        lead = self.add(
+            Lead, name=f"{acct['name']} · {product}", account_id=acct["id"], contact_id=contact["id"],
+            source=self._lead_source(r, seg["scenario"]),
+            status=status, scenario=seg["scenario"], value_cny=value, owner_id=owner_id,
+            created_at=created, first_follow_up_at=first_follow,
+        )
+        self.lead_meta[lead["id"]] = {"intent": intent, "account": acct, "contact": contact, "owner": owner, "meta": meta}
+        return lead
+
+    def _lead_owner(self, r: random.Random, meta: dict[str, Any], created: datetime) -> dict[str, Any]:
+        """Mostly the account's owner, sometimes another rep of the region; never someone hired after the lead came in."""
+        owner = meta["owner"] if r.random() < 0.85 else r.choice(self.reps_by_region[meta["region"]])
+        if owner["hire_date"] > created.date():  # nobody owns a lead before they were hired
+            veterans = [u for u in self.reps_by_region[meta["region"]] if u["hire_date"] <= created.date()]
+            owner = r.choice(veterans)
+        return owner
+
+    def _first_follow_up(
+        self, r: random.Random, rt: random.Random, owner: dict[str, Any], created: datetime, age_days: float
+    ) -> tuple[datetime | None, int | None]:
+        """(first follow-up time, owner id): after the owner's follow-up hours (their region's pace);
+        none yet when that is still ahead or for some leads under 3 days old, which are then often unassigned."""
+        follow_h = rt.lognormvariate(math.log(self.traits[owner["login"]].follow_up_h), 0.9)
+        followed = created + timedelta(hours=follow_h)
+        if followed > self.now or (age_days < 3 and r.random() < 0.5):
+            return None, (owner["id"] if r.random() < 0.6 else None)
+        return followed.replace(microsecond=0), owner["id"]
+
+    @staticmethod
+    def _lead_status(r: random.Random, first_follow: datetime | None, intent: float, age_days: float) -> str:
+        """New until followed up; low intent ends invalid or in nurture, high intent and a month's age converts."""
+        if first_follow is None:
+            return "new"
+        if intent < 0.12 and r.random() < 0.6:
+            return r.choice(["invalid", "nurture"])
+        if intent > 0.45 and age_days > 30 and r.random() < 0.55:
+            return "converted"
+        return r.choices(["contacted", "qualified", "nurture", "lost"], weights=[4, 3, 2, 1])[0]
+
+    @staticmethod
+    def _lead_source(r: random.Random, scenario: str) -> str:
+        """Where the lead came from; tenders are a main source only for public procurement."""
+        tender_weight = 10 if scenario in ("government_tender", "hospital_procurement") else 2
+        return r.choices(["website", "expo", "wecom", "referral", "tender", "email_campaign", "partner", "inbound_call"],
+                         weights=[30, 14, 16, 8, tender_weight, 10, 6, 6])[0]
+
+    def _background_browsing(self, rt: random.Random, accounts: list[dict[str, Any]], regular_target: int) -> None:
+        """Touch up the total so each scale lands on its volume exactly (background browsing);
+        the planted journeys are added after the trim so that they are never cut."""
         deficit = regular_target - len(self.rows[Touchpoint])
         for _ in range(max(0, deficit)):
             acct = rt.choice(accounts)
             self._tp(rt, acct["id"], None, None, "page_view", self.rand_time(rt, self.start, self.now))
         del self.rows[Touchpoint][regular_target:]
-        self._special_journeys(rt, energy, hospital)
 
     def _tp(self, r: random.Random, account_id: int, contact: dict | None, lead_id: int | None, kind: str, when: datetime, asset: str | None = None) -> None:
         channel = {"page_view": "website", "pdf_download": "website", "demo_booking": "website", "expo_scan": "expo",
