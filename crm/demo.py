@@ -66,6 +66,7 @@ BASE_VOLUMES = {  # at scale 1
     "ai_suggestions": 1_200,
 }
 STAGES = ["discovery", "solution", "proposal", "negotiation"]
+STAGE_MEAN_DAYS = {"discovery": 14, "solution": 18, "proposal": 16, "negotiation": 20}  # mean days in each stage
 HISTORY_DAYS = 365  # the demo's data span: a year up to its as-of date
 #: drill → the practice scenario that rehearses it (prompts/scenarios/CODE.yaml)
 DRILL_SCENARIOS = {
@@ -495,44 +496,56 @@ class _Generator:
 
     def _opportunities(self) -> None:
         r = self.rng("opportunities")
+        for lid in self._opportunity_leads(r):
+            self._opportunity(r, lid)
+        self._renewals()
+
+    def _opportunity_leads(self, r: random.Random) -> list[int]:
+        """The leads that became opportunities: converted ones first, then qualified or contacted ones."""
         n = BASE_VOLUMES["opportunities"] * self.scale
         converted = [lid for lid in self.lead_meta if self.rows[Lead][lid - 1]["status"] == "converted"]
         r.shuffle(converted)
         extra = [lid for lid in self.lead_meta if self.rows[Lead][lid - 1]["status"] in ("qualified", "contacted")]
         r.shuffle(extra)
-        pool = (converted + extra)[:n]
-        stage_days = {"discovery": 14, "solution": 18, "proposal": 16, "negotiation": 20}
-        for lid in pool:
-            lead = self.rows[Lead][lid - 1]
-            m = self.lead_meta[lid]
-            owner = m["owner"]
-            t = lead["first_follow_up_at"] or lead["created_at"]
-            t = t + timedelta(days=r.randint(2, 20))
+        return (converted + extra)[:n]
+
+    def _opportunity(self, r: random.Random, lid: int) -> None:
+        """An opportunity opened some days after the lead's follow-up, moved through the stages
+        and (once closed won) paid; the owner's skill drives the outcome."""
+        lead = self.rows[Lead][lid - 1]
+        owner = self.lead_meta[lid]["owner"]
+        t = lead["first_follow_up_at"] or lead["created_at"]
+        t = t + timedelta(days=r.randint(2, 20))
+        if t >= self.now:
+            t = self.now - timedelta(days=r.randint(1, 5))
+        skill = self.traits[owner["login"]].skill
+        opp = self.add(Opportunity, name=lead["name"], account_id=lead["account_id"], lead_id=lid, owner_id=owner["id"],
+                       scenario=lead["scenario"], stage="discovery", amount_cny=int(round(lead["value_cny"] * r.uniform(0.8, 1.2), -3)),
+                       won=None, created_at=t, close_date=None, payment_date=None)
+        self._move_through_stages(r, opp, t, skill)
+        if opp["won"] is True and opp["close_date"]:
+            pay = opp["close_date"] + timedelta(days=int(r.uniform(15, 120) * (1.4 - 0.6 * skill)))
+            opp["payment_date"] = pay if pay <= self.as_of else None
+
+    def _move_through_stages(self, r: random.Random, opp: dict[str, Any], t: datetime, skill: float) -> None:
+        """Stage by stage until today: lost early more often by less skilled reps; a deal through
+        negotiation closes, won with a chance that grows with skill (patient, curious reps win more)."""
+        p_win = 0.12 + 0.55 * skill
+        prev = None
+        for stage in STAGES:
+            self.add(StageChange, opportunity_id=opp["id"], from_stage=prev, to_stage=stage, changed_at=t)
+            opp["stage"] = prev = stage
+            t = t + timedelta(days=max(1, int(r.expovariate(1 / STAGE_MEAN_DAYS[stage]))))
             if t >= self.now:
-                t = self.now - timedelta(days=r.randint(1, 5))
-            skill = self.traits[owner["login"]].skill
-            p_win = 0.12 + 0.55 * skill  # patient, curious reps win more
-            opp = self.add(Opportunity, name=lead["name"], account_id=lead["account_id"], lead_id=lid, owner_id=owner["id"],
-                           scenario=lead["scenario"], stage="discovery", amount_cny=int(round(lead["value_cny"] * r.uniform(0.8, 1.2), -3)),
-                           won=None, created_at=t, close_date=None, payment_date=None)
-            prev = None
-            for stage in STAGES:
-                self.add(StageChange, opportunity_id=opp["id"], from_stage=prev, to_stage=stage, changed_at=t)
-                opp["stage"] = prev = stage
-                t = t + timedelta(days=max(1, int(r.expovariate(1 / stage_days[stage]))))
-                if t >= self.now:
-                    break
-                if r.random() < (0.15 if stage in ("discovery", "solution") else 0.1) * (1.3 - skill):
-                    # lost early
-                    self._close(opp, t, False)
-                    break
-            else:
-                if t < self.now:
-                    self._close(opp, t, r.random() < p_win / 0.75)
-            if opp["won"] is True and opp["close_date"]:
-                pay = opp["close_date"] + timedelta(days=int(r.uniform(15, 120) * (1.4 - 0.6 * skill)))
-                opp["payment_date"] = pay if pay <= self.as_of else None
-        # renewals for won deals of the subscription and service kinds, due in the last/next months
+                return
+            if r.random() < (0.15 if stage in ("discovery", "solution") else 0.1) * (1.3 - skill):
+                self._close(opp, t, False)  # lost early
+                return
+        if t < self.now:
+            self._close(opp, t, r.random() < p_win / 0.75)
+
+    def _renewals(self) -> None:
+        """Renewals for won deals of the subscription and service kinds, due in the last/next months."""
         rr = self.rng("renewals")
         for opp in self.rows[Opportunity]:
             if opp["won"] and opp["close_date"] and rr.random() < 0.7:
@@ -554,35 +567,13 @@ class _Generator:
     # -- calls -----------------------------------------------------------------------------
     def _calls(self) -> None:
         r = self.rng("calls")
-        n = BASE_VOLUMES["calls"] * self.scale
         reps = [u for u in self.rows[User] if u["role"] == "rep"]
-        opps_by_owner: dict[int, list[dict]] = {}
-        for o in self.rows[Opportunity]:
-            opps_by_owner.setdefault(o["owner_id"], []).append(o)
-        accounts_by_owner: dict[int, list[dict]] = {}
-        for a in self.rows[Account]:
-            accounts_by_owner.setdefault(a["owner_id"], []).append(a)
-        # every rep gets calls; the rest spread at random
-        order = [reps[i % len(reps)] for i in range(len(reps) * 4)] + [r.choice(reps) for _ in range(max(0, n - len(reps) * 4))]
-        order = order[:n]
-        ranked = sorted(reps, key=lambda u: -self.traits[u["login"]].skill)
-        top = {u["id"] for u in ranked[: max(1, len(ranked) // 4)]}
+        opps_by_owner = _by_owner(self.rows[Opportunity])
+        accounts_by_owner = _by_owner(self.rows[Account])
+        order = self._call_order(r, reps)
+        top = self._top_reps(reps)
         for rep in order:
-            traits = self.traits[rep["login"]]
-            opps = opps_by_owner.get(rep["id"]) or []
-            opp = r.choice(opps) if opps and r.random() < 0.7 else None
-            acct = self.rows[Account][opp["account_id"] - 1] if opp else r.choice(accounts_by_owner.get(rep["id"]) or self.rows[Account])
-            meta = self.account_meta[acct["id"]]
-            lang = "en" if (meta["international"] or rep["language"] == "en") else "zh"
-            hired = datetime.combine(rep["hire_date"], datetime.min.time()) + timedelta(days=7)
-            when = self.rand_time(r, max(self.start + timedelta(days=30), hired), self.now - timedelta(hours=2))
-            turns = self._dialogue(r, traits, meta["segment"], lang)
-            call = self.add(Call, rep_id=rep["id"], account_id=acct["id"], opportunity_id=opp["id"] if opp else None, started_at=when,
-                            duration_s=round(turns[-1]["end_s"] + r.uniform(1, 4), 2), language=lang, source_file=None,
-                            content_hash=None, speaker_separation=True, is_exemplar=False)
-            call["_top"] = rep["id"] in top
-            for idx, t in enumerate(turns):
-                self.add(CallTurn, call_id=call["id"], idx=idx, **t)
+            self._call(r, rep, opps_by_owner.get(rep["id"]) or [], accounts_by_owner.get(rep["id"]), top)
         # exemplars: the two richest calls of each top rep
         for rep_id in top:
             mine = [c for c in self.rows[Call] if c["rep_id"] == rep_id]
@@ -591,74 +582,53 @@ class _Generator:
         for c in self.rows[Call]:
             c.pop("_top", None)
 
+    def _call_order(self, r: random.Random, reps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Who makes each call: every rep gets four; the rest spread at random."""
+        n = BASE_VOLUMES["calls"] * self.scale
+        order = [reps[i % len(reps)] for i in range(len(reps) * 4)] + [r.choice(reps) for _ in range(max(0, n - len(reps) * 4))]
+        return order[:n]
+
+    def _top_reps(self, reps: list[dict[str, Any]]) -> set[int]:
+        """The ids of the most skilled quarter of the reps (at least one)."""
+        ranked = sorted(reps, key=lambda u: -self.traits[u["login"]].skill)
+        return {u["id"] for u in ranked[: max(1, len(ranked) // 4)]}
+
+    def _call(self, r: random.Random, rep: dict[str, Any], opps: list[dict[str, Any]],
+              own_accounts: list[dict[str, Any]] | None, top: set[int]) -> None:
+        """One recorded call of ``rep``, mostly about one of their opportunities, with its turns."""
+        opp = r.choice(opps) if opps and r.random() < 0.7 else None
+        acct = self.rows[Account][opp["account_id"] - 1] if opp else r.choice(own_accounts or self.rows[Account])
+        meta = self.account_meta[acct["id"]]
+        lang = "en" if (meta["international"] or rep["language"] == "en") else "zh"
+        hired = datetime.combine(rep["hire_date"], datetime.min.time()) + timedelta(days=7)
+        when = self.rand_time(r, max(self.start + timedelta(days=30), hired), self.now - timedelta(hours=2))
+        turns = self._dialogue(r, self.traits[rep["login"]], meta["segment"], lang)
+        call = self.add(Call, rep_id=rep["id"], account_id=acct["id"], opportunity_id=opp["id"] if opp else None, started_at=when,
+                        duration_s=round(turns[-1]["end_s"] + r.uniform(1, 4), 2), language=lang, source_file=None,
+                        content_hash=None, speaker_separation=True, is_exemplar=False)
+        call["_top"] = rep["id"] in top
+        for idx, t in enumerate(turns):
+            self.add(CallTurn, call_id=call["id"], idx=idx, **t)
+
     def _dialogue(self, r: random.Random, tr: RepTraits, segment: str, lang: str) -> list[dict[str, Any]]:
         """A discovery call whose pacing and questions follow the rep's traits."""
         zh = lang == "zh"
-        industry = V.SEGMENTS[segment]["industry"]
-        pains = V.PAIN_POINTS_ZH[industry] if zh else V.PAIN_POINTS_EN
-        rate = 4.2 if zh else 2.5  # characters (zh) or words (en) per second
-
-        def dur(text_: str, factor: float = 1.0) -> float:
-            units = len(text_.replace(" ", "")) if zh else len(text_.split())
-            return round(units / rate * factor, 2)
-
-        turns: list[dict[str, Any]] = []
-        t = r.uniform(0.5, 2.0)
-
-        def say(speaker: str, text_: str, gap: float, factor: float = 1.0) -> None:
-            nonlocal t
-            start = max(0.0, t + gap)
-            end = start + max(0.6, dur(text_, factor))
-            turns.append({"speaker": speaker, "start_s": round(start, 2), "end_s": round(end, 2), "text": text_})
-            t = end
-
+        pains = V.PAIN_POINTS_ZH[V.SEGMENTS[segment]["industry"]] if zh else V.PAIN_POINTS_EN
+        call = _CallTimeline(zh=zh, start_s=r.uniform(0.5, 2.0))
         opening = "您好 我是瑞康智联的销售 想跟您聊聊贵单位的设备管理情况" if zh else "Hi, this is Ruikang Connect, thanks for taking the time today"
-        say("rep", opening, 0)
-        say("customer", r.choice(V.CUSTOMER_NEUTRAL_ZH if zh else V.CUSTOMER_NEUTRAL_EN), r.uniform(0.3, 0.9))
+        call.say("rep", opening, 0)
+        call.say("customer", r.choice(V.CUSTOMER_NEUTRAL_ZH if zh else V.CUSTOMER_NEUTRAL_EN), r.uniform(0.3, 0.9))
         n_exchanges = r.randint(9, 18)
         last_customer_pain = False
         for _ in range(n_exchanges):
-            # rep turn
-            if last_customer_pain:
-                gap = max(0.25, r.gauss(tr.patience_s, 0.35))
-            else:
-                gap = max(0.15, r.gauss(0.7, 0.25))
-            if r.random() < 0.12 * (1.6 - tr.patience_s / 2):  # impatient reps talk over the customer
-                gap = -r.uniform(0.2, 0.8)
-            if r.random() < tr.question_share:
-                if r.random() < tr.curiosity:
-                    line = r.choice(V.WHY_QUESTIONS_ZH if zh else V.WHY_QUESTIONS_EN)
-                elif r.random() < 0.6:
-                    line = r.choice(V.OPEN_QUESTIONS_ZH if zh else V.OPEN_QUESTIONS_EN)
-                else:
-                    line = r.choice(V.CLOSED_QUESTIONS_ZH if zh else V.CLOSED_QUESTIONS_EN)
-                if last_customer_pain and r.random() < 0.3:
-                    ack = r.choice(V.ACK_ZH if zh else V.ACK_EN)
-                    line = f"{ack} {line}" if zh else f"{ack}. {line}"
-            else:
-                line = r.choice(V.PITCH_ZH if zh else V.PITCH_EN)
-                if r.random() < tr.talkativeness - 0.8:
-                    line = line + (" " if zh else ". ") + r.choice(V.PITCH_ZH if zh else V.PITCH_EN)
-            say("rep", line, gap, tr.talkativeness)
-            # customer turn: curious questions earn longer stories and more pain points
-            asked_why = line in (V.WHY_QUESTIONS_ZH + V.WHY_QUESTIONS_EN) or any(line.endswith(q) for q in V.WHY_QUESTIONS_ZH + V.WHY_QUESTIONS_EN)
-            p_pain = 0.55 if asked_why else (0.35 if ("吗" in line or line.split(" ")[0] in ("Could", "How", "What", "Who")) else 0.2)
-            roll = r.random()
-            if roll < p_pain:
-                ctext = r.choice(pains)
-                if asked_why:
-                    ctext = ctext + (" " if zh else ", and ") + r.choice(pains)
-                last_customer_pain = True
-            elif roll < p_pain + 0.12:
-                ctext = r.choice(V.OBJECTIONS_ZH if zh else V.OBJECTIONS_EN)
-                last_customer_pain = False
-            else:
-                ctext = r.choice(V.CUSTOMER_NEUTRAL_ZH if zh else V.CUSTOMER_NEUTRAL_EN)
-                last_customer_pain = False
-            say("customer", ctext, r.uniform(0.3, 1.0))
+            gap = _rep_pause_s(r, tr, after_pain=last_customer_pain)
+            line = _rep_line(r, tr, zh, after_pain=last_customer_pain)
+            call.say("rep", line, gap, tr.talkativeness)
+            ctext, last_customer_pain = _customer_reply(r, line, pains, zh)
+            call.say("customer", ctext, r.uniform(0.3, 1.0))
         closing = "好的 那我整理一下今天的内容 下周发您方案" if zh else "Great, I'll summarise today and send a proposal next week"
-        say("rep", closing, r.uniform(0.4, 1.0))
-        return turns
+        call.say("rep", closing, r.uniform(0.4, 1.0))
+        return call.turns
 
     def _drills(self) -> None:
         catalogue = [
@@ -728,3 +698,97 @@ class _Generator:
 
 def lead_contact(lead: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in meta["contacts"] if c["id"] == lead["contact_id"])
+
+
+def _by_owner(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Rows grouped by ``owner_id``, in row order."""
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["owner_id"], []).append(row)
+    return grouped
+
+
+class _CallTimeline:
+    """The turns of a call laid out in time: each starts ``gap`` seconds after the previous one
+    ended (a negative gap talks over it) and lasts as long as its text takes to say."""
+
+    def __init__(self, *, zh: bool, start_s: float) -> None:
+        self.zh = zh
+        self.rate = 4.2 if zh else 2.5  # characters (zh) or words (en) per second
+        self.t = start_s
+        self.turns: list[dict[str, Any]] = []
+
+    def speaking_s(self, text_: str, factor: float = 1.0) -> float:
+        units = len(text_.replace(" ", "")) if self.zh else len(text_.split())
+        return round(units / self.rate * factor, 2)
+
+    def say(self, speaker: str, text_: str, gap: float, factor: float = 1.0) -> None:
+        start = max(0.0, self.t + gap)
+        end = start + max(0.6, self.speaking_s(text_, factor))
+        self.turns.append({"speaker": speaker, "start_s": round(start, 2), "end_s": round(end, 2), "text": text_})
+        self.t = end
+
+
+def _rep_pause_s(r: random.Random, tr: RepTraits, *, after_pain: bool) -> float:
+    """How long the rep waits before speaking: their patience after a pain point, a short
+    pause otherwise; impatient reps sometimes talk over the customer (a negative pause)."""
+    if after_pain:
+        gap = max(0.25, r.gauss(tr.patience_s, 0.35))
+    else:
+        gap = max(0.15, r.gauss(0.7, 0.25))
+    if r.random() < 0.12 * (1.6 - tr.patience_s / 2):  # impatient reps talk over the customer
+        gap = -r.uniform(0.2, 0.8)
+    return gap
+
+
+def _rep_line(r: random.Random, tr: RepTraits, zh: bool, *, after_pain: bool) -> str:
+    """A question (as often as the rep asks them) or a pitch (longer for talkative reps)."""
+    if r.random() < tr.question_share:
+        return _rep_question(r, tr, zh, after_pain=after_pain)
+    line = r.choice(V.PITCH_ZH if zh else V.PITCH_EN)
+    if r.random() < tr.talkativeness - 0.8:
+        line = line + (" " if zh else ". ") + r.choice(V.PITCH_ZH if zh else V.PITCH_EN)
+    return line
+
+
+def _rep_question(r: random.Random, tr: RepTraits, zh: bool, *, after_pain: bool) -> str:
+    """A why-question as often as the rep is curious, else an open or a closed one; after a
+    pain point sometimes acknowledged first."""
+    if r.random() < tr.curiosity:
+        line = r.choice(V.WHY_QUESTIONS_ZH if zh else V.WHY_QUESTIONS_EN)
+    elif r.random() < 0.6:
+        line = r.choice(V.OPEN_QUESTIONS_ZH if zh else V.OPEN_QUESTIONS_EN)
+    else:
+        line = r.choice(V.CLOSED_QUESTIONS_ZH if zh else V.CLOSED_QUESTIONS_EN)
+    if after_pain and r.random() < 0.3:
+        ack = r.choice(V.ACK_ZH if zh else V.ACK_EN)
+        line = f"{ack} {line}" if zh else f"{ack}. {line}"
+    return line
+
+
+def _asks_why(line: str) -> bool:
+    why = V.WHY_QUESTIONS_ZH + V.WHY_QUESTIONS_EN
+    return line in why or any(line.endswith(q) for q in why)
+
+
+def _pain_chance(line: str, asked_why: bool) -> float:
+    """How likely the customer answers with a pain point: most after a why, more after any question."""
+    if asked_why:
+        return 0.55
+    return 0.35 if ("吗" in line or line.split(" ")[0] in ("Could", "How", "What", "Who")) else 0.2
+
+
+def _customer_reply(r: random.Random, line: str, pains: list[str], zh: bool) -> tuple[str, bool]:
+    """(what the customer says, whether it is a pain point): curious questions earn longer
+    stories and more pain points; sometimes an objection, otherwise small talk."""
+    asked_why = _asks_why(line)
+    p_pain = _pain_chance(line, asked_why)
+    roll = r.random()
+    if roll < p_pain:
+        ctext = r.choice(pains)
+        if asked_why:
+            ctext = ctext + (" " if zh else ", and ") + r.choice(pains)
+        return ctext, True
+    if roll < p_pain + 0.12:
+        return r.choice(V.OBJECTIONS_ZH if zh else V.OBJECTIONS_EN), False
+    return r.choice(V.CUSTOMER_NEUTRAL_ZH if zh else V.CUSTOMER_NEUTRAL_EN), False
