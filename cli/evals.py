@@ -204,6 +204,17 @@ def eval_command(
         export_feedback(out, since)
         return
     names = suites or list(SUITES)
+    files = case_files(names)
+    report = run_suites(names, files)
+    if as_json:
+        print_json(report)
+        return
+    print_report(report)
+
+
+def case_files(names: list[str]) -> list[str]:
+    """The agent case files among the suite names (``*.jsonl``); an unknown suite or a missing
+    file is refused before anything runs."""
     files = [n for n in names if n.endswith(".jsonl")]
     unknown = [n for n in names if n not in SUITES and n not in files]
     if unknown:
@@ -212,6 +223,11 @@ def eval_command(
     for f in files:
         if not Path(f).is_file():
             raise UserInputError(f"{f}: no such file")
+    return files
+
+
+def run_suites(names: list[str], files: list[str]) -> dict[str, dict[str, Any]]:
+    """Each suite (or agent case file) in a shared temporary folder; a case file gets its own sub-folder."""
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="repcopilot-eval-") as tmp:
         for name in names:
@@ -221,9 +237,11 @@ def eval_command(
                 report[name] = _agent(str(folder), Path(name))
             else:
                 report[name] = SUITES[name][1](tmp)
-    if as_json:
-        print_json(report)
-        return
+    return report
+
+
+def print_report(report: dict[str, dict[str, Any]]) -> None:
+    """A table of figures per suite, its failure count, and its first ten failures."""
     for name, figures in report.items():
         title = SUITES[name][0] if name in SUITES else "agent cases from a file"
         table = Table("figure", "value", title=f"eval {name} — {title}")
