@@ -15,8 +15,8 @@ from typing import Any
 
 from crm.access import get_user
 from crm.db import make_engine, session_factory, upgrade_schema
-from tools.demo_setup import build_demo
 from tools.context import ToolContext
+from tools.demo_setup import build_demo
 from tools.kpi.compiler import Period, QuerySpec, compile_spec, render_sql
 from tools.kpi.registry import load_registry
 from tools.kpi.service import clear_compiled_cache, run_spec

@@ -18,9 +18,9 @@ from sqlalchemy import func, insert, select
 
 from crm.access import get_user
 from crm.db import make_engine, session_factory, upgrade_schema
-from tools.demo_setup import build_demo
 from crm.models import Account, Contact, Lead, RoutingDecision, Touchpoint
 from tools.context import ToolContext
+from tools.demo_setup import build_demo
 
 GOAL_LEADS_PER_S = 1000.0
 GOAL_SIGNALS_S = 10.0

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from crm.db import make_engine, session_factory, upgrade_schema
-from tools.demo_setup import build_demo
 from crm.models import Call, Opportunity
 from tools.calls import recompute_call_metrics
 from tools.capability import recompute_profiles
+from tools.demo_setup import build_demo
 
 GOALS_S = {1: 5.0, 10: 30.0}
 

@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,8 @@ from crm import demo_vocab as V
 from crm.db import get_meta, set_meta
 from crm.models import (
     ENTITIES,
-    AISuggestion,
     Account,
+    AISuggestion,
     Call,
     CallTurn,
     Contact,

@@ -44,10 +44,10 @@ class Scripted(random.Random):
     def random(self) -> float:
         return self.rolls.pop(0)
 
-    def gauss(self, mu: float = 0.0, sigma: float = 1.0) -> float:  # noqa: ARG002
+    def gauss(self, mu: float = 0.0, sigma: float = 1.0) -> float:
         return mu
 
-    def uniform(self, a: float, b: float) -> float:  # noqa: ARG002
+    def uniform(self, a: float, b: float) -> float:
         return a
 
     def choice(self, seq):
@@ -58,7 +58,7 @@ class Scripted(random.Random):
 
 
 def traits(**kw) -> RepTraits:
-    base = dict(patience_s=2.0, curiosity=0.2, question_share=0.5, talkativeness=1.0, follow_up_h=24.0)
+    base = {"patience_s": 2.0, "curiosity": 0.2, "question_share": 0.5, "talkativeness": 1.0, "follow_up_h": 24.0}
     return RepTraits(**(base | kw))
 
 
