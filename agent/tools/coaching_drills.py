@@ -83,12 +83,8 @@ def _team_drills(ctx: ToolContext) -> ToolOutput:
     data = []
     for v in sorted(views, key=lambda v: (-(v.gaps[0]["gap"] if v.gaps else -1), v.login)):
         plan = list_drills(ctx=ctx, rep_login=v.login, with_links=False)
-        tasks = ("、" if ctx.language == "zh" else ", ").join(f"{t['title']}×{t['times']}" for t in plan.tasks) or ctx.t("无", "none")
         open_ = [a for a in plan.assignments if a.status != "done"]
-        overdue = [a for a in open_ if a.status == "overdue"]
-        assigned = ctx.t(f";已布置未完成 {len(open_)} 项" + (f"(逾期 {len(overdue)} 项)" if overdue else ""),
-                         f"; {len(open_)} assigned, not done" + (f" ({len(overdue)} overdue)" if overdue else "")) if open_ else ""
-        lines.append(f"- {v.name}({v.login}):{tasks}{assigned}" if ctx.language == "zh" else f"- {v.name} ({v.login}): {tasks}{assigned}")
+        lines.append(team_drill_line(ctx, v, plan.tasks, open_))
         evidence.extend(Evidence("drill_assignment", str(a.id), a.due_date, f"{v.login}: {a.drill} · {a.status}") for a in open_)
         data.append({"rep": v.login, "tasks": [{k: t[k] for k in ("code", "times", "gap")} for t in plan.tasks],
                      "open_assignments": [a.id for a in open_]})
@@ -96,6 +92,24 @@ def _team_drills(ctx: ToolContext) -> ToolOutput:
     lines.append(ctx.t(f"建议练习截止本周日 {sunday};点名问某位销售可看范例录音和做法。",
                        f"Suggested drills are due this Sunday, {sunday}; ask about one rep by name for the exemplar excerpts."))
     return ToolOutput(text="\n".join(lines), data={"reps": data}, evidence=evidence, confidence=0.85 if views else 0.3)
+
+
+def team_drill_line(ctx: ToolContext, view, tasks: list[dict[str, Any]], open_assignments: list) -> str:
+    """One rep of the team view: this week's suggested drills (title × times, or none) and how many
+    assigned drills are not done, how many of them overdue."""
+    v = view
+    drills = ("、" if ctx.language == "zh" else ", ").join(f"{t['title']}×{t['times']}" for t in tasks) or ctx.t("无", "none")
+    assigned = _not_done_note(ctx, open_assignments)
+    return f"- {v.name}({v.login}):{drills}{assigned}" if ctx.language == "zh" else f"- {v.name} ({v.login}): {drills}{assigned}"
+
+
+def _not_done_note(ctx: ToolContext, open_assignments: list) -> str:
+    if not open_assignments:
+        return ""
+    n = len(open_assignments)
+    overdue = sum(1 for a in open_assignments if a.status == "overdue")
+    return ctx.t(f";已布置未完成 {n} 项" + (f"(逾期 {overdue} 项)" if overdue else ""),
+                 f"; {n} assigned, not done" + (f" ({overdue} overdue)" if overdue else ""))
 
 
 SPEC = ToolSpec(

@@ -32,20 +32,28 @@ def _journey(*, ctx: ToolContext, query: str, lead_id: int | None, account_id: i
     if account_id is None and lead_id is not None:
         account_id = get_visible_lead(ctx, lead_id).account_id  # the account's whole journey, all its leads
     try:
-        start = date.fromisoformat(period_start) if period_start else None
-        end = date.fromisoformat(period_end) if period_end else None
+        start, end = journey_period(ctx, query, period_start, period_end)
     except ValueError:
         return ToolOutput(text=ctx.t("日期格式应为 YYYY-MM-DD。", "Dates must be written YYYY-MM-DD."), error="input")
-    if start is None and end is None:
-        period, _ = parse_period(query, ctx.now().date())
-        if period is not None:
-            start, end = period.start, period.end
     journey = journey_timeline(ctx=ctx, account_id=account_id, start=start, end=end)
     events = [e for stage in journey.stages for e in stage.events]
     evidence = [Evidence(e.kind, str(e.id), e.time, e.text(ctx.language)) for e in events[-10:]]
     return ToolOutput(text=journey.render(ctx.language), data=journey.to_json(), evidence=evidence,
                       confidence=0.9 if events else 0.4,
                       focus={"account_id": journey.account_id, **({"lead_id": lead_id} if lead_id else {})})
+
+
+def journey_period(ctx: ToolContext, query: str, period_start: str | None,
+                   period_end: str | None) -> tuple[date | None, date | None]:
+    """The period to show: the dates given (ValueError when one is not YYYY-MM-DD), else the period
+    words of the question ("last 90 days", "今年") at the context's clock, else none (the whole journey)."""
+    start = date.fromisoformat(period_start) if period_start else None
+    end = date.fromisoformat(period_end) if period_end else None
+    if start is None and end is None:
+        period, _ = parse_period(query, ctx.now().date())
+        if period is not None:
+            start, end = period.start, period.end
+    return start, end
 
 
 SPEC = ToolSpec(

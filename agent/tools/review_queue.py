@@ -37,27 +37,41 @@ def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep
     if action not in ("list", "approve", "override"):
         return ToolOutput(text=ctx.t("action 只能是 list、approve 或 override。", "action must be list, approve or override."),
                           error="input")
-    if action != "list" and decision_id is None:
+    if action == "list":
+        return _waiting_for_review(ctx)
+    if decision_id is None:
         return ToolOutput(text=ctx.t("请给出分配记录编号,例如“批准分配 12”。", "Give the decision's id, e.g. “approve decision 12”."),
                           error="input")
-    if action == "override":
-        exact = ctx.session.scalar(select(User.login).where(User.login == (rep or "").strip())) if rep else None
-        reps = [exact] if exact else [u.login for u in find_reps_in(ctx.session, rep or "")]
-        if len(reps) != 1:
-            return ToolOutput(text=ctx.t(f"请说明改派给哪位销售(姓名或登录名),例如“把分配 {decision_id} 改派给李娜”。",
-                                         f"Say which rep to assign instead (name or login), e.g. “override decision {decision_id} to lina”."),
-                              error="input")
-        view = override_decision(ctx=ctx, decision_id=decision_id, rep_login=reps[0], note=note or "")
-    elif action == "approve":
-        view = approve_decision(ctx=ctx, decision_id=decision_id, note=note or "")
-    if action != "list":
-        done = ctx.t(f"分配 #{view.id} 已{'批准' if action == 'approve' else '改派'}:线索 #{view.lead_id} {view.lead} 由 {view.rep} 负责"
-                     + (f",请在 {view.respond_by} 前响应。" if view.respond_by else "。"),
-                     f"Decision #{view.id} {'approved' if action == 'approve' else 'overridden'}: lead #{view.lead_id} {view.lead} "
-                     f"now belongs to {view.rep}" + (f"; respond by {view.respond_by}." if view.respond_by else "."))
-        return ToolOutput(text=done, data=view.to_json(), confidence=view.confidence,
-                          evidence=[Evidence("routing_decision", str(view.id), view.created_at, done)],
-                          focus={"lead_id": view.lead_id, "decision_id": view.id})
+    if action == "approve":
+        return _decided(ctx, action, approve_decision(ctx=ctx, decision_id=decision_id, note=note or ""))
+    login = override_rep(ctx, rep)
+    if login is None:
+        return ToolOutput(text=ctx.t(f"请说明改派给哪位销售(姓名或登录名),例如“把分配 {decision_id} 改派给李娜”。",
+                                     f"Say which rep to assign instead (name or login), e.g. “override decision {decision_id} to lina”."),
+                          error="input")
+    return _decided(ctx, action, override_decision(ctx=ctx, decision_id=decision_id, rep_login=login, note=note or ""))
+
+
+def override_rep(ctx: ToolContext, rep: str | None) -> str | None:
+    """The login of the one rep an override names: an exact login, else the single rep whose name
+    matches; None when no rep or several match."""
+    exact = ctx.session.scalar(select(User.login).where(User.login == (rep or "").strip())) if rep else None
+    reps = [exact] if exact else [u.login for u in find_reps_in(ctx.session, rep or "")]
+    return reps[0] if len(reps) == 1 else None
+
+
+def _decided(ctx: ToolContext, action: str, view) -> ToolOutput:
+    """The answer once a decision is approved or overridden: who now has the lead, and by when to respond."""
+    done = ctx.t(f"分配 #{view.id} 已{'批准' if action == 'approve' else '改派'}:线索 #{view.lead_id} {view.lead} 由 {view.rep} 负责"
+                 + (f",请在 {view.respond_by} 前响应。" if view.respond_by else "。"),
+                 f"Decision #{view.id} {'approved' if action == 'approve' else 'overridden'}: lead #{view.lead_id} {view.lead} "
+                 f"now belongs to {view.rep}" + (f"; respond by {view.respond_by}." if view.respond_by else "."))
+    return ToolOutput(text=done, data=view.to_json(), confidence=view.confidence,
+                      evidence=[Evidence("routing_decision", str(view.id), view.created_at, done)],
+                      focus={"lead_id": view.lead_id, "decision_id": view.id})
+
+
+def _waiting_for_review(ctx: ToolContext) -> ToolOutput:
     views = review_queue(ctx=ctx)
     if not views:
         return ToolOutput(text=ctx.t("审核队列是空的:没有等待审核的线索。", "The review queue is empty: no lead is waiting for review."),
