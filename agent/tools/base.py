@@ -44,8 +44,6 @@ class ToolSpec:
         return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": schema}}
 
 
-
-
 # -- finding the lead a question names --------------------------------------------------------
 
 def resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False) -> int | ToolOutput:
@@ -84,7 +82,6 @@ def names_hidden_account(ctx: ToolContext, query: str) -> bool:
     visible = set(ctx.session.scalars(visible_leads(ctx.session, ctx.user).with_only_columns(Lead.account_id)
                                       .where(Lead.account_id.in_(named))))
     return not visible
-
 
 
 # -- coaching: whose gaps and drills ----------------------------------------------------------

@@ -25,7 +25,6 @@ def _gap_call_evidence(ctx: ToolContext, c: dict[str, Any], label: str) -> Evide
                     f"{head}: {moment['text']}" if moment else head)
 
 
-
 def _capability_gaps(*, ctx: ToolContext, rep: str | None, team: bool) -> ToolOutput:
     target = coaching_target(ctx, rep, team)
     if target is None:
