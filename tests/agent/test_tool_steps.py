@@ -10,11 +10,20 @@ from types import SimpleNamespace
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 
-from agent.planners import coaching_of_another_rep, kpi_refinement, same_view_of_another_account
+from agent.planners import (
+    coaching_of_another_rep,
+    kpi_refinement,
+    same_view_of_another_account,
+)
 from agent.service import ToolResults, answer_token, tool_status_events
 from agent.tools.alerts import alert_line
 from agent.tools.call_debrief import metric_label
-from agent.tools.capability_gaps import gap_lines, profile_confidence, reps_without_gaps, team_gap_line
+from agent.tools.capability_gaps import (
+    gap_lines,
+    profile_confidence,
+    reps_without_gaps,
+    team_gap_line,
+)
 from agent.tools.coaching_drills import team_drill_line
 from agent.tools.journey_timeline import journey_period
 from agent.tools.lead_routing import who_should_take_lines
