@@ -197,6 +197,37 @@ def route_intent(question: str) -> str | None:
     return shared_classifier().classify(question)[0].tool
 
 
+def kpi_refinement(turn) -> tuple[str, dict[str, Any]] | None:
+    """After a KPI answer, a question that only changes its period, breakdown or filters ("那华南呢?",
+    "and last quarter?") and names no metric of its own: the previous spec with the change."""
+    q, focus = turn.question, turn.focus
+    if "kpi_query" in turn.tools and focus.get("kpi_spec") and focus.get("topic") == "kpi_query" \
+            and not _asks_kpi(q) and _kpi_follow_up(q):
+        return "kpi_query", {"question": q, "base_spec": focus["kpi_spec"]}
+    return None
+
+
+def same_view_of_another_account(turn) -> tuple[str, dict[str, Any]] | None:
+    """"那卓越口腔呢" after a journey or a lead: the same view of the account or lead it names."""
+    from agent.understanding.calls import names_something
+
+    q, topic = turn.question, turn.focus.get("topic")
+    if topic in ("journey_timeline", "lead_lookup") and topic in turn.tools and len(q.strip()) <= 30 \
+            and re.search(r"^(那|那么)|呢[??]?$|^(and|what about|how about)\b", q.strip(), re.I) and names_something(q):
+        return topic, {"query": q}
+    return None
+
+
+def coaching_of_another_rep(turn) -> tuple[str, dict[str, Any]] | None:
+    """"and Gang Ma?" / "王芳呢" after a coaching answer: the same answer for the rep (or team) it names."""
+    q, topic = turn.question, turn.focus.get("topic")
+    if topic in COACHING and topic in turn.tools and len(q.strip()) <= 30 and re.search(r"呢|^(and|what about|how about)\b", q, re.I):
+        args = coaching_args(q, turn.ctx, turn.focus)
+        if args.get("rep") or args.get("team"):
+            return topic, args
+    return None
+
+
 class OfflinePlanner:
     """The multilingual encoder, the exemplar bank and the database; no chat model."""
 
@@ -294,41 +325,51 @@ class OfflinePlanner:
     def follow_up(turn) -> tuple[str, dict[str, Any]] | None:
         """A short question that only changes the previous answer: "那华南呢?" after a KPI,
         "and Gang Ma?" after a coaching answer."""
-        from agent.understanding.calls import names_something
-
-        q, focus = turn.question, turn.focus
-        if "kpi_query" in turn.tools and focus.get("kpi_spec") and focus.get("topic") == "kpi_query" \
-                and not _asks_kpi(q) and _kpi_follow_up(q):
-            return "kpi_query", {"question": q, "base_spec": focus["kpi_spec"]}
-        topic = focus.get("topic")
-        if topic in ("journey_timeline", "lead_lookup") and topic in turn.tools and len(q.strip()) <= 30 \
-                and re.search(r"^(那|那么)|呢[??]?$|^(and|what about|how about)\b", q.strip(), re.I) and names_something(q):
-            return topic, {"query": q}  # "那卓越口腔呢" after a journey: the same view of another account
-        if topic in COACHING and topic in turn.tools and len(q.strip()) <= 30 and re.search(r"呢|^(and|what about|how about)\b", q, re.I):
-            args = coaching_args(q, turn.ctx, focus)
-            if args.get("rep") or args.get("team"):
-                return topic, args
+        for step in (kpi_refinement, same_view_of_another_account, coaching_of_another_rep):
+            built = step(turn)
+            if built is not None:
+                return built
         return None
 
     def decide(self, turn, tools: list[ToolSpec]) -> AIMessage:
         """The likeliest reading that yields a call; when no reading is likely enough, the 2–3
         likeliest as choices (a how-to goes to knowledge search instead)."""
-        from agent.understanding.calls import BUILDERS, slot_factors
-        from agent.understanding.intents import reweigh, shared_classifier
-
-        readings = shared_classifier().classify(turn.question, allowed=turn.tools)
-        readings = reweigh(readings, slot_factors(turn, readings[0].intent))
-        readings = [r for r in readings if r.intent in BUILDERS or r.tool is None]
+        readings = self.readings(turn)
         top = readings[0]
         # how sure, counting the readings that call the same tool (lead status vs lead list is one tool)
         sure = sum(r.confidence for r in readings if r.tool == top.tool)
         if top.tool is None and sure >= self.confident:
             return self.message(self.capabilities(turn.ctx, tools, help_only=top.intent == "help"), clear_choices=True)
         if sure < self.confident:
-            how_to = next((r for r in readings[:2] if r.intent.startswith("knowledge")), None)
-            if how_to and how_to.confidence >= self.knowledge_fallback:
-                return self.message(BUILDERS[how_to.intent](turn), clear_choices=True)
-            return self.offer_choices(turn, readings, tools)
+            return self.when_unsure(turn, readings, tools)
+        return self.first_call(turn, readings, tools)
+
+    @staticmethod
+    def readings(turn) -> list:
+        """The classifier's readings of the question among the allowed tools, reweighed by the slots
+        the question fills, keeping those a call can be built for (or that need no tool)."""
+        from agent.understanding.calls import BUILDERS, slot_factors
+        from agent.understanding.intents import reweigh, shared_classifier
+
+        readings = shared_classifier().classify(turn.question, allowed=turn.tools)
+        readings = reweigh(readings, slot_factors(turn, readings[0].intent))
+        return [r for r in readings if r.intent in BUILDERS or r.tool is None]
+
+    def when_unsure(self, turn, readings: list, tools: list[ToolSpec]) -> AIMessage:
+        """No reading is likely enough: a how-to among the two likeliest (likely enough itself) is
+        searched; otherwise the likeliest readings are offered as choices."""
+        from agent.understanding.calls import BUILDERS
+
+        how_to = next((r for r in readings[:2] if r.intent.startswith("knowledge")), None)
+        if how_to and how_to.confidence >= self.knowledge_fallback:
+            return self.message(BUILDERS[how_to.intent](turn), clear_choices=True)
+        return self.offer_choices(turn, readings, tools)
+
+    def first_call(self, turn, readings: list, tools: list[ToolSpec]) -> AIMessage:
+        """The call of the likeliest of the top three readings that yields one (stopping at a reading
+        that needs no tool); what the copilot can do when none does."""
+        from agent.understanding.calls import BUILDERS
+
         for reading in readings[:3]:
             if reading.tool is None:
                 break

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 
@@ -90,52 +91,87 @@ class Copilot:
         t0 = time.perf_counter()
         language = detect_language(question)
         ctx.language = language  # reply in the language of the question
-        config = {"configurable": {"thread_id": thread_id or f"adhoc-{ctx.user.login}-{time.time_ns()}"}}
+        thread = thread_id or f"adhoc-{ctx.user.login}-{time.time_ns()}"
+        state, streamed = yield from self._run_turn(ctx, question, language, thread, tokens=tokens)
+        messages = turn_messages(state.get("messages", []))
+        final = str(messages[-1].content).strip() if messages else ""
+        if tokens and not streamed and final:
+            yield "token", final
+        results = ToolResults.of(messages)
+        yield "done", Answer(
+            answer=final, language=language, tools=results.tools, evidence=results.evidence,
+            confidence=min(results.confidences) if results.confidences else None, thread_id=thread,
+            latency_ms=(time.perf_counter() - t0) * 1000, refused=results.refused, images=results.images,
+            choices=list(messages[-1].additional_kwargs.get("choices") or []) if messages else [],
+        )
+
+    def _run_turn(self, ctx: ToolContext, question: str, language: str, thread: str, *,
+                  tokens: bool) -> Generator[tuple[str, Any], None, tuple[dict[str, Any], bool]]:
+        """Run the graph on one question: yields the status events and the answer's tokens as they
+        come; returns the final state and whether any answer token was streamed."""
         state: dict[str, Any] = {}
         streamed = False
         for mode, chunk in self.graph.stream(
             {"messages": [HumanMessage(content=question)], "language": language},
-            config=config,
+            config={"configurable": {"thread_id": thread}},
             context=Context(tool_context=ctx, planner=self.planner),
             stream_mode=["messages", "values", "updates"] if tokens else ["values"],
         ):
             if mode == "values":
                 state = chunk
-                continue
-            if mode == "updates":
-                for call in _planned_calls(chunk):
-                    yield "status", {"tool": call["name"], "args": call.get("args") or {},
-                                     "text": tool_status(ctx, call["name"], call.get("args") or {})}
-                continue
-            message, meta = chunk
-            if meta.get("langgraph_node") != "plan_step" or not isinstance(message, (AIMessage, AIMessageChunk)):
-                continue
-            if getattr(message, "tool_calls", None) or getattr(message, "tool_call_chunks", None):
-                continue
-            text = message.content if isinstance(message.content, str) else ""
-            if text:
-                streamed = True
-                yield "token", text
-        messages = turn_messages(state.get("messages", []))
-        tools, evidence, confidences, images, refused = [], [], [], [], False
+            elif mode == "updates":
+                yield from tool_status_events(ctx, chunk)
+            else:
+                text = answer_token(*chunk)
+                if text:
+                    streamed = True
+                    yield "token", text
+        return state, streamed
+
+
+def tool_status_events(ctx: ToolContext, update: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """A ("status", {tool, args, text}) event for each tool call a graph update plans."""
+    for call in _planned_calls(update):
+        args = call.get("args") or {}
+        yield "status", {"tool": call["name"], "args": args, "text": tool_status(ctx, call["name"], args)}
+
+
+def answer_token(message: Any, meta: dict[str, Any]) -> str:
+    """The text of a streamed message chunk when it is part of the answer: the planner's words,
+    not its tool calls nor any other node's messages ("" otherwise)."""
+    if meta.get("langgraph_node") != "plan_step" or not isinstance(message, (AIMessage, AIMessageChunk)):
+        return ""
+    if getattr(message, "tool_calls", None) or getattr(message, "tool_call_chunks", None):
+        return ""
+    return message.content if isinstance(message.content, str) else ""
+
+
+@dataclass
+class ToolResults:
+    """What the tools of one turn contributed to its answer."""
+
+    tools: list[dict[str, Any]] = field(default_factory=list)  # each call: {name, args}
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    refused: bool = False  # a tool refused for lack of permission
+
+    @classmethod
+    def of(cls, messages: list[Any]) -> ToolResults:
+        out = cls()
         for m in messages:
             for call in getattr(m, "tool_calls", None) or []:
-                tools.append({"name": call["name"], "args": call.get("args") or {}})
+                out.tools.append({"name": call["name"], "args": call.get("args") or {}})
             if isinstance(m, ToolMessage) and isinstance(m.artifact, dict):
-                evidence.extend(m.artifact.get("evidence") or [])
-                if m.artifact.get("confidence") is not None:
-                    confidences.append(m.artifact["confidence"])
-                refused = refused or m.artifact.get("error") == "permission"
-                images.extend(m.artifact.get("images") or [])
-        final = str(messages[-1].content).strip() if messages else ""
-        if tokens and not streamed and final:
-            yield "token", final
-        yield "done", Answer(
-            answer=final, language=language, tools=tools, evidence=evidence,
-            confidence=min(confidences) if confidences else None, thread_id=config["configurable"]["thread_id"],
-            latency_ms=(time.perf_counter() - t0) * 1000, refused=refused, images=images,
-            choices=list(messages[-1].additional_kwargs.get("choices") or []) if messages else [],
-        )
+                out.add(m.artifact)
+        return out
+
+    def add(self, artifact: dict[str, Any]) -> None:
+        self.evidence.extend(artifact.get("evidence") or [])
+        if artifact.get("confidence") is not None:
+            self.confidences.append(artifact["confidence"])
+        self.refused = self.refused or artifact.get("error") == "permission"
+        self.images.extend(artifact.get("images") or [])
 
 
 #: what the chat shows while a tool runs: (zh, en) with the tool's key argument

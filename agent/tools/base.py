@@ -1,0 +1,146 @@
+"""What every tool module shares: the result and declaration types, and the helpers that more
+than one tool uses (finding the lead a question names, the team a coaching answer covers,
+numbers and behaviour events as the answers print them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from core.errors import PermissionDenied
+from crm.access import visible_leads
+from crm.models import Account, Lead, Team
+from tools.capability import resolve_rep, visible_rep
+from tools.context import ToolContext
+from tools.evidence import Evidence
+from tools.leads import find_leads
+
+
+@dataclass
+class ToolOutput:
+    text: str  # what the user reads (already in their language)
+    data: dict[str, Any] = field(default_factory=dict)  # what a model reads
+    evidence: list[Evidence] = field(default_factory=list)
+    confidence: float | None = None
+    focus: dict[str, Any] = field(default_factory=dict)  # what follow-up questions may refer to
+    error: str | None = None  # "permission" / "not_found" / "input" when the tool refused
+    images: list[str] = field(default_factory=list)  # PNG files to show with the answer (KPI charts)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str  # what the model reads
+    args: type[BaseModel]
+    run: Callable[..., ToolOutput]
+
+    def openai_schema(self) -> dict[str, Any]:
+        schema = self.args.model_json_schema()
+        schema.pop("title", None)
+        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": schema}}
+
+
+# -- finding the lead a question names --------------------------------------------------------
+
+def resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False) -> int | ToolOutput:
+    """The lead the question names, or the answer to give instead (no match / a choice list).
+    With ``account_level``, several close matches on one account are not ambiguous: any of
+    them leads to the account."""
+    matches = find_leads(ctx=ctx, query=query)
+    if not any(m.score >= 0.995 for m in matches) and names_hidden_account(ctx, query):
+        # the question names an account the asker may not see: never answer with a look-alike of it
+        raise PermissionDenied(ctx.t("这个客户不在你的权限范围内,我不能提供它的信息;如需了解,请联系你的经理或管理员。",
+                                     "That account is outside what you may see, so I can't share anything about it; "
+                                     "ask your manager or an admin."))
+    if not matches:
+        return ToolOutput(text=ctx.t("在你能查看的线索里没有找到这条线索;可以给出客户名称或线索编号。",
+                                     "I found no such lead among the ones you may see; give the account name or the lead id."),
+                          error="not_found")
+    top = [m for m in matches if m.score >= matches[0].score - 0.05]
+    if len(top) > 1 and account_level:
+        accounts = set(ctx.session.scalars(select(Lead.account_id).where(Lead.id.in_([m.lead_id for m in top]))))
+        if len(accounts) == 1:
+            return top[0].lead_id
+    if len(top) > 1:
+        names = "\n".join(f"- #{m.lead_id} {m.name}" for m in matches[:5])
+        return ToolOutput(text=ctx.t(f"找到多条可能的线索,请指明是哪一条:\n{names}", f"Several leads match — which one?\n{names}"),
+                          data={"choices": [m.to_json() for m in matches]}, confidence=0.3)
+    return matches[0].lead_id
+
+
+def names_hidden_account(ctx: ToolContext, query: str) -> bool:
+    """Does the question name, in full, an account none of whose leads the asker may see?"""
+    low = query.lower()
+    named = [a.id for a in ctx.session.scalars(select(Account))
+             if (a.name and len(a.name) >= 4 and a.name in query) or (a.name_en and len(a.name_en) >= 6 and a.name_en.lower() in low)]
+    if not named:
+        return False
+    visible = set(ctx.session.scalars(visible_leads(ctx.session, ctx.user).with_only_columns(Lead.account_id)
+                                      .where(Lead.account_id.in_(named))))
+    return not visible
+
+
+# -- coaching: whose gaps and drills ----------------------------------------------------------
+
+class CoachingArgs(BaseModel):
+    rep: str | None = Field(None, description="the rep as the user named them (Chinese or English name, or login); omit for "
+                                              "the asking rep themself, or — for a manager, trainer or admin — their whole team")
+    team: bool = Field(False, description="true for every rep the user may see (a manager: their team; a trainer or admin: "
+                                          "all reps), ranked by the biggest gap")
+
+
+def fmt_num(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def coaching_target(ctx: ToolContext, rep: str | None, team: bool):
+    """The one rep asked about (access checked by ``visible_rep``), or None for the team view —
+    which only managers, trainers and admins get; the asker's role decides, never the arguments."""
+    if rep:
+        try:
+            return resolve_rep(ctx, rep)
+        except PermissionDenied:
+            if ctx.role == "manager":
+                raise PermissionDenied(ctx.t(f"{rep} 不在你的团队;经理只能查看本团队销售的能力短板和练习。",
+                                             f"{rep} is not on your team; a manager sees the capability gaps and drills of their own team's reps only.")) from None
+            raise PermissionDenied(ctx.t("销售只能查看自己的能力短板和练习;可以问“我的能力短板是什么”或“我这周该练什么”。",
+                                         "A rep sees only their own capability gaps and drills; ask \"what are my capability gaps?\" "
+                                         "or \"what should I practise this week?\"")) from None
+    if team or ctx.role != "rep":
+        if ctx.role == "rep":
+            raise PermissionDenied(ctx.t("团队的能力短板和练习只对经理、培训师和管理员开放;你可以问“我的能力短板是什么”。",
+                                         "Team capability gaps and drills are for managers, trainers and admins; ask "
+                                         "\"what are my capability gaps?\" for yours."))
+        return None
+    return visible_rep(ctx, None)
+
+
+def team_title(ctx: ToolContext, n: int, what_zh: str, what_en: str) -> str:
+    team = ctx.session.get(Team, ctx.user.team_id) if ctx.role == "manager" and ctx.user.team_id else None
+    if team is not None:
+        return ctx.t(f"**{team.name}{what_zh}({n} 人)**", f"**{team.name_en} — {what_en} ({n} reps)**")
+    return ctx.t(f"**全部销售{what_zh}({n} 人)**", f"**All reps — {what_en} ({n} reps)**")
+
+
+# -- behaviour events ---------------------------------------------------------------------------
+
+def event_evidence(events: list[dict[str, Any]]) -> list[Evidence]:
+    return [Evidence("touchpoint" if e.get("id") is not None else "aggregate", str(e.get("id") or ""), e.get("time"), e["text"],
+                     e.get("weight")) for e in events]
+
+
+def event_lines(ctx: ToolContext, events: list[dict[str, Any]]) -> list[str]:
+    if not events:
+        return [ctx.t("- (无已授权的行为事件)", "- (no consented behaviour events)")]
+    return [f"- {e['time'] + ' ' if e.get('time') else ''}{e['text']}" + (f" (+{e['weight']})" if e.get("weight") is not None else "")
+            for e in events]
+
+

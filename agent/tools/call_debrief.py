@@ -1,0 +1,89 @@
+"""call_debrief: one call against the rep's own average and the team's top quartile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from agent.tools.base import ToolOutput, ToolSpec
+from crm.models import Call, User
+from speech.registry import load_registry
+from tools.capability import resolve_rep
+from tools.context import ToolContext
+from tools.debrief import call_debrief, latest_call_id
+
+
+class DebriefArgs(BaseModel):
+    call_id: int | None = Field(None, description="the call to debrief; omit for the asking rep's latest call")
+    rep: str | None = Field(None, description="a rep named in the question (name or login): that rep's latest call")
+
+
+def _debrief(*, ctx: ToolContext, call_id: int | None, rep: str | None = None) -> ToolOutput:
+    if call_id is None:
+        found = _latest_call(ctx, rep)
+        if isinstance(found, ToolOutput):
+            return found
+        call_id = found
+    d = call_debrief(ctx=ctx, call_id=call_id)
+    return ToolOutput(text="\n".join(debrief_lines(ctx, d)), data=d.to_json(), evidence=d.moments, confidence=0.8,
+                      focus=_debrief_focus(ctx, d.call_id))
+
+
+def _latest_call(ctx: ToolContext, rep: str | None) -> int | ToolOutput:
+    """The latest call of the rep the question names (access checked: a manager's team, a rep
+    themself), or the asker's own; the answer to give instead when there is none."""
+    of = resolve_rep(ctx, rep) if rep else None
+    call_id = latest_call_id(ctx=ctx, rep_id=of.id if of else None)
+    if call_id is None:
+        return ToolOutput(text=ctx.t(f"还没有{of.name if of else '你'}的通话记录。",
+                                     f"{of.name + ' has' if of else 'You have'} no calls yet."), error="not_found")
+    return call_id
+
+
+def metric_label(ctx: ToolContext, registry: dict, name: str) -> str:
+    """A conversation metric's label in the asker's language (its name when the registry lacks it)."""
+    entry = registry.get(name)
+    return (entry.label_zh if ctx.language == "zh" else entry.label_en) if entry else name
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
+def debrief_lines(ctx: ToolContext, d) -> list[str]:
+    """The debrief as the chat prints it: whose call, the metric table (this call, the caller's own
+    average, the team's top quartile), the biggest gaps and the moments."""
+    registry = load_registry()
+    caller = ctx.session.scalar(select(User).where(User.login == d.rep))
+    mine = caller is None or caller.id == ctx.user.id
+    who = "" if mine else ctx.t(f"{caller.name},", f"{caller.name}, ")
+    lines = [ctx.t(f"通话 {d.call_id}({who}{d.started_at},{d.duration_s / 60:.1f} 分钟)复盘:",
+                   f"Debrief of call {d.call_id} ({who}{d.started_at}, {d.duration_s / 60:.1f} min):")]
+    average = ctx.t("你的平均", "your average") if mine else ctx.t(f"{caller.name}的平均", f"{caller.name}'s average")
+    lines.append(ctx.t(f"| 指标 | 本次 | {average} | 团队前25% |", f"| metric | this call | {average} | team top quartile |"))
+    lines.append("|---|---|---|---|")
+    for c in d.comparisons:
+        lines.append(f"| {metric_label(ctx, registry, c.name)} | {_fmt(c.value)} | {_fmt(c.own_average)} | {_fmt(c.team_top_quartile)} |")
+    if d.biggest_gaps:
+        lines.append(ctx.t("差距最大: ", "Biggest gaps: ") + ", ".join(metric_label(ctx, registry, n) for n in d.biggest_gaps))
+    if d.moments:
+        lines.append(ctx.t("关键时刻:", "Moments:"))
+        lines.extend(f"- [{m.time}] {m.text}" for m in d.moments)
+    return lines
+
+
+def _debrief_focus(ctx: ToolContext, call_id: int) -> dict[str, Any]:
+    call = ctx.session.get(Call, call_id)
+    focus: dict[str, Any] = {"call_id": call_id, "lead_id": None}
+    if call is not None and call.account_id is not None:
+        focus["account_id"] = call.account_id  # "and this customer's journey?" follows the call's account
+    return focus
+
+
+SPEC = ToolSpec(
+    "call_debrief",
+    "Debrief one call: talk ratio, pause after pain points, why-questions … against the rep's own average and "
+    "the team's top quartile, with the moments that explain the biggest gaps.",
+    DebriefArgs, _debrief)

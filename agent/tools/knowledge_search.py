@@ -1,0 +1,37 @@
+"""knowledge_search: cited passages from the playbooks and top reps' calls."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from agent.tools.base import ToolOutput, ToolSpec
+from tools.context import ToolContext
+from tools.evidence import Evidence
+from tools.knowledge import search_knowledge
+
+
+class KnowledgeArgs(BaseModel):
+    query: str = Field(description="what to look for, in the user's words (Chinese or English)")
+    k: int = Field(4, ge=1, le=10, description="how many passages")
+
+
+def _knowledge(*, ctx: ToolContext, query: str, k: int) -> ToolOutput:
+    hits = search_knowledge(ctx=ctx, query=query, k=k)
+    if not hits:
+        return ToolOutput(text=ctx.t("知识库里没有找到相关内容。", "Nothing relevant in the knowledge base."), confidence=0.0)
+    lines = [ctx.t("知识库中的相关内容:", "From the knowledge base:")]
+    evidence = []
+    for i, h in enumerate(hits, 1):
+        snippet = h.text if len(h.text) <= 300 else h.text[:300] + " …"
+        lines.append(f"{i}. {snippet}\n   — {h.citation}")
+        evidence.append(Evidence("playbook" if h.kind == "playbook" else "call", h.id, None, h.citation))
+    top = hits[0].score
+    return ToolOutput(text="\n".join(lines), data={"hits": [{"citation": h.citation, "text": h.text} for h in hits]},
+                      evidence=evidence, confidence=round(min(1.0, 0.5 + 10 * top), 2) if top else 0.5)
+
+
+SPEC = ToolSpec(
+    "knowledge_search",
+    "Search the company's playbooks and top reps' call transcripts (bilingual). Returns cited passages. "
+    "Use for how-to questions: objection handling, procurement, tenders, pricing policy, discovery.",
+    KnowledgeArgs, _knowledge)

@@ -1,0 +1,74 @@
+"""lead_lookup: one lead (facts, intent score, next best action) or the asker's open leads ranked."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from agent.tools.base import ToolOutput, ToolSpec, resolve_lead
+from crm.access import visible_leads
+from crm.models import Account, Lead
+from tools.context import ToolContext
+from tools.evidence import Evidence
+from tools.leads import intent_score, lead_summary, refuse_trainer
+
+
+class LeadArgs(BaseModel):
+    query: str = Field("", description="the lead or account as the user named it (Chinese or English), or 'lead 123'")
+    lead_id: int | None = Field(None, description="the lead id, when already known from the conversation")
+    list: bool = Field(False, description="true for the user's open leads ranked by intent score ('which leads should I call "
+                                          "first?', '我手上哪些线索最热')")
+
+
+def _lead(*, ctx: ToolContext, query: str, lead_id: int | None, list: bool = False) -> ToolOutput:  # noqa: A002 — the argument's name
+    if list and lead_id is None:
+        return _lead_list(ctx)
+    if lead_id is None:
+        resolved = resolve_lead(ctx, query)
+        if isinstance(resolved, ToolOutput):
+            return resolved
+        lead_id = resolved
+    summary = lead_summary(ctx=ctx, lead_id=lead_id)  # logs each suggestion shown (once per lead, rule and day)
+    # each open suggestion is evidence too, by its id: channels render it with adopt / dismiss buttons
+    open_suggestions = [Evidence("suggestion", str(s.suggestion_id), None, s.text)
+                        for s in summary.suggestions if s.suggestion_id and s.status == "shown"]
+    return ToolOutput(text=summary.render(ctx.language), data=summary.to_json(),
+                      evidence=[*summary.intent.top_events, *open_suggestions], confidence=summary.intent.confidence or 0.3,
+                      focus={"lead_id": lead_id})
+
+
+LEAD_LIST_SIZE = 8
+LEAD_LIST_SCAN = 60  # the newest open leads scored for the ranking
+
+
+def _lead_list(ctx: ToolContext) -> ToolOutput:
+    """The asker's open leads, hottest first: intent score, tier, account, status."""
+    refuse_trainer(ctx)
+    stmt = visible_leads(ctx.session, ctx.user).where(Lead.status.in_(("new", "contacted", "qualified")))
+    leads = ctx.session.scalars(stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(LEAD_LIST_SCAN)).all()
+    if not leads:
+        return ToolOutput(text=ctx.t("你目前没有进行中的线索。", "You have no open leads right now."), data={"leads": []}, confidence=0.9)
+    scored = sorted(((intent_score(ctx=ctx, lead_id=lead.id), lead) for lead in leads), key=lambda p: (-p[0].score, -p[1].id))
+    top = scored[:LEAD_LIST_SIZE]
+    accounts = {a.id: a for a in ctx.session.scalars(select(Account).where(Account.id.in_({lead.account_id for _, lead in top})))}
+    lines = [ctx.t(f"最值得先跟进的线索(按意向指数,{len(leads)} 条进行中的线索里的前 {len(top)} 条):",
+                   f"Leads to call first (by intent score; top {len(top)} of {len(leads)} open leads):")]
+    for i, (score, lead) in enumerate(top, 1):
+        acct = accounts.get(lead.account_id)
+        name = (acct.name if ctx.language == "zh" or not acct.name_en else acct.name_en) if acct else ""
+        lines.append(ctx.t(f"{i}. 线索 #{lead.id} {name} · 意向 {score.score}({score.tier})· {lead.status}",
+                           f"{i}. lead #{lead.id} {name} · intent {score.score} ({score.tier}) · {lead.status}"))
+    lines.append(ctx.t("说“第一条”或客户名称查看详情和下一步。", "Say “the first one” or the account's name for details and the next step."))
+    evidence = [Evidence("lead", str(lead.id), None, f"{lead.name} {accounts[lead.account_id].name if lead.account_id in accounts else ''}")
+                for _, lead in top]
+    return ToolOutput(text="\n".join(lines), data={"leads": [{"lead_id": lead.id, "intent": score.score, "tier": score.tier}
+                                                             for score, lead in top]},
+                      evidence=evidence, confidence=0.8)
+
+
+SPEC = ToolSpec(
+    "lead_lookup",
+    "Look up a lead by account name, lead name or id: facts, intent score (CBI 0-100) with the events behind it, "
+    "and the next best action with its evidence. Only leads the user may see. list=true: the user's open leads "
+    "ranked by intent score (which to call first).",
+    LeadArgs, _lead)

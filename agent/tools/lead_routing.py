@@ -1,0 +1,126 @@
+"""lead_routing: who should take a lead, or why it was routed where it was."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from agent.tools.base import (
+    ToolOutput,
+    ToolSpec,
+    event_evidence,
+    event_lines,
+    resolve_lead,
+)
+from tools.context import ToolContext
+from tools.evidence import Evidence
+from tools.routing import (
+    explain_lead_routing,
+    load_routing_config,
+    my_decisions,
+    who_should_take,
+)
+
+
+class LeadRoutingArgs(BaseModel):
+    query: str = Field("", description="the lead as the user named it (account or lead name, 'lead 638'); empty for 'this lead'")
+    lead_id: int | None = Field(None, description="the lead id, when known from the question or the conversation")
+    mode: str = Field("who", description="'who': who should take the lead (ranked reps with reasons); "
+                                         "'why': why the lead was routed where it was (the stored decision)")
+
+
+REVIEW_REASON_LABELS = {"value": ("金额达到审核门槛({threshold:,} 元)", "value at or above the review threshold ({threshold:,} CNY)"),
+                        "cross_department_scenario": ("跨部门场景", "a cross-department scenario"),
+                        "cross_team": ("最合适的销售不在客户现负责人的团队", "the best rep is outside the account owner's team"),
+                        "no_rep": ("没有可用的销售", "no rep available")}
+
+
+def _review_reasons(ctx: ToolContext, codes: list[str]) -> str:
+    threshold = int(load_routing_config()["review"]["value_threshold_cny"])
+    return ("、" if ctx.language == "zh" else ", ").join(
+        REVIEW_REASON_LABELS[c][0 if ctx.language == "zh" else 1].format(threshold=threshold) if c in REVIEW_REASON_LABELS else c
+        for c in codes)
+
+
+def _lead_routing(*, ctx: ToolContext, query: str, lead_id: int | None, mode: str) -> ToolOutput:
+    if mode not in ("who", "why"):
+        return ToolOutput(text=ctx.t("mode 只能是 who 或 why。", "mode must be 'who' or 'why'."), error="input")
+    if lead_id is None:
+        found = _lead_asked_about(ctx, query, mode)
+        if isinstance(found, ToolOutput):
+            return found
+        lead_id = found
+    return _why_routed(ctx, lead_id) if mode == "why" else _who_should_take(ctx, lead_id)
+
+
+def _lead_asked_about(ctx: ToolContext, query: str, mode: str) -> int | ToolOutput:
+    """The lead the question names; for "why did I get this lead?" with nothing named, the latest
+    lead routed to the asker. The answer to give instead when there is none (or several)."""
+    if mode == "why" and not query.strip():
+        lead_id = latest_lead_routed_to_me(ctx)
+        if lead_id is None:
+            return ToolOutput(text=ctx.t("还没有由分配引擎分给你的线索。", "No lead has been routed to you by the routing engine yet."),
+                              error="not_found")
+        return lead_id
+    return resolve_lead(ctx, query)
+
+
+def latest_lead_routed_to_me(ctx: ToolContext) -> int | None:
+    """The latest lead actually routed to the asker, as rep or specialist (not a proposal still in
+    review), among their last 50 routing decisions."""
+    latest = [d for d in my_decisions(ctx=ctx, limit=50) if d.status in ("assigned", "approved", "overridden")
+              and ctx.user.login in (d.rep, d.specialist)]
+    return latest[0].lead_id if latest else None
+
+
+def _why_routed(ctx: ToolContext, lead_id: int) -> ToolOutput:
+    exp = explain_lead_routing(ctx=ctx, lead_id=lead_id)
+    decision_id = exp.subject.split(":", 1)[1]
+    evidence = [Evidence("routing_decision", decision_id, None, exp.summary), *event_evidence(exp.events)]
+    return ToolOutput(text=exp.render(ctx.language), data=exp.to_json(), evidence=evidence, confidence=exp.confidence,
+                      focus={"lead_id": lead_id})
+
+
+def _who_should_take(ctx: ToolContext, lead_id: int) -> ToolOutput:
+    s = who_should_take(ctx=ctx, lead_id=lead_id)
+    evidence = [Evidence("lead", str(s.lead_id), None, s.lead), *event_evidence(s.events)]
+    return ToolOutput(text="\n".join(who_should_take_lines(ctx, s)), data=s.to_json(), evidence=evidence, confidence=s.confidence,
+                      focus={"lead_id": lead_id})
+
+
+def who_should_take_lines(ctx: ToolContext, s) -> list[str]:
+    """The routing suggestion as the chat prints it: what the engine would do, the ranked candidates
+    with their reasons, the specialist, why a manager must review, the events, the confidence."""
+    lines = [ctx.t(f"**线索 #{s.lead_id}({s.lead})由谁跟进最合适**", f"**Who should take lead #{s.lead_id} ({s.lead})**"),
+             ctx.t(f"引擎的处理方式:{s.kind_label};意向指数 {s.intent_score}(等级 {s.tier});权重版本 v{s.weights_version}。",
+                   f"The engine would: {s.kind_label}; intent {s.intent_score} (tier {s.tier}); weights version v{s.weights_version}.")]
+    lines.extend(_candidate_lines(ctx, s.candidates))
+    if s.specialist:
+        lines.append(ctx.t(f"双人跟进的专家:{s.specialist}", f"Specialist for the dual follow-up: {s.specialist}"))
+    if s.review_reasons:
+        lines.append(ctx.t(f"需经理审核:{_review_reasons(ctx, s.review_reasons)}", f"Needs a manager's review: {_review_reasons(ctx, s.review_reasons)}"))
+    lines.append(ctx.t("依据事件(最多 5 条):", "Events behind the intent score (up to 5):"))
+    lines.extend(event_lines(ctx, s.events))
+    lines.append(ctx.t(f"置信度:{s.confidence:.2f}(只是建议,未保存;分配由经理用 `repcopilot route` 执行)",
+                       f"Confidence: {s.confidence:.2f} (a suggestion only, nothing stored; a manager routes with `repcopilot route`)"))
+    return lines
+
+
+def _candidate_lines(ctx: ToolContext, candidates: list) -> list[str]:
+    if not candidates:
+        return [ctx.t("目前没有可用的销售(都在休假或已离职)。", "No rep is available right now (all on leave or gone).")]
+    lines = [ctx.t("候选销售(得分 = 各因素 0–100 分 × 权重之和):", "Candidates (score = sum of each factor 0–100 × its weight):")]
+    for i, c in enumerate(candidates, 1):
+        lines.append(ctx.t(f"{i}. {c.name}({c.login})得分 {c.score}", f"{i}. {c.name} ({c.login}) score {c.score}"))
+        lines.append("   " + ("; " if ctx.language == "en" else ";").join(c.reasons))
+    return lines
+
+
+SPEC = ToolSpec(
+    "lead_routing",
+    "Lead routing. mode='who': who should take a lead — the reps the routing engine ranks best for it, each with their "
+    "scenario fit, spare capacity, region, past wins and language scores × weights, what the engine would do (auto, dual "
+    "follow-up, nurture, manager review), the up to 5 events behind the intent score and a confidence (read-only). "
+    "mode='why': why a lead was routed where it was — the stored routing decision's factors × weights, events and "
+    "confidence. Use for '这条线索该分给谁?', 'who should take lead 638?', '为什么这条线索分给我?', 'why did I get this lead?'. "
+    "Managers and admins for leads they may see; reps only for their own leads.",
+    LeadRoutingArgs, _lead_routing)

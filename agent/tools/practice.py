@@ -1,0 +1,194 @@
+"""practice and practice_turn: start (or assign) a practice dialogue, and its turns in the chat."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agent.practice import end_session, rep_turn, start_session
+from agent.tools.base import ToolOutput, ToolSpec
+from core.errors import PermissionDenied
+from crm.models import PracticeSession
+from tools.capability import resolve_rep
+from tools.context import ToolContext
+from tools.evidence import Evidence
+from tools.practice.scenario import find_scenario, scenario_phrase
+from tools.practice.service import assign_scenario, list_scenarios
+
+
+class PracticeArgs(BaseModel):
+    scenario: str | None = Field(None, description="the scenario to practise: its code or the user's words for it, e.g. "
+                                                    "'医院采购价格异议', 'hospital price objection', 'manufacturing CFO with no budget'; "
+                                                    "leave it out to list the scenarios")
+    assign_to: str | None = Field(None, description="managers and trainers: assign the scenario to this rep (name or login) "
+                                                    "instead of starting a session")
+    due: str | None = Field(None, description="with assign_to: the due date, YYYY-MM-DD")
+    times: int | None = Field(None, ge=1, le=20, description="with assign_to: how many sessions")
+
+
+def practice_howto(ctx: ToolContext, session_id: int) -> list[str]:
+    """How a rep continues a practice session: right here in the chat, or the CLI and the HTTP API."""
+    login = ctx.user.login
+    return [ctx.t("直接在这里回复就是对客户说的话;说“结束练习”结束并评分。其他方式(每次说一句):",
+                  "Reply here: each message is what you say to the customer; say “end practice” to end it and get the score. "
+                  "Or continue (one turn at a time):"),
+            f"- CLI: `repcopilot practice say {session_id} --as {login} --text \"…\"`" + ctx.t("(或 `--audio 录音.wav`)", " (or `--audio turn.wav`)"),
+            f"- Web/API: `POST /api/practice/sessions/{session_id}/turns` " + ctx.t('{"text": "…"},或上传录音(multipart 字段 file)',
+                                                                                   '{"text": "…"}, or a recording as multipart field file'),
+            ctx.t(f"结束并查看评分:`repcopilot practice end {session_id} --as {login}` 或 `POST /api/practice/sessions/{session_id}/end`。",
+                  f"End it and get the scores: `repcopilot practice end {session_id} --as {login}` or `POST /api/practice/sessions/{session_id}/end`.")]
+
+
+def practice_follow_up(ctx: ToolContext, session_id: int) -> str:
+    """The chat's answer to a message that is no question for the copilot while a practice session
+    is open in the thread: the chat does not play the customer; it says where the session goes on."""
+    row = ctx.session.get(PracticeSession, session_id)
+    if row is None or row.user_id != ctx.user.id:
+        return ctx.t("这个对话里没有进行中的练习;说“开始练习 医院采购价格异议”开始一个。",
+                     "There is no practice session open in this chat; say “start practice hospital price objection” to begin one.")
+    if row.ended_at is not None:
+        overall = (row.scores or {}).get("overall")
+        return ctx.t(f"练习 {session_id} 已经结束(总分 {overall});查看报告:`repcopilot practice end {session_id} --as {ctx.user.login}`。"
+                     "说“开始练习 …”再练一个。",
+                     f"Practice session {session_id} has ended (overall {overall}); see the report with "
+                     f"`repcopilot practice end {session_id} --as {ctx.user.login}`. Say “start practice …” for another one.")
+    transcript = row.transcript or []
+    last = next((t.get("text") for t in reversed(transcript) if t.get("speaker") == "customer"), "")
+    head = ctx.t(f"练习 {session_id}({row.scenario_code},已进行 {len(transcript)} 句)还在进行中。客户刚才说:“{last}”",
+                 f"Practice session {session_id} ({row.scenario_code}, {len(transcript)} turns so far) is still open. "
+                 f"The customer just said: “{last}”")
+    return "\n".join([head, *practice_howto(ctx, session_id)])
+
+
+def _scenario_choices(ctx: ToolContext, phrase: str | None) -> ToolOutput:
+    view = list_scenarios(ctx)
+    head = (ctx.t(f"没有找到与“{phrase}”对应的练习场景。", f"No practice scenario matches “{phrase}”.") if phrase else "")
+    lines = [head + ctx.t("可以练习这些场景:", "You can practise these scenarios:")]
+    for s in view["scenarios"]:
+        lines.append(f"- {s['title']}({s['code']},{s['persona']})" if ctx.language == "zh" else f"- {s['title']} ({s['code']}, {s['persona']})")
+    example = view["scenarios"][0]["title"] if view["scenarios"] else "hospital-price-objection"
+    lines.append(ctx.t(f"说“开始练习 {example}”就能开始。", f"Say “start practice {example}” to begin."))
+    return ToolOutput(text="\n".join(lines), data={"scenarios": [s["code"] for s in view["scenarios"]]},
+                      evidence=[Evidence("scenario", s["code"], None, s["title"]) for s in view["scenarios"]], confidence=0.5)
+
+
+def _practice(*, ctx: ToolContext, scenario: str | None, assign_to: str | None = None, due: str | None = None,
+              times: int | None = None) -> ToolOutput:
+    raw = (scenario or "").strip()
+    phrase = scenario_phrase(raw)
+    code = (find_scenario(raw, ctx.home) if raw else None) or (find_scenario(phrase, ctx.home) if phrase else None)
+    if assign_to is not None or (ctx.role in ("manager", "trainer", "admin") and (due or times)):
+        return _assign_practice(ctx, code, phrase, assign_to, due, times)
+    if code is None:
+        return _scenario_choices(ctx, phrase or None)
+    view = start_session(ctx, code)
+    sid = view["session_id"]
+    lines = [ctx.t(f"**练习开始:{view['title']}**(练习编号 {sid})", f"**Practice started: {view['title']}** (session {sid})"),
+             ctx.t(f"客户:{view['persona']}", f"Customer: {view['persona']}"),
+             ctx.t(f"情境:{view['situation']}", f"Situation: {view['situation']}"),
+             ctx.t(f"客户开场:“{view['opening']}”", f"The customer opens: “{view['opening']}”"),
+             *practice_howto(ctx, sid)]
+    if view.get("drill_assignment_id"):
+        lines.append(ctx.t(f"这次练习计入你的练习任务 #{view['drill_assignment_id']}。",
+                           f"This session counts toward your assigned drill #{view['drill_assignment_id']}."))
+    return ToolOutput(text="\n".join(lines), data=view,
+                      evidence=[Evidence("practice_session", str(sid), ctx.now().isoformat(timespec="seconds"), view["title"]),
+                                Evidence("scenario", code, None, view["opening"])],
+                      confidence=0.9, focus={"practice_session_id": sid, "practice_scenario": code})
+
+
+def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str | None, due: str | None,
+                     times: int | None) -> ToolOutput:
+    """A manager or trainer assigns a scenario from the chat: the drill that points at it, with a due
+    date and a count (tools/practice/service.py rules: trainers and admins any rep, managers their team)."""
+    if ctx.role not in ("manager", "trainer", "admin"):
+        raise PermissionDenied(ctx.t("只有经理和培训师可以布置练习;你可以说“开始练习 …”自己练。",
+                                     "Only managers and trainers assign practice; say “start practice …” to practise yourself."))
+    if not rep:
+        return ToolOutput(text=ctx.t("要布置给哪位销售?例如“给胡明安排政府招标的模拟练习,这周做完”。",
+                                     "Which rep? E.g. “assign Emily the SaaS renewal role-play twice by Friday”."), error="input")
+    if code is None:
+        return _scenario_choices(ctx, phrase or None)
+    who = resolve_rep(ctx, rep)
+    try:
+        due_date = date.fromisoformat(due) if due else None
+    except ValueError:
+        return ToolOutput(text=ctx.t("截止日期格式应为 YYYY-MM-DD。", "The due date must be written YYYY-MM-DD."), error="input")
+    out = assign_scenario(ctx, code, who.login, due_date, times or 1)
+    a = out["assignment"]
+    if out["created"]:
+        text = ctx.t(f"已给{who.name}布置练习「{a['title']}」× {a['times']},截止 {a['due_date']}(练习任务 #{a['id']})。",
+                     f"Assigned “{a['title']}” × {a['times']} to {who.name}, due {a['due_date']} (assignment #{a['id']}).")
+    else:
+        text = ctx.t(f"{who.name}已有截止 {a['due_date']} 的「{a['title']}」练习(#{a['id']}),未重复布置。",
+                     f"{who.name} already has “{a['title']}” due {a['due_date']} (#{a['id']}); nothing added.")
+    return ToolOutput(text=text, data=out, confidence=0.9, evidence=[Evidence("drill_assignment", str(a["id"]), a["assigned_at"], text)])
+
+
+class PracticeTurnArgs(BaseModel):
+    session_id: int = Field(description="the open practice session of this conversation")
+    text: str | None = Field(None, description="what the rep says to the customer, word for word")
+    end: bool = Field(False, description="true to end the session and get the scores and the report")
+
+
+def practice_report_text(ctx: ToolContext, result: dict[str, Any]) -> str:
+    """A finished session for the chat: scores, each rubric verdict with its turn, what to do next time."""
+    sc = result["scores"]
+    lines = [ctx.t(f"**练习结束 · 总分 {sc['overall']}** · 需求挖掘 {sc['discovery']} · 评分项 {sc['rubric']} · "
+                   f"痛点 {sc['pain_points_found']}/{sc['pain_points_hidden']}",
+                   f"**Practice ended · overall {sc['overall']}** · discovery {sc['discovery']} · rubric {sc['rubric']} · "
+                   f"pain points {sc['pain_points_found']}/{sc['pain_points_hidden']}")]
+    for v in result.get("rubric") or []:
+        cite = f"(#{v['turn']} “{v['quote']}”)" if v.get("turn") else f" — {v.get('reason') or ''}"
+        lines.append(f"- {'✓' if v['passed'] else '✗'} {v['check']} {cite}".rstrip())
+    todo = (result.get("report") or {}).get("do_differently") or []
+    if todo:
+        lines.append(ctx.t("下次这样做:", "Next time:"))
+        lines += [f"- {a}" for a in todo[:5]]
+    return "\n".join(lines)
+
+
+def _practice_turn(*, ctx: ToolContext, session_id: int, text: str | None, end: bool) -> ToolOutput:
+    """One turn of an open practice session in the chat (the copilot plays the customer), or its end."""
+    if end:
+        result = end_session(ctx, session_id)
+        return ToolOutput(text=practice_report_text(ctx, result), data=result, confidence=0.9,
+                          evidence=[Evidence("practice_session", str(session_id), None, str(result["scores"]["overall"]))],
+                          focus={"practice_session_id": None})
+    if not (text or "").strip():
+        return ToolOutput(text=ctx.t("请说出你要对客户说的话。", "Say what you want to tell the customer."), error="input")
+    out = rep_turn(ctx, session_id, text=text)
+    lines = [ctx.t(f"客户:“{out['customer']['text']}”", f"Customer: “{out['customer']['text']}”")]
+    focus: dict[str, Any] = {"practice_session_id": session_id}
+    if out.get("ended"):
+        lines.append(practice_report_text(ctx, out))
+        focus = {"practice_session_id": None}
+    else:
+        run = out.get("running") or {}
+        lines.append(ctx.t(f"(第 {run.get('rep_turns')} 句 · 已挖掘痛点 {run.get('pain_points_found')}/{run.get('pain_points_hidden')} · "
+                           "说“结束练习”结束并评分)",
+                           f"(turn {run.get('rep_turns')} · pain points uncovered {run.get('pain_points_found')}/"
+                           f"{run.get('pain_points_hidden')} · say “end practice” to end and score)"))
+    return ToolOutput(text="\n".join(lines), data=out, confidence=0.9, focus=focus,
+                      evidence=[Evidence("practice_turn", f"{session_id}:{out['rep']['idx']}", None, out["rep"]["kind"])])
+
+
+TURN_SPEC = ToolSpec(
+    "practice_turn",
+    "While a practice session is open in this conversation, every user message is what the rep says to the customer: "
+    "pass it word for word as text with the session id; the customer's reply comes back. end=true ends the session "
+    "('结束练习', 'end practice') and returns the scores, the rubric verdicts and what to do next time.",
+    PracticeTurnArgs, _practice_turn)
+
+
+SPEC = ToolSpec(
+    "practice",
+    "Start a practice dialogue in which the copilot plays the customer of a scenario (hospital price objection, "
+    "manufacturing CFO with no budget, government tender policy, SaaS renewal price rise …). Give the scenario as a "
+    "code or in the user's words; it returns the scenario title, the customer's opening line and the session id; "
+    "from then on each message in this conversation is a turn for practice_turn. Without a "
+    "matching scenario it lists the scenarios to choose from. Use for '开始练习 医院采购价格异议', '我想练习一下价格异议', "
+    "'start practice hospital price objection'; not for 'what should I practise this week' (coaching_drills).",
+    PracticeArgs, _practice)

@@ -1,0 +1,94 @@
+"""review_queue: the manager review queue of lead routing (list, approve, override)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from agent.tools.base import ToolOutput, ToolSpec
+from crm.models import User
+from tools.capability import find_reps_in
+from tools.context import ToolContext
+from tools.evidence import Evidence
+from tools.routing import approve_decision, override_decision, review_queue
+
+
+class ReviewQueueArgs(BaseModel):
+    action: str = Field("list", description="'list' the leads waiting for review, 'approve' the engine's proposal, "
+                                             "or 'override' it with another rep")
+    decision_id: int | None = Field(None, description="the routing decision's id, for approve / override")
+    rep: str | None = Field(None, description="for override: the rep to assign instead (login or name)")
+    note: str | None = Field(None, description="why, kept with the decision")
+
+
+def _decision_line(ctx: ToolContext, v) -> str:
+    who = v.rep or ctx.t("(无可用销售)", "(no rep available)")
+    reasons = "; ".join(v.review_reasons)
+    return ctx.t(f"- #{v.id} 线索 #{v.lead_id} {v.lead}({v.account})· {v.value_cny:,} 元 · 建议 {who} · 意向 {v.intent_score}({v.tier})"
+                 + (f" · 原因:{reasons}" if reasons else ""),
+                 f"- #{v.id} lead #{v.lead_id} {v.lead} ({v.account}) · CNY {v.value_cny:,} · proposed {who} · intent {v.intent_score} ({v.tier})"
+                 + (f" · because: {reasons}" if reasons else ""))
+
+
+def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep: str | None, note: str | None) -> ToolOutput:
+    """The human circuit breaker from the chat: leads over the value threshold or needing
+    cross-department work wait here until a manager (of the account's region) or an admin
+    approves the engine's proposal or assigns another rep. The caller commits."""
+    if action not in ("list", "approve", "override"):
+        return ToolOutput(text=ctx.t("action 只能是 list、approve 或 override。", "action must be list, approve or override."),
+                          error="input")
+    if action == "list":
+        return _waiting_for_review(ctx)
+    if decision_id is None:
+        return ToolOutput(text=ctx.t("请给出分配记录编号,例如“批准分配 12”。", "Give the decision's id, e.g. “approve decision 12”."),
+                          error="input")
+    if action == "approve":
+        return _decided(ctx, action, approve_decision(ctx=ctx, decision_id=decision_id, note=note or ""))
+    login = override_rep(ctx, rep)
+    if login is None:
+        return ToolOutput(text=ctx.t(f"请说明改派给哪位销售(姓名或登录名),例如“把分配 {decision_id} 改派给李娜”。",
+                                     f"Say which rep to assign instead (name or login), e.g. “override decision {decision_id} to lina”."),
+                          error="input")
+    return _decided(ctx, action, override_decision(ctx=ctx, decision_id=decision_id, rep_login=login, note=note or ""))
+
+
+def override_rep(ctx: ToolContext, rep: str | None) -> str | None:
+    """The login of the one rep an override names: an exact login, else the single rep whose name
+    matches; None when no rep or several match."""
+    exact = ctx.session.scalar(select(User.login).where(User.login == (rep or "").strip())) if rep else None
+    reps = [exact] if exact else [u.login for u in find_reps_in(ctx.session, rep or "")]
+    return reps[0] if len(reps) == 1 else None
+
+
+def _decided(ctx: ToolContext, action: str, view) -> ToolOutput:
+    """The answer once a decision is approved or overridden: who now has the lead, and by when to respond."""
+    done = ctx.t(f"分配 #{view.id} 已{'批准' if action == 'approve' else '改派'}:线索 #{view.lead_id} {view.lead} 由 {view.rep} 负责"
+                 + (f",请在 {view.respond_by} 前响应。" if view.respond_by else "。"),
+                 f"Decision #{view.id} {'approved' if action == 'approve' else 'overridden'}: lead #{view.lead_id} {view.lead} "
+                 f"now belongs to {view.rep}" + (f"; respond by {view.respond_by}." if view.respond_by else "."))
+    return ToolOutput(text=done, data=view.to_json(), confidence=view.confidence,
+                      evidence=[Evidence("routing_decision", str(view.id), view.created_at, done)],
+                      focus={"lead_id": view.lead_id, "decision_id": view.id})
+
+
+def _waiting_for_review(ctx: ToolContext) -> ToolOutput:
+    views = review_queue(ctx=ctx)
+    if not views:
+        return ToolOutput(text=ctx.t("审核队列是空的:没有等待审核的线索。", "The review queue is empty: no lead is waiting for review."),
+                          data={"decisions": []}, confidence=0.9)
+    lines = [ctx.t(f"等待审核的线索({len(views)} 条,最早的在前):", f"Leads waiting for review ({len(views)}, oldest first):")]
+    lines += [_decision_line(ctx, v) for v in views[:15]]
+    lines.append(ctx.t("说“批准分配 12”采用建议,或“把分配 12 改派给李娜”。",
+                       "Say “approve decision 12” to accept the proposal, or “override decision 12 to lina”."))
+    return ToolOutput(text="\n".join(lines), data={"decisions": [v.to_json() for v in views]},
+                      evidence=[Evidence("routing_decision", str(v.id), v.created_at, f"lead #{v.lead_id} {v.lead}") for v in views[:15]],
+                      confidence=min(v.confidence for v in views), focus={"decision_id": views[0].id})
+
+
+SPEC = ToolSpec(
+    "review_queue",
+    "The manager review queue of lead routing (leads over the value threshold or needing cross-department work are not "
+    "auto-assigned). action='list' shows the leads waiting; 'approve' accepts the engine's proposed rep for a decision; "
+    "'override' assigns another rep (rep = login or name). Managers of the account's region and admins only. Use for "
+    "'审核队列', '批准分配 12', '把分配 12 改派给李娜', 'review queue', 'approve decision 12'.",
+    ReviewQueueArgs, _review_queue)
