@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.lang import cjk_count, pick
 from speech.metrics import compute_metrics
 from speech.text import is_objection, is_pain_point, is_question, is_why_question
 from speech.turns import Turn
@@ -38,6 +39,26 @@ PITCH_ZH = re.compile(r"我们的(产品|系统|方案|平台|设备|服务)|我
 PITCH_EN = re.compile(r"\b(our (product|platform|system|solution|service)|we (also )?(can|offer|provide)|features?|leading|best in class|helps? you|supports?)\b")
 
 
+@dataclass(frozen=True)
+class TurnCues:
+    """The patterns of one language that tell a rep turn's kind, and the length (Chinese
+    characters or English words) that makes a turn too long for small talk or long enough to be a pitch."""
+
+    closing: re.Pattern
+    small_talk: re.Pattern
+    acknowledge: re.Pattern
+    value: re.Pattern
+    pitch: re.Pattern
+    small_talk_max_units: int
+    pitch_min_units: int
+
+
+TURN_CUES = {
+    "zh": TurnCues(CLOSING_ZH, SMALL_TALK_ZH, ACK_ZH, VALUE_ZH, PITCH_ZH, small_talk_max_units=16, pitch_min_units=30),
+    "en": TurnCues(CLOSING_EN, SMALL_TALK_EN, ACK_EN, VALUE_EN, PITCH_EN, small_talk_max_units=10, pitch_min_units=20),
+}
+
+
 def classify_turn(text: str, language: str, *, objection_open: bool = False) -> str:
     """The kind of a rep turn: why_question, discovery_question, closing, objection_response,
     small_talk, pitch or other. Questions are detected with the call detectors (speech/text.py)."""
@@ -45,20 +66,36 @@ def classify_turn(text: str, language: str, *, objection_open: bool = False) -> 
     if not text:
         return "other"
     zh = language == "zh"
+    cues = TURN_CUES[pick(language, "zh", "en")]
     low = text if zh else text.lower()
-    closing = (CLOSING_ZH if zh else CLOSING_EN).search(low)
+    closing = cues.closing.search(low) is not None
     if is_question(text, language):
-        if is_why_question(text, language):
-            return "why_question"
-        return "closing" if closing else "discovery_question"
-    if objection_open and ((ACK_ZH if zh else ACK_EN).search(low) or (VALUE_ZH if zh else VALUE_EN).search(low)):
+        return question_kind(text, language, closing=closing)
+    if objection_open and (cues.acknowledge.search(low) or cues.value.search(low)):
         return "objection_response"
     if closing:
         return "closing"
-    units = len(re.findall(r"[\u4e00-\u9fff]", text)) if zh else len(text.split())
-    if (SMALL_TALK_ZH if zh else SMALL_TALK_EN).search(low) and units <= (16 if zh else 10):
+    return statement_kind(low, cues, turn_length(text, language))
+
+
+def question_kind(text: str, language: str, *, closing: bool) -> str:
+    """A question is a why_question, else a closing when it proposes a next step, else a discovery_question."""
+    if is_why_question(text, language):
+        return "why_question"
+    return "closing" if closing else "discovery_question"
+
+
+def turn_length(text: str, language: str) -> int:
+    """A turn's length: Chinese characters (zh) or words (en)."""
+    return cjk_count(text) if language == "zh" else len(text.split())
+
+
+def statement_kind(low: str, cues: TurnCues, units: int) -> str:
+    """A statement that is neither a closing nor an objection response: short greetings are
+    small_talk; product talk, value talk or a long turn is a pitch; anything else is other."""
+    if cues.small_talk.search(low) and units <= cues.small_talk_max_units:
         return "small_talk"
-    if (PITCH_ZH if zh else PITCH_EN).search(low) or (VALUE_ZH if zh else VALUE_EN).search(low) or units >= (30 if zh else 20):
+    if cues.pitch.search(low) or cues.value.search(low) or units >= cues.pitch_min_units:
         return "pitch"
     return "other"
 
@@ -118,47 +155,80 @@ def decide(scenario: Scenario, state: dict[str, Any], rep_text: str, *, rep_idx:
 
 
 def _decide(s: Scenario, state: dict[str, Any], kind: str, rep_text: str, last: str, rep_idx: int) -> Move:
-    replies = s.replies
-    objections = {o.id: o for o in s.objections}
     current = open_objection(state)
     if current:
-        o, rec = objections[current], state["objections"][current]
-        if kind in o.handled_by:
-            rec.update(status="handled", handled_at=rep_idx)
-            return Move(kind, o.resolution, handled=current, intent="resolve")
-        rec["pushbacks"] = rec.get("pushbacks", 0) + 1
-        return Move(kind, o.pushback, pushback=current, intent="pushback")
-    # objections whose moment has come
-    questions = state["counts"].get("why_question", 0) + state["counts"].get("discovery_question", 0)
+        return answer_open_objection(s, state, current, kind, rep_idx)
     earned = [p for p in s.pain_points if p.id not in state["revealed"] and _earns(p, state, kind, rep_text, last)]
-    for o in s.objections:
-        if o.id in state["objections"]:
-            continue
-        w = o.when
-        due = ((w.after_pitches is not None and kind == "pitch" and state["counts"].get("pitch", 0) >= w.after_pitches)
-               or (w.at_turn is not None and state["rep_turns"] >= w.at_turn and not earned)
-               or (w.on_closing and kind == "closing"))
-        if due:
-            state["objections"][o.id] = {"status": "open", "raised_at": rep_idx + 1, "pushbacks": 0}
-            return Move(kind, o.text, raised=o.id, intent="raise")
+    raised = raise_due_objection(s, state, kind, rep_idx, earned=bool(earned))
+    if raised:
+        return raised
     if earned:
         p = earned[0]
         state["revealed"][p.id] = rep_idx
         return Move(kind, p.reveal, revealed=[p.id], intent="reveal")
     if kind in ("why_question", "discovery_question"):
-        for p in s.pain_points:
-            if (p.id not in state["revealed"] and p.hint and p.id not in state["hinted"]
-                    and all(r in state["revealed"] for r in p.requires) and p.about and _mentions(p.about, rep_text)):
-                state["hinted"].append(p.id)
-                return Move(kind, p.hint, hinted=p.id, intent="hint")
+        hint = hint_pain_point(s, state, kind, rep_text)
+        if hint:
+            return hint
     if kind == "closing":
-        if len(state["revealed"]) >= s.ready_to_close_after:
-            state["agreed_at"] = rep_idx
-            return Move(kind, _next_line(replies.closing, state, "closing"), ended=True, end_reason="agreed_next_step", intent="agree")
-        return Move(kind, _next_line(replies.closing_early, state, "closing_early"), intent="stall")
+        return answer_closing(s, state, kind, rep_idx)
+    return scripted_reply(s, state, kind)
+
+
+def answer_open_objection(s: Scenario, state: dict[str, Any], current: str, kind: str, rep_idx: int) -> Move:
+    """While an objection is open the customer answers only to it: resolved by a turn of a kind
+    that handles it, pushed back on otherwise."""
+    o, rec = next(o for o in s.objections if o.id == current), state["objections"][current]
+    if kind in o.handled_by:
+        rec.update(status="handled", handled_at=rep_idx)
+        return Move(kind, o.resolution, handled=current, intent="resolve")
+    rec["pushbacks"] = rec.get("pushbacks", 0) + 1
+    return Move(kind, o.pushback, pushback=current, intent="pushback")
+
+
+def objection_due(o, state: dict[str, Any], kind: str, *, earned: bool) -> bool:
+    """Whether an objection's moment has come: after enough pitches, at its turn (unless this
+    turn earns a pain point), or on a closing."""
+    w = o.when
+    return ((w.after_pitches is not None and kind == "pitch" and state["counts"].get("pitch", 0) >= w.after_pitches)
+            or (w.at_turn is not None and state["rep_turns"] >= w.at_turn and not earned)
+            or (w.on_closing and kind == "closing"))
+
+
+def raise_due_objection(s: Scenario, state: dict[str, Any], kind: str, rep_idx: int, *, earned: bool) -> Move | None:
+    """The first not yet raised objection whose moment has come, raised now (recorded as open)."""
+    for o in s.objections:
+        if o.id not in state["objections"] and objection_due(o, state, kind, earned=earned):
+            state["objections"][o.id] = {"status": "open", "raised_at": rep_idx + 1, "pushbacks": 0}
+            return Move(kind, o.text, raised=o.id, intent="raise")
+    return None
+
+
+def hint_pain_point(s: Scenario, state: dict[str, Any], kind: str, rep_text: str) -> Move | None:
+    """A question about a hidden pain point (its requirements revealed) that does not earn it
+    gets the pain point's hint, once."""
+    for p in s.pain_points:
+        if (p.id not in state["revealed"] and p.hint and p.id not in state["hinted"]
+                and all(r in state["revealed"] for r in p.requires) and p.about and _mentions(p.about, rep_text)):
+            state["hinted"].append(p.id)
+            return Move(kind, p.hint, hinted=p.id, intent="hint")
+    return None
+
+
+def answer_closing(s: Scenario, state: dict[str, Any], kind: str, rep_idx: int) -> Move:
+    """A closing is accepted (the session ends) once enough pain points are uncovered, else stalled."""
+    if len(state["revealed"]) >= s.ready_to_close_after:
+        state["agreed_at"] = rep_idx
+        return Move(kind, _next_line(s.replies.closing, state, "closing"), ended=True, end_reason="agreed_next_step", intent="agree")
+    return Move(kind, _next_line(s.replies.closing_early, state, "closing_early"), intent="stall")
+
+
+def scripted_reply(s: Scenario, state: dict[str, Any], kind: str) -> Move:
+    """The scenario's next scripted line for the turn's kind (a pitch before any question gets the pitch_early lines)."""
+    questions = state["counts"].get("why_question", 0) + state["counts"].get("discovery_question", 0)
     if kind == "pitch" and questions == 0:
-        return Move(kind, _next_line(replies.pitch_early, state, "pitch_early"))
-    return Move(kind, _next_line(getattr(replies, kind), state, kind))
+        return Move(kind, _next_line(s.replies.pitch_early, state, "pitch_early"))
+    return Move(kind, _next_line(getattr(s.replies, kind), state, kind))
 
 
 def _earns(p, state: dict[str, Any], kind: str, rep_text: str, last: str) -> bool:
