@@ -24,28 +24,45 @@ class Chunk:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def read_plain_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def read_pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    return "\n\n".join((page.extract_text() or "") for page in PdfReader(str(path)).pages)
+
+
+def heading_level(style_name: str) -> int:
+    """A DOCX paragraph style's heading level ("Heading 2" → 2), 0 for a body paragraph."""
+    style = style_name.lower()
+    return int(style.split()[-1]) if style.startswith("heading") and style.split()[-1].isdigit() else 0
+
+
+def read_docx_text(path: Path) -> str:
+    """The paragraphs of a DOCX file, headings as Markdown headings."""
+    import docx
+
+    lines = []
+    for p in docx.Document(str(path)).paragraphs:
+        level = heading_level((p.style.name or "") if p.style is not None else "")
+        lines.append(("#" * level + " " if level else "") + p.text)
+    return "\n\n".join(lines)
+
+
+DOCUMENT_READERS = {".md": read_plain_text, ".markdown": read_plain_text, ".txt": read_plain_text,
+                    ".pdf": read_pdf_text, ".docx": read_docx_text}
+
+
 def read_document(path: Path) -> tuple[str, str]:
     """(title, markdown-ish text) of a Markdown, text, PDF or DOCX file."""
     suffix = path.suffix.lower()
     try:
-        if suffix in (".md", ".markdown", ".txt"):
-            text = path.read_text(encoding="utf-8")
-        elif suffix == ".pdf":
-            from pypdf import PdfReader
-
-            text = "\n\n".join((page.extract_text() or "") for page in PdfReader(str(path)).pages)
-        elif suffix == ".docx":
-            import docx
-
-            doc = docx.Document(str(path))
-            lines = []
-            for p in doc.paragraphs:
-                style = (p.style.name or "").lower() if p.style is not None else ""
-                level = int(style.split()[-1]) if style.startswith("heading") and style.split()[-1].isdigit() else 0
-                lines.append(("#" * level + " " if level else "") + p.text)
-            text = "\n\n".join(lines)
-        else:
+        read = DOCUMENT_READERS.get(suffix)
+        if read is None:
             raise KnowledgeError(f"{path.name}: unsupported file type {suffix or '(none)'}; index Markdown, text, PDF or DOCX")
+        text = read(path)
     except KnowledgeError:
         raise
     except UnicodeDecodeError:

@@ -37,27 +37,31 @@ def read_vtt(path: Path, *, rep_speaker: str | None = None) -> list[Turn]:
         raise SpeechError(f"{Path(path).name}: cannot read it as UTF-8 text ({exc})") from None
     if not text.lstrip().startswith("WEBVTT"):
         raise SpeechError(f"{Path(path).name} is not a WebVTT file (it must start with 'WEBVTT'); export the Teams transcript as .vtt")
-    cues: list[tuple[str, float, float, str]] = []
-    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
-        lines = [ln for ln in block.strip().split("\n") if ln.strip()]
-        for i, line in enumerate(lines):
-            m = CUE_TIME.search(line)
-            if not m:
-                continue
-            start, end = _seconds(*m.groups()[:4]), _seconds(*m.groups()[4:])
-            body = "\n".join(lines[i + 1:])
-            voices = VOICE.findall(body)
-            if voices:
-                for name, said in voices:
-                    cues.append((name.strip(), start, end, " ".join(said.split())))
-            elif body.strip():
-                cues.append(("", start, end, " ".join(re.sub(r"<[^>]+>", "", body).split())))
-            break
+    cues = [cue for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) for cue in vtt_block_cues(block)]
     if not cues:
         raise SpeechError(f"{Path(path).name} has no cues with timings; is it a complete WebVTT transcript?")
     speakers = [c[0] for c in cues if c[0]]
     _check_rep(rep_speaker, speakers, Path(path))
     return _join([Turn(_map_speaker(n, rep_speaker, speakers) if n else "unknown", a, b, t) for n, a, b, t in cues])
+
+
+def vtt_block_cues(block: str) -> list[tuple[str, float, float, str]]:
+    """The cues of one WebVTT block: (speaker name or "", start, end, text) for each ``<v Name>``
+    voice in the lines after the first timing line, or one unnamed cue of its tag-free text."""
+    lines = [ln for ln in block.strip().split("\n") if ln.strip()]
+    for i, line in enumerate(lines):
+        m = CUE_TIME.search(line)
+        if not m:
+            continue
+        start, end = _seconds(*m.groups()[:4]), _seconds(*m.groups()[4:])
+        body = "\n".join(lines[i + 1:])
+        voices = VOICE.findall(body)
+        if voices:
+            return [(name.strip(), start, end, " ".join(said.split())) for name, said in voices]
+        if body.strip():
+            return [("", start, end, " ".join(re.sub(r"<[^>]+>", "", body).split()))]
+        return []
+    return []
 
 
 def read_json_turns(path: Path, *, rep_speaker: str | None = None) -> list[Turn]:

@@ -10,6 +10,7 @@ import re
 import statistics
 from collections.abc import Sequence
 
+from core.lang import cjk_count
 from speech.text import is_open_question, is_pain_point, is_question, is_why_question
 from speech.turns import Turn
 
@@ -115,7 +116,7 @@ def interruptions(turns: Sequence[Turn]) -> int | None:
 
 
 def _units(text: str, language: str | None) -> int:
-    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
+    cjk = cjk_count(text)
     words = len(re.findall(r"[A-Za-z0-9']+", text))
     return cjk + words if (language == "zh" or cjk > words) else words
 

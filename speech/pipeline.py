@@ -182,43 +182,69 @@ def _transcribe_into_turns(model, tracks: list[tuple[np.ndarray, list[tuple[floa
     than interleaving them in time order, keeps a word that Whisper times across a span
     boundary within the same speaker except at the rep→customer seam (interleaving split
     Mandarin phrases across speakers in the measurements)."""
-    pad = 0.15
     texts: list[list[str]] = [[""] * len(spans) for _, spans in tracks]
+    for batch in pass_batches(tracks):
+        for (t, j, _), text in zip(batch, _transcribe_pass(model, batch, language)):
+            texts[t][j] = text
+    return texts
+
+
+SPAN_PAD_S = 0.15  # audio kept either side of a VAD span when it goes to Whisper
+
+
+def pass_batches(tracks: list[tuple[np.ndarray, list[tuple[float, float]]]],
+                 pass_s: float = PASS_S) -> list[list[tuple[int, int, np.ndarray]]]:
+    """The Whisper passes: (track, span, padded audio) of every span, track after track, a new
+    pass whenever the current one would exceed ``pass_s`` seconds of audio. No empty pass."""
     batches: list[list[tuple[int, int, np.ndarray]]] = [[]]
     length = 0.0
     for t, (audio, spans) in enumerate(tracks):
         for j, (a, b) in enumerate(spans):
-            lo, hi = int(max(0.0, a - pad) * SR), int(min(len(audio) / SR, b + pad) * SR)
-            if batches[-1] and length + (hi - lo) / SR > PASS_S:
+            lo, hi = int(max(0.0, a - SPAN_PAD_S) * SR), int(min(len(audio) / SR, b + SPAN_PAD_S) * SR)
+            if batches[-1] and length + (hi - lo) / SR > pass_s:
                 batches.append([])
                 length = 0.0
             batches[-1].append((t, j, audio[lo:hi]))
             length += (hi - lo) / SR
-    for batch in batches:
-        if not batch:
-            continue
-        starts = np.cumsum([0] + [piece.size for _, _, piece in batch[:-1]]) / SR  # each span's place in the pass
-        segments, _ = model.transcribe(
-            np.concatenate([piece for _, _, piece in batch]), language=language, beam_size=1,
-            condition_on_previous_text=False, word_timestamps=True,
-            temperature=0.0,  # no temperature fallback: it multiplies the cost on hard audio
-            initial_prompt=ZH_PROMPT if language == "zh" else None, vad_filter=False,
-        )
-        words: list[list[str]] = [[] for _ in batch]
-        for seg in segments:
-            for w in seg.words or []:
-                mid = (w.start + w.end) / 2
-                words[max(0, int(np.searchsorted(starts, mid, side="right")) - 1)].append(w.word)
-        for (t, j, piece), ws in zip(batch, words):
-            texts[t][j] = "".join(ws).strip()  # Whisper's words carry their own leading spaces
-            if not texts[t][j] and piece.size >= SR // 2:
-                # Whisper sometimes ends a window early and skips the rest of it (seen on Mandarin:
-                # every span after the first came back empty): such a span is transcribed alone
-                segments, _ = model.transcribe(
-                    piece, language=language, beam_size=1, condition_on_previous_text=False, without_timestamps=True,
-                    temperature=0.0, initial_prompt=ZH_PROMPT if language == "zh" else None, vad_filter=False)
-                texts[t][j] = "".join(seg.text for seg in segments).strip()
+    return [batch for batch in batches if batch]
+
+
+def assign_words(segments, starts: np.ndarray, n: int) -> list[list[str]]:
+    """Whisper's words of a pass, each given to the span its midpoint falls in (``starts``: each
+    span's start within the pass, seconds)."""
+    words: list[list[str]] = [[] for _ in range(n)]
+    for seg in segments:
+        for w in seg.words or []:
+            mid = (w.start + w.end) / 2
+            words[max(0, int(np.searchsorted(starts, mid, side="right")) - 1)].append(w.word)
+    return words
+
+
+def _transcribe_pass(model, batch: list[tuple[int, int, np.ndarray]], language: str) -> list[str]:
+    """The text of each span of one pass (one Whisper call over the spans' audio laid end to end)."""
+    starts = np.cumsum([0] + [piece.size for _, _, piece in batch[:-1]]) / SR  # each span's place in the pass
+    segments, _ = model.transcribe(
+        np.concatenate([piece for _, _, piece in batch]), language=language, beam_size=1,
+        condition_on_previous_text=False, word_timestamps=True,
+        temperature=0.0,  # no temperature fallback: it multiplies the cost on hard audio
+        initial_prompt=ZH_PROMPT if language == "zh" else None, vad_filter=False,
+    )
+    texts = []
+    for (_, _, piece), ws in zip(batch, assign_words(segments, starts, len(batch))):
+        text = "".join(ws).strip()  # Whisper's words carry their own leading spaces
+        if not text and piece.size >= SR // 2:
+            text = _transcribe_alone(model, piece, language)
+        texts.append(text)
     return texts
+
+
+def _transcribe_alone(model, piece: np.ndarray, language: str) -> str:
+    """Whisper sometimes ends a window early and skips the rest of it (seen on Mandarin: every
+    span after the first came back empty): such a span is transcribed alone."""
+    segments, _ = model.transcribe(
+        piece, language=language, beam_size=1, condition_on_previous_text=False, without_timestamps=True,
+        temperature=0.0, initial_prompt=ZH_PROMPT if language == "zh" else None, vad_filter=False)
+    return "".join(seg.text for seg in segments).strip()
 
 
 def analyze_file(
@@ -237,28 +263,15 @@ def analyze_file(
     if model == "tiny.en" and language == "zh":
         raise BadAudioError("the tiny.en model only transcribes English; use --language en or REPCOPILOT_WHISPER_MODEL=base")
     turns: list[Turn] = []
-    lang = language if language in ("zh", "en") else ("en" if model == "tiny.en" else None)
+    lang = requested_language(language, model)
     total = duration or 0.0
     seen_audio = False
     end_s = 0.0
     for offset, left, right in _windows(path, stereo):
         seen_audio = seen_audio or left.size > 0
         end_s = offset + left.size / SR
-        tracks = [(left, "rep" if rep_channel == "left" else "customer")]
-        if stereo:
-            tracks.append((right, "customer" if rep_channel == "left" else "rep"))
-        else:
-            tracks = [(left, "unknown")]
-        spans_by_track = _spans_of_tracks([audio for audio, _ in tracks])
-        if lang is None:
-            richest = max(zip(spans_by_track, tracks), key=lambda st: sum(b - a for a, b in st[0]))
-            if richest[0]:
-                lang = _pick_language(whisper, richest[1][0], richest[0])
-        texts = _transcribe_into_turns(whisper, [(audio, spans) for (audio, _), spans in zip(tracks, spans_by_track)],
-                                       lang or "en")
-        for (_, speaker), spans, track_texts in zip(tracks, spans_by_track, texts):
-            for (a, b), text in zip(spans, track_texts):
-                turns.append(Turn(speaker, round(offset + a, 3), round(offset + b, 3), text))
+        window_turns, lang = _window_turns(whisper, offset, channel_tracks(left, right, stereo=stereo, rep_channel=rep_channel), lang)
+        turns += window_turns
         _release_freed_memory()
         if on_progress:
             on_progress(min(end_s, total or end_s), total or end_s)
@@ -268,12 +281,53 @@ def analyze_file(
     if not turns:
         raise BadAudioError(f"{path.name} is silent: no speech was found; check the recording's volume and channels")
     lang = lang or "en"
-    notes = []
-    if not stereo:
-        notes.append("mono recording: rep and customer cannot be told apart, so metrics that need speakers are "
-                     "unavailable; use a stereo recording (rep and customer on separate channels)")
     return CallAnalysis(duration_s=duration or end_s, language=lang, channels=channels, speaker_separation=stereo,
-                        turns=turns, metrics=compute_metrics(turns, lang), notes=notes)
+                        turns=turns, metrics=compute_metrics(turns, lang), notes=recording_notes(stereo=stereo))
+
+
+def requested_language(language: str, model: str) -> str | None:
+    """zh or en when asked for (tiny.en: en), None when it is to be detected from the audio."""
+    return language if language in ("zh", "en") else ("en" if model == "tiny.en" else None)
+
+
+def channel_tracks(left: np.ndarray, right: np.ndarray | None, *, stereo: bool,
+                   rep_channel: str) -> list[tuple[np.ndarray, str]]:
+    """(audio, speaker) of each channel: rep and customer by ``rep_channel`` on a stereo
+    recording, one "unknown" track on a mono one."""
+    if not stereo:
+        return [(left, "unknown")]
+    rep_left = rep_channel == "left"
+    return [(left, "rep" if rep_left else "customer"), (right, "customer" if rep_left else "rep")]
+
+
+def _window_turns(whisper, offset: float, tracks: list[tuple[np.ndarray, str]],
+                  lang: str | None) -> tuple[list[Turn], str | None]:
+    """The turns of one window (times from the start of the file) and the language — detected on
+    the window's richest track when still unknown and the window has speech."""
+    spans_by_track = _spans_of_tracks([audio for audio, _ in tracks])
+    if lang is None:
+        lang = _language_of_richest_track(whisper, tracks, spans_by_track)
+    texts = _transcribe_into_turns(whisper, [(audio, spans) for (audio, _), spans in zip(tracks, spans_by_track)],
+                                   lang or "en")
+    turns = [Turn(speaker, round(offset + a, 3), round(offset + b, 3), text)
+             for (_, speaker), spans, track_texts in zip(tracks, spans_by_track, texts)
+             for (a, b), text in zip(spans, track_texts)]
+    return turns, lang
+
+
+def _language_of_richest_track(whisper, tracks: list[tuple[np.ndarray, str]],
+                               spans_by_track: list[list[tuple[float, float]]]) -> str | None:
+    """The language detected on the track with the most speech, None when no track has any."""
+    spans, (audio, _) = max(zip(spans_by_track, tracks), key=lambda st: sum(b - a for a, b in st[0]))
+    return _pick_language(whisper, audio, spans) if spans else None
+
+
+def recording_notes(*, stereo: bool) -> list[str]:
+    """What the analysis cannot do with this recording (a mono one cannot tell the speakers apart)."""
+    if stereo:
+        return []
+    return [("mono recording: rep and customer cannot be told apart, so metrics that need speakers are "
+             "unavailable; use a stereo recording (rep and customer on separate channels)")]
 
 
 QUERY_PROMPTS = {  # a short spoken question to the copilot: steer Whisper toward the domain's words

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from core.lang import pick
+
 REGISTRY_FILE = Path(__file__).with_name("metrics.yaml")
 
 
@@ -22,7 +24,7 @@ class MetricDefinition:
     description: str
 
     def label(self, language: str) -> str:
-        return self.label_zh if language == "zh" else self.label_en
+        return pick(language, self.label_zh, self.label_en)
 
 
 @lru_cache(maxsize=1)

@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import re
 
-CJK = re.compile(r"[\u4e00-\u9fff]")
+from core.lang import CJK, detect_language, language_or_detect
 
+__all__ = ["CJK", "detect_language", "is_objection", "is_open_question", "is_pain_point", "is_question", "is_why_question"]
 
-def detect_language(text: str) -> str:
-    cjk = len(CJK.findall(text or ""))
-    latin = len(re.findall(r"[A-Za-z]+", text or ""))
-    return "zh" if cjk >= max(1, latin) else "en"
-
-
-def _lang(text: str, lang: str | None) -> str:
-    return lang if lang in ("zh", "en") else detect_language(text)
+_lang = language_or_detect  # the old private name; the rule lives in core.lang
 
 
 # -- Chinese --------------------------------------------------------------------------------------
@@ -71,24 +65,48 @@ EN_OBJECTION = re.compile(
     r"switching is risky|not (a )?priority|next year|not right now|cheaper)\b")
 
 
+ENDS_WITH_QUESTION_MARK = re.compile(r"[?？]\s*$")
+ZH_ENDS_AS_QUESTION = re.compile(r"(吗|么)\s*[?？]?\s*$|[?？]\s*$")
+EN_CLAUSE_BREAK = re.compile(r"(?<=[.!;])\s+|,\s+(?=(?:so|and|but)\s)")
+
+
 def is_question(text: str, lang: str | None = None) -> bool:
     text = (text or "").strip()
     if not text:
         return False
     if _lang(text, lang) == "zh":
-        if ZH_NOT_QUESTION.search(text) and not ZH_YESNO.search(text):
-            return bool(re.search(r"[?？]\s*$", text))
-        if ZH_EMBEDDED.search(text) and not re.search(r"(吗|么)\s*[?？]?\s*$|[?？]\s*$", text):
-            return False
-        return bool(re.search(r"[?？]\s*$", text) or ZH_YESNO.search(text) or ZH_REQUEST.search(text) or ZH_WH.search(text))
-    low = text.lower()
-    if EN_NOT_QUESTION.search(low) and not low.endswith("?"):
+        return _is_zh_question(text)
+    return _is_en_question(text.lower())
+
+
+def _is_zh_question(text: str) -> bool:
+    """A Chinese question: a question mark, a yes/no form, a request to tell, or a wh-word —
+    unless the wh-word is part of a statement ("这就是为什么…") or an embedded question
+    ("在考虑要不要…") without a question ending."""
+    if ZH_NOT_QUESTION.search(text) and not ZH_YESNO.search(text):
+        return bool(ENDS_WITH_QUESTION_MARK.search(text))
+    if ZH_EMBEDDED.search(text) and not ZH_ENDS_AS_QUESTION.search(text):
         return False
-    if EN_CLEFT.search(low) and not low.endswith("?"):
+    return bool(ENDS_WITH_QUESTION_MARK.search(text) or ZH_YESNO.search(text) or ZH_REQUEST.search(text) or ZH_WH.search(text))
+
+
+def _is_en_question(low: str) -> bool:
+    """An English question (``low`` is lower-cased): a question mark, a tag question, or a clause
+    that starts like a question or asks to tell — unless, without a question mark, it is a
+    statement about a question ("that's why …") or a cleft ("what we need is …")."""
+    asked = low.endswith("?")
+    if not asked and (EN_NOT_QUESTION.search(low) or EN_CLEFT.search(low)):
         return False
-    clauses = [c.strip() for c in re.split(r"(?<=[.!;])\s+|,\s+(?=(?:so|and|but)\s)", low) if c.strip()]
-    return low.endswith("?") or bool(EN_TAG.search(low)) or any(
-        EN_WH_START.search(c) or EN_AUX_START.search(c) or EN_REQUEST.search(c) for c in clauses)
+    return asked or bool(EN_TAG.search(low)) or any(_en_clause_asks(c) for c in _en_clauses(low))
+
+
+def _en_clauses(low: str) -> list[str]:
+    """The clauses of an English utterance: split after . ! ; and before ", so/and/but"."""
+    return [c.strip() for c in EN_CLAUSE_BREAK.split(low) if c.strip()]
+
+
+def _en_clause_asks(clause: str) -> bool:
+    return bool(EN_WH_START.search(clause) or EN_AUX_START.search(clause) or EN_REQUEST.search(clause))
 
 
 def is_why_question(text: str, lang: str | None = None) -> bool:

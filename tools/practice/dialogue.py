@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.lang import cjk_count, pick
 from speech.metrics import compute_metrics
 from speech.text import is_objection, is_pain_point, is_question, is_why_question
 from speech.turns import Turn
@@ -38,6 +39,26 @@ PITCH_ZH = re.compile(r"我们的(产品|系统|方案|平台|设备|服务)|我
 PITCH_EN = re.compile(r"\b(our (product|platform|system|solution|service)|we (also )?(can|offer|provide)|features?|leading|best in class|helps? you|supports?)\b")
 
 
+@dataclass(frozen=True)
+class TurnCues:
+    """The patterns of one language that tell a rep turn's kind, and the length (Chinese
+    characters or English words) that makes a turn too long for small talk or long enough to be a pitch."""
+
+    closing: re.Pattern
+    small_talk: re.Pattern
+    acknowledge: re.Pattern
+    value: re.Pattern
+    pitch: re.Pattern
+    small_talk_max_units: int
+    pitch_min_units: int
+
+
+TURN_CUES = {
+    "zh": TurnCues(CLOSING_ZH, SMALL_TALK_ZH, ACK_ZH, VALUE_ZH, PITCH_ZH, small_talk_max_units=16, pitch_min_units=30),
+    "en": TurnCues(CLOSING_EN, SMALL_TALK_EN, ACK_EN, VALUE_EN, PITCH_EN, small_talk_max_units=10, pitch_min_units=20),
+}
+
+
 def classify_turn(text: str, language: str, *, objection_open: bool = False) -> str:
     """The kind of a rep turn: why_question, discovery_question, closing, objection_response,
     small_talk, pitch or other. Questions are detected with the call detectors (speech/text.py)."""
@@ -45,20 +66,36 @@ def classify_turn(text: str, language: str, *, objection_open: bool = False) -> 
     if not text:
         return "other"
     zh = language == "zh"
+    cues = TURN_CUES[pick(language, "zh", "en")]
     low = text if zh else text.lower()
-    closing = (CLOSING_ZH if zh else CLOSING_EN).search(low)
+    closing = cues.closing.search(low) is not None
     if is_question(text, language):
-        if is_why_question(text, language):
-            return "why_question"
-        return "closing" if closing else "discovery_question"
-    if objection_open and ((ACK_ZH if zh else ACK_EN).search(low) or (VALUE_ZH if zh else VALUE_EN).search(low)):
+        return question_kind(text, language, closing=closing)
+    if objection_open and (cues.acknowledge.search(low) or cues.value.search(low)):
         return "objection_response"
     if closing:
         return "closing"
-    units = len(re.findall(r"[\u4e00-\u9fff]", text)) if zh else len(text.split())
-    if (SMALL_TALK_ZH if zh else SMALL_TALK_EN).search(low) and units <= (16 if zh else 10):
+    return statement_kind(low, cues, turn_length(text, language))
+
+
+def question_kind(text: str, language: str, *, closing: bool) -> str:
+    """A question is a why_question, else a closing when it proposes a next step, else a discovery_question."""
+    if is_why_question(text, language):
+        return "why_question"
+    return "closing" if closing else "discovery_question"
+
+
+def turn_length(text: str, language: str) -> int:
+    """A turn's length: Chinese characters (zh) or words (en)."""
+    return cjk_count(text) if language == "zh" else len(text.split())
+
+
+def statement_kind(low: str, cues: TurnCues, units: int) -> str:
+    """A statement that is neither a closing nor an objection response: short greetings are
+    small_talk; product talk, value talk or a long turn is a pitch; anything else is other."""
+    if cues.small_talk.search(low) and units <= cues.small_talk_max_units:
         return "small_talk"
-    if (PITCH_ZH if zh else PITCH_EN).search(low) or (VALUE_ZH if zh else VALUE_EN).search(low) or units >= (30 if zh else 20):
+    if cues.pitch.search(low) or cues.value.search(low) or units >= cues.pitch_min_units:
         return "pitch"
     return "other"
 
@@ -118,47 +155,80 @@ def decide(scenario: Scenario, state: dict[str, Any], rep_text: str, *, rep_idx:
 
 
 def _decide(s: Scenario, state: dict[str, Any], kind: str, rep_text: str, last: str, rep_idx: int) -> Move:
-    replies = s.replies
-    objections = {o.id: o for o in s.objections}
     current = open_objection(state)
     if current:
-        o, rec = objections[current], state["objections"][current]
-        if kind in o.handled_by:
-            rec.update(status="handled", handled_at=rep_idx)
-            return Move(kind, o.resolution, handled=current, intent="resolve")
-        rec["pushbacks"] = rec.get("pushbacks", 0) + 1
-        return Move(kind, o.pushback, pushback=current, intent="pushback")
-    # objections whose moment has come
-    questions = state["counts"].get("why_question", 0) + state["counts"].get("discovery_question", 0)
+        return answer_open_objection(s, state, current, kind, rep_idx)
     earned = [p for p in s.pain_points if p.id not in state["revealed"] and _earns(p, state, kind, rep_text, last)]
-    for o in s.objections:
-        if o.id in state["objections"]:
-            continue
-        w = o.when
-        due = ((w.after_pitches is not None and kind == "pitch" and state["counts"].get("pitch", 0) >= w.after_pitches)
-               or (w.at_turn is not None and state["rep_turns"] >= w.at_turn and not earned)
-               or (w.on_closing and kind == "closing"))
-        if due:
-            state["objections"][o.id] = {"status": "open", "raised_at": rep_idx + 1, "pushbacks": 0}
-            return Move(kind, o.text, raised=o.id, intent="raise")
+    raised = raise_due_objection(s, state, kind, rep_idx, earned=bool(earned))
+    if raised:
+        return raised
     if earned:
         p = earned[0]
         state["revealed"][p.id] = rep_idx
         return Move(kind, p.reveal, revealed=[p.id], intent="reveal")
     if kind in ("why_question", "discovery_question"):
-        for p in s.pain_points:
-            if (p.id not in state["revealed"] and p.hint and p.id not in state["hinted"]
-                    and all(r in state["revealed"] for r in p.requires) and p.about and _mentions(p.about, rep_text)):
-                state["hinted"].append(p.id)
-                return Move(kind, p.hint, hinted=p.id, intent="hint")
+        hint = hint_pain_point(s, state, kind, rep_text)
+        if hint:
+            return hint
     if kind == "closing":
-        if len(state["revealed"]) >= s.ready_to_close_after:
-            state["agreed_at"] = rep_idx
-            return Move(kind, _next_line(replies.closing, state, "closing"), ended=True, end_reason="agreed_next_step", intent="agree")
-        return Move(kind, _next_line(replies.closing_early, state, "closing_early"), intent="stall")
+        return answer_closing(s, state, kind, rep_idx)
+    return scripted_reply(s, state, kind)
+
+
+def answer_open_objection(s: Scenario, state: dict[str, Any], current: str, kind: str, rep_idx: int) -> Move:
+    """While an objection is open the customer answers only to it: resolved by a turn of a kind
+    that handles it, pushed back on otherwise."""
+    o, rec = next(o for o in s.objections if o.id == current), state["objections"][current]
+    if kind in o.handled_by:
+        rec.update(status="handled", handled_at=rep_idx)
+        return Move(kind, o.resolution, handled=current, intent="resolve")
+    rec["pushbacks"] = rec.get("pushbacks", 0) + 1
+    return Move(kind, o.pushback, pushback=current, intent="pushback")
+
+
+def objection_due(o, state: dict[str, Any], kind: str, *, earned: bool) -> bool:
+    """Whether an objection's moment has come: after enough pitches, at its turn (unless this
+    turn earns a pain point), or on a closing."""
+    w = o.when
+    return ((w.after_pitches is not None and kind == "pitch" and state["counts"].get("pitch", 0) >= w.after_pitches)
+            or (w.at_turn is not None and state["rep_turns"] >= w.at_turn and not earned)
+            or (w.on_closing and kind == "closing"))
+
+
+def raise_due_objection(s: Scenario, state: dict[str, Any], kind: str, rep_idx: int, *, earned: bool) -> Move | None:
+    """The first not yet raised objection whose moment has come, raised now (recorded as open)."""
+    for o in s.objections:
+        if o.id not in state["objections"] and objection_due(o, state, kind, earned=earned):
+            state["objections"][o.id] = {"status": "open", "raised_at": rep_idx + 1, "pushbacks": 0}
+            return Move(kind, o.text, raised=o.id, intent="raise")
+    return None
+
+
+def hint_pain_point(s: Scenario, state: dict[str, Any], kind: str, rep_text: str) -> Move | None:
+    """A question about a hidden pain point (its requirements revealed) that does not earn it
+    gets the pain point's hint, once."""
+    for p in s.pain_points:
+        if (p.id not in state["revealed"] and p.hint and p.id not in state["hinted"]
+                and all(r in state["revealed"] for r in p.requires) and p.about and _mentions(p.about, rep_text)):
+            state["hinted"].append(p.id)
+            return Move(kind, p.hint, hinted=p.id, intent="hint")
+    return None
+
+
+def answer_closing(s: Scenario, state: dict[str, Any], kind: str, rep_idx: int) -> Move:
+    """A closing is accepted (the session ends) once enough pain points are uncovered, else stalled."""
+    if len(state["revealed"]) >= s.ready_to_close_after:
+        state["agreed_at"] = rep_idx
+        return Move(kind, _next_line(s.replies.closing, state, "closing"), ended=True, end_reason="agreed_next_step", intent="agree")
+    return Move(kind, _next_line(s.replies.closing_early, state, "closing_early"), intent="stall")
+
+
+def scripted_reply(s: Scenario, state: dict[str, Any], kind: str) -> Move:
+    """The scenario's next scripted line for the turn's kind (a pitch before any question gets the pitch_early lines)."""
+    questions = state["counts"].get("why_question", 0) + state["counts"].get("discovery_question", 0)
     if kind == "pitch" and questions == 0:
-        return Move(kind, _next_line(replies.pitch_early, state, "pitch_early"))
-    return Move(kind, _next_line(getattr(replies, kind), state, kind))
+        return Move(kind, _next_line(s.replies.pitch_early, state, "pitch_early"))
+    return Move(kind, _next_line(getattr(s.replies, kind), state, kind))
 
 
 def _earns(p, state: dict[str, Any], kind: str, rep_text: str, last: str) -> bool:
@@ -199,82 +269,141 @@ def _cite(t: dict[str, Any]) -> dict[str, Any]:
     return {"turn": t["idx"], "speaker": t["speaker"], "text": t["text"]}
 
 
+@dataclass
+class Failure:
+    """Why a rubric check failed, in both languages, and the turn that shows it (if one does)."""
+
+    reason_zh: str
+    reason_en: str
+    turn: dict[str, Any] | None = None
+
+
+@dataclass
+class Session:
+    """What a rubric check looks at: the scenario, the transcript and the dialogue state."""
+
+    scenario: Scenario
+    transcript: list[dict[str, Any]]
+    state: dict[str, Any]
+
+    @property
+    def rep(self) -> list[dict[str, Any]]:
+        return [t for t in self.transcript if t["speaker"] == "rep"]
+
+    def turn(self, idx: int | None) -> dict[str, Any] | None:
+        return {t["idx"]: t for t in self.transcript}.get(idx)
+
+
+def agreed_next_step(ses: Session, e, cited):
+    """The customer agreed a next step: cites the agreeing turn; fails citing the last stalled closing."""
+    if ses.state.get("agreed_at") is None:
+        closings = [t for t in ses.rep if t.get("kind") == "closing"]
+        return Failure(f"客户没有同意下一步({len(closings)} 次推进都被搁置;先把痛点挖够再推进)",
+                       f"the customer agreed no next step ({len(closings)} closing attempt(s) stalled; uncover enough pain first)",
+                       closings[-1] if closings else None)
+    return ses.turn(ses.state["agreed_at"])
+
+
+def uncovered_pain_point(ses: Session, e, cited):
+    """The pain point was revealed: cites the turn that earned it; fails saying what would have."""
+    p = next(p for p in ses.scenario.pain_points if p.id == e.pain_point)
+    if e.pain_point not in ses.state["revealed"]:
+        how = "/".join(p.revealed_by)
+        return Failure(f"痛点“{p.summary}”没有被挖出来:客户只在被问到({how}{',涉及 ' + '、'.join(p.about) if p.about else ''})时才会说",
+                       f"the pain point “{p.summary}” stayed hidden: the customer reveals it only to a {how}"
+                       f"{' about ' + ' / '.join(p.about) if p.about else ''}")
+    return ses.turn(ses.state["revealed"][e.pain_point])
+
+
+def handled_objection(ses: Session, e, cited):
+    """The objection was raised and handled: cites the handling turn (or keeps the earlier citation)."""
+    rec = ses.state["objections"].get(e.objection_handled)
+    o = next(o for o in ses.scenario.objections if o.id == e.objection_handled)
+    if rec is None:
+        return Failure("这个异议在对话中没有出现(对话在它被提出之前就结束了)",
+                       "the objection never came up (the session ended before it was raised)")
+    if rec["status"] != "handled":
+        after = next((t for t in ses.rep if t["idx"] > rec["raised_at"]), None)
+        return Failure(f"客户在第 {rec['raised_at']} 轮提出异议后没有得到处理(需要:{'/'.join(o.handled_by)})",
+                       f"the objection raised at turn {rec['raised_at']} was not handled (it needs a {' or '.join(o.handled_by)})",
+                       after or ses.turn(rec["raised_at"]))
+    return ses.turn(rec["handled_at"]) or cited
+
+
+def enough_turns(ses: Session, e, cited):
+    """At least ``min_count`` rep turns of the kinds (mentioning the words), before the first
+    turn of ``before_first`` when given: cites the one that reaches the count."""
+    first = next((t for t in ses.rep if t.get("kind") == e.before_first), None) if e.before_first else None
+    pool = [t for t in ses.rep if t["idx"] < first["idx"]] if first is not None else ses.rep
+    hits = [t for t in pool if (not e.kind or t.get("kind") in e.kind) and _mentions(e.mentions, t["text"])]
+    if len(hits) < e.min_count:
+        return too_few_turns(e, hits, first)
+    return hits[e.min_count - 1]
+
+
+def too_few_turns(e, hits: list[dict[str, Any]], first: dict[str, Any] | None) -> Failure:
+    what_zh = ("/".join(e.kind) if e.kind else "销售发言") + (f"(提到 {'、'.join(e.mentions)})" if e.mentions else "")
+    what_en = (" or ".join(e.kind) if e.kind else "rep turn") + (f" mentioning {' / '.join(e.mentions)}" if e.mentions else "")
+    if first is not None:
+        return Failure(f"第 {first['idx']} 轮就开始 {e.before_first},之前只有 {len(hits)} 次 {what_zh}(需要 {e.min_count} 次)",
+                       f"the first {e.before_first} came at turn {first['idx']} after only {len(hits)} {what_en} (needs {e.min_count})", first)
+    return Failure(f"只有 {len(hits)} 次 {what_zh},需要 {e.min_count} 次", f"only {len(hits)} {what_en}, needs {e.min_count}",
+                   hits[-1] if hits else None)
+
+
+def questions_after_pain(ses: Session) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(customer pain point, rep question right after it) pairs. The detectors read the dialogue's
+    language (the scenario's), not the language the verdict is written in."""
+    spoken = ses.scenario.language
+    return [(c, r) for c, r in zip(ses.transcript, ses.transcript[1:])
+            if c["speaker"] == "customer" and r["speaker"] == "rep" and is_pain_point(c["text"], spoken) and is_question(r["text"], spoken)]
+
+
+def paused_after_pain(ses: Session, e, cited):
+    """A measured pause of at least ``pause_after_pain_s`` before a question that follows a pain
+    point: cites the first such question; fails when none was measured or all were too short."""
+    pairs = questions_after_pain(ses)
+    measured = [(c, r) for c, r in pairs if r.get("pause_s") is not None]
+    if not measured:
+        return Failure("停顿没有被测量(文字练习不计停顿);用语音练习,或在脚本行首写 [2.5s] 标出停顿",
+                       "pauses were not measured (text practice has none); practise by voice, or mark a pause with [2.5s] at the start of a script line",
+                       pairs[0][1] if pairs else None)
+    good = [r for _, r in measured if r["pause_s"] >= e.pause_after_pain_s]
+    if not good:
+        best = max(measured, key=lambda cr: cr[1]["pause_s"])[1]
+        return Failure(f"痛点后最长只停顿了 {best['pause_s']:.1f} 秒(需要 ≥ {e.pause_after_pain_s} 秒)",
+                       f"the longest pause after a pain point was {best['pause_s']:.1f} s (needs ≥ {e.pause_after_pain_s} s)", best)
+    return good[0]
+
+
+#: the evidence a rubric check may ask for, in the order it is checked: (is it asked for, the step
+#: that returns the turn to cite or a Failure). A later step's citation replaces an earlier one.
+EVIDENCE_STEPS = (
+    (lambda e: e.next_step_agreed, agreed_next_step),
+    (lambda e: e.pain_point, uncovered_pain_point),
+    (lambda e: e.objection_handled, handled_objection),
+    (lambda e: e.kind or e.mentions, enough_turns),
+    (lambda e: e.pause_after_pain_s, paused_after_pain),
+)
+
+
 def rubric_verdict(scenario: Scenario, check, transcript: list[dict[str, Any]], state: dict[str, Any], language: str) -> dict[str, Any]:
     """One rubric check: passed or not, the turn that satisfies it, or why it failed (citing the
     turn that shows it where there is one)."""
-    e = check.evidence
-    rep = [t for t in transcript if t["speaker"] == "rep"]
-    by_idx = {t["idx"]: t for t in transcript}
-    zh = language == "zh"
     out = {"id": check.id, "check": check.check.pick(language), "passed": False, "turn": None, "quote": None, "reason": None}
-
-    def fail(reason_zh: str, reason_en: str, turn: dict[str, Any] | None = None) -> dict[str, Any]:
-        out["reason"] = reason_zh if zh else reason_en
-        if turn:
-            out["turn"], out["quote"] = turn["idx"], turn["text"]
-        return out
-
+    ses = Session(scenario, transcript, state)
     cited = None
-    if e.next_step_agreed:
-        if state.get("agreed_at") is None:
-            closings = [t for t in rep if t.get("kind") == "closing"]
-            return fail(f"客户没有同意下一步({len(closings)} 次推进都被搁置;先把痛点挖够再推进)",
-                        f"the customer agreed no next step ({len(closings)} closing attempt(s) stalled; uncover enough pain first)",
-                        closings[-1] if closings else None)
-        cited = by_idx.get(state["agreed_at"])
-    if e.pain_point:
-        p = next(p for p in scenario.pain_points if p.id == e.pain_point)
-        if e.pain_point not in state["revealed"]:
-            how = "/".join(p.revealed_by)
-            return fail(f"痛点“{p.summary}”没有被挖出来:客户只在被问到({how}{',涉及 ' + '、'.join(p.about) if p.about else ''})时才会说",
-                        f"the pain point “{p.summary}” stayed hidden: the customer reveals it only to a {how}"
-                        f"{' about ' + ' / '.join(p.about) if p.about else ''}")
-        cited = by_idx.get(state["revealed"][e.pain_point])
-    if e.objection_handled:
-        rec = state["objections"].get(e.objection_handled)
-        o = next(o for o in scenario.objections if o.id == e.objection_handled)
-        if rec is None:
-            return fail("这个异议在对话中没有出现(对话在它被提出之前就结束了)",
-                        "the objection never came up (the session ended before it was raised)")
-        if rec["status"] != "handled":
-            after = next((t for t in rep if t["idx"] > rec["raised_at"]), None)
-            return fail(f"客户在第 {rec['raised_at']} 轮提出异议后没有得到处理(需要:{'/'.join(o.handled_by)})",
-                        f"the objection raised at turn {rec['raised_at']} was not handled (it needs a {' or '.join(o.handled_by)})",
-                        after or by_idx.get(rec["raised_at"]))
-        cited = by_idx.get(rec["handled_at"]) or cited
-    if e.kind or e.mentions:
-        pool = rep
-        if e.before_first:
-            first = next((t for t in rep if t.get("kind") == e.before_first), None)
-            if first is not None:
-                pool = [t for t in rep if t["idx"] < first["idx"]]
-        hits = [t for t in pool if (not e.kind or t.get("kind") in e.kind) and _mentions(e.mentions, t["text"])]
-        if len(hits) < e.min_count:
-            what_zh = ("/".join(e.kind) if e.kind else "销售发言") + (f"(提到 {'、'.join(e.mentions)})" if e.mentions else "")
-            what_en = (" or ".join(e.kind) if e.kind else "rep turn") + (f" mentioning {' / '.join(e.mentions)}" if e.mentions else "")
-            if e.before_first and first is not None:
-                return fail(f"第 {first['idx']} 轮就开始 {e.before_first},之前只有 {len(hits)} 次 {what_zh}(需要 {e.min_count} 次)",
-                            f"the first {e.before_first} came at turn {first['idx']} after only {len(hits)} {what_en} (needs {e.min_count})", first)
-            return fail(f"只有 {len(hits)} 次 {what_zh},需要 {e.min_count} 次", f"only {len(hits)} {what_en}, needs {e.min_count}",
-                        hits[-1] if hits else None)
-        cited = hits[e.min_count - 1]
-    if e.pause_after_pain_s:
-        # the detectors read the dialogue's language (the scenario's), not the language the verdict is written in
-        spoken = scenario.language
-        pairs = [(c, r) for c, r in zip(transcript, transcript[1:])
-                 if c["speaker"] == "customer" and r["speaker"] == "rep" and is_pain_point(c["text"], spoken) and is_question(r["text"], spoken)]
-        measured = [(c, r) for c, r in pairs if r.get("pause_s") is not None]
-        if not measured:
-            return fail("停顿没有被测量(文字练习不计停顿);用语音练习,或在脚本行首写 [2.5s] 标出停顿",
-                        "pauses were not measured (text practice has none); practise by voice, or mark a pause with [2.5s] at the start of a script line",
-                        pairs[0][1] if pairs else None)
-        good = [r for _, r in measured if r["pause_s"] >= e.pause_after_pain_s]
-        if not good:
-            best = max(measured, key=lambda cr: cr[1]["pause_s"])[1]
-            return fail(f"痛点后最长只停顿了 {best['pause_s']:.1f} 秒(需要 ≥ {e.pause_after_pain_s} 秒)",
-                        f"the longest pause after a pain point was {best['pause_s']:.1f} s (needs ≥ {e.pause_after_pain_s} s)", best)
-        cited = good[0]
-    out["passed"] = True
+    for asked_for, step in EVIDENCE_STEPS:
+        if not asked_for(check.evidence):
+            continue
+        found = step(ses, check.evidence, cited)
+        if isinstance(found, Failure):
+            out["reason"] = pick(language, found.reason_zh, found.reason_en)
+            cited = found.turn
+            break
+        cited = found
+    else:
+        out["passed"] = True
     if cited:
         out["turn"], out["quote"] = cited["idx"], cited["text"]
     return out
@@ -284,37 +413,21 @@ def score_transcript(scenario: Scenario, transcript: list[dict[str, Any]], state
     """Scores of a session: conversation metrics (as for real calls), pain points uncovered of
     those hidden, objections handled, each rubric verdict, and the discovery / rubric / objection
     / overall scores (0–100)."""
-    lang = scenario.language
-    turns = _turns(transcript)
-    metrics = compute_metrics(turns, lang) if any(t.speaker == "rep" for t in turns) else {}
     rep = [t for t in transcript if t["speaker"] == "rep"]
-    measured = any(t.get("pause_s") is not None for t in rep)
-    notes = []
-    if metrics and not measured:
-        for m in PAUSE_METRICS:
-            metrics[m] = None
-        notes.append("文字练习不测停顿:耐心、痛点后停顿和打断次数不计;用语音练习可以测量" if language == "zh" else
-                     "text practice measures no pauses: patience, pain-point pause and interruptions are left out; practise by voice to measure them")
-    found = [{"id": p.id, "summary": p.summary, "turn": state["revealed"][p.id]} for p in scenario.pain_points if p.id in state["revealed"]]
-    objections = []
-    for o in scenario.objections:
-        rec = state["objections"].get(o.id)
-        objections.append({"id": o.id, "raised": rec is not None, "raised_turn": rec and rec["raised_at"],
-                           "handled": bool(rec and rec["status"] == "handled"), "handled_turn": rec and rec.get("handled_at"),
-                           "pushbacks": rec["pushbacks"] if rec else 0})
+    metrics, measured, notes = session_metrics(scenario, transcript, language)
+    found = found_pain_points(scenario, state)
+    objections = objection_records(scenario, state)
     rubric = [rubric_verdict(scenario, c, transcript, state, language) for c in scenario.rubric]
     kinds = [t.get("kind") for t in rep]
-    questions = sum(k in ("why_question", "discovery_question") for k in kinds)
-    whys = kinds.count("why_question")
     hidden = len(scenario.pain_points)
-    discovery = 100 * (0.5 * len(found) / hidden + 0.3 * min(1.0, whys / 3) + 0.2 * (questions / len(rep) if rep else 0.0))
+    discovery = discovery_score(kinds, found=len(found), hidden=hidden)
     raised = [o for o in objections if o["raised"]]
-    objection_score = 100 * sum(o["handled"] for o in raised) / len(raised) if raised else None
+    objection_score = objection_handling_score(raised)
     rubric_score = 100 * sum(v["passed"] for v in rubric) / len(rubric)
     parts = [discovery, rubric_score] + ([objection_score] if objection_score is not None else [])
     return {
         "discovery": round(discovery, 1), "rubric": round(rubric_score, 1),
-        "objection_handling": None if objection_score is None else round(objection_score, 1),
+        "objection_handling": _round1(objection_score),
         "overall": round(sum(parts) / len(parts), 1),
         "pain_points_found": len(found), "pain_points_hidden": hidden,
         "objections_raised": len(raised), "objections_handled": sum(o["handled"] for o in raised),
@@ -323,6 +436,54 @@ def score_transcript(scenario: Scenario, transcript: list[dict[str, Any]], state
         "pauses_measured": measured, "ended_by": state.get("end_reason"),
         "found": found, "objections": objections, "rubric_verdicts": rubric, "notes": notes,
     }
+
+
+def session_metrics(scenario: Scenario, transcript: list[dict[str, Any]], language: str) -> tuple[dict[str, Any], bool, list[str]]:
+    """The call metrics of the session (none without a rep turn), whether any pause was measured,
+    and the notes to show: without measured pauses the pause metrics are withheld (None)."""
+    turns = _turns(transcript)
+    metrics = compute_metrics(turns, scenario.language) if any(t.speaker == "rep" for t in turns) else {}
+    measured = any(t.get("pause_s") is not None for t in transcript if t["speaker"] == "rep")
+    notes = []
+    if metrics and not measured:
+        for m in PAUSE_METRICS:
+            metrics[m] = None
+        notes.append(pick(language, "文字练习不测停顿:耐心、痛点后停顿和打断次数不计;用语音练习可以测量",
+                          "text practice measures no pauses: patience, pain-point pause and interruptions are left out; practise by voice to measure them"))
+    return metrics, measured, notes
+
+
+def found_pain_points(scenario: Scenario, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pain points revealed, in the scenario's order, with the rep turn that earned each."""
+    return [{"id": p.id, "summary": p.summary, "turn": state["revealed"][p.id]} for p in scenario.pain_points if p.id in state["revealed"]]
+
+
+def objection_records(scenario: Scenario, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each objection of the scenario: raised (at which turn), handled (at which turn), pushbacks."""
+    out = []
+    for o in scenario.objections:
+        rec = state["objections"].get(o.id)
+        out.append({"id": o.id, "raised": rec is not None, "raised_turn": rec and rec["raised_at"],
+                    "handled": bool(rec and rec["status"] == "handled"), "handled_turn": rec and rec.get("handled_at"),
+                    "pushbacks": rec["pushbacks"] if rec else 0})
+    return out
+
+
+def objection_handling_score(raised: list[dict[str, Any]]) -> float | None:
+    """0–100: the share of raised objections that were handled; None when none was raised."""
+    return 100 * sum(o["handled"] for o in raised) / len(raised) if raised else None
+
+
+def _round1(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)
+
+
+def discovery_score(kinds: list[str | None], *, found: int, hidden: int) -> float:
+    """0–100: half for the share of hidden pain points found, 0.3 for why-questions (three is
+    full marks), 0.2 for the share of rep turns that are questions."""
+    questions = sum(k in ("why_question", "discovery_question") for k in kinds)
+    whys = kinds.count("why_question")
+    return 100 * (0.5 * found / hidden + 0.3 * min(1.0, whys / 3) + 0.2 * (questions / len(kinds) if kinds else 0.0))
 
 
 def running_scores(scenario: Scenario, transcript: list[dict[str, Any]], state: dict[str, Any]) -> dict[str, Any]:
@@ -338,24 +499,44 @@ def running_scores(scenario: Scenario, transcript: list[dict[str, Any]], state: 
 def advice(scenario: Scenario, scores: dict[str, Any], language: str) -> list[str]:
     """What to do differently next time: the advice of each failed rubric check, then the metrics
     that fall short of what top reps do (the seed: ~2.3 s after a pain point, 3.7× more why-questions)."""
-    zh = language == "zh"
     out = [next(c for c in scenario.rubric if c.id == v["id"]).advice.pick(language)
            for v in scores["rubric_verdicts"] if not v["passed"]]
-    m = scores["metrics"]
-    if (m.get("why_question_count") or 0) < 2:
-        out.append("每个痛点至少追问一次“为什么”:优秀销售问“为什么”的次数是一般销售的 3.7 倍" if zh else
-                   "Ask why at least once for each pain point: top reps ask 3.7× more why-questions")
-    if m.get("pain_point_pause_s") is not None and m["pain_point_pause_s"] < 2.0:
-        out.append(f"客户说出痛点后你平均只停了 {m['pain_point_pause_s']:.1f} 秒;先停约 2 秒,让客户补充" if zh else
-                   f"You waited {m['pain_point_pause_s']:.1f} s after a pain point; wait about 2 s so the customer adds detail")
-    if m.get("talk_ratio") is not None and m["talk_ratio"] > 0.6:
-        out.append(f"你说了 {m['talk_ratio']:.0%} 的话;少介绍、多提问,让客户多讲" if zh else
-                   f"You did {m['talk_ratio']:.0%} of the talking; pitch less, ask more, let the customer talk")
+    for shortfall in (why_question_advice, pain_pause_advice, talk_ratio_advice, hidden_pain_advice):
+        line = shortfall(scores, language)
+        if line:
+            out.append(line)
+    return list(dict.fromkeys(out))
+
+
+def why_question_advice(scores: dict[str, Any], language: str) -> str | None:
+    if (scores["metrics"].get("why_question_count") or 0) < 2:
+        return pick(language, "每个痛点至少追问一次“为什么”:优秀销售问“为什么”的次数是一般销售的 3.7 倍",
+                    "Ask why at least once for each pain point: top reps ask 3.7× more why-questions")
+    return None
+
+
+def pain_pause_advice(scores: dict[str, Any], language: str) -> str | None:
+    pause = scores["metrics"].get("pain_point_pause_s")
+    if pause is not None and pause < 2.0:
+        return pick(language, f"客户说出痛点后你平均只停了 {pause:.1f} 秒;先停约 2 秒,让客户补充",
+                    f"You waited {pause:.1f} s after a pain point; wait about 2 s so the customer adds detail")
+    return None
+
+
+def talk_ratio_advice(scores: dict[str, Any], language: str) -> str | None:
+    ratio = scores["metrics"].get("talk_ratio")
+    if ratio is not None and ratio > 0.6:
+        return pick(language, f"你说了 {ratio:.0%} 的话;少介绍、多提问,让客户多讲",
+                    f"You did {ratio:.0%} of the talking; pitch less, ask more, let the customer talk")
+    return None
+
+
+def hidden_pain_advice(scores: dict[str, Any], language: str) -> str | None:
     hidden = scores["pain_points_hidden"] - scores["pain_points_found"]
     if hidden:
-        out.append(f"还有 {hidden} 个痛点没挖出来;在介绍方案前先问清楚流程、影响和原因" if zh else
-                   f"{hidden} pain point(s) stayed hidden; ask about the process, its impact and its causes before presenting")
-    return list(dict.fromkeys(out))
+        return pick(language, f"还有 {hidden} 个痛点没挖出来;在介绍方案前先问清楚流程、影响和原因",
+                    f"{hidden} pain point(s) stayed hidden; ask about the process, its impact and its causes before presenting")
+    return None
 
 
 def objection_in(text: str, language: str) -> bool:

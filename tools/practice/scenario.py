@@ -19,6 +19,7 @@ from sqlalchemy import select
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import NotFoundError, UserInputError
+from core.lang import CJK, pick
 
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "prompts" / "scenarios"
 
@@ -41,7 +42,7 @@ class Text(Strict):
     en: str = Field(min_length=1)
 
     def pick(self, language: str) -> str:
-        return self.zh if language == "zh" else self.en
+        return pick(language, self.zh, self.en)
 
 
 class Persona(Strict):
@@ -156,20 +157,40 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
-        pains = [p.id for p in self.pain_points]
-        objections = [o.id for o in self.objections]
-        for name, ids in (("pain_points", pains), ("objections", objections), ("rubric", [r.id for r in self.rubric])):
+        self._check_unique_ids()
+        self._check_persona_language()
+        self._check_requirements()
+        self._check_rubric_evidence()
+        if self.ready_to_close_after > len(self.pain_points):
+            raise ValueError(f"ready_to_close_after is {self.ready_to_close_after} but only {len(self.pain_points)} pain points are hidden")
+        return self
+
+    def _check_unique_ids(self) -> None:
+        """Pain points, objections and rubric checks each have their own ids."""
+        for name, ids in (("pain_points", [p.id for p in self.pain_points]), ("objections", [o.id for o in self.objections]),
+                          ("rubric", [r.id for r in self.rubric])):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 raise ValueError(f"{name}: id {dupes[0]!r} is used twice; give each entry its own id")
+
+    def _check_persona_language(self) -> None:
         if self.persona.language != self.language:
             raise ValueError(f"persona.language is {self.persona.language!r} but the scenario's language is "
                              f"{self.language!r}; make them the same")
+
+    def _check_requirements(self) -> None:
+        """A pain point requires only other pain points."""
+        pains = [p.id for p in self.pain_points]
         for p in self.pain_points:
             for r in p.requires:
                 if r not in pains or r == p.id:
                     raise ValueError(f"pain_points.{p.id}.requires names {r!r}, which is not another pain point; "
                                      f"use one of {', '.join(x for x in pains if x != p.id) or '(none)'}")
+
+    def _check_rubric_evidence(self) -> None:
+        """A rubric check's evidence names pain points and objections of this scenario."""
+        pains = [p.id for p in self.pain_points]
+        objections = [o.id for o in self.objections]
         for c in self.rubric:
             e = c.evidence
             if e.pain_point and e.pain_point not in pains:
@@ -178,9 +199,6 @@ class Scenario(Strict):
             if e.objection_handled and e.objection_handled not in objections:
                 raise ValueError(f"rubric.{c.id}.evidence.objection_handled {e.objection_handled!r} is not an objection id; "
                                  f"use one of {', '.join(objections) or '(no objections defined)'}")
-        if self.ready_to_close_after > len(pains):
-            raise ValueError(f"ready_to_close_after is {self.ready_to_close_after} but only {len(pains)} pain points are hidden")
-        return self
 
     def label(self, language: str) -> str:
         return self.title.pick(language)
@@ -327,7 +345,7 @@ def get_scenario(code: str, home: Path | None, language: str = "en") -> Scenario
 def _tokens(text: str) -> set[str]:
     text = text.lower()
     words = set(re.findall(r"[a-z0-9]+", text))
-    cjk = "".join(re.findall(r"[\u4e00-\u9fff]", text))
+    cjk = "".join(CJK.findall(text))
     return words | {cjk[i:i + 2] for i in range(len(cjk) - 1)}
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from core.errors import NotFoundError, PermissionDenied
+from core.lang import pick
 from crm.models import PracticeScenarioRecord
 from crm.models import Call, CallTurn, Drill, DrillAssignment, PracticeSession, User
 from speech.text import is_pain_point, is_why_question
@@ -189,28 +190,50 @@ def exemplar(ctx: ToolContext, s: Scenario) -> dict[str, Any] | None:
     """An excerpt of a top rep's real call where a why-question follows a customer's pain point:
     from the knowledge store (transcripts the asker may retrieve) when one is open, else from the
     exemplar calls in the database (the rep's team first)."""
-    if ctx.knowledge is not None:
-        query = "为什么 痛点 追问" if s.language == "zh" else "why pain point follow-up question"
-        try:
-            hits = ctx.knowledge.search(f"{s.title.pick(s.language)} {query}", k=5, kinds=("transcript",),
-                                        visibility=_visibility(ctx))
-        except Exception:  # noqa: BLE001 — an unusable index falls back to the database below
-            hits = []
-        for h in hits:
-            if any(is_why_question(line, s.language) for line in h.text.splitlines()):
-                return {"source": "knowledge", "citation": h.citation, "text": h.text}
+    return knowledge_exemplar(ctx, s) or call_exemplar(ctx, s)
+
+
+def knowledge_exemplar(ctx: ToolContext, s: Scenario) -> dict[str, Any] | None:
+    """The first retrievable transcript passage (of the scenario's title and a why-question query)
+    that has a why-question in it; None without a knowledge store."""
+    if ctx.knowledge is None:
+        return None
+    query = pick(s.language, "为什么 痛点 追问", "why pain point follow-up question")
+    try:
+        hits = ctx.knowledge.search(f"{s.title.pick(s.language)} {query}", k=5, kinds=("transcript",),
+                                    visibility=_visibility(ctx))
+    except Exception:  # noqa: BLE001 — an unusable index falls back to the database below
+        hits = []
+    for h in hits:
+        if any(is_why_question(line, s.language) for line in h.text.splitlines()):
+            return {"source": "knowledge", "citation": h.citation, "text": h.text}
+    return None
+
+
+def call_exemplar(ctx: ToolContext, s: Scenario) -> dict[str, Any] | None:
+    """The first exemplar call in the scenario's language (the rep's team first) where a
+    why-question follows a pain point: the pain point, the question and the customer's answer."""
     stmt = (select(Call).where(Call.is_exemplar.is_(True), Call.language == s.language)
             .join(User, User.id == Call.rep_id).order_by((User.team_id == ctx.user.team_id).desc(), Call.id))
     for call in ctx.session.scalars(stmt.limit(40)):
         turns = list(ctx.session.scalars(select(CallTurn).where(CallTurn.call_id == call.id).order_by(CallTurn.idx)))
-        for a, b, c in zip(turns, turns[1:], turns[2:] + [None]):
-            if a.speaker == "customer" and b.speaker == "rep" and is_pain_point(a.text, s.language) and is_why_question(b.text, s.language):
-                excerpt = [a, b] + ([c] if c is not None else [])
-                rep = ctx.session.get(User, call.rep_id)
-                return {"source": "calls", "call_id": call.id, "rep": rep.name if rep else None, "at_s": a.start_s,
-                        "pause_s": round(b.start_s - a.end_s, 2),
-                        "turns": [{"speaker": t.speaker, "start_s": t.start_s, "text": t.text} for t in excerpt],
-                        "citation": f"call #{call.id} @ {a.start_s:.0f}s"}
+        excerpt = why_after_pain(turns, s.language)
+        if excerpt:
+            a, b = excerpt[0], excerpt[1]
+            rep = ctx.session.get(User, call.rep_id)
+            return {"source": "calls", "call_id": call.id, "rep": rep.name if rep else None, "at_s": a.start_s,
+                    "pause_s": round(b.start_s - a.end_s, 2),
+                    "turns": [{"speaker": t.speaker, "start_s": t.start_s, "text": t.text} for t in excerpt],
+                    "citation": f"call #{call.id} @ {a.start_s:.0f}s"}
+    return None
+
+
+def why_after_pain(turns: list, language: str) -> list | None:
+    """The first customer pain point answered by a rep why-question, with the turn after it (if
+    any): [pain point, why-question, answer]; None when the call has no such moment."""
+    for a, b, c in zip(turns, turns[1:], turns[2:] + [None]):
+        if a.speaker == "customer" and b.speaker == "rep" and is_pain_point(a.text, language) and is_why_question(b.text, language):
+            return [a, b] + ([c] if c is not None else [])
     return None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.lang import pick
 from speech.errors import BadAudioError
 
 
@@ -17,7 +18,7 @@ def transcribe_turn(path: Path, language: str, *, home: Path | None, model: str 
         raise BadAudioError("voice practice needs a data home for the speech model; run with --home PATH")
     analysis = analyze_file(Path(path), rep_channel="left", language=language, model=model, home=Path(home))
     turns = _one_voice([t for t in analysis.turns if t.text.strip()] or analysis.turns)
-    text = ("" if language == "zh" else " ").join(t.text.strip() for t in turns).strip()
+    text = pick(language, "", " ").join(t.text.strip() for t in turns).strip()
     if not text:
         raise BadAudioError(f"{Path(path).name}: no words were recognised; record the turn again, closer to the microphone")
     return text, round(turns[0].start_s, 3), round(turns[-1].end_s - turns[0].start_s, 3)

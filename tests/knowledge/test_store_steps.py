@@ -1,0 +1,129 @@
+"""The named steps of dense retrieval (KnowledgeStore._dense) and of reading documents, with a
+fake Chroma collection and catalog: over-fetch then keep what the access allows, ask Chroma with
+an access filter only when too few are visible, and one reader per file type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge import chunking
+from knowledge.chunking import KnowledgeError, heading_level, read_document
+from knowledge.keyword import Access, CatalogRow
+from knowledge.store import KnowledgeStore, chroma_access_filter
+
+
+def row(cid: str, rep_id: int | None, exemplar: bool = False) -> CatalogRow:
+    meta = {"kind": "transcript", "call_id": 1, "rep_id": rep_id, "section": "00:10", "source": "call 1", "language": "en"}
+    return CatalogRow(cid, "calls_t1_en", rep_id, exemplar, f"text of {cid}", meta)
+
+
+class FakeCollection:
+    """Nearest ids in the given order (distances rising); with a ``where``, only the matching ones."""
+
+    def __init__(self, rows: dict[str, CatalogRow]):
+        self.rows, self.queries = rows, []
+
+    def query(self, *, query_embeddings, n_results, include, where=None):
+        self.queries.append({"n_results": n_results, "where": where})
+        ids = [cid for cid, r in self.rows.items() if where is None or _matches(where, r)][:n_results]
+        return {"ids": [ids], "distances": [[0.1 * (i + 1) for i in range(len(ids))]], "metadatas": [[{} for _ in ids]]}
+
+
+def _matches(where: dict, r: CatalogRow) -> bool:
+    alts = where.get("$or", [where])
+    return any(r.rep_id == a.get("rep_id", object()) or (a.get("exemplar") and r.exemplar) for a in alts)
+
+
+class FakeCatalog:
+    def __init__(self, rows: dict[str, CatalogRow]):
+        self._rows = rows
+
+    def partitions(self) -> dict[str, int]:
+        return {"calls_t1_en": len(self._rows)}
+
+    def rows(self, ids):
+        return {i: self._rows[i] for i in ids if i in self._rows}
+
+
+def store_with(rows: dict[str, CatalogRow]) -> tuple[KnowledgeStore, FakeCollection]:
+    store = KnowledgeStore.__new__(KnowledgeStore)  # no Chroma, no embedder: only the dense steps are exercised
+    col = FakeCollection(rows)
+    store.keywords = FakeCatalog(rows)
+    store._col = lambda part: col
+    return store, col
+
+
+def test_chroma_access_filter_is_one_condition_or_an_or_of_them():
+    assert chroma_access_filter(Access(everything=False, rep_ids=frozenset({7}))) == {"rep_id": 7}
+    assert chroma_access_filter(Access(everything=False, rep_ids=frozenset({9, 7}), exemplars=True)) == {
+        "$or": [{"rep_id": 7}, {"rep_id": 9}, {"exemplar": True}]}
+
+
+def test_nearest_visible_keeps_only_what_the_access_allows_and_what_was_already_found():
+    rows = {f"c{i}": row(f"c{i}", rep_id=i % 3) for i in range(6)}
+    store, col = store_with(rows)
+    access = Access(everything=False, rep_ids=frozenset({1}))
+    ids, got, keep = store._nearest_visible(col, [0.0], 5, access, {"c0": object()}, "en", count=6)
+    assert ids == [f"c{i}" for i in range(6)] and keep == ["c0", "c1", "c4"]
+    assert col.queries[0] == {"n_results": 6, "where": None}  # over-fetch: min(max(60, 5 × 20), count)
+
+
+def test_dense_asks_chroma_with_the_filter_only_when_too_few_are_visible():
+    rows = {f"c{i}": row(f"c{i}", rep_id=1 if i == 5 else 2) for i in range(100)}
+    store, col = store_with(rows)
+    found: dict = {}
+    out = store._dense("calls_t1_en", [0.0], 2, Access(everything=False, rep_ids=frozenset({1})), found)
+    assert [q["where"] for q in col.queries] == [None, {"rep_id": 1}]  # 60 fetched, only c5 visible < k=2, 60 < 100
+    assert out == ["c5"] and set(found) == {"c5"} and found["c5"].citation == "call 1 · rep 1 · 00:10"
+
+
+def test_dense_with_full_access_fetches_once_and_caps_at_three_k():
+    rows = {f"c{i}": row(f"c{i}", rep_id=2) for i in range(40)}
+    store, col = store_with(rows)
+    out = store._dense("calls_t1_en", [0.0], 5, Access(), {})
+    assert len(col.queries) == 1 and col.queries[0]["n_results"] == 30 and out == [f"c{i}" for i in range(15)]
+
+
+def test_dense_of_an_empty_partition_is_empty():
+    store, col = store_with({})
+    assert store._dense("calls_t1_en", [0.0], 5, Access(), {}) == [] and col.queries == []
+
+
+# -- reading documents --------------------------------------------------------------------------
+@pytest.mark.parametrize("style, level", [("Heading 2", 2), ("heading 1", 1), ("Heading", 0), ("Normal", 0), ("", 0)])
+def test_heading_level_of_a_docx_style(style, level):
+    assert heading_level(style) == level
+
+
+def test_one_reader_per_file_type():
+    assert set(chunking.DOCUMENT_READERS) == {".md", ".markdown", ".txt", ".pdf", ".docx"}
+
+
+def test_read_document_titles_markdown_by_its_first_heading(tmp_path: Path):
+    (tmp_path / "guide.md").write_text("intro\n\n# 价格异议\n\nbody", encoding="utf-8")
+    assert read_document(tmp_path / "guide.md") == ("价格异议", "intro\n\n# 价格异议\n\nbody")
+    (tmp_path / "notes.TXT").write_text("no heading", encoding="utf-8")
+    assert read_document(tmp_path / "notes.TXT") == ("notes", "no heading")
+
+
+def test_read_docx_text_turns_headings_into_markdown(tmp_path: Path):
+    docx = pytest.importorskip("docx")
+    doc = docx.Document()
+    doc.add_heading("Objections", level=1)
+    doc.add_paragraph("Ask what they compare.")
+    doc.save(tmp_path / "playbook.docx")
+    assert read_document(tmp_path / "playbook.docx") == ("Objections", "# Objections\n\nAsk what they compare.")
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("deck.pptx", b"x", "unsupported file type .pptx"),
+    ("broken.pdf", b"not a pdf", "could not be read"),
+    ("latin1.md", "café".encode("latin-1"), "is not UTF-8 text"),
+    ("empty.md", b"  \n", "has no text to index"),
+])
+def test_read_document_errors_say_what_to_do(tmp_path: Path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(KnowledgeError, match=message):
+        read_document(tmp_path / name)
