@@ -46,7 +46,8 @@ from sqlalchemy.orm import Session
 
 from core.errors import ConfigError, NotFoundError, PermissionDenied, UserInputError
 from crm.db import get_meta, set_meta
-from crm.models import Call, CallMetric, CapabilityProfile, Opportunity, StageChange, User
+from crm.models import Call, CallMetric, CallTurn, CapabilityProfile, Opportunity, StageChange, User
+from speech.text import is_pain_point, is_question, is_why_question
 from tools.context import ToolContext
 
 MIN_CALLS = 3
@@ -164,6 +165,71 @@ def dimension_calls(dimension: str, calls: list[CallRow]) -> int:
     return sum(1 for c in calls if any(c.metrics.get(n) is not None for n in names))
 
 
+InputLines = dict[str, tuple[dict[int | None, float], float]]  # input → (mean per team, top-quartile line)
+
+
+def rank_inputs(specs: list[InputSpec], values: Mapping[int, Mapping[str, tuple[float | None, int]]], eligible: list[int],
+                teams: Mapping[int, int | None]) -> tuple[dict[int, dict[str, float]], InputLines]:
+    """Among the eligible reps, each input's percentile rank per rep (higher is better after
+    the sign flip) and the input's team means and top-quartile line."""
+    ranks: dict[int, dict[str, float]] = {rep: {} for rep in teams}
+    lines: InputLines = {}
+    for s in specs:
+        pop = {rep: values[rep][s.name][0] for rep in eligible if values[rep][s.name][0] is not None}
+        if not pop:
+            continue
+        signed = {rep: v if s.higher_is_better else -v for rep, v in pop.items()}
+        for rep, v in signed.items():
+            ranks[rep][s.name] = percentile_rank(v, signed.values())
+        by_team: dict[int | None, list[float]] = defaultdict(list)
+        for rep, v in pop.items():
+            by_team[teams[rep]].append(v)
+        top = quantile(pop.values(), TOP_QUARTILE if s.higher_is_better else 1 - TOP_QUARTILE)
+        lines[s.name] = ({t: statistics.fmean(vs) for t, vs in by_team.items()}, top)
+    return ranks, lines
+
+
+def _rep_inputs(specs: list[InputSpec], values: Mapping[str, tuple[float | None, int]], ranks: Mapping[str, float],
+                lines: InputLines, team: int | None) -> dict[str, dict[str, Any]]:
+    inputs = {}
+    for s in specs:
+        v, n = values[s.name]
+        team_avg, top = lines.get(s.name, ({}, None))
+        inputs[s.name] = {
+            "value": _r(v), "n": n, "rank": _r(ranks.get(s.name), 1),
+            "team_avg": _r(team_avg.get(team)), "top_quartile": _r(top),
+            "higher_is_better": s.higher_is_better, "source": "calls" if s.metric else "opportunities",
+        }
+    return inputs
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return _r(a - b, 1) if a is not None and b is not None else None
+
+
+def dimension_entry(score: float | None, n_calls: int, min_calls: int, team_avg_score: float | None,
+                    top_line: float | None, inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One rep's entry for one dimension (see score_reps)."""
+    return {
+        "score": _r(score, 1),
+        "status": "ok" if score is not None else ("too_few_calls" if n_calls < min_calls else "no_data"),
+        "calls_used": n_calls,
+        "min_calls": min_calls,
+        "team_avg": _r(team_avg_score, 1),
+        "top_quartile": _r(top_line, 1),
+        "vs_team": _diff(score, team_avg_score),
+        "vs_top_quartile": _diff(score, top_line),
+        "inputs": inputs,
+    }
+
+
+def _team_means(scores: Mapping[int, float], teams: Mapping[int, int | None]) -> dict[int | None, float]:
+    team_scores: dict[int | None, list[float]] = defaultdict(list)
+    for rep, sc in scores.items():
+        team_scores[teams[rep]].append(sc)
+    return {team: statistics.fmean(v) for team, v in team_scores.items() if v}
+
+
 def score_reps(calls: Mapping[int, list[CallRow]], deals: Mapping[int, DealStats], teams: Mapping[int, int | None],
                *, min_calls: int = MIN_CALLS) -> dict[int, dict[str, dict[str, Any]]]:
     """``{rep_id: {dimension: {...}}}`` for every rep in ``teams``. Pure: hand-made rows in,
@@ -175,49 +241,13 @@ def score_reps(calls: Mapping[int, list[CallRow]], deals: Mapping[int, DealStats
         n_calls = {rep: dimension_calls(dim, calls.get(rep, [])) for rep in teams}
         eligible = [rep for rep in teams if n_calls[rep] >= min_calls]
         values = {rep: {s.name: input_value(s, calls.get(rep, []), deals.get(rep, DealStats())) for s in specs} for rep in teams}
-        ranks: dict[int, dict[str, float]] = {rep: {} for rep in teams}
-        input_lines: dict[str, tuple[dict[int | None, float], float]] = {}
-        for s in specs:
-            pop = {rep: values[rep][s.name][0] for rep in eligible if values[rep][s.name][0] is not None}
-            if not pop:
-                continue
-            signed = {rep: v if s.higher_is_better else -v for rep, v in pop.items()}
-            for rep, v in signed.items():
-                ranks[rep][s.name] = percentile_rank(v, signed.values())
-            by_team: dict[int | None, list[float]] = defaultdict(list)
-            for rep, v in pop.items():
-                by_team[teams[rep]].append(v)
-            top = quantile(pop.values(), TOP_QUARTILE if s.higher_is_better else 1 - TOP_QUARTILE)
-            input_lines[s.name] = ({t: statistics.fmean(vs) for t, vs in by_team.items()}, top)
+        ranks, lines = rank_inputs(specs, values, eligible, teams)
         scores = {rep: statistics.fmean(ranks[rep].values()) for rep in eligible if ranks[rep]}
-        team_scores: dict[int | None, list[float]] = defaultdict(list)
-        for rep, sc in scores.items():
-            team_scores[teams[rep]].append(sc)
+        team_means = _team_means(scores, teams)
         top_line = quantile(scores.values(), TOP_QUARTILE) if scores else None
         for rep in teams:
-            team = teams[rep]
-            inputs = {}
-            for s in specs:
-                v, n = values[rep][s.name]
-                team_avg, top = input_lines.get(s.name, ({}, None))
-                inputs[s.name] = {
-                    "value": _r(v), "n": n, "rank": _r(ranks[rep].get(s.name), 1),
-                    "team_avg": _r(team_avg.get(team)), "top_quartile": _r(top),
-                    "higher_is_better": s.higher_is_better, "source": "calls" if s.metric else "opportunities",
-                }
-            score = scores.get(rep)
-            team_avg_score = statistics.fmean(team_scores[team]) if team_scores.get(team) else None
-            out[rep][dim] = {
-                "score": _r(score, 1),
-                "status": "ok" if score is not None else ("too_few_calls" if n_calls[rep] < min_calls else "no_data"),
-                "calls_used": n_calls[rep],
-                "min_calls": min_calls,
-                "team_avg": _r(team_avg_score, 1),
-                "top_quartile": _r(top_line, 1),
-                "vs_team": _r(score - team_avg_score, 1) if score is not None and team_avg_score is not None else None,
-                "vs_top_quartile": _r(score - top_line, 1) if score is not None and top_line is not None else None,
-                "inputs": inputs,
-            }
+            inputs = _rep_inputs(specs, values[rep], ranks[rep], lines, teams[rep])
+            out[rep][dim] = dimension_entry(scores.get(rep), n_calls[rep], min_calls, team_means.get(teams[rep]), top_line, inputs)
     return out
 
 
@@ -249,25 +279,41 @@ class OppRow:
     payment_date: date | None
 
 
+def _mean_or_none(values: list[float], nd: int) -> float | None:
+    return _r(statistics.fmean(values), nd) if values else None
+
+
+def deal_cycles(won: list[OppRow]) -> dict[str, Any]:
+    """Average won deal size, creation-to-close days and close-to-payment days of won deals."""
+    paid = [o for o in won if o.payment_date and o.close_date]
+    return {
+        "avg_deal_size_cny": round(statistics.fmean(o.amount_cny for o in won)) if won else None,
+        "cycle_length_days": _r(statistics.fmean((o.close_date - o.created_at.date()).days for o in won if o.close_date), 1) if won else None,
+        "payment_cycle_days": _mean_or_none([(o.payment_date - o.close_date).days for o in paid], 1),
+        "payments_recorded": len(paid),
+    }
+
+
+def first_deal_days(won: list[OppRow], *, hire_date: date, new_hire: bool) -> int | None:
+    """For a new hire, days from hiring to the first won deal closed since (None otherwise)."""
+    first_won = min((o.close_date for o in won if o.close_date and o.close_date >= hire_date), default=None)
+    return (first_won - hire_date).days if new_hire and first_won else None
+
+
 def outcomes_for(opps: list[OppRow], *, hire_date: date, as_of: date) -> dict[str, Any]:
     """Win rate, average won deal size, cycle length, payment cycle, first-deal days for new hires."""
     closed = [o for o in opps if o.won is not None]
     won = [o for o in closed if o.won]
-    paid = [o for o in won if o.payment_date and o.close_date]
     new_hire = (as_of - hire_date).days <= NEW_HIRE_DAYS
-    first_won = min((o.close_date for o in won if o.close_date and o.close_date >= hire_date), default=None)
     return {
         "opportunities": len(opps),
         "closed": len(closed),
         "won": len(won),
         "win_rate": _r(len(won) / len(closed)) if closed else None,
-        "avg_deal_size_cny": round(statistics.fmean(o.amount_cny for o in won)) if won else None,
-        "cycle_length_days": _r(statistics.fmean((o.close_date - o.created_at.date()).days for o in won if o.close_date), 1) if won else None,
-        "payment_cycle_days": _r(statistics.fmean((o.payment_date - o.close_date).days for o in paid), 1) if paid else None,
-        "payments_recorded": len(paid),
+        **deal_cycles(won),
         "new_hire": new_hire,
         "hire_date": hire_date.isoformat(),
-        "first_deal_days": (first_won - hire_date).days if new_hire and first_won else None,
+        "first_deal_days": first_deal_days(won, hire_date=hire_date, new_hire=new_hire),
     }
 
 
@@ -544,36 +590,70 @@ def call_clock(seconds: float) -> str:
     return f"{int(seconds // 60):02d}:{int(seconds % 60):02d}"
 
 
+Pair = tuple[Any, Any]  # (customer turn, the rep's reply)
+
+
+def _reply_pause(p: Pair) -> tuple[float, float]:
+    return (p[1].start_s - p[0].end_s, p[0].start_s)
+
+
+def reply_pairs(turns: list[Any]) -> list[Pair]:
+    """Each customer turn followed directly by a rep turn."""
+    return [(a, b) for a, b in zip(turns, turns[1:]) if a.speaker == "customer" and b.speaker == "rep"]
+
+
+def _quickest_after_pain(pairs: list[Pair], metric: str, language: str) -> Pair | None:
+    return min((p for p in pairs if is_pain_point(p[0].text, language)), key=_reply_pause, default=None)
+
+
+def _quickest_reply(pairs: list[Pair], metric: str, language: str) -> Pair | None:
+    return min(pairs, key=_reply_pause, default=None)
+
+
+def _talked_over(pairs: list[Pair], metric: str, language: str) -> Pair | None:
+    return min((p for p in pairs if p[1].start_s < p[0].end_s + 0.2), key=_reply_pause, default=None)
+
+
+def _pain_without_question(pairs: list[Pair], metric: str, language: str) -> Pair | None:
+    """The first pain point not met by a question (a "why" question for the why share)."""
+    def asked(reply) -> bool:
+        return is_question(reply.text, language) and (metric != "why_question_share" or is_why_question(reply.text, language))
+    return next((p for p in pairs if is_pain_point(p[0].text, language) and not asked(p[1])), None)
+
+
+def _shortest_pain_story(pairs: list[Pair], metric: str, language: str) -> Pair | None:
+    return min((p for p in pairs if is_pain_point(p[0].text, language)),
+               key=lambda p: (p[0].end_s - p[0].start_s, p[0].start_s), default=None)
+
+
+GAP_EXCHANGES = {
+    "pain_point_pause_s": _quickest_after_pain,
+    "patience_s": _quickest_reply,
+    "interruptions": _talked_over,
+    "why_question_share": _pain_without_question,
+    "question_rate_per_10min": _pain_without_question,
+    "longest_customer_story_s": _shortest_pain_story,
+}
+MONOLOGUE_METRICS = ("longest_monologue_s", "talk_ratio", "customer_talk_share")
+
+
+def longest_rep_turn(turns: list[Any]) -> Any | None:
+    return max((t for t in turns if t.speaker == "rep"), key=lambda t: (t.end_s - t.start_s, -t.start_s), default=None)
+
+
 def gap_moment(turns: list[Any], metric: str, language: str) -> dict[str, Any] | None:
     """The one exchange of a call that shows a shortfall in ``metric`` (an input name): the
     quickest reply after a pain point, a pain point met without a "why", the rep talking over the
     customer, the longest monologue … ``turns`` have ``speaker``, ``start_s``, ``end_s``, ``text``.
     Returns ``{start_s, end_s, time, customer, rep, pause_s}`` or None when no exchange shows it."""
-    from speech.text import is_pain_point, is_question, is_why_question
-
-    pairs = [(a, b) for a, b in zip(turns, turns[1:]) if a.speaker == "customer" and b.speaker == "rep"]
-    chosen: tuple[Any, Any] | None = None
-    single = None
-    if metric == "pain_point_pause_s":
-        pains = [(a, b) for a, b in pairs if is_pain_point(a.text, language)]
-        chosen = min(pains, key=lambda p: (p[1].start_s - p[0].end_s, p[0].start_s), default=None)
-    elif metric == "patience_s":
-        chosen = min(pairs, key=lambda p: (p[1].start_s - p[0].end_s, p[0].start_s), default=None)
-    elif metric == "interruptions":
-        over = [(a, b) for a, b in pairs if b.start_s < a.end_s + 0.2]
-        chosen = min(over, key=lambda p: (p[1].start_s - p[0].end_s, p[0].start_s), default=None)
-    elif metric in ("why_question_share", "question_rate_per_10min"):
-        missed = [(a, b) for a, b in pairs if is_pain_point(a.text, language)
-                  and not (is_question(b.text, language) and (metric != "why_question_share" or is_why_question(b.text, language)))]
-        chosen = missed[0] if missed else None
-    elif metric in ("longest_monologue_s", "talk_ratio", "customer_talk_share"):
-        single = max((t for t in turns if t.speaker == "rep"), key=lambda t: (t.end_s - t.start_s, -t.start_s), default=None)
-    elif metric == "longest_customer_story_s":
-        chosen = min(((a, b) for a, b in pairs if is_pain_point(a.text, language)),
-                     key=lambda p: (p[0].end_s - p[0].start_s, p[0].start_s), default=None)
-    if single is not None:
-        return {"start_s": single.start_s, "end_s": single.end_s, "time": f"{call_clock(single.start_s)}–{call_clock(single.end_s)}",
-                "customer": None, "rep": single.text, "pause_s": None}
+    if metric in MONOLOGUE_METRICS:
+        single = longest_rep_turn(turns)
+        if single is not None:
+            return {"start_s": single.start_s, "end_s": single.end_s, "time": f"{call_clock(single.start_s)}–{call_clock(single.end_s)}",
+                    "customer": None, "rep": single.text, "pause_s": None}
+        return None
+    choose = GAP_EXCHANGES.get(metric)
+    chosen = choose(reply_pairs(turns), metric, language) if choose else None
     if chosen is None:
         return None
     a, b = chosen
@@ -593,8 +673,6 @@ def moment_text(moment: dict[str, Any], language: str) -> str:
 def attach_moments(session: Session, gaps: list[dict[str, Any]], language: str) -> None:
     """Add to each gap call the exchange that shows its shortfall (``moment``), reading the calls'
     turns once."""
-    from crm.models import CallTurn
-
     ids = sorted({c["call_id"] for g in gaps for c in g["calls"]})
     if not ids:
         return

@@ -141,32 +141,58 @@ def _clock(seconds: float) -> str:
     return f"{int(seconds // 60):02d}:{int(seconds % 60):02d}"
 
 
-def _moments(turns: list[CallTurn], gaps: list[str], language: str, call_id: int) -> list[Evidence]:
-    """The turns that show each gap, newest concern first."""
-    out: list[Evidence] = []
-    for name in gaps:
-        if name in ("pain_point_pause_s", "patience_s", "why_question_share", "why_question_count", "open_question_share", "question_rate_per_10min"):
-            for prev, cur in zip(turns, turns[1:]):
-                if prev.speaker == "customer" and cur.speaker == "rep" and is_pain_point(prev.text, language):
-                    pause = cur.start_s - prev.end_s
-                    asked_why = is_question(cur.text, language) and is_why_question(cur.text, language)
-                    if pause < 1.5 or not asked_why:
-                        out.append(Evidence(
-                            "call", f"{call_id}", f"{_clock(prev.start_s)}–{_clock(cur.end_s)}",
-                            f"客户: {prev.text} → ({pause:.1f}s) 销售: {cur.text}" if language == "zh"
-                            else f"customer: {prev.text} → ({pause:.1f}s) rep: {cur.text}"))
-        elif name == "longest_monologue_s":
-            longest = max((t for t in turns if t.speaker == "rep"), key=lambda t: t.end_s - t.start_s, default=None)
-            if longest:
-                out.append(Evidence("call", f"{call_id}", f"{_clock(longest.start_s)}–{_clock(longest.end_s)}", longest.text))
-        elif name == "interruptions":
-            for prev, cur in zip(turns, turns[1:]):
-                if prev.speaker == "customer" and cur.speaker == "rep" and cur.start_s < prev.end_s + 0.2:
-                    out.append(Evidence("call", f"{call_id}", f"{_clock(cur.start_s)}", cur.text))
+PAUSE_GAPS = ("pain_point_pause_s", "patience_s", "why_question_share", "why_question_count", "open_question_share",
+              "question_rate_per_10min")
+
+
+def _pain_point_replies(turns: list[CallTurn], language: str, call_id: int) -> list[Evidence]:
+    """Pain points answered too fast (under 1.5 s) or without a "why" question."""
+    out = []
+    for prev, cur in zip(turns, turns[1:]):
+        if not (prev.speaker == "customer" and cur.speaker == "rep" and is_pain_point(prev.text, language)):
+            continue
+        pause = cur.start_s - prev.end_s
+        asked_why = is_question(cur.text, language) and is_why_question(cur.text, language)
+        if pause < 1.5 or not asked_why:
+            out.append(Evidence(
+                "call", f"{call_id}", f"{_clock(prev.start_s)}–{_clock(cur.end_s)}",
+                f"客户: {prev.text} → ({pause:.1f}s) 销售: {cur.text}" if language == "zh"
+                else f"customer: {prev.text} → ({pause:.1f}s) rep: {cur.text}"))
+    return out
+
+
+def _longest_monologue(turns: list[CallTurn], language: str, call_id: int) -> list[Evidence]:
+    longest = max((t for t in turns if t.speaker == "rep"), key=lambda t: t.end_s - t.start_s, default=None)
+    return [Evidence("call", f"{call_id}", f"{_clock(longest.start_s)}–{_clock(longest.end_s)}", longest.text)] if longest else []
+
+
+def _interruptions(turns: list[CallTurn], language: str, call_id: int) -> list[Evidence]:
+    return [Evidence("call", f"{call_id}", f"{_clock(cur.start_s)}", cur.text)
+            for prev, cur in zip(turns, turns[1:])
+            if prev.speaker == "customer" and cur.speaker == "rep" and cur.start_s < prev.end_s + 0.2]
+
+
+def _gap_evidence(name: str):
+    if name in PAUSE_GAPS:
+        return _pain_point_replies
+    return {"longest_monologue_s": _longest_monologue, "interruptions": _interruptions}.get(name)
+
+
+def _unique(evidence: list[Evidence]) -> list[Evidence]:
     seen: set[tuple[str, str]] = set()
     unique = []
-    for e in out:
+    for e in evidence:
         if (e.time, e.text) not in seen:
             seen.add((e.time, e.text))
             unique.append(e)
     return unique
+
+
+def _moments(turns: list[CallTurn], gaps: list[str], language: str, call_id: int) -> list[Evidence]:
+    """The turns that show each gap, newest concern first."""
+    out: list[Evidence] = []
+    for name in gaps:
+        find = _gap_evidence(name)
+        if find is not None:
+            out.extend(find(turns, language, call_id))
+    return _unique(out)

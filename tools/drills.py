@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from core.errors import NotFoundError, PermissionDenied, UserInputError
 from crm.models import AuditLog, Call, CallMetric, CallTurn, CapabilityProfile, Drill, DrillAssignment, User
+from speech.text import is_objection, is_open_question, is_pain_point, is_question, is_why_question
 from tools.capability import (
     DIMENSIONS,
     CallRow,
@@ -325,6 +326,40 @@ def baseline_for(ctx: ToolContext, rep: User, dimension: str, now: datetime) -> 
 
 
 # -- practice scenarios and exemplar moments ----------------------------------------------------
+def _scenario_doc(path: Path) -> dict[str, Any] | None:
+    """A scenario file's contents, or None when it is unreadable or not a mapping (a broken
+    scenario file is the practice tool's to report, not the drill list's)."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def find_scenario(folder: Path, scenario_code: str | None, drill_code: str) -> tuple[str, dict[str, Any]] | None:
+    """``(code, doc)`` of the scenario file whose code is ``scenario_code``; without one, the
+    first (by file name) that names ``drill_code`` in ``drills``."""
+    found: tuple[str, dict[str, Any]] | None = None
+    for path in sorted(folder.glob("*.y*ml")):
+        doc = _scenario_doc(path)
+        if doc is None:
+            continue
+        code = str(doc.get("code") or path.stem)
+        drills = doc.get("drills") or ([doc["drill"]] if doc.get("drill") else [])
+        if scenario_code and code == scenario_code:
+            return code, doc
+        if found is None and not scenario_code and drill_code in drills:
+            found = (code, doc)
+    return found
+
+
+def _scenario_link(code: str, doc: dict[str, Any], rep_login: str) -> dict[str, Any]:
+    title = doc.get("title") if isinstance(doc.get("title"), dict) else {}
+    return {"code": code, "title_zh": title.get("zh") or doc.get("title_zh") or code,
+            "title_en": title.get("en") or doc.get("title_en") or code,
+            "command": f"repcopilot practice start {code} --as {rep_login}"}
+
+
 def practice_scenario(scenario_code: str | None, drill_code: str, rep_login: str, *,
                       folder: Path | None = None) -> dict[str, Any] | None:
     """The practice scenario a drill links to, with the command that starts it — only when its
@@ -334,31 +369,65 @@ def practice_scenario(scenario_code: str | None, drill_code: str, rep_login: str
     folder = SCENARIOS_DIR if folder is None else folder
     if not folder.is_dir():
         return None
-    found: tuple[str, dict[str, Any]] | None = None
-    for path in sorted(folder.glob("*.y*ml")):
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
-            continue  # a broken scenario file is the practice tool's to report, not the drill list's
-        if not isinstance(doc, dict):
-            continue
-        code = str(doc.get("code") or path.stem)
-        drills = doc.get("drills") or ([doc["drill"]] if doc.get("drill") else [])
-        if scenario_code and code == scenario_code:
-            found = (code, doc)
-            break
-        if found is None and not scenario_code and drill_code in drills:
-            found = (code, doc)
-    if found is None:
-        return None
-    code, doc = found
-    title = doc.get("title") if isinstance(doc.get("title"), dict) else {}
-    return {"code": code, "title_zh": title.get("zh") or doc.get("title_zh") or code,
-            "title_en": title.get("en") or doc.get("title_en") or code,
-            "command": f"repcopilot practice start {code} --as {rep_login}"}
+    found = find_scenario(folder, scenario_code, drill_code)
+    return _scenario_link(*found, rep_login) if found else None
 
 
 POLICY = re.compile(r"集采|政策|国产替代|招标|投标|policy|tender|regulat|procurement rule", re.I)
+Pair = tuple[Any, Any]  # (customer turn, the rep's reply)
+
+
+def _pause(p: Pair) -> float:
+    return p[1].start_s - p[0].end_s
+
+
+@dataclass
+class _Exchanges:
+    """A call's customer → rep exchanges, and those after a pain point or an objection."""
+    pairs: list[Pair]
+    pains: list[Pair]
+    objections: list[Pair]
+    language: str
+    strict: bool
+
+
+def _longest_pause_question(x: _Exchanges) -> Pair | None:
+    return max((p for p in x.pains if is_question(p[1].text, x.language)), key=_pause, default=None)
+
+
+def _why_after_pain(x: _Exchanges) -> Pair | None:
+    return next((p for p in x.pains if is_why_question(p[1].text, x.language)), None) or \
+        next((p for p in x.pairs if is_why_question(p[1].text, x.language)), None)
+
+
+def _open_question(x: _Exchanges) -> Pair | None:
+    return next((p for p in x.pairs if is_open_question(p[1].text, x.language)), None)
+
+
+def _calm_reply(x: _Exchanges) -> Pair | None:
+    calm = [p for p in (x.objections if x.strict else x.objections or x.pairs) if _pause(p) >= 0.5]
+    return max(calm, key=_pause, default=None)
+
+
+def _short_pitch(x: _Exchanges) -> Pair | None:
+    pitches = [p for p in x.pains if not is_question(p[1].text, x.language)] if x.strict else x.pains
+    return min(pitches, key=lambda p: (p[1].end_s - p[1].start_s, p[0].start_s), default=None)
+
+
+def _policy_answered(x: _Exchanges) -> Pair | None:
+    return next((p for p in x.pairs if POLICY.search(p[0].text) or POLICY.search(p[1].text)), None)
+
+
+EXEMPLAR_EXCHANGES = {
+    "pain_point_pause_s": _longest_pause_question,
+    "why_question_share": _why_after_pain,
+    "question_rate_per_10min": _open_question,
+    "patience_s": _calm_reply,
+    "interruptions": _calm_reply,
+    "longest_monologue_s": _short_pitch,
+    "talk_ratio": _short_pitch,
+    None: _policy_answered,
+}
 
 
 def exemplar_moment(turns: list[Any], metric: str | None, language: str, *, strict: bool = True) -> dict[str, Any] | None:
@@ -368,32 +437,17 @@ def exemplar_moment(turns: list[Any], metric: str | None, language: str, *, stri
     heard, a policy question answered (tender-policy). ``strict`` asks for the exact situation (an
     objection for the objection drills, a pitch after a pain point for solution fit); without it a
     nearby one will do."""
-    from speech.text import is_objection, is_open_question, is_pain_point, is_question, is_why_question
-
+    choose = EXEMPLAR_EXCHANGES.get(metric)
+    if choose is None:
+        return None
     pairs = [(a, b) for a, b in zip(turns, turns[1:]) if a.speaker == "customer" and b.speaker == "rep"]
-    pause = lambda p: p[1].start_s - p[0].end_s  # noqa: E731
-    pains = [p for p in pairs if is_pain_point(p[0].text, language)]
-    objections = [p for p in pairs if is_objection(p[0].text, language)]
-    chosen = None
-    if metric == "pain_point_pause_s":
-        chosen = max((p for p in pains if is_question(p[1].text, language)), key=pause, default=None)
-    elif metric == "why_question_share":
-        chosen = next((p for p in pains if is_why_question(p[1].text, language)), None) or \
-            next((p for p in pairs if is_why_question(p[1].text, language)), None)
-    elif metric == "question_rate_per_10min":
-        chosen = next((p for p in pairs if is_open_question(p[1].text, language)), None)
-    elif metric in ("patience_s", "interruptions"):
-        calm = [p for p in (objections if strict else objections or pairs) if pause(p) >= 0.5]
-        chosen = max(calm, key=pause, default=None)
-    elif metric in ("longest_monologue_s", "talk_ratio"):
-        pitches = [p for p in pains if not is_question(p[1].text, language)] if strict else pains
-        chosen = min(pitches, key=lambda p: (p[1].end_s - p[1].start_s, p[0].start_s), default=None)
-    elif metric is None:
-        chosen = next((p for p in pairs if POLICY.search(p[0].text) or POLICY.search(p[1].text)), None)
+    exchanges = _Exchanges(pairs, [p for p in pairs if is_pain_point(p[0].text, language)],
+                           [p for p in pairs if is_objection(p[0].text, language)], language, strict)
+    chosen = choose(exchanges)
     if chosen is None:
         return None
     a, b = chosen
-    return {"start_s": a.start_s, "end_s": b.end_s, "pause_s": round(pause(chosen), 2), "customer": a.text, "rep": b.text}
+    return {"start_s": a.start_s, "end_s": b.end_s, "pause_s": round(_pause(chosen), 2), "customer": a.text, "rep": b.text}
 
 
 def exemplar_for(ctx: ToolContext, drill_code: str) -> dict[str, Any] | None:

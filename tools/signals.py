@@ -29,6 +29,7 @@ from core.errors import ConfigError, PermissionDenied, UserInputError
 from crm.access import visible_leads
 from crm.models import AISuggestion, Account, Alert, AuditLog, Contact, Lead, Opportunity, Team, Touchpoint, User
 from tools.context import ToolContext
+from tools.routing import available
 from tools.leads import (
     RuleInput,
     Touch,
@@ -100,21 +101,36 @@ def _from_rule(check) -> Callable[[SignalInput, dict[str, Any]], SignalHit | Non
     return run
 
 
+def _needs_tender_support(owner: User | None, tender_wins: dict[int, int]) -> bool:
+    """The lead's owner is a rep with no won deal in a tender scenario."""
+    return owner is not None and owner.role == "rep" and tender_wins.get(owner.id, 0) <= 0
+
+
+def tender_expert(owner: User, experts: list[User]) -> User | None:
+    """The available rep with the most tender wins: on the owner's team if there is one, else anyone."""
+    return next((u for u in experts if u.id != owner.id and u.team_id == owner.team_id), None) or \
+        next((u for u in experts if u.id != owner.id), None)
+
+
+def _tender_fill(owner: User, expert: User | None, tender_wins: dict[int, int], language: str) -> dict[str, Any]:
+    zh = language == "zh"
+    if expert is None:
+        return {"owner": owner.name if zh else owner.name_en, "expert": "区域经理" if zh else "the regional manager",
+                "wins": 0, "expert_login": None}
+    return {"owner": owner.name if zh else owner.name_en, "expert": expert.name if zh else expert.name_en,
+            "wins": tender_wins.get(expert.id, 0), "expert_login": expert.login}
+
+
 def check_tender_without_experience(inp: SignalInput, p: dict[str, Any]) -> SignalHit | None:
     """A tender notice naming the account within lookback_days, and the lead's owner has no won deal
     in a tender scenario: suggest the available rep with the most tender wins as expert support."""
-    if inp.owner is None or inp.owner.role != "rep" or inp.tender_wins.get(inp.owner.id, 0) > 0:
+    if not _needs_tender_support(inp.owner, inp.tender_wins):
         return None
     since = inp.until - timedelta(days=p["lookback_days"])
     notices = [t for t in inp.touches if t.kind == "tender_notice" and t.occurred_at >= since]
     if not notices:
         return None
-    expert = next((u for u in inp.experts if u.id != inp.owner.id and u.team_id == inp.owner.team_id), None) or \
-        next((u for u in inp.experts if u.id != inp.owner.id), None)
-    zh = inp.language == "zh"
-    fill = {"owner": inp.owner.name if zh else inp.owner.name_en,
-            "expert": (expert.name if zh else expert.name_en) if expert else ("区域经理" if zh else "the regional manager"),
-            "wins": inp.tender_wins.get(expert.id, 0) if expert else 0, "expert_login": expert.login if expert else None}
+    fill = _tender_fill(inp.owner, tender_expert(inp.owner, inp.experts), inp.tender_wins, inp.language)
     return SignalHit(notices[-1:], fill, f"tp{notices[-1].id}")
 
 
@@ -210,110 +226,161 @@ def _manager_of_team(session, team_id: int | None, cache: dict) -> User | None:
     return cache[team_id]
 
 
-def evaluate_window(session, *, since: datetime, until: datetime, lead_scope=None) -> tuple[list[Firing], int, int]:
-    """(firings, leads checked, non-consented touchpoints in the window). No writes.
-    ``lead_scope`` (a SELECT of leads) limits the candidates to what the asker may see."""
-    from tools.routing import available
-
-    cfg = load_signal_config()
-    icfg = load_intent_config()
-    day_offset = timedelta(hours=icfg["day_offset_hours"])
+def _window_candidates(session, *, since: datetime, until: datetime, lead_scope) -> tuple[list[Lead] | None, int]:
+    """The open leads with a touchpoint in the window (their own, or a lead-less one of their
+    account), in id order — None when the window has no touchpoint at all — and the count of the
+    window's touchpoints from contacts without consent."""
     in_window = and_(Touchpoint.occurred_at >= since, Touchpoint.occurred_at <= until)
     lead_ids = set(session.scalars(select(Touchpoint.lead_id).where(in_window, Touchpoint.lead_id.is_not(None)).distinct()))
     account_ids = set(session.scalars(select(Touchpoint.account_id).where(in_window, Touchpoint.lead_id.is_(None)).distinct()))
     excluded = session.scalar(select(func.count()).select_from(Touchpoint).join(Contact, Contact.id == Touchpoint.contact_id)
                               .where(in_window, Contact.consent_tracking.is_(False))) or 0
+    if not lead_ids and not account_ids:
+        return None, excluded
     stmt = lead_scope if lead_scope is not None else select(Lead)
-    cond = [Lead.id.in_(sorted(lead_ids))] if lead_ids else []
-    if account_ids:
-        cond.append(Lead.account_id.in_(sorted(account_ids)))
-    if not cond:
-        return [], 0, excluded
-    leads: list[Lead] = []
-    ids_sorted = sorted(lead_ids)
-    acc_sorted = sorted(account_ids)
-    seen: set[int] = set()
-    for i in range(0, max(len(ids_sorted), 1), CHUNK):
-        part = ids_sorted[i:i + CHUNK]
-        if part:
-            for lead in session.scalars(stmt.where(Lead.id.in_(part), Lead.status.in_(OPEN_STATUSES))):
-                if lead.id not in seen:
-                    seen.add(lead.id)
-                    leads.append(lead)
+    seen: dict[int, Lead] = {}
+    ids_sorted, acc_sorted = sorted(lead_ids), sorted(account_ids)
+    for i in range(0, len(ids_sorted), CHUNK):
+        for lead in session.scalars(stmt.where(Lead.id.in_(ids_sorted[i:i + CHUNK]), Lead.status.in_(OPEN_STATUSES))):
+            seen.setdefault(lead.id, lead)
     for i in range(0, len(acc_sorted), CHUNK):
         for lead in session.scalars(stmt.where(Lead.account_id.in_(acc_sorted[i:i + CHUNK]), Lead.status.in_(OPEN_STATUSES))):
-            if lead.id not in seen:
-                seen.add(lead.id)
-                leads.append(lead)
-    leads.sort(key=lambda x: x.id)
-    users = {u.id: u for u in session.scalars(select(User))}
-    region_team = {rid: tid for tid, rid in session.execute(select(Team.id, Team.region_id))}
-    account_region = {}
+            seen.setdefault(lead.id, lead)
+    return sorted(seen.values(), key=lambda x: x.id), excluded
+
+
+def tender_experts(session, cfg: dict[str, Any], users: dict[int, User], today) -> tuple[dict[int, int], list[User]]:
+    """Won deals in tender scenarios per rep, and the available reps with any, most wins first."""
     tender_scen = next((r["params"].get("tender_scenarios") for r in cfg["rules"] if r["check"] == "tender_without_experience"), None) or []
     tender_wins = dict(session.execute(select(Opportunity.owner_id, func.count()).where(
         Opportunity.won.is_(True), Opportunity.scenario.in_(tender_scen)).group_by(Opportunity.owner_id)).all()) if tender_scen else {}
-    today = until.date()
     experts = sorted([u for u in users.values() if u.role == "rep" and available(u, today) and tender_wins.get(u.id, 0) > 0],
                      key=lambda u: (-tender_wins[u.id], u.id))
-    managers: dict = {}
-    lookback = max([int(r.get("params", {}).get("lookback_days", 0)) for r in cfg["rules"]] + [icfg["score"]["window_days"]])
-    acct_window = icfg["score"]["account_touches"]
-    factor = float(acct_window["factor"])
+    return tender_wins, experts
+
+
+@dataclass
+class _Window:
+    """What every lead of one evaluation shares: the window, the configuration, people and teams."""
+    session: Any
+    since: datetime
+    until: datetime
+    cfg: dict[str, Any]
+    icfg: dict[str, Any]
+    users: dict[int, User]
+    region_team: dict[int, int]
+    tender_wins: dict[int, int]
+    experts: list[User]
+    account_region: dict[int, int] = field(default_factory=dict)
+    managers: dict = field(default_factory=dict)
+
+    @property
+    def lookback_days(self) -> int:
+        """The longest reach back any rule (or the intent score) needs."""
+        return max([int(r.get("params", {}).get("lookback_days", 0)) for r in self.cfg["rules"]] + [self.icfg["score"]["window_days"]])
+
+    @property
+    def account_window(self) -> dict[str, Any]:
+        return self.icfg["score"]["account_touches"]
+
+
+def load_chunk_touches(w: _Window, chunk: list[Lead]) -> tuple[dict[int, list[Touch]], dict[int, list[Touch]]]:
+    """The consented touchpoints of a chunk of leads: their own (by lead id) and their accounts'
+    lead-less ones (by account id), each in time order; also records the accounts' regions."""
+    c_ids = [x.id for x in chunk]
+    c_acc = sorted({x.account_id for x in chunk})
+    for aid, rid in w.session.execute(select(Account.id, Account.region_id).where(Account.id.in_(c_acc))):
+        w.account_region[aid] = rid
+    lookback = w.lookback_days
+    own_since = w.until - timedelta(days=lookback)
+    acct_since = w.until - timedelta(days=max(w.account_window["window_days"], lookback))
+    factor = float(w.account_window["factor"])
+    cols = (Touchpoint.id, Touchpoint.kind, Touchpoint.occurred_at, Touchpoint.asset, Touchpoint.dwell_s,
+            Touchpoint.contact_id, Touchpoint.lead_id, Touchpoint.account_id, Contact.consent_tracking, Contact.title)
+    # two indexed queries (an OR-ed one makes SQLite scan the table)
+    # the leads' own touchpoints by lead id, the window applied in Python (in SQL, SQLite range-scans the time index)
+    rows = [r for r in w.session.execute(select(*cols).outerjoin(Contact, Contact.id == Touchpoint.contact_id).where(
+        Touchpoint.lead_id.in_(c_ids))) if own_since <= r[2] <= w.until]
+    rows += w.session.execute(select(*cols).outerjoin(Contact, Contact.id == Touchpoint.contact_id).where(
+        Touchpoint.account_id.in_(c_acc), Touchpoint.occurred_at >= acct_since, Touchpoint.occurred_at <= w.until,
+        Touchpoint.lead_id.is_(None)))
+    rows.sort(key=lambda r: (r[2], r[0]))
+    own: dict[int, list[Touch]] = defaultdict(list)
+    acct: dict[int, list[Touch]] = defaultdict(list)
+    for tid, kind, at, asset, dwell, cid, lid, aid, consent, title in rows:
+        if cid is not None and not consent:
+            continue
+        if lid is None:
+            acct[aid].append(Touch(tid, kind, at, asset, dwell, cid, title, None, factor))
+        else:
+            own[lid].append(Touch(tid, kind, at, asset, dwell, cid, title, lid, 1.0))
+    return own, acct
+
+
+def lead_touches(w: _Window, lead: Lead, own: dict[int, list[Touch]], acct: dict[int, list[Touch]]) -> list[Touch]:
+    """A lead's own touchpoints plus its account's recent lead-less ones (tender notices at any age)."""
+    recent = w.until - timedelta(days=w.account_window["window_days"])
+    account_level = [t for t in acct.get(lead.account_id, []) if t.kind == "tender_notice" or t.occurred_at >= recent]
+    return sorted(own.get(lead.id, []) + account_level, key=lambda t: (t.occurred_at, t.id))
+
+
+def _recipient(w: _Window, lead: Lead) -> tuple[User | None, User | None]:
+    """(owner, who gets the alert): the lead's owner, else the manager of the account's region's team."""
+    owner = w.users.get(lead.owner_id) if lead.owner_id else None
+    recipient = owner or _manager_of_team(w.session, w.region_team.get(w.account_region.get(lead.account_id)), w.managers)
+    return owner, recipient
+
+
+def _firing(rule: dict[str, Any], lead: Lead, hit: SignalHit, recipient: User | None, last: datetime, language: str) -> Firing:
+    zh = language == "zh"
+    fill = dict(hit.fill)
+    return Firing(
+        rule["id"], lead.id, lead.account_id, recipient.id if recipient else None,
+        f"{rule['id']}:{lead.id}:{hit.key}",
+        (rule["title_zh"] if zh else rule["title_en"]).format(**fill),
+        (rule["action_zh"] if zh else rule["action_en"]).format(**fill),
+        [_touch_evidence(t, language) for t in hit.touches[:5]],
+        round(min(0.95, rule["confidence"] + 0.03 * max(0, hit.extra_events)), 2), last, language)
+
+
+def lead_firings(w: _Window, lead: Lead, touches: list[Touch]) -> list[Firing]:
+    """Every rule that fires for the lead with its last evidence inside the window."""
+    owner, recipient = _recipient(w, lead)
+    language = (recipient.language if recipient and recipient.language in ("zh", "en") else "zh")
+    day_offset = timedelta(hours=w.icfg["day_offset_hours"])
+    rin = RuleInput(lead, touches, [t.occurred_at for t in touches], w.until, False, w.icfg["follow_up_hours"], day_offset)
+    inp = SignalInput(lead, owner, touches, w.since, w.until, rin, w.tender_wins, w.experts, language)
+    firings = []
+    for rule in w.cfg["rules"]:
+        hit = SIGNAL_CHECKS[rule["check"]](inp, rule.get("params", {}))
+        if hit is None:
+            continue
+        last = max(t.occurred_at for t in hit.touches)
+        if last < w.since:  # fired before this window: not news
+            continue
+        firings.append(_firing(rule, lead, hit, recipient, last, language))
+    return firings
+
+
+def evaluate_window(session, *, since: datetime, until: datetime, lead_scope=None) -> tuple[list[Firing], int, int]:
+    """(firings, leads checked, non-consented touchpoints in the window). No writes.
+    ``lead_scope`` (a SELECT of leads) limits the candidates to what the asker may see."""
+    cfg = load_signal_config()
+    leads, excluded = _window_candidates(session, since=since, until=until, lead_scope=lead_scope)
+    if leads is None:
+        return [], 0, excluded
+    users = {u.id: u for u in session.scalars(select(User))}
+    region_team = {rid: tid for tid, rid in session.execute(select(Team.id, Team.region_id))}
+    tender_wins, experts = tender_experts(session, cfg, users, until.date())
+    w = _Window(session, since, until, cfg, load_intent_config(), users, region_team, tender_wins, experts)
     firings: list[Firing] = []
     for i in range(0, len(leads), CHUNK):
         chunk = leads[i:i + CHUNK]
-        c_ids = [x.id for x in chunk]
-        c_acc = sorted({x.account_id for x in chunk})
-        for aid, rid in session.execute(select(Account.id, Account.region_id).where(Account.id.in_(c_acc))):
-            account_region[aid] = rid
-        own: dict[int, list[Touch]] = defaultdict(list)
-        acct: dict[int, list[Touch]] = defaultdict(list)
-        own_since = until - timedelta(days=lookback)
-        acct_since = until - timedelta(days=max(acct_window["window_days"], lookback))
-        cols = (Touchpoint.id, Touchpoint.kind, Touchpoint.occurred_at, Touchpoint.asset, Touchpoint.dwell_s,
-                Touchpoint.contact_id, Touchpoint.lead_id, Touchpoint.account_id, Contact.consent_tracking, Contact.title)
-        # two indexed queries (an OR-ed one makes SQLite scan the table)
-        # the leads' own touchpoints by lead id, the window applied in Python (in SQL, SQLite range-scans the time index)
-        rows = [r for r in session.execute(select(*cols).outerjoin(Contact, Contact.id == Touchpoint.contact_id).where(
-            Touchpoint.lead_id.in_(c_ids))) if own_since <= r[2] <= until]
-        rows += session.execute(select(*cols).outerjoin(Contact, Contact.id == Touchpoint.contact_id).where(
-            Touchpoint.account_id.in_(c_acc), Touchpoint.occurred_at >= acct_since, Touchpoint.occurred_at <= until,
-            Touchpoint.lead_id.is_(None)))
-        rows.sort(key=lambda r: (r[2], r[0]))
-        for tid, kind, at, asset, dwell, cid, lid, aid, consent, title in rows:
-            if cid is not None and not consent:
-                continue
-            if lid is None:
-                acct[aid].append(Touch(tid, kind, at, asset, dwell, cid, title, None, factor))
-            else:
-                own[lid].append(Touch(tid, kind, at, asset, dwell, cid, title, lid, 1.0))
+        own, acct = load_chunk_touches(w, chunk)
         for lead in chunk:
-            account_level = [t for t in acct.get(lead.account_id, [])
-                             if t.kind == "tender_notice" or t.occurred_at >= until - timedelta(days=acct_window["window_days"])]
-            touches = sorted(own.get(lead.id, []) + account_level, key=lambda t: (t.occurred_at, t.id))
-            if not touches:
-                continue
-            owner = users.get(lead.owner_id) if lead.owner_id else None
-            recipient = owner or _manager_of_team(session, region_team.get(account_region.get(lead.account_id)), managers)
-            language = (recipient.language if recipient and recipient.language in ("zh", "en") else "zh")
-            rin = RuleInput(lead, touches, [t.occurred_at for t in touches], until, False, icfg["follow_up_hours"], day_offset)
-            inp = SignalInput(lead, owner, touches, since, until, rin, tender_wins, experts, language)
-            for rule in cfg["rules"]:
-                hit = SIGNAL_CHECKS[rule["check"]](inp, rule.get("params", {}))
-                if hit is None:
-                    continue
-                last = max(t.occurred_at for t in hit.touches)
-                if last < since:  # fired before this window: not news
-                    continue
-                zh = language == "zh"
-                fill = dict(hit.fill)
-                firings.append(Firing(
-                    rule["id"], lead.id, lead.account_id, recipient.id if recipient else None,
-                    f"{rule['id']}:{lead.id}:{hit.key}",
-                    (rule["title_zh"] if zh else rule["title_en"]).format(**fill),
-                    (rule["action_zh"] if zh else rule["action_en"]).format(**fill),
-                    [_touch_evidence(t, language) for t in hit.touches[:5]],
-                    round(min(0.95, rule["confidence"] + 0.03 * max(0, hit.extra_events)), 2), last, language))
+            touches = lead_touches(w, lead, own, acct)
+            if touches:
+                firings.extend(lead_firings(w, lead, touches))
     return firings, len(leads), excluded
 
 
