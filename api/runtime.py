@@ -146,10 +146,11 @@ class Runtime:
         from sqlalchemy import select
 
         from api.notify import deliver_pending
+        from crm.roles import Role
         from tools.signals import run_signals
 
         with self.session_factory() as session:
-            admin = session.scalar(select(User).where(User.role == "admin", User.left_at.is_(None)).order_by(User.id))
+            admin = session.scalar(select(User).where(User.role == Role.ADMIN, User.left_at.is_(None)).order_by(User.id))
             if admin is None:
                 log.warning("signals: no admin user to run the rules as; create one or turn REPCOPILOT_SIGNALS_INTERVAL_S off")
                 return {}

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from core.errors import NotFoundError, PermissionDenied
+from core.errors import NotFoundError
 from crm.models import Account, Lead, Team, User
+from crm.policy import is_manager, is_rep, require_pipeline_access, sees_everything
+
+__all__ = ["Scope", "get_user", "require_pipeline_access", "scope_for", "visible_leads"]
 
 
 @dataclass(frozen=True)
@@ -44,24 +47,16 @@ def get_user(session: Session, login: str) -> User:
 
 
 def scope_for(session: Session, user: User) -> Scope:
-    if user.role == "admin":
+    if sees_everything(user):
         return Scope(user.id, user.role, True, frozenset(), frozenset(), frozenset())
-    if user.role == "manager":
+    if is_manager(user):
         teams = list(session.scalars(select(Team).where(Team.id == user.team_id)))
         team_ids = frozenset(t.id for t in teams)
         members = frozenset(session.scalars(select(User.id).where(User.team_id.in_(team_ids))))
         return Scope(user.id, user.role, False, members, team_ids, frozenset(t.region_id for t in teams))
-    if user.role == "rep":
+    if is_rep(user):
         return Scope(user.id, user.role, False, frozenset({user.id}), frozenset(), frozenset())
     return Scope(user.id, user.role, False, frozenset(), frozenset(), frozenset())
-
-
-def require_pipeline_access(user: User) -> None:
-    if user.role == "trainer":
-        raise PermissionDenied(
-            f"{user.login} is a trainer: trainers see scenarios, drills and practice results, "
-            "not leads; ask as a rep, manager or admin"
-        )
 
 
 def visible_leads(session: Session, user: User) -> Select[tuple[Lead]]:

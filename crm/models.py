@@ -33,7 +33,9 @@ from sqlalchemy import (
 from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-ROLES = ("rep", "manager", "trainer", "admin")
+from crm.roles import ROLE_VALUES, role_check_sql
+
+ROLES = ROLE_VALUES  # ("rep", "manager", "trainer", "admin"): crm.roles.Role
 LEAD_STATUSES = ("new", "contacted", "qualified", "converted", "nurture", "invalid", "lost")
 LEAD_SOURCES = ("website", "expo", "wecom", "referral", "tender", "email_campaign", "partner", "inbound_call")
 OPPORTUNITY_STAGES = ("discovery", "solution", "proposal", "negotiation", "closed_won", "closed_lost")
@@ -86,11 +88,12 @@ class Team(Base):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (CheckConstraint(role_check_sql(), name="ck_users_role"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     login: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(64))
     name_en: Mapped[str] = mapped_column(String(64))
-    role: Mapped[str] = mapped_column(String(16))  # see ROLES; a manager manages the team they belong to
+    role: Mapped[str] = mapped_column(String(16))  # a crm.roles.Role value (CHECK ck_users_role); a manager manages the team they belong to
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), nullable=True, index=True)
     language: Mapped[str] = mapped_column(String(8), default="zh")
     hire_date: Mapped[date] = mapped_column(Date)
