@@ -13,7 +13,7 @@ from pathlib import Path
 from api.capacity import AgentGate
 from api.inbox import Inbox
 from agent.service import Answer, Copilot, make_planner, open_checkpointer
-from core.blobs import blob_store_for
+from crm.blobs import blob_store_for
 from core.settings import Settings
 from crm.db import engine_for, ensure_home, session_factory, upgrade_schema
 from crm.models import User

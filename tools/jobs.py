@@ -89,7 +89,8 @@ def _ingest_call(factory: sessionmaker[Session], payload: dict[str, Any], home: 
 def _uploaded_file(factory: sessionmaker[Session], payload: dict[str, Any], home: Path, settings) -> Iterator[Path]:
     """The upload as a local file: where it is (one node), or fetched from the blob store into this
     worker's HOME for the job and removed after it (several nodes)."""
-    from core.blobs import BlobMissing, LocalBlobStore, blob_store_for
+    from core.blobs import BlobMissing, LocalBlobStore
+    from crm.blobs import blob_store_for
 
     if "blob" not in payload:  # queued by an earlier version: a path on this machine
         path = Path(payload["path"])

@@ -81,7 +81,7 @@ def move_files(target: Engine, home: Path) -> tuple[int, int]:
     """Uploads of jobs still queued or running → blobs (their payload then names the blob); charts → blobs."""
     from sqlalchemy.orm import Session
 
-    from core.blobs import DatabaseBlobStore
+    from crm.blobs import DatabaseBlobStore
 
     store = DatabaseBlobStore(target)
     uploads = 0
