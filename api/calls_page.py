@@ -9,6 +9,7 @@ every transcript text escaped. Access is the debrief's: a call you may not see i
 
 from __future__ import annotations
 
+import mimetypes
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from sqlalchemy import select
 
 from api.deps import CurrentUser, IdPath
+from core.blobs import blob_key_of
 from core.errors import NotFoundError, PermissionDenied
 from crm.models import Call, CallTurn
 from speech.registry import load_registry as speech_metrics
@@ -147,15 +149,61 @@ def transcript_html(turns: list[MarkedTurn], t) -> str:
     return f'<ol class="transcript">{"".join(items)}</ol>'
 
 
+def recording_key(call: Call) -> str | None:
+    """The blob key of an uploaded call's recording (``source_file`` = ``blob:uploads/….wav``), else None."""
+    key = blob_key_of(call.source_file)
+    return key if key and Path(key).suffix.lower() in AUDIO_SUFFIXES else None
+
+
+def has_recording(call: Call, blobs) -> bool:
+    key = recording_key(call)
+    if key is not None:
+        return blobs is not None and blobs.exists(key)
+    return recording_path(call) is not None
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one range of a ``Range: bytes=…`` header as (start, end) inclusive; None for the whole file
+    (no header, or several ranges); 416 when it lies outside the file."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if first:
+            start, end = int(first), min(int(last) if last else size - 1, size - 1)
+        else:
+            start, end = max(size - int(last), 0), size - 1
+    except ValueError:
+        return None
+    if start > end or start >= size:
+        raise HTTPException(416, f"the range {header!r} is outside the recording ({size} bytes)",
+                            headers={"Content-Range": f"bytes */{size}"})
+    return start, end
+
+
+def blob_response(blobs, key: str, range_header: str | None) -> StreamingResponse:
+    """The blob streamed (a piece at a time, from any node), 206 with Content-Range for a byte range."""
+    size = blobs.size(key)
+    wanted = byte_range(range_header, size)
+    media = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    if wanted is None:
+        return StreamingResponse(blobs.read(key), media_type=media,
+                                 headers={"Accept-Ranges": "bytes", "Content-Length": str(size)})
+    start, end = wanted
+    return StreamingResponse(blobs.read_range(key, start, end), status_code=206, media_type=media,
+                             headers={"Accept-Ranges": "bytes", "Content-Length": str(end - start + 1),
+                                      "Content-Range": f"bytes {start}-{end}/{size}"})
+
+
 def recording_path(call: Call) -> Path | None:
     """The call's recording when it is kept (an audio file still on disk), else None."""
-    if not call.source_file:
+    if not call.source_file or blob_key_of(call.source_file):
         return None
     path = Path(call.source_file)
     return path if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file() else None
 
 
-def call_view(ctx: ToolContext, call_id: int) -> dict[str, Any]:
+def call_view(ctx: ToolContext, call_id: int, blobs=None) -> dict[str, Any]:
     """The call page's body as HTML plus what the script needs (NotFound / PermissionDenied as the debrief raises)."""
     debrief = call_debrief(ctx=ctx, call_id=call_id)
     call = ctx.session.get(Call, call_id)
@@ -167,7 +215,7 @@ def call_view(ctx: ToolContext, call_id: int) -> dict[str, Any]:
               f'<span class="tag why">{t("为什么类问题", "why-questions")} {sum(m.why_question for m in marked)}</span>'
               f'<span class="tag pain">{t("痛点", "pain points")} {sum(m.pain_point for m in marked)}</span>'
               f'<span class="tag pausetag">{t("痛点后停顿", "pauses after pain points")} {len(pauses)}</span></p>')
-    audio = recording_path(call) is not None
+    audio = has_recording(call, blobs)
     title = t(f"通话 #{call.id} · {debrief.rep} · {debrief.started_at[:16]} · {clock(call.duration_s)}",
               f"Call #{call.id} · {debrief.rep} · {debrief.started_at[:16]} · {clock(call.duration_s)}")
     legend = (f'<p class="legend"><span class="key rep"></span>{t("销售", "rep")} <span class="key customer"></span>'
@@ -197,7 +245,7 @@ async def get_call_view(call_id: IdPath, user: CurrentUser, request: Request, la
 
     def run() -> dict:
         with runtime.session_factory() as session:
-            return call_view(runtime.context(session, user, lang), call_id)
+            return call_view(runtime.context(session, user, lang), call_id, runtime.blobs)
 
     try:
         return await run_in_threadpool(run)
@@ -206,23 +254,29 @@ async def get_call_view(call_id: IdPath, user: CurrentUser, request: Request, la
 
 
 @router.get("/calls/{call_id}/audio")
-async def get_call_audio(call_id: IdPath, user: CurrentUser, request: Request) -> FileResponse:
-    """The call's recording, when it is kept, for a call you may see (byte ranges supported)."""
+async def get_call_audio(call_id: IdPath, user: CurrentUser, request: Request):
+    """The call's recording, when it is kept, for a call you may see (byte ranges supported), on any node:
+    an uploaded recording streams from the blob store, an older one from its path."""
     runtime = request.app.state.runtime
 
-    def run() -> Path | None:
+    def run():
         with runtime.session_factory() as session:
             ctx = runtime.context(session, user)
             call_debrief(ctx=ctx, call_id=call_id)  # the same access check as the debrief
-            return recording_path(session.get(Call, call_id))
+            call = session.get(Call, call_id)
+            key = recording_key(call)
+            if key is not None:
+                return blob_response(runtime.blobs, key, request.headers.get("range")) if runtime.blobs.exists(key) else None
+            path = recording_path(call)
+            return FileResponse(path) if path is not None else None
 
     try:
-        path = await run_in_threadpool(run)
+        response = await run_in_threadpool(run)
     except (NotFoundError, PermissionDenied):
         raise _not_yours(call_id) from None
-    if path is None:
+    if response is None:
         raise HTTPException(404, f"call {call_id} has no kept recording (it was a transcript, or the file was removed)")
-    return FileResponse(path)
+    return response
 
 
 @pages.get("/calls/{call_id}", response_class=HTMLResponse)

@@ -5,7 +5,8 @@ nothing secret in them.
   and records the request's latency under its route template (``/api/jobs/{job_id}``, never the
   raw path), 503s per route, and the WeCom callback's acknowledgement time.
 - ``GET /metrics``: the Prometheus text format (``core.metrics``), with the shared job queue's
-  depth and oldest age read from the database at scrape time.
+  depth and oldest age read from the database at scrape time; with ``REPCOPILOT_METRICS_TOKEN``
+  set, only for ``Authorization: Bearer <that token>`` (401 otherwise).
 - ``configure_logging``: text or JSON lines (``REPCOPILOT_LOG_FORMAT=json``), each with the
   request id; every line is redacted — bearer and API tokens, signed query parameters, phone numbers.
 """
@@ -13,6 +14,7 @@ nothing secret in them.
 from __future__ import annotations
 
 import contextvars
+import hmac
 import json
 import logging
 import re
@@ -20,7 +22,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
@@ -70,10 +72,22 @@ class RequestMetrics:
             REQUEST_ID.reset(token)
 
 
+def scraper_allowed(expected: str | None, authorization: str | None) -> bool:
+    """No metrics token configured: anyone; otherwise exactly ``Bearer <token>`` (compared in constant time)."""
+    if not expected:
+        return True
+    scheme, _, given = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
     """Prometheus metrics of this node, and the shared job queue (from the database)."""
     from crm.models import Job
+
+    if not scraper_allowed(request.app.state.runtime.settings.metrics_token, request.headers.get("authorization")):
+        raise HTTPException(401, "GET /metrics needs `Authorization: Bearer <REPCOPILOT_METRICS_TOKEN>`; set the same "
+                                 "token as the scraper's bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     with request.app.state.runtime.session_factory() as session:
         counts = dict(session.execute(select(Job.status, func.count()).where(Job.status.in_(("queued", "running")))

@@ -13,9 +13,9 @@ from pathlib import Path
 from api.capacity import AgentGate
 from api.inbox import Inbox
 from agent.service import Answer, Copilot, make_planner, open_checkpointer
-from core.blobs import blob_store_for
+from crm.blobs import blob_store_for
 from core.settings import Settings
-from crm.db import engine_for, ensure_home, session_factory, upgrade_schema
+from crm.db import engine_for, ensure_home, schema_lock, session_factory, upgrade_schema
 from crm.models import User
 from tools.context import ToolContext
 from tools.practice.scenario import sync_scenarios
@@ -48,7 +48,8 @@ class Runtime:
         self.session_factory = session_factory(self.engine)
         self.blobs = blob_store_for(settings, self.engine, self.home)  # uploads and charts any node can read
         self._stack = ExitStack()
-        saver = self._stack.enter_context(open_checkpointer(settings, self.home))
+        with schema_lock(self.engine):  # LangGraph's PostgresSaver.setup() creates tables too: one node at a time
+            saver = self._stack.enter_context(open_checkpointer(settings, self.home))
         self.copilot = Copilot(planner=make_planner(settings), checkpointer=saver)
         self._graph_lock = threading.Lock()  # the SQLite checkpointer connection is shared
         self.lanes = Lanes()

@@ -68,6 +68,20 @@ async def receive_file(file: UploadFile, path: Path, *, name: str, max_mb: int, 
     return size, digest.hexdigest()
 
 
+def store_upload(blobs, path: Path) -> str:
+    """The received file (``HOME/uploads/<uuid><suffix>``) into the blob store; its key. With files in
+    HOME it already is where the store keeps it; with the database store the local copy goes once the
+    blob is in — and also when storing it failed, so a refused upload leaves nothing behind."""
+    key = f"uploads/{path.name}"
+    if isinstance(blobs, LocalBlobStore):
+        return key
+    try:
+        blobs.put_file(key, path)  # several nodes: the worker may be on another machine
+    finally:
+        path.unlink(missing_ok=True)
+    return key
+
+
 def _target_rep(session, user: User, rep_login: str | None) -> User:
     """A rep uploads their own calls; a manager a rep of their team's; an admin anyone's."""
     if not rep_login or rep_login == user.login:
@@ -153,15 +167,16 @@ async def upload_call(
     size, content_hash = await receive_file(file, path, name=name, max_mb=runtime.settings.max_upload_mb,
                                             audio=suffix in AUDIO_SUFFIXES)
 
-    key = f"uploads/{path.name}"
-    if not isinstance(runtime.blobs, LocalBlobStore):  # several nodes: the worker may be on another machine
-        await run_in_threadpool(runtime.blobs.put_file, key, path)
-        path.unlink(missing_ok=True)
+    key = await run_in_threadpool(store_upload, runtime.blobs, path)
     payload = {"blob": key, "filename": name, "content_hash": content_hash, "rep_id": rep_id,
                "account_id": account_id, "language": language, "rep_channel": rep_channel, "rep_speaker": rep_speaker,
                "size": size}
-    view, created = await run_in_threadpool(lambda: _store_job(runtime.session_factory, uploader_id=user.id, payload=payload))
-    if not created:
+    try:
+        view, created = await run_in_threadpool(lambda: _store_job(runtime.session_factory, uploader_id=user.id, payload=payload))
+    except BaseException:  # no job names the blob (503, a database error, the client gone): nothing may keep it
+        await run_in_threadpool(runtime.blobs.delete, key)
+        raise
+    if not created:  # the first upload's job has its own blob
         await run_in_threadpool(runtime.blobs.delete, key)
         return JSONResponse(view | {"duplicate": True, "status_url": f"/api/jobs/{view['id']}"}, status_code=200)
     if runtime.worker is not None:

@@ -20,7 +20,7 @@ PLACEHOLDER_PATTERN = re.compile(r"^(your|my|the)[-_ ]|^<.*>$|^\$\{.*\}$|^x{3,}$
                                  r"|dummy|^fake|^test[-_ ]", re.I)
 WECOM_AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")  # WeCom's EncodingAESKey: 43 letters and digits (base64 of 32 bytes)
 WECOM_TOKEN = re.compile(r"^[A-Za-z0-9]{3,32}$")  # the callback Token: 3–32 letters and digits
-MIN_SECRET_LEN = {"wecom_secret": 32, "teams_app_password": 16}
+MIN_SECRET_LEN = {"wecom_secret": 32, "teams_app_password": 16, "metrics_token": 16}
 LANES = 4  # conversation lanes (api.runtime.Lanes): WeCom and Teams answers run in them
 BACKGROUND_THREADS = 4  # the inbox writer, the job worker, the signals loop, the start-up warm-up
 
@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     blob_store: Literal["auto", "local", "database"] = Field(
         "auto", description="where uploads and charts are kept: auto = the database when it is PostgreSQL (several "
                             "nodes), else files in HOME; local; database")
+    metrics_token: str | None = Field(
+        None, description="when set, GET /metrics answers only requests with `Authorization: Bearer <this token>` "
+                          "(401 otherwise); unset: /metrics is open — keep it on a private network")
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line, with the request id")
     # LLM planner (OpenAI-compatible); unset = offline planner
     llm_base_url: str | None = None
@@ -104,7 +107,8 @@ class Settings(BaseSettings):
         if self.environment != "production":
             return self
         problems = [p for p in (secret_problem(name, getattr(self, name)) for name in
-                                ("wecom_secret", "wecom_token", "wecom_aes_key", "teams_app_password", "llm_api_key"))
+                                ("wecom_secret", "wecom_token", "wecom_aes_key", "teams_app_password", "llm_api_key",
+                                 "metrics_token"))
                     if p]
         if problems:
             raise ValueError("; ".join(problems))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -18,6 +19,7 @@ from core.errors import ConfigError
 from crm.models import Meta
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SCHEMA_LOCK_ID = 0x7265_7063  # "repc": the PostgreSQL advisory lock every process takes while it creates schema
 
 
 def ensure_home(home: Path) -> Path:
@@ -123,11 +125,34 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+@contextmanager
+def schema_lock(engine: Engine, poll_s: float = 0.05) -> Iterator[None]:
+    """On PostgreSQL, one process at a time creates or upgrades schema (an advisory lock held on a
+    connection of its own for the block): two nodes starting together against a fresh database would
+    otherwise both create the same tables and one fail. SQLite: nothing to do (one file, its own lock).
+
+    The lock is polled (``pg_try_advisory_lock``, autocommit) rather than waited for: a session
+    blocked in ``pg_advisory_lock`` holds a snapshot, and the holder's ``CREATE INDEX CONCURRENTLY``
+    (LangGraph's checkpointer set-up) waits for every older snapshot — a deadlock PostgreSQL cannot see."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        while not conn.scalar(text("SELECT pg_try_advisory_lock(:id)"), {"id": SCHEMA_LOCK_ID}):
+            time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": SCHEMA_LOCK_ID})
+
+
 def upgrade_schema(engine: Engine) -> str:
-    """Create or upgrade the schema to the newest migration; safe to re-run."""
+    """Create or upgrade the schema to the newest migration; safe to re-run, and to run from several
+    processes at once (on PostgreSQL they take turns: ``schema_lock``)."""
     os.environ.setdefault("ALEMBIC_SKIP_LOGGING", "1")
     cfg = alembic_config(engine)
-    command.upgrade(cfg, "head")
+    with schema_lock(engine):
+        command.upgrade(cfg, "head")
     with engine.connect() as conn:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
 

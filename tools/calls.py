@@ -108,8 +108,12 @@ def ingest_paths(
     rep_speaker: str | None = None,
     on_file: Callable[[Path, int, int], None] | None = None,
     on_audio: Callable[[float, float], None] | None = None,
+    source_file: str | None = None,
 ) -> IngestReport:
     """Store each file as a call with its turns and metrics.
+
+    ``source_file``: what the call records as its source instead of the file's path (one file: an
+    upload's blob, ``blob:uploads/<uuid>.wav``, which any node can read while the path is a temporary copy).
 
     Idempotent by content hash: a file already stored is skipped, so re-running an
     interrupted batch resumes it without duplicates. Each file commits on its own, so a
@@ -129,12 +133,13 @@ def ingest_paths(
             on_file(path, i, len(files))
         report.results.append(_ingest_one(
             factory, path, rep_id=rep_id, home=home, account_id=account_id, language=language,
-            rep_channel=rep_channel, model=model, rep_speaker=rep_speaker, on_audio=on_audio,
+            rep_channel=rep_channel, model=model, rep_speaker=rep_speaker, on_audio=on_audio, source_file=source_file,
         ))
     return report
 
 
-def _ingest_one(factory, path: Path, *, rep_id: int, home: Path, account_id, language, rep_channel, model, rep_speaker, on_audio) -> FileResult:
+def _ingest_one(factory, path: Path, *, rep_id: int, home: Path, account_id, language, rep_channel, model, rep_speaker, on_audio,
+                source_file: str | None = None) -> FileResult:
     if not path.is_file():
         return FileResult(str(path), "failed", message="no such file")
     try:
@@ -153,7 +158,7 @@ def _ingest_one(factory, path: Path, *, rep_id: int, home: Path, account_id, lan
     with factory() as session, session.begin():
         call = Call(
             rep_id=rep_id, account_id=account_id, started_at=datetime.now(UTC).replace(tzinfo=None, microsecond=0),
-            duration_s=round(analysis.duration_s, 2), language=analysis.language, source_file=str(path.resolve()),
+            duration_s=round(analysis.duration_s, 2), language=analysis.language, source_file=source_file or str(path.resolve()),
             content_hash=digest, speaker_separation=analysis.speaker_separation, is_exemplar=False,
         )
         session.add(call)

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import RepcopilotError
 from crm.db import session_factory
-from crm.models import Job, User
+from crm.models import Call, Job, User
 
 log = logging.getLogger("repcopilot.jobs")
 MAX_ATTEMPTS = 3
@@ -61,7 +61,10 @@ def job_view(job: Job) -> dict[str, Any]:
 
 
 def _ingest_call(factory: sessionmaker[Session], payload: dict[str, Any], home: Path, settings) -> dict[str, Any]:
-    """An uploaded recording or transcript → a stored call with turns and metrics."""
+    """An uploaded recording or transcript → a stored call with turns and metrics. The call names
+    the upload's blob as its source (``blob:<key>``), so any node can play the recording; an upload
+    that did not become a call (a duplicate, or a file that failed) leaves no blob behind."""
+    from core.blobs import BLOB_PREFIX
     from tools.calls import ingest_paths
 
     with factory() as session:
@@ -69,11 +72,13 @@ def _ingest_call(factory: sessionmaker[Session], payload: dict[str, Any], home: 
         if rep is None:
             raise RepcopilotError(f"the rep (user {payload['rep_id']}) no longer exists")
         login = rep.login
+    source = f"{BLOB_PREFIX}{payload['blob']}" if "blob" in payload else None
     with _uploaded_file(factory, payload, home, settings) as path:
         report = ingest_paths(factory, [path], rep_login=login, home=home, account_id=payload.get("account_id"),
                               language=payload.get("language", "auto"), rep_channel=payload.get("rep_channel", "left"),
-                              model=settings.whisper_model, rep_speaker=payload.get("rep_speaker"))
+                              model=settings.whisper_model, rep_speaker=payload.get("rep_speaker"), source_file=source)
     result = report.results[0]
+    discard_unused_upload(factory, payload, home, settings, call_id=result.call_id if result.status != "failed" else None)
     if result.status == "failed":
         raise RepcopilotError(result.message)
     out = {"call_id": result.call_id, "status": result.status, "message": result.message, "file": payload.get("filename")}
@@ -85,11 +90,35 @@ def _ingest_call(factory: sessionmaker[Session], payload: dict[str, Any], home: 
     return out
 
 
+def discard_unused_upload(factory: sessionmaker[Session], payload: dict[str, Any], home: Path, settings, *,
+                          call_id: int | None) -> bool:
+    """Delete the upload's blob unless call ``call_id`` keeps it as its recording (a rerun after a dead
+    worker finds the call it stored: the blob stays). True when it was deleted."""
+    from core.blobs import BLOB_PREFIX
+
+    key = payload.get("blob")
+    if key is None:
+        return False
+    if call_id is not None:
+        with factory() as session:
+            kept = session.scalar(select(Call.source_file).where(Call.id == call_id))
+        if kept == f"{BLOB_PREFIX}{key}":
+            return False
+    _blob_store(factory, home, settings).delete(key)
+    return True
+
+
+def _blob_store(factory: sessionmaker[Session], home: Path, settings):
+    from crm.blobs import blob_store_for
+
+    return blob_store_for(settings, factory.kw["bind"], home)
+
+
 @contextmanager
 def _uploaded_file(factory: sessionmaker[Session], payload: dict[str, Any], home: Path, settings) -> Iterator[Path]:
     """The upload as a local file: where it is (one node), or fetched from the blob store into this
     worker's HOME for the job and removed after it (several nodes)."""
-    from core.blobs import BlobMissing, LocalBlobStore, blob_store_for
+    from core.blobs import BlobMissing, LocalBlobStore
 
     if "blob" not in payload:  # queued by an earlier version: a path on this machine
         path = Path(payload["path"])
@@ -97,7 +126,7 @@ def _uploaded_file(factory: sessionmaker[Session], payload: dict[str, Any], home
             raise RepcopilotError(f"the uploaded file is gone from {path}; upload it again")
         yield path
         return
-    store = blob_store_for(settings, factory.kw["bind"], home)
+    store = _blob_store(factory, home, settings)
     local = isinstance(store, LocalBlobStore)
     target = home / "uploads" / "fetched" / Path(payload["blob"]).name
     try:

@@ -81,7 +81,7 @@ def move_files(target: Engine, home: Path) -> tuple[int, int]:
     """Uploads of jobs still queued or running → blobs (their payload then names the blob); charts → blobs."""
     from sqlalchemy.orm import Session
 
-    from core.blobs import DatabaseBlobStore
+    from crm.blobs import DatabaseBlobStore
 
     store = DatabaseBlobStore(target)
     uploads = 0
@@ -94,11 +94,34 @@ def move_files(target: Engine, home: Path) -> tuple[int, int]:
             store.put_file(key, path)
             job.payload = {k: v for k, v in job.payload.items() if k != "path"} | {"blob": key}
             uploads += 1
+    uploads += move_kept_recordings(store, target, home)
     charts = 0
     for chart in sorted((home / "charts").glob("*.png")) if (home / "charts").is_dir() else []:
         store.put_file(f"charts/{chart.name}", chart)
         charts += 1
     return uploads, charts
+
+
+def move_kept_recordings(store, target: Engine, home: Path) -> int:
+    """Calls whose recording is kept in ``HOME/uploads`` → blobs; the call then names its blob (``blob:<key>``)."""
+    from sqlalchemy.orm import Session
+
+    from core.blobs import BLOB_PREFIX
+    from crm.models import Call
+
+    folder = (home / "uploads").resolve()
+    moved = 0
+    with Session(target) as session, session.begin():
+        calls = select(Call).where(Call.source_file.like(f"{folder}/%") | Call.source_file.like(f"{BLOB_PREFIX}uploads/%"))
+        for call in session.scalars(calls):
+            path = home / call.source_file[len(BLOB_PREFIX):] if call.source_file.startswith(BLOB_PREFIX) else Path(call.source_file)
+            if path.parent.resolve() != folder or not path.is_file():
+                continue
+            key = f"uploads/{path.name}"
+            store.put_file(key, path)
+            call.source_file = f"{BLOB_PREFIX}{key}"
+            moved += 1
+    return moved
 
 
 def move_scenarios(target: Engine, home: Path) -> int:

@@ -148,3 +148,36 @@ def test_an_agent_run_and_its_tools_are_timed(served):
     assert value(after, "repcopilot_agent_run_seconds_count") - value(before, "repcopilot_agent_run_seconds_count") == 1
     assert tools and all(value(after, "repcopilot_tool_seconds_count", tool=name)
                          - value(before, "repcopilot_tool_seconds_count", tool=name) >= 1 for name in tools)
+
+
+def test_scraper_allowed_only_with_the_exact_bearer_token_when_one_is_set():
+    from api.observability import scraper_allowed
+
+    assert scraper_allowed(None, None) and scraper_allowed("", "Bearer anything")
+    assert scraper_allowed("s3cr3t-metrics-token", "Bearer s3cr3t-metrics-token")
+    assert scraper_allowed("s3cr3t-metrics-token", "bearer s3cr3t-metrics-token")
+    assert not scraper_allowed("s3cr3t-metrics-token", None)
+    assert not scraper_allowed("s3cr3t-metrics-token", "Bearer s3cr3t-metrics-tokeN")
+    assert not scraper_allowed("s3cr3t-metrics-token", "Basic s3cr3t-metrics-token")
+    assert not scraper_allowed("s3cr3t-metrics-token", "s3cr3t-metrics-token")
+
+
+def test_with_a_metrics_token_set_metrics_answers_401_without_it_and_200_with_it(served):
+    _client, tokens, home = served
+    app = create_app(Settings(home=home, inline_worker=False, embedding_model="hash", metrics_token="scrape-7f3a9c2e1d"))
+    with TestClient(app) as client:
+        bare = client.get("/metrics")
+        assert bare.status_code == 401 and bare.headers["www-authenticate"] == "Bearer"
+        assert "REPCOPILOT_METRICS_TOKEN" in bare.json()["detail"]
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong-token-123456"}).status_code == 401
+        # a user's API token is not the scraper's
+        assert client.get("/metrics", headers={"Authorization": f"Bearer {tokens['zhangwei']}"}).status_code == 401
+        ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-7f3a9c2e1d"})
+        assert ok.status_code == 200 and "repcopilot_request_seconds" in ok.text
+
+
+def test_production_refuses_a_placeholder_metrics_token():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="REPCOPILOT_METRICS_TOKEN"):
+        Settings(environment="production", metrics_token="changeme")

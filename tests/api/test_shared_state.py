@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from core.blobs import CHUNK_BYTES, BlobMissing, DatabaseBlobStore, LocalBlobStore, blob_store_for
+from core.blobs import CHUNK_BYTES, BlobMissing, LocalBlobStore
+from crm.blobs import DatabaseBlobStore, blob_store_for
 from core.settings import Settings
 from crm.models import Blob, BlobChunk, User
 from crm.db import session_scope

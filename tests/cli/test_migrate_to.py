@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core.blobs import DatabaseBlobStore
+from crm.blobs import DatabaseBlobStore
 from crm.db import engine_for, make_engine, session_scope
 from crm.models import Base, Job, PracticeScenarioRecord, User
 from tests.api.conftest import demo_home_with_tokens
