@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core.blobs import CHUNK_BYTES, DatabaseBlobStore
+from core.blobs import CHUNK_BYTES
+from crm.blobs import DatabaseBlobStore
 from crm.db import make_engine, upgrade_schema
 
 
