@@ -12,6 +12,7 @@ from __future__ import annotations
 import mimetypes
 from dataclasses import dataclass
 from html import escape
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def mark_turns(turns: list[CallTurn], language: str) -> list[MarkedTurn]:
         out.append(MarkedTurn(t.idx, t.speaker, t.start_s, t.end_s, t.text, question=question,
                               why_question=question and is_why_question(t.text, language),
                               pain_point=t.speaker == "customer" and is_pain_point(t.text, language)))
-    for cur, nxt in zip(out, out[1:]):
+    for cur, nxt in pairwise(out):
         if cur.pain_point and nxt.speaker == "rep":
             cur.pause_after_pain_s = round(max(0.0, nxt.start_s - cur.end_s), 1)
     return out

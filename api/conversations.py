@@ -4,7 +4,7 @@ show them. ``record_turn`` is called by the chat route after every answer."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -22,7 +22,7 @@ TITLE_CHARS = 60
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def conversation_title(question: str) -> str:

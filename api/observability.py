@@ -28,8 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.metrics import (JOBS_OLDEST_QUEUED_AGE, JOBS_QUEUED, JOBS_RUNNING, REGISTRY, REJECTED, REQUEST_SECONDS,
-                          WECOM_ACK_SECONDS)
+from core.metrics import JOBS_OLDEST_QUEUED_AGE, JOBS_QUEUED, JOBS_RUNNING, REGISTRY, REJECTED, REQUEST_SECONDS, WECOM_ACK_SECONDS
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 GOOD_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -5,21 +5,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from datetime import timedelta
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 
+from agent.service import Answer, Copilot, make_planner, open_checkpointer
 from api.capacity import AgentGate
 from api.inbox import Inbox
-from agent.service import Answer, Copilot, make_planner, open_checkpointer
-from crm.blobs import blob_store_for
 from core.settings import Settings
+from crm.blobs import blob_store_for
 from crm.db import engine_for, ensure_home, schema_lock, session_factory, upgrade_schema
 from crm.models import User
 from tools.context import ToolContext
-from tools.practice.scenario import sync_scenarios
 from tools.jobs import JobWorker
+from tools.practice.scenario import sync_scenarios
 
 log = logging.getLogger("repcopilot.runtime")
 

@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
-from core.blobs import LocalBlobStore
 from api.deps import MAX_ID, CurrentUser, IdPath, Limit
+from core.blobs import LocalBlobStore
 from crm.access import scope_for, visible_leads
 from crm.models import Account, Job, Lead, User
 from speech.errors import SpeechError

@@ -21,8 +21,7 @@ import numpy as np
 from knowledge.embeddings import make_embedder
 from knowledge.store import KnowledgeStore, Visibility, _probes_digest
 
-WORDS = ("downtime maintenance price discount tender hospital renewal budget procurement policy audit delivery "
-         "line plant converter storage clinic payback compliance pilot demo quote approval").split()
+WORDS = ["downtime", "maintenance", "price", "discount", "tender", "hospital", "renewal", "budget", "procurement", "policy", "audit", "delivery", "line", "plant", "converter", "storage", "clinic", "payback", "compliance", "pilot", "demo", "quote", "approval"]
 ZH = "停机维修价格折扣招标医院续约预算采购政策审计交付产线工厂变流器储能门店回报合规试点演示报价审批"
 
 
@@ -120,9 +119,9 @@ def bench_kb(*, n_chunks: int = 100_000, queries: int = 50, embedder: str = "e5"
                 metas = [{"kind": "transcript", "source": f"call:{i}", "section": "00:00–00:30", "language": "en",
                           "call_id": i, "rep_id": i % 8 + team * 8, "team_id": team, "exemplar": i % 10 == 0,
                           "start_s": 0.0, "end_s": 30.0} for i in range(start, start + len(ids))]
-                metas = [m | hub for m, hub in zip(metas, big._hubness(vecs.tolist()))]
+                metas = [m | hub for m, hub in zip(metas, big._hubness(vecs.tolist()), strict=True)]
                 col.add(ids=ids, embeddings=vecs.tolist(), documents=texts, metadatas=metas)
-                big.keywords.add([(cid, f"calls_t{team}_en", t, m) for cid, t, m in zip(ids, texts, metas)])
+                big.keywords.add([(cid, f"calls_t{team}_en", t, m) for cid, t, m in zip(ids, texts, metas, strict=True)])
         big.keywords.commit()
         big.keywords.set_meta("hub_probes", _probes_digest())
         out["build_100k_s"] = round(time.perf_counter() - t0, 1)

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import wave
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,7 @@ def bench_speech(*, home: Path, model: str = "base", min_seconds: float = 60.0, 
         short_run = _fresh_process_run(short_path, home, model)
         long_run = _fresh_process_run(long_path, home, model)
     gaps = []
-    for (g1, g2), (w1, w2) in zip(zip(analysis.turns, analysis.turns[1:]), zip(truth, truth[1:])):
+    for (g1, g2), (w1, w2) in zip(pairwise(analysis.turns), pairwise(truth), strict=False):
         gaps.append(abs((g2.start_s - g1.end_s) - (w2.start_s - w1.end_s)))
     order_ok = [t.speaker for t in analysis.turns] == [p.speaker for p in truth]
     bare_s, pipeline_s = statistics.median(bare_times), statistics.median(pipeline_times)

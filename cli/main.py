@@ -17,13 +17,13 @@ from cli.calls import calls_app
 from cli.coaching import drills_app, profile_app, successor_command, team_app
 from cli.evals import eval_command
 from cli.kb import kb_app
-from cli.migrate import migrate_command
 from cli.kpi import kpi_command
 from cli.leads_intel import alerts_app, feedback_command, review_app, route_app, routing_app, signals_app
+from cli.migrate import migrate_command
 from cli.practice import practice_app
 from cli.serve import serve_command, users_app, worker_command
-from cli.suggestions import journey_command, suggestion_app, suggestions_command
 from cli.state import STATE, console, err_console, print_json
+from cli.suggestions import journey_command, suggestion_app, suggestions_command
 from core.errors import RepcopilotError, UserInputError
 from crm.access import get_user, visible_leads
 from crm.db import session_scope, upgrade_schema

@@ -60,7 +60,6 @@ def serve_command(
     import uvicorn
 
     from api.app import create_app
-
     from api.observability import configure_logging
 
     configure_logging(STATE.settings.log_format)  # JSON with REPCOPILOT_LOG_FORMAT=json; redacted either way

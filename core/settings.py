@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> "Settings":
+    def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "production":
             return self
         problems = [p for p in (secret_problem(name, getattr(self, name)) for name in

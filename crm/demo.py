@@ -732,10 +732,7 @@ class _CallTimeline:
 def _rep_pause_s(r: random.Random, tr: RepTraits, *, after_pain: bool) -> float:
     """How long the rep waits before speaking: their patience after a pain point, a short
     pause otherwise; impatient reps sometimes talk over the customer (a negative pause)."""
-    if after_pain:
-        gap = max(0.25, r.gauss(tr.patience_s, 0.35))
-    else:
-        gap = max(0.15, r.gauss(0.7, 0.25))
+    gap = max(0.25, r.gauss(tr.patience_s, 0.35)) if after_pain else max(0.15, r.gauss(0.7, 0.25))
     if r.random() < 0.12 * (1.6 - tr.patience_s / 2):  # impatient reps talk over the customer
         gap = -r.uniform(0.2, 0.8)
     return gap

@@ -110,7 +110,7 @@ def _rows_right(answer, oracle: dict[str, Any], want) -> bool:
 
         mine = sorted((v for v in got.values() if v is not None), reverse=want.order == "desc")
         theirs = ranked(oracle["rows"], want)
-        return len(mine) == len(theirs) and all(_close(a, b) for a, b in zip(mine, theirs))
+        return len(mine) == len(theirs) and all(_close(a, b) for a, b in zip(mine, theirs, strict=True))
     return set(got) == set(oracle["rows"]) and all(_close(got[k], oracle["rows"][k]) for k in got)
 
 

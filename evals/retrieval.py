@@ -136,7 +136,7 @@ def tune_fusion(store, dev: list[dict[str, Any]], grid: dict[str, tuple] = FUSIO
     rows = []
     try:
         for values in itertools.product(*grid.values()):
-            point = dict(zip(grid, values))
+            point = dict(zip(grid, values, strict=True))
             store_module.FUSION = dataclasses.replace(saved, **point)
             rep = run_corpus_eval(store, dev)["recall_at_3"]
             directions = [v for key, v in rep.items() if "->" in key]

@@ -154,8 +154,9 @@ class DatabaseKeywordIndex:
             return dict(session.execute(select(KnowledgePartition.name, KnowledgePartition.chunks)
                                         .where(KnowledgePartition.chunks > 0)).all())
 
-    def search(self, query: str, partition: str, k: int, access: Access = Access()) -> list[str]:
+    def search(self, query: str, partition: str, k: int, access: Access | None = None) -> list[str]:
         """Chunk ids of the partition matching any of the query's tokens, best ``ts_rank`` first."""
+        access = access or Access()
         q = _tsquery(query)
         if not q:
             return []

@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 

@@ -211,7 +211,7 @@ class KnowledgeStore:
                 if not len(got["ids"]):
                     continue
                 hubs = self._hubness([list(v) for v in got["embeddings"]])
-                col.update(ids=got["ids"], metadatas=[(m or {}) | h for m, h in zip(got["metadatas"], hubs)])
+                col.update(ids=got["ids"], metadatas=[(m or {}) | h for m, h in zip(got["metadatas"], hubs, strict=True)])
                 updated += len(got["ids"])
         self.keywords.set_meta("hub_probes", _probes_digest())
         return updated
@@ -275,7 +275,7 @@ class KnowledgeStore:
             total = collection.count()
             for offset in range(0, total, 5000):
                 got = collection.get(include=["documents", "metadatas"], limit=5000, offset=offset)
-                self.keywords.add([(cid, part, doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])])
+                self.keywords.add([(cid, part, doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)])
         old = sqlite3.connect(old_keywords)
         try:
             rows = old.execute("SELECT source_key, digest, chunk_ids FROM sources").fetchall()
@@ -354,7 +354,7 @@ class KnowledgeStore:
             vectors = self.embedder.embed_documents(texts)
         else:  # Chinese with an English-only model: a placeholder vector, never queried
             vectors = [[0.0] * self._dim()] * len(texts)
-        metas = [r[3] | hub for r, hub in zip(part_rows, self._hubness(vectors))]
+        metas = [r[3] | hub for r, hub in zip(part_rows, self._hubness(vectors), strict=True)]
         for i in range(0, len(part_rows), 5000):
             chunk = part_rows[i:i + 5000]
             self._col(part).upsert(ids=[r[0] for r in chunk], embeddings=vectors[i:i + 5000],
@@ -622,7 +622,7 @@ def _hub_corrected(res: dict[str, Any], qlang: str) -> list[str]:
     across languages, stop crowding out the one that answers)."""
     ids, distances, metas = res["ids"][0], res["distances"][0], res["metadatas"][0]
     penalty = FUSION.hub_penalty
-    scored = [(1.0 - d - penalty * float((m or {}).get(f"hub_{qlang}", 0.0)), i) for i, d, m in zip(ids, distances, metas)]
+    scored = [(1.0 - d - penalty * float((m or {}).get(f"hub_{qlang}", 0.0)), i) for i, d, m in zip(ids, distances, metas, strict=True)]
     return [i for _, i in sorted(scored, key=lambda t: -t[0])]
 
 

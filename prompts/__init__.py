@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 FOLDER = Path(__file__).parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str, language: str) -> str:
     path = FOLDER / f"{name}.{'zh' if language == 'zh' else 'en'}.md"
     return path.read_text(encoding="utf-8").strip()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Sequence
+from itertools import pairwise
 
 from core.lang import cjk_count
 from speech.text import is_open_question, is_pain_point, is_question, is_why_question
@@ -56,14 +57,14 @@ def interactivity_per_min(turns: Sequence[Turn]) -> float | None:
     if not _separated(turns) or _minutes(turns) == 0:
         return None
     ordered = sorted(turns, key=lambda t: t.start_s)
-    switches = sum(1 for a, b in zip(ordered, ordered[1:]) if a.speaker != b.speaker)
+    switches = sum(1 for a, b in pairwise(ordered) if a.speaker != b.speaker)
     return switches / _minutes(turns)
 
 
 def _transitions(turns: Sequence[Turn]) -> list[tuple[Turn, Turn]]:
     """(customer turn, the rep turn that follows it) pairs, in time order."""
     ordered = sorted(turns, key=lambda t: t.start_s)
-    return [(a, b) for a, b in zip(ordered, ordered[1:]) if a.speaker == "customer" and b.speaker == "rep"]
+    return [(a, b) for a, b in pairwise(ordered) if a.speaker == "customer" and b.speaker == "rep"]
 
 
 def patience_s(turns: Sequence[Turn]) -> float | None:
@@ -111,7 +112,7 @@ def interruptions(turns: Sequence[Turn]) -> int | None:
     if not _separated(turns):
         return None
     ordered = sorted(turns, key=lambda t: t.start_s)
-    return sum(1 for prev, t in zip(ordered, ordered[1:])
+    return sum(1 for prev, t in pairwise(ordered)
                if prev.speaker == "customer" and t.speaker == "rep" and t.start_s < prev.end_s + INTERRUPTION_WINDOW_S)
 
 

@@ -184,7 +184,7 @@ def _transcribe_into_turns(model, tracks: list[tuple[np.ndarray, list[tuple[floa
     Mandarin phrases across speakers in the measurements)."""
     texts: list[list[str]] = [[""] * len(spans) for _, spans in tracks]
     for batch in pass_batches(tracks):
-        for (t, j, _), text in zip(batch, _transcribe_pass(model, batch, language)):
+        for (t, j, _), text in zip(batch, _transcribe_pass(model, batch, language), strict=True):
             texts[t][j] = text
     return texts
 
@@ -230,7 +230,7 @@ def _transcribe_pass(model, batch: list[tuple[int, int, np.ndarray]], language: 
         initial_prompt=ZH_PROMPT if language == "zh" else None, vad_filter=False,
     )
     texts = []
-    for (_, _, piece), ws in zip(batch, assign_words(segments, starts, len(batch))):
+    for (_, _, piece), ws in zip(batch, assign_words(segments, starts, len(batch)), strict=True):
         text = "".join(ws).strip()  # Whisper's words carry their own leading spaces
         if not text and piece.size >= SR // 2:
             text = _transcribe_alone(model, piece, language)
@@ -307,18 +307,18 @@ def _window_turns(whisper, offset: float, tracks: list[tuple[np.ndarray, str]],
     spans_by_track = _spans_of_tracks([audio for audio, _ in tracks])
     if lang is None:
         lang = _language_of_richest_track(whisper, tracks, spans_by_track)
-    texts = _transcribe_into_turns(whisper, [(audio, spans) for (audio, _), spans in zip(tracks, spans_by_track)],
+    texts = _transcribe_into_turns(whisper, [(audio, spans) for (audio, _), spans in zip(tracks, spans_by_track, strict=True)],
                                    lang or "en")
     turns = [Turn(speaker, round(offset + a, 3), round(offset + b, 3), text)
-             for (_, speaker), spans, track_texts in zip(tracks, spans_by_track, texts)
-             for (a, b), text in zip(spans, track_texts)]
+             for (_, speaker), spans, track_texts in zip(tracks, spans_by_track, texts, strict=True)
+             for (a, b), text in zip(spans, track_texts, strict=True)]
     return turns, lang
 
 
 def _language_of_richest_track(whisper, tracks: list[tuple[np.ndarray, str]],
                                spans_by_track: list[list[tuple[float, float]]]) -> str | None:
     """The language detected on the track with the most speech, None when no track has any."""
-    spans, (audio, _) = max(zip(spans_by_track, tracks), key=lambda st: sum(b - a for a, b in st[0]))
+    spans, (audio, _) = max(zip(spans_by_track, tracks, strict=True), key=lambda st: sum(b - a for a, b in st[0]))
     return _pick_language(whisper, audio, spans) if spans else None
 
 
@@ -377,7 +377,7 @@ def _join_across_windows(turns: list[Turn]) -> list[Turn]:
     out: list[Turn] = []
     for t in turns:
         if out and out[-1].speaker == t.speaker and t.start_s - out[-1].end_s < MERGE_GAP_S \
-                and abs((t.start_s % WINDOW_S)) < 0.05:
+                and abs(t.start_s % WINDOW_S) < 0.05:
             prev = out.pop()
             out.append(Turn(prev.speaker, prev.start_s, t.end_s, (prev.text + " " + t.text).strip()))
         else:

@@ -57,7 +57,7 @@ def build_call(lines: list[tuple[str, str, float]], lang: str, folder: Path, nam
         t += audio.size / SR
     total = int((t + 1.0) * SR)
     left, right = np.zeros(total, np.float32), np.zeros(total, np.float32)
-    for p, audio in zip(placed, clips):
+    for p, audio in zip(placed, clips, strict=True):
         track = left if p.speaker == "rep" else right
         i = int(round(p.start_s * SR))
         track[i:i + audio.size] += audio

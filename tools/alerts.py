@@ -47,8 +47,8 @@ class AlertView:
         head = f"**{self.title}**" + (f"(线索 #{self.lead_id})" if zh else f" (lead #{self.lead_id})")
         lines = [head, ("建议:" if zh else "Suggested: ") + self.action]
         lines += [f"- {e.get('time') or ''} {e['text']}".rstrip() for e in self.evidence]
-        lines.append((f"置信度 {self.confidence:.2f} · 状态 {self.status}" if zh else
-                      f"confidence {self.confidence:.2f} · status {self.status}"))
+        lines.append(f"置信度 {self.confidence:.2f} · 状态 {self.status}" if zh else
+                      f"confidence {self.confidence:.2f} · status {self.status}")
         return "  \n".join(lines)
 
 

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -599,7 +600,7 @@ def _reply_pause(p: Pair) -> tuple[float, float]:
 
 def reply_pairs(turns: list[Any]) -> list[Pair]:
     """Each customer turn followed directly by a rep turn."""
-    return [(a, b) for a, b in zip(turns, turns[1:]) if a.speaker == "customer" and b.speaker == "rep"]
+    return [(a, b) for a, b in pairwise(turns) if a.speaker == "customer" and b.speaker == "rep"]
 
 
 def _quickest_after_pain(pairs: list[Pair], metric: str, language: str) -> Pair | None:
@@ -734,7 +735,7 @@ def _view(ctx: ToolContext, rep: User, profile: CapabilityProfile, calls: list[C
         for c in g["calls"]:
             c["label"] = input_label(ctx, c["metric"])
     notes = []
-    for d, v in dims.items():
+    for v in dims.values():
         if v["score"] is None:
             notes.append(ctx.t(f"{v['label']}:只有 {v['calls_used']} 通有指标的通话(至少需要 {v['min_calls']} 通),暂不评分。",
                                f"{v['label']}: only {v['calls_used']} call(s) with metrics (at least {v['min_calls']} needed) — no score yet."))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import func, select
@@ -148,7 +149,7 @@ PAUSE_GAPS = ("pain_point_pause_s", "patience_s", "why_question_share", "why_que
 def _pain_point_replies(turns: list[CallTurn], language: str, call_id: int) -> list[Evidence]:
     """Pain points answered too fast (under 1.5 s) or without a "why" question."""
     out = []
-    for prev, cur in zip(turns, turns[1:]):
+    for prev, cur in pairwise(turns):
         if not (prev.speaker == "customer" and cur.speaker == "rep" and is_pain_point(prev.text, language)):
             continue
         pause = cur.start_s - prev.end_s
@@ -168,7 +169,7 @@ def _longest_monologue(turns: list[CallTurn], language: str, call_id: int) -> li
 
 def _interruptions(turns: list[CallTurn], language: str, call_id: int) -> list[Evidence]:
     return [Evidence("call", f"{call_id}", f"{_clock(cur.start_s)}", cur.text)
-            for prev, cur in zip(turns, turns[1:])
+            for prev, cur in pairwise(turns)
             if prev.speaker == "customer" and cur.speaker == "rep" and cur.start_s < prev.end_s + 0.2]
 
 

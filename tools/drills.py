@@ -18,6 +18,7 @@ import re
 import statistics
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ def weekly_tasks(gaps: list[dict[str, Any]], dimensions: dict[str, Any], drills:
             continue
         inputs = dimensions[g["dimension"]]["inputs"]
 
-        def rank(d: dict[str, Any]) -> float:
+        def rank(d: dict[str, Any], inputs: dict[str, Any] = inputs) -> float:
             spec = _spec(drill_metrics.get(d["code"]))
             r = inputs.get(spec.name, {}).get("rank") if spec else None
             return 101.0 if r is None else r
@@ -440,7 +441,7 @@ def exemplar_moment(turns: list[Any], metric: str | None, language: str, *, stri
     choose = EXEMPLAR_EXCHANGES.get(metric)
     if choose is None:
         return None
-    pairs = [(a, b) for a, b in zip(turns, turns[1:]) if a.speaker == "customer" and b.speaker == "rep"]
+    pairs = [(a, b) for a, b in pairwise(turns) if a.speaker == "customer" and b.speaker == "rep"]
     exchanges = _Exchanges(pairs, [p for p in pairs if is_pain_point(p[0].text, language)],
                            [p for p in pairs if is_objection(p[0].text, language)], language, strict)
     chosen = choose(exchanges)

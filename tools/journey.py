@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -450,7 +451,7 @@ def mark_gaps(moments: list[datetime], until: datetime, gap_days: int, stages: l
               bounds: list[Bounds]) -> list[JourneyGap]:
     """Silences longer than ``gap_days`` between activity ``moments`` (sorted), and an open one
     from the last moment to ``until``; each tagged with the stage it starts in."""
-    silences = [(a, b, False) for a, b in zip(moments, moments[1:]) if (b - a).days > gap_days]
+    silences = [(a, b, False) for a, b in pairwise(moments) if (b - a).days > gap_days]
     if moments and (until - moments[-1]).days > gap_days:
         silences.append((moments[-1], until, True))
     gaps = []

@@ -27,9 +27,8 @@ from sqlalchemy import and_, func, select, update
 
 from core.errors import ConfigError, PermissionDenied, UserInputError
 from crm.access import visible_leads
-from crm.models import AISuggestion, Account, Alert, AuditLog, Contact, Lead, Opportunity, Team, Touchpoint, User
+from crm.models import Account, AISuggestion, Alert, AuditLog, Contact, Lead, Opportunity, Team, Touchpoint, User
 from tools.context import ToolContext
-from tools.routing import available
 from tools.leads import (
     RuleInput,
     Touch,
@@ -41,6 +40,7 @@ from tools.leads import (
     local_day_start,
     refuse_trainer,
 )
+from tools.routing import available
 from tools.text import describe_touch, fmt_time
 
 SIGNALS_CONFIG_PATH = Path(__file__).with_name("signals.yaml")

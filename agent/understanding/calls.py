@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
-from agent.understanding import references, slots as slot_extractors
+from agent.understanding import references
+from agent.understanding import slots as slot_extractors
 from tools.context import ToolContext
 
 Call = tuple[str, dict[str, Any]]
@@ -79,7 +80,7 @@ LEAD_CUE = re.compile(r"线索|这条|那条|这个|这单|那单|单子|\blead\
 LEAD_INTENTS = ("lead_status", "journey", "routing_who", "routing_why")
 
 
-def slot_factors(t: "Turn", top: str | None = None) -> dict[str, float]:
+def slot_factors(t: Turn, top: str | None = None) -> dict[str, float]:
     """What the deterministic slots say about the readings: a registry metric named makes a KPI
     likelier; a reading that needs a word the question lacks ("who" to route, "why" to explain a
     routing, a practice word to start one) is unlikelier."""
@@ -107,13 +108,13 @@ def slot_factors(t: "Turn", top: str | None = None) -> dict[str, float]:
     return factors
 
 
-def _names_a_scenario(t: "Turn") -> bool:
+def _names_a_scenario(t: Turn) -> bool:
     from agent.planners import practice_request
 
     return bool(practice_request(t.question, t.ctx))
 
 
-def _names_a_visible_lead(t: "Turn") -> bool:
+def _names_a_visible_lead(t: Turn) -> bool:
     from core.errors import RepcopilotError
     from tools.leads import find_leads
 

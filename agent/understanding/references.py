@@ -58,8 +58,6 @@ def _label_mentioned(question: str, label: str) -> bool:
     words = [w for w in re.findall(r"[a-z]{4,}", label.lower()) if w not in STOP]
     if any(re.search(rf"\b{re.escape(w)}", q) for w in words):
         return True
-    for run in re.findall(r"[\u4e00-\u9fff]{2,}", label):
-        # a 3-character piece of a Chinese name ("超声科", "宏达风") is distinctive; 2 characters often are not
-        if any(run[i:i + 3] in question for i in range(len(run) - 2)):
-            return True
-    return False
+    # a 3-character piece of a Chinese name ("超声科", "宏达风") is distinctive; 2 characters often are not
+    return any(run[i:i + 3] in question
+               for run in re.findall(r"[\u4e00-\u9fff]{2,}", label) for i in range(len(run) - 2))

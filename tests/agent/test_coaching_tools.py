@@ -12,8 +12,8 @@ from agent.service import Copilot
 from agent.tools import REGISTRY, run_tool
 from crm.db import session_factory
 from evals.scripted_llm import ScriptedServer, text_reply, tool_call_reply
-from tools.calls import recompute_call_metrics
 from tests.agent.conftest import noon_ctx
+from tools.calls import recompute_call_metrics
 
 
 @pytest.mark.parametrize("question, intent", [

@@ -14,8 +14,8 @@ import uvicorn
 from api.auth import create_token
 from crm.access import get_user
 from crm.db import make_engine, session_scope, upgrade_schema
-from tools.demo_setup import build_demo
 from tests.conftest import AS_OF
+from tools.demo_setup import build_demo
 
 
 def demo_home_with_tokens(home: Path, logins: tuple[str, ...]) -> dict[str, str]:

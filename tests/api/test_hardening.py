@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import select as sql_select, update
+from sqlalchemy import select as sql_select
+from sqlalchemy import update
 
 from api.app import create_app
 from api.inbox import Inbox
@@ -312,7 +313,6 @@ def test_an_answered_message_is_recorded_even_when_the_first_write_fails(home, m
 
 def test_the_knowledge_store_is_opened_once_however_many_first_questions_arrive(home, monkeypatch):
     import tools.knowledge
-
     from api.runtime import Runtime
 
     opened = []

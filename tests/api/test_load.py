@@ -15,11 +15,11 @@ from api.app import create_app
 from bench.loadgen import Request, run_load
 from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
-from tools.demo_setup import build_demo
 from crm.models import InboundMessage, User
 from tests.api.conftest import serve
 from tests.api.test_wecom import A, FakeWeComApi, _encrypted_text
 from tests.conftest import AS_OF
+from tools.demo_setup import build_demo
 
 WECOM_ACK_LIMIT_MS = 5000  # WeCom retries a callback it has not seen acked within 5 s
 BURST = 200

@@ -24,11 +24,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from crm.db import engine_for, make_engine, session_scope, upgrade_schema
-from tools.demo_setup import build_demo
 from crm.models import Call, Contact, InboundMessage, Job, KnowledgeChunk, User
-from tests.api.test_wecom import A as WECOM, FakeWeComApi, _encrypted_text
+from tests.api.test_wecom import A as WECOM
+from tests.api.test_wecom import FakeWeComApi, _encrypted_text
 from tests.chroma_server import chroma_command, chroma_server, free_port
 from tests.conftest import _PG_SKIP, AS_OF, _fresh_pg_database
+from tools.demo_setup import build_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 VTT = ROOT / "tests" / "speech" / "data" / "teams-meeting.vtt"

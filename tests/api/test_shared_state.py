@@ -6,13 +6,13 @@ import hashlib
 import os
 
 import pytest
+from sqlalchemy import func, select
 
 from core.blobs import CHUNK_BYTES, BlobMissing, LocalBlobStore
-from crm.blobs import DatabaseBlobStore, blob_store_for
 from core.settings import Settings
-from crm.models import Blob, BlobChunk, User
+from crm.blobs import DatabaseBlobStore, blob_store_for
 from crm.db import session_scope
-from sqlalchemy import func, select
+from crm.models import Blob, BlobChunk, User
 
 
 def _file(tmp_path, size: int):
@@ -102,10 +102,10 @@ def test_a_scenario_created_on_one_node_is_in_the_database_and_every_node_lists_
     and opens it; created again with changes, B sees the new version."""
     import shutil
 
-    from tools.demo_setup import build_demo
     from crm.access import get_user
     from tests.conftest import AS_OF
     from tools.context import ToolContext
+    from tools.demo_setup import build_demo
     from tools.practice.scenario import BUILTIN_DIR
     from tools.practice.service import create_scenario, list_scenarios, scenario_for
 

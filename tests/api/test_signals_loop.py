@@ -13,9 +13,9 @@ from api.app import create_app
 from api.auth import create_token
 from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
-from tools.demo_setup import build_demo
 from crm.models import Alert, AuditLog, User
 from tests.api.test_wecom import A, FakeWeComApi
+from tools.demo_setup import build_demo
 
 
 def test_the_server_evaluates_the_rules_and_sends_each_new_alert_once_to_its_owner(tmp_path):

@@ -18,7 +18,6 @@ from api.teams import send_proactive
 from core.errors import NotFoundError
 from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
-from tools.demo_setup import build_demo
 from crm.models import AISuggestion, ConversationRef, InboundMessage, User
 from tests.api.teams_fixtures import (
     APP_ID,
@@ -32,6 +31,7 @@ from tests.api.teams_fixtures import (
     message_activity,
 )
 from tests.conftest import AS_OF
+from tools.demo_setup import build_demo
 
 AAD = {"zhangwei": "aad-0000-zhangwei", "chenjing": "aad-0000-chenjing", "wangjianhua": "aad-0000-wangjianhua"}
 STRANGER = "aad-9999-not-enrolled"

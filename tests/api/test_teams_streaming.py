@@ -5,7 +5,6 @@ one final message carrying the answer card — to the fake Bot Connector on 127.
 from __future__ import annotations
 
 import json
-
 import threading
 import time
 
@@ -17,12 +16,12 @@ import api.teams
 from api.app import create_app
 from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
-from tools.demo_setup import build_demo
 from crm.models import Lead, User
 from evals.scripted_llm import ScriptedServer, held_text_reply, tool_call_reply
 from tests.api.teams_fixtures import APP_ID, TENANT_ID, FakeBotServices, FixedTokenProvider, SigningKey, card_text, message_activity
 from tests.api.test_teams import _new_id, _post, _wait_finished
 from tests.conftest import AS_OF
+from tools.demo_setup import build_demo
 
 AAD = "aad-0000-zhangwei"
 

@@ -5,6 +5,7 @@ kept recording, access as for calls elsewhere, and a phone-sized layout."""
 from __future__ import annotations
 
 import wave
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def test_the_call_page_shows_who_spoke_when_the_highlighted_transcript_and_the_m
     # the timeline: one bar per turn, in its speaker's row, a pause mark after each pain point the rep answered
     assert page.locator("svg .seg").count() == len(turns)
     assert page.locator("svg .seg.rep").count() == sum(t.speaker == "rep" for t in turns)
-    answered = [(a, b) for a, b in zip(turns, turns[1:])
+    answered = [(a, b) for a, b in pairwise(turns)
                 if a.speaker == "customer" and b.speaker == "rep" and is_pain_point(a.text, language)]
     assert page.locator("svg rect.pause").count() == len(answered) >= 1
     first_pause = page.locator("svg rect.pause").first

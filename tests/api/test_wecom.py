@@ -16,9 +16,9 @@ from sqlalchemy import func, select, update
 from api.app import create_app
 from core.settings import Settings
 from crm.db import make_engine, session_scope, upgrade_schema
-from tools.demo_setup import build_demo
 from crm.models import InboundMessage, User
 from tests.conftest import AS_OF
+from tools.demo_setup import build_demo
 
 A = {"token": "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo", "aes": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt", "corp": "ww1436e0e65a779aee"}
 A_POST_BODY = """<xml><ToUserName><![CDATA[ww1436e0e65a779aee]]></ToUserName>

@@ -43,12 +43,10 @@ def test_an_admin_sees_every_lead(demo_engine):
 
 
 def test_a_trainer_is_refused_the_pipeline_with_a_reason(demo_engine):
-    with session_scope(demo_engine) as s:
-        with pytest.raises(PermissionDenied, match="trainer"):
-            visible_leads(s, get_user(s, "linfang"))
+    with session_scope(demo_engine) as s, pytest.raises(PermissionDenied, match="trainer"):
+        visible_leads(s, get_user(s, "linfang"))
 
 
 def test_an_unknown_login_suggests_close_logins(demo_engine):
-    with session_scope(demo_engine) as s:
-        with pytest.raises(NotFoundError, match="zhangwei"):
-            get_user(s, "zhangwe")
+    with session_scope(demo_engine) as s, pytest.raises(NotFoundError, match="zhangwei"):
+        get_user(s, "zhangwe")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import statistics
 from datetime import date, datetime
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import delete, func, insert, select
@@ -12,8 +13,8 @@ from sqlalchemy import delete, func, insert, select
 from core.errors import UserInputError
 from crm.db import make_engine, session_scope, upgrade_schema
 from crm.demo import BASE_VOLUMES, demo_traits, entity_counts
-from tools.demo_setup import build_demo
 from crm.models import Account, Call, CallTurn, Contact, IntentScoreSnapshot, Lead, Opportunity, Region, Team, User
+from tools.demo_setup import build_demo
 
 AS_OF = date(2026, 11, 20)
 
@@ -137,7 +138,7 @@ def _pain_pauses_by_rep(session) -> dict[int, float]:
     gaps: dict[int, list[float]] = {}
     for call in session.scalars(select(Call)):
         turns = call.turns
-        for prev, cur in zip(turns, turns[1:]):
+        for prev, cur in pairwise(turns):
             if prev.speaker == "customer" and cur.speaker == "rep" and any(prev.text.startswith(p) for p in pains):
                 gaps.setdefault(call.rep_id, []).append(cur.start_s - prev.end_s)
     return {rep: statistics.median(v) for rep, v in gaps.items() if len(v) >= 3}
@@ -153,10 +154,10 @@ def test_patient_reps_wait_longer_after_pain_points_and_curious_reps_win_more(de
             closed = s.execute(select(Opportunity.won).where(Opportunity.owner_id == uid, Opportunity.won.is_not(None))).scalars().all()
             if len(closed) >= 3:
                 wins[login] = sum(closed) / len(closed)
-    logins = [l for l in ids if ids[l] in pauses]
+    logins = [who for who in ids if ids[who] in pauses]
     assert len(logins) >= 20
-    pause_corr = statistics.correlation([traits[l]["patience_s"] for l in logins], [pauses[ids[l]] for l in logins])
+    pause_corr = statistics.correlation([traits[who]["patience_s"] for who in logins], [pauses[ids[who]] for who in logins])
     assert pause_corr > 0.7
-    skilled = sorted(wins, key=lambda l: traits[l]["patience_s"] / 3 + traits[l]["curiosity"] / 0.42)
+    skilled = sorted(wins, key=lambda who: traits[who]["patience_s"] / 3 + traits[who]["curiosity"] / 0.42)
     low, high = skilled[: len(skilled) // 3], skilled[-len(skilled) // 3:]
-    assert statistics.mean(wins[l] for l in high) > statistics.mean(wins[l] for l in low)
+    assert statistics.mean(wins[who] for who in high) > statistics.mean(wins[who] for who in low)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from crm.demo import DEMO_PLAYBOOKS
@@ -157,8 +156,8 @@ def test_the_over_fetch_path_applies_the_same_access_rule_as_the_filtered_query(
 
 
 def test_with_an_llm_configured_the_other_languages_query_is_its_translation(tmp_path):
-    from knowledge.store import llm_translator
     from evals.scripted_llm import ScriptedServer, text_reply
+    from knowledge.store import llm_translator
 
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "renewal.md").write_text("# Renewals\n\nStart renewal talks 90 days before expiry.")

@@ -12,12 +12,12 @@ from sqlalchemy import Engine, select
 
 from crm.access import get_user
 from crm.db import session_factory
-from tools.demo_setup import build_demo
 from crm.models import Alert
 from evals.kpi_eval import seed_alerts
 from tests.conftest import AS_OF, backend_engine
 from tests.kpi.oracle import expected
 from tools.context import ToolContext
+from tools.demo_setup import build_demo
 from tools.kpi import answer_question
 
 AT = datetime(2026, 11, 20, 12)

@@ -102,9 +102,8 @@ def test_a_question_outside_the_metrics_names_the_closest_ones_and_no_number(dem
 
 
 def test_trainers_are_refused_pipeline_kpis_in_their_language(demo_engine):
-    with session_factory(demo_engine)() as session:
-        with pytest.raises(PermissionDenied, match="培训师"):
-            answer_question(ctx=_ctx(session, "linfang"), question="上个月赢单率")
+    with session_factory(demo_engine)() as session, pytest.raises(PermissionDenied, match="培训师"):
+        answer_question(ctx=_ctx(session, "linfang"), question="上个月赢单率")
 
 
 def test_every_registry_metric_compiles_and_runs_on_this_backend(demo_engine):

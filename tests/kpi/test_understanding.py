@@ -91,9 +91,8 @@ def _ctx(session, login, lang="zh"):
     ("average call duration this month", "en", "not one of the defined metrics"),
 ])
 def test_an_undefined_kpi_names_the_closest_defined_ones_and_no_number(demo_engine, question, lang, words):
-    with session_factory(demo_engine)() as session:
-        with pytest.raises(KpiClarification, match=words) as err:
-            answer_question(ctx=_ctx(session, "wangjianhua", lang), question=question)
+    with session_factory(demo_engine)() as session, pytest.raises(KpiClarification, match=words) as err:
+        answer_question(ctx=_ctx(session, "wangjianhua", lang), question=question)
     names = [load_registry().metrics[n].label(lang) for n in err.value.choices]
     assert len(names) == 3 and all(n in str(err.value) for n in names)
     assert isinstance(err.value, UserInputError) and not any(mark in str(err.value) for mark in ("%", "¥", " d ", "**"))

@@ -5,6 +5,7 @@ backends, the LLM persona against the scripted server, and the eval (strong beat
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 
 import pytest
 
@@ -12,10 +13,10 @@ from agent.practice import LLMPersona, end_session, rep_turn, run_script, start_
 from core.errors import PermissionDenied, UserInputError
 from evals.practice_eval import SCRIPTS_DIR, run_practice_eval, verdict_is_explained
 from evals.scripted_llm import ScriptedServer, text_reply
+from tests.tools.conftest import make_ctx
 from tools.practice.dialogue import decide, new_state
 from tools.practice.scenario import BUILTIN_DIR, INDUSTRIES, catalogue, find_scenario, load_file, parse_scenario
 from tools.practice.service import assign_scenario, list_sessions, trainer_report
-from tests.tools.conftest import make_ctx
 
 GOOD = (BUILTIN_DIR / "hospital-price-objection.yaml").read_text(encoding="utf-8")
 
@@ -93,7 +94,7 @@ def test_a_session_is_stored_with_kinds_and_timing_and_its_verdicts_cite_turns(p
     out = run_script(ctx, "医院采购价格异议", script)
     reps = [t for t in out["transcript"] if t["speaker"] == "rep"]
     assert out["transcript"][0]["speaker"] == "customer" and reps[0]["kind"] == "small_talk"
-    assert all(a["end_s"] <= b["start_s"] for a, b in zip(out["transcript"], out["transcript"][1:]))
+    assert all(a["end_s"] <= b["start_s"] for a, b in pairwise(out["transcript"]))
     assert out["scores"]["metrics"]["pain_point_pause_s"] == pytest.approx(2.2, abs=0.21)  # measured pauses in the script
     assert {p["id"] for p in out["pain_points_found"]} == {"downtime", "vendor_delay", "audit"}
     by_idx = {t["idx"]: t["text"] for t in out["transcript"]}

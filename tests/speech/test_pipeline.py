@@ -3,6 +3,7 @@ pause timing from per-channel VAD, why-questions, mono calls, bad files."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,9 @@ def calls(tmp_path_factory):
 
 def _check_timing(analysis, truth):
     assert [t.speaker for t in analysis.turns] == [p.speaker for p in truth]
-    for got, want in zip(analysis.turns, truth):
+    for got, want in zip(analysis.turns, truth, strict=False):
         assert abs(got.start_s - want.start_s) <= 0.1 and abs(got.end_s - want.end_s) <= 0.1
-    for (g1, g2), (w1, w2) in zip(zip(analysis.turns, analysis.turns[1:]), zip(truth, truth[1:])):
+    for (g1, g2), (w1, w2) in zip(pairwise(analysis.turns), pairwise(truth), strict=False):
         assert abs((g2.start_s - g1.end_s) - (w2.start_s - w1.end_s)) <= 0.1
 
 
@@ -96,7 +97,7 @@ def test_a_mono_call_says_speakers_cannot_be_separated_and_leaves_speaker_metric
     assert a.metrics["speaking_rate_wpm"] is not None
     # speech closer than 0.6 s merges into one turn in mono (the first two lines); the 2.3 s pause stays
     assert 4 <= len(a.turns) <= len(truth)
-    assert any(abs((b.start_s - x.end_s) - 2.3) <= 0.1 for x, b in zip(a.turns, a.turns[1:]))
+    assert any(abs((b.start_s - x.end_s) - 2.3) <= 0.1 for x, b in pairwise(a.turns))
 
 
 def test_a_mandarin_mono_call_keeps_its_long_pause_and_leaves_speaker_metrics_unset(calls, home):
@@ -106,7 +107,7 @@ def test_a_mandarin_mono_call_keeps_its_long_pause_and_leaves_speaker_metrics_un
     assert a.metrics["talk_ratio"] is None and a.metrics["patience_s"] is None
     assert a.metrics["speaking_rate_wpm"] is not None  # characters per minute over all speech
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in t.text) for t in a.turns)
-    assert any(abs((b.start_s - x.end_s) - 2.3) <= 0.1 for x, b in zip(a.turns, a.turns[1:]))
+    assert any(abs((b.start_s - x.end_s) - 2.3) <= 0.1 for x, b in pairwise(a.turns))
 
 
 @pytest.mark.parametrize("content, match", [(b"", "empty"), (b"this is not audio at all" * 10, "decoded|convert")])

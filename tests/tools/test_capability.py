@@ -454,7 +454,7 @@ def test_the_profiles_eval_reports_the_planted_reps_on_top_and_fails_when_the_sc
         profiles = list(session.scalars(select(CapabilityProfile)))
         scores = [p.dimensions["needs_discovery"]["score"] for p in profiles]
         random.Random(3).shuffle(scores)
-        for p, score in zip(profiles, scores):
+        for p, score in zip(profiles, scores, strict=False):
             p.dimensions = dict(p.dimensions, needs_discovery=dict(p.dimensions["needs_discovery"], score=score))
         session.flush()
         return out

@@ -165,7 +165,7 @@ def test_on_the_demo_each_gap_gets_a_drill_of_its_dimension_this_week(demo_sessi
     gaps = rep_profile(ctx=make_ctx(demo_session, "linfang"), rep_login="magang").gaps
     catalogue = {d.code: d.dimension for d in demo_session.scalars(select(Drill))}
     assert plan.tasks and [t["dimension"] for t in plan.tasks] == [g["dimension"] for g in gaps if g["dimension"] in catalogue.values()]
-    for t, g in zip(plan.tasks, gaps):
+    for t, g in zip(plan.tasks, gaps, strict=False):
         assert catalogue[t["code"]] == g["dimension"] and t["times"] == repetitions_for(g["gap"])
         assert f"{t['times']} 次" in t["text"]
     assert (plan.week_start, plan.week_end) == tuple(d.isoformat() for d in week_of(NOW.date()))

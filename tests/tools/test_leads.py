@@ -12,7 +12,7 @@ import yaml
 from sqlalchemy import func, select
 
 from core.errors import ConfigError, PermissionDenied
-from crm.models import TOUCHPOINT_KINDS, AISuggestion, Account, Contact, Lead, Opportunity, Touchpoint, User
+from crm.models import TOUCHPOINT_KINDS, Account, AISuggestion, Contact, Lead, Opportunity, Touchpoint, User
 from tools.leads import (
     INTENT_CONFIG_PATH,
     evaluate_rules,

@@ -314,7 +314,7 @@ def _top_n(low: str, metric: Metric, registry: Registry) -> tuple[int | None, st
     counted = [p for p in TOP_N if "{dim}" in p[0]]
     for dim in (d for d in metric.dimensions if d not in ("month", "week", "quarter")):
         words = "|".join(re.escape(w.lower()) for w in sum(_dim_words(registry, dim), []))
-        for pattern, group, direction in counted:
+        for pattern, group, _direction in counted:
             m = re.search(pattern.replace("{dim}", f"(?:{words})"), low)
             if m:
                 return _number(m.group(group)), _said_direction(low, m.start()), dim

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import pairwise
 
 from tools.kpi.compiler import Period
 
@@ -235,7 +236,7 @@ RANGE_SEP = re.compile(r"^\s*(到|至|~|–|—|-|to|through|thru|until|till|and
 def _range(hits: list[Hit], low: str) -> Period | None:
     """Two calendar units joined by 到 / to / – : from the first one's start to the second one's end."""
     ordered = sorted(hits, key=lambda h: h.start)
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in pairwise(ordered):
         between = low[a.end:b.start]
         if a.calendar_unit and b.calendar_unit and RANGE_SEP.match(between) and b.period.end > a.period.start:
             lead_in = low[max(0, a.start - 12):a.start]

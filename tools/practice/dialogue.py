@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from core.lang import cjk_count, pick
@@ -355,7 +356,7 @@ def questions_after_pain(ses: Session) -> list[tuple[dict[str, Any], dict[str, A
     """(customer pain point, rep question right after it) pairs. The detectors read the dialogue's
     language (the scenario's), not the language the verdict is written in."""
     spoken = ses.scenario.language
-    return [(c, r) for c, r in zip(ses.transcript, ses.transcript[1:])
+    return [(c, r) for c, r in pairwise(ses.transcript)
             if c["speaker"] == "customer" and r["speaker"] == "rep" and is_pain_point(c["text"], spoken) and is_question(r["text"], spoken)]
 
 

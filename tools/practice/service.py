@@ -18,8 +18,7 @@ from sqlalchemy import func, select
 
 from core.errors import NotFoundError, PermissionDenied
 from core.lang import pick
-from crm.models import PracticeScenarioRecord
-from crm.models import Call, CallTurn, Drill, DrillAssignment, PracticeSession, User
+from crm.models import Call, CallTurn, Drill, DrillAssignment, PracticeScenarioRecord, PracticeSession, User
 from speech.text import is_pain_point, is_why_question
 from tools.context import ToolContext, utc_now
 from tools.practice.dialogue import advice
@@ -231,7 +230,7 @@ def call_exemplar(ctx: ToolContext, s: Scenario) -> dict[str, Any] | None:
 def why_after_pain(turns: list, language: str) -> list | None:
     """The first customer pain point answered by a rep why-question, with the turn after it (if
     any): [pain point, why-question, answer]; None when the call has no such moment."""
-    for a, b, c in zip(turns, turns[1:], turns[2:] + [None]):
+    for a, b, c in zip(turns, turns[1:], turns[2:] + [None], strict=False):
         if a.speaker == "customer" and b.speaker == "rep" and is_pain_point(a.text, language) and is_why_question(b.text, language):
             return [a, b] + ([c] if c is not None else [])
     return None
