@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # make run: the server evaluates the signal rules every 10 minutes
 SIGNALS_EVERY ?= 600
 
-.PHONY: install run test bench clean
+.PHONY: install run test lint bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The committed rule set (pyproject [tool.ruff]) and the rooms' import contracts ([tool.importlinter]).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/repcopilot bench
