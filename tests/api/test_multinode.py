@@ -6,7 +6,8 @@ A's HOME is practised on B with turns alternating A/B in order; a WeCom message 
 B is answered once; a worker killed mid-job is replaced and nothing is lost or duplicated.
 
 Real components throughout (PostgreSQL, ``chroma run``, uvicorn, the CLI); the embedder is the
-deterministic hash one and the call a Teams transcript, to keep the run short. Skipped with the
+deterministic hash one; one call is a Teams transcript, one a recording synthesized with
+espeak-ng and transcribed by the worker (skipped without espeak-ng/sox). Skipped with the
 reason when PostgreSQL or the chroma command is missing."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy import func, select, update
 
 from crm.db import engine_for, make_engine, session_scope, upgrade_schema
 from crm.models import Call, Contact, InboundMessage, Job, KnowledgeChunk, User
+from speech.synth import build_call, tools_missing
 from tests.api.test_wecom import A as WECOM
 from tests.api.test_wecom import FakeWeComApi, _encrypted_text
 from tests.chroma_server import chroma_command, chroma_server, free_port
@@ -173,6 +175,39 @@ def test_a_call_uploaded_on_a_is_ingested_by_the_worker_found_on_b_and_debriefed
     body = debrief.json()
     assert [t["name"] for t in body["tools"]] == ["call_debrief"], body["tools"]
     assert str(job["result"]["call_id"]) in json.dumps(body, ensure_ascii=False)
+
+
+def test_a_recorded_call_uploaded_on_a_is_transcribed_by_the_worker_and_its_audio_ranges_come_from_b(cluster, tmp_path):
+    """Real audio (espeak-ng + sox, stereo): the worker, on its own HOME, reads the recording from the
+    database blob store, transcribes it with faster-whisper; B serves byte ranges of it."""
+    missing = tools_missing()
+    if missing:
+        pytest.skip(missing)
+    nodes, tokens, engine = cluster
+    a, b = nodes.urls["a"], nodes.urls["b"]
+    lines = [("rep", "Thanks for taking the call. What slows your team down today?", 0.0),
+             ("customer", "Our biggest problem is unplanned downtime on the packaging line.", 0.6),
+             ("rep", "Why does the downtime hurt most at the end of the month?", 2.3),
+             ("customer", "Because the orders pile up and we pay overtime.", 0.6)]
+    wav, _truth = build_call(lines, "en", tmp_path, "multinode")
+    data = wav.read_bytes()
+    r = httpx.post(f"{a}/api/calls", files={"file": ("recorded.wav", data, "audio/wav")},
+                   data={"language": "en", "rep_channel": "left"}, headers=auth(tokens["zhangwei"]), timeout=60)
+    assert r.status_code == 202, r.text
+    job = _wait_job(b, tokens["zhangwei"], r.json()["id"], timeout_s=600)
+    assert job["status"] == "done" and job["result"]["status"] == "ingested", job
+    call_id = job["result"]["call_id"]
+    with session_scope(engine) as s:
+        call = s.get(Call, call_id)
+        texts = " ".join(t.text.lower() for t in call.turns)
+        speakers = {t.speaker for t in call.turns}
+        assert call.source_file.startswith("blob:uploads/"), call.source_file
+    assert "packaging line" in texts and "overtime" in texts and speakers == {"rep", "customer"}, (texts, speakers)
+    assert not any(nodes.home(n).joinpath("uploads").exists() and any(nodes.home(n).joinpath("uploads").rglob("*.wav"))
+                   for n in ("a", "b", "worker")), "a recording was left in a HOME"
+    got = httpx.get(f"{b}/api/calls/{call_id}/audio", headers=auth(tokens["zhangwei"]) | {"Range": "bytes=1000-1999"}, timeout=60)
+    assert got.status_code == 206 and got.content == data[1000:2000], (got.status_code, got.headers)
+    assert got.headers["content-range"] == f"bytes 1000-1999/{len(data)}"
 
 
 def test_a_chart_drawn_on_a_is_fetched_from_b(cluster):
