@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from crm.blobs import DatabaseBlobStore
 from crm.db import engine_for, make_engine, session_scope
-from crm.models import Base, Job, PracticeScenarioRecord, User
+from crm.models import Base, Call, Job, PracticeScenarioRecord, User
 from tests.api.conftest import demo_home_with_tokens
 from tests.chroma_server import chroma_command, chroma_server
 from tests.conftest import _PG_SKIP, _fresh_pg_database
@@ -51,9 +51,15 @@ def test_a_single_node_install_moves_onto_postgresql_and_chroma_and_another_home
     (old / "charts" / f"1-{'a' * 32}.png").write_bytes(b"\x89PNG\r\n\x1a\nchart")
     (old / "uploads").mkdir()
     (old / "uploads" / "queued.vtt").write_bytes((ROOT / "tests" / "speech" / "data" / "teams-meeting.vtt").read_bytes())
+    (old / "uploads" / "kept-by-path.wav").write_bytes(b"RIFF-kept-by-path")  # recordings kept by two calls:
+    (old / "uploads" / "kept-as-blob.wav").write_bytes(b"RIFF-kept-as-blob")  # an older path, a local blob key
     source = make_engine(f"sqlite:///{old / 'repcopilot.db'}")
     with session_scope(source) as s:
         uploader = s.scalar(select(User).where(User.login == "zhangwei"))
+        kept = s.scalars(select(Call).where(Call.rep_id == uploader.id).order_by(Call.id).limit(2)).all()
+        kept[0].source_file = str(old / "uploads" / "kept-by-path.wav")
+        kept[1].source_file = "blob:uploads/kept-as-blob.wav"
+        kept_ids = [c.id for c in kept]
         from tools.jobs import enqueue
 
         enqueue(s, "ingest_call", {"path": str(old / "uploads" / "queued.vtt"), "filename": "queued.vtt",
@@ -78,6 +84,11 @@ def test_a_single_node_install_moves_onto_postgresql_and_chroma_and_another_home
             store = DatabaseBlobStore(target)
             assert b"".join(store.read(f"charts/1-{'a' * 32}.png")) == b"\x89PNG\r\n\x1a\nchart"
             assert store.exists("uploads/queued.vtt")
+            with session_scope(target) as s:  # each kept recording is now a blob any node reads
+                assert [s.get(Call, i).source_file for i in kept_ids] == ["blob:uploads/kept-by-path.wav",
+                                                                         "blob:uploads/kept-as-blob.wav"]
+            assert b"".join(store.read("uploads/kept-by-path.wav")) == b"RIFF-kept-by-path"
+            assert b"".join(store.read("uploads/kept-as-blob.wav")) == b"RIFF-kept-as-blob"
             # a node with an empty HOME, on the new deployment, finds the playbook and the token still works
             shared = base | {"REPCOPILOT_DATABASE_URL": url, "REPCOPILOT_CHROMA_URL": chroma_url}
             fresh = tmp_path / "node"
