@@ -111,6 +111,25 @@ def test_uploading_the_same_file_again_returns_the_first_job_and_stores_one_call
     engine.dispose()
 
 
+def test_a_duplicate_upload_leaves_no_file_behind_whether_refused_at_once_or_skipped_by_the_worker(served):
+    client, tokens, home = served
+    data = VTT.read_bytes().replace(b"Thanks for joining", b"Thanks a lot for joining")
+    first = client.post("/api/calls", files={"file": ("first.vtt", data)}, data={"rep_speaker": "Wei Zhang"},
+                        headers=auth(tokens["zhangwei"]))
+    assert _wait_job(client, tokens["zhangwei"], first.json()["id"])["result"]["status"] == "ingested"
+    kept = _uploads(home)
+    again = client.post("/api/calls", files={"file": ("again.vtt", data)}, data={"rep_speaker": "Wei Zhang"},
+                        headers=auth(tokens["zhangwei"]))
+    assert again.status_code == 200 and again.json()["duplicate"] is True and _uploads(home) == kept
+    # the rep's manager files the same call: a new job, whose worker finds the call already stored
+    by_manager = client.post("/api/calls", files={"file": ("manager.vtt", data)},
+                             data={"rep": "zhangwei", "rep_speaker": "Wei Zhang"}, headers=auth(tokens["chenjing"]))
+    assert by_manager.status_code == 202, by_manager.text
+    job = _wait_job(client, tokens["chenjing"], by_manager.json()["id"])
+    assert job["result"]["status"] == "skipped", job
+    assert _uploads(home) == kept
+
+
 @pytest.mark.parametrize(("name", "body", "status", "says"), [
     ("notes.docx", b"PK\x03\x04 not a call", 415, "unsupported file type '.docx'"),
     ("call.wav", b"RIFF....WAVEjunk that is no audio", 415, "convert it to WAV"),
