@@ -28,7 +28,8 @@ EN_FRAME_WORDS = {"the", "is", "are", "was", "how", "what", "whats", "what's", "
                   "can", "could", "on", "in", "last", "show", "tell", "pull", "give", "get", "status", "going", "doing", "lead",
                   "leads", "account", "customer", "call", "any", "and", "or", "i", "we", "you", "it", "please", "pls", "up",
                   "next", "step", "latest", "from", "at", "has", "have", "there", "whos", "who's", "journey", "news"}
-NAME_SUFFIX = re.compile(r"[\u4e00-\u9fff]{2,}?(医院|公司|中心|口腔|齿科|集团|委员会|科技|制造|电子|股份|机械|汽车|能源|诊所|大学|学院|工厂|厂)"
+NAME_SUFFIX = re.compile(r"[\u4e00-\u9fff]{2,}?(医院|公司|中心|口腔|齿科|集团|委员会|科技|制造|电子|股份|"
+                         r"机械|汽车|能源|诊所|大学|学院|工厂|厂)"
                          r"(有限公司|分院|院区)?")
 
 
@@ -78,7 +79,8 @@ def _turn_tool_messages(state: CopilotState) -> list[ToolMessage]:
 # short follow-ups that only change the previous answer, and the decision between readings.
 
 SUGGESTION_DECISION = re.compile(
-    r"(采纳|接受|忽略|驳回|不采纳|adopt|accept|dismiss|reject|ignore)\s*(?:了)?\s*(?:the\s+)?(?:ai\s*)?(?:建议|suggestion)\s*#?\s*(\d+)", re.I)
+    r"(采纳|接受|忽略|驳回|不采纳|adopt|accept|dismiss|reject|ignore)\s*(?:了)?\s*(?:the\s+)?(?:ai\s*)?(?:建议|suggestion)\s*#?\s*(\d+)",
+    re.I)
 ALERT_DECISION = re.compile(
     r"(采纳|接受|忽略|驳回|不采纳|adopt|accept|dismiss|reject|ignore)\s*(?:了)?\s*(?:the\s+|this\s+)?(?:signal\s+)?(?:信号)?(?:提醒|预警|告警|alert)\s*#?\s*(\d+)",
     re.I)
@@ -87,7 +89,8 @@ ALERT_EXPLAIN = re.compile(
     r"(?:提醒|预警|告警|alert)\s*#?\s*(\d+).{0,8}?(?:为什么|为何|依据|原因|怎么来的|why|explain|reason)", re.I)
 REVIEW_APPROVE = re.compile(r"(?:批准|通过|同意|确认)\s*(?:这个|该)?(?:分配|审核|决定|决策)\s*(?:记录)?\s*#?\s*(\d+)|"
                             r"\bapprove\s+(?:the\s+)?(?:routing\s+)?decision\s+#?\s*(\d+)", re.I)
-REVIEW_OVERRIDE = re.compile(r"(?:把|将)?\s*(?:分配|决定|决策)\s*(?:记录)?\s*#?\s*(\d+)\s*(?:号)?\s*(?:改派|改分|改给|转给|改成)\s*(?:给)?\s*(.+)|"
+REVIEW_OVERRIDE = re.compile(r"(?:把|将)?\s*(?:分配|决定|决策)\s*(?:记录)?\s*#?\s*(\d+)\s*(?:号)?\s*(?:改派|改分|改给|转给|"
+                             r"改成)\s*(?:给)?\s*(.+)|"
                              r"\b(?:override|reassign)\s+(?:the\s+)?(?:routing\s+)?decision\s+#?\s*(\d+)\s+(?:to|with)\s+(.+)", re.I)
 ACCEPT_VERBS = ("采纳", "接受", "adopt", "accept")
 DO_WORDS = re.compile(r"采纳|接受|忽略|不要|驳回|批|通过|同意|改派|改给|旅程|时间线|为什么|谁|复盘|adopt|accept|dismiss|ignore|skip|"
@@ -137,7 +140,8 @@ PRACTICE_START = re.compile(
     r"\b(i want|i'd like|i would like|let me|let's|can i|could i|help me) (to )?practi[sc]e", re.I)
 # asking what to practise, or assigning practice, is coaching — not starting a session
 PRACTICE_NOT = re.compile(r"(?<!为)什么|哪些|哪个|哪几|多少|布置|分配|指派|安排|\bwhat\b|\bwhich\b|\bassign", re.I)
-END_PRACTICE = re.compile(r"^\s*(/end|结束练习|结束对练|结束模拟|退出练习|停止练习|练习结束|结束吧|不练了|先不练了|end (the )?(practi[sc]e|session|role[- ]?play)|"
+END_PRACTICE = re.compile(r"^\s*(/end|结束练习|结束对练|结束模拟|退出练习|停止练习|练习结束|结束吧|不练了|先不练了|end (the )?(practi[sc]e|"
+                          r"session|role[- ]?play)|"
                           r"stop (the )?(practi[sc]e|role[- ]?play)|quit practi[sc]e|finish (the )?practi[sc]e)\s*[。.!！]?\s*$", re.I)
 END_PRACTICE_WORDS = re.compile(r"结束|不练了|先这样|到这|停|end|stop|quit|done|finish|enough|exit", re.I)
 # said to the copilot, not to the customer: show where the session stands
@@ -390,7 +394,8 @@ class OfflinePlanner:
         if not options:
             return self.message(self.capabilities(turn.ctx, tools), clear_choices=True)
         ctx = turn.ctx
-        lines = [ctx.t("我不太确定你想问的是哪一个,请选一个(回复编号):", "I'm not sure which of these you mean — pick one (reply with its number):")]
+        lines = [ctx.t("我不太确定你想问的是哪一个,请选一个(回复编号):",
+                       "I'm not sure which of these you mean — pick one (reply with its number):")]
         lines += [f"{i}. {CHOICE_LABELS.get(r.intent, (r.intent, r.intent))[0 if ctx.language == 'zh' else 1]}"
                   for i, r in enumerate(options, 1)]
         choices = [{"label": CHOICE_LABELS.get(r.intent, (r.intent, r.intent))[0 if ctx.language == "zh" else 1], "reply": str(i)}
@@ -455,7 +460,8 @@ CAPABILITIES_ZH = {
     "successor": "离职销售的客户交接(例如“张伟要离职了,他的客户谁接合适?”)",
 }
 CAPABILITIES_EN = {
-    "lead_lookup": "a lead's status, intent score and next best action (\"how is the Helios Wind lead?\", \"which leads should I call first?\")",
+    "lead_lookup": "a lead's status, intent score and next best action (\"how is the Helios Wind lead?\", \"which leads should I call "
+                   "first?\")",
     "journey_timeline": "a customer's journey timeline (\"show the journey of this account\")",
     "knowledge_search": "playbooks and talk tracks (\"how do I answer 'your price is too high'?\")",
     "call_debrief": "a debrief of your calls (\"debrief my last call\")",

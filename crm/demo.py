@@ -287,7 +287,8 @@ class _Generator:
                 region_id=regions[region_idx]["id"], tier=tier, international=international, owner_id=owner["id"],
                 created_at=self.rand_time(r, self.start - timedelta(days=900), self.start + timedelta(days=200)),
             )
-            self.account_meta[acct["id"]] = {"segment": segment, "region": code, "owner": owner, "international": international, "contacts": []}
+            self.account_meta[acct["id"]] = {"segment": segment, "region": code, "owner": owner, "international": international,
+                                             "contacts": []}
             for _ in range(r.randint(2, 5)):
                 self._contact(r, acct, segment, international)
 
@@ -427,7 +428,8 @@ class _Generator:
             self._tp(rt, acct["id"], None, None, "page_view", self.rand_time(rt, self.start, self.now))
         del self.rows[Touchpoint][regular_target:]
 
-    def _tp(self, r: random.Random, account_id: int, contact: dict | None, lead_id: int | None, kind: str, when: datetime, asset: str | None = None) -> None:
+    def _tp(self, r: random.Random, account_id: int, contact: dict | None, lead_id: int | None, kind: str, when: datetime,
+            asset: str | None = None) -> None:
         channel = {"page_view": "website", "pdf_download": "website", "demo_booking": "website", "expo_scan": "expo",
                    "wecom_message": "wecom", "email_open": "email", "tender_notice": "tender_site", "bid_doc_sent": "email",
                    "bid_doc_open": "email", "policy_article": "wecom", "call": "phone", "meeting": "field"}[kind]
@@ -459,7 +461,8 @@ class _Generator:
         if intent > 0.5:  # high intent: ≥3 product page views + a PDF download (+ maybe a demo booking)
             t = self.rand_time(r, created, min(self.now, created + timedelta(days=10)))
             for k in range(3):
-                self._tp(r, acct["id"], lead_contact(lead, meta), lead["id"], "page_view", t + timedelta(hours=5 * k), V.PAGES["product"][0])
+                self._tp(r, acct["id"], lead_contact(lead, meta), lead["id"], "page_view", t + timedelta(hours=5 * k),
+                         V.PAGES["product"][0])
             self._tp(r, acct["id"], lead_contact(lead, meta), lead["id"], "pdf_download", t + timedelta(hours=16), "产品手册.pdf")
             if r.random() < 0.5:
                 self._tp(r, acct["id"], lead_contact(lead, meta), lead["id"], "demo_booking", t + timedelta(hours=20))
@@ -557,7 +560,8 @@ class _Generator:
                     renewed = rr.random() < (0.78 if high else 0.68)
                     decided = due - timedelta(days=rr.randint(0, 25))
                 self.add(Renewal, account_id=opp["account_id"], opportunity_id=opp["id"], owner_id=opp["owner_id"], due_date=due,
-                         amount_cny=int(round(opp["amount_cny"] * rr.uniform(0.15, 0.3), -3)), high_value=high, renewed=renewed, decided_at=decided)
+                         amount_cny=int(round(opp["amount_cny"] * rr.uniform(0.15, 0.3), -3)), high_value=high, renewed=renewed,
+                         decided_at=decided)
 
     def _close(self, opp: dict, when: datetime, won: bool) -> None:
         stage = "closed_won" if won else "closed_lost"
@@ -615,7 +619,8 @@ class _Generator:
         zh = lang == "zh"
         pains = V.PAIN_POINTS_ZH[V.SEGMENTS[segment]["industry"]] if zh else V.PAIN_POINTS_EN
         call = _CallTimeline(zh=zh, start_s=r.uniform(0.5, 2.0))
-        opening = "您好 我是瑞康智联的销售 想跟您聊聊贵单位的设备管理情况" if zh else "Hi, this is Ruikang Connect, thanks for taking the time today"
+        opening = ("您好 我是瑞康智联的销售 想跟您聊聊贵单位的设备管理情况" if zh
+                   else "Hi, this is Ruikang Connect, thanks for taking the time today")
         call.say("rep", opening, 0)
         call.say("customer", r.choice(V.CUSTOMER_NEUTRAL_ZH if zh else V.CUSTOMER_NEUTRAL_EN), r.uniform(0.3, 0.9))
         n_exchanges = r.randint(9, 18)
@@ -632,14 +637,26 @@ class _Generator:
 
     def _drills(self) -> None:
         catalogue = [
-            ("pain-pause", "needs_discovery", "痛点后停顿练习", "Pause after the pain point", "客户说出痛点后 先停顿约2秒再提下一个问题 让客户补充细节", "After a customer states a pain point, wait about two seconds before the next question so they add detail."),
-            ("why-ladder", "needs_discovery", "追问“为什么”三连", "The why ladder", "对每个痛点连续追问为什么 找到业务根因", "Ask why up to three times for each pain point to reach the business cause."),
-            ("open-questions", "needs_discovery", "开放式提问", "Open questions", "用怎么/什么/哪些 开头提问 让客户讲故事", "Open with how / what / which so the customer tells the story."),
-            ("price-objection", "objection_handling", "价格异议处理", "Handling 'too expensive'", "先确认异议背后的标准 再用全生命周期成本回应", "Find the yardstick behind the objection, then answer with total cost of ownership."),
-            ("budget-objection", "objection_handling", "没有预算的应对", "'No budget this year'", "区分没有预算和没有优先级 找到下一个预算窗口", "Tell no-budget from no-priority and find the next budget window."),
-            ("solution-fit", "solution_matching", "方案匹配: 痛点到功能", "Map pains to the solution", "每个功能介绍都对应客户说过的一个痛点 不超过60秒独白", "Tie every feature to a pain the customer named; no monologue over 60 s."),
-            ("tender-policy", "policy_interpretation", "招标政策解读", "Tender policy briefing", "用三句话解释国产替代与集采政策对项目的影响", "Explain in three sentences how the domestic-substitution and volume-procurement policies affect the deal."),
-            ("renewal-value", "solution_matching", "续约价值回顾", "Renewal value review", "用客户自己的使用数据说明续约价值", "Use the customer's own usage data to show renewal value."),
+            ("pain-pause", "needs_discovery", "痛点后停顿练习", "Pause after the pain point",
+             "客户说出痛点后 先停顿约2秒再提下一个问题 让客户补充细节",
+             "After a customer states a pain point, wait about two seconds before the next question so they add detail."),
+            ("why-ladder", "needs_discovery", "追问“为什么”三连", "The why ladder", "对每个痛点连续追问为什么 找到业务根因",
+             "Ask why up to three times for each pain point to reach the business cause."),
+            ("open-questions", "needs_discovery", "开放式提问", "Open questions", "用怎么/什么/哪些 开头提问 让客户讲故事",
+             "Open with how / what / which so the customer tells the story."),
+            ("price-objection", "objection_handling", "价格异议处理", "Handling 'too expensive'",
+             "先确认异议背后的标准 再用全生命周期成本回应",
+             "Find the yardstick behind the objection, then answer with total cost of ownership."),
+            ("budget-objection", "objection_handling", "没有预算的应对", "'No budget this year'",
+             "区分没有预算和没有优先级 找到下一个预算窗口", "Tell no-budget from no-priority and find the next budget window."),
+            ("solution-fit", "solution_matching", "方案匹配: 痛点到功能", "Map pains to the solution",
+             "每个功能介绍都对应客户说过的一个痛点 不超过60秒独白",
+             "Tie every feature to a pain the customer named; no monologue over 60 s."),
+            ("tender-policy", "policy_interpretation", "招标政策解读", "Tender policy briefing",
+             "用三句话解释国产替代与集采政策对项目的影响",
+             "Explain in three sentences how the domestic-substitution and volume-procurement policies affect the deal."),
+            ("renewal-value", "solution_matching", "续约价值回顾", "Renewal value review", "用客户自己的使用数据说明续约价值",
+             "Use the customer's own usage data to show renewal value."),
         ]
         for code, dim, tzh, ten, dzh, den in catalogue:
             self.add(Drill, code=code, dimension=dim, title_zh=tzh, title_en=ten, description_zh=dzh, description_en=den,
@@ -665,7 +682,8 @@ class _Generator:
             created = self.rand_time(r, max(lead["created_at"], self.start), self.now)
             skill = self.traits[self.lead_meta[lid]["owner"]["login"]].skill
             roll = r.random()
-            status = "adopted" if roll < 0.35 + 0.35 * skill else ("dismissed" if roll < 0.8 else ("expired" if (self.now - created).days > 14 else "shown"))
+            status = "adopted" if roll < 0.35 + 0.35 * skill else ("dismissed" if roll < 0.8
+                                                                    else ("expired" if (self.now - created).days > 14 else "shown"))
             tps = lead_tps.get(lid, [])
             evidence = [{"kind": "touchpoint", "id": tid} for tid in sorted(r.sample(tps, min(3, len(tps))))]
             self.add(AISuggestion, user_id=lead["owner_id"], kind="next_best_action", lead_id=lid, account_id=lead["account_id"],

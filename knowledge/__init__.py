@@ -6,4 +6,5 @@ from knowledge.embeddings import make_embedder
 from knowledge.redact import redact
 from knowledge.store import EmbedderMismatch, Hit, IndexReport, KnowledgeStore, ReindexReport, Visibility
 
-__all__ = ["EmbedderMismatch", "Hit", "IndexReport", "KnowledgeError", "KnowledgeStore", "ReindexReport", "Visibility", "make_embedder", "redact"]
+__all__ = ["EmbedderMismatch", "Hit", "IndexReport", "KnowledgeError", "KnowledgeStore", "ReindexReport", "Visibility", "make_embedder",
+           "redact"]

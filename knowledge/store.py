@@ -275,7 +275,8 @@ class KnowledgeStore:
             total = collection.count()
             for offset in range(0, total, 5000):
                 got = collection.get(include=["documents", "metadatas"], limit=5000, offset=offset)
-                self.keywords.add([(cid, part, doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)])
+                self.keywords.add([(cid, part, doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"],
+                                                                                    strict=True)])
         old = sqlite3.connect(old_keywords)
         try:
             rows = old.execute("SELECT source_key, digest, chunk_ids FROM sources").fetchall()

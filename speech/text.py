@@ -27,7 +27,8 @@ ZH_REQUEST = re.compile(r"(能|可以|请|麻烦|方便)(您|你)?.{0,8}(说说|
 ZH_EMBEDDED = re.compile(r"(考虑|决定|看看|不知道|在想|讨论|评估|研究)(一下)?(要不要|是不是|有没有|能不能|会不会|是否)")
 ZH_WHY = re.compile(r"为什么|为啥|为何|何以|怎么会|怎么回事|是什么原因|什么原因|原因是什么|原因在哪|背后的原因|是什么导致|什么导致|"
                     r"什么让|什么促使|出于什么考虑")
-ZH_OPEN = re.compile(r"为什么|为啥|为何|何以|怎么|怎样|如何|什么|哪|谁|多久|多长|说说|讲讲|谈谈|聊聊|介绍一下|具体(说|讲)|描述|举个例子|意味着")
+ZH_OPEN = re.compile(r"为什么|为啥|为何|何以|怎么|怎样|如何|什么|哪|谁|多久|多长|说说|讲讲|谈谈|聊聊|介绍一下|具体(说|讲)|描述|举个例子|"
+                     r"意味着")
 ZH_PAIN = re.compile(
     r"头疼|头痛|最大的问题|问题是|问题在于|麻烦|困扰|痛点|难题|太慢|很慢|慢得|太长|太高|太贵|太多|跟不上|经常出|总是出|老是出|"
     r"出问题|效率(太|很|比较)?低|成本(太|很)?高|损失|停机|故障|抱怨|意见很大|对不上|吃不消|压力(很|太|特别)?大|拖延|延误|"
@@ -39,7 +40,8 @@ ZH_OBJECTION = re.compile(
     r"换起来.{0,4}风险|(再|先)等等|(结果|集采).{0,6}再说|明年再|不考虑|暂时不需要|竞品.{0,6}(便宜|低)")
 
 # -- English --------------------------------------------------------------------------------------
-EN_AUX = r"(do|does|did|is|are|was|were|can|could|would|will|should|have|has|had|may|might|shall|am|isn't|aren't|don't|doesn't|didn't|won't|wouldn't|can't|couldn't)"
+EN_AUX = (r"(do|does|did|is|are|was|were|can|could|would|will|should|have|has|had|may|might|shall|am|isn't|aren't|don't|doesn't|didn't|"
+          r"won't|wouldn't|can't|couldn't)")
 EN_PRON = r"(you|we|they|i|he|she|it|there|this|that|your|the|our|anyone|any|everyone|someone|procurement|it's)"
 EN_WH_START = re.compile(r"^(so,?\s+|and\s+|but\s+|ok(ay)?,?\s+|right,?\s+|well,?\s+)?(what|why|how|when|where|who|whom|which|whose)\b")
 EN_CLEFT = re.compile(r"^(what|how|why|when|where)\s+(we|i|they|he|she)\s+(need|want|do|did|found|mean|see|think|know|like|really)\b")
@@ -51,14 +53,16 @@ EN_NOT_QUESTION = re.compile(r"\b(that's why|that is why|which is why|this is wh
                              r"i wonder)\b")
 EN_WHY = re.compile(r"\bwhy\b|\bhow come\b|\bwhat makes\b|\bwhat made\b|\bwhat(?:'s| is| was) (the )?reason|\bwhat caused\b|"
                     r"\bwhat causes\b|\bwhat drove\b|\bwhat(?:'s| is) driving\b|\bwhat led to\b|\bwhat's behind\b|\bwhat is behind\b")
-EN_OPEN_START = re.compile(r"^(so,?\s+|and\s+|ok(ay)?,?\s+)?(what|why|how|which|who|where|when|in what way|tell me|walk me|describe|explain|talk me)\b")
+EN_OPEN_START = re.compile(r"^(so,?\s+|and\s+|ok(ay)?,?\s+)?(what|why|how|which|who|where|when|in what way|tell me|walk me|describe|"
+                           r"explain|talk me)\b")
 EN_PAIN = re.compile(
     r"\b(headache|biggest (problem|issue|challenge)|the problem is|the issue is|problem (is|was) that|struggl\w*|pain(ful)?|"
     r"too (slow|long|expensive|many|much)|losing|lost (almost|about|nearly|\d)|downtime|breakdowns?|break down|complain\w*|"
     r"keep (missing|losing|failing)|can't keep up|cannot keep up|costs? us|wast\w+|nobody trusts|frustrat\w*|bottleneck|"
     r"delays?|backlog|errors?|mistakes|not happy|scattered|reactive|behind schedule|overwhelm\w*|manual(ly)? (work|entry)|"
     r"takes (forever|ages|days|weeks)|worried|concern(ed)?)\b")
-EN_NOT_PAIN = re.compile(r"\b(no problem|not a problem|isn't an issue|not an issue|no issues?|no complaints|works (fine|well)|happy with)\b")
+EN_NOT_PAIN = re.compile(r"\b(no problem|not a problem|isn't an issue|not an issue|no issues?|no complaints|works (fine|well)|"
+                         r"happy with)\b")
 EN_OBJECTION = re.compile(
     r"\b(price is (too |quite |a bit )?(high|steep)|too expensive|(quite|a bit|much) (higher|more expensive) than|"
     r"(don't|do not) have (the |a |any )?budget|no budget|budget (is )?(tight|frozen|gone|used)|already have a (supplier|vendor|solution)|"

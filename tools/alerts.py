@@ -150,7 +150,8 @@ def escalate_alert(*, ctx: ToolContext, alert_id: int) -> AlertView:
     if a.status == "escalated":
         return _view(ctx, a)
     if a.status != "shown":
-        raise UserInputError(ctx.t(f"提醒 {alert_id} 已是 {a.status},不能升级。", f"alert {alert_id} is already {a.status}; it cannot be escalated."))
+        raise UserInputError(ctx.t(f"提醒 {alert_id} 已是 {a.status},不能升级。",
+                                   f"alert {alert_id} is already {a.status}; it cannot be escalated."))
     owner = ctx.session.get(User, a.owner_id) if a.owner_id else None
     manager = _manager_of_team(ctx.session, owner.team_id if owner else None, {})
     if manager is None or manager.id == a.owner_id:

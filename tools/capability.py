@@ -289,7 +289,8 @@ def deal_cycles(won: list[OppRow]) -> dict[str, Any]:
     paid = [o for o in won if o.payment_date and o.close_date]
     return {
         "avg_deal_size_cny": round(statistics.fmean(o.amount_cny for o in won)) if won else None,
-        "cycle_length_days": _r(statistics.fmean((o.close_date - o.created_at.date()).days for o in won if o.close_date), 1) if won else None,
+        "cycle_length_days": (_r(statistics.fmean((o.close_date - o.created_at.date()).days for o in won if o.close_date), 1)
+                              if won else None),
         "payment_cycle_days": _mean_or_none([(o.payment_date - o.close_date).days for o in paid], 1),
         "payments_recorded": len(paid),
     }
@@ -363,7 +364,8 @@ def scenario_fit(scores: Mapping[str, float | None], weights: Mapping[str, float
 
 
 # -- gaps ---------------------------------------------------------------------------------------
-def gaps_for(dimensions: Mapping[str, Mapping[str, Any]], calls: list[CallRow], *, limit_calls: int = EVIDENCE_CALLS) -> list[dict[str, Any]]:
+def gaps_for(dimensions: Mapping[str, Mapping[str, Any]], calls: list[CallRow], *,
+             limit_calls: int = EVIDENCE_CALLS) -> list[dict[str, Any]]:
     """Dimensions where the rep scores below the top quartile, furthest first, each with the calls
     whose metric is worse than the top-quartile value (worst relative shortfall first)."""
     gaps = []
@@ -738,11 +740,13 @@ def _view(ctx: ToolContext, rep: User, profile: CapabilityProfile, calls: list[C
     for v in dims.values():
         if v["score"] is None:
             notes.append(ctx.t(f"{v['label']}:只有 {v['calls_used']} 通有指标的通话(至少需要 {v['min_calls']} 通),暂不评分。",
-                               f"{v['label']}: only {v['calls_used']} call(s) with metrics (at least {v['min_calls']} needed) — no score yet."))
+                               f"{v['label']}: only {v['calls_used']} call(s) with metrics (at least {v['min_calls']} needed) — no score "
+                               "yet."))
     outcomes = dict(profile.outcomes)
     if ctx.role == "trainer":  # trainers work on how reps talk; pipeline figures are not theirs (DESIGN: access)
         outcomes = {}
-        notes.append(ctx.t("培训师视图:不显示赢单率、客单价等业绩数据。", "Trainer view: deal outcomes (win rate, deal size …) are not shown."))
+        notes.append(ctx.t("培训师视图:不显示赢单率、客单价等业绩数据。",
+                           "Trainer view: deal outcomes (win rate, deal size …) are not shown."))
     elif profile.outcomes.get("payments_recorded", 0) == 0:
         notes.append(ctx.t("回款周期:没有已记录回款日期的赢单。", "payment cycle: no won deal has a payment date recorded."))
     return ProfileView(rep.id, rep.login, rep.name if ctx.language == "zh" else rep.name_en, rep.team_id,
@@ -764,12 +768,14 @@ def team_overview(*, ctx: ToolContext) -> list[ProfileView]:
     """Every rep of the manager's team (a trainer or admin: every rep), with scores and gaps."""
     if ctx.user.role not in ("manager", "trainer", "admin"):
         raise PermissionDenied(ctx.t("团队概览只对经理、培训师和管理员开放;你可以用 `repcopilot profile show` 查看自己的画像。",
-                                     "The team overview is for managers, trainers and admins; see your own with `repcopilot profile show`."))
+                                     "The team overview is for managers, trainers and admins; "
+                                     "see your own with `repcopilot profile show`."))
     ensure_profiles(ctx.session, now=ctx.now())
     stmt = select(User).where(User.role == "rep").order_by(User.team_id, User.id)
     if ctx.user.role == "manager":
         stmt = stmt.where(User.id.in_(list(ctx.scope.owner_ids)))
     reps = list(ctx.session.scalars(stmt))
-    profiles = {p.user_id: p for p in ctx.session.scalars(select(CapabilityProfile).where(CapabilityProfile.user_id.in_([r.id for r in reps])))}
+    profiles = {p.user_id: p
+                for p in ctx.session.scalars(select(CapabilityProfile).where(CapabilityProfile.user_id.in_([r.id for r in reps])))}
     calls = load_calls(ctx.session, [r.id for r in reps])
     return [_view(ctx, r, profiles[r.id], calls.get(r.id, [])) for r in reps if r.id in profiles]

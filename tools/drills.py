@@ -265,7 +265,8 @@ def assign_drill(*, ctx: ToolContext, drill_code: str, rep_login: str, due: date
         DrillAssignment.completed_at.is_(None)))
     title = ctx.t(drill.title_zh, drill.title_en)
     if existing is not None:
-        view = _assignment_view(ctx, existing, drill, rep, ctx.session.get(User, existing.assigned_by_id) if existing.assigned_by_id else None)
+        view = _assignment_view(ctx, existing, drill, rep,
+                                ctx.session.get(User, existing.assigned_by_id) if existing.assigned_by_id else None)
         return AssignResult(view, False, ctx.t(f"{rep.login} 已有截止 {due} 的「{title}」练习(编号 {existing.id}),未重复布置。",
                                                f"{rep.login} already has “{title}” due {due} (assignment {existing.id}); nothing added."))
     a = DrillAssignment(drill_id=drill.id, user_id=rep.id, assigned_by_id=ctx.user.id, assigned_at=now, due_date=due,
@@ -294,13 +295,15 @@ def complete_assignment(*, ctx: ToolContext, assignment_id: int) -> AssignResult
             visible_rep(ctx, rep.login)
         except PermissionDenied:
             raise PermissionDenied(ctx.t(f"练习任务 {assignment_id} 不是你的;只有本人、其经理或培训师可以标记完成。",
-                                         f"drill assignment {assignment_id} is not yours; only the rep, their manager or a trainer may complete it.")) from None
+                                         f"drill assignment {assignment_id} is not yours; only the rep, their manager or a trainer may "
+                                         "complete it.")) from None
     title = ctx.t(drill.title_zh, drill.title_en)
     by = ctx.session.get(User, a.assigned_by_id) if a.assigned_by_id else None
     if a.completed_at is not None:
         return AssignResult(_assignment_view(ctx, a, drill, rep, by), False,
                             ctx.t(f"练习任务 {assignment_id}「{title}」已于 {a.completed_at:%Y-%m-%d} 完成,无需重复。",
-                                  f"drill assignment {assignment_id} (“{title}”) was already completed on {a.completed_at:%Y-%m-%d}; nothing changed."))
+                                  f"drill assignment {assignment_id} (“{title}”) was already completed on {a.completed_at:%Y-%m-%d}; "
+                                  "nothing changed."))
     now = ctx.now()
     a.baseline = baseline_for(ctx, rep, drill.dimension, now)
     a.completed_at = now
@@ -309,7 +312,8 @@ def complete_assignment(*, ctx: ToolContext, assignment_id: int) -> AssignResult
     ctx.session.flush()
     return AssignResult(_assignment_view(ctx, a, drill, rep, by), True,
                         ctx.t(f"练习任务 {assignment_id}「{title}」已完成;已记录基线,之后的通话会与之对比。",
-                              f"Drill assignment {assignment_id} (“{title}”) completed; baseline stored — later calls are compared with it."))
+                              f"Drill assignment {assignment_id} (“{title}”) completed; "
+                              "baseline stored — later calls are compared with it."))
 
 
 def baseline_for(ctx: ToolContext, rep: User, dimension: str, now: datetime) -> dict[str, Any]:

@@ -123,7 +123,8 @@ class Journey:
         for index, stage in enumerate(self.stages):
             lines.extend(self._stage_lines(index, stage, language))
         if self.other_calls:
-            lines.append(pick(language, f"(另有 {self.other_calls} 通其他同事的通话未列出)", f"({self.other_calls} calls by other colleagues not listed)"))
+            lines.append(pick(language, f"(另有 {self.other_calls} 通其他同事的通话未列出)",
+                              f"({self.other_calls} calls by other colleagues not listed)"))
         return "  \n".join(lines)
 
     def _heading_lines(self, language: str) -> list[str]:
@@ -166,7 +167,8 @@ class Journey:
 def _gap_line(gap: JourneyGap, language: str) -> str:
     if gap.open:
         return pick(language, f"⚠ 自 {gap.start} 起已 {gap.days} 天没有互动", f"⚠ no activity for {gap.days} days since {gap.start}")
-    return pick(language, f"⚠ {gap.start} → {gap.end}:{gap.days} 天没有互动", f"⚠ {gap.start} → {gap.end}: {gap.days} days without activity")
+    return pick(language, f"⚠ {gap.start} → {gap.end}:{gap.days} 天没有互动",
+                f"⚠ {gap.start} → {gap.end}: {gap.days} days without activity")
 
 
 def _short(stage: str, language: str) -> str:
@@ -227,7 +229,8 @@ def _resolve_focus(ctx: ToolContext, account_id: int | None, lead_id: int | None
     if lead_id is not None:
         focus = get_visible_lead(ctx, lead_id)
         if account_id is not None and focus.account_id != account_id:
-            raise UserInputError(ctx.t(f"线索 {lead_id} 不属于客户 {account_id}。", f"Lead {lead_id} does not belong to account {account_id}."))
+            raise UserInputError(ctx.t(f"线索 {lead_id} 不属于客户 {account_id}。",
+                                       f"Lead {lead_id} does not belong to account {account_id}."))
         return ctx.session.get(Account, focus.account_id), focus
     account = ctx.session.get(Account, account_id)
     if account is None:

@@ -79,6 +79,7 @@ def transcripts_for_index(session: Session, call_ids: Iterable[int] | None = Non
         return []
     ids = list(calls)
     for i in range(0, len(ids), 500):
-        for t in session.execute(select(CallTurn).where(CallTurn.call_id.in_(ids[i:i + 500])).order_by(CallTurn.call_id, CallTurn.idx)).scalars():
+        for t in session.execute(select(CallTurn).where(CallTurn.call_id.in_(ids[i:i + 500]))
+                                 .order_by(CallTurn.call_id, CallTurn.idx)).scalars():
             calls[t.call_id]["turns"].append({"speaker": t.speaker, "start_s": t.start_s, "end_s": t.end_s, "text": t.text})
     return list(calls.values())

@@ -110,7 +110,8 @@ def coaching_target(ctx: ToolContext, rep: str | None, team: bool):
         except PermissionDenied:
             if ctx.role == "manager":
                 raise PermissionDenied(ctx.t(f"{rep} 不在你的团队;经理只能查看本团队销售的能力短板和练习。",
-                                             f"{rep} is not on your team; a manager sees the capability gaps and drills of their own team's reps only.")) from None
+                                             f"{rep} is not on your team; a manager sees the capability gaps and drills of their own "
+                                             "team's reps only.")) from None
             raise PermissionDenied(ctx.t("销售只能查看自己的能力短板和练习;可以问“我的能力短板是什么”或“我这周该练什么”。",
                                          "A rep sees only their own capability gaps and drills; ask \"what are my capability gaps?\" "
                                          "or \"what should I practise this week?\"")) from None

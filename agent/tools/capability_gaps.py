@@ -52,8 +52,10 @@ def gap_lines(ctx: ToolContext, i: int, gap: dict[str, Any], dimension: dict[str
                    f"{i}. **{g['label']}** {fmt_num(g['score'])}, top quartile {fmt_num(g['top_quartile'])} "
                    f"({fmt_num(g['gap'])} points below; team average {fmt_num(dimension['team_avg'])})")]
     for c in g["calls"]:
-        lines.append(ctx.t(f"   - 通话 #{c['call_id']}({c['date']}){c['label']} {fmt_num(c['value'])},前四分之一 {fmt_num(c['top_quartile'])}",
-                           f"   - call #{c['call_id']} ({c['date']}) {c['label']} {fmt_num(c['value'])}, top quartile {fmt_num(c['top_quartile'])}"))
+        lines.append(ctx.t(f"   - 通话 #{c['call_id']}({c['date']}){c['label']} {fmt_num(c['value'])},前四分之一 "
+                           f"{fmt_num(c['top_quartile'])}",
+                           f"   - call #{c['call_id']} ({c['date']}) {c['label']} {fmt_num(c['value'])}, top quartile "
+                           f"{fmt_num(c['top_quartile'])}"))
         if c.get("moment"):
             lines.append(f"     [{c['moment']['time']}] {c['moment']['text']}")
         evidence.append(_gap_call_evidence(ctx, c, c["label"]))

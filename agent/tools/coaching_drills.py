@@ -31,7 +31,8 @@ def _drill_links_lines(ctx: ToolContext, item: dict[str, Any], evidence: list[Ev
         evidence.append(Evidence("call", str(ex["call_id"]), ex["time"], ex["text"]))
     pr = item.get("practice")
     if pr:
-        out.append(ctx.t(f"   练习场景「{pr['title_zh']}」:`{pr['command']}`", f"   practice scenario “{pr['title_en']}”: `{pr['command']}`"))
+        out.append(ctx.t(f"   练习场景「{pr['title_zh']}」:`{pr['command']}`",
+                         f"   practice scenario “{pr['title_en']}”: `{pr['command']}`"))
     return out
 
 
@@ -48,7 +49,8 @@ def _coaching_drills(*, ctx: ToolContext, rep: str | None, team: bool) -> ToolOu
     for i, t in enumerate(plan.tasks, 1):
         lines.append(f"{i}. " + _drill_line(ctx, t["title"], t["code"], t["times"], t["due_date"],
                                            ctx.t(f"——{_dim_label(ctx, t['dimension'])}距前四分之一差 {fmt_num(t['gap'])} 分",
-                                                 f" — {_dim_label(ctx, t['dimension'])} {fmt_num(t['gap'])} points below the top quartile")))
+                                                 f" — {_dim_label(ctx, t['dimension'])} {fmt_num(t['gap'])} points "
+                                                 "below the top quartile")))
         lines.append(ctx.t(f"   做法:{t['description']}", f"   how: {t['description']}"))
         lines.extend(_drill_links_lines(ctx, t, evidence))
         evidence.append(Evidence("drill", t["code"], t["due_date"], t["text"]))
@@ -65,7 +67,8 @@ def _coaching_drills(*, ctx: ToolContext, rep: str | None, team: bool) -> ToolOu
     else:
         lines.append(ctx.t("目前没有布置给该销售的练习。", "No drills are assigned to this rep yet."))
     lines.extend(f"· {n}" for n in plan.notes)
-    return ToolOutput(text="\n".join(lines), data=plan.to_json(), evidence=evidence, confidence=0.85 if plan.tasks or plan.assignments else 0.6,
+    return ToolOutput(text="\n".join(lines), data=plan.to_json(), evidence=evidence,
+                      confidence=0.85 if plan.tasks or plan.assignments else 0.6,
                       focus={"rep": plan.rep})
 
 

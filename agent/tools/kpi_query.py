@@ -18,7 +18,8 @@ from tools.kpi.parser import find_metric, parse_period, parse_question
 class KpiArgs(BaseModel):
     question: str = Field(description="the KPI question in the user's words")
     metric: str | None = Field(None, description="a metric name from the registry, when the model fills the spec itself")
-    dimensions: list[str] = Field(default_factory=list, description="breakdowns: region, team, rep, industry, segment, lead_source, stage, month, week, quarter")
+    dimensions: list[str] = Field(default_factory=list,
+                                  description="breakdowns: region, team, rep, industry, segment, lead_source, stage, month, week, quarter")
     filters: dict[str, list[str]] = Field(default_factory=dict, description="e.g. {'region': ['east']}")
     period_start: str | None = Field(None, description="YYYY-MM-DD, inclusive")
     period_end: str | None = Field(None, description="YYYY-MM-DD, exclusive")
@@ -47,7 +48,8 @@ def _kpi(*, ctx: ToolContext, question: str, metric: str | None, dimensions: lis
         answer = answer_question(ctx=ctx, question=question, chart_path=chart)
     return ToolOutput(text=answer.render(chart_path=False), data=answer.to_json(), evidence=answer.evidence(), confidence=0.95,
                       images=[answer.chart] if answer.chart else [],
-                      focus={"kpi_spec": answer.spec.to_json() | {"period_grain": answer.spec.period.grain if answer.spec.period else None}})
+                      focus={"kpi_spec": answer.spec.to_json()
+                             | {"period_grain": answer.spec.period.grain if answer.spec.period else None}})
 
 
 def _follow_up_spec(ctx: ToolContext, question: str, base_spec: dict[str, Any]):

@@ -58,7 +58,8 @@ def _lead_list(ctx: ToolContext) -> ToolOutput:
         name = (acct.name if ctx.language == "zh" or not acct.name_en else acct.name_en) if acct else ""
         lines.append(ctx.t(f"{i}. 线索 #{lead.id} {name} · 意向 {score.score}({score.tier})· {lead.status}",
                            f"{i}. lead #{lead.id} {name} · intent {score.score} ({score.tier}) · {lead.status}"))
-    lines.append(ctx.t("说“第一条”或客户名称查看详情和下一步。", "Say “the first one” or the account's name for details and the next step."))
+    lines.append(ctx.t("说“第一条”或客户名称查看详情和下一步。",
+                       "Say “the first one” or the account's name for details and the next step."))
     evidence = [Evidence("lead", str(lead.id), None, f"{lead.name} {accounts[lead.account_id].name if lead.account_id in accounts else ''}")
                 for _, lead in top]
     return ToolOutput(text="\n".join(lines), data={"leads": [{"lead_id": lead.id, "intent": score.score, "tier": score.tier}

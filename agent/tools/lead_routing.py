@@ -97,7 +97,8 @@ def who_should_take_lines(ctx: ToolContext, s) -> list[str]:
     if s.specialist:
         lines.append(ctx.t(f"双人跟进的专家:{s.specialist}", f"Specialist for the dual follow-up: {s.specialist}"))
     if s.review_reasons:
-        lines.append(ctx.t(f"需经理审核:{_review_reasons(ctx, s.review_reasons)}", f"Needs a manager's review: {_review_reasons(ctx, s.review_reasons)}"))
+        lines.append(ctx.t(f"需经理审核:{_review_reasons(ctx, s.review_reasons)}",
+                           f"Needs a manager's review: {_review_reasons(ctx, s.review_reasons)}"))
     lines.append(ctx.t("依据事件(最多 5 条):", "Events behind the intent score (up to 5):"))
     lines.extend(event_lines(ctx, s.events))
     lines.append(ctx.t(f"置信度:{s.confidence:.2f}(只是建议,未保存;分配由经理用 `repcopilot route` 执行)",

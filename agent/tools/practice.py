@@ -34,11 +34,13 @@ def practice_howto(ctx: ToolContext, session_id: int) -> list[str]:
     return [ctx.t("直接在这里回复就是对客户说的话;说“结束练习”结束并评分。其他方式(每次说一句):",
                   "Reply here: each message is what you say to the customer; say “end practice” to end it and get the score. "
                   "Or continue (one turn at a time):"),
-            f"- CLI: `repcopilot practice say {session_id} --as {login} --text \"…\"`" + ctx.t("(或 `--audio 录音.wav`)", " (or `--audio turn.wav`)"),
+            f"- CLI: `repcopilot practice say {session_id} --as {login} --text \"…\"`"
+            + ctx.t("(或 `--audio 录音.wav`)", " (or `--audio turn.wav`)"),
             f"- Web/API: `POST /api/practice/sessions/{session_id}/turns` " + ctx.t('{"text": "…"},或上传录音(multipart 字段 file)',
                                                                                    '{"text": "…"}, or a recording as multipart field file'),
             ctx.t(f"结束并查看评分:`repcopilot practice end {session_id} --as {login}` 或 `POST /api/practice/sessions/{session_id}/end`。",
-                  f"End it and get the scores: `repcopilot practice end {session_id} --as {login}` or `POST /api/practice/sessions/{session_id}/end`.")]
+                  f"End it and get the scores: `repcopilot practice end {session_id} --as {login}` "
+                  f"or `POST /api/practice/sessions/{session_id}/end`.")]
 
 
 def practice_follow_up(ctx: ToolContext, session_id: int) -> str:
@@ -67,7 +69,8 @@ def _scenario_choices(ctx: ToolContext, phrase: str | None) -> ToolOutput:
     head = (ctx.t(f"没有找到与“{phrase}”对应的练习场景。", f"No practice scenario matches “{phrase}”.") if phrase else "")
     lines = [head + ctx.t("可以练习这些场景:", "You can practise these scenarios:")]
     for s in view["scenarios"]:
-        lines.append(f"- {s['title']}({s['code']},{s['persona']})" if ctx.language == "zh" else f"- {s['title']} ({s['code']}, {s['persona']})")
+        lines.append(f"- {s['title']}({s['code']},{s['persona']})" if ctx.language == "zh"
+                     else f"- {s['title']} ({s['code']}, {s['persona']})")
     example = view["scenarios"][0]["title"] if view["scenarios"] else "hospital-price-objection"
     lines.append(ctx.t(f"说“开始练习 {example}”就能开始。", f"Say “start practice {example}” to begin."))
     return ToolOutput(text="\n".join(lines), data={"scenarios": [s["code"] for s in view["scenarios"]]},

@@ -26,7 +26,8 @@ def _decision_line(ctx: ToolContext, v) -> str:
     reasons = "; ".join(v.review_reasons)
     return ctx.t(f"- #{v.id} 线索 #{v.lead_id} {v.lead}({v.account})· {v.value_cny:,} 元 · 建议 {who} · 意向 {v.intent_score}({v.tier})"
                  + (f" · 原因:{reasons}" if reasons else ""),
-                 f"- #{v.id} lead #{v.lead_id} {v.lead} ({v.account}) · CNY {v.value_cny:,} · proposed {who} · intent {v.intent_score} ({v.tier})"
+                 f"- #{v.id} lead #{v.lead_id} {v.lead} ({v.account}) · CNY {v.value_cny:,} · proposed {who} · intent {v.intent_score} "
+                 f"({v.tier})"
                  + (f" · because: {reasons}" if reasons else ""))
 
 

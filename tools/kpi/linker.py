@@ -181,7 +181,8 @@ def _guarded(name: str, phrase: str, scores: dict[str, float], probs: dict[str, 
                       how="synonym", scores=scores)
 
 
-NOISE = re.compile(r"上个?月|本月|这个月|今年|去年|本季度|上个?季度|最近\d+天|this (month|quarter|year|week)|last (month|quarter|year|week)|"
+NOISE = re.compile(r"上个?月|本月|这个月|今年|去年|本季度|上个?季度|最近\d+天|this (month|quarter|year|week)|"
+                   r"last (month|quarter|year|week)|"
                    r"\b(in|the|of|for|by|per|my|our|what|what's|whats|is|was|are|show|me|tell|how)\b|是多少|多少|怎么样|呢|吗|的")
 
 

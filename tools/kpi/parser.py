@@ -51,9 +51,11 @@ SOURCES = {
 }
 
 # a breakdown said every way: 按行业 / 各个行业的 / 每位销售 / 哪个区 …, by industry / each of my reps / which team …
-ZH_EACH = r"(按照?|分|各个?|每一?个?|每一?位|每家|不同的?|哪个|哪些|哪一?个|哪一?位|哪家|哪几个?|哪几位|哪条|哪类|哪种|所有的?|全部的?|逐个|各自的?)\s*"
+ZH_EACH = (r"(按照?|分|各个?|每一?个?|每一?位|每家|不同的?|哪个|哪些|哪一?个|哪一?位|哪家|哪几个?|哪几位|哪条|哪类|哪种|所有的?|全部的?|"
+           r"逐个|各自的?)\s*")
 EN_EACH = (r"\b(by|per|each|every|across|which|all|for each|for every|broken down by|split by|grouped by|"
-           r"each of|every one of|all of|compare|comparing|rank|ranking|ranked)\s+(of\s+)?((my|our|the|his|her|their|all|all my|all our|all the|all of my|all of our|all of the)\s+)?")
+           r"each of|every one of|all of|compare|comparing|rank|ranking|ranked)\s+(of\s+)?((my|our|the|his|her|their|all|all my|all our|"
+           r"all the|all of my|all of our|all of the)\s+)?")
 ZH_AFTER = r"\s*(维度|排名|排行|分布|对比|之间|间|别|是?哪(个|些|一个|家|位))"
 ZH_SUPERLATIVE = r"最[\u4e00-\u9fff]{1,2}的\s*(?:\d+|[一二两三四五六七八九十])?\s*(?:个|位|名|家)?\s*"  # 最差的区域 / 最高的三个行业
 EN_SUPERLATIVE = r"\b(best|worst|highest|lowest|top|bottom|strongest|weakest|fastest|slowest)\s+(performing\s+)?"
@@ -69,7 +71,8 @@ TOP_N = [  # (pattern, group of N, direction: desc / asc / None = from the super
     (rf"(?<![\d.])(?<!销售){NUM}\s*(?:个|位|名|家|大)?\s*的?\s*(?={{dim}})", 1, None),
     (rf"\b{NUM}\s+(?={{dim}})", 1, None),
 ]
-DESC = r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|最容易|排第一|第一名|most often|highest|\bmost\b|longest|biggest|largest|greatest|\btop\b"
+DESC = (r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|最容易|排第一|第一名|most often|highest|\bmost\b|longest|biggest|largest|greatest|"
+        r"\btop\b")
 ASC = r"最低|最少|最短|最小|垫底|倒数|lowest|\bleast\b|fewest|shortest|smallest|\bbottom\b"
 BEST = r"最好|最强|最快|最佳|最棒|最优|最及时|最积极|最勤快|表现最好|best|strongest|fastest|\bstar\b"
 WORST = r"最差|最弱|最慢|最糟|落后|worst|weakest|slowest|poorest|lagging"
@@ -276,7 +279,8 @@ def _by_at(low: str, registry: Registry, dim: str) -> int | None:
     zh_alt = "|".join(re.escape(s) for s in zh)
     en_alt = "|".join(re.escape(s.lower()) for s in en)
     self_said = "|".join(re.escape(s) for s in d.synonyms_zh if _bare(s) == s and s[0] in "各每按所")
-    m = (re.search(rf"{ZH_EACH}({zh_alt})|{self_said or '(?!)'}|({zh_alt}){ZH_AFTER}|{ZH_EACH}\S{{1,5}}(和|及|与|、|以及)({zh_alt})|{ZH_SUPERLATIVE}({zh_alt})", low)
+    m = (re.search(rf"{ZH_EACH}({zh_alt})|{self_said or '(?!)'}|({zh_alt}){ZH_AFTER}|{ZH_EACH}\S{{1,5}}(和|及|与|、|以及)({zh_alt})|"
+                   rf"{ZH_SUPERLATIVE}({zh_alt})", low)
          or re.search(rf"{EN_EACH}({en_alt})\b|\b({en_alt}){EN_AFTER}|\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*({en_alt})\b|"
                       rf"{EN_SUPERLATIVE}({en_alt})\b", low))
     return m.start() if m else None

@@ -117,7 +117,8 @@ def _months(low: str, today: date) -> Iterator[Hit]:
             yield Hit(m.start(), m.end(), month_period(int(year), int(month)))
     for m in re.finditer(rf"\b({MONTH_WORDS})\b(?!\.?\s+\d{{1,2}}(?!\d))(?:,?\s+(\d{{4}}))?", low):
         num = EN_MONTHS[m.group(1)]
-        if m.group(1) in ("may", "mar") and not re.search(r"since|in|of|from|during|for|until|to|\d", low[max(0, m.start() - 8):m.end() + 6]):
+        if m.group(1) in ("may", "mar") and not re.search(r"since|in|of|from|during|for|until|to|\d",
+                                                          low[max(0, m.start() - 8):m.end() + 6]):
             continue  # "may" the verb, "mar" the word
         year = int(m.group(2)) if m.group(2) else _past_year(num, today, low, m.span())
         yield Hit(m.start(), m.end(), month_period(year, num))
@@ -149,7 +150,8 @@ def _quarters(low: str, today: date) -> Iterator[Hit]:
 
 
 def _years(low: str, today: date) -> Iterator[Hit]:
-    for m in re.finditer(r"(?<![\d-])(20\d{2})\s*(年(?!\s*\d|\s*第|\s*[qQ])|全年)|\b(?:in|for|during|since|year)\s+(20\d{2})\b(?![-/]\d)", low):
+    for m in re.finditer(r"(?<![\d-])(20\d{2})\s*(年(?!\s*\d|\s*第|\s*[qQ])|全年)|\b(?:in|for|during|since|year)\s+(20\d{2})\b(?![-/]\d)",
+                         low):
         year = int(m.group(1) or m.group(3))
         yield Hit(m.start(), m.end(), Period(date(year, 1, 1), date(year + 1, 1, 1), "year"))
     for m in re.finditer(r"前(三|3)个?季度|first (three|3) quarters", low):
@@ -207,7 +209,8 @@ def _relative_rules(today: date) -> list[tuple[str, Callable[[], Period]]]:
          lambda: quarter_period(today.year if q_now > 1 else today.year - 1, q_now - 1 if q_now > 1 else 4)),
         (r"本季度?|这个季度|这季度?|当季|this quarter|quarter to date|\bqtd\b|current quarter",
          lambda: Period(quarter_period(today.year, q_now).start, tomorrow, "quarter")),
-        (r"去年(?!同期)|last year(?! same)|previous year|prior year", lambda: Period(date(today.year - 1, 1, 1), date(today.year, 1, 1), "year")),
+        (r"去年(?!同期)|last year(?! same)|previous year|prior year",
+         lambda: Period(date(today.year - 1, 1, 1), date(today.year, 1, 1), "year")),
         (r"今年|本年|this year|year to date|\bytd\b|current year", lambda: Period(date(today.year, 1, 1), tomorrow, "year")),
         (r"上上周|上上个星期", lambda: Period(monday - timedelta(days=14), monday - timedelta(days=7), "week")),
         (r"(?<!上)上周|(?<!上)上个星期|(?<!上)上星期|last week|previous week", lambda: Period(monday - timedelta(days=7), monday, "week")),

@@ -26,7 +26,8 @@ from speech.turns import Turn
 from tools.practice.scenario import Scenario
 
 # -- the rep turn classifier --------------------------------------------------------------------
-CLOSING_ZH = re.compile(r"(约|安排|定)(个|一个|一下|一次)?(时间|演示|试点|会议|拜访|参观|沟通|交流)|发(给)?(您|你)|开个会|见个面|签(个)?(约|合同)|"
+CLOSING_ZH = re.compile(r"(约|安排|定)(个|一个|一下|一次)?(时间|演示|试点|会议|拜访|参观|沟通|交流)|发(给)?(您|你)|开个会|见个面|"
+                        r"签(个)?(约|合同)|"
                         r"(先|做)(个|一个)?试点|试用|(下周|明天|下次|这周|月底).{0,20}(约|演示|拜访|见面|再聊|过来|开会|汇报|测算)")
 CLOSING_EN = re.compile(r"\b(next steps?|schedule|set up (a|an)|book (a|an)|send (you|over)|pilot|trial|move forward|sign|contract|"
                         r"follow[- ]up (call|meeting)|meet (again|next))\b")
@@ -35,9 +36,11 @@ SMALL_TALK_EN = re.compile(r"^(hi|hello|good (morning|afternoon)|thanks|thank yo
 ACK_ZH = re.compile(r"理解|明白|确实|您说得对|有道理|我听到|这个顾虑")
 ACK_EN = re.compile(r"\b(understand|fair|makes sense|appreciate|hear you|good point|that's a real concern)\b")
 VALUE_ZH = re.compile(r"全生命周期|总成本|总拥有成本|投资回报|回报|分期|按效果|节省|省下|ROI|TCO|预算窗口|下一个预算|政策")
-VALUE_EN = re.compile(r"\b(total cost|cost of ownership|tco|roi|return on|payback|phased|pay back|saves?|savings|budget (cycle|window)|policy)\b")
+VALUE_EN = re.compile(r"\b(total cost|cost of ownership|tco|roi|return on|payback|phased|pay back|saves?|savings|budget (cycle|window)|"
+                      r"policy)\b")
 PITCH_ZH = re.compile(r"我们的(产品|系统|方案|平台|设备|服务)|我们(可以|能够|能)|功能|优势|领先|行业第一|性价比|帮您|帮你们|客户都|支持")
-PITCH_EN = re.compile(r"\b(our (product|platform|system|solution|service)|we (also )?(can|offer|provide)|features?|leading|best in class|helps? you|supports?)\b")
+PITCH_EN = re.compile(r"\b(our (product|platform|system|solution|service)|we (also )?(can|offer|provide)|features?|leading|best in class|"
+                      r"helps? you|supports?)\b")
 
 
 @dataclass(frozen=True)
@@ -347,7 +350,8 @@ def too_few_turns(e, hits: list[dict[str, Any]], first: dict[str, Any] | None) -
     what_en = (" or ".join(e.kind) if e.kind else "rep turn") + (f" mentioning {' / '.join(e.mentions)}" if e.mentions else "")
     if first is not None:
         return Failure(f"第 {first['idx']} 轮就开始 {e.before_first},之前只有 {len(hits)} 次 {what_zh}(需要 {e.min_count} 次)",
-                       f"the first {e.before_first} came at turn {first['idx']} after only {len(hits)} {what_en} (needs {e.min_count})", first)
+                       f"the first {e.before_first} came at turn {first['idx']} after only {len(hits)} {what_en} (needs {e.min_count})",
+                       first)
     return Failure(f"只有 {len(hits)} 次 {what_zh},需要 {e.min_count} 次", f"only {len(hits)} {what_en}, needs {e.min_count}",
                    hits[-1] if hits else None)
 
@@ -367,7 +371,8 @@ def paused_after_pain(ses: Session, e, cited):
     measured = [(c, r) for c, r in pairs if r.get("pause_s") is not None]
     if not measured:
         return Failure("停顿没有被测量(文字练习不计停顿);用语音练习,或在脚本行首写 [2.5s] 标出停顿",
-                       "pauses were not measured (text practice has none); practise by voice, or mark a pause with [2.5s] at the start of a script line",
+                       "pauses were not measured (text practice has none); practise by voice, or mark a pause with [2.5s] at the start of "
+                       "a script line",
                        pairs[0][1] if pairs else None)
     good = [r for _, r in measured if r["pause_s"] >= e.pause_after_pain_s]
     if not good:
@@ -450,7 +455,8 @@ def session_metrics(scenario: Scenario, transcript: list[dict[str, Any]], langua
         for m in PAUSE_METRICS:
             metrics[m] = None
         notes.append(pick(language, "文字练习不测停顿:耐心、痛点后停顿和打断次数不计;用语音练习可以测量",
-                          "text practice measures no pauses: patience, pain-point pause and interruptions are left out; practise by voice to measure them"))
+                          "text practice measures no pauses: patience, pain-point pause and interruptions are left out; practise by voice "
+                          "to measure them"))
     return metrics, measured, notes
 
 

@@ -103,7 +103,8 @@ class Evidence(Strict):
         if not (self.kind or self.mentions or self.pain_point or self.objection_handled or self.pause_after_pain_s
                 or self.next_step_agreed):
             raise ValueError("the check names no evidence; write e.g. `evidence: {kind: [why_question]}`, "
-                             "`{pain_point: ID}`, `{objection_handled: ID}`, `{mentions: [word]}`, `{pause_after_pain_s: 2}` or `{next_step_agreed: true}`")
+                             "`{pain_point: ID}`, `{objection_handled: ID}`, `{mentions: [word]}`, `{pause_after_pain_s: 2}` or "
+                             "`{next_step_agreed: true}`")
         return self
 
 
