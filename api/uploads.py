@@ -19,6 +19,7 @@ from api.deps import MAX_ID, CurrentUser, IdPath, Limit
 from core.blobs import LocalBlobStore
 from crm.access import scope_for, visible_leads
 from crm.models import Account, Job, Lead, User
+from crm.policy import is_manager, is_rep, manages, may_upload_calls, sees_everything
 from speech.errors import SpeechError
 from tools.calls import AUDIO_SUFFIXES, TRANSCRIPT_SUFFIXES
 from tools.jobs import job_view
@@ -85,11 +86,11 @@ def store_upload(blobs, path: Path) -> str:
 def _target_rep(session, user: User, rep_login: str | None) -> User:
     """A rep uploads their own calls; a manager a rep of their team's; an admin anyone's."""
     if not rep_login or rep_login == user.login:
-        if user.role not in ("rep", "manager", "admin"):
+        if not may_upload_calls(user):
             raise HTTPException(403, "only reps, their managers and admins upload calls")
         return user
     rep = session.scalar(select(User).where(User.login == rep_login))
-    allowed = rep is not None and (user.role == "admin" or (user.role == "manager" and rep.team_id == user.team_id))
+    allowed = rep is not None and (sees_everything(user) or manages(user, rep))
     if not allowed:  # the same answer whether the login exists or not: nothing leaks
         raise HTTPException(404, f"no rep {rep_login!r} you may upload for")
     return rep
@@ -103,7 +104,7 @@ def _check_account(session, user: User, account_id: int | None) -> None:
     scope = scope_for(session, user)
     if scope.everything:
         visible = session.get(Account, account_id) is not None
-    elif user.role not in ("rep", "manager"):
+    elif not (is_rep(user) or is_manager(user)):
         visible = False
     else:
         owned = exists().where(Account.id == account_id, Account.owner_id.in_(scope.owner_ids))
@@ -190,8 +191,7 @@ def get_job(job_id: IdPath, user: CurrentUser, request: Request) -> dict:
     with request.app.state.runtime.session_factory() as session:
         job = session.get(Job, job_id)
         owner = session.get(User, job.user_id) if job and job.user_id else None
-        visible = job is not None and (user.role == "admin" or job.user_id == user.id or (
-            user.role == "manager" and owner is not None and owner.team_id == user.team_id))
+        visible = job is not None and (sees_everything(user) or job.user_id == user.id or manages(user, owner))
         if not visible:
             raise HTTPException(404, "no such job")
         return job_view(job)

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from core.errors import NotFoundError, PermissionDenied
 from crm.models import Call, CallMetric, CallTurn, User
+from crm.policy import is_trainer
 from speech.text import is_pain_point, is_question, is_why_question
 from tools.context import ToolContext
 from tools.evidence import Evidence
@@ -66,7 +67,7 @@ def _visible_call(ctx: ToolContext, call: Call) -> bool:
         return True
     if call.rep_id in scope.owner_ids:
         return True
-    return ctx.role == "trainer" and call.is_exemplar
+    return is_trainer(ctx.user) and call.is_exemplar
 
 
 def latest_call_id(*, ctx: ToolContext, rep_id: int | None = None, account_id: int | None = None) -> int | None:

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from core.errors import NotFoundError, PermissionDenied, UserInputError
 from crm.models import AuditLog, Call, CallMetric, CallTurn, CapabilityProfile, Drill, DrillAssignment, User
+from crm.policy import may_assign_drills
 from speech.text import is_objection, is_open_question, is_pain_point, is_question, is_why_question
 from tools.capability import (
     DIMENSIONS,
@@ -244,7 +245,7 @@ class AssignResult:
 def assign_drill(*, ctx: ToolContext, drill_code: str, rep_login: str, due: date | None = None, times: int = 1) -> AssignResult:
     """Assign a drill to a rep (trainer or admin: any rep; manager: their team's). Assigning the
     same drill with the same due date again returns the open assignment. The caller commits."""
-    if ctx.user.role not in ("trainer", "manager", "admin"):
+    if not may_assign_drills(ctx.user):
         raise PermissionDenied(ctx.t("只有培训师和经理可以布置练习;你可以用 `repcopilot drills list` 查看自己的练习。",
                                      "Only trainers and managers assign drills; see yours with `repcopilot drills list`."))
     rep = visible_rep(ctx, rep_login)

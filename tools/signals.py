@@ -28,6 +28,7 @@ from sqlalchemy import and_, func, select, update
 from core.errors import ConfigError, PermissionDenied, UserInputError
 from crm.access import visible_leads
 from crm.models import Account, AISuggestion, Alert, AuditLog, Contact, Lead, Opportunity, Team, Touchpoint, User
+from crm.policy import is_admin, is_manager
 from tools.context import ToolContext
 from tools.leads import (
     RuleInput,
@@ -386,7 +387,7 @@ def evaluate_window(session, *, since: datetime, until: datetime, lead_scope=Non
 
 def _refuse_rep(ctx: ToolContext) -> None:
     refuse_trainer(ctx)
-    if ctx.user.role not in ("manager", "admin"):
+    if not (is_manager(ctx.user) or is_admin(ctx.user)):
         raise PermissionDenied(ctx.t("只有经理和管理员可以运行信号规则;你可以用 `repcopilot alerts list` 查看自己的提醒。",
                                      "Only managers and admins run the signal rules; see your own alerts with `repcopilot alerts list`."))
 

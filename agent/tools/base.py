@@ -14,6 +14,7 @@ from sqlalchemy import select
 from core.errors import PermissionDenied
 from crm.access import visible_leads
 from crm.models import Account, Lead, Team
+from crm.policy import is_manager, is_rep
 from tools.capability import resolve_rep, visible_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
@@ -108,15 +109,15 @@ def coaching_target(ctx: ToolContext, rep: str | None, team: bool):
         try:
             return resolve_rep(ctx, rep)
         except PermissionDenied:
-            if ctx.role == "manager":
+            if is_manager(ctx.user):
                 raise PermissionDenied(ctx.t(f"{rep} 不在你的团队;经理只能查看本团队销售的能力短板和练习。",
                                              f"{rep} is not on your team; a manager sees the capability gaps and drills of their own "
                                              "team's reps only.")) from None
             raise PermissionDenied(ctx.t("销售只能查看自己的能力短板和练习;可以问“我的能力短板是什么”或“我这周该练什么”。",
                                          "A rep sees only their own capability gaps and drills; ask \"what are my capability gaps?\" "
                                          "or \"what should I practise this week?\"")) from None
-    if team or ctx.role != "rep":
-        if ctx.role == "rep":
+    if team or not is_rep(ctx.user):
+        if is_rep(ctx.user):
             raise PermissionDenied(ctx.t("团队的能力短板和练习只对经理、培训师和管理员开放;你可以问“我的能力短板是什么”。",
                                          "Team capability gaps and drills are for managers, trainers and admins; ask "
                                          "\"what are my capability gaps?\" for yours."))
@@ -125,7 +126,7 @@ def coaching_target(ctx: ToolContext, rep: str | None, team: bool):
 
 
 def team_title(ctx: ToolContext, n: int, what_zh: str, what_en: str) -> str:
-    team = ctx.session.get(Team, ctx.user.team_id) if ctx.role == "manager" and ctx.user.team_id else None
+    team = ctx.session.get(Team, ctx.user.team_id) if is_manager(ctx.user) and ctx.user.team_id else None
     if team is not None:
         return ctx.t(f"**{team.name}{what_zh}({n} 人)**", f"**{team.name_en} — {what_en} ({n} reps)**")
     return ctx.t(f"**全部销售{what_zh}({n} 人)**", f"**All reps — {what_en} ({n} reps)**")

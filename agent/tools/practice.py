@@ -11,6 +11,7 @@ from agent.practice import end_session, rep_turn, start_session
 from agent.tools.base import ToolOutput, ToolSpec
 from core.errors import PermissionDenied
 from crm.models import PracticeSession
+from crm.policy import may_assign_drills
 from tools.capability import resolve_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
@@ -82,7 +83,7 @@ def _practice(*, ctx: ToolContext, scenario: str | None, assign_to: str | None =
     raw = (scenario or "").strip()
     phrase = scenario_phrase(raw)
     code = (find_scenario(raw, ctx.home) if raw else None) or (find_scenario(phrase, ctx.home) if phrase else None)
-    if assign_to is not None or (ctx.role in ("manager", "trainer", "admin") and (due or times)):
+    if assign_to is not None or (may_assign_drills(ctx.user) and (due or times)):
         return _assign_practice(ctx, code, phrase, assign_to, due, times)
     if code is None:
         return _scenario_choices(ctx, phrase or None)
@@ -106,7 +107,7 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
                      times: int | None) -> ToolOutput:
     """A manager or trainer assigns a scenario from the chat: the drill that points at it, with a due
     date and a count (tools/practice/service.py rules: trainers and admins any rep, managers their team)."""
-    if ctx.role not in ("manager", "trainer", "admin"):
+    if not may_assign_drills(ctx.user):
         raise PermissionDenied(ctx.t("只有经理和培训师可以布置练习;你可以说“开始练习 …”自己练。",
                                      "Only managers and trainers assign practice; say “start practice …” to practise yourself."))
     if not rep:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from agent.tools.base import ToolOutput, ToolSpec
 from core.errors import PermissionDenied
+from crm.policy import is_admin, is_manager
 from tools.capability import resolve_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
@@ -19,7 +20,7 @@ class SuccessorArgs(BaseModel):
 def _successor(*, ctx: ToolContext, rep: str) -> ToolOutput:
     """Who should take over a leaving rep's accounts: the successor service (managers of the rep's
     team and admins), ranked per account with reasons, and the handover guide's headline."""
-    if ctx.role not in ("manager", "admin"):
+    if not (is_manager(ctx.user) or is_admin(ctx.user)):
         raise PermissionDenied(ctx.t("接任人匹配和交接指南只对离职销售所在团队的经理和管理员开放。",
                                      "Successor matching and handover guides are for the leaving rep's manager and admins only."))
     who = resolve_rep(ctx, rep)
