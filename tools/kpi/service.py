@@ -59,41 +59,61 @@ class KpiAnswer:
     def render(self, *, chart_path: bool = True) -> str:
         """The answer as text; ``chart_path=False`` leaves out the chart's file path where the
         chart travels as an image of its own (the copilot's answers)."""
+        lines = self._figure_lines()
+        comparison = self._comparison_line()
+        if comparison is not None:
+            lines.append(comparison)
+        lines += self._table_lines()
+        lines += self._definition_lines(chart_path=chart_path)
+        return "\n".join(lines)
+
+    def _figure_lines(self) -> list[str]:
+        """The headline figure with what it covers; a share also as numerator / denominator."""
         zh = self.language == "zh"
-        lines = []
         period = self.heading()
         if self.value is None:
-            lines.append(f"**{self.label}**({period}):没有可计算的数据。" if zh else f"**{self.label}** ({period}): no data to compute it from.")
-        else:
-            lines.append(f"**{self.label}**({period}):**{fmt_value(self.value, self.unit)}**" if zh
-                         else f"**{self.label}** ({period}): **{fmt_value(self.value, self.unit)}**")
-            if self.denominator is not None and self.unit == "percent":
-                lines.append(f"({_num(self.numerator)} / {_num(self.denominator)})")
-        if self.comparison and self.comparison.get("value") is not None and self.value is not None:
-            c = self.comparison
-            delta = self.value - c["value"]
-            sign = "+" if delta >= 0 else "−"
-            shown = fmt_value(abs(delta), self.unit, delta=True)
-            lines.append((f"对比 {c['label']}:{fmt_value(c['value'], self.unit)}(变化 {sign}{shown})" if zh
-                          else f"vs {c['label']}: {fmt_value(c['value'], self.unit)} (change {sign}{shown})"))
-        elif self.comparison:
-            lines.append(f"对比 {self.comparison['label']}:没有数据" if zh else f"vs {self.comparison['label']}: no data")
-        if self.rows and self.spec.dimensions:
-            registry = load_registry()
-            heads = [registry.dimensions[d].label(self.language) for d in self.spec.dimensions]
-            lines.append("")
-            lines.append("| " + " | ".join(heads + [self.label]) + " |")
-            lines.append("|" + "---|" * (len(heads) + 1))
-            for r in self.rows:
-                cells = [str(r[d]) for d in self.spec.dimensions]
-                lines.append("| " + " | ".join(cells + [fmt_value(r["value"], self.unit)]) + " |")
-        lines.append("")
-        lines.append(("口径:" if zh else "Definition: ") + self.definition)
+            return [f"**{self.label}**({period}):没有可计算的数据。" if zh else f"**{self.label}** ({period}): no data to compute it from."]
+        lines = [f"**{self.label}**({period}):**{fmt_value(self.value, self.unit)}**" if zh
+                 else f"**{self.label}** ({period}): **{fmt_value(self.value, self.unit)}**"]
+        if self.denominator is not None and self.unit == "percent":
+            lines.append(f"({_num(self.numerator)} / {_num(self.denominator)})")
+        return lines
+
+    def _comparison_line(self) -> str | None:
+        """"vs previous period: 41.0% (change +3.2 pp)", or that the comparison has no data."""
+        if not self.comparison:
+            return None
+        zh = self.language == "zh"
+        c = self.comparison
+        if c.get("value") is None or self.value is None:
+            return f"对比 {c['label']}:没有数据" if zh else f"vs {c['label']}: no data"
+        delta = self.value - c["value"]
+        sign = "+" if delta >= 0 else "−"
+        shown = fmt_value(abs(delta), self.unit, delta=True)
+        return (f"对比 {c['label']}:{fmt_value(c['value'], self.unit)}(变化 {sign}{shown})" if zh
+                else f"vs {c['label']}: {fmt_value(c['value'], self.unit)} (change {sign}{shown})")
+
+    def _table_lines(self) -> list[str]:
+        """The breakdown as a markdown table (a blank line first), none without dimensions."""
+        if not (self.rows and self.spec.dimensions):
+            return []
+        registry = load_registry()
+        heads = [registry.dimensions[d].label(self.language) for d in self.spec.dimensions]
+        lines = ["", "| " + " | ".join(heads + [self.label]) + " |", "|" + "---|" * (len(heads) + 1)]
+        for r in self.rows:
+            cells = [str(r[d]) for d in self.spec.dimensions]
+            lines.append("| " + " | ".join(cells + [fmt_value(r["value"], self.unit)]) + " |")
+        return lines
+
+    def _definition_lines(self, *, chart_path: bool) -> list[str]:
+        """The metric's definition, the default-period note and the chart's path."""
+        zh = self.language == "zh"
+        lines = ["", ("口径:" if zh else "Definition: ") + self.definition]
         if "default_period" in self.notes:
             lines.append("(问题没有指定时间,按默认统计期计算)" if zh else "(no period in the question: the metric's default period was used)")
         if self.chart and chart_path:
             lines.append(("图表:" if zh else "Chart: ") + self.chart)
-        return "\n".join(lines)
+        return lines
 
     def evidence(self) -> list[Evidence]:
         return [Evidence("metric", self.metric, _period_text(self.period, False), self.definition),
