@@ -146,28 +146,14 @@ def _period_text(period: Period | None, zh: bool) -> str:
 
 
 def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = None, notes: list[str] | None = None) -> KpiAnswer:
-    registry = load_registry()
-    metric = registry.metrics.get(spec.metric)
-    if metric is None:
-        raise UserInputError(f"unknown metric {spec.metric!r}")
-    if ctx.role == "trainer" and metric.base != "call_metrics":
-        raise PermissionDenied(ctx.t("培训师可以查看通话类指标和练习结果,不能查看销售管道指标。",
-                                     "Trainers see conversation-metric KPIs and practice results, not pipeline KPIs."))
+    metric = _metric_for(ctx, spec)
     _check_filters_in_scope(ctx, spec)
     dialect = ctx.session.get_bind().dialect
     stmt, sql = _compiled(spec, ctx.scope, dialect)
     region_names = _region_names(ctx) if "region" in spec.dimensions or spec.compare_filters else {}
     raw = ctx.session.execute(stmt).mappings().all()
-    rows = [_row(ctx, spec, r, region_names) for r in raw]
-    if "rep" in spec.dimensions and not spec.top_n:  # people in the order of their names, as shown
-        rows.sort(key=lambda row: [str(row[d]) for d in spec.dimensions])
-    if spec.dimensions and not spec.top_n and metric.measure["type"] != "per":
-        total = _total_from_rows(rows, metric.measure["type"])  # the groups add up: no second query
-    elif spec.dimensions:
-        total_spec = QuerySpec(metric=spec.metric, filters=spec.filters, period=spec.period)
-        total = ctx.session.execute(compile_spec(total_spec, scope=ctx.scope, dialect=dialect.name)).mappings().one()
-    else:
-        total = raw[0] if raw else {"value": None, "numerator": None, "denominator": None}
+    rows = _table_rows(ctx, spec, raw, region_names)
+    total = _total(ctx, spec, metric, raw, rows)
     answer = KpiAnswer(
         metric=metric.name, label=metric.label(ctx.language), unit=metric.unit, spec=spec, period=spec.period,
         value=_f(total["value"]), numerator=_f(total["numerator"]), denominator=_f(total["denominator"]),
@@ -178,6 +164,38 @@ def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = Non
     if chart_path is not None and rows and spec.dimensions:
         answer.chart = str(draw_chart(answer, chart_path))
     return answer
+
+
+def _metric_for(ctx: ToolContext, spec: QuerySpec) -> Metric:
+    """The spec's metric, if it is defined and the asker's role may see it (trainers: conversation
+    metrics only)."""
+    metric = load_registry().metrics.get(spec.metric)
+    if metric is None:
+        raise UserInputError(f"unknown metric {spec.metric!r}")
+    if ctx.role == "trainer" and metric.base != "call_metrics":
+        raise PermissionDenied(ctx.t("培训师可以查看通话类指标和练习结果,不能查看销售管道指标。",
+                                     "Trainers see conversation-metric KPIs and practice results, not pipeline KPIs."))
+    return metric
+
+
+def _table_rows(ctx: ToolContext, spec: QuerySpec, raw: list, region_names: dict[str, str]) -> list[dict[str, Any]]:
+    """The result rows in words; a breakdown by rep (not a ranking) in the order of the names shown."""
+    rows = [_row(ctx, spec, r, region_names) for r in raw]
+    if "rep" in spec.dimensions and not spec.top_n:
+        rows.sort(key=lambda row: [str(row[d]) for d in spec.dimensions])
+    return rows
+
+
+def _total(ctx: ToolContext, spec: QuerySpec, metric: Metric, raw: list, rows: list[dict[str, Any]]) -> Any:
+    """The headline figure: the single row without dimensions; added up from the groups when they
+    add up (no second query); else, for a ranking or a per-owner figure, queried over all groups."""
+    if not spec.dimensions:
+        return raw[0] if raw else {"value": None, "numerator": None, "denominator": None}
+    if not spec.top_n and metric.measure["type"] != "per":
+        return _total_from_rows(rows, metric.measure["type"])
+    total_spec = QuerySpec(metric=spec.metric, filters=spec.filters, period=spec.period)
+    dialect = ctx.session.get_bind().dialect.name
+    return ctx.session.execute(compile_spec(total_spec, scope=ctx.scope, dialect=dialect)).mappings().one()
 
 
 def _row(ctx: ToolContext, spec: QuerySpec, r: Any, region_names: dict[str, str]) -> dict[str, Any]:
@@ -309,36 +327,65 @@ def _check_filters_in_scope(ctx: ToolContext, spec: QuerySpec) -> None:
     scope = ctx.scope
     if scope.everything or scope.role == "trainer":
         return
-    from crm.models import Team, User
-
     # a comparison with another region stays allowed: it comes back as that region's total only
     wanted = {k: list(v) for k, v in spec.filters.items()}
-    outside: list[str] = []
-    region_ids, team_ids = set(scope.region_ids), set(scope.team_ids)
-    if ctx.user.team_id is not None:  # a rep's own team and region narrow nothing they may not see
+    region_ids, team_ids = _visible_regions_and_teams(ctx)
+    outside = (_regions_outside(ctx, wanted.get("region"), region_ids)
+               + _teams_outside(ctx, wanted.get("team"), team_ids)
+               + _reps_outside(ctx, wanted.get("rep"), scope.owner_ids))
+    if outside:
+        raise _outside_scope(ctx, outside)
+
+
+def _visible_regions_and_teams(ctx: ToolContext) -> tuple[set, set]:
+    """The regions and teams the asker sees: their scope's, plus their own team and its region
+    (a rep's own team and region narrow nothing they may not see)."""
+    from crm.models import Team
+
+    region_ids, team_ids = set(ctx.scope.region_ids), set(ctx.scope.team_ids)
+    if ctx.user.team_id is not None:
         own = ctx.session.get(Team, ctx.user.team_id)
         team_ids.add(own.id)
         region_ids.add(own.region_id)
-    if wanted.get("region"):
-        regions = {r.code: r for r in ctx.session.scalars(select(Region).where(Region.code.in_(wanted["region"])))}
-        for code in wanted["region"]:
-            region = regions.get(code)
-            if region is not None and region.id not in region_ids:
-                outside.append(region.name_zh if ctx.language == "zh" else region.name_en)
-    if wanted.get("team"):
-        for team in ctx.session.scalars(select(Team).where(Team.name.in_(wanted["team"]))):
-            if team.id not in team_ids:
-                outside.append(team.name if ctx.language == "zh" else team.name_en)
-    if wanted.get("rep"):
-        for user in ctx.session.scalars(select(User).where(User.login.in_(wanted["rep"]))):
-            if user.id not in scope.owner_ids:
-                outside.append(user.name if ctx.language == "zh" else user.name_en)
-    if outside:
-        names = "、".join(outside) if ctx.language == "zh" else ", ".join(outside)
-        raise PermissionDenied(ctx.t(
-            f"{names} 不在你的查看范围内:经理看自己团队的数据,销售看自己的数据。可以去掉这个条件,看你范围内的数字。",
-            f"{names} is outside what you may see: managers see their own teams' figures, reps their own. "
-            "Ask without it to see the figures in your scope."))
+    return region_ids, team_ids
+
+
+def _regions_outside(ctx: ToolContext, codes: list[str] | None, region_ids: set) -> list[str]:
+    """The named regions the asker may not see, in words, in the order they were named."""
+    if not codes:
+        return []
+    regions = {r.code: r for r in ctx.session.scalars(select(Region).where(Region.code.in_(codes)))}
+    named = [regions.get(code) for code in codes]
+    return [r.name_zh if ctx.language == "zh" else r.name_en for r in named if r is not None and r.id not in region_ids]
+
+
+def _teams_outside(ctx: ToolContext, names: list[str] | None, team_ids: set) -> list[str]:
+    """The named teams the asker may not see, in words."""
+    if not names:
+        return []
+    from crm.models import Team
+
+    teams = ctx.session.scalars(select(Team).where(Team.name.in_(names)))
+    return [t.name if ctx.language == "zh" else t.name_en for t in teams if t.id not in team_ids]
+
+
+def _reps_outside(ctx: ToolContext, logins: list[str] | None, owner_ids) -> list[str]:
+    """The named reps whose records the asker may not see, by name."""
+    if not logins:
+        return []
+    from crm.models import User
+
+    users = ctx.session.scalars(select(User).where(User.login.in_(logins)))
+    return [u.name if ctx.language == "zh" else u.name_en for u in users if u.id not in owner_ids]
+
+
+def _outside_scope(ctx: ToolContext, outside: list[str]) -> PermissionDenied:
+    """The refusal naming what is outside the asker's scope, and how to ask instead."""
+    names = "、".join(outside) if ctx.language == "zh" else ", ".join(outside)
+    return PermissionDenied(ctx.t(
+        f"{names} 不在你的查看范围内:经理看自己团队的数据,销售看自己的数据。可以去掉这个条件,看你范围内的数字。",
+        f"{names} is outside what you may see: managers see their own teams' figures, reps their own. "
+        "Ask without it to see the figures in your scope."))
 
 
 def _region_names(ctx: ToolContext) -> dict[str, str]:
