@@ -59,41 +59,61 @@ class KpiAnswer:
     def render(self, *, chart_path: bool = True) -> str:
         """The answer as text; ``chart_path=False`` leaves out the chart's file path where the
         chart travels as an image of its own (the copilot's answers)."""
+        lines = self._figure_lines()
+        comparison = self._comparison_line()
+        if comparison is not None:
+            lines.append(comparison)
+        lines += self._table_lines()
+        lines += self._definition_lines(chart_path=chart_path)
+        return "\n".join(lines)
+
+    def _figure_lines(self) -> list[str]:
+        """The headline figure with what it covers; a share also as numerator / denominator."""
         zh = self.language == "zh"
-        lines = []
         period = self.heading()
         if self.value is None:
-            lines.append(f"**{self.label}**({period}):没有可计算的数据。" if zh else f"**{self.label}** ({period}): no data to compute it from.")
-        else:
-            lines.append(f"**{self.label}**({period}):**{fmt_value(self.value, self.unit)}**" if zh
-                         else f"**{self.label}** ({period}): **{fmt_value(self.value, self.unit)}**")
-            if self.denominator is not None and self.unit == "percent":
-                lines.append(f"({_num(self.numerator)} / {_num(self.denominator)})")
-        if self.comparison and self.comparison.get("value") is not None and self.value is not None:
-            c = self.comparison
-            delta = self.value - c["value"]
-            sign = "+" if delta >= 0 else "−"
-            shown = fmt_value(abs(delta), self.unit, delta=True)
-            lines.append((f"对比 {c['label']}:{fmt_value(c['value'], self.unit)}(变化 {sign}{shown})" if zh
-                          else f"vs {c['label']}: {fmt_value(c['value'], self.unit)} (change {sign}{shown})"))
-        elif self.comparison:
-            lines.append(f"对比 {self.comparison['label']}:没有数据" if zh else f"vs {self.comparison['label']}: no data")
-        if self.rows and self.spec.dimensions:
-            registry = load_registry()
-            heads = [registry.dimensions[d].label(self.language) for d in self.spec.dimensions]
-            lines.append("")
-            lines.append("| " + " | ".join(heads + [self.label]) + " |")
-            lines.append("|" + "---|" * (len(heads) + 1))
-            for r in self.rows:
-                cells = [str(r[d]) for d in self.spec.dimensions]
-                lines.append("| " + " | ".join(cells + [fmt_value(r["value"], self.unit)]) + " |")
-        lines.append("")
-        lines.append(("口径:" if zh else "Definition: ") + self.definition)
+            return [f"**{self.label}**({period}):没有可计算的数据。" if zh else f"**{self.label}** ({period}): no data to compute it from."]
+        lines = [f"**{self.label}**({period}):**{fmt_value(self.value, self.unit)}**" if zh
+                 else f"**{self.label}** ({period}): **{fmt_value(self.value, self.unit)}**"]
+        if self.denominator is not None and self.unit == "percent":
+            lines.append(f"({_num(self.numerator)} / {_num(self.denominator)})")
+        return lines
+
+    def _comparison_line(self) -> str | None:
+        """"vs previous period: 41.0% (change +3.2 pp)", or that the comparison has no data."""
+        if not self.comparison:
+            return None
+        zh = self.language == "zh"
+        c = self.comparison
+        if c.get("value") is None or self.value is None:
+            return f"对比 {c['label']}:没有数据" if zh else f"vs {c['label']}: no data"
+        delta = self.value - c["value"]
+        sign = "+" if delta >= 0 else "−"
+        shown = fmt_value(abs(delta), self.unit, delta=True)
+        return (f"对比 {c['label']}:{fmt_value(c['value'], self.unit)}(变化 {sign}{shown})" if zh
+                else f"vs {c['label']}: {fmt_value(c['value'], self.unit)} (change {sign}{shown})")
+
+    def _table_lines(self) -> list[str]:
+        """The breakdown as a markdown table (a blank line first), none without dimensions."""
+        if not (self.rows and self.spec.dimensions):
+            return []
+        registry = load_registry()
+        heads = [registry.dimensions[d].label(self.language) for d in self.spec.dimensions]
+        lines = ["", "| " + " | ".join(heads + [self.label]) + " |", "|" + "---|" * (len(heads) + 1)]
+        for r in self.rows:
+            cells = [str(r[d]) for d in self.spec.dimensions]
+            lines.append("| " + " | ".join(cells + [fmt_value(r["value"], self.unit)]) + " |")
+        return lines
+
+    def _definition_lines(self, *, chart_path: bool) -> list[str]:
+        """The metric's definition, the default-period note and the chart's path."""
+        zh = self.language == "zh"
+        lines = ["", ("口径:" if zh else "Definition: ") + self.definition]
         if "default_period" in self.notes:
             lines.append("(问题没有指定时间,按默认统计期计算)" if zh else "(no period in the question: the metric's default period was used)")
         if self.chart and chart_path:
             lines.append(("图表:" if zh else "Chart: ") + self.chart)
-        return "\n".join(lines)
+        return lines
 
     def evidence(self) -> list[Evidence]:
         return [Evidence("metric", self.metric, _period_text(self.period, False), self.definition),
@@ -126,28 +146,14 @@ def _period_text(period: Period | None, zh: bool) -> str:
 
 
 def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = None, notes: list[str] | None = None) -> KpiAnswer:
-    registry = load_registry()
-    metric = registry.metrics.get(spec.metric)
-    if metric is None:
-        raise UserInputError(f"unknown metric {spec.metric!r}")
-    if ctx.role == "trainer" and metric.base != "call_metrics":
-        raise PermissionDenied(ctx.t("培训师可以查看通话类指标和练习结果,不能查看销售管道指标。",
-                                     "Trainers see conversation-metric KPIs and practice results, not pipeline KPIs."))
+    metric = _metric_for(ctx, spec)
     _check_filters_in_scope(ctx, spec)
     dialect = ctx.session.get_bind().dialect
     stmt, sql = _compiled(spec, ctx.scope, dialect)
     region_names = _region_names(ctx) if "region" in spec.dimensions or spec.compare_filters else {}
     raw = ctx.session.execute(stmt).mappings().all()
-    rows = [_row(ctx, spec, r, region_names) for r in raw]
-    if "rep" in spec.dimensions and not spec.top_n:  # people in the order of their names, as shown
-        rows.sort(key=lambda row: [str(row[d]) for d in spec.dimensions])
-    if spec.dimensions and not spec.top_n and metric.measure["type"] != "per":
-        total = _total_from_rows(rows, metric.measure["type"])  # the groups add up: no second query
-    elif spec.dimensions:
-        total_spec = QuerySpec(metric=spec.metric, filters=spec.filters, period=spec.period)
-        total = ctx.session.execute(compile_spec(total_spec, scope=ctx.scope, dialect=dialect.name)).mappings().one()
-    else:
-        total = raw[0] if raw else {"value": None, "numerator": None, "denominator": None}
+    rows = _table_rows(ctx, spec, raw, region_names)
+    total = _total(ctx, spec, metric, raw, rows)
     answer = KpiAnswer(
         metric=metric.name, label=metric.label(ctx.language), unit=metric.unit, spec=spec, period=spec.period,
         value=_f(total["value"]), numerator=_f(total["numerator"]), denominator=_f(total["denominator"]),
@@ -158,6 +164,38 @@ def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = Non
     if chart_path is not None and rows and spec.dimensions:
         answer.chart = str(draw_chart(answer, chart_path))
     return answer
+
+
+def _metric_for(ctx: ToolContext, spec: QuerySpec) -> Metric:
+    """The spec's metric, if it is defined and the asker's role may see it (trainers: conversation
+    metrics only)."""
+    metric = load_registry().metrics.get(spec.metric)
+    if metric is None:
+        raise UserInputError(f"unknown metric {spec.metric!r}")
+    if ctx.role == "trainer" and metric.base != "call_metrics":
+        raise PermissionDenied(ctx.t("培训师可以查看通话类指标和练习结果,不能查看销售管道指标。",
+                                     "Trainers see conversation-metric KPIs and practice results, not pipeline KPIs."))
+    return metric
+
+
+def _table_rows(ctx: ToolContext, spec: QuerySpec, raw: list, region_names: dict[str, str]) -> list[dict[str, Any]]:
+    """The result rows in words; a breakdown by rep (not a ranking) in the order of the names shown."""
+    rows = [_row(ctx, spec, r, region_names) for r in raw]
+    if "rep" in spec.dimensions and not spec.top_n:
+        rows.sort(key=lambda row: [str(row[d]) for d in spec.dimensions])
+    return rows
+
+
+def _total(ctx: ToolContext, spec: QuerySpec, metric: Metric, raw: list, rows: list[dict[str, Any]]) -> Any:
+    """The headline figure: the single row without dimensions; added up from the groups when they
+    add up (no second query); else, for a ranking or a per-owner figure, queried over all groups."""
+    if not spec.dimensions:
+        return raw[0] if raw else {"value": None, "numerator": None, "denominator": None}
+    if not spec.top_n and metric.measure["type"] != "per":
+        return _total_from_rows(rows, metric.measure["type"])
+    total_spec = QuerySpec(metric=spec.metric, filters=spec.filters, period=spec.period)
+    dialect = ctx.session.get_bind().dialect.name
+    return ctx.session.execute(compile_spec(total_spec, scope=ctx.scope, dialect=dialect)).mappings().one()
 
 
 def _row(ctx: ToolContext, spec: QuerySpec, r: Any, region_names: dict[str, str]) -> dict[str, Any]:
@@ -289,36 +327,65 @@ def _check_filters_in_scope(ctx: ToolContext, spec: QuerySpec) -> None:
     scope = ctx.scope
     if scope.everything or scope.role == "trainer":
         return
-    from crm.models import Team, User
-
     # a comparison with another region stays allowed: it comes back as that region's total only
     wanted = {k: list(v) for k, v in spec.filters.items()}
-    outside: list[str] = []
-    region_ids, team_ids = set(scope.region_ids), set(scope.team_ids)
-    if ctx.user.team_id is not None:  # a rep's own team and region narrow nothing they may not see
+    region_ids, team_ids = _visible_regions_and_teams(ctx)
+    outside = (_regions_outside(ctx, wanted.get("region"), region_ids)
+               + _teams_outside(ctx, wanted.get("team"), team_ids)
+               + _reps_outside(ctx, wanted.get("rep"), scope.owner_ids))
+    if outside:
+        raise _outside_scope(ctx, outside)
+
+
+def _visible_regions_and_teams(ctx: ToolContext) -> tuple[set, set]:
+    """The regions and teams the asker sees: their scope's, plus their own team and its region
+    (a rep's own team and region narrow nothing they may not see)."""
+    from crm.models import Team
+
+    region_ids, team_ids = set(ctx.scope.region_ids), set(ctx.scope.team_ids)
+    if ctx.user.team_id is not None:
         own = ctx.session.get(Team, ctx.user.team_id)
         team_ids.add(own.id)
         region_ids.add(own.region_id)
-    if wanted.get("region"):
-        regions = {r.code: r for r in ctx.session.scalars(select(Region).where(Region.code.in_(wanted["region"])))}
-        for code in wanted["region"]:
-            region = regions.get(code)
-            if region is not None and region.id not in region_ids:
-                outside.append(region.name_zh if ctx.language == "zh" else region.name_en)
-    if wanted.get("team"):
-        for team in ctx.session.scalars(select(Team).where(Team.name.in_(wanted["team"]))):
-            if team.id not in team_ids:
-                outside.append(team.name if ctx.language == "zh" else team.name_en)
-    if wanted.get("rep"):
-        for user in ctx.session.scalars(select(User).where(User.login.in_(wanted["rep"]))):
-            if user.id not in scope.owner_ids:
-                outside.append(user.name if ctx.language == "zh" else user.name_en)
-    if outside:
-        names = "、".join(outside) if ctx.language == "zh" else ", ".join(outside)
-        raise PermissionDenied(ctx.t(
-            f"{names} 不在你的查看范围内:经理看自己团队的数据,销售看自己的数据。可以去掉这个条件,看你范围内的数字。",
-            f"{names} is outside what you may see: managers see their own teams' figures, reps their own. "
-            "Ask without it to see the figures in your scope."))
+    return region_ids, team_ids
+
+
+def _regions_outside(ctx: ToolContext, codes: list[str] | None, region_ids: set) -> list[str]:
+    """The named regions the asker may not see, in words, in the order they were named."""
+    if not codes:
+        return []
+    regions = {r.code: r for r in ctx.session.scalars(select(Region).where(Region.code.in_(codes)))}
+    named = [regions.get(code) for code in codes]
+    return [r.name_zh if ctx.language == "zh" else r.name_en for r in named if r is not None and r.id not in region_ids]
+
+
+def _teams_outside(ctx: ToolContext, names: list[str] | None, team_ids: set) -> list[str]:
+    """The named teams the asker may not see, in words."""
+    if not names:
+        return []
+    from crm.models import Team
+
+    teams = ctx.session.scalars(select(Team).where(Team.name.in_(names)))
+    return [t.name if ctx.language == "zh" else t.name_en for t in teams if t.id not in team_ids]
+
+
+def _reps_outside(ctx: ToolContext, logins: list[str] | None, owner_ids) -> list[str]:
+    """The named reps whose records the asker may not see, by name."""
+    if not logins:
+        return []
+    from crm.models import User
+
+    users = ctx.session.scalars(select(User).where(User.login.in_(logins)))
+    return [u.name if ctx.language == "zh" else u.name_en for u in users if u.id not in owner_ids]
+
+
+def _outside_scope(ctx: ToolContext, outside: list[str]) -> PermissionDenied:
+    """The refusal naming what is outside the asker's scope, and how to ask instead."""
+    names = "、".join(outside) if ctx.language == "zh" else ", ".join(outside)
+    return PermissionDenied(ctx.t(
+        f"{names} 不在你的查看范围内:经理看自己团队的数据,销售看自己的数据。可以去掉这个条件,看你范围内的数字。",
+        f"{names} is outside what you may see: managers see their own teams' figures, reps their own. "
+        "Ask without it to see the figures in your scope."))
 
 
 def _region_names(ctx: ToolContext) -> dict[str, str]:
