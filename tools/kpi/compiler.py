@@ -7,8 +7,8 @@ time buckets) live in the small functions at the top.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -140,7 +140,7 @@ def _int():
 
 # -- bases: what each metric counts over, and how dimensions reach it -------------------------------
 # Core tables (not ORM entities): compiling through the ORM's column adaptation cost ~6 ms a query.
-L, A, R, O, TP = Lead.__table__, Account.__table__, Region.__table__, Opportunity.__table__, Touchpoint.__table__
+L, A, R, O, TP = Lead.__table__, Account.__table__, Region.__table__, Opportunity.__table__, Touchpoint.__table__  # noqa: E741 (O: the opportunities table, like its neighbours)
 U, RN, S, C, CM, T = User.__table__, Renewal.__table__, AISuggestion.__table__, Call.__table__, CallMetric.__table__, Team.__table__
 IS = IntentScoreSnapshot.__table__
 AL = Alert.__table__

@@ -110,7 +110,8 @@ class KpiAnswer:
         zh = self.language == "zh"
         lines = ["", ("口径:" if zh else "Definition: ") + self.definition]
         if "default_period" in self.notes:
-            lines.append("(问题没有指定时间,按默认统计期计算)" if zh else "(no period in the question: the metric's default period was used)")
+            lines.append("(问题没有指定时间,按默认统计期计算)" if zh
+                         else "(no period in the question: the metric's default period was used)")
         if self.chart and chart_path:
             lines.append(("图表:" if zh else "Chart: ") + self.chart)
         return lines
@@ -306,7 +307,8 @@ def _compare(ctx: ToolContext, spec: QuerySpec, metric: Metric, region_names: di
         prev = previous(spec.period, spec.compare)
         other = QuerySpec(metric=spec.metric, filters=spec.filters, period=prev)
         row = ctx.session.execute(compile_spec(other, scope=ctx.scope, dialect=dialect)).mappings().one()
-        label = ctx.t("去年同期" if spec.compare == "last_year" else "上一期", "same period last year" if spec.compare == "last_year" else "previous period")
+        last_year = spec.compare == "last_year"
+        label = ctx.t("去年同期" if last_year else "上一期", "same period last year" if last_year else "previous period")
         return {"label": f"{label} ({_period_text(prev, ctx.language == 'zh')})", "value": _f(row["value"]), "period": prev.to_json()}
     return None
 
@@ -437,7 +439,8 @@ def _chart_fonts(plt) -> None:
     """A CJK font first (labels are often Chinese), DejaVu for the rest."""
     from matplotlib import font_manager
 
-    cjk = [f.name for f in font_manager.fontManager.ttflist if any(k in f.name for k in ("WenQuanYi", "Noto Sans CJK", "Noto Sans SC", "Source Han"))]
+    cjk = [f.name for f in font_manager.fontManager.ttflist
+           if any(k in f.name for k in ("WenQuanYi", "Noto Sans CJK", "Noto Sans SC", "Source Han"))]
     if cjk:
         plt.rcParams["font.sans-serif"] = [cjk[0], "DejaVu Sans"]
     plt.rcParams["axes.unicode_minus"] = False
