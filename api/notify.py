@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.channels import configured_channels
 from crm.db import session_factory
-from crm.models import Alert, ConversationRef, User
+from crm.models import Alert, User
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,10 @@ def deliver_alert(session: Session, alert: Alert, *, wecom_client=None, teams_ru
         return delivered
     language = user.language if user.language in ("zh", "en") else "zh"
     text = alert_text(alert, language, anonymized=anonymized)
-    if wecom_client is not None and user.wecom_userid:
-        _send_once(delivered, f"wecom:{user.id}", alert, "WeCom", lambda: wecom_client.send_markdown(user.wecom_userid, text))
-    key = f"teams:{user.id}"
-    if teams_runtime is not None and key not in delivered and session.scalar(
-            select(ConversationRef.id).where(ConversationRef.channel == "teams", ConversationRef.user_id == user.id)):
-        from api.teams import send_proactive
-
-        _send_once(delivered, key, alert, "Teams", lambda: send_proactive(teams_runtime, user.id, text))
+    for channel in configured_channels(wecom_client=wecom_client, teams_runtime=teams_runtime):
+        key = f"{channel.name}:{user.id}"
+        if key not in delivered and channel.reaches(session, user):
+            _send_once(delivered, key, alert, channel.label, lambda channel=channel: channel.send_text(user, text))
     delivered.setdefault("web", _now())
     alert.delivered = delivered
     return delivered

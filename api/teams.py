@@ -237,6 +237,13 @@ def normalise(activity: Activity) -> TeamsMessage | None:
                         text=text, locale=activity.locale, personal=conversation_type == "personal", reference=reference)
 
 
+def accept(runtime, msg: TeamsMessage):
+    """Record the activity once (through the inbox's single writer); the future gives the row id,
+    or None for a retry already accepted by this or another process."""
+    return runtime.inbox.accept(channel=CHANNEL, platform_msg_id=msg.activity_id, conversation_id=msg.thread_id,
+                                platform_user_id=msg.aad_object_id, kind="text" if msg.text else "other", text=msg.text)
+
+
 class CopilotAgent(ActivityHandler):
     def __init__(self, bot: TeamsBot) -> None:
         self.bot = bot
@@ -247,9 +254,7 @@ class CopilotAgent(ActivityHandler):
         if msg is None:
             return
         runtime = self.bot.runtime
-        inbound_id = await asyncio.wrap_future(runtime.inbox.accept(
-            channel=CHANNEL, platform_msg_id=msg.activity_id, conversation_id=msg.thread_id,
-            platform_user_id=msg.aad_object_id, kind="text" if msg.text else "other", text=msg.text))
+        inbound_id = await asyncio.wrap_future(accept(runtime, msg))
         if inbound_id is None:
             return  # a retry of an activity already accepted (by this or another process)
         expect_replies = activity.delivery_mode == DeliveryModes.expect_replies
