@@ -7,8 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, IdPath, Limit, http_error, not_yours_or_missing
-from core.errors import NotFoundError, PermissionDenied, RepcopilotError
+from api.deps import CurrentUser, IdPath, Limit, not_yours_or_missing
+from core.errors import NotFoundError, PermissionDenied
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -30,10 +30,7 @@ async def _run(request: Request, user, lang: str | None, fn, commit: bool = Fals
                 session.commit()
             return out
 
-    try:
-        return await run_in_threadpool(run)
-    except RepcopilotError as exc:
-        raise http_error(exc) from None
+    return await run_in_threadpool(run)  # a domain error leaves as its HTTP answer (api.errors)
 
 
 @router.get("")

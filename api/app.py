@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 
-from api import alerts, calls_page, conversations, feedback, observability, practice, routes, teams, uploads, wecom
+from api import alerts, calls_page, conversations, errors, feedback, observability, practice, routes, teams, uploads, wecom
 from api.guards import EarlyAuth, validation_error
 from api.runtime import Runtime
 from core.settings import Settings
@@ -40,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(EarlyAuth)
     app.add_middleware(observability.RequestMetrics)  # outermost: request id, latency per route, 503s
     app.add_exception_handler(RequestValidationError, validation_error)
+    errors.register(app)  # domain errors (core.errors) → 403 / 404 / 422
     upload_limit = settings.max_upload_mb * 1024 * 1024 + MULTIPART_OVERHEAD
     app.include_router(routes.health)
     app.include_router(observability.router)

@@ -8,14 +8,16 @@ re-run sends nothing twice. Called by ``repcopilot signals run --notify`` and by
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.channels import configured_channels
 from crm.db import session_factory
-from crm.models import Alert, ConversationRef, User
+from crm.models import Alert, User
 
 log = logging.getLogger(__name__)
 
@@ -43,36 +45,38 @@ def deliver_alert(session: Session, alert: Alert, *, wecom_client=None, teams_ru
     if user is None:
         return delivered
     language = user.language if user.language in ("zh", "en") else "zh"
-    if anonymized:  # group-level only: the rule and the action, no individual events
-        from tools.signals import rule_by_id
-
-        rule = rule_by_id(alert.rule)
-        text = f"**{rule['name_zh'] if language == 'zh' else rule['name_en']}**\n" + (
-            ("建议:" if language == "zh" else "Suggested: ") + alert.action + f" (#{alert.id})")
-    else:
-        text = alert_markdown(alert, language)
-    key = f"wecom:{user.id}"
-    if wecom_client is not None and user.wecom_userid and key not in delivered:
-        try:
-            wecom_client.send_markdown(user.wecom_userid, text)
-            delivered[key] = _now()
-        except Exception as exc:  # noqa: BLE001 — a channel failure is recorded, the others still go out
-            log.warning("WeCom delivery of alert %s failed: %s", alert.id, exc)
-            delivered[f"{key}:error"] = str(exc)[:200]
-    key = f"teams:{user.id}"
-    if teams_runtime is not None and key not in delivered and session.scalar(
-            select(ConversationRef.id).where(ConversationRef.channel == "teams", ConversationRef.user_id == user.id)):
-        from api.teams import send_proactive
-
-        try:
-            send_proactive(teams_runtime, user.id, text)
-            delivered[key] = _now()
-        except Exception as exc:  # noqa: BLE001
-            log.warning("Teams delivery of alert %s failed: %s", alert.id, exc)
-            delivered[f"{key}:error"] = str(exc)[:200]
+    text = alert_text(alert, language, anonymized=anonymized)
+    for channel in configured_channels(wecom_client=wecom_client, teams_runtime=teams_runtime):
+        key = f"{channel.name}:{user.id}"
+        if key not in delivered and channel.reaches(session, user):
+            _send_once(delivered, key, alert, channel.label, lambda channel=channel: channel.send_text(user, text))
     delivered.setdefault("web", _now())
     alert.delivered = delivered
     return delivered
+
+
+def alert_text(alert: Alert, language: str, *, anonymized: bool = False) -> str:
+    """The markdown sent for an alert; anonymized (group-level only): the rule and the action, no individual events."""
+    if not anonymized:
+        return alert_markdown(alert, language)
+    from tools.signals import rule_by_id
+
+    rule = rule_by_id(alert.rule)
+    return f"**{rule['name_zh'] if language == 'zh' else rule['name_en']}**\n" + (
+        ("建议:" if language == "zh" else "Suggested: ") + alert.action + f" (#{alert.id})")
+
+
+def _send_once(delivered: dict[str, Any], key: str, alert: Alert, channel: str, send: Callable[[], object]) -> None:
+    """Call ``send`` unless ``key`` is already delivered; record the time it went out under ``key``, or the
+    error under ``key:error`` (a channel failure is recorded, the others still go out)."""
+    if key in delivered:
+        return
+    try:
+        send()
+        delivered[key] = _now()
+    except Exception as exc:  # noqa: BLE001
+        log.warning("%s delivery of alert %s failed: %s", channel, alert.id, exc)
+        delivered[f"{key}:error"] = str(exc)[:200]
 
 
 def deliver_pending(engine, settings, *, teams_runtime=None, limit: int = 500) -> dict[str, int]:

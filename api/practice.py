@@ -30,7 +30,7 @@ from starlette.datastructures import UploadFile
 from api.capacity import run_agent
 from api.deps import CurrentUser, IdPath, http_error
 from api.uploads import check_suffix, receive_file
-from core.errors import NotFoundError, PermissionDenied, RepcopilotError
+from core.errors import NotFoundError, PermissionDenied
 from crm.models import User
 from tools.calls import AUDIO_SUFFIXES
 
@@ -98,12 +98,9 @@ async def _run(request: Request, user: User, lang: str | None, fn, *, commit: bo
                 session.commit()
             return out
 
-    try:
-        if agent:
-            return await run_agent(request, work)
-        return await run_in_threadpool(work)
-    except RepcopilotError as exc:
-        raise http_error(exc) from None
+    if agent:  # a domain error leaves as its HTTP answer (api.errors)
+        return await run_agent(request, work)
+    return await run_in_threadpool(work)
 
 
 def _own_session(ctx, session_id: int, *, write: bool):

@@ -20,10 +20,10 @@ from agent.planners import detect_language
 from agent.service import Answer
 from api.capacity import busy, run_agent
 from api.conversations import answer_links, record_turn
-from api.deps import CurrentUser, IdPath, Limit, http_error, not_yours_or_missing
+from api.deps import CurrentUser, IdPath, Limit, not_yours_or_missing
 from api.render import answer_html
 from core.blobs import BlobMissing
-from core.errors import NotFoundError, PermissionDenied, RepcopilotError
+from core.errors import NotFoundError, PermissionDenied
 
 log = logging.getLogger("repcopilot.api")
 
@@ -216,10 +216,7 @@ async def kpi(body: KpiIn, user: CurrentUser, request: Request) -> dict:
                 data["text"] += ("\n图表:" if language == "zh" else "\nChart: ") + data["chart"]
             return public_paths(data, runtime.home)
 
-    try:
-        return await run_agent(request, run)
-    except RepcopilotError as exc:
-        raise http_error(exc) from None
+    return await run_agent(request, run)  # a domain error leaves as its HTTP answer (api.errors)
 
 
 def publish_charts(runtime, paths) -> None:
@@ -264,10 +261,7 @@ async def list_suggestions_route(user: CurrentUser, request: Request, status: st
             ctx = runtime.context(session, user, lang)
             return [r.to_json() for r in list_suggestions(ctx=ctx, status=status, limit=limit)]
 
-    try:
-        return await run_in_threadpool(run)
-    except RepcopilotError as exc:
-        raise http_error(exc) from None
+    return await run_in_threadpool(run)  # a domain error leaves as its HTTP answer (api.errors)
 
 
 @router.post("/suggestions/{suggestion_id}/{decision}")
@@ -292,7 +286,4 @@ async def decide_suggestion_route(suggestion_id: IdPath, decision: str, user: Cu
             session.commit()
             return result.to_json()
 
-    try:
-        return await run_in_threadpool(run)
-    except RepcopilotError as exc:
-        raise http_error(exc) from None
+    return await run_in_threadpool(run)  # a domain error leaves as its HTTP answer (api.errors)

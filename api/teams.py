@@ -237,6 +237,13 @@ def normalise(activity: Activity) -> TeamsMessage | None:
                         text=text, locale=activity.locale, personal=conversation_type == "personal", reference=reference)
 
 
+def accept(runtime, msg: TeamsMessage):
+    """Record the activity once (through the inbox's single writer); the future gives the row id,
+    or None for a retry already accepted by this or another process."""
+    return runtime.inbox.accept(channel=CHANNEL, platform_msg_id=msg.activity_id, conversation_id=msg.thread_id,
+                                platform_user_id=msg.aad_object_id, kind="text" if msg.text else "other", text=msg.text)
+
+
 class CopilotAgent(ActivityHandler):
     def __init__(self, bot: TeamsBot) -> None:
         self.bot = bot
@@ -247,9 +254,7 @@ class CopilotAgent(ActivityHandler):
         if msg is None:
             return
         runtime = self.bot.runtime
-        inbound_id = await asyncio.wrap_future(runtime.inbox.accept(
-            channel=CHANNEL, platform_msg_id=msg.activity_id, conversation_id=msg.thread_id,
-            platform_user_id=msg.aad_object_id, kind="text" if msg.text else "other", text=msg.text))
+        inbound_id = await asyncio.wrap_future(accept(runtime, msg))
         if inbound_id is None:
             return  # a retry of an activity already accepted (by this or another process)
         expect_replies = activity.delivery_mode == DeliveryModes.expect_replies
@@ -472,40 +477,60 @@ def answer_card(answer, *, with_text: bool = True) -> dict[str, Any]:
     ``with_text=False`` when the text was already streamed into the message the card ends."""
     labels = LABELS[_lang(answer.language)]
     answer_blocks = text_blocks(answer.answer[:6000]) if with_text else []
-    body: list[dict[str, Any]] = []  # what follows the answer (and its chart)
     evidence = answer.evidence or []
-    if evidence:
-        lines = [_evidence_line(item) for item in evidence[:MAX_EVIDENCE]]
-        if len(evidence) > MAX_EVIDENCE:
-            lines.append(labels["more"].format(n=len(evidence) - MAX_EVIDENCE))
-        body += [{"type": "TextBlock", "text": labels["evidence"], "weight": "Bolder", "separator": True},
-                 {"type": "TextBlock", "text": "\n".join(lines), "wrap": True, "size": "Small"}]
-    if answer.confidence is not None:
-        body.append({"type": "TextBlock", "text": f"{labels['confidence']}: {answer.confidence:.0%}",
-                     "isSubtle": True, "size": "Small"})
-    actions = []
-    suggestion_ids = [str(item["id"]) for item in evidence if item.get("kind") == "suggestion" and item.get("id")]
-    for sid in suggestion_ids[:MAX_SUGGESTION_BUTTONS]:
-        for verb in ("adopt", "dismiss"):
-            actions.append({"type": "Action.Execute", "title": labels[verb].format(id=sid),
-                            "verb": f"suggestion.{verb}", "data": {"suggestion_id": sid}})
-    for choice in getattr(answer, "choices", None) or []:
-        # an unsure answer's readings: a tap posts the reading's number back as the user's message
-        actions.append({"type": "Action.Submit", "title": choice["label"],
-                        "data": {"msteams": {"type": "imBack", "value": choice["reply"]}}})
+    body = [*evidence_blocks(evidence, labels), *confidence_blocks(answer.confidence, labels)]  # what follows the answer
+    actions = [*suggestion_actions(evidence, labels), *choice_actions(getattr(answer, "choices", None) or [])]
     card: dict[str, Any] = {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                             "version": "1.5", "body": [*answer_blocks, *body], "msteams": {"width": "Full"}}
     if actions:
         card["actions"] = actions
     for image in answer.images[:1]:
-        chart = {"type": "Image", "url": "data:image/png;base64," + base64.b64encode(Path(image).read_bytes()).decode(),
-                 "altText": labels["chart"]}
-        with_chart = {**card, "body": [*answer_blocks, chart, *body]}
-        if _size(with_chart) <= CARD_LIMIT_BYTES:
-            card = with_chart
-        else:  # the numbers are in the answer's table; say where the picture is
-            note = {"type": "TextBlock", "text": labels["chart_too_big"], "isSubtle": True, "wrap": True}
-            card["body"] = [*answer_blocks, note, *body]
+        card = with_chart(card, image, answer_blocks, body, labels)
+    return card
+
+
+def evidence_blocks(evidence: list[dict[str, Any]], labels: dict[str, str]) -> list[dict[str, Any]]:
+    """The evidence heading and up to MAX_EVIDENCE lines (plus how many more there are); none without evidence."""
+    if not evidence:
+        return []
+    lines = [_evidence_line(item) for item in evidence[:MAX_EVIDENCE]]
+    if len(evidence) > MAX_EVIDENCE:
+        lines.append(labels["more"].format(n=len(evidence) - MAX_EVIDENCE))
+    return [{"type": "TextBlock", "text": labels["evidence"], "weight": "Bolder", "separator": True},
+            {"type": "TextBlock", "text": "\n".join(lines), "wrap": True, "size": "Small"}]
+
+
+def confidence_blocks(confidence: float | None, labels: dict[str, str]) -> list[dict[str, Any]]:
+    if confidence is None:
+        return []
+    return [{"type": "TextBlock", "text": f"{labels['confidence']}: {confidence:.0%}", "isSubtle": True, "size": "Small"}]
+
+
+def suggestion_actions(evidence: list[dict[str, Any]], labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Adopt / dismiss buttons (``Action.Execute``) for the first MAX_SUGGESTION_BUTTONS suggestions listed."""
+    suggestion_ids = [str(item["id"]) for item in evidence if item.get("kind") == "suggestion" and item.get("id")]
+    return [{"type": "Action.Execute", "title": labels[verb].format(id=sid), "verb": f"suggestion.{verb}",
+             "data": {"suggestion_id": sid}}
+            for sid in suggestion_ids[:MAX_SUGGESTION_BUTTONS] for verb in ("adopt", "dismiss")]
+
+
+def choice_actions(choices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An unsure answer's readings: a tap posts the reading's number back as the user's message."""
+    return [{"type": "Action.Submit", "title": choice["label"], "data": {"msteams": {"type": "imBack", "value": choice["reply"]}}}
+            for choice in choices]
+
+
+def with_chart(card: dict[str, Any], image: str, answer_blocks: list[dict[str, Any]], body: list[dict[str, Any]],
+               labels: dict[str, str]) -> dict[str, Any]:
+    """The card with the chart inline after the answer when it fits CARD_LIMIT_BYTES; otherwise a note
+    where the answer's chart would be (the numbers are in the answer's table)."""
+    chart = {"type": "Image", "url": "data:image/png;base64," + base64.b64encode(Path(image).read_bytes()).decode(),
+             "altText": labels["chart"]}
+    charted = {**card, "body": [*answer_blocks, chart, *body]}
+    if _size(charted) <= CARD_LIMIT_BYTES:
+        return charted
+    note = {"type": "TextBlock", "text": labels["chart_too_big"], "isSubtle": True, "wrap": True}
+    card["body"] = [*answer_blocks, note, *body]
     return card
 
 

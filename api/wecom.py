@@ -190,41 +190,62 @@ UNSUPPORTED = "目前支持文字和语音消息。/ Text and voice messages are
 
 def process(runtime, inbound_id: int, message: Inbound) -> None:
     """Answer a message just accepted (stored once, status queued) and record how it ended."""
-    with runtime.session_factory() as session:
-        user = session.scalar(select(User).where(User.wecom_userid == message.source))
-        user_id, lang = (user.id, user.language if user.language in ("zh", "en") else "zh") if user else (None, "zh")
-    images: list[str] = []
-    suggestions: list[dict] = []
+    user_id, lang = sender_of(runtime, message.source)
     client = runtime.wecom_client
-    if user_id is None:
-        reply = NOT_ENROLLED
-    elif message.kind == "card":
-        reply = _decide_from_card(runtime, user_id, lang, message)
-    elif message.kind not in ("text", "voice"):
-        reply = UNSUPPORTED
-    else:
-        try:
-            text, heard = message.text, ""
-            if message.kind == "voice":
-                text = heard = transcribe_voice(runtime, client, message, lang)
-            answer = runtime.ask(user_id, text, thread_id=message.conversation)
-            reply, images = answer.answer, answer.images
-            if heard:
-                reply = (f"> 🎤 {heard}\n\n" if lang == "zh" else f"> 🎤 {heard}\n\n") + reply
-            suggestions = [e for e in answer.evidence if e.get("kind") == "suggestion" and e.get("id")]
-        except VoiceError as exc:
-            reply = str(exc)
-        except Exception as exc:  # noqa: BLE001 — the user gets a message, the log gets the detail
-            log.exception("answering WeCom message %s failed", inbound_id)
-            reply = f"抱歉,处理出错:{type(exc).__name__}。/ Sorry, something went wrong."
+    reply, images, suggestions = compose_reply(runtime, client, inbound_id, message, user_id, lang)
     status = deliver(client, message.source, reply, images)
     if status == "answered" and client is not None:
-        for suggestion in suggestions[:MAX_CARDS]:
-            try:  # a card that fails leaves the answer delivered; the suggestion is still in the text
-                client.send_card(message.source, suggestion_card(suggestion, lang, inbound_id))
-            except Exception:  # noqa: BLE001
-                log.exception("sending the card for suggestion %s failed", suggestion["id"])
+        send_suggestion_cards(client, message.source, suggestions, lang, inbound_id)
     runtime.inbox.finish(inbound_id, status=status, answer=reply, user_id=user_id).result()
+
+
+def sender_of(runtime, wecom_userid: str) -> tuple[int | None, str]:
+    """The enrolled user behind a WeCom user id and their reply language (zh unless en); (None, "zh") if unknown."""
+    with runtime.session_factory() as session:
+        user = session.scalar(select(User).where(User.wecom_userid == wecom_userid))
+        return (user.id, user.language if user.language in ("zh", "en") else "zh") if user else (None, "zh")
+
+
+def compose_reply(runtime, client: WeComClient | None, inbound_id: int, message: Inbound, user_id: int | None,
+                  lang: str) -> tuple[str, list[str], list[dict]]:
+    """The reply text, chart images and listed suggestions for one message: a notice for an unknown
+    sender or an unsupported kind, a card click's decision, or the copilot's answer."""
+    if user_id is None:
+        return NOT_ENROLLED, [], []
+    if message.kind == "card":
+        return _decide_from_card(runtime, user_id, lang, message), [], []
+    if message.kind not in ("text", "voice"):
+        return UNSUPPORTED, [], []
+    try:
+        return ask_copilot(runtime, client, message, user_id, lang)
+    except VoiceError as exc:
+        return str(exc), [], []
+    except Exception as exc:  # noqa: BLE001 — the user gets a message, the log gets the detail
+        log.exception("answering WeCom message %s failed", inbound_id)
+        return f"抱歉,处理出错:{type(exc).__name__}。/ Sorry, something went wrong.", [], []
+
+
+def ask_copilot(runtime, client: WeComClient | None, message: Inbound, user_id: int,
+                lang: str) -> tuple[str, list[str], list[dict]]:
+    """Ask the copilot a text or (transcribed) voice message; a voice reply quotes what was heard."""
+    text, heard = message.text, ""
+    if message.kind == "voice":
+        text = heard = transcribe_voice(runtime, client, message, lang)
+    answer = runtime.ask(user_id, text, thread_id=message.conversation)
+    reply = answer.answer
+    if heard:
+        reply = f"> 🎤 {heard}\n\n" + reply
+    suggestions = [e for e in answer.evidence if e.get("kind") == "suggestion" and e.get("id")]
+    return reply, answer.images, suggestions
+
+
+def send_suggestion_cards(client: WeComClient, to_user: str, suggestions: list[dict], lang: str, inbound_id: int) -> None:
+    """A button card for each of the first MAX_CARDS suggestions, after the answer went out."""
+    for suggestion in suggestions[:MAX_CARDS]:
+        try:  # a card that fails leaves the answer delivered; the suggestion is still in the text
+            client.send_card(to_user, suggestion_card(suggestion, lang, inbound_id))
+        except Exception:  # noqa: BLE001
+            log.exception("sending the card for suggestion %s failed", suggestion["id"])
 
 
 # -- suggestions as template cards (button_interaction) ------------------------------------------
