@@ -27,8 +27,9 @@ def alert_markdown(alert: Alert, language: str) -> str:
     zh = language == "zh"
     lines = [f"**{alert.title}**", ("建议:" if zh else "Suggested: ") + alert.action]
     lines += [f"> {e.get('time') or ''} {e['text']}" for e in (alert.evidence or [])[:5]]
-    lines.append((f"置信度 {alert.confidence:.2f} · 提醒 #{alert.id}(线索 #{alert.lead_id})· 在网页或 CLI 中采纳/忽略"
-                  if zh else f"confidence {alert.confidence:.2f} · alert #{alert.id} (lead #{alert.lead_id}) · adopt or dismiss on the web or CLI"))
+    lines.append(f"置信度 {alert.confidence:.2f} · 提醒 #{alert.id}(线索 #{alert.lead_id})· 在网页或 CLI 中采纳/忽略"
+                  if zh else f"confidence {alert.confidence:.2f} · alert #{alert.id} (lead #{alert.lead_id}) · "
+                             "adopt or dismiss on the web or CLI")
     return "\n".join(lines)
 
 
