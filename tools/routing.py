@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from sqlalchemy import func, insert, or_, select, update
@@ -248,6 +248,14 @@ def batch_intent(session, leads: list[Lead], now: datetime) -> dict[int, LeadInt
 
 # -- scoring -----------------------------------------------------------------------------------------
 
+class ScoredRep(NamedTuple):
+    """One rep's score for one lead: the weighted total, their current load and the five parts (0–100)."""
+    total: float
+    load_raw: float
+    rep: RepInfo
+    parts: dict[str, float]  # factor → 0–100
+
+
 def effective_weights(weights: dict[str, float], tier: str, cfg: dict[str, Any]) -> dict[str, float]:
     """Pure: the weights for a lead of this tier (high intent boosts fit), renormalised to sum 1."""
     w = dict(weights)
@@ -258,7 +266,7 @@ def effective_weights(weights: dict[str, float], tier: str, cfg: dict[str, Any])
 
 
 def score_reps(batch: Batch, *, scenario: str, account_id: int, segment: str, region_id: int, international: bool,
-               weights: dict[str, float], cfg: dict[str, Any]) -> list[tuple[float, float, RepInfo, dict[str, float]]]:
+               weights: dict[str, float], cfg: dict[str, Any]) -> list[ScoredRep]:
     """(total, load_raw, rep, parts) for every eligible rep, best first (ties: lower load, then login)."""
     reps = batch.reps
     loads = batch.loads
@@ -282,9 +290,9 @@ def score_reps(batch: Batch, *, scenario: str, account_id: int, segment: str, re
             language = 100.0 if r.language == "zh" else 50.0
         fit = fits[i]
         total = wf * fit + wc * capacity + wr * region + wh * history + wl * language
-        out.append((total, loads[i], r, {"fit": fit, "capacity": capacity, "region": region, "history": history,
+        out.append(ScoredRep(total, loads[i], r, {"fit": fit, "capacity": capacity, "region": region, "history": history,
                                          "language": language}))
-    out.sort(key=lambda x: (-x[0], x[1], x[2].login))
+    out.sort(key=lambda x: (-x.total, x.load_raw, x.rep.login))
     return out
 
 
@@ -334,49 +342,69 @@ def _refuse_rep(ctx: ToolContext) -> None:
             "Only managers and admins route leads; you can see your own routing decisions and why (repcopilot route explain)."))
 
 
-def decide(lead: Lead, account: Account, intent: LeadIntent, ranked: list, batch: Batch, cfg: dict[str, Any],
-           now: datetime) -> dict[str, Any]:
-    """Pure: kind, reps, deadline and review reasons for one scored lead."""
-    best = ranked[0] if ranked else None
+class Decision(NamedTuple):
+    """What happens to one scored lead: the kind, the decision's status, the chosen rep(s), the deadline."""
+    kind: str  # auto / dual / nurture / review
+    status: str  # assigned / nurture / pending_review
+    best: ScoredRep | None
+    specialist: ScoredRep | None
+    respond_by: datetime | None
+    review: list[str]  # why a manager must review it (empty: no review)
+
+
+def review_reasons(lead: Lead, account: Account, best: ScoredRep | None, batch: Batch, cfg: dict[str, Any]) -> list[str]:
+    """Pure: why a manager must look at this lead first — big value, a cross-department scenario, the best
+    rep outside the account owner's team, or no rep at all."""
     review: list[str] = []
-    threshold = int(cfg["review"]["value_threshold_cny"])
-    if lead.value_cny >= threshold:
+    if lead.value_cny >= int(cfg["review"]["value_threshold_cny"]):
         review.append("value")
     if lead.scenario in (cfg["review"].get("cross_department_scenarios") or []):
         review.append("cross_department_scenario")
     owner_team = batch.teams_of_owner.get(account.owner_id) if account.owner_id else None
-    if best is not None and owner_team is not None and best[2].team_id != owner_team:
+    if best is not None and owner_team is not None and best.rep.team_id != owner_team:
         review.append("cross_team")
     if best is None:
         review.append("no_rep")
+    return review
+
+
+def quiet_low_intent(intent: LeadIntent, cfg: dict[str, Any], now: datetime) -> bool:
+    """Pure: intent below the nurture bar and no event within the quiet window."""
     quiet_since = now - timedelta(days=cfg["nurture"]["quiet_days"])
-    specialist = None
+    return intent.score < cfg["nurture"]["max_score"] and (intent.last_event_at is None or intent.last_event_at < quiet_since)
+
+
+def pick_specialist(ranked: list[ScoredRep]) -> ScoredRep | None:
+    """Pure: the best scenario fit among the reps after the first (any region); ties: higher total, lower id."""
+    others = ranked[1:]
+    if not others:
+        return None
+    return max(others, key=lambda x: (x.parts["fit"], x.total, -x.rep.id))
+
+
+def decide(lead: Lead, account: Account, intent: LeadIntent, ranked: list[ScoredRep], batch: Batch, cfg: dict[str, Any],
+           now: datetime) -> Decision:
+    """Pure: kind, reps, deadline and review reasons for one scored lead."""
+    best = ranked[0] if ranked else None
+    review = review_reasons(lead, account, best, batch, cfg)
     if review:
-        kind, status, deadline = "review", "pending_review", None
-    elif intent.score < cfg["nurture"]["max_score"] and (intent.last_event_at is None or intent.last_event_at < quiet_since):
-        kind, status, deadline = "nurture", "nurture", None
-    elif intent.tier in cfg["dual"]["tiers"]:
-        kind, status = "dual", "assigned"
+        return Decision("review", "pending_review", best, None, None, review)
+    if quiet_low_intent(intent, cfg, now):
+        return Decision("nurture", "nurture", best, None, None, review)
+    if intent.tier in cfg["dual"]["tiers"]:
         deadline = now + timedelta(hours=cfg["dual"]["respond_within_hours"])
-        # the specialist: the best scenario fit among the others (any region)
-        others = [x for x in ranked[1:]]
-        if others:
-            specialist = max(others, key=lambda x: (x[3]["fit"], x[0], -x[2].id))
-    else:
-        kind, status = "auto", "assigned"
-        deadline = now + timedelta(hours=cfg["auto"]["respond_within_hours"])
-    return {"kind": kind, "status": status, "best": best, "specialist": specialist, "respond_by": deadline,
-            "review": review}
+        return Decision("dual", "assigned", best, pick_specialist(ranked), deadline, review)
+    return Decision("auto", "assigned", best, None, now + timedelta(hours=cfg["auto"]["respond_within_hours"]), review)
 
 
-def _reasons(intent: LeadIntent, ranked: list, weights: dict[str, float], d: dict[str, Any]) -> dict[str, Any]:
-    best, spec = d["best"], d["specialist"]
+def _reasons(intent: LeadIntent, ranked: list[ScoredRep], weights: dict[str, float], d: Decision) -> dict[str, Any]:
+    best, spec = d.best, d.specialist
     return {
         "weights": {k: round(v, 4) for k, v in weights.items()},
-        "parts": {k: round(v, 1) for k, v in best[3].items()} if best else {},
-        "specialist_parts": {k: round(v, 1) for k, v in spec[3].items()} if spec else None,
-        "candidates": [[x[2].id, x[2].login, round(x[0], 1)] for x in ranked[:3]],
-        "review": d["review"],
+        "parts": {k: round(v, 1) for k, v in best.parts.items()} if best else {},
+        "specialist_parts": {k: round(v, 1) for k, v in spec.parts.items()} if spec else None,
+        "candidates": [[x.rep.id, x.rep.login, round(x.total, 1)] for x in ranked[:3]],
+        "review": d.review,
         "intent": {"score": intent.score, "tier": intent.tier, "confidence": intent.confidence,
                    "events_used": intent.events_used},
         "events": [{"id": t.id, "kind": t.kind, "time": fmt_time(t.occurred_at), "asset": t.asset,
@@ -384,8 +412,8 @@ def _reasons(intent: LeadIntent, ranked: list, weights: dict[str, float], d: dic
     }
 
 
-def _confidence(intent: LeadIntent, ranked: list) -> float:
-    margin = (ranked[0][0] - ranked[1][0]) if len(ranked) > 1 else 20.0
+def _confidence(intent: LeadIntent, ranked: list[ScoredRep]) -> float:
+    margin = (ranked[0].total - ranked[1].total) if len(ranked) > 1 else 20.0
     return round(min(0.95, 0.4 + 0.3 * intent.confidence + 0.3 * min(1.0, margin / 15)), 2)
 
 
@@ -420,6 +448,92 @@ def routable(lead: Lead, pending: set[int]) -> bool:
     return lead.status == "new" and lead.owner_id is None and lead.id not in pending
 
 
+def _drop_unroutable(session, leads: list[Lead]) -> tuple[list[Lead], int]:
+    """The named leads that are new or re-opened, and how many others (assigned, in review) are skipped."""
+    pending = set(session.scalars(select(RoutingDecision.lead_id).where(
+        RoutingDecision.lead_id.in_([x.id for x in leads]), RoutingDecision.status == "pending_review")))
+    keep = [x for x in leads if routable(x, pending)]
+    return keep, len(leads) - len(keep)
+
+
+def accounts_of(session, leads: list[Lead]) -> dict[int, Account]:
+    """The leads' accounts by id, loaded in chunks."""
+    accounts = {}
+    account_ids = sorted({x.account_id for x in leads})
+    for i in range(0, len(account_ids), CHUNK):
+        for a in session.scalars(select(Account).where(Account.id.in_(account_ids[i:i + CHUNK]))):
+            accounts[a.id] = a
+    return accounts
+
+
+class LeadRouting(NamedTuple):
+    """One lead's routing: the row to store, what the report shows, and the rep who becomes its owner (if any)."""
+    row: dict[str, Any]
+    routed: RoutedLead
+    new_owner_id: int | None
+
+
+def decision_row(lead: Lead, d: Decision, rep: RepInfo | None, intent: LeadIntent, reasons: dict[str, Any], *,
+                 confidence: float, version: int, now: datetime, dry_run: bool) -> dict[str, Any]:
+    """Pure: the ``routing_decisions`` row for one lead (status ``dry_run`` in a dry run)."""
+    return {"lead_id": lead.id, "kind": d.kind, "status": "dry_run" if dry_run else d.status,
+            "rep_id": rep.id if rep else None, "specialist_id": d.specialist.rep.id if d.specialist else None,
+            "score": round(d.best.total, 1) if rep else None, "intent_score": intent.score,
+            "tier": intent.tier, "confidence": confidence, "reasons": reasons,
+            "weights_version": version, "decided_by_id": None, "note": None, "created_at": now,
+            "decided_at": now if d.kind != "review" else None, "respond_by": d.respond_by}
+
+
+def routed_lead(lead: Lead, row: dict[str, Any], d: Decision, rep: RepInfo | None) -> RoutedLead:
+    """Pure: what the routing report shows for one lead."""
+    return RoutedLead(lead.id, lead.name, d.kind, row["status"], rep.login if rep else None,
+                      d.specialist.rep.login if d.specialist else None, row["score"], row["intent_score"], row["tier"],
+                      row["confidence"], d.respond_by.isoformat(sep=" ", timespec="minutes") if d.respond_by else None, d.review)
+
+
+def route_one(lead: Lead, account: Account, intent: LeadIntent, *, base: dict[str, float], batch: Batch,
+              cfg: dict[str, Any], now: datetime, version: int, dry_run: bool) -> LeadRouting:
+    """Score the reps for one lead and decide; a rep who takes the lead counts it in their load at once
+    (the batch's next leads see it)."""
+    weights = effective_weights(base, intent.tier, cfg)
+    ranked = score_reps(batch, scenario=lead.scenario, account_id=account.id, segment=account.segment,
+                        region_id=account.region_id, international=account.international, weights=weights, cfg=cfg)
+    d = decide(lead, account, intent, ranked, batch, cfg, now)
+    rep = d.best.rep if d.best and d.kind in ("auto", "dual", "review") else None
+    new_owner_id = None
+    if d.kind in ("auto", "dual") and rep is not None:
+        batch.took_lead(rep, cfg)
+        new_owner_id = rep.id
+    row = decision_row(lead, d, rep, intent, _reasons(intent, ranked, weights, d), confidence=_confidence(intent, ranked),
+                       version=version, now=now, dry_run=dry_run)
+    return LeadRouting(row, routed_lead(lead, row, d, rep), new_owner_id)
+
+
+def store_decisions(ctx: ToolContext, routings: list[LeadRouting], *, version: int, now: datetime) -> None:
+    """Insert the decisions, give assigned leads their owner, move nurture leads to the pool, note each
+    decision's id in the report and audit the run."""
+    rows = [x.row for x in routings]
+    for i in range(0, len(rows), CHUNK):
+        ctx.session.execute(insert(RoutingDecision), rows[i:i + CHUNK])
+    owner_updates = [{"id": x.row["lead_id"], "owner_id": x.new_owner_id} for x in routings if x.new_owner_id is not None]
+    if owner_updates:
+        ctx.session.execute(update(Lead), owner_updates)
+    nurture_ids = [r["lead_id"] for r in rows if r["kind"] == "nurture"]
+    for i in range(0, len(nurture_ids), CHUNK):
+        ctx.session.execute(update(Lead).where(Lead.id.in_(nurture_ids[i:i + CHUNK])).values(status="nurture")
+                            .execution_options(synchronize_session=False))
+    out = [x.routed for x in routings]
+    ids = dict(ctx.session.execute(select(RoutingDecision.lead_id, func.max(RoutingDecision.id)).where(
+        RoutingDecision.lead_id.in_([r.lead_id for r in out][:CHUNK * 20]), RoutingDecision.created_at == now)
+        .group_by(RoutingDecision.lead_id)).all()) if len(out) <= CHUNK * 20 else {}
+    for r in out:
+        r.decision_id = ids.get(r.lead_id)
+    ctx.session.add(AuditLog(at=now, user_id=ctx.user.id, action="routing.run", target=None,
+                             detail={"routed": len(rows), "weights_version": version,
+                                     "by_kind": dict(Counter(r["kind"] for r in rows))}))
+    ctx.session.flush()
+
+
 def route_leads(*, ctx: ToolContext, lead_ids: list[int] | None = None, dry_run: bool = False,
                 batch: Batch | None = None) -> RoutingReport:
     """Route new and re-opened leads (status new, no owner; or those of ``lead_ids``): a decision with
@@ -436,62 +550,15 @@ def route_leads(*, ctx: ToolContext, lead_ids: list[int] | None = None, dry_run:
     leads = leads_to_route(ctx, lead_ids)
     skipped = 0
     if lead_ids:  # the named leads that are new or re-opened; the others (assigned, in review) are skipped
-        pending = set(ctx.session.scalars(select(RoutingDecision.lead_id).where(
-            RoutingDecision.lead_id.in_([x.id for x in leads]), RoutingDecision.status == "pending_review")))
-        keep = [x for x in leads if routable(x, pending)]
-        skipped = len(leads) - len(keep)
-        leads = keep
+        leads, skipped = _drop_unroutable(ctx.session, leads)
     batch = batch or load_batch(ctx.session, now)
-    accounts = {}
-    account_ids = sorted({x.account_id for x in leads})
-    for i in range(0, len(account_ids), CHUNK):
-        for a in ctx.session.scalars(select(Account).where(Account.id.in_(account_ids[i:i + CHUNK]))):
-            accounts[a.id] = a
+    accounts = accounts_of(ctx.session, leads)
     intents = batch_intent(ctx.session, leads, now)
-    out: list[RoutedLead] = []
-    rows: list[dict[str, Any]] = []
-    owner_updates: list[dict[str, Any]] = []
-    for lead in leads:
-        account = accounts[lead.account_id]
-        intent = intents[lead.id]
-        weights = effective_weights(base, intent.tier, cfg)
-        ranked = score_reps(batch, scenario=lead.scenario, account_id=account.id, segment=account.segment,
-                            region_id=account.region_id, international=account.international, weights=weights, cfg=cfg)
-        d = decide(lead, account, intent, ranked, batch, cfg, now)
-        best, spec = d["best"], d["specialist"]
-        rep = best[2] if best and d["kind"] in ("auto", "dual", "review") else None
-        if d["kind"] in ("auto", "dual") and rep is not None:
-            batch.took_lead(rep, cfg)
-            owner_updates.append({"id": lead.id, "owner_id": rep.id})
-        conf = _confidence(intent, ranked)
-        rows.append({"lead_id": lead.id, "kind": d["kind"], "status": "dry_run" if dry_run else d["status"],
-                     "rep_id": rep.id if rep else None, "specialist_id": spec[2].id if spec else None,
-                     "score": round(best[0], 1) if best and rep else None, "intent_score": intent.score,
-                     "tier": intent.tier, "confidence": conf, "reasons": _reasons(intent, ranked, weights, d),
-                     "weights_version": version, "decided_by_id": None, "note": None, "created_at": now,
-                     "decided_at": now if d["kind"] != "review" else None, "respond_by": d["respond_by"]})
-        out.append(RoutedLead(lead.id, lead.name, d["kind"], rows[-1]["status"], rep.login if rep else None,
-                              spec[2].login if spec else None, rows[-1]["score"], intent.score, intent.tier, conf,
-                              d["respond_by"].isoformat(sep=" ", timespec="minutes") if d["respond_by"] else None,
-                              d["review"]))
-    if not dry_run and rows:
-        for i in range(0, len(rows), CHUNK):
-            ctx.session.execute(insert(RoutingDecision), rows[i:i + CHUNK])
-        if owner_updates:
-            ctx.session.execute(update(Lead), owner_updates)
-        nurture_ids = [r["lead_id"] for r in rows if r["kind"] == "nurture"]
-        for i in range(0, len(nurture_ids), CHUNK):
-            ctx.session.execute(update(Lead).where(Lead.id.in_(nurture_ids[i:i + CHUNK])).values(status="nurture")
-                                .execution_options(synchronize_session=False))
-        ids = dict(ctx.session.execute(select(RoutingDecision.lead_id, func.max(RoutingDecision.id)).where(
-            RoutingDecision.lead_id.in_([r.lead_id for r in out][:CHUNK * 20]), RoutingDecision.created_at == now)
-            .group_by(RoutingDecision.lead_id)).all()) if len(out) <= CHUNK * 20 else {}
-        for r in out:
-            r.decision_id = ids.get(r.lead_id)
-        ctx.session.add(AuditLog(at=now, user_id=ctx.user.id, action="routing.run", target=None,
-                                 detail={"routed": len(rows), "weights_version": version,
-                                         "by_kind": dict(Counter(r["kind"] for r in rows))}))
-        ctx.session.flush()
+    routings = [route_one(lead, accounts[lead.account_id], intents[lead.id], base=base, batch=batch, cfg=cfg, now=now,
+                          version=version, dry_run=dry_run) for lead in leads]
+    if not dry_run and routings:
+        store_decisions(ctx, routings, version=version, now=now)
+    out = [x.routed for x in routings]
     return RoutingReport(version, dry_run, len(out), dict(sorted(Counter(r.kind for r in out).items())),
                          round(time.perf_counter() - t0, 3), out, skipped)
 
@@ -926,7 +993,7 @@ def backtest(*, ctx: ToolContext) -> dict[str, Any]:
                             international=a.international, weights=effective_weights(base, "B", cfg), cfg=cfg)
         if not ranked:
             continue
-        top = {x[2].id for x in ranked[:3]}
+        top = {x.rep.id for x in ranked[:3]}
         bucket = same if lead.owner_id in top else other
         bucket["leads"] += 1
         bucket["converted"] += lead.status == "converted"
@@ -1003,8 +1070,8 @@ def who_should_take(*, ctx: ToolContext, lead_id: int, limit: int = 3) -> Routin
         cands.append(CandidateView(rep.login, rep.name if lang == "zh" else rep.name_en, round(total, 1),
                                    {k: round(v, 1) for k, v in parts.items()}, reasons))
     events = _reasons(intent, ranked, weights, d)["events"]
-    return RoutingSuggestion(lead.id, lead.name, d["kind"], cfg["kinds"][d["kind"]][lang], intent.score, intent.tier, cands,
-                             d["specialist"][2].login if d["specialist"] else None, d["review"], event_lines(ctx, events),
+    return RoutingSuggestion(lead.id, lead.name, d.kind, cfg["kinds"][d.kind][lang], intent.score, intent.tier, cands,
+                             d.specialist.rep.login if d.specialist else None, d.review, event_lines(ctx, events),
                              _confidence(intent, ranked) if ranked else 0.0, version)
 
 
