@@ -153,6 +153,52 @@ def available(user: User | Any, today: date) -> bool:
     return not (user.away_until is not None and user.away_until >= today)
 
 
+class RepLoad(NamedTuple):
+    """What keeps each rep busy: talk minutes in the load window, open opportunities, open leads (by user id)."""
+    talk_s: dict[int, float]
+    open_opps: dict[int, int]
+    open_leads: dict[int, int]
+
+
+def rep_load(session, now: datetime, cfg: dict[str, Any]) -> RepLoad:
+    """Every rep's talk time (last ``load.talk_days``), open opportunities and open leads — one query each."""
+    since = now - timedelta(days=cfg["load"]["talk_days"])
+    talk = dict(session.execute(select(Call.rep_id, func.sum(Call.duration_s)).where(
+        Call.started_at >= since, Call.started_at <= now).group_by(Call.rep_id)).all())
+    opps = dict(session.execute(select(Opportunity.owner_id, func.count()).where(
+        Opportunity.stage.in_(OPEN_STAGES)).group_by(Opportunity.owner_id)).all())
+    leads = dict(session.execute(select(Lead.owner_id, func.count()).where(
+        Lead.status.in_(OPEN_LEAD_STATUSES), Lead.owner_id.is_not(None)).group_by(Lead.owner_id)).all())
+    return RepLoad(talk, opps, leads)
+
+
+def won_deals(session, now: datetime) -> tuple[dict[tuple[int, int], int], dict[tuple[int, str], int]]:
+    """Won deals so far per (rep, account) and per (rep, segment)."""
+    wins_account: dict[tuple[int, int], int] = {}
+    wins_segment: dict[tuple[int, str], int] = defaultdict(int)
+    for owner, account_id, segment, n in session.execute(
+            select(Opportunity.owner_id, Opportunity.account_id, Account.segment, func.count())
+            .join(Account, Account.id == Opportunity.account_id)
+            .where(Opportunity.won.is_(True), Opportunity.created_at <= now)
+            .group_by(Opportunity.owner_id, Opportunity.account_id, Account.segment)):
+        wins_account[(owner, account_id)] = n
+        wins_segment[(owner, segment)] += n
+    return wins_account, dict(wins_segment)
+
+
+def rep_info(u: User, dims: dict[str, Any], region_id: int | None, load: RepLoad) -> RepInfo:
+    """Pure: one rep's row of the batch (capability scores per dimension, talk in minutes)."""
+    return RepInfo(u.id, u.login, u.name, u.name_en, u.language, u.team_id, region_id,
+                   {d: (v or {}).get("score") for d, v in dims.items()}, float(load.talk_s.get(u.id) or 0) / 60,
+                   int(load.open_opps.get(u.id) or 0), int(load.open_leads.get(u.id) or 0))
+
+
+def scenario_fits(reps: list[RepInfo]) -> dict[str, list[float]]:
+    """Every scenario's fit per rep (in the order of ``reps``; no profile: 0)."""
+    scenarios = load_scenarios()[1]
+    return {code: [scenario_fit(r.scores, sc.weights) or 0.0 for r in reps] for code, sc in scenarios.items()}
+
+
 def load_batch(session, now: datetime) -> Batch:
     """Eligible reps with their fits, load and wins — one query per table, once per batch."""
     cfg = load_routing_config()
@@ -163,31 +209,10 @@ def load_batch(session, now: datetime) -> Batch:
     reps_u = [u for u in users if available(u, today)]
     ids = [u.id for u in reps_u]
     profiles = {p.user_id: p.dimensions for p in session.scalars(select(CapabilityProfile).where(CapabilityProfile.user_id.in_(ids)))}
-    since = now - timedelta(days=cfg["load"]["talk_days"])
-    talk = dict(session.execute(select(Call.rep_id, func.sum(Call.duration_s)).where(
-        Call.started_at >= since, Call.started_at <= now).group_by(Call.rep_id)).all())
-    opps = dict(session.execute(select(Opportunity.owner_id, func.count()).where(
-        Opportunity.stage.in_(OPEN_STAGES)).group_by(Opportunity.owner_id)).all())
-    leads = dict(session.execute(select(Lead.owner_id, func.count()).where(
-        Lead.status.in_(OPEN_LEAD_STATUSES), Lead.owner_id.is_not(None)).group_by(Lead.owner_id)).all())
-    wins_account: dict[tuple[int, int], int] = {}
-    wins_segment: dict[tuple[int, str], int] = defaultdict(int)
-    for owner, account_id, segment, n in session.execute(
-            select(Opportunity.owner_id, Opportunity.account_id, Account.segment, func.count())
-            .join(Account, Account.id == Opportunity.account_id)
-            .where(Opportunity.won.is_(True), Opportunity.created_at <= now)
-            .group_by(Opportunity.owner_id, Opportunity.account_id, Account.segment)):
-        wins_account[(owner, account_id)] = n
-        wins_segment[(owner, segment)] += n
-    reps = []
-    for u in reps_u:
-        dims = profiles.get(u.id) or {}
-        reps.append(RepInfo(u.id, u.login, u.name, u.name_en, u.language, u.team_id, team_region.get(u.team_id),
-                            {d: (v or {}).get("score") for d, v in dims.items()}, float(talk.get(u.id) or 0) / 60,
-                            int(opps.get(u.id) or 0), int(leads.get(u.id) or 0)))
-    scenarios = load_scenarios()[1]
-    fits = {code: [scenario_fit(r.scores, sc.weights) or 0.0 for r in reps] for code, sc in scenarios.items()}
-    return Batch(reps, {r.id: r for r in reps}, fits, wins_account, dict(wins_segment), team_region, owners,
+    load = rep_load(session, now, cfg)
+    wins_account, wins_segment = won_deals(session, now)
+    reps = [rep_info(u, profiles.get(u.id) or {}, team_region.get(u.team_id), load) for u in reps_u]
+    return Batch(reps, {r.id: r for r in reps}, scenario_fits(reps), wins_account, wins_segment, team_region, owners,
                  [r.load_raw(cfg) for r in reps])
 
 
@@ -837,59 +862,99 @@ def propose_weights(weights: dict[str, float], blamed: str, reason: str, cfg: di
     return {k: round(v / total, 4) for k, v in w.items()}
 
 
+def _refuse_unknown_reason(ctx: ToolContext, reason: str) -> None:
+    if reason not in FEEDBACK_REASONS:
+        raise UserInputError(ctx.t(f"原因只能是 {', '.join(FEEDBACK_REASONS)}(无效 / 签了竞品 / 匹配不当),而不是 {reason!r}",
+                                   f"the reason must be one of {', '.join(FEEDBACK_REASONS)}, not {reason!r}"))
+
+
+def latest_decision(session, lead_id: int) -> RoutingDecision | None:
+    """The lead's latest stored routing decision (dry runs are not stored decisions)."""
+    return session.scalar(select(RoutingDecision).where(RoutingDecision.lead_id == lead_id, RoutingDecision.status != "dry_run")
+                          .order_by(RoutingDecision.id.desc()).limit(1))
+
+
+def may_give_feedback(ctx: ToolContext, lead: Lead, d: RoutingDecision | None) -> bool:
+    """The lead is the asker's (owner, or the decision's rep or specialist), or they see everything, or a
+    manager's rep owns it."""
+    mine = lead.owner_id == ctx.user.id or (d is not None and ctx.user.id in (d.rep_id, d.specialist_id))
+    return mine or ctx.scope.everything or (ctx.user.role == "manager" and lead.owner_id in ctx.scope.owner_ids)
+
+
+def _feedback_lead(ctx: ToolContext, lead_id: int) -> tuple[Lead, RoutingDecision | None]:
+    """The lead feedback is given on and its latest decision, or why the asker may not give it."""
+    lead = ctx.session.get(Lead, lead_id)
+    if lead is None:
+        raise NotFoundError(ctx.t(f"没有编号为 {lead_id} 的线索。", f"there is no lead {lead_id}."))
+    d = latest_decision(ctx.session, lead_id)
+    if not may_give_feedback(ctx, lead, d):
+        raise PermissionDenied(ctx.t(f"线索 {lead_id} 不是分给你的;只能对分给自己的线索提交反馈。",
+                                     f"lead {lead_id} was not routed to you; you can give feedback on your own leads."))
+    return lead, d
+
+
+def _earlier_feedback(ctx: ToolContext, lead_id: int, reason: str) -> FeedbackResult | None:
+    """The same verdict on the same lead by the same person, answered as it was first recorded."""
+    existing = ctx.session.scalar(select(LeadFeedback).where(LeadFeedback.lead_id == lead_id, LeadFeedback.user_id == ctx.user.id,
+                                                             LeadFeedback.reason == reason).limit(1))
+    if existing is None:
+        return None
+    version = ctx.session.scalar(select(RoutingWeightVersion.version).where(RoutingWeightVersion.id == existing.proposed_version_id)) \
+        if existing.proposed_version_id else None
+    return FeedbackResult(existing.id, lead_id, reason, existing.attribution.get("blamed", "?"), existing.attribution, version,
+                          ctx.t("这条反馈已经记录过,未重复提交。", "This feedback was already recorded; nothing changed."))
+
+
+def _propose_version(ctx: ToolContext, *, lead_id: int, reason: str, blamed: str, cfg: dict[str, Any],
+                     now: datetime) -> RoutingWeightVersion | None:
+    """Store a pending weights version with less weight on the blamed factor (None: nothing to change)."""
+    version, current = active_weights(ctx.session)
+    proposal = propose_weights(current, blamed, reason, cfg)
+    if proposal is None:
+        return None
+    next_version = (ctx.session.scalar(select(func.max(RoutingWeightVersion.version))) or 0) + 1
+    row = RoutingWeightVersion(version=next_version, weights=proposal, status="pending", based_on=version,
+                               reason=f"feedback on lead {lead_id}: {reason} → less weight on {blamed}",
+                               proposed_by_id=ctx.user.id, created_at=now)
+    ctx.session.add(row)
+    ctx.session.flush()
+    return row
+
+
+LEAD_STATUS_AFTER_FEEDBACK = {"invalid": "invalid", "competitor": "lost"}  # wrong_fit leaves the lead as it is
+
+
+def _feedback_message(ctx: ToolContext, blamed: str, proposed: RoutingWeightVersion | None, cfg: dict[str, Any]) -> str:
+    what = cfg["labels"].get(blamed, {"zh": blamed, "en": blamed})
+    return ctx.t(f"已记录。归因:{what['zh']}误导了这次分配。" + (f"已提出权重版本 v{proposed.version},待经理审核后生效。" if proposed else "本次不调整权重(意向信号问题已记录)。"),
+                 f"Recorded. Attribution: {what['en']} misled this routing. " + (f"Proposed weights version v{proposed.version}, effective once a manager approves it." if proposed else "No weight change proposed (the intent signal is noted)."))
+
+
 def submit_feedback(*, ctx: ToolContext, lead_id: int, reason: str, note: str = "") -> FeedbackResult:
     """A rep's verdict on a lead routed to them (a manager: the team's): invalid / competitor /
     wrong_fit. Attributes the miss and stores a proposed weights version (pending a manager's review).
     The same verdict on the same lead again is answered with the first one. The caller commits."""
     refuse_trainer(ctx)
-    if reason not in FEEDBACK_REASONS:
-        raise UserInputError(ctx.t(f"原因只能是 {', '.join(FEEDBACK_REASONS)}(无效 / 签了竞品 / 匹配不当),而不是 {reason!r}",
-                                   f"the reason must be one of {', '.join(FEEDBACK_REASONS)}, not {reason!r}"))
-    lead = ctx.session.get(Lead, lead_id)
-    if lead is None:
-        raise NotFoundError(ctx.t(f"没有编号为 {lead_id} 的线索。", f"there is no lead {lead_id}."))
-    d = ctx.session.scalar(select(RoutingDecision).where(RoutingDecision.lead_id == lead_id, RoutingDecision.status != "dry_run")
-                           .order_by(RoutingDecision.id.desc()).limit(1))
-    mine = lead.owner_id == ctx.user.id or (d is not None and ctx.user.id in (d.rep_id, d.specialist_id))
-    if not (mine or ctx.scope.everything or (ctx.user.role == "manager" and lead.owner_id in ctx.scope.owner_ids)):
-        raise PermissionDenied(ctx.t(f"线索 {lead_id} 不是分给你的;只能对分给自己的线索提交反馈。",
-                                     f"lead {lead_id} was not routed to you; you can give feedback on your own leads."))
-    existing = ctx.session.scalar(select(LeadFeedback).where(LeadFeedback.lead_id == lead_id, LeadFeedback.user_id == ctx.user.id,
-                                                             LeadFeedback.reason == reason).limit(1))
-    if existing is not None:
-        version = ctx.session.scalar(select(RoutingWeightVersion.version).where(RoutingWeightVersion.id == existing.proposed_version_id)) \
-            if existing.proposed_version_id else None
-        return FeedbackResult(existing.id, lead_id, reason, existing.attribution.get("blamed", "?"), existing.attribution, version,
-                              ctx.t("这条反馈已经记录过,未重复提交。", "This feedback was already recorded; nothing changed."))
+    _refuse_unknown_reason(ctx, reason)
+    lead, d = _feedback_lead(ctx, lead_id)
+    earlier = _earlier_feedback(ctx, lead_id, reason)
+    if earlier is not None:
+        return earlier
     cfg = load_routing_config()
     now = ctx.now()
     blamed, detail = attribute(reason, (d.reasons if d else {}) or {})
     detail = {"blamed": blamed, "decision_id": d.id if d else None, **detail}
-    version, current = active_weights(ctx.session)
-    proposal = propose_weights(current, blamed, reason, cfg)
-    proposed_row = None
-    if proposal is not None:
-        next_version = (ctx.session.scalar(select(func.max(RoutingWeightVersion.version))) or 0) + 1
-        proposed_row = RoutingWeightVersion(version=next_version, weights=proposal, status="pending", based_on=version,
-                                            reason=f"feedback on lead {lead_id}: {reason} → less weight on {blamed}",
-                                            proposed_by_id=ctx.user.id, created_at=now)
-        ctx.session.add(proposed_row)
-        ctx.session.flush()
+    proposed = _propose_version(ctx, lead_id=lead_id, reason=reason, blamed=blamed, cfg=cfg, now=now)
     fb = LeadFeedback(lead_id=lead_id, decision_id=d.id if d else None, user_id=ctx.user.id, reason=reason, note=note or "",
-                      attribution=detail, proposed_version_id=proposed_row.id if proposed_row else None, created_at=now)
+                      attribution=detail, proposed_version_id=proposed.id if proposed else None, created_at=now)
     ctx.session.add(fb)
-    if reason == "invalid":
-        lead.status = "invalid"
-    elif reason == "competitor":
-        lead.status = "lost"
+    if reason in LEAD_STATUS_AFTER_FEEDBACK:
+        lead.status = LEAD_STATUS_AFTER_FEEDBACK[reason]
     ctx.session.add(AuditLog(at=now, user_id=ctx.user.id, action="routing.feedback", target=f"lead:{lead_id}",
                              detail={"reason": reason, "blamed": blamed}))
     ctx.session.flush()
-    labels = cfg["labels"]
-    what = labels.get(blamed, {"zh": blamed, "en": blamed})
-    msg = ctx.t(f"已记录。归因:{what['zh']}误导了这次分配。" + (f"已提出权重版本 v{proposed_row.version},待经理审核后生效。" if proposed_row else "本次不调整权重(意向信号问题已记录)。"),
-                f"Recorded. Attribution: {what['en']} misled this routing. " + (f"Proposed weights version v{proposed_row.version}, effective once a manager approves it." if proposed_row else "No weight change proposed (the intent signal is noted)."))
-    return FeedbackResult(fb.id, lead_id, reason, blamed, detail, proposed_row.version if proposed_row else None, msg)
+    return FeedbackResult(fb.id, lead_id, reason, blamed, detail, proposed.version if proposed else None,
+                          _feedback_message(ctx, blamed, proposed, cfg))
 
 
 @dataclass
