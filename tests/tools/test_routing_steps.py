@@ -115,3 +115,23 @@ def test_the_batch_tables_add_up_on_the_demo_company(demo_session):
     assert sum(wins_account.values()) == sum(wins_segment.values()) > 0
     batch = routing.load_batch(demo_session, NOW)
     assert all(len(fits) == len(batch.reps) for fits in routing.scenario_fits(batch.reps).values())
+
+
+def test_the_cli_prints_a_routing_run_and_a_backtest_in_the_askers_language():
+    from cli.leads_intel import _print_backtest, _print_routing
+    from cli.state import console
+
+    en = lambda zh, en: en
+    run = {"routed": 1, "weights_version": 2, "by_kind": {"auto": 1}, "skipped": 0,
+           "leads": [{"lead_id": 7, "lead": "ultrasound", "kind": "auto", "rep": "zhangwei", "specialist": None, "intent_score": 40,
+                      "tier": "B", "score": 87.3, "respond_by": "2026-11-23 09:00", "review_reasons": [], "decision_id": 11}]}
+    with console.capture() as cap:
+        _print_routing(run, en, dry_run=True)
+    text = cap.get()
+    assert "dry run: nothing stored" in text and "#7" in text and "skipped (already assigned" in text
+    bt = {"weights_version": 2, "leads": 10, "owner_was_engine_top3": {"leads": 6, "converted": 3, "conversion": 0.5},
+          "owner_not_engine_top3": {"leads": 4, "converted": 1, "conversion": 0.25}, "conversion_lift_pts": 25.0, "method": "Estimate."}
+    with console.capture() as cap:
+        _print_backtest(bt, en)
+    text = cap.get()
+    assert "Backtest (weights v2, 10 leads)" in text and "50.0%" in text and "Difference: 25.0 points. Estimate." in text
