@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from crm.models import Opportunity
 from tools import routing
+from tools.leads import OPEN_STAGES
 from tools.routing import Batch, Decision, LeadIntent, RepInfo, RepLoad, ScoredRep
 
 NOW = datetime(2026, 11, 20, 9, 0)
@@ -109,7 +110,7 @@ def test_feedback_is_allowed_for_the_owner_the_decisions_reps_and_a_manager_of_t
 
 def test_the_batch_tables_add_up_on_the_demo_company(demo_session):
     load = routing.rep_load(demo_session, NOW, CFG)
-    open_opps = demo_session.scalar(select(func.count()).select_from(Opportunity).where(Opportunity.stage.in_(routing.OPEN_STAGES)))
+    open_opps = demo_session.scalar(select(func.count()).select_from(Opportunity).where(Opportunity.stage.in_(OPEN_STAGES)))
     assert sum(load.open_opps.values()) == open_opps > 0
     wins_account, wins_segment = routing.won_deals(demo_session, NOW)
     assert sum(wins_account.values()) == sum(wins_segment.values()) > 0
