@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -64,6 +65,17 @@ def route(
         return
     if as_login is None:
         raise UserInputError("say who is routing: --as MANAGER_OR_ADMIN_LOGIN (see `repcopilot demo users`)")
+    data, t = _run_route(as_login, lead_ids=lead or None, dry_run=dry_run, backtest=backtest, at=at)
+    if as_json:
+        print_json(data)
+    elif backtest:
+        _print_backtest(data, t)
+    else:
+        _print_routing(data, t, dry_run=dry_run)
+
+
+def _run_route(as_login: str, *, lead_ids: list[int] | None, dry_run: bool, backtest: bool, at: str | None) -> tuple[dict, Callable]:
+    """Route (or backtest) as ``as_login`` in one transaction: the JSON data and the asker's ``t``."""
     from tools.capability import ensure_profiles
     from tools.routing import backtest as run_backtest
     from tools.routing import route_leads
@@ -72,25 +84,21 @@ def route(
     with session_scope(STATE.engine()) as session:
         ctx = _context(session, as_login, when)
         ensure_profiles(session, now=ctx.now())
-        if backtest:
-            data = run_backtest(ctx=ctx)
-            t = ctx.t
-        else:
-            report = route_leads(ctx=ctx, lead_ids=lead or None, dry_run=dry_run)
-            data = report.to_json()
-            t = ctx.t
-    if as_json:
-        print_json(data)
-        return
-    if backtest:
-        a, b = data["owner_was_engine_top3"], data["owner_not_engine_top3"]
-        table = Table(t("分组", "group"), t("线索", "leads"), t("转化", "converted"), t("转化率", "conversion"),
-                      title=t(f"回测(权重 v{data['weights_version']},{data['leads']} 条线索)", f"Backtest (weights v{data['weights_version']}, {data['leads']} leads)"))
-        table.add_row(t("历史负责人在引擎前三名", "owner in engine's top 3"), str(a["leads"]), str(a["converted"]), f"{(a['conversion'] or 0):.1%}")
-        table.add_row(t("历史负责人不在前三名", "owner not in top 3"), str(b["leads"]), str(b["converted"]), f"{(b['conversion'] or 0):.1%}")
-        console.print(table)
-        console.print(t(f"差值:{data['conversion_lift_pts']} 个百分点。", f"Difference: {data['conversion_lift_pts']} points.") + " " + data["method"])
-        return
+        data = run_backtest(ctx=ctx) if backtest else route_leads(ctx=ctx, lead_ids=lead_ids, dry_run=dry_run).to_json()
+        return data, ctx.t
+
+
+def _print_backtest(data: dict, t: Callable) -> None:
+    a, b = data["owner_was_engine_top3"], data["owner_not_engine_top3"]
+    table = Table(t("分组", "group"), t("线索", "leads"), t("转化", "converted"), t("转化率", "conversion"),
+                  title=t(f"回测(权重 v{data['weights_version']},{data['leads']} 条线索)", f"Backtest (weights v{data['weights_version']}, {data['leads']} leads)"))
+    table.add_row(t("历史负责人在引擎前三名", "owner in engine's top 3"), str(a["leads"]), str(a["converted"]), f"{(a['conversion'] or 0):.1%}")
+    table.add_row(t("历史负责人不在前三名", "owner not in top 3"), str(b["leads"]), str(b["converted"]), f"{(b['conversion'] or 0):.1%}")
+    console.print(table)
+    console.print(t(f"差值:{data['conversion_lift_pts']} 个百分点。", f"Difference: {data['conversion_lift_pts']} points.") + " " + data["method"])
+
+
+def _print_routing(data: dict, t: Callable, *, dry_run: bool) -> None:
     table = Table("lead", t("方式", "kind"), t("销售", "rep"), t("专家", "specialist"), "CBI", t("等级", "tier"),
                   t("得分", "score"), t("响应截止", "respond by"), t("审核原因", "review"), "decision",
                   title=t(f"分配 {data['routed']} 条线索(权重 v{data['weights_version']})" + (",试运行未保存" if dry_run else ""),
@@ -207,7 +215,7 @@ def weights_list(as_login: AsLogin, as_json: JsonFlag = False) -> None:
 
 
 def _weights_action(fn_name: str, version: int, as_login: str, as_json: bool) -> None:
-    import tools.routing as routing
+    from tools import routing
 
     with session_scope(STATE.engine()) as session:
         data = getattr(routing, fn_name)(ctx=_context(session, as_login), version=version).to_json()
