@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from core.errors import ConfigError, NotFoundError, PermissionDenied, UserInputError
 from crm.db import get_meta, set_meta
 from crm.models import Call, CallMetric, CallTurn, CapabilityProfile, Opportunity, StageChange, User
+from crm.roles import Role
 from speech.text import is_pain_point, is_question, is_why_question
 from tools.context import ToolContext
 
@@ -459,7 +460,7 @@ class RecomputeReport:
 
 def recompute_profiles(session: Session, *, now: datetime) -> RecomputeReport:
     """Recompute every rep's profile and upsert it (one row per rep). The caller commits."""
-    reps = list(session.execute(select(User.id, User.team_id, User.hire_date).where(User.role == "rep")))
+    reps = list(session.execute(select(User.id, User.team_id, User.hire_date).where(User.role == Role.REP)))
     teams = {r.id: r.team_id for r in reps}
     calls = load_calls(session)
     moves = session.execute(select(Opportunity.owner_id, StageChange.opportunity_id, StageChange.from_stage, StageChange.to_stage)
@@ -525,18 +526,18 @@ def visible_rep(ctx: ToolContext, login: str | None) -> User:
     reps; a trainer or admin any rep."""
     me = ctx.user
     if login is None or login == me.login:
-        if me.role != "rep":
+        if me.role != Role.REP:
             raise NotFoundError(ctx.t(f"{me.login} 不是销售代表,没有能力画像;请用 --rep 指定要查看的销售。",
                                       f"{me.login} is not a rep and has no profile; name the rep with --rep LOGIN."))
         return me
     rep = user_by_login(ctx, login)
-    if rep.role != "rep":
+    if rep.role != Role.REP:
         raise NotFoundError(ctx.t(f"{login} 不是销售代表,没有能力画像。", f"{login} is not a rep and has no capability profile."))
-    if me.role in ("trainer", "admin"):
+    if me.role in (Role.TRAINER, Role.ADMIN):
         return rep
-    if me.role == "manager" and rep.id in ctx.scope.owner_ids:
+    if me.role == Role.MANAGER and rep.id in ctx.scope.owner_ids:
         return rep
-    if me.role == "manager":
+    if me.role == Role.MANAGER:
         raise PermissionDenied(ctx.t(f"{login} 不在你的团队;经理只能查看本团队销售的画像和练习。",
                                      f"{login} is not on your team; a manager sees the profiles and drills of their own team's reps only."))
     raise PermissionDenied(ctx.t("销售只能查看自己的能力画像和练习;去掉 --rep 查看你自己的。",
@@ -557,7 +558,7 @@ def find_reps_in(session: Session, text: str) -> list[User]:
     ``text``; the longest match wins, so "马刚" is not also "马"."""
     low = (text or "").lower()
     hits: list[tuple[int, int, User]] = []
-    for u in session.scalars(select(User).where(User.role == "rep").order_by(User.id)):
+    for u in session.scalars(select(User).where(User.role == Role.REP).order_by(User.id)):
         for key in _name_keys(u):
             if not key:
                 continue
@@ -743,7 +744,7 @@ def _view(ctx: ToolContext, rep: User, profile: CapabilityProfile, calls: list[C
                                f"{v['label']}: only {v['calls_used']} call(s) with metrics (at least {v['min_calls']} needed) — no score "
                                "yet."))
     outcomes = dict(profile.outcomes)
-    if ctx.role == "trainer":  # trainers work on how reps talk; pipeline figures are not theirs (DESIGN: access)
+    if ctx.role == Role.TRAINER:  # trainers work on how reps talk; pipeline figures are not theirs (DESIGN: access)
         outcomes = {}
         notes.append(ctx.t("培训师视图:不显示赢单率、客单价等业绩数据。",
                            "Trainer view: deal outcomes (win rate, deal size …) are not shown."))
@@ -766,13 +767,13 @@ def rep_profile(*, ctx: ToolContext, rep_login: str | None = None) -> ProfileVie
 
 def team_overview(*, ctx: ToolContext) -> list[ProfileView]:
     """Every rep of the manager's team (a trainer or admin: every rep), with scores and gaps."""
-    if ctx.user.role not in ("manager", "trainer", "admin"):
+    if ctx.user.role not in (Role.MANAGER, Role.TRAINER, Role.ADMIN):
         raise PermissionDenied(ctx.t("团队概览只对经理、培训师和管理员开放;你可以用 `repcopilot profile show` 查看自己的画像。",
                                      "The team overview is for managers, trainers and admins; "
                                      "see your own with `repcopilot profile show`."))
     ensure_profiles(ctx.session, now=ctx.now())
-    stmt = select(User).where(User.role == "rep").order_by(User.team_id, User.id)
-    if ctx.user.role == "manager":
+    stmt = select(User).where(User.role == Role.REP).order_by(User.team_id, User.id)
+    if ctx.user.role == Role.MANAGER:
         stmt = stmt.where(User.id.in_(list(ctx.scope.owner_ids)))
     reps = list(ctx.session.scalars(stmt))
     profiles = {p.user_id: p

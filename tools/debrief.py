@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from core.errors import NotFoundError, PermissionDenied
 from crm.models import Call, CallMetric, CallTurn, User
 from crm.policy import is_trainer
+from crm.roles import Role
 from speech.text import is_pain_point, is_question, is_why_question
 from tools.context import ToolContext
 from tools.evidence import Evidence
@@ -115,7 +116,7 @@ def call_debrief(*, ctx: ToolContext, call_id: int) -> CallDebrief:
             f"call {call_id} is not one of yours; you can debrief your own calls (managers: their team's)"))
     rep = ctx.session.get(User, call.rep_id)
     metrics = {m.name: m.value for m in ctx.session.scalars(select(CallMetric).where(CallMetric.call_id == call_id))}
-    team_reps = list(ctx.session.scalars(select(User.id).where(User.team_id == rep.team_id, User.role == "rep")))
+    team_reps = list(ctx.session.scalars(select(User.id).where(User.team_id == rep.team_id, User.role == Role.REP)))
     averages = _averages(ctx, team_reps or [rep.id])
     own = _averages(ctx, [rep.id], exclude_call=call_id).get(rep.id, {})
     comparisons = []

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from core.settings import Settings
 from crm.access import scope_for
 from crm.models import Call, CallTurn, User
+from crm.roles import Role
 from knowledge import Hit, KnowledgeStore, Visibility, make_embedder
 from tools.context import ToolContext
 
@@ -51,9 +52,9 @@ def visibility_for(session: Session, user: User) -> Visibility:
     scope = scope_for(session, user)
     if scope.everything:
         return Visibility(all_calls=True)
-    if user.role == "manager":
+    if user.role == Role.MANAGER:
         return Visibility(team_ids=scope.team_ids, exemplar_team_ids=scope.team_ids)
-    if user.role == "rep":
+    if user.role == Role.REP:
         teams = frozenset({user.team_id}) if user.team_id else frozenset()
         return Visibility(rep_ids=frozenset({user.id}), exemplar_team_ids=teams, own_team_ids=teams)
     from crm.models import Team

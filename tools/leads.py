@@ -28,7 +28,7 @@ from sqlalchemy import and_, or_, select
 
 from core.errors import ConfigError, NotFoundError, PermissionDenied
 from crm.access import visible_leads
-from crm.models import AISuggestion, Account, Contact, Lead, Opportunity, Touchpoint, TOUCHPOINT_KINDS, User
+from crm.models import TOUCHPOINT_KINDS, Account, AISuggestion, Contact, Lead, Opportunity, Touchpoint, User
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.text import (

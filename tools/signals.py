@@ -29,6 +29,7 @@ from core.errors import ConfigError, PermissionDenied, UserInputError
 from crm.access import visible_leads
 from crm.models import Account, AISuggestion, Alert, AuditLog, Contact, Lead, Opportunity, Team, Touchpoint, User
 from crm.policy import is_admin, is_manager
+from crm.roles import Role
 from tools.context import ToolContext
 from tools.leads import (
     RuleInput,
@@ -104,7 +105,7 @@ def _from_rule(check) -> Callable[[SignalInput, dict[str, Any]], SignalHit | Non
 
 def _needs_tender_support(owner: User | None, tender_wins: dict[int, int]) -> bool:
     """The lead's owner is a rep with no won deal in a tender scenario."""
-    return owner is not None and owner.role == "rep" and tender_wins.get(owner.id, 0) <= 0
+    return owner is not None and owner.role == Role.REP and tender_wins.get(owner.id, 0) <= 0
 
 
 def tender_expert(owner: User, experts: list[User]) -> User | None:
@@ -222,7 +223,7 @@ def _touch_evidence(t: Touch, language: str) -> dict[str, Any]:
 
 def _manager_of_team(session, team_id: int | None, cache: dict) -> User | None:
     if team_id not in cache:
-        cache[team_id] = session.scalar(select(User).where(User.team_id == team_id, User.role == "manager").limit(1)) \
+        cache[team_id] = session.scalar(select(User).where(User.team_id == team_id, User.role == Role.MANAGER).limit(1)) \
             if team_id is not None else None
     return cache[team_id]
 
@@ -255,7 +256,7 @@ def tender_experts(session, cfg: dict[str, Any], users: dict[int, User], today) 
     tender_scen = next((r["params"].get("tender_scenarios") for r in cfg["rules"] if r["check"] == "tender_without_experience"), None) or []
     tender_wins = dict(session.execute(select(Opportunity.owner_id, func.count()).where(
         Opportunity.won.is_(True), Opportunity.scenario.in_(tender_scen)).group_by(Opportunity.owner_id)).all()) if tender_scen else {}
-    experts = sorted([u for u in users.values() if u.role == "rep" and available(u, today) and tender_wins.get(u.id, 0) > 0],
+    experts = sorted([u for u in users.values() if u.role == Role.REP and available(u, today) and tender_wins.get(u.id, 0) > 0],
                      key=lambda u: (-tender_wins[u.id], u.id))
     return tender_wins, experts
 

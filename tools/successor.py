@@ -41,8 +41,8 @@ from sqlalchemy import func, or_, select
 
 from core.errors import NotFoundError, PermissionDenied, UserInputError
 from crm.models import (
-    AISuggestion,
     Account,
+    AISuggestion,
     Call,
     CallTurn,
     CapabilityProfile,
@@ -309,7 +309,6 @@ def _candidate(ctx: ToolContext, r: dict[str, Any], sc, owned, open_opps, acct: 
 # -- the handover guide ------------------------------------------------------------------------------
 def handover_guide(ctx: ToolContext, acct: Account, rep: User) -> HandoverGuide:
     from speech.text import is_objection, is_pain_point
-
     from tools.journey import journey_timeline
 
     s = ctx.session

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from core.errors import NotFoundError, PermissionDenied, UserInputError
 from crm.models import SUGGESTION_STATUSES, AISuggestion, AuditLog, User
+from crm.roles import Role
 from tools.context import ToolContext
 from tools.leads import SUGGESTION_KIND_PREFIX, refuse_trainer
 
@@ -83,7 +84,7 @@ def _may_decide(ctx: ToolContext, owner: User | None) -> bool:
         return False
     if owner.id == ctx.user.id:
         return True
-    return ctx.user.role == "manager" and owner.team_id is not None and owner.team_id == ctx.user.team_id
+    return ctx.user.role == Role.MANAGER and owner.team_id is not None and owner.team_id == ctx.user.team_id
 
 
 def decide_suggestion(*, ctx: ToolContext, suggestion_id: int, decision: Decision) -> DecisionResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from agent.tools.base import ToolOutput, ToolSpec, event_evidence
+from crm.roles import Role
 from tools.alerts import decide_alert, explain_alert, list_alerts
 from tools.context import ToolContext
 from tools.evidence import Evidence
@@ -59,7 +60,7 @@ def _alert_list(ctx: ToolContext, status: str | None) -> ToolOutput:
                   f"{ALERT_STATUS_LABELS[status][1]} " if status in ALERT_STATUS_LABELS else "")
     if not views:
         return ToolOutput(text=ctx.t(f"目前没有{which}提醒。", f"You have no {which}alerts."), data={"alerts": []}, confidence=0.9)
-    yours = ctx.user.role == "rep"  # a manager also sees the team's, an admin all
+    yours = ctx.user.role == Role.REP  # a manager also sees the team's, an admin all
     lines = [ctx.t(f"{'你的' if yours else '你能查看的'}{which}提醒(最新的 {len(views)} 条):",
                    f"Your {which}alerts (newest {len(views)}):" if yours else f"The {which}alerts you can see (newest {len(views)}):")]
     lines += [alert_line(ctx, v) for v in views]

@@ -15,6 +15,7 @@ from typing import Any
 
 from agent.understanding import references
 from agent.understanding import slots as slot_extractors
+from crm.roles import Role
 from tools.context import ToolContext
 
 Call = tuple[str, dict[str, Any]]
@@ -230,7 +231,7 @@ def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
         from agent.planners import coaching_args
 
         args = coaching_args(t.question, t.ctx, t.focus)
-        if not args and team_default and t.ctx.role != "rep":
+        if not args and team_default and t.ctx.role != Role.REP:
             args = {"team": True}
         return tool, args
     return build

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm.roles import Role
+
 ID_WORDS = {
     "lead": r"lead|线索",
     "call": r"call|通话|电话",
@@ -134,7 +136,7 @@ def reps_named(session: Session, question: str) -> list[Any]:
     if not words:
         return []
     by_first: dict[str, list[Any]] = {}
-    for u in session.scalars(select(User).where(User.role == "rep")):
+    for u in session.scalars(select(User).where(User.role == Role.REP)):
         if u.name.isascii() and " " in u.name:
             by_first.setdefault(u.name.split()[0].lower(), []).append(u)
     return next((us for w, us in by_first.items() if w in words and len(us) == 1), [])

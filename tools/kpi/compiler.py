@@ -44,6 +44,7 @@ from crm.models import (
     Touchpoint,
     User,
 )
+from crm.roles import Role
 from tools.kpi.registry import Metric, load_registry
 
 
@@ -239,9 +240,9 @@ def _users_base(metric: Metric, dialect: str, period: Period | None, owner, team
            .outerjoin(first_win, first_win.c.owner_id == U.c.id))
     return Base(frm, U.c.id, {"hire_date": U.c.hire_date},
                 _dims(dialect, U.c.hire_date, region=R.c.code, team=rteam.c.name, rep=U.c.login),
-                {"new_hire_with_win": and_(U.c.role == "rep", first_win.c.first_win.is_not(None))},
+                {"new_hire_with_win": and_(U.c.role == Role.REP, first_win.c.first_win.is_not(None))},
                 {"days_hire_to_first_win": _days_between(dialect, U.c.hire_date, first_win.c.first_win)},
-                where=[U.c.role == "rep"])
+                where=[U.c.role == Role.REP])
 
 
 def _renewals_base(metric: Metric, dialect: str, period: Period | None, owner, team) -> Base:
@@ -449,7 +450,7 @@ def _datetime_type():
 def _access(base: Base, scope: Scope, metric: Metric) -> ColumnElement:
     if scope.everything:
         return true()
-    if scope.role == "trainer":
+    if scope.role == Role.TRAINER:
         if metric.base == "call_metrics":
             return true()  # trainers see conversation metrics (group-level coaching figures)
         raise PermissionDenied("trainers see conversation-metric KPIs and practice results, not pipeline KPIs")

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm.models import Region, Team, User
+from crm.roles import Role
 from tools.kpi.compiler import Period, QuerySpec
 from tools.kpi.linker import MetricLink, closest_metrics, lexical, link_metric
 from tools.kpi.periods import EN_NUM, ZH_NUM, parse_period, previous
@@ -228,7 +229,7 @@ def _rule_words() -> dict[str, list[str]]:
 def _people_filters(spec: QuerySpec, question: str, low: str, session: Session, metric: Metric) -> None:
     """A named rep (张伟, Wei Zhang, zhangwei, David) filters; 'my team' / 我们组 is the scope already."""
     if "rep" in metric.dimensions:
-        for u in session.scalars(select(User).where(User.role == "rep").order_by(User.id)):
+        for u in session.scalars(select(User).where(User.role == Role.REP).order_by(User.id)):
             first = u.name_en.split()[0].lower()
             named = (u.name in question or _matches(low, u.login) or _matches(low, u.name_en.lower())
                      or (len(first) >= 4 and u.login.startswith(first) and _matches(low, first)))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from core.errors import PermissionDenied, UserInputError
 from crm.models import Region
+from crm.roles import Role
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.kpi.compiler import Period, QuerySpec, compile_spec, render_sql
@@ -173,7 +174,7 @@ def _metric_for(ctx: ToolContext, spec: QuerySpec) -> Metric:
     metric = load_registry().metrics.get(spec.metric)
     if metric is None:
         raise UserInputError(f"unknown metric {spec.metric!r}")
-    if ctx.role == "trainer" and metric.base != "call_metrics":
+    if ctx.role == Role.TRAINER and metric.base != "call_metrics":
         raise PermissionDenied(ctx.t("培训师可以查看通话类指标和练习结果,不能查看销售管道指标。",
                                      "Trainers see conversation-metric KPIs and practice results, not pipeline KPIs."))
     return metric
@@ -318,7 +319,7 @@ def _compare_scope(ctx: ToolContext):
     totals (not their rows), reps may not."""
     from crm.access import Scope
 
-    if ctx.role in ("manager", "admin"):
+    if ctx.role in (Role.MANAGER, Role.ADMIN):
         return Scope(ctx.user.id, "admin", True, frozenset(), frozenset(), frozenset())
     return ctx.scope
 
@@ -327,7 +328,7 @@ def _check_filters_in_scope(ctx: ToolContext, spec: QuerySpec) -> None:
     """A region, team or rep named in the question that the asker may not see is refused
     plainly — an empty "no data" would read as a real zero."""
     scope = ctx.scope
-    if scope.everything or scope.role == "trainer":
+    if scope.everything or scope.role == Role.TRAINER:
         return
     # a comparison with another region stays allowed: it comes back as that region's total only
     wanted = {k: list(v) for k, v in spec.filters.items()}

@@ -19,12 +19,13 @@ from sqlalchemy import func, select
 from core.errors import NotFoundError, PermissionDenied
 from core.lang import pick
 from crm.models import Call, CallTurn, Drill, DrillAssignment, PracticeScenarioRecord, PracticeSession, User
+from crm.roles import Role
 from speech.text import is_pain_point, is_why_question
 from tools.context import ToolContext, utc_now
 from tools.practice.dialogue import advice
 from tools.practice.scenario import Scenario, catalogue, get_scenario, home_dir, load_file, sync_scenarios
 
-AUTHORS = ("trainer", "admin")
+AUTHORS = (Role.TRAINER, Role.ADMIN)
 
 
 def _require_author(ctx: ToolContext, what_zh: str, what_en: str) -> None:
@@ -100,7 +101,7 @@ def assign_scenario(ctx: ToolContext, code: str, rep_login: str, due: date | Non
     from tools.drills import assign_drill
 
     s = scenario_for(ctx, code)
-    if ctx.user.role not in ("trainer", "manager", "admin"):
+    if ctx.user.role not in (Role.TRAINER, Role.MANAGER, Role.ADMIN):
         raise PermissionDenied(ctx.t("只有培训师和经理可以布置练习。", "Only trainers and managers assign practice."))
     drill = drill_for(ctx, s)
     result = assign_drill(ctx=ctx, drill_code=drill.code, rep_login=rep_login, due=due, times=times).to_json()
@@ -127,7 +128,7 @@ def load_session(ctx: ToolContext, session_id: int, *, write: bool = False) -> P
     if write:
         raise PermissionDenied(ctx.t(f"练习 {session_id} 不是你的;只有练习者本人可以继续对话。",
                                      f"practice session {session_id} is not yours; only the rep who started it can continue it."))
-    if ctx.user.role in AUTHORS or (ctx.user.role == "manager" and row.user_id in ctx.scope.owner_ids):
+    if ctx.user.role in AUTHORS or (ctx.user.role == Role.MANAGER and row.user_id in ctx.scope.owner_ids):
         return row
     raise PermissionDenied(ctx.t(f"练习 {session_id} 不是你的;销售只能查看自己的练习。",
                                  f"practice session {session_id} is not yours; a rep sees only their own sessions."))
@@ -136,9 +137,9 @@ def load_session(ctx: ToolContext, session_id: int, *, write: bool = False) -> P
 def visible_sessions(ctx: ToolContext, rep_login: str | None = None, scenario: str | None = None):
     """Sessions the asker may see (a rep: own; a manager: team; trainer/admin: all), with their reps."""
     stmt = select(PracticeSession, User).join(User, User.id == PracticeSession.user_id)
-    if ctx.user.role == "rep":
+    if ctx.user.role == Role.REP:
         stmt = stmt.where(PracticeSession.user_id == ctx.user.id)
-    elif ctx.user.role == "manager":
+    elif ctx.user.role == Role.MANAGER:
         stmt = stmt.where(PracticeSession.user_id.in_(ctx.scope.owner_ids))
     if rep_login:
         stmt = stmt.where(User.login == rep_login)

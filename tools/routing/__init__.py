@@ -91,4 +91,15 @@ from tools.routing.weights import (
     revert_weights,
 )
 
-__all__ = ["CHUNK", "FACTORS", "LEAD_STATUS_AFTER_FEEDBACK", "MAX_EVENTS", "OPEN_LEAD_STATUSES", "ROUTING_CONFIG_PATH", "Batch", "CandidateView", "Decision", "DecisionView", "Explanation", "FeedbackResult", "LeadIntent", "LeadRouting", "RepInfo", "RepLoad", "RoutedLead", "RoutingReport", "RoutingSuggestion", "ScoredRep", "WeightVersionView", "accounts_of", "active_weights", "approve_decision", "approve_weights", "attribute", "available", "backtest", "batch_intent", "check_weights", "decide", "decision_row", "effective_weights", "event_lines", "explain_decision", "explain_lead_routing", "get_decision", "latest_decision", "leads_to_route", "list_weight_versions", "load_batch", "load_routing_config", "may_give_feedback", "my_decisions", "override_decision", "pick_specialist", "propose_weights", "quiet_low_intent", "reject_weights", "rep_info", "rep_load", "revert_weights", "review_queue", "review_reasons", "routable", "route_leads", "route_one", "routed_lead", "scenario_fits", "score_reps", "store_decisions", "submit_feedback", "who_should_take", "won_deals"]
+__all__ = [
+    "CHUNK", "FACTORS", "LEAD_STATUS_AFTER_FEEDBACK", "MAX_EVENTS", "OPEN_LEAD_STATUSES", "ROUTING_CONFIG_PATH", "Batch",
+    "CandidateView", "Decision", "DecisionView", "Explanation", "FeedbackResult", "LeadIntent", "LeadRouting", "RepInfo",
+    "RepLoad", "RoutedLead", "RoutingReport", "RoutingSuggestion", "ScoredRep", "WeightVersionView", "accounts_of",
+    "active_weights", "approve_decision", "approve_weights", "attribute", "available", "backtest", "batch_intent",
+    "check_weights", "decide", "decision_row", "effective_weights", "event_lines", "explain_decision",
+    "explain_lead_routing", "get_decision", "latest_decision", "leads_to_route", "list_weight_versions", "load_batch",
+    "load_routing_config", "may_give_feedback", "my_decisions", "override_decision", "pick_specialist", "propose_weights",
+    "quiet_low_intent", "reject_weights", "rep_info", "rep_load", "revert_weights", "review_queue", "review_reasons",
+    "routable", "route_leads", "route_one", "routed_lead", "scenario_fits", "score_reps", "store_decisions",
+    "submit_feedback", "who_should_take", "won_deals",
+]

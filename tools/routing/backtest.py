@@ -44,7 +44,9 @@ def backtest(*, ctx: ToolContext) -> dict[str, Any]:
         bucket = same if lead.owner_id in top else other
         bucket["leads"] += 1
         bucket["converted"] += lead.status == "converted"
-    rate = lambda b: round(b["converted"] / b["leads"], 4) if b["leads"] else None
+    def rate(b: dict[str, int]) -> float | None:
+        return round(b["converted"] / b["leads"], 4) if b["leads"] else None
+
     r1, r2 = rate(same), rate(other)
     return {
         "weights_version": version, "leads": len(leads),

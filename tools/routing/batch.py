@@ -18,6 +18,7 @@ from crm.models import (
     Team,
     User,
 )
+from crm.roles import Role
 from tools.capability import load_scenarios, scenario_fit
 from tools.leads import (
     OPEN_STAGES,
@@ -120,7 +121,7 @@ def load_batch(session, now: datetime) -> Batch:
     cfg = load_routing_config()
     today = now.date()
     team_region = dict(session.execute(select(Team.id, Team.region_id)).all())
-    users = list(session.scalars(select(User).where(User.role == "rep").order_by(User.id)))
+    users = list(session.scalars(select(User).where(User.role == Role.REP).order_by(User.id)))
     owners = {u.id: (u.team_id if available(u, today) else None) for u in users}
     reps_u = [u for u in users if available(u, today)]
     ids = [u.id for u in reps_u]

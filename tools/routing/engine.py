@@ -17,6 +17,7 @@ from crm.models import (
     Lead,
     RoutingDecision,
 )
+from crm.roles import Role
 from tools.context import ToolContext
 from tools.leads import (
     refuse_trainer,
@@ -66,7 +67,7 @@ class RoutingReport:
 
 def _refuse_rep(ctx: ToolContext) -> None:
     refuse_trainer(ctx)
-    if ctx.user.role not in ("manager", "admin"):
+    if ctx.user.role not in (Role.MANAGER, Role.ADMIN):
         raise PermissionDenied(ctx.t(
             "只有经理和管理员可以分配线索;你可以查看自己的分配记录和原因(repcopilot route explain)。",
             "Only managers and admins route leads; you can see your own routing decisions and why (repcopilot route explain)."))

@@ -17,6 +17,7 @@ from crm.models import (
     RoutingDecision,
     RoutingWeightVersion,
 )
+from crm.roles import Role
 from tools.context import ToolContext
 from tools.leads import (
     refuse_trainer,
@@ -91,7 +92,7 @@ def may_give_feedback(ctx: ToolContext, lead: Lead, d: RoutingDecision | None) -
     """The lead is the asker's (owner, or the decision's rep or specialist), or they see everything, or a
     manager's rep owns it."""
     mine = lead.owner_id == ctx.user.id or (d is not None and ctx.user.id in (d.rep_id, d.specialist_id))
-    return mine or ctx.scope.everything or (ctx.user.role == "manager" and lead.owner_id in ctx.scope.owner_ids)
+    return mine or ctx.scope.everything or (ctx.user.role == Role.MANAGER and lead.owner_id in ctx.scope.owner_ids)
 
 
 def _feedback_lead(ctx: ToolContext, lead_id: int) -> tuple[Lead, RoutingDecision | None]:
@@ -139,8 +140,10 @@ LEAD_STATUS_AFTER_FEEDBACK = {"invalid": "invalid", "competitor": "lost"}  # wro
 
 def _feedback_message(ctx: ToolContext, blamed: str, proposed: RoutingWeightVersion | None, cfg: dict[str, Any]) -> str:
     what = cfg["labels"].get(blamed, {"zh": blamed, "en": blamed})
-    return ctx.t(f"已记录。归因:{what['zh']}误导了这次分配。" + (f"已提出权重版本 v{proposed.version},待经理审核后生效。" if proposed else "本次不调整权重(意向信号问题已记录)。"),
-                 f"Recorded. Attribution: {what['en']} misled this routing. " + (f"Proposed weights version v{proposed.version}, effective once a manager approves it." if proposed else "No weight change proposed (the intent signal is noted)."))
+    zh = (f"已提出权重版本 v{proposed.version},待经理审核后生效。" if proposed else "本次不调整权重(意向信号问题已记录)。")
+    en = (f"Proposed weights version v{proposed.version}, effective once a manager approves it." if proposed
+          else "No weight change proposed (the intent signal is noted).")
+    return ctx.t(f"已记录。归因:{what['zh']}误导了这次分配。" + zh, f"Recorded. Attribution: {what['en']} misled this routing. " + en)
 
 
 def submit_feedback(*, ctx: ToolContext, lead_id: int, reason: str, note: str = "") -> FeedbackResult:

@@ -16,6 +16,7 @@ from crm.models import (
     RoutingDecision,
     User,
 )
+from crm.roles import Role
 from tools.context import ToolContext
 from tools.leads import (
     refuse_trainer,
@@ -69,9 +70,9 @@ def _may_see_decision(ctx: ToolContext, d: RoutingDecision) -> bool:
     scope = ctx.scope
     if scope.everything:
         return True
-    if ctx.user.role == "rep":
+    if ctx.user.role == Role.REP:
         return ctx.user.id in (d.rep_id, d.specialist_id)
-    if ctx.user.role == "manager":
+    if ctx.user.role == Role.MANAGER:
         lead = ctx.session.get(Lead, d.lead_id)
         region = ctx.session.scalar(select(Account.region_id).where(Account.id == lead.account_id))
         return region in scope.region_ids or bool({d.rep_id, d.specialist_id} & scope.owner_ids)
@@ -82,8 +83,10 @@ def get_decision(ctx: ToolContext, decision_id: int) -> RoutingDecision:
     refuse_trainer(ctx)
     d = ctx.session.get(RoutingDecision, decision_id)
     if d is None:
-        raise NotFoundError(ctx.t(f"没有编号为 {decision_id} 的分配记录;用 `repcopilot review-queue list` 或 `repcopilot route --json` 查看编号。",
-                                  f"there is no routing decision {decision_id}; find ids with `repcopilot review-queue list` or `repcopilot route --json`."))
+        raise NotFoundError(ctx.t(f"没有编号为 {decision_id} 的分配记录;"
+                                  "用 `repcopilot review-queue list` 或 `repcopilot route --json` 查看编号。",
+                                  f"there is no routing decision {decision_id}; "
+                                  "find ids with `repcopilot review-queue list` or `repcopilot route --json`."))
     if not _may_see_decision(ctx, d):
         raise PermissionDenied(ctx.t(f"分配记录 {decision_id} 不在你的权限范围内;你可以查看分给你(或你团队、区域)的记录。",
                                      f"routing decision {decision_id} is outside what you may see; you can see the ones "
@@ -95,7 +98,7 @@ def my_decisions(*, ctx: ToolContext, limit: int = 20) -> list[DecisionView]:
     """Routing decisions the asker may see, newest first (a rep: routed to them)."""
     refuse_trainer(ctx)
     stmt = select(RoutingDecision).where(RoutingDecision.status != "dry_run")
-    if ctx.user.role == "rep":
+    if ctx.user.role == Role.REP:
         stmt = stmt.where(or_(RoutingDecision.rep_id == ctx.user.id, RoutingDecision.specialist_id == ctx.user.id))
     elif not ctx.scope.everything:
         region_leads = select(Lead.id).join(Account, Account.id == Lead.account_id).where(Account.region_id.in_(ctx.scope.region_ids))
@@ -117,7 +120,7 @@ def review_queue(*, ctx: ToolContext) -> list[DecisionView]:
 def _pending(ctx: ToolContext, decision_id: int) -> RoutingDecision:
     _refuse_rep(ctx)
     d = get_decision(ctx, decision_id)
-    if ctx.user.role == "manager":
+    if ctx.user.role == Role.MANAGER:
         lead = ctx.session.get(Lead, d.lead_id)
         region = ctx.session.scalar(select(Account.region_id).where(Account.id == lead.account_id))
         if region not in ctx.scope.region_ids:
@@ -145,7 +148,7 @@ def override_decision(*, ctx: ToolContext, decision_id: int, rep_login: str, not
     """Assign a lead in the review queue (or an auto-assigned one) to another rep, with a note."""
     d = _pending(ctx, decision_id)
     rep = ctx.session.scalar(select(User).where(User.login == rep_login))
-    if rep is None or rep.role != "rep":
+    if rep is None or rep.role != Role.REP:
         raise NotFoundError(ctx.t(f"没有登录名为 {rep_login!r} 的销售(用 `repcopilot demo users` 查看)。",
                                   f"no rep with login {rep_login!r} (list them with `repcopilot demo users`)."))
     if not available(rep, ctx.now().date()):

@@ -25,6 +25,13 @@ def effective_weights(weights: dict[str, float], tier: str, cfg: dict[str, Any])
     return {k: v / total for k, v in w.items()}
 
 
+def _language_fit(language: str, international: bool) -> float:
+    """An international account wants an English speaker; a domestic one a Chinese speaker (others half)."""
+    if international:
+        return 100.0 if language == "en" else 0.0
+    return 100.0 if language == "zh" else 50.0
+
+
 def score_reps(batch: Batch, *, scenario: str, account_id: int, segment: str, region_id: int, international: bool,
                weights: dict[str, float], cfg: dict[str, Any]) -> list[ScoredRep]:
     """(total, load_raw, rep, parts) for every eligible rep, best first (ties: lower load, then login)."""
@@ -44,10 +51,7 @@ def score_reps(batch: Batch, *, scenario: str, account_id: int, segment: str, re
         region = 100.0 if r.region_id == region_id else 0.0
         wins = acc_w * batch.wins_account.get((r.id, account_id), 0) + batch.wins_segment.get((r.id, segment), 0)
         history = 100.0 * min(1.0, wins / sat)
-        if international:
-            language = 100.0 if r.language == "en" else 0.0
-        else:
-            language = 100.0 if r.language == "zh" else 50.0
+        language = _language_fit(r.language, international)
         fit = fits[i]
         total = wf * fit + wc * capacity + wr * region + wh * history + wl * language
         out.append(ScoredRep(total, loads[i], r, {"fit": fit, "capacity": capacity, "region": region, "history": history,
