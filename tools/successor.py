@@ -370,17 +370,24 @@ def _context_reason(ctx: ToolContext, region: Region, same_team: bool, same_regi
 # -- the handover guide ------------------------------------------------------------------------------
 def handover_guide(ctx: ToolContext, acct: Account, rep: User) -> HandoverGuide:
     from speech.text import is_objection, is_pain_point
-
     from tools.journey import journey_timeline
 
-    s = ctx.session
-    today = ctx.now().date()
-    t = ctx.t
-    notes: list[str] = []
-    journey = journey_timeline(ctx=ctx, account_id=acct.id)
+    history = _guide_history(ctx, journey_timeline(ctx=ctx, account_id=acct.id))
+    opps = _open_opportunities(ctx, acct, rep)
+    steps = _unfollowed_leads(ctx, acct) + _open_suggestions(ctx, acct, rep)
+    renewals = _renewals_due(ctx, acct)
+    contacts = _key_contacts(ctx, acct)
+    notes = _contact_notes(ctx, contacts)
+    points = sensitive_points(ctx, acct.id, is_objection=is_objection, is_pain_point=is_pain_point)
+    return HandoverGuide(history=history, open_opportunities=opps, pending_next_steps=steps, renewals_due=renewals,
+                         contacts=contacts, sensitive_points=points, notes=notes)
+
+
+def _guide_history(ctx: ToolContext, journey) -> dict[str, Any]:
+    """From the account's journey: stage, first and last activity, the latest events, open silence."""
     events = [e for st in journey.stages for e in st.events]
     open_gap = next((g for g in journey.gaps if g.open), None)
-    history = {
+    return {
         "current_stage": journey.current_stage,
         "current_stage_label": label(STAGE_LABELS, journey.current_stage, ctx.language),
         "first_activity": events[0].time if events else None,
@@ -392,48 +399,81 @@ def handover_guide(ctx: ToolContext, acct: Account, rep: User) -> HandoverGuide:
         "excluded_without_consent": journey.excluded_without_consent,
         "other_calls": journey.other_calls,
     }
-    opps = [{"id": o.id, "name": o.name, "stage": o.stage, "stage_label": label(STAGE_LABELS, o.stage, ctx.language),
+
+
+def _open_opportunities(ctx: ToolContext, acct: Account, rep: User) -> list[dict[str, Any]]:
+    """The account's open opportunities, largest first; ``owner`` marks the leaving rep's."""
+    stmt = (select(Opportunity).where(Opportunity.account_id == acct.id, Opportunity.stage.in_(OPEN_STAGES))
+            .order_by(Opportunity.amount_cny.desc(), Opportunity.id))
+    return [{"id": o.id, "name": o.name, "stage": o.stage, "stage_label": label(STAGE_LABELS, o.stage, ctx.language),
              "amount_cny": o.amount_cny, "amount": fmt_cny(o.amount_cny, ctx.language), "created": fmt_time(o.created_at),
              "owner": o.owner_id == rep.id}
-            for o in s.scalars(select(Opportunity).where(Opportunity.account_id == acct.id, Opportunity.stage.in_(OPEN_STAGES))
-                               .order_by(Opportunity.amount_cny.desc(), Opportunity.id))]
-    steps: list[dict[str, Any]] = []
-    for ld in s.scalars(select(Lead).where(Lead.account_id == acct.id, Lead.status.in_(OPEN_LEAD_STATUSES)).order_by(Lead.created_at)):
+            for o in ctx.session.scalars(stmt)]
+
+
+def _unfollowed_leads(ctx: ToolContext, acct: Account) -> list[dict[str, Any]]:
+    """Open leads of the account that were never followed up, oldest first."""
+    t = ctx.t
+    steps = []
+    stmt = select(Lead).where(Lead.account_id == acct.id, Lead.status.in_(OPEN_LEAD_STATUSES)).order_by(Lead.created_at)
+    for ld in ctx.session.scalars(stmt):
         if ld.first_follow_up_at is None:
             hours = (ctx.now() - ld.created_at).total_seconds() / 3600
             steps.append({"kind": "lead_follow_up", "id": ld.id, "time": fmt_time(ld.created_at),
                           "text": t(f"线索 #{ld.id}「{ld.name}」创建 {hours:.0f} 小时仍未首次跟进", f"lead #{ld.id} “{ld.name}” not followed up {hours:.0f} h after creation")})
+    return steps
+
+
+def _open_suggestions(ctx: ToolContext, acct: Account, rep: User) -> list[dict[str, Any]]:
+    """The leaving rep's newest AI suggestions still shown for the account or its leads (at most 5)."""
+    s = ctx.session
     lead_ids = list(s.scalars(select(Lead.id).where(Lead.account_id == acct.id)))
-    for sg in s.scalars(select(AISuggestion).where(AISuggestion.status == "shown", AISuggestion.user_id == rep.id,
-                                                   or_(AISuggestion.account_id == acct.id, AISuggestion.lead_id.in_(lead_ids or [-1])))
-                        .order_by(AISuggestion.created_at.desc()).limit(5)):
-        steps.append({"kind": "suggestion", "id": sg.id, "time": fmt_time(sg.created_at),
-                      "text": t(f"待处理的 AI 建议 [{sg.id}]", f"open AI suggestion [{sg.id}]") + (f" #{sg.lead_id}" if sg.lead_id else "") + f": {sg.text}"})
+    stmt = (select(AISuggestion).where(AISuggestion.status == "shown", AISuggestion.user_id == rep.id,
+                                       or_(AISuggestion.account_id == acct.id, AISuggestion.lead_id.in_(lead_ids or [-1])))
+            .order_by(AISuggestion.created_at.desc()).limit(5))
+    return [{"kind": "suggestion", "id": sg.id, "time": fmt_time(sg.created_at),
+             "text": ctx.t(f"待处理的 AI 建议 [{sg.id}]", f"open AI suggestion [{sg.id}]") + (f" #{sg.lead_id}" if sg.lead_id else "") + f": {sg.text}"}
+            for sg in s.scalars(stmt)]
+
+
+def _renewals_due(ctx: ToolContext, acct: Account) -> list[dict[str, Any]]:
+    """Unrenewed renewals due within RENEWAL_WINDOW_DAYS of today (overdue ones flagged)."""
+    today = ctx.now().date()
     lo, hi = today + timedelta(days=RENEWAL_WINDOW_DAYS[0]), today + timedelta(days=RENEWAL_WINDOW_DAYS[1])
-    renewals = [{"id": r.id, "due_date": r.due_date.isoformat(), "amount_cny": r.amount_cny, "amount": fmt_cny(r.amount_cny, ctx.language),
-                 "high_value": r.high_value, "overdue": r.due_date < today}
-                for r in s.scalars(select(Renewal).where(Renewal.account_id == acct.id, Renewal.renewed.is_(None),
-                                                         Renewal.due_date >= lo, Renewal.due_date <= hi).order_by(Renewal.due_date))]
-    contacts = []
+    stmt = (select(Renewal).where(Renewal.account_id == acct.id, Renewal.renewed.is_(None), Renewal.due_date >= lo, Renewal.due_date <= hi)
+            .order_by(Renewal.due_date))
+    return [{"id": r.id, "due_date": r.due_date.isoformat(), "amount_cny": r.amount_cny, "amount": fmt_cny(r.amount_cny, ctx.language),
+             "high_value": r.high_value, "overdue": r.due_date < today}
+            for r in ctx.session.scalars(stmt)]
+
+
+def _key_contacts(ctx: ToolContext, acct: Account) -> list[dict[str, Any]]:
+    """Contacts with name, title and role; last activity and count only with consent and outside anonymized mode."""
+    s = ctx.session
     last_touch = dict(s.execute(select(Touchpoint.contact_id, func.max(Touchpoint.occurred_at)).where(
         Touchpoint.account_id == acct.id, Touchpoint.contact_id.is_not(None), Touchpoint.occurred_at <= ctx.now())
         .group_by(Touchpoint.contact_id)).all())
     touches = dict(s.execute(select(Touchpoint.contact_id, func.count()).where(
         Touchpoint.account_id == acct.id, Touchpoint.contact_id.is_not(None), Touchpoint.occurred_at <= ctx.now())
         .group_by(Touchpoint.contact_id)).all())
+    contacts = []
     for c in s.scalars(select(Contact).where(Contact.account_id == acct.id).order_by(Contact.id)):
         entry: dict[str, Any] = {"id": c.id, "name": c.name, "title": c.title, "role_in_deal": c.role_in_deal, "consent": c.consent_tracking}
         if c.consent_tracking and not ctx.anonymized:  # behaviour only where consent is recorded (DESIGN: privacy)
             entry["last_activity"] = fmt_time(last_touch.get(c.id))
             entry["activities"] = touches.get(c.id, 0)
         contacts.append(entry)
+    return contacts
+
+
+def _contact_notes(ctx: ToolContext, contacts: list[dict[str, Any]]) -> list[str]:
+    """Why some contacts' behaviour is missing: anonymized mode, or no consent."""
+    t = ctx.t
     if ctx.anonymized:
-        notes.append(t("匿名汇总模式:不展示联系人个人行为。", "Anonymized aggregate mode: no contact's individual behaviour is shown."))
-    elif any(not c["consent"] for c in contacts):
-        notes.append(t("未授权行为跟踪的联系人只列出姓名和职务,不展示行为。", "Contacts without consent to tracking are listed by name and title only, without behaviour."))
-    points = sensitive_points(ctx, acct.id, is_objection=is_objection, is_pain_point=is_pain_point)
-    return HandoverGuide(history=history, open_opportunities=opps, pending_next_steps=steps, renewals_due=renewals,
-                         contacts=contacts, sensitive_points=points, notes=notes)
+        return [t("匿名汇总模式:不展示联系人个人行为。", "Anonymized aggregate mode: no contact's individual behaviour is shown.")]
+    if any(not c["consent"] for c in contacts):
+        return [t("未授权行为跟踪的联系人只列出姓名和职务,不展示行为。", "Contacts without consent to tracking are listed by name and title only, without behaviour.")]
+    return []
 
 
 def classify_turn(text: str, language: str, *, is_objection, is_pain_point) -> list[str]:
