@@ -84,7 +84,8 @@ def _snapshot(session: Session, dates: list[date]) -> int:
         for lead_id, account_id, created_at, closed_at in spans:
             if not _open_at(created_at, closed_at, now):
                 continue
-            touches = index.touches_as_of(lead_id, account_id, now, since=now - window, account_since=max(now - account_window, now - window))
+            touches = index.touches_as_of(lead_id, account_id, now, since=now - window,
+                                          account_since=max(now - account_window, now - window))
             out.append(_snapshot_row(lead_id, d, touches, now, cfg))
     _replace_rows(session, dates, out)
     return len(out)

@@ -276,7 +276,8 @@ def _candidate_pool(ctx: ToolContext, rep: User, notes: list[str]) -> _Candidate
 def _newest_scenario(ctx: ToolContext, acct: Account) -> tuple[str, str]:
     """The account's selling scenario from its newest opportunity or lead (else segment/industry)."""
     s = ctx.session
-    newest_opp = s.scalar(select(Opportunity.scenario).where(Opportunity.account_id == acct.id).order_by(Opportunity.created_at.desc()).limit(1))
+    newest_opp = s.scalar(select(Opportunity.scenario).where(Opportunity.account_id == acct.id)
+                          .order_by(Opportunity.created_at.desc()).limit(1))
     newest_lead = s.scalar(select(Lead.scenario).where(Lead.account_id == acct.id).order_by(Lead.created_at.desc()).limit(1))
     return account_scenario(acct, newest_opp, newest_lead)
 
