@@ -243,47 +243,81 @@ def successor_command(
 
 
 def _print_handover(a: dict, t) -> None:
+    _print_account_header(a, t)
+    _print_successors(a["candidates"], t)
+    g = a["guide"]
+    _print_history(g["history"], t)
+    _print_commitments(g, t)
+    _print_contacts(g["contacts"], t)
+    _print_sensitive_points(g["sensitive_points"], t)
+    for note in g["notes"]:
+        console.print(f"· {note}")
+
+
+def _print_account_header(a: dict, t) -> None:
+    """Rule with the account, then region, segment, scenario (and its source) and open pipeline."""
     intl = t(",国际客户", ", international") if a["international"] else ""
     console.rule(f"#{a['account_id']} {a['account']}")
     console.print(t(f"{a['region']} · {a['segment']}{intl} · 场景 {a['scenario_label']}(来自{_SOURCE_ZH[a['scenario_source']]})· 进行中商机 {_fmt(a['open_value_cny'])} 元",
                     f"{a['region']} · {a['segment']}{intl} · scenario {a['scenario_label']} (from its {a['scenario_source']}) · open pipeline {_fmt(a['open_value_cny'])} CNY"))
+
+
+def _print_successors(candidates: list[dict], t) -> None:
+    """The ranked candidates with score, fit and reasons."""
     cands = Table("#", t("候选接任人", "candidate"), t("总分", "score"), t("场景匹配", "fit"), t("理由", "reasons"),
                   title=t("接任人排序", "Successors"))
-    for i, c in enumerate(a["candidates"], 1):
+    for i, c in enumerate(candidates, 1):
         cands.add_row(str(i), f"{c['name']} ({c['login']})", _fmt(c["score"]), _fmt(c["fit"]), "\n".join(c["reasons"]))
     console.print(cands)
-    g = a["guide"]
-    h = g["history"]
+
+
+def _print_history(h: dict, t) -> None:
+    """Stage, first and latest activity, silence, and the latest events."""
     console.print(t(f"[bold]历史[/bold]:当前阶段 {h['current_stage_label']};首次互动 {h['first_activity'] or '—'},最近 {h['last_activity'] or '—'};共 {h['events']} 条记录",
                     f"[bold]History[/bold]: stage {h['current_stage_label']}; first activity {h['first_activity'] or '—'}, latest {h['last_activity'] or '—'}; {h['events']} events")
                   + (t(f";已 {h['silent_days']} 天没有互动", f"; silent for {h['silent_days']} days") if h["silent_days"] else ""))
     for e in h["latest"]:
         console.print(f"  · {e['time']} {e['text']}", highlight=False)
+
+
+def _print_commitments(g: dict, t) -> None:
+    """Open opportunities, pending next steps and renewals due — or "(none)"."""
     console.print(t("[bold]未完成的承诺[/bold]:", "[bold]Open commitments[/bold]:"))
     for o in g["open_opportunities"]:
         console.print(t(f"  · 商机 #{o['id']} {o['name']} · {o['stage_label']} · {o['amount']}", f"  · opportunity #{o['id']} {o['name']} · {o['stage_label']} · {o['amount']}"), highlight=False)
     for s in g["pending_next_steps"]:
         console.print(f"  · {s['text']}", highlight=False)
     for r in g["renewals_due"]:
-        late = t("(已逾期)", " (overdue)") if r["overdue"] else ""
-        high = t(",高价值", ", high value") if r["high_value"] else ""
-        console.print(t(f"  · 续约 #{r['id']} 到期 {r['due_date']}{late} · {r['amount']}{high}", f"  · renewal #{r['id']} due {r['due_date']}{late} · {r['amount']}{high}"), highlight=False)
+        console.print(_renewal_line(r, t), highlight=False)
     if not (g["open_opportunities"] or g["pending_next_steps"] or g["renewals_due"]):
         console.print(t("  (无)", "  (none)"))
-    contacts = Table(t("联系人", "contact"), t("职务", "title"), t("角色", "role"), t("最近互动", "last activity"), title=t("关键联系人", "Key contacts"))
-    for c in g["contacts"]:
+
+
+def _renewal_line(r: dict, t) -> str:
+    late = t("(已逾期)", " (overdue)") if r["overdue"] else ""
+    high = t(",高价值", ", high value") if r["high_value"] else ""
+    return t(f"  · 续约 #{r['id']} 到期 {r['due_date']}{late} · {r['amount']}{high}", f"  · renewal #{r['id']} due {r['due_date']}{late} · {r['amount']}{high}")
+
+
+def _print_contacts(contacts: list[dict], t) -> None:
+    """Key contacts; behaviour only where it was included (consent, not anonymized)."""
+    table = Table(t("联系人", "contact"), t("职务", "title"), t("角色", "role"), t("最近互动", "last activity"), title=t("关键联系人", "Key contacts"))
+    for c in contacts:
         last = (f"{c['last_activity'] or '—'} ({c['activities']})" if "last_activity" in c
                 else t("未授权,不展示行为", "no consent: behaviour not shown"))
-        contacts.add_row(c["name"], c["title"], c["role_in_deal"], last)
-    console.print(contacts)
-    if g["sensitive_points"]:
-        kinds = {"objection": t("异议", "objection"), "pain_point": t("痛点", "pain point"), "price": t("价格", "price"), "policy": t("政策", "policy")}
-        pts = Table(t("通话", "call"), t("时间", "time"), t("类型", "kind"), t("客户原话", "customer said"), title=t("敏感点(来自通话)", "Sensitive points (from calls)"))
-        for p in g["sensitive_points"]:
-            pts.add_row(f"#{p['call_id']} {p['date']}", p["time"], "/".join(kinds[k] for k in p["kinds"]), p["text"])
-        console.print(pts)
-    for note in g["notes"]:
-        console.print(f"· {note}")
+        table.add_row(c["name"], c["title"], c["role_in_deal"], last)
+    console.print(table)
+
+
+def _print_sensitive_points(points: list[dict], t) -> None:
+    """Objections, pain points, price and policy mentions from calls (nothing when there are none)."""
+    if not points:
+        return
+    kinds = {"objection": t("异议", "objection"), "pain_point": t("痛点", "pain point"), "price": t("价格", "price"), "policy": t("政策", "policy")}
+    pts = Table(t("通话", "call"), t("时间", "time"), t("类型", "kind"), t("客户原话", "customer said"), title=t("敏感点(来自通话)", "Sensitive points (from calls)"))
+    for p in points:
+        pts.add_row(f"#{p['call_id']} {p['date']}", p["time"], "/".join(kinds[k] for k in p["kinds"]), p["text"])
+    console.print(pts)
 
 
 _SOURCE_ZH = {"opportunity": "最新商机", "lead": "最新线索", "segment": "客户细分", "industry": "行业"}

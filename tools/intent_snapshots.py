@@ -75,65 +75,103 @@ def _snapshot(session: Session, dates: list[date]) -> int:
     sc = cfg["score"]
     window = timedelta(days=sc["window_days"])
     account_window = timedelta(days=sc["account_touches"]["window_days"])
-    factor = float(sc["account_touches"]["factor"])
     first_at, last_at = _midnight(dates[0]), _midnight(dates[-1])
+    spans = _lead_spans(session, last_at)
+    index = _load_touches(session, first_at - window, last_at, account_factor=float(sc["account_touches"]["factor"]))
+    out = []
+    for d in dates:
+        now = _midnight(d)
+        for lead_id, account_id, created_at, closed_at in spans:
+            if not _open_at(created_at, closed_at, now):
+                continue
+            touches = index.touches_as_of(lead_id, account_id, now, since=now - window,
+                                          account_since=max(now - account_window, now - window))
+            out.append(_snapshot_row(lead_id, d, touches, now, cfg))
+    _replace_rows(session, dates, out)
+    return len(out)
 
-    # the leads created before the last date, with what decides when they closed
+
+def _lead_spans(session: Session, last_at: datetime) -> list[tuple[int, int, datetime, datetime | None]]:
+    """(lead id, account id, created, closed) of the leads created before ``last_at``."""
     first_opp = (select(Opportunity.lead_id.label("lead_id"), func.min(Opportunity.created_at).label("first_opp_at"))
                  .where(Opportunity.lead_id.is_not(None)).group_by(Opportunity.lead_id).subquery("first_opps"))
     leads = session.execute(
         select(Lead.id, Lead.account_id, Lead.status, Lead.created_at, Lead.first_follow_up_at, first_opp.c.first_opp_at)
         .outerjoin(first_opp, first_opp.c.lead_id == Lead.id)
         .where(Lead.created_at < last_at).order_by(Lead.id)).all()
+    return [(lead_id, account_id, created_at, _closed_at(status, created_at, followed_at, first_opp_at))
+            for lead_id, account_id, status, created_at, followed_at, first_opp_at in leads]
 
-    # every touchpoint any of the dates can use, in one query (consent applied below, as in load_touches);
-    # account-level ones reach back at most as far as the lead's own (load_touches clamps them to `since`)
-    own: dict[int, list[Touch]] = defaultdict(list)
-    account_level: dict[int, list[Touch]] = defaultdict(list)
+
+def _open_at(created_at: datetime, closed_at: datetime | None, now: datetime) -> bool:
+    """Open at ``now``: created before it and not closed before it."""
+    return created_at < now and (closed_at is None or closed_at >= now)
+
+
+class _TouchIndex:
+    """Scorable touchpoints by lead (own ones) and by account (lead-less ones), each in time order."""
+
+    def __init__(self) -> None:
+        self.own: dict[int, list[Touch]] = defaultdict(list)
+        self.account_level: dict[int, list[Touch]] = defaultdict(list)
+        self._own_times: dict[int, list[datetime]] = {}
+        self._account_times: dict[int, list[datetime]] = {}
+
+    def seal(self) -> None:
+        """Index the times once every touch is added."""
+        self._own_times = {k: [t.occurred_at for t in v] for k, v in self.own.items()}
+        self._account_times = {k: [t.occurred_at for t in v] for k, v in self.account_level.items()}
+
+    def touches_as_of(self, lead_id: int, account_id: int, now: datetime, *, since: datetime, account_since: datetime) -> list[Touch]:
+        """As load_touches: own ones from ``since``, account-level ones from ``account_since``, up to ``now``."""
+        touches = _between(self.own.get(lead_id, []), self._own_times.get(lead_id, []), since, now)
+        acct = _between(self.account_level.get(account_id, []), self._account_times.get(account_id, []), account_since, now)
+        if acct:  # the same order as load_touches (time, then id), so the same floating-point sum
+            touches = sorted(touches + acct, key=lambda t: (t.occurred_at, t.id))
+        return touches
+
+
+def _between(touches: list[Touch], times: list[datetime], lo: datetime, hi: datetime) -> list[Touch]:
+    return touches[bisect_left(times, lo):bisect_right(times, hi)]
+
+
+def _load_touches(session: Session, since: datetime, until: datetime, *, account_factor: float) -> _TouchIndex:
+    """Every touchpoint any of the dates can use, in one query (consent applied, as in load_touches);
+    account-level ones reach back at most as far as the lead's own (load_touches clamps them to `since`)."""
+    index = _TouchIndex()
     rows = session.execute(
         select(Touchpoint.id, Touchpoint.account_id, Touchpoint.lead_id, Touchpoint.contact_id, Touchpoint.kind,
                Touchpoint.occurred_at, Touchpoint.asset, Touchpoint.dwell_s, Contact.consent_tracking, Contact.title)
         .outerjoin(Contact, Contact.id == Touchpoint.contact_id)
-        .where(Touchpoint.occurred_at >= first_at - window, Touchpoint.occurred_at <= last_at)
+        .where(Touchpoint.occurred_at >= since, Touchpoint.occurred_at <= until)
         .order_by(Touchpoint.occurred_at, Touchpoint.id))
     for tp_id, account_id, lead_id, contact_id, kind, occurred_at, asset, dwell_s, consent, title in rows:
         if contact_id is not None and not consent:
             continue  # a contact without consent to tracking: never scored
         if lead_id is not None:
-            own[lead_id].append(Touch(tp_id, kind, occurred_at, asset, dwell_s, contact_id, title, lead_id, 1.0))
+            index.own[lead_id].append(Touch(tp_id, kind, occurred_at, asset, dwell_s, contact_id, title, lead_id, 1.0))
         else:
-            account_level[account_id].append(Touch(tp_id, kind, occurred_at, asset, dwell_s, contact_id, title, None, factor))
-    own_times = {k: [t.occurred_at for t in v] for k, v in own.items()}
-    account_times = {k: [t.occurred_at for t in v] for k, v in account_level.items()}
+            index.account_level[account_id].append(Touch(tp_id, kind, occurred_at, asset, dwell_s, contact_id, title, None, account_factor))
+    index.seal()
+    return index
 
-    def between(touches: list[Touch], times: list[datetime], lo: datetime, hi: datetime) -> list[Touch]:
-        return touches[bisect_left(times, lo):bisect_right(times, hi)]
 
-    spans = [(lead_id, account_id, created_at, _closed_at(status, created_at, followed_at, first_opp_at))
-             for lead_id, account_id, status, created_at, followed_at, first_opp_at in leads]
-    out = []
-    for d in dates:
-        now = _midnight(d)
-        for lead_id, account_id, created_at, closed_at in spans:
-            if not created_at < now or (closed_at is not None and closed_at < now):
-                continue  # not open at D
-            # load_touches: own ones from `since` (= now − window), account-level ones from max(now − 30 d, since)
-            touches = between(own.get(lead_id, []), own_times.get(lead_id, []), now - window, now)
-            acct = between(account_level.get(account_id, []), account_times.get(account_id, []),
-                           max(now - account_window, now - window), now)
-            if acct:  # the same order as load_touches (time, then id), so the same floating-point sum
-                touches = sorted(touches + acct, key=lambda t: (t.occurred_at, t.id))
-            raw, n_eff, parts = compute_intent(touches, now, cfg)
-            score = cbi_from_raw(raw, sc["scale"])
-            out.append({"lead_id": lead_id, "as_of": d, "score": score, "tier": tier_of(score, sc["tiers"]),
-                        "confidence": confidence_from_n_eff(n_eff, cfg), "events_used": len(parts)})
+def _snapshot_row(lead_id: int, as_of: date, touches: list[Touch], now: datetime, cfg: dict) -> dict:
+    """One ``intent_scores`` row: the CBI, tier, confidence and events used as of ``now``."""
+    sc = cfg["score"]
+    raw, n_eff, parts = compute_intent(touches, now, cfg)
+    score = cbi_from_raw(raw, sc["scale"])
+    return {"lead_id": lead_id, "as_of": as_of, "score": score, "tier": tier_of(score, sc["tiers"]),
+            "confidence": confidence_from_n_eff(n_eff, cfg), "events_used": len(parts)}
 
+
+def _replace_rows(session: Session, dates: list[date], rows: list[dict]) -> None:
+    """Delete the rows of ``dates`` and write ``rows`` in chunks."""
     table = IntentScoreSnapshot.__table__
     session.execute(delete(table).where(table.c.as_of.in_(dates)))
-    for i in range(0, len(out), INSERT_CHUNK):  # a Core table, not the ORM's bulk path: a plain executemany
-        session.execute(insert(table), out[i:i + INSERT_CHUNK])
+    for i in range(0, len(rows), INSERT_CHUNK):  # a Core table, not the ORM's bulk path: a plain executemany
+        session.execute(insert(table), rows[i:i + INSERT_CHUNK])
     session.flush()
-    return len(out)
 
 
 def _closed_at(status: str, created_at: datetime, followed_at: datetime | None, first_opp_at: datetime | None) -> datetime | None:

@@ -199,6 +199,20 @@ def _rep_accounts(ctx: ToolContext, rep: User) -> list[int]:
     return sorted(ids)
 
 
+@dataclass
+class _CandidatePool:
+    """The reps who could take over, with what the ranking needs to know about them."""
+    users: list[User]
+    profiles: dict[int, CapabilityProfile]
+    owned: Counter[int]  # accounts each candidate owns
+    open_opps: Counter[int]  # open opportunities each candidate owns
+    team_region: dict[int, int]
+    suggested: Counter[int] = field(default_factory=Counter)  # handovers this plan already suggested
+
+    def load(self, user_id: int) -> int:
+        return self.owned[user_id] + self.open_opps[user_id] + self.suggested[user_id]
+
+
 def successor_plan(*, ctx: ToolContext, rep_login: str, account_id: int | None = None,
                    candidates_shown: int = CANDIDATES_SHOWN) -> SuccessorPlan:
     """Rank successors for each account of ``rep_login`` and write the handover guide (one
@@ -209,57 +223,15 @@ def successor_plan(*, ctx: ToolContext, rep_login: str, account_id: int | None =
     notes: list[str] = []
     if rep.left_at is None:
         notes.append(ctx.t(f"{rep.name} 尚未登记离职日期;按即将离职安排交接。", f"{rep.name_en} has no leaving date recorded; planned as if leaving."))
-    account_ids = _rep_accounts(ctx, rep)
-    if account_id is not None:
-        if account_id not in account_ids:
-            raise NotFoundError(ctx.t(f"客户 {account_id} 不是 {rep.login} 负责的客户;不带 --account 可列出全部 {len(account_ids)} 个。",
-                                      f"account {account_id} is not one of {rep.login}'s accounts; drop --account to list all {len(account_ids)}."))
-        account_ids = [account_id]
+    account_ids = _accounts_to_hand_over(ctx, rep, account_id)
     ensure_profiles(s, now=ctx.now())
     _, scenarios, _ = load_scenarios()
-
-    # -- candidates and their load ---------------------------------------------------------------
-    stmt = select(User).where(User.role == "rep", User.id != rep.id, or_(User.left_at.is_(None), User.left_at > today))
-    if ctx.user.role == "manager":
-        stmt = stmt.where(User.team_id == ctx.user.team_id)
-        notes.append(ctx.t("候选人限于你的团队;跨团队接任请管理员查看。", "Candidates are your team's reps; an admin sees candidates across teams."))
-    pool = list(s.scalars(stmt.order_by(User.id)))
-    if not pool:
-        raise NotFoundError(ctx.t("没有可以接任的在职销售。", "There is no active rep who could take over."))
-    team_region = dict(s.execute(select(Team.id, Team.region_id)).all())
-    profiles = {p.user_id: p for p in s.scalars(select(CapabilityProfile).where(CapabilityProfile.user_id.in_([u.id for u in pool])))}
-    owned = Counter(dict(s.execute(select(Account.owner_id, func.count()).where(Account.owner_id.in_([u.id for u in pool]))
-                                   .group_by(Account.owner_id)).all()))
-    open_opps = Counter(dict(s.execute(select(Opportunity.owner_id, func.count()).where(
-        Opportunity.owner_id.in_([u.id for u in pool]), Opportunity.stage.in_(OPEN_STAGES)).group_by(Opportunity.owner_id)).all()))
-    suggested: Counter[int] = Counter()
-
+    pool = _candidate_pool(ctx, rep, notes)
     accounts = {a.id: a for a in s.scalars(select(Account).where(Account.id.in_(account_ids or [-1])))}
     regions = {r.id: r for r in s.scalars(select(Region))}
     open_value = _open_values(ctx, account_ids)
     order = sorted(account_ids, key=lambda i: (-open_value.get(i, 0), i))
-    out: list[AccountHandover] = []
-    for aid in order:
-        acct = accounts[aid]
-        newest_opp = s.scalar(select(Opportunity.scenario).where(Opportunity.account_id == aid).order_by(Opportunity.created_at.desc()).limit(1))
-        newest_lead = s.scalar(select(Lead.scenario).where(Lead.account_id == aid).order_by(Lead.created_at.desc()).limit(1))
-        code, source = account_scenario(acct, newest_opp, newest_lead)
-        sc = scenarios[code]
-        rows = []
-        for u in pool:
-            p = profiles.get(u.id)
-            fit = scenario_fit({d: v["score"] for d, v in p.dimensions.items()}, sc.weights) if p else None
-            rows.append({"login": u.login, "user": u, "fit": fit, "load": owned[u.id] + open_opps[u.id] + suggested[u.id],
-                         "language_ok": (u.language == "en") if acct.international else (u.language == "zh"),
-                         "same_team": u.team_id == rep.team_id, "same_region": team_region.get(u.team_id) == acct.region_id})
-        ranked = rank_candidates(rows)
-        suggested[ranked[0]["user"].id] += 1
-        cands = [_candidate(ctx, r, sc, owned, open_opps, acct, regions) for r in ranked[:candidates_shown]]
-        out.append(AccountHandover(
-            account_id=aid, account=acct.name if ctx.language == "zh" else (acct.name_en or acct.name), industry=acct.industry,
-            segment=acct.segment, region=ctx.t(regions[acct.region_id].name_zh, regions[acct.region_id].name_en),
-            international=acct.international, scenario=code, scenario_label=ctx.t(sc.label_zh, sc.label_en), scenario_source=source,
-            open_value_cny=open_value.get(aid, 0), candidates=cands, guide=handover_guide(ctx, acct, rep)))
+    out = [_account_handover(ctx, rep, accounts[aid], pool, scenarios, regions, open_value.get(aid, 0), candidates_shown) for aid in order]
     if not out:
         notes.append(ctx.t(f"{rep.name} 名下没有客户、进行中的线索、商机或待续约。", f"{rep.name_en} owns no accounts, open leads, opportunities or renewals."))
     team = s.get(Team, rep.team_id) if rep.team_id else None
@@ -267,6 +239,75 @@ def successor_plan(*, ctx: ToolContext, rep_login: str, account_id: int | None =
                          team=(team.name if ctx.language == "zh" else team.name_en) if team else None,
                          left_at=rep.left_at.isoformat() if rep.left_at else None, as_of=today.isoformat(),
                          weights=dict(WEIGHTS), accounts=out, notes=notes)
+
+
+def _accounts_to_hand_over(ctx: ToolContext, rep: User, account_id: int | None) -> list[int]:
+    """The rep's accounts, or just ``account_id`` when it is one of them (else NotFoundError)."""
+    account_ids = _rep_accounts(ctx, rep)
+    if account_id is None:
+        return account_ids
+    if account_id not in account_ids:
+        raise NotFoundError(ctx.t(f"客户 {account_id} 不是 {rep.login} 负责的客户;不带 --account 可列出全部 {len(account_ids)} 个。",
+                                  f"account {account_id} is not one of {rep.login}'s accounts; drop --account to list all {len(account_ids)}."))
+    return [account_id]
+
+
+def _candidate_pool(ctx: ToolContext, rep: User, notes: list[str]) -> _CandidatePool:
+    """Active reps other than the leaving one (a manager's own team only), with profiles and load."""
+    s = ctx.session
+    today = ctx.now().date()
+    stmt = select(User).where(User.role == "rep", User.id != rep.id, or_(User.left_at.is_(None), User.left_at > today))
+    if ctx.user.role == "manager":
+        stmt = stmt.where(User.team_id == ctx.user.team_id)
+        notes.append(ctx.t("候选人限于你的团队;跨团队接任请管理员查看。", "Candidates are your team's reps; an admin sees candidates across teams."))
+    users = list(s.scalars(stmt.order_by(User.id)))
+    if not users:
+        raise NotFoundError(ctx.t("没有可以接任的在职销售。", "There is no active rep who could take over."))
+    ids = [u.id for u in users]
+    team_region = dict(s.execute(select(Team.id, Team.region_id)).all())
+    profiles = {p.user_id: p for p in s.scalars(select(CapabilityProfile).where(CapabilityProfile.user_id.in_(ids)))}
+    owned = Counter(dict(s.execute(select(Account.owner_id, func.count()).where(Account.owner_id.in_(ids))
+                                   .group_by(Account.owner_id)).all()))
+    open_opps = Counter(dict(s.execute(select(Opportunity.owner_id, func.count()).where(
+        Opportunity.owner_id.in_(ids), Opportunity.stage.in_(OPEN_STAGES)).group_by(Opportunity.owner_id)).all()))
+    return _CandidatePool(users=users, profiles=profiles, owned=owned, open_opps=open_opps, team_region=team_region)
+
+
+def _newest_scenario(ctx: ToolContext, acct: Account) -> tuple[str, str]:
+    """The account's selling scenario from its newest opportunity or lead (else segment/industry)."""
+    s = ctx.session
+    newest_opp = s.scalar(select(Opportunity.scenario).where(Opportunity.account_id == acct.id)
+                          .order_by(Opportunity.created_at.desc()).limit(1))
+    newest_lead = s.scalar(select(Lead.scenario).where(Lead.account_id == acct.id).order_by(Lead.created_at.desc()).limit(1))
+    return account_scenario(acct, newest_opp, newest_lead)
+
+
+def candidate_rows(pool: _CandidatePool, sc, acct: Account, rep: User) -> list[dict[str, Any]]:
+    """Pure: one ``rank_candidates`` input row per candidate for this account and scenario."""
+    rows = []
+    for u in pool.users:
+        p = pool.profiles.get(u.id)
+        fit = scenario_fit({d: v["score"] for d, v in p.dimensions.items()}, sc.weights) if p else None
+        rows.append({"login": u.login, "user": u, "fit": fit, "load": pool.load(u.id),
+                     "language_ok": (u.language == "en") if acct.international else (u.language == "zh"),
+                     "same_team": u.team_id == rep.team_id, "same_region": pool.team_region.get(u.team_id) == acct.region_id})
+    return rows
+
+
+def _account_handover(ctx: ToolContext, rep: User, acct: Account, pool: _CandidatePool, scenarios, regions,
+                      open_value_cny: int, candidates_shown: int) -> AccountHandover:
+    """Rank the candidates for one account (the best one counts as suggested) and write its guide."""
+    code, source = _newest_scenario(ctx, acct)
+    sc = scenarios[code]
+    ranked = rank_candidates(candidate_rows(pool, sc, acct, rep))
+    pool.suggested[ranked[0]["user"].id] += 1
+    cands = [_candidate(ctx, r, sc, pool.owned, pool.open_opps, acct, regions) for r in ranked[:candidates_shown]]
+    region = regions[acct.region_id]
+    return AccountHandover(
+        account_id=acct.id, account=acct.name if ctx.language == "zh" else (acct.name_en or acct.name), industry=acct.industry,
+        segment=acct.segment, region=ctx.t(region.name_zh, region.name_en),
+        international=acct.international, scenario=code, scenario_label=ctx.t(sc.label_zh, sc.label_en), scenario_source=source,
+        open_value_cny=open_value_cny, candidates=cands, guide=handover_guide(ctx, acct, rep))
 
 
 def _open_values(ctx: ToolContext, account_ids: list[int]) -> dict[int, int]:
@@ -281,29 +322,50 @@ def _open_values(ctx: ToolContext, account_ids: list[int]) -> dict[int, int]:
 
 def _candidate(ctx: ToolContext, r: dict[str, Any], sc, owned, open_opps, acct: Account, regions) -> Candidate:
     u: User = r["user"]
-    t = ctx.t
-    dims = load_scenarios()[0]
-    weights = "、".join(f"{dims[d]['label_zh']} {w:.0%}" for d, w in sc.weights.items()) if ctx.language == "zh" else \
-        ", ".join(f"{dims[d]['label_en']} {w:.0%}" for d, w in sc.weights.items())
-    reasons = [t(f"{sc.label_zh}场景匹配度 {r['fit']}(按 {weights} 加权)", f"{sc.label_en} fit {r['fit']} (weighted {weights})")
-               if r["fit"] is not None else t("能力画像通话不足,场景匹配度未知(按 0 计)", "too few calls for a profile: scenario fit unknown (counted as 0)")]
-    load_txt = t(f"当前负载:{owned[u.id]} 个客户、{open_opps[u.id]} 个进行中商机", f"current load: {owned[u.id]} accounts, {open_opps[u.id]} open opportunities")
     extra = r["load"] - owned[u.id] - open_opps[u.id]
-    if extra:
-        load_txt += t(f",本次已建议接手 {extra} 个客户", f", plus {extra} account(s) this plan already suggested")
-    reasons.append(load_txt)
-    if acct.international:
-        reasons.append(t("国际客户,能用英文沟通" if r["language_ok"] else "国际客户需要英文沟通,语言不匹配",
-                         "international account, speaks English" if r["language_ok"] else "international account needs English: language mismatch"))
-    else:
-        reasons.append(t("中文客户,语言匹配" if r["language_ok"] else "中文客户,候选人以英文为工作语言",
-                         "Chinese-speaking account, language matches" if r["language_ok"] else "Chinese-speaking account; the candidate works in English"))
-    region = regions[acct.region_id]
-    reasons.append(t(("同团队" if r["same_team"] else "不同团队") + "," + (f"同在{region.name_zh}" if r["same_region"] else f"不在客户所在的{region.name_zh}"),
-                     ("same team" if r["same_team"] else "another team") + ", " + (f"covers {region.name_en}" if r["same_region"] else f"outside the account's region ({region.name_en})")))
+    reasons = [_fit_reason(ctx, r["fit"], sc), _load_reason(ctx, owned[u.id], open_opps[u.id], extra),
+               _language_reason(ctx, acct.international, r["language_ok"]),
+               _context_reason(ctx, regions[acct.region_id], r["same_team"], r["same_region"])]
     return Candidate(login=u.login, name=u.name if ctx.language == "zh" else u.name_en, score=r["score"], fit=r["fit"],
                      load_accounts=owned[u.id], load_open_opportunities=open_opps[u.id], suggested_here=extra,
                      language=u.language, same_team=r["same_team"], same_region=r["same_region"], reasons=reasons)
+
+
+def _fit_reason(ctx: ToolContext, fit: float | None, sc) -> str:
+    """The scenario fit and the dimension weights behind it (or why it is unknown)."""
+    if fit is None:
+        return ctx.t("能力画像通话不足,场景匹配度未知(按 0 计)", "too few calls for a profile: scenario fit unknown (counted as 0)")
+    dims = load_scenarios()[0]
+    if ctx.language == "zh":
+        weights = "、".join(f"{dims[d]['label_zh']} {w:.0%}" for d, w in sc.weights.items())
+    else:
+        weights = ", ".join(f"{dims[d]['label_en']} {w:.0%}" for d, w in sc.weights.items())
+    return ctx.t(f"{sc.label_zh}场景匹配度 {fit}(按 {weights} 加权)", f"{sc.label_en} fit {fit} (weighted {weights})")
+
+
+def _load_reason(ctx: ToolContext, accounts: int, open_opportunities: int, suggested_here: int) -> str:
+    """The candidate's current load, plus the handovers this plan already suggested to them."""
+    t = ctx.t
+    text = t(f"当前负载:{accounts} 个客户、{open_opportunities} 个进行中商机", f"current load: {accounts} accounts, {open_opportunities} open opportunities")
+    if suggested_here:
+        text += t(f",本次已建议接手 {suggested_here} 个客户", f", plus {suggested_here} account(s) this plan already suggested")
+    return text
+
+
+def _language_reason(ctx: ToolContext, international: bool, language_ok: bool) -> str:
+    """Whether the candidate speaks the account's language (English for international accounts)."""
+    if international:
+        return ctx.t("国际客户,能用英文沟通" if language_ok else "国际客户需要英文沟通,语言不匹配",
+                     "international account, speaks English" if language_ok else "international account needs English: language mismatch")
+    return ctx.t("中文客户,语言匹配" if language_ok else "中文客户,候选人以英文为工作语言",
+                 "Chinese-speaking account, language matches" if language_ok else "Chinese-speaking account; the candidate works in English")
+
+
+def _context_reason(ctx: ToolContext, region: Region, same_team: bool, same_region: bool) -> str:
+    """Same team as the leaving rep, and whether the candidate covers the account's region."""
+    return ctx.t(("同团队" if same_team else "不同团队") + "," + (f"同在{region.name_zh}" if same_region else f"不在客户所在的{region.name_zh}"),
+                 ("same team" if same_team else "another team") + ", "
+                 + (f"covers {region.name_en}" if same_region else f"outside the account's region ({region.name_en})"))
 
 
 # -- the handover guide ------------------------------------------------------------------------------
@@ -311,14 +373,22 @@ def handover_guide(ctx: ToolContext, acct: Account, rep: User) -> HandoverGuide:
     from speech.text import is_objection, is_pain_point
     from tools.journey import journey_timeline
 
-    s = ctx.session
-    today = ctx.now().date()
-    t = ctx.t
-    notes: list[str] = []
-    journey = journey_timeline(ctx=ctx, account_id=acct.id)
+    history = _guide_history(ctx, journey_timeline(ctx=ctx, account_id=acct.id))
+    opps = _open_opportunities(ctx, acct, rep)
+    steps = _unfollowed_leads(ctx, acct) + _open_suggestions(ctx, acct, rep)
+    renewals = _renewals_due(ctx, acct)
+    contacts = _key_contacts(ctx, acct)
+    notes = _contact_notes(ctx, contacts)
+    points = sensitive_points(ctx, acct.id, is_objection=is_objection, is_pain_point=is_pain_point)
+    return HandoverGuide(history=history, open_opportunities=opps, pending_next_steps=steps, renewals_due=renewals,
+                         contacts=contacts, sensitive_points=points, notes=notes)
+
+
+def _guide_history(ctx: ToolContext, journey) -> dict[str, Any]:
+    """From the account's journey: stage, first and last activity, the latest events, open silence."""
     events = [e for st in journey.stages for e in st.events]
     open_gap = next((g for g in journey.gaps if g.open), None)
-    history = {
+    return {
         "current_stage": journey.current_stage,
         "current_stage_label": label(STAGE_LABELS, journey.current_stage, ctx.language),
         "first_activity": events[0].time if events else None,
@@ -330,48 +400,81 @@ def handover_guide(ctx: ToolContext, acct: Account, rep: User) -> HandoverGuide:
         "excluded_without_consent": journey.excluded_without_consent,
         "other_calls": journey.other_calls,
     }
-    opps = [{"id": o.id, "name": o.name, "stage": o.stage, "stage_label": label(STAGE_LABELS, o.stage, ctx.language),
+
+
+def _open_opportunities(ctx: ToolContext, acct: Account, rep: User) -> list[dict[str, Any]]:
+    """The account's open opportunities, largest first; ``owner`` marks the leaving rep's."""
+    stmt = (select(Opportunity).where(Opportunity.account_id == acct.id, Opportunity.stage.in_(OPEN_STAGES))
+            .order_by(Opportunity.amount_cny.desc(), Opportunity.id))
+    return [{"id": o.id, "name": o.name, "stage": o.stage, "stage_label": label(STAGE_LABELS, o.stage, ctx.language),
              "amount_cny": o.amount_cny, "amount": fmt_cny(o.amount_cny, ctx.language), "created": fmt_time(o.created_at),
              "owner": o.owner_id == rep.id}
-            for o in s.scalars(select(Opportunity).where(Opportunity.account_id == acct.id, Opportunity.stage.in_(OPEN_STAGES))
-                               .order_by(Opportunity.amount_cny.desc(), Opportunity.id))]
-    steps: list[dict[str, Any]] = []
-    for ld in s.scalars(select(Lead).where(Lead.account_id == acct.id, Lead.status.in_(OPEN_LEAD_STATUSES)).order_by(Lead.created_at)):
+            for o in ctx.session.scalars(stmt)]
+
+
+def _unfollowed_leads(ctx: ToolContext, acct: Account) -> list[dict[str, Any]]:
+    """Open leads of the account that were never followed up, oldest first."""
+    t = ctx.t
+    steps = []
+    stmt = select(Lead).where(Lead.account_id == acct.id, Lead.status.in_(OPEN_LEAD_STATUSES)).order_by(Lead.created_at)
+    for ld in ctx.session.scalars(stmt):
         if ld.first_follow_up_at is None:
             hours = (ctx.now() - ld.created_at).total_seconds() / 3600
             steps.append({"kind": "lead_follow_up", "id": ld.id, "time": fmt_time(ld.created_at),
                           "text": t(f"线索 #{ld.id}「{ld.name}」创建 {hours:.0f} 小时仍未首次跟进", f"lead #{ld.id} “{ld.name}” not followed up {hours:.0f} h after creation")})
+    return steps
+
+
+def _open_suggestions(ctx: ToolContext, acct: Account, rep: User) -> list[dict[str, Any]]:
+    """The leaving rep's newest AI suggestions still shown for the account or its leads (at most 5)."""
+    s = ctx.session
     lead_ids = list(s.scalars(select(Lead.id).where(Lead.account_id == acct.id)))
-    for sg in s.scalars(select(AISuggestion).where(AISuggestion.status == "shown", AISuggestion.user_id == rep.id,
-                                                   or_(AISuggestion.account_id == acct.id, AISuggestion.lead_id.in_(lead_ids or [-1])))
-                        .order_by(AISuggestion.created_at.desc()).limit(5)):
-        steps.append({"kind": "suggestion", "id": sg.id, "time": fmt_time(sg.created_at),
-                      "text": t(f"待处理的 AI 建议 [{sg.id}]", f"open AI suggestion [{sg.id}]") + (f" #{sg.lead_id}" if sg.lead_id else "") + f": {sg.text}"})
+    stmt = (select(AISuggestion).where(AISuggestion.status == "shown", AISuggestion.user_id == rep.id,
+                                       or_(AISuggestion.account_id == acct.id, AISuggestion.lead_id.in_(lead_ids or [-1])))
+            .order_by(AISuggestion.created_at.desc()).limit(5))
+    return [{"kind": "suggestion", "id": sg.id, "time": fmt_time(sg.created_at),
+             "text": ctx.t(f"待处理的 AI 建议 [{sg.id}]", f"open AI suggestion [{sg.id}]") + (f" #{sg.lead_id}" if sg.lead_id else "") + f": {sg.text}"}
+            for sg in s.scalars(stmt)]
+
+
+def _renewals_due(ctx: ToolContext, acct: Account) -> list[dict[str, Any]]:
+    """Unrenewed renewals due within RENEWAL_WINDOW_DAYS of today (overdue ones flagged)."""
+    today = ctx.now().date()
     lo, hi = today + timedelta(days=RENEWAL_WINDOW_DAYS[0]), today + timedelta(days=RENEWAL_WINDOW_DAYS[1])
-    renewals = [{"id": r.id, "due_date": r.due_date.isoformat(), "amount_cny": r.amount_cny, "amount": fmt_cny(r.amount_cny, ctx.language),
-                 "high_value": r.high_value, "overdue": r.due_date < today}
-                for r in s.scalars(select(Renewal).where(Renewal.account_id == acct.id, Renewal.renewed.is_(None),
-                                                         Renewal.due_date >= lo, Renewal.due_date <= hi).order_by(Renewal.due_date))]
-    contacts = []
+    stmt = (select(Renewal).where(Renewal.account_id == acct.id, Renewal.renewed.is_(None), Renewal.due_date >= lo, Renewal.due_date <= hi)
+            .order_by(Renewal.due_date))
+    return [{"id": r.id, "due_date": r.due_date.isoformat(), "amount_cny": r.amount_cny, "amount": fmt_cny(r.amount_cny, ctx.language),
+             "high_value": r.high_value, "overdue": r.due_date < today}
+            for r in ctx.session.scalars(stmt)]
+
+
+def _key_contacts(ctx: ToolContext, acct: Account) -> list[dict[str, Any]]:
+    """Contacts with name, title and role; last activity and count only with consent and outside anonymized mode."""
+    s = ctx.session
     last_touch = dict(s.execute(select(Touchpoint.contact_id, func.max(Touchpoint.occurred_at)).where(
         Touchpoint.account_id == acct.id, Touchpoint.contact_id.is_not(None), Touchpoint.occurred_at <= ctx.now())
         .group_by(Touchpoint.contact_id)).all())
     touches = dict(s.execute(select(Touchpoint.contact_id, func.count()).where(
         Touchpoint.account_id == acct.id, Touchpoint.contact_id.is_not(None), Touchpoint.occurred_at <= ctx.now())
         .group_by(Touchpoint.contact_id)).all())
+    contacts = []
     for c in s.scalars(select(Contact).where(Contact.account_id == acct.id).order_by(Contact.id)):
         entry: dict[str, Any] = {"id": c.id, "name": c.name, "title": c.title, "role_in_deal": c.role_in_deal, "consent": c.consent_tracking}
         if c.consent_tracking and not ctx.anonymized:  # behaviour only where consent is recorded (DESIGN: privacy)
             entry["last_activity"] = fmt_time(last_touch.get(c.id))
             entry["activities"] = touches.get(c.id, 0)
         contacts.append(entry)
+    return contacts
+
+
+def _contact_notes(ctx: ToolContext, contacts: list[dict[str, Any]]) -> list[str]:
+    """Why some contacts' behaviour is missing: anonymized mode, or no consent."""
+    t = ctx.t
     if ctx.anonymized:
-        notes.append(t("匿名汇总模式:不展示联系人个人行为。", "Anonymized aggregate mode: no contact's individual behaviour is shown."))
-    elif any(not c["consent"] for c in contacts):
-        notes.append(t("未授权行为跟踪的联系人只列出姓名和职务,不展示行为。", "Contacts without consent to tracking are listed by name and title only, without behaviour."))
-    points = sensitive_points(ctx, acct.id, is_objection=is_objection, is_pain_point=is_pain_point)
-    return HandoverGuide(history=history, open_opportunities=opps, pending_next_steps=steps, renewals_due=renewals,
-                         contacts=contacts, sensitive_points=points, notes=notes)
+        return [t("匿名汇总模式:不展示联系人个人行为。", "Anonymized aggregate mode: no contact's individual behaviour is shown.")]
+    if any(not c["consent"] for c in contacts):
+        return [t("未授权行为跟踪的联系人只列出姓名和职务,不展示行为。", "Contacts without consent to tracking are listed by name and title only, without behaviour.")]
+    return []
 
 
 def classify_turn(text: str, language: str, *, is_objection, is_pain_point) -> list[str]:
