@@ -122,7 +122,9 @@ def test_the_cli_prints_a_routing_run_and_a_backtest_in_the_askers_language():
     from cli.leads_intel import _print_backtest, _print_routing
     from cli.state import console
 
-    en = lambda zh, en: en
+    def en(zh, en):
+        return en
+
     run = {"routed": 1, "weights_version": 2, "by_kind": {"auto": 1}, "skipped": 0,
            "leads": [{"lead_id": 7, "lead": "ultrasound", "kind": "auto", "rep": "zhangwei", "specialist": None, "intent_score": 40,
                       "tier": "B", "score": 87.3, "respond_by": "2026-11-23 09:00", "review_reasons": [], "decision_id": 11}]}
