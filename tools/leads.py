@@ -151,6 +151,20 @@ class LeadMatch:
         return asdict(self)
 
 
+VERBATIM_SCORE = 0.995  # the account's whole name appears verbatim in the question
+
+
+@dataclass
+class _QueryTerms:
+    """What the question names, weighed against the visible leads' names."""
+
+    query: str
+    spans: list[tuple[str, int, int]]  # (token, start, end) in the question
+    expand: dict[str, set[str]]  # question token → the lead-name tokens it matches
+    df: dict[str, int]  # question token → how many visible leads it matches
+    idf: dict[str, float]
+
+
 def find_leads(*, ctx: ToolContext, query: str, limit: int = 5) -> list[LeadMatch]:
     """Leads the user may see that the question names — by id ("lead 123", "#123", "线索123"),
     lead name, account name (zh or en), the lead's contact, or a fragment of any of these
@@ -160,58 +174,97 @@ def find_leads(*, ctx: ToolContext, query: str, limit: int = 5) -> list[LeadMatc
     refuse_trainer(ctx)
     m = ID_PATTERN.search(query)
     if m:
-        lead_id = int(m.group(1))
-        if ctx.session.get(Lead, lead_id) is None:
-            return []
-        lead = get_visible_lead(ctx, lead_id)
-        return [LeadMatch(lead.id, lead.name, lead.account.name, lead.status, 1.0, "id")]
-
+        return _find_by_id(ctx, int(m.group(1)))
     q_spans = token_spans(query)
     if not q_spans:
         return []
-    rows = ctx.session.execute(
+    rows = _visible_lead_names(ctx)
+    if not rows:
+        return []
+    fields_of = [_name_fields(row) for row in rows]
+    all_tokens: list[set[str]] = [set().union(*f.values()) for f in fields_of]
+    terms = _weigh_query_terms(query, q_spans, all_tokens, len(rows))
+    matches = [match for row, fields, toks in zip(rows, fields_of, all_tokens)
+               if (match := _match_lead(terms, row, fields, toks)) is not None]
+    return _best_matches(matches, limit)
+
+
+def _find_by_id(ctx: ToolContext, lead_id: int) -> list[LeadMatch]:
+    """The lead the question names by id: none if it does not exist, refused if not visible."""
+    if ctx.session.get(Lead, lead_id) is None:
+        return []
+    lead = get_visible_lead(ctx, lead_id)
+    return [LeadMatch(lead.id, lead.name, lead.account.name, lead.status, 1.0, "id")]
+
+
+def _visible_lead_names(ctx: ToolContext) -> list[Any]:
+    """(id, name, status, created_at, account, account_en, contact) of every lead the user may see."""
+    return ctx.session.execute(
         visible_leads(ctx.session, ctx.user)
         .with_only_columns(Lead.id, Lead.name, Lead.status, Lead.created_at, Account.name, Account.name_en, Contact.name)
         .join(Account, Account.id == Lead.account_id)
         .outerjoin(Contact, Contact.id == Lead.contact_id)).all()
-    if not rows:
-        return []
-    # each lead's tokens, by field
-    fields_of: list[dict[str, set[str]]] = []
-    for _id, name, _status, _created, account, account_en, contact in rows:
-        fields_of.append({"account": name_tokens(account), "account_en": name_tokens(account_en),
-                          "lead": name_tokens(name), "contact": name_tokens(contact)})
-    all_tokens: list[set[str]] = [set().union(*f.values()) for f in fields_of]
-    # a Latin query word also matches longer words it begins and close spellings ("helio" → "helios")
+
+
+def _name_fields(row: Any) -> dict[str, set[str]]:
+    """One lead's name tokens, by field."""
+    _id, name, _status, _created, account, account_en, contact = row
+    return {"account": name_tokens(account), "account_en": name_tokens(account_en),
+            "lead": name_tokens(name), "contact": name_tokens(contact)}
+
+
+def _expand_token(q: str, vocab: set[str]) -> set[str]:
+    """A Latin question word also matches longer words it begins and close spellings ("helio" → "helios")."""
+    if is_cjk_token(q):
+        return {q}
+    return {v for v in vocab if v == q or (len(q) >= 3 and v.startswith(q))
+            or (len(q) >= 5 and difflib.SequenceMatcher(None, q, v).ratio() >= 0.8)}
+
+
+def _weigh_query_terms(query: str, q_spans: list[tuple[str, int, int]], all_tokens: list[set[str]], n_rows: int) -> _QueryTerms:
+    """The question's tokens with their expansions and idf over the visible leads (as if at least MIN_CORPUS)."""
     vocab = {t for toks in all_tokens for t in toks if not is_cjk_token(t)}
-    expand: dict[str, set[str]] = {}
-    for q, _, _ in q_spans:
-        if is_cjk_token(q):
-            expand[q] = {q}
-        else:
-            expand[q] = {v for v in vocab if v == q or (len(q) >= 3 and v.startswith(q))
-                         or (len(q) >= 5 and difflib.SequenceMatcher(None, q, v).ratio() >= 0.8)}
-    n = max(len(rows), MIN_CORPUS)
+    expand = {q: _expand_token(q, vocab) for q, _, _ in q_spans}
+    n = max(n_rows, MIN_CORPUS)
     df = {q: sum(1 for toks in all_tokens if toks & forms) for q, forms in expand.items()}
     idf = {q: math.log((n + 1) / (d + 0.5)) for q, d in df.items()}
-    matches: list[tuple[float, datetime, LeadMatch]] = []
-    for (lead_id, name, status, created, account, _en, _contact), fields, toks in zip(rows, fields_of, all_tokens):
-        hit = [(q, a, b) for q, a, b in q_spans if toks & expand[q]]
-        if not hit:
-            continue
-        got = sum(idf[q] for q in {q for q, _, _ in hit})
-        coverage = got / _mention_weight(q_spans, hit, df, idf)
-        if got < MIN_MATCHED_IDF or coverage < MIN_COVERAGE:
-            continue
-        hit_tokens = {q for q, _, _ in hit}
-        by_field = {f: sum(idf[q] for q in hit_tokens if fields[f] & expand[q]) for f in ("account", "account_en", "contact", "lead")}
-        matched_on = max(by_field, key=lambda f: by_field[f])
-        score = 0.99 * coverage
-        if (account and account in query) or (_en and len(_en) >= 4 and _en.lower() in query.lower()):
-            score = 0.995  # the account's whole name, verbatim
-        matches.append((round(score, 3), created, LeadMatch(lead_id, name, account, status, 0.0, matched_on)))
-    if any(score == 0.995 for score, _, _ in matches):  # a verbatim name beats partial ones ("上海市中医院" vs "上海市中心医院")
-        matches = [m for m in matches if m[0] == 0.995]
+    return _QueryTerms(query, q_spans, expand, df, idf)
+
+
+def _match_lead(terms: _QueryTerms, row: Any, fields: dict[str, set[str]],
+                toks: set[str]) -> tuple[float, datetime, LeadMatch] | None:
+    """(score, created_at, match) when the lead covers enough of what the question names, else None."""
+    lead_id, name, status, created, account, account_en, _contact = row
+    hit = [(q, a, b) for q, a, b in terms.spans if toks & terms.expand[q]]
+    if not hit:
+        return None
+    hit_tokens = {q for q, _, _ in hit}
+    got = sum(terms.idf[q] for q in hit_tokens)
+    coverage = got / _mention_weight(terms.spans, hit, terms.df, terms.idf)
+    if got < MIN_MATCHED_IDF or coverage < MIN_COVERAGE:
+        return None
+    score = VERBATIM_SCORE if _names_account_verbatim(terms.query, account, account_en) else 0.99 * coverage
+    match = LeadMatch(lead_id, name, account, status, 0.0, _matched_field(terms, hit_tokens, fields))
+    return round(score, 3), created, match
+
+
+def _matched_field(terms: _QueryTerms, hit_tokens: set[str], fields: dict[str, set[str]]) -> str:
+    """The field whose tokens carry most of the matched idf weight (the first on a tie)."""
+    by_field = {f: sum(terms.idf[q] for q in hit_tokens if fields[f] & terms.expand[q])
+                for f in ("account", "account_en", "contact", "lead")}
+    return max(by_field, key=lambda f: by_field[f])
+
+
+def _names_account_verbatim(query: str, account: str | None, account_en: str | None) -> bool:
+    """The question holds the account's whole Chinese name, or its English name (≥ 4 characters, any case)."""
+    return bool((account and account in query) or (account_en and len(account_en) >= 4 and account_en.lower() in query.lower()))
+
+
+def _best_matches(matches: list[tuple[float, datetime, LeadMatch]], limit: int) -> list[LeadMatch]:
+    """Best first (score, then newest, then highest id); a verbatim name beats partial ones
+    ("上海市中医院" vs "上海市中心医院")."""
+    if any(score == VERBATIM_SCORE for score, _, _ in matches):
+        matches = [m for m in matches if m[0] == VERBATIM_SCORE]
     matches.sort(key=lambda x: (-x[0], -x[1].timestamp(), -x[2].lead_id))
     out = []
     for score, _created, match in matches[:limit]:
