@@ -750,57 +750,93 @@ class LeadSummary:
 
     def render(self, language: str) -> str:
         """A short markdown answer: facts, intent with its evidence, last touches, next actions."""
-        zh = language == "zh"
-        f, i = self.lead, self.intent
-        t = lambda a, b: a if zh else b  # noqa: E731
-        owner = (f.owner if zh else f.owner_en) or t("未分配", "unassigned")
-        region = f.region_zh if zh else f.region_en
-        lines = [f"**{f.name}** (#{f.lead_id})"]
-        lines.append(t(f"客户:{f.account}({f.segment},{region})· 负责人:{owner} · 状态:{label(STATUS_LABELS, f.status, 'zh')} · "
-                       f"预估金额:{fmt_cny(f.value_cny, 'zh')}",
-                       f"Account: {f.account_en or f.account} ({f.segment}, {region}) · owner: {owner} · status: {f.status} · "
-                       f"value: {fmt_cny(f.value_cny, 'en')}"))
+        f = self.lead
+        lines = [f"**{f.name}** (#{f.lead_id})", _account_line(f, language)]
         if f.contact:
-            lines.append(t(f"联系人:{f.contact}({f.contact_title})", f"Contact: {f.contact} ({f.contact_title})"))
-        created = f.created_at[:16]
-        if f.first_follow_up_at:
-            within = t("72小时内已跟进", "followed up within 72 h") if f.followed_up_within_72h else \
-                t("未在72小时内跟进", "not followed up within 72 h")
-            lines.append(t(f"创建:{created} · 首次跟进:{f.first_follow_up_at[:16]}({f.hours_to_first_follow_up:.0f}小时,{within})",
-                           f"Created {created} · first follow-up {f.first_follow_up_at[:16]} "
-                           f"({f.hours_to_first_follow_up:.0f} h, {within})"))
-        else:
-            state = t("已超过72小时仍未跟进", "not followed up, past 72 h") if f.followed_up_within_72h is False else \
-                t("尚未跟进", "not followed up yet")
-            lines.append(t(f"创建:{created} · {state}", f"Created {created} · {state}"))
+            lines.append(pick(language, f"联系人:{f.contact}({f.contact_title})", f"Contact: {f.contact} ({f.contact_title})"))
+        lines.append(_follow_up_line(f, language))
         if self.opportunity:
-            o = self.opportunity
-            stage = label(STAGE_LABELS, o.stage, language)
-            lines.append(t(f"商机 #{o.id}:{stage} · {fmt_cny(o.amount_cny, 'zh')}" + ("" if o.is_open else "(已关闭)"),
-                           f"Opportunity #{o.id}: {stage} · {fmt_cny(o.amount_cny, 'en')}" + ("" if o.is_open else " (closed)")))
-        lines.append(t(f"意向指数(CBI):**{i.score}**/100,等级 {i.tier}({label(TIER_LABELS, i.tier, 'zh')}),置信度 {i.confidence:.2f}",
-                       f"Intent score (CBI): **{i.score}**/100, tier {i.tier} ({label(TIER_LABELS, i.tier, 'en')}), "
-                       f"confidence {i.confidence:.2f}"))
-        if i.anonymized:
-            counts = ", ".join(f"{label(KIND_LABELS, k, language)} × {n}" for k, n in i.counts_by_kind.items())
-            lines.append(t("(匿名汇总模式:不展示个人行为明细)", "(anonymized aggregate mode: no individual events shown)"))
-            if counts:
-                lines.append(t(f"计分行为汇总:{counts}", f"Events scored: {counts}"))
-        elif i.top_events:
-            lines.append(t("评分依据:", "Why this score:"))
-            lines.extend(f"- {e.time} {e.text} (+{e.weight:.1f})" for e in i.top_events)
-        if i.excluded_without_consent:
-            lines.append(t(f"({i.excluded_without_consent} 条未授权联系人的行为未计入、不展示)",
-                           f"({i.excluded_without_consent} events of contacts without consent were left out)"))
-        if self.last_touches:
-            lines.append(t("最近互动:", "Last touches:"))
-            lines.extend(f"- {e.time} {e.text}" for e in self.last_touches)
-        if self.suggestions:
-            lines.append(t("建议下一步:", "Next best action:"))
-            for s in self.suggestions:
-                lines.append(f"- {s.text}" + t(f"(置信度 {s.confidence:.2f})", f" (confidence {s.confidence:.2f})"))
-                lines.extend(f"  - {e.time + ' ' if e.time else ''}{e.text}" for e in s.evidence)
+            lines.append(_opportunity_line(self.opportunity, language))
+        lines.extend(_intent_lines(self.intent, language))
+        lines.extend(_last_touch_lines(self.last_touches, language))
+        lines.extend(_suggestion_lines(self.suggestions, language))
         return "  \n".join(lines)  # markdown line breaks
+
+
+def _account_line(f: LeadFacts, language: str) -> str:
+    """Account, segment, region, owner, status and value."""
+    owner = (f.owner if language == "zh" else f.owner_en) or pick(language, "未分配", "unassigned")
+    region = f.region_zh if language == "zh" else f.region_en
+    return pick(language,
+                f"客户:{f.account}({f.segment},{region})· 负责人:{owner} · 状态:{label(STATUS_LABELS, f.status, 'zh')} · "
+                f"预估金额:{fmt_cny(f.value_cny, 'zh')}",
+                f"Account: {f.account_en or f.account} ({f.segment}, {region}) · owner: {owner} · status: {f.status} · "
+                f"value: {fmt_cny(f.value_cny, 'en')}")
+
+
+def _follow_up_line(f: LeadFacts, language: str) -> str:
+    """When the lead was created and whether (and how fast) it was followed up."""
+    t = lambda a, b: pick(language, a, b)
+    created = f.created_at[:16]
+    if not f.first_follow_up_at:
+        state = t("已超过72小时仍未跟进", "not followed up, past 72 h") if f.followed_up_within_72h is False else \
+            t("尚未跟进", "not followed up yet")
+        return t(f"创建:{created} · {state}", f"Created {created} · {state}")
+    within = t("72小时内已跟进", "followed up within 72 h") if f.followed_up_within_72h else \
+        t("未在72小时内跟进", "not followed up within 72 h")
+    return t(f"创建:{created} · 首次跟进:{f.first_follow_up_at[:16]}({f.hours_to_first_follow_up:.0f}小时,{within})",
+             f"Created {created} · first follow-up {f.first_follow_up_at[:16]} "
+             f"({f.hours_to_first_follow_up:.0f} h, {within})")
+
+
+def _opportunity_line(o: OpportunityBrief, language: str) -> str:
+    stage = label(STAGE_LABELS, o.stage, language)
+    return pick(language,
+                f"商机 #{o.id}:{stage} · {fmt_cny(o.amount_cny, 'zh')}" + ("" if o.is_open else "(已关闭)"),
+                f"Opportunity #{o.id}: {stage} · {fmt_cny(o.amount_cny, 'en')}" + ("" if o.is_open else " (closed)"))
+
+
+def _intent_lines(i: IntentScore, language: str) -> list[str]:
+    """The CBI with its tier and confidence, then why (counts only in anonymized mode), then the consent note."""
+    t = lambda a, b: pick(language, a, b)
+    lines = [t(f"意向指数(CBI):**{i.score}**/100,等级 {i.tier}({label(TIER_LABELS, i.tier, 'zh')}),置信度 {i.confidence:.2f}",
+               f"Intent score (CBI): **{i.score}**/100, tier {i.tier} ({label(TIER_LABELS, i.tier, 'en')}), "
+               f"confidence {i.confidence:.2f}")]
+    if i.anonymized:
+        lines.extend(_anonymized_count_lines(i, language))
+    elif i.top_events:
+        lines.append(t("评分依据:", "Why this score:"))
+        lines.extend(f"- {e.time} {e.text} (+{e.weight:.1f})" for e in i.top_events)
+    if i.excluded_without_consent:
+        lines.append(t(f"({i.excluded_without_consent} 条未授权联系人的行为未计入、不展示)",
+                       f"({i.excluded_without_consent} events of contacts without consent were left out)"))
+    return lines
+
+
+def _anonymized_count_lines(i: IntentScore, language: str) -> list[str]:
+    """Anonymized aggregate mode: the notice and the scored events' counts per kind."""
+    counts = ", ".join(f"{label(KIND_LABELS, k, language)} × {n}" for k, n in i.counts_by_kind.items())
+    lines = [pick(language, "(匿名汇总模式:不展示个人行为明细)", "(anonymized aggregate mode: no individual events shown)")]
+    if counts:
+        lines.append(pick(language, f"计分行为汇总:{counts}", f"Events scored: {counts}"))
+    return lines
+
+
+def _last_touch_lines(touches: list[Evidence], language: str) -> list[str]:
+    if not touches:
+        return []
+    return [pick(language, "最近互动:", "Last touches:"), *(f"- {e.time} {e.text}" for e in touches)]
+
+
+def _suggestion_lines(suggestions: list[Suggestion], language: str) -> list[str]:
+    """Each next best action with its confidence, and its evidence indented below it."""
+    if not suggestions:
+        return []
+    lines = [pick(language, "建议下一步:", "Next best action:")]
+    for s in suggestions:
+        lines.append(f"- {s.text}" + pick(language, f"(置信度 {s.confidence:.2f})", f" (confidence {s.confidence:.2f})"))
+        lines.extend(f"  - {e.time + ' ' if e.time else ''}{e.text}" for e in s.evidence)
+    return lines
 
 
 def lead_summary(*, ctx: ToolContext, lead_id: int) -> LeadSummary:
