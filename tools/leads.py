@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -497,53 +497,77 @@ def check_bid_unopened_then_policy(inp: RuleInput, p: dict[str, Any]) -> RuleHit
     least unopened_days after it was sent."""
     since = inp.now - timedelta(days=p["lookback_days"])
     for sent in reversed([t for t in inp.touches if t.kind == "bid_doc_sent" and t.occurred_at >= since]):
-        if any(t.kind == "bid_doc_open" and t.occurred_at >= sent.occurred_at for t in inp.touches):
-            continue
-        policy = [t for t in inp.touches if t.kind == "policy_article"
-                  and t.occurred_at >= sent.occurred_at + timedelta(days=p["unopened_days"])]
-        if not policy:
-            continue
-        tender = [t for t in inp.touches if t.kind == "tender_notice" and since <= t.occurred_at <= sent.occurred_at]
-        evidence = tender[-1:] + [sent] + policy[-3:]
-        return RuleHit(evidence, {"unopened": (inp.now - sent.occurred_at).days, "article": policy[-1].asset or "—"},
-                       extra_events=len(policy) - 1)
+        hit = _unopened_bid_then_policy(inp, p, sent, since)
+        if hit is not None:
+            return hit
     return None
+
+
+def _unopened_bid_then_policy(inp: RuleInput, p: dict[str, Any], sent: Touch, since: datetime) -> RuleHit | None:
+    """The hit for one sent bid document: never opened since, and policy articles read unopened_days later."""
+    if any(t.kind == "bid_doc_open" and t.occurred_at >= sent.occurred_at for t in inp.touches):
+        return None
+    policy = [t for t in inp.touches if t.kind == "policy_article"
+              and t.occurred_at >= sent.occurred_at + timedelta(days=p["unopened_days"])]
+    if not policy:
+        return None
+    tender = [t for t in inp.touches if t.kind == "tender_notice" and since <= t.occurred_at <= sent.occurred_at]
+    evidence = tender[-1:] + [sent] + policy[-3:]
+    return RuleHit(evidence, {"unopened": (inp.now - sent.occurred_at).days, "article": policy[-1].asset or "—"},
+                   extra_events=len(policy) - 1)
 
 
 def check_tech_doc_streak_and_expo(inp: RuleInput, p: dict[str, Any]) -> RuleHit | None:
     """One contact reads technical documents streak_days calendar days in a row (within
     lookback_days) and an expo badge scan falls within expo_within_days of that streak."""
     since = inp.now - timedelta(days=p["lookback_days"])
-    docs: dict[int, dict[Any, Touch]] = {}
-    for t in inp.touches:
-        if t.kind == "page_view" and t.contact_id is not None and t.occurred_at >= since and _with_prefix(t, p["page_prefixes"]):
-            docs.setdefault(t.contact_id, {})[(t.occurred_at + inp.day_offset).date()] = t
     scans = [t for t in inp.touches if t.kind == "expo_scan" and t.occurred_at >= since]
     best: RuleHit | None = None
-    for contact_id, by_day in docs.items():
-        runs: list[list[Any]] = []
-        for d in sorted(by_day):
-            if runs and (d - runs[-1][-1]).days == 1:
-                runs[-1].append(d)
-            else:
-                runs.append([d])
-        for run in runs:
+    for contact_id, by_day in _tech_doc_reads_by_contact(inp, p, since).items():
+        for run in _consecutive_day_runs(sorted(by_day)):
             if len(run) < p["streak_days"]:
                 continue
-            first, last = by_day[run[0]].occurred_at, by_day[run[-1]].occurred_at
-            window = timedelta(days=p["expo_within_days"])
-            near = [s for s in scans if first - window <= s.occurred_at <= last + window]
-            if not near:
-                continue
-            near.sort(key=lambda s: (s.contact_id != contact_id, abs((s.occurred_at - last).total_seconds())))
-            reader = by_day[run[-1]]
-            hit = RuleHit([by_day[d] for d in run[-4:]] + [near[0]],
-                          {"streak": len(run), "title": reader.title or "—"}, extra_events=len(run) - p["streak_days"])
-            if best is None or hit.fill["streak"] > best.fill["streak"]:
+            hit = _streak_near_expo(run, by_day, contact_id, scans, p)
+            if hit is not None and (best is None or hit.fill["streak"] > best.fill["streak"]):
                 best = hit
     if best is not None:
         best.touches.sort(key=lambda t: t.occurred_at)
     return best
+
+
+def _tech_doc_reads_by_contact(inp: RuleInput, p: dict[str, Any], since: datetime) -> dict[int, dict[date, Touch]]:
+    """Per contact, the last technical-document view of each local calendar day since ``since``."""
+    docs: dict[int, dict[date, Touch]] = {}
+    for t in inp.touches:
+        if t.kind == "page_view" and t.contact_id is not None and t.occurred_at >= since and _with_prefix(t, p["page_prefixes"]):
+            docs.setdefault(t.contact_id, {})[(t.occurred_at + inp.day_offset).date()] = t
+    return docs
+
+
+def _consecutive_day_runs(days: list[date]) -> list[list[date]]:
+    """Sorted days grouped into runs of consecutive calendar days."""
+    runs: list[list[date]] = []
+    for d in days:
+        if runs and (d - runs[-1][-1]).days == 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return runs
+
+
+def _streak_near_expo(run: list[date], by_day: dict[date, Touch], contact_id: int, scans: list[Touch],
+                      p: dict[str, Any]) -> RuleHit | None:
+    """The hit for one reading streak when an expo scan falls within expo_within_days of it:
+    the streak's last 4 reads and the scan — the reader's own first, then the one closest to the streak's end."""
+    first, last = by_day[run[0]].occurred_at, by_day[run[-1]].occurred_at
+    window = timedelta(days=p["expo_within_days"])
+    near = [s for s in scans if first - window <= s.occurred_at <= last + window]
+    if not near:
+        return None
+    near.sort(key=lambda s: (s.contact_id != contact_id, abs((s.occurred_at - last).total_seconds())))
+    reader = by_day[run[-1]]
+    return RuleHit([by_day[d] for d in run[-4:]] + [near[0]],
+                   {"streak": len(run), "title": reader.title or "—"}, extra_events=len(run) - p["streak_days"])
 
 
 def check_not_followed_up(inp: RuleInput, p: dict[str, Any]) -> RuleHit | None:
