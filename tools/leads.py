@@ -62,6 +62,14 @@ def load_intent_config(path: Path = INTENT_CONFIG_PATH) -> dict[str, Any]:
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read the intent configuration {path}: {exc}") from None
     where = f"in {path}"
+    _check_weights(cfg, where)
+    _check_score(cfg["score"], where)
+    _check_rules(cfg["rules"], where)
+    return cfg
+
+
+def _check_weights(cfg: dict[str, Any], where: str) -> None:
+    """Exactly one weight per touchpoint kind."""
     missing = [k for k in TOUCHPOINT_KINDS if k not in cfg.get("weights", {})]
     if missing:
         raise ConfigError(f"no weight for touchpoint kind(s) {', '.join(missing)} {where}; add them under `weights:`")
@@ -69,21 +77,27 @@ def load_intent_config(path: Path = INTENT_CONFIG_PATH) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"weights for unknown touchpoint kind(s) {', '.join(unknown)} {where}; "
                           f"the kinds are {', '.join(TOUCHPOINT_KINDS)}")
-    score = cfg["score"]
+
+
+def _check_score(score: dict[str, Any], where: str) -> None:
+    """A positive half-life and scale; tiers from the highest lower bound down to 0."""
     if score["half_life_days"] <= 0 or score["scale"] <= 0:
         raise ConfigError(f"score.half_life_days and score.scale must be positive {where}")
     bounds = list(score["tiers"].values())
     if bounds != sorted(bounds, reverse=True) or bounds[-1] != 0:
         raise ConfigError(f"score.tiers must go from the highest lower bound down to 0 {where}")
+
+
+def _check_rules(rules: list[dict[str, Any]], where: str) -> None:
+    """Every rule names a known check and has a unique id that fits AISuggestion.kind."""
     seen: set[str] = set()
-    for rule in cfg["rules"]:
+    for rule in rules:
         if rule["check"] not in RULE_CHECKS:
             raise ConfigError(f"rule {rule['id']!r} names an unknown check {rule['check']!r} {where}; "
                               f"known checks: {', '.join(RULE_CHECKS)}")
         if rule["id"] in seen or len(SUGGESTION_KIND_PREFIX + rule["id"]) > 32:
             raise ConfigError(f"rule id {rule['id']!r} is repeated or longer than 28 characters {where}")
         seen.add(rule["id"])
-    return cfg
 
 
 # -- access ---------------------------------------------------------------------------------
@@ -867,31 +881,46 @@ def lead_summary(*, ctx: ToolContext, lead_id: int) -> LeadSummary:
     """Facts, intent score, last 5 touches, open opportunity and next best actions of one lead."""
     lead = get_visible_lead(ctx, lead_id)
     now = ctx.now()
-    cfg = load_intent_config()
+    facts = _lead_facts(ctx, lead, now)
+    brief = _opportunity_brief(ctx, lead)
+    touches = load_touches(ctx, lead, until=now)
+    last = [] if ctx.anonymized else [t.evidence(ctx.language) for t in reversed(touches.usable[-5:])]
+    return LeadSummary(facts, _intent(ctx, lead, touches, now), last, brief, _suggestions(ctx, lead, touches, now))
+
+
+def _follow_up_timing(lead: Lead, now: datetime, follow_up_hours: int) -> tuple[float | None, bool | None]:
+    """(hours to the first follow-up, followed up within the deadline). Not followed up yet:
+    (None, False) once past the deadline, (None, None) while still inside it."""
+    deadline = timedelta(hours=follow_up_hours)
+    if lead.first_follow_up_at is not None:
+        hours = (lead.first_follow_up_at - lead.created_at).total_seconds() / 3600
+        return hours, lead.first_follow_up_at - lead.created_at <= deadline
+    return None, (False if now - lead.created_at > deadline else None)
+
+
+def _lead_facts(ctx: ToolContext, lead: Lead, now: datetime) -> LeadFacts:
+    """The lead's record, account, owner and contact — the contact neither named nor titled in anonymized mode."""
     account = ctx.session.get(Account, lead.account_id)
     owner = ctx.session.get(User, lead.owner_id) if lead.owner_id else None
     contact = ctx.session.get(Contact, lead.contact_id) if lead.contact_id else None
-    deadline = timedelta(hours=cfg["follow_up_hours"])
-    if lead.first_follow_up_at is not None:
-        hours = (lead.first_follow_up_at - lead.created_at).total_seconds() / 3600
-        within: bool | None = lead.first_follow_up_at - lead.created_at <= deadline
-    else:
-        hours, within = None, (False if now - lead.created_at > deadline else None)
-    facts = LeadFacts(
+    hours, within = _follow_up_timing(lead, now, load_intent_config()["follow_up_hours"])
+    shown_contact = None if ctx.anonymized else contact  # anonymized aggregate mode: no individual
+    return LeadFacts(
         lead_id=lead.id, name=lead.name, account_id=account.id, account=account.name, account_en=account.name_en,
         industry=account.industry, segment=account.segment, region_zh=account.region.name_zh, region_en=account.region.name_en,
         owner=owner.name if owner else None, owner_en=owner.name_en if owner else None, status=lead.status, source=lead.source,
         value_cny=lead.value_cny, created_at=lead.created_at.isoformat(sep=" "),
         first_follow_up_at=lead.first_follow_up_at.isoformat(sep=" ") if lead.first_follow_up_at else None,
         hours_to_first_follow_up=round(hours, 1) if hours is not None else None, followed_up_within_72h=within,
-        # anonymized aggregate mode: no individual — neither the contact's name nor their title
-        contact=contact.name if contact and not ctx.anonymized else None,
-        contact_title=contact.title if contact and not ctx.anonymized else None)
+        contact=shown_contact.name if shown_contact else None,
+        contact_title=shown_contact.title if shown_contact else None)
+
+
+def _opportunity_brief(ctx: ToolContext, lead: Lead) -> OpportunityBrief | None:
+    """The lead's newest open opportunity, else its newest closed one, else None."""
     opps = list(ctx.session.scalars(select(Opportunity).where(Opportunity.lead_id == lead.id)
                                     .order_by(Opportunity.created_at.desc(), Opportunity.id.desc())))
     opp = next((o for o in opps if o.stage in OPEN_STAGES), opps[0] if opps else None)
-    brief = OpportunityBrief(opp.id, opp.name, opp.stage, opp.amount_cny, opp.created_at.isoformat(sep=" "),
-                             opp.stage in OPEN_STAGES) if opp else None
-    touches = load_touches(ctx, lead, until=now)
-    last = [] if ctx.anonymized else [t.evidence(ctx.language) for t in reversed(touches.usable[-5:])]
-    return LeadSummary(facts, _intent(ctx, lead, touches, now), last, brief, _suggestions(ctx, lead, touches, now))
+    if opp is None:
+        return None
+    return OpportunityBrief(opp.id, opp.name, opp.stage, opp.amount_cny, opp.created_at.isoformat(sep=" "), opp.stage in OPEN_STAGES)
