@@ -28,7 +28,16 @@ from sqlalchemy import and_, or_, select
 
 from core.errors import ConfigError, NotFoundError, PermissionDenied
 from crm.access import visible_leads
-from crm.models import AISuggestion, Account, Contact, Lead, Opportunity, Touchpoint, TOUCHPOINT_KINDS, User
+from crm.models import (
+    TOUCHPOINT_KINDS,
+    Account,
+    AISuggestion,
+    Contact,
+    Lead,
+    Opportunity,
+    Touchpoint,
+    User,
+)
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.text import (
@@ -146,7 +155,7 @@ def get_visible_lead(ctx: ToolContext, lead_id: int) -> Lead:
 
 # -- find -----------------------------------------------------------------------------------
 
-ID_PATTERN = re.compile(r"(?:\blead\b|线索|编号|#)\s*(?:no\.?\s*|number\s*)?[#:：\-]?\s*(\d{1,9})", re.I)
+ID_PATTERN = re.compile(r"(?:\blead\b|线索|编号|#)\s*(?:no\.?\s*|number\s*)?[#:：\-]?\s*(\d{1,9})", re.IGNORECASE)
 MIN_COVERAGE = 0.75  # idf-weighted share of what the question names (see _mention_weight) a lead must cover
 MIN_MATCHED_IDF = 2.5  # a match must rest on something specific, not only on "医院" or "有限公司"
 MIN_CORPUS = 50  # idf is computed as if at least this many leads were visible, so a rep with 3 leads still matches
