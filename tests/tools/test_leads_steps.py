@@ -19,29 +19,33 @@ from tools.leads import (
     RuleInput,
     Suggestion,
     Touch,
-    _account_line,
-    _anonymized_count_lines,
+    load_intent_config,
+)
+from tools.leads.config import _check_rules, _check_score, _check_weights
+from tools.leads.find import (
     _best_matches,
-    _check_rules,
-    _check_score,
-    _check_weights,
-    _consecutive_day_runs,
     _expand_token,
-    _follow_up_line,
-    _follow_up_timing,
-    _intent_lines,
-    _last_touch_lines,
     _match_lead,
     _matched_field,
     _name_fields,
     _names_account_verbatim,
-    _opportunity_line,
+    _weigh_query_terms,
+)
+from tools.leads.rules import (
+    _consecutive_day_runs,
     _streak_near_expo,
-    _suggestion_lines,
     _tech_doc_reads_by_contact,
     _unopened_bid_then_policy,
-    _weigh_query_terms,
-    load_intent_config,
+)
+from tools.leads.summary import (
+    _account_line,
+    _anonymized_count_lines,
+    _follow_up_line,
+    _follow_up_timing,
+    _intent_lines,
+    _last_touch_lines,
+    _opportunity_line,
+    _suggestion_lines,
 )
 from tools.text import token_spans
 
