@@ -6,10 +6,7 @@ from sqlalchemy import select
 
 from core.errors import NotFoundError, PermissionDenied
 from crm.access import visible_leads
-from crm.models import (
-    Lead,
-    User,
-)
+from crm.models import Lead, User
 from tools.context import ToolContext
 
 # -- access ---------------------------------------------------------------------------------

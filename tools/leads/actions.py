@@ -9,32 +9,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crm.models import (
-    AISuggestion,
-    Lead,
-    Opportunity,
-)
+from crm.models import AISuggestion, Lead, Opportunity
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.leads.access import get_visible_lead
-from tools.leads.config import (
-    OPEN_STAGES,
-    SUGGESTION_KIND_PREFIX,
-    load_intent_config,
-)
-from tools.leads.rules import (
-    RULE_CHECKS,
-    RuleHit,
-    RuleInput,
-)
+from tools.leads.config import OPEN_STAGES, SUGGESTION_KIND_PREFIX, load_intent_config
+from tools.leads.rules import RULE_CHECKS, RuleHit, RuleInput
 from tools.leads.touches import LeadTouches, Touch, load_touches
-from tools.text import (
-    KIND_LABELS,
-    STATUS_LABELS,
-    fmt_time,
-    label,
-    pick,
-)
+from tools.text import KIND_LABELS, STATUS_LABELS, fmt_time, label, pick
 
 
 @dataclass

@@ -9,9 +9,7 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError
-from crm.models import (
-    TOUCHPOINT_KINDS,
-)
+from crm.models import TOUCHPOINT_KINDS
 
 INTENT_CONFIG_PATH = Path(__file__).parent.parent / "intent.yaml"  # tools/intent.yaml
 CLOSED_LEAD_STATUSES = ("converted", "invalid", "lost")

@@ -10,18 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from crm.access import visible_leads
-from crm.models import (
-    Account,
-    Contact,
-    Lead,
-)
+from crm.models import Account, Contact, Lead
 from tools.context import ToolContext
 from tools.leads.access import get_visible_lead, refuse_trainer
-from tools.text import (
-    is_cjk_token,
-    name_tokens,
-    token_spans,
-)
+from tools.text import is_cjk_token, name_tokens, token_spans
 
 # -- find -----------------------------------------------------------------------------------
 

@@ -8,12 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from crm.models import (
-    Lead,
-)
-from tools.leads.config import (
-    CLOSED_LEAD_STATUSES,
-)
+from crm.models import Lead
+from tools.leads.config import CLOSED_LEAD_STATUSES
 from tools.leads.touches import Touch
 
 # -- next best actions ------------------------------------------------------------------------

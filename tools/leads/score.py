@@ -8,15 +8,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from crm.models import (
-    Lead,
-)
+from crm.models import Lead
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.leads.access import get_visible_lead
-from tools.leads.config import (
-    load_intent_config,
-)
+from tools.leads.config import load_intent_config
 from tools.leads.touches import LeadTouches, Touch, load_touches
 
 # -- the CBI ----------------------------------------------------------------------------------

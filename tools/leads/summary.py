@@ -8,28 +8,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crm.models import (
-    Account,
-    Contact,
-    Lead,
-    Opportunity,
-    User,
-)
+from crm.models import Account, Contact, Lead, Opportunity, User
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.leads.access import get_visible_lead
-from tools.leads.actions import (
-    Suggestion,
-    _suggestions,
-)
-from tools.leads.config import (
-    OPEN_STAGES,
-    load_intent_config,
-)
-from tools.leads.score import (
-    IntentScore,
-    _intent,
-)
+from tools.leads.actions import Suggestion, _suggestions
+from tools.leads.config import OPEN_STAGES, load_intent_config
+from tools.leads.score import IntentScore, _intent
 from tools.leads.touches import load_touches
 from tools.text import (
     KIND_LABELS,

@@ -7,20 +7,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 
-from crm.models import (
-    Contact,
-    Lead,
-    Touchpoint,
-)
+from crm.models import Contact, Lead, Touchpoint
 from tools.context import ToolContext
 from tools.evidence import Evidence
-from tools.leads.config import (
-    load_intent_config,
-)
-from tools.text import (
-    describe_touch,
-    fmt_time,
-)
+from tools.leads.config import load_intent_config
+from tools.text import describe_touch, fmt_time
 
 # -- touchpoints the score and the rules may use ---------------------------------------------
 
