@@ -1,4 +1,4 @@
-"""The named steps of tools/leads.py (find, the two journey checks, the summary and its
+"""The named steps of tools/leads/ (find, the two journey checks, the summary and its
 rendering, the configuration checks), each on small hand-made inputs."""
 
 from __future__ import annotations
