@@ -432,7 +432,7 @@ ENTITIES.update({
 
 class IntentScoreSnapshot(Base):
     """A lead's intent score (CBI 0–100) as of the start (00:00 UTC) of one day — what the
-    average-intent-score KPI averages. The CBI is computed in Python (tools/leads.py, formula in
+    average-intent-score KPI averages. The CBI is computed in Python (tools/leads/, formula in
     tools/intent.yaml), so it is stored here by tools/intent_snapshots.py; one row per lead and date."""
 
     __tablename__ = "intent_scores"

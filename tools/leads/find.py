@@ -1,0 +1,178 @@
+"""Finding leads by id or by a (partial, Chinese or English) name."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from crm.access import visible_leads
+from crm.models import Account, Contact, Lead
+from tools.context import ToolContext
+from tools.leads.access import get_visible_lead, refuse_trainer
+from tools.text import is_cjk_token, name_tokens, token_spans
+
+# -- find -----------------------------------------------------------------------------------
+
+ID_PATTERN = re.compile(r"(?:\blead\b|线索|编号|#)\s*(?:no\.?\s*|number\s*)?[#:：\-]?\s*(\d{1,9})", re.IGNORECASE)
+MIN_COVERAGE = 0.75  # idf-weighted share of what the question names (see _mention_weight) a lead must cover
+MIN_MATCHED_IDF = 2.5  # a match must rest on something specific, not only on "医院" or "有限公司"
+MIN_CORPUS = 50  # idf is computed as if at least this many leads were visible, so a rep with 3 leads still matches
+
+
+@dataclass
+class LeadMatch:
+    lead_id: int
+    name: str
+    account: str
+    status: str
+    score: float  # 1.0 = the exact id; otherwise 0–0.99, how much of the question the lead's names cover
+    matched_on: str  # id / account / account_en / lead / contact
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+VERBATIM_SCORE = 0.995  # the account's whole name appears verbatim in the question
+
+
+@dataclass
+class _QueryTerms:
+    """What the question names, weighed against the visible leads' names."""
+
+    query: str
+    spans: list[tuple[str, int, int]]  # (token, start, end) in the question
+    expand: dict[str, set[str]]  # question token → the lead-name tokens it matches
+    df: dict[str, int]  # question token → how many visible leads it matches
+    idf: dict[str, float]
+
+
+def find_leads(*, ctx: ToolContext, query: str, limit: int = 5) -> list[LeadMatch]:
+    """Leads the user may see that the question names — by id ("lead 123", "#123", "线索123"),
+    lead name, account name (zh or en), the lead's contact, or a fragment of any of these
+    ("第六人民医院", "Helios", "宁波宏达风电"). Best match first; several close matches mean the
+    question is ambiguous. An exact id of a lead the user may not see raises PermissionDenied;
+    no match gives an empty list."""
+    refuse_trainer(ctx)
+    m = ID_PATTERN.search(query)
+    if m:
+        return _find_by_id(ctx, int(m.group(1)))
+    q_spans = token_spans(query)
+    if not q_spans:
+        return []
+    rows = _visible_lead_names(ctx)
+    if not rows:
+        return []
+    fields_of = [_name_fields(row) for row in rows]
+    all_tokens: list[set[str]] = [set().union(*f.values()) for f in fields_of]
+    terms = _weigh_query_terms(query, q_spans, all_tokens, len(rows))
+    matches = [match for row, fields, toks in zip(rows, fields_of, all_tokens)
+               if (match := _match_lead(terms, row, fields, toks)) is not None]
+    return _best_matches(matches, limit)
+
+
+def _find_by_id(ctx: ToolContext, lead_id: int) -> list[LeadMatch]:
+    """The lead the question names by id: none if it does not exist, refused if not visible."""
+    if ctx.session.get(Lead, lead_id) is None:
+        return []
+    lead = get_visible_lead(ctx, lead_id)
+    return [LeadMatch(lead.id, lead.name, lead.account.name, lead.status, 1.0, "id")]
+
+
+def _visible_lead_names(ctx: ToolContext) -> list[Any]:
+    """(id, name, status, created_at, account, account_en, contact) of every lead the user may see."""
+    return ctx.session.execute(
+        visible_leads(ctx.session, ctx.user)
+        .with_only_columns(Lead.id, Lead.name, Lead.status, Lead.created_at, Account.name, Account.name_en, Contact.name)
+        .join(Account, Account.id == Lead.account_id)
+        .outerjoin(Contact, Contact.id == Lead.contact_id)).all()
+
+
+def _name_fields(row: Any) -> dict[str, set[str]]:
+    """One lead's name tokens, by field."""
+    _id, name, _status, _created, account, account_en, contact = row
+    return {"account": name_tokens(account), "account_en": name_tokens(account_en),
+            "lead": name_tokens(name), "contact": name_tokens(contact)}
+
+
+def _expand_token(q: str, vocab: set[str]) -> set[str]:
+    """A Latin question word also matches longer words it begins and close spellings ("helio" → "helios")."""
+    if is_cjk_token(q):
+        return {q}
+    return {v for v in vocab if v == q or (len(q) >= 3 and v.startswith(q))
+            or (len(q) >= 5 and difflib.SequenceMatcher(None, q, v).ratio() >= 0.8)}
+
+
+def _weigh_query_terms(query: str, q_spans: list[tuple[str, int, int]], all_tokens: list[set[str]], n_rows: int) -> _QueryTerms:
+    """The question's tokens with their expansions and idf over the visible leads (as if at least MIN_CORPUS)."""
+    vocab = {t for toks in all_tokens for t in toks if not is_cjk_token(t)}
+    expand = {q: _expand_token(q, vocab) for q, _, _ in q_spans}
+    n = max(n_rows, MIN_CORPUS)
+    df = {q: sum(1 for toks in all_tokens if toks & forms) for q, forms in expand.items()}
+    idf = {q: math.log((n + 1) / (d + 0.5)) for q, d in df.items()}
+    return _QueryTerms(query, q_spans, expand, df, idf)
+
+
+def _match_lead(terms: _QueryTerms, row: Any, fields: dict[str, set[str]],
+                toks: set[str]) -> tuple[float, datetime, LeadMatch] | None:
+    """(score, created_at, match) when the lead covers enough of what the question names, else None."""
+    lead_id, name, status, created, account, account_en, _contact = row
+    hit = [(q, a, b) for q, a, b in terms.spans if toks & terms.expand[q]]
+    if not hit:
+        return None
+    hit_tokens = {q for q, _, _ in hit}
+    got = sum(terms.idf[q] for q in hit_tokens)
+    coverage = got / _mention_weight(terms.spans, hit, terms.df, terms.idf)
+    if got < MIN_MATCHED_IDF or coverage < MIN_COVERAGE:
+        return None
+    score = VERBATIM_SCORE if _names_account_verbatim(terms.query, account, account_en) else 0.99 * coverage
+    match = LeadMatch(lead_id, name, account, status, 0.0, _matched_field(terms, hit_tokens, fields))
+    return round(score, 3), created, match
+
+
+def _matched_field(terms: _QueryTerms, hit_tokens: set[str], fields: dict[str, set[str]]) -> str:
+    """The field whose tokens carry most of the matched idf weight (the first on a tie)."""
+    by_field = {f: sum(terms.idf[q] for q in hit_tokens if fields[f] & terms.expand[q])
+                for f in ("account", "account_en", "contact", "lead")}
+    return max(by_field, key=lambda f: by_field[f])
+
+
+def _names_account_verbatim(query: str, account: str | None, account_en: str | None) -> bool:
+    """The question holds the account's whole Chinese name, or its English name (≥ 4 characters, any case)."""
+    return bool((account and account in query) or (account_en and len(account_en) >= 4 and account_en.lower() in query.lower()))
+
+
+def _best_matches(matches: list[tuple[float, datetime, LeadMatch]], limit: int) -> list[LeadMatch]:
+    """Best first (score, then newest, then highest id); a verbatim name beats partial ones
+    ("上海市中医院" vs "上海市中心医院")."""
+    if any(score == VERBATIM_SCORE for score, _, _ in matches):
+        matches = [m for m in matches if m[0] == VERBATIM_SCORE]
+    matches.sort(key=lambda x: (-x[0], -x[1].timestamp(), -x[2].lead_id))
+    out = []
+    for score, _created, match in matches[:limit]:
+        match.score = score
+        out.append(match)
+    return out
+
+
+def _mention_weight(q_spans: list[tuple[str, int, int]], hit: list[tuple[str, int, int]],
+                    df: dict[str, int], idf: dict[str, float]) -> float:
+    """The idf weight of what the question names, as seen from one candidate: its matched
+    tokens; unmatched tokens known anywhere in the visible leads (they name something this lead
+    lacks, e.g. "第一" against "第六"); and unknown tokens *inside* the matched stretch of the
+    question (a mismatch within the name). Unknown words around it ("这条线索怎么样") are filler;
+    a token whose characters are all covered by matches (the 伟医 of 张伟+医院) is a junction."""
+    covered: set[int] = set()
+    for _, a, b in hit:
+        covered.update(range(a, b))
+    lo, hi = min(a for _, a, _ in hit), max(b for _, _, b in hit)
+    weigh: set[str] = {q for q, _, _ in hit}
+    for q, a, b in q_spans:
+        if q in weigh or set(range(a, b)) <= covered:
+            continue
+        if df[q] > 0 or (a >= lo and b <= hi):
+            weigh.add(q)
+    return sum(idf[q] for q in weigh)
