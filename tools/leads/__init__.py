@@ -56,4 +56,12 @@ from tools.leads.score import (
 from tools.leads.summary import LeadFacts, LeadSummary, OpportunityBrief, lead_summary
 from tools.leads.touches import LeadTouches, Touch, load_touches
 
-__all__ = ['CLOSED_LEAD_STATUSES', 'ID_PATTERN', 'INTENT_CONFIG_PATH', 'MIN_CORPUS', 'MIN_COVERAGE', 'MIN_MATCHED_IDF', 'OPEN_STAGES', 'RULE_CHECKS', 'SUGGESTION_KIND_PREFIX', 'VERBATIM_SCORE', 'IntentScore', 'LeadFacts', 'LeadMatch', 'LeadSummary', 'LeadTouches', 'OpportunityBrief', 'RuleHit', 'RuleInput', 'Suggestion', 'Touch', 'cbi_from_raw', 'check_bid_unopened_then_policy', 'check_low_activity', 'check_not_followed_up', 'check_page_views_and_download', 'check_tech_doc_streak_and_expo', 'compute_intent', 'confidence_from_n_eff', 'decay', 'denied', 'evaluate_rules', 'find_leads', 'get_visible_lead', 'intent_score', 'lead_summary', 'load_intent_config', 'load_touches', 'local_day_start', 'next_best_action', 'refuse_trainer', 'tier_of', 'touch_value']
+__all__ = [
+    "CLOSED_LEAD_STATUSES", "ID_PATTERN", "INTENT_CONFIG_PATH", "MIN_CORPUS", "MIN_COVERAGE", "MIN_MATCHED_IDF",
+    "OPEN_STAGES", "RULE_CHECKS", "SUGGESTION_KIND_PREFIX", "VERBATIM_SCORE", "IntentScore", "LeadFacts", "LeadMatch",
+    "LeadSummary", "LeadTouches", "OpportunityBrief", "RuleHit", "RuleInput", "Suggestion", "Touch", "cbi_from_raw",
+    "check_bid_unopened_then_policy", "check_low_activity", "check_not_followed_up", "check_page_views_and_download",
+    "check_tech_doc_streak_and_expo", "compute_intent", "confidence_from_n_eff", "decay", "denied", "evaluate_rules",
+    "find_leads", "get_visible_lead", "intent_score", "lead_summary", "load_intent_config", "load_touches",
+    "local_day_start", "next_best_action", "refuse_trainer", "tier_of", "touch_value",
+]

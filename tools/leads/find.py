@@ -69,7 +69,7 @@ def find_leads(*, ctx: ToolContext, query: str, limit: int = 5) -> list[LeadMatc
     fields_of = [_name_fields(row) for row in rows]
     all_tokens: list[set[str]] = [set().union(*f.values()) for f in fields_of]
     terms = _weigh_query_terms(query, q_spans, all_tokens, len(rows))
-    matches = [match for row, fields, toks in zip(rows, fields_of, all_tokens)
+    matches = [match for row, fields, toks in zip(rows, fields_of, all_tokens, strict=True)
                if (match := _match_lead(terms, row, fields, toks)) is not None]
     return _best_matches(matches, limit)
 

@@ -121,7 +121,8 @@ def _account_line(f: LeadFacts, language: str) -> str:
 
 def _follow_up_line(f: LeadFacts, language: str) -> str:
     """When the lead was created and whether (and how fast) it was followed up."""
-    t = lambda a, b: pick(language, a, b)
+    def t(a, b):
+        return pick(language, a, b)
     created = f.created_at[:16]
     if not f.first_follow_up_at:
         state = t("已超过72小时仍未跟进", "not followed up, past 72 h") if f.followed_up_within_72h is False else \
@@ -143,7 +144,8 @@ def _opportunity_line(o: OpportunityBrief, language: str) -> str:
 
 def _intent_lines(i: IntentScore, language: str) -> list[str]:
     """The CBI with its tier and confidence, then why (counts only in anonymized mode), then the consent note."""
-    t = lambda a, b: pick(language, a, b)
+    def t(a, b):
+        return pick(language, a, b)
     lines = [t(f"意向指数(CBI):**{i.score}**/100,等级 {i.tier}({label(TIER_LABELS, i.tier, 'zh')}),置信度 {i.confidence:.2f}",
                f"Intent score (CBI): **{i.score}**/100, tier {i.tier} ({label(TIER_LABELS, i.tier, 'en')}), "
                f"confidence {i.confidence:.2f}")]
