@@ -53,12 +53,15 @@ def profile_show(as_login: AsLogin, rep: RepLogin = None, as_json: JsonFlag = Fa
     if as_json:
         print_json(view)
         return
-    console.print(t(f"[bold]{view['name']}[/bold]({view['login']})的能力画像 · 基于 {view['calls_used']} 通通话 · 计算于 {view['computed_at']}",
-                    f"[bold]{view['name']}[/bold] ({view['login']}) capability profile · {view['calls_used']} calls · computed {view['computed_at']}"))
+    console.print(t(f"[bold]{view['name']}[/bold]({view['login']})的能力画像 · "
+                    f"基于 {view['calls_used']} 通通话 · 计算于 {view['computed_at']}",
+                    f"[bold]{view['name']}[/bold] ({view['login']}) capability profile · "
+                    f"{view['calls_used']} calls · computed {view['computed_at']}"))
     dims = Table(t("维度", "dimension"), t("得分", "score"), t("团队均值", "team avg"), t("前四分之一线", "top quartile"),
                  t("通话数", "calls"), title=t("能力维度(0–100,全体销售中的百分位)", "Dimensions (0–100, percentile among all reps)"))
     inputs = Table(t("维度", "dimension"), t("输入", "input"), t("数值", "value"), t("排名", "rank"), t("团队均值", "team avg"),
-                   t("前四分之一", "top quartile"), "n", title=t("各维度的输入(↑越高越好,↓越低越好)", "Inputs (↑ higher is better, ↓ lower is better)"))
+                   t("前四分之一", "top quartile"), "n",
+                   title=t("各维度的输入(↑越高越好,↓越低越好)", "Inputs (↑ higher is better, ↓ lower is better)"))
     for d in view["dimensions"].values():
         score = _fmt(d["score"]) if d["score"] is not None else t(f"通话不足(<{d['min_calls']})", f"too few calls (<{d['min_calls']})")
         dims.add_row(d["label"], score, _fmt(d["team_avg"]), _fmt(d["top_quartile"]), str(d["calls_used"]))
@@ -75,12 +78,16 @@ def profile_show(as_login: AsLogin, rep: RepLogin = None, as_json: JsonFlag = Fa
 
 def _print_outcomes(o: dict, t) -> None:
     console.print(t(
-        f"赢单率 {_fmt(o['win_rate'])}({o['won']}/{o['closed']})· 平均成交额 {_fmt(o['avg_deal_size_cny'])} 元 · 成交周期 {_fmt(o['cycle_length_days'])} 天 · "
+        f"赢单率 {_fmt(o['win_rate'])}({o['won']}/{o['closed']})· 平均成交额 {_fmt(o['avg_deal_size_cny'])} 元 · "
+        f"成交周期 {_fmt(o['cycle_length_days'])} 天 · "
         f"回款周期 {_fmt(o['payment_cycle_days'])} 天({o['payments_recorded']} 笔有回款日期)· "
-        + (("新员工,尚无赢单" if o["first_deal_days"] is None else f"新员工首单 {o['first_deal_days']} 天") if o["new_hire"] else "非新员工"),
-        f"win rate {_fmt(o['win_rate'])} ({o['won']}/{o['closed']}) · avg deal {_fmt(o['avg_deal_size_cny'])} CNY · cycle {_fmt(o['cycle_length_days'])} days · "
+        + (("新员工,尚无赢单" if o["first_deal_days"] is None else f"新员工首单 {o['first_deal_days']} 天")
+           if o["new_hire"] else "非新员工"),
+        f"win rate {_fmt(o['win_rate'])} ({o['won']}/{o['closed']}) · avg deal {_fmt(o['avg_deal_size_cny'])} CNY · "
+        f"cycle {_fmt(o['cycle_length_days'])} days · "
         f"payment cycle {_fmt(o['payment_cycle_days'])} days ({o['payments_recorded']} with a payment date) · "
-        + (("new hire, no won deal yet" if o["first_deal_days"] is None else f"new hire, first deal after {o['first_deal_days']} days") if o["new_hire"] else "not a new hire")))
+        + (("new hire, no won deal yet" if o["first_deal_days"] is None else f"new hire, first deal after {o['first_deal_days']} days")
+           if o["new_hire"] else "not a new hire")))
 
 
 def _print_gaps_and_fit(view: dict, t) -> None:
@@ -88,7 +95,8 @@ def _print_gaps_and_fit(view: dict, t) -> None:
         gaps = Table(t("差距", "gap"), t("低于前四分之一", "below top quartile"), t("体现差距的通话", "calls that show it"),
                      title=t("能力差距", "Gaps"))
         for g in view["gaps"]:
-            calls = "\n".join(f"#{c['call_id']} {c['date']} {c['label']} {_fmt(c['value'])} ({t('前四分之一', 'top quartile')} {_fmt(c['top_quartile'])})"
+            calls = "\n".join(f"#{c['call_id']} {c['date']} {c['label']} {_fmt(c['value'])} "
+                              f"({t('前四分之一', 'top quartile')} {_fmt(c['top_quartile'])})"
                               for c in g["calls"]) or "—"
             gaps.add_row(g["label"], _fmt(g["gap"]), calls)
         console.print(gaps)
@@ -230,12 +238,17 @@ def successor_command(
     if as_json:
         print_json(plan)
         return
-    left = t(f"离职日期 {plan['left_at']}", f"leaving {plan['left_at']}") if plan["left_at"] else t("未登记离职日期", "no leaving date recorded")
-    console.print(t(f"[bold]{plan['rep_name']}({plan['rep']})的客户交接[/bold] · {plan['team'] or ''} · {left} · {len(plan['accounts'])} 个客户",
-                    f"[bold]Handover of {plan['rep_name']} ({plan['rep']})[/bold] · {plan['team'] or ''} · {left} · {len(plan['accounts'])} accounts"))
+    left = (t(f"离职日期 {plan['left_at']}", f"leaving {plan['left_at']}") if plan["left_at"]
+            else t("未登记离职日期", "no leaving date recorded"))
+    console.print(t(f"[bold]{plan['rep_name']}({plan['rep']})的客户交接[/bold] · {plan['team'] or ''} · "
+                    f"{left} · {len(plan['accounts'])} 个客户",
+                    f"[bold]Handover of {plan['rep_name']} ({plan['rep']})[/bold] · {plan['team'] or ''} · "
+                    f"{left} · {len(plan['accounts'])} accounts"))
     w = plan["weights"]
-    console.print(t(f"排序:场景匹配 {w['fit']:.0%} + 负载余量 {w['capacity']:.0%} + 语言 {w['language']:.0%} + 团队/区域 {w['context']:.0%}",
-                    f"Ranking: scenario fit {w['fit']:.0%} + capacity {w['capacity']:.0%} + language {w['language']:.0%} + team/region {w['context']:.0%}"))
+    console.print(t(f"排序:场景匹配 {w['fit']:.0%} + 负载余量 {w['capacity']:.0%} + "
+                    f"语言 {w['language']:.0%} + 团队/区域 {w['context']:.0%}",
+                    f"Ranking: scenario fit {w['fit']:.0%} + capacity {w['capacity']:.0%} + "
+                    f"language {w['language']:.0%} + team/region {w['context']:.0%}"))
     for a in plan["accounts"]:
         _print_handover(a, t)
     for note in plan["notes"]:
@@ -258,8 +271,10 @@ def _print_account_header(a: dict, t) -> None:
     """Rule with the account, then region, segment, scenario (and its source) and open pipeline."""
     intl = t(",国际客户", ", international") if a["international"] else ""
     console.rule(f"#{a['account_id']} {a['account']}")
-    console.print(t(f"{a['region']} · {a['segment']}{intl} · 场景 {a['scenario_label']}(来自{_SOURCE_ZH[a['scenario_source']]})· 进行中商机 {_fmt(a['open_value_cny'])} 元",
-                    f"{a['region']} · {a['segment']}{intl} · scenario {a['scenario_label']} (from its {a['scenario_source']}) · open pipeline {_fmt(a['open_value_cny'])} CNY"))
+    console.print(t(f"{a['region']} · {a['segment']}{intl} · 场景 {a['scenario_label']}(来自{_SOURCE_ZH[a['scenario_source']]})· "
+                    f"进行中商机 {_fmt(a['open_value_cny'])} 元",
+                    f"{a['region']} · {a['segment']}{intl} · scenario {a['scenario_label']} (from its {a['scenario_source']}) · "
+                    f"open pipeline {_fmt(a['open_value_cny'])} CNY"))
 
 
 def _print_successors(candidates: list[dict], t) -> None:
@@ -273,8 +288,10 @@ def _print_successors(candidates: list[dict], t) -> None:
 
 def _print_history(h: dict, t) -> None:
     """Stage, first and latest activity, silence, and the latest events."""
-    console.print(t(f"[bold]历史[/bold]:当前阶段 {h['current_stage_label']};首次互动 {h['first_activity'] or '—'},最近 {h['last_activity'] or '—'};共 {h['events']} 条记录",
-                    f"[bold]History[/bold]: stage {h['current_stage_label']}; first activity {h['first_activity'] or '—'}, latest {h['last_activity'] or '—'}; {h['events']} events")
+    console.print(t(f"[bold]历史[/bold]:当前阶段 {h['current_stage_label']};"
+                    f"首次互动 {h['first_activity'] or '—'},最近 {h['last_activity'] or '—'};共 {h['events']} 条记录",
+                    f"[bold]History[/bold]: stage {h['current_stage_label']}; "
+                    f"first activity {h['first_activity'] or '—'}, latest {h['last_activity'] or '—'}; {h['events']} events")
                   + (t(f";已 {h['silent_days']} 天没有互动", f"; silent for {h['silent_days']} days") if h["silent_days"] else ""))
     for e in h["latest"]:
         console.print(f"  · {e['time']} {e['text']}", highlight=False)
@@ -284,7 +301,8 @@ def _print_commitments(g: dict, t) -> None:
     """Open opportunities, pending next steps and renewals due — or "(none)"."""
     console.print(t("[bold]未完成的承诺[/bold]:", "[bold]Open commitments[/bold]:"))
     for o in g["open_opportunities"]:
-        console.print(t(f"  · 商机 #{o['id']} {o['name']} · {o['stage_label']} · {o['amount']}", f"  · opportunity #{o['id']} {o['name']} · {o['stage_label']} · {o['amount']}"), highlight=False)
+        console.print(t(f"  · 商机 #{o['id']} {o['name']} · {o['stage_label']} · {o['amount']}",
+                        f"  · opportunity #{o['id']} {o['name']} · {o['stage_label']} · {o['amount']}"), highlight=False)
     for s in g["pending_next_steps"]:
         console.print(f"  · {s['text']}", highlight=False)
     for r in g["renewals_due"]:
@@ -296,12 +314,14 @@ def _print_commitments(g: dict, t) -> None:
 def _renewal_line(r: dict, t) -> str:
     late = t("(已逾期)", " (overdue)") if r["overdue"] else ""
     high = t(",高价值", ", high value") if r["high_value"] else ""
-    return t(f"  · 续约 #{r['id']} 到期 {r['due_date']}{late} · {r['amount']}{high}", f"  · renewal #{r['id']} due {r['due_date']}{late} · {r['amount']}{high}")
+    return t(f"  · 续约 #{r['id']} 到期 {r['due_date']}{late} · {r['amount']}{high}",
+             f"  · renewal #{r['id']} due {r['due_date']}{late} · {r['amount']}{high}")
 
 
 def _print_contacts(contacts: list[dict], t) -> None:
     """Key contacts; behaviour only where it was included (consent, not anonymized)."""
-    table = Table(t("联系人", "contact"), t("职务", "title"), t("角色", "role"), t("最近互动", "last activity"), title=t("关键联系人", "Key contacts"))
+    table = Table(t("联系人", "contact"), t("职务", "title"), t("角色", "role"), t("最近互动", "last activity"),
+                  title=t("关键联系人", "Key contacts"))
     for c in contacts:
         last = (f"{c['last_activity'] or '—'} ({c['activities']})" if "last_activity" in c
                 else t("未授权,不展示行为", "no consent: behaviour not shown"))
@@ -313,8 +333,10 @@ def _print_sensitive_points(points: list[dict], t) -> None:
     """Objections, pain points, price and policy mentions from calls (nothing when there are none)."""
     if not points:
         return
-    kinds = {"objection": t("异议", "objection"), "pain_point": t("痛点", "pain point"), "price": t("价格", "price"), "policy": t("政策", "policy")}
-    pts = Table(t("通话", "call"), t("时间", "time"), t("类型", "kind"), t("客户原话", "customer said"), title=t("敏感点(来自通话)", "Sensitive points (from calls)"))
+    kinds = {"objection": t("异议", "objection"), "pain_point": t("痛点", "pain point"), "price": t("价格", "price"),
+             "policy": t("政策", "policy")}
+    pts = Table(t("通话", "call"), t("时间", "time"), t("类型", "kind"), t("客户原话", "customer said"),
+                title=t("敏感点(来自通话)", "Sensitive points (from calls)"))
     for p in points:
         pts.add_row(f"#{p['call_id']} {p['date']}", p["time"], "/".join(kinds[k] for k in p["kinds"]), p["text"])
     console.print(pts)

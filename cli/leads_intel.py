@@ -54,7 +54,8 @@ def route(
     typer_ctx: typer.Context,
     as_login: Annotated[str | None, typer.Option("--as", help="login of a manager (their region's leads) or an admin")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="decide and show, store nothing")] = False,
-    lead: Annotated[list[int] | None, typer.Option("--lead", help="route only this lead (repeatable) if it is new or re-opened (no owner); default: every one")] = None,
+    lead: Annotated[list[int] | None, typer.Option("--lead", help="route only this lead (repeatable) if it is new or re-opened "
+                                                                  "(no owner); default: every one")] = None,
     backtest: Annotated[bool, typer.Option("--backtest", help="compare the engine with the historical owners (an estimate)")] = False,
     at: At = None,
     as_json: JsonFlag = False,
@@ -91,25 +92,31 @@ def _run_route(as_login: str, *, lead_ids: list[int] | None, dry_run: bool, back
 def _print_backtest(data: dict, t: Callable) -> None:
     a, b = data["owner_was_engine_top3"], data["owner_not_engine_top3"]
     table = Table(t("分组", "group"), t("线索", "leads"), t("转化", "converted"), t("转化率", "conversion"),
-                  title=t(f"回测(权重 v{data['weights_version']},{data['leads']} 条线索)", f"Backtest (weights v{data['weights_version']}, {data['leads']} leads)"))
-    table.add_row(t("历史负责人在引擎前三名", "owner in engine's top 3"), str(a["leads"]), str(a["converted"]), f"{(a['conversion'] or 0):.1%}")
+                  title=t(f"回测(权重 v{data['weights_version']},{data['leads']} 条线索)",
+                          f"Backtest (weights v{data['weights_version']}, {data['leads']} leads)"))
+    table.add_row(t("历史负责人在引擎前三名", "owner in engine's top 3"), str(a["leads"]), str(a["converted"]),
+                  f"{(a['conversion'] or 0):.1%}")
     table.add_row(t("历史负责人不在前三名", "owner not in top 3"), str(b["leads"]), str(b["converted"]), f"{(b['conversion'] or 0):.1%}")
     console.print(table)
-    console.print(t(f"差值:{data['conversion_lift_pts']} 个百分点。", f"Difference: {data['conversion_lift_pts']} points.") + " " + data["method"])
+    console.print(t(f"差值:{data['conversion_lift_pts']} 个百分点。", f"Difference: {data['conversion_lift_pts']} points.")
+                  + " " + data["method"])
 
 
 def _print_routing(data: dict, t: Callable, *, dry_run: bool) -> None:
     table = Table("lead", t("方式", "kind"), t("销售", "rep"), t("专家", "specialist"), "CBI", t("等级", "tier"),
                   t("得分", "score"), t("响应截止", "respond by"), t("审核原因", "review"), "decision",
                   title=t(f"分配 {data['routed']} 条线索(权重 v{data['weights_version']})" + (",试运行未保存" if dry_run else ""),
-                          f"Routed {data['routed']} leads (weights v{data['weights_version']})" + (", dry run: nothing stored" if dry_run else "")))
+                          f"Routed {data['routed']} leads (weights v{data['weights_version']})"
+                          + (", dry run: nothing stored" if dry_run else "")))
     for r in data["leads"][:200]:
         table.add_row(f"#{r['lead_id']} {r['lead']}", r["kind"], r["rep"] or "—", r["specialist"] or "—", str(r["intent_score"]), r["tier"],
                       str(r["score"] if r["score"] is not None else "—"), r["respond_by"] or "—", ", ".join(r["review_reasons"]) or "—",
                       str(r["decision_id"] or "—"))
     console.print(table)
-    console.print(t(f"按方式:{data['by_kind']};已分配或待审核而跳过:{data['skipped']}。“为什么?”:repcopilot route explain DECISION_ID --as LOGIN",
-                    f"By kind: {data['by_kind']}; skipped (already assigned or waiting for review): {data['skipped']}. Why? repcopilot route explain DECISION_ID --as LOGIN"))
+    console.print(t(f"按方式:{data['by_kind']};已分配或待审核而跳过:{data['skipped']}。"
+                    "“为什么?”:repcopilot route explain DECISION_ID --as LOGIN",
+                    f"By kind: {data['by_kind']}; skipped (already assigned or waiting for review): {data['skipped']}. "
+                    "Why? repcopilot route explain DECISION_ID --as LOGIN"))
 
 
 @route_app.command("explain")
@@ -268,21 +275,23 @@ def signals_run(
     if as_json:
         print_json(data)
         return
-    table = Table(t("规则", "rule"), t("触发", "fired"), title=t(f"信号 {data['since']} → {data['until']}", f"Signals {data['since']} → {data['until']}"))
+    table = Table(t("规则", "rule"), t("触发", "fired"),
+                  title=t(f"信号 {data['since']} → {data['until']}", f"Signals {data['since']} → {data['until']}"))
     for rule, n in data["fired"].items():
         table.add_row(rule, str(n))
     console.print(table)
     console.print(t(f"检查线索 {data['leads_checked']} 条;新提醒 {data['new_alerts']};升级 {data['escalated']};过期 {data['expired']};"
                     f"窗口内未授权联系人的行为 {data['excluded_without_consent']} 条(只计数,不触发提醒);用时 {data['seconds']} 秒。",
                     f"Checked {data['leads_checked']} leads; new alerts {data['new_alerts']}; escalated {data['escalated']}; expired "
-                    f"{data['expired']}; {data['excluded_without_consent']} events of contacts without consent in the window (counted only, "
-                    f"never alerted); {data['seconds']} s."))
+                    f"{data['expired']}; {data['excluded_without_consent']} events of contacts without consent in the window "
+                    f"(counted only, never alerted); {data['seconds']} s."))
     if "delivery" in data:
         console.print(f"delivery: {data['delivery']}")
 
 
 @alerts_app.command("list")
-def alerts_list(as_login: AsLogin, status: Annotated[str | None, typer.Option(help="shown | adopted | dismissed | expired | escalated")] = None,
+def alerts_list(as_login: AsLogin,
+                status: Annotated[str | None, typer.Option(help="shown | adopted | dismissed | expired | escalated")] = None,
                 rule: Annotated[str | None, typer.Option(help="only this rule")] = None,
                 limit: Annotated[int, typer.Option(min=1, max=500)] = 50, as_json: JsonFlag = False) -> None:
     """Your alerts (a manager: the team's and those escalated to you), newest first."""

@@ -179,7 +179,8 @@ def rank_candidates(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _leaving_rep(ctx: ToolContext, rep_login: str) -> User:
     rep = user_by_login(ctx, rep_login)
     if rep.role != "rep":
-        raise UserInputError(ctx.t(f"{rep_login} 不是销售代表,没有要交接的客户。", f"{rep_login} is not a rep and has no accounts to hand over."))
+        raise UserInputError(ctx.t(f"{rep_login} 不是销售代表,没有要交接的客户。",
+                                   f"{rep_login} is not a rep and has no accounts to hand over."))
     me = ctx.user
     if me.role == "admin" or (me.role == "manager" and me.team_id is not None and me.team_id == rep.team_id):
         return rep
@@ -222,7 +223,8 @@ def successor_plan(*, ctx: ToolContext, rep_login: str, account_id: int | None =
     today = ctx.now().date()
     notes: list[str] = []
     if rep.left_at is None:
-        notes.append(ctx.t(f"{rep.name} 尚未登记离职日期;按即将离职安排交接。", f"{rep.name_en} has no leaving date recorded; planned as if leaving."))
+        notes.append(ctx.t(f"{rep.name} 尚未登记离职日期;按即将离职安排交接。",
+                           f"{rep.name_en} has no leaving date recorded; planned as if leaving."))
     account_ids = _accounts_to_hand_over(ctx, rep, account_id)
     ensure_profiles(s, now=ctx.now())
     _, scenarios, _ = load_scenarios()
@@ -233,7 +235,8 @@ def successor_plan(*, ctx: ToolContext, rep_login: str, account_id: int | None =
     order = sorted(account_ids, key=lambda i: (-open_value.get(i, 0), i))
     out = [_account_handover(ctx, rep, accounts[aid], pool, scenarios, regions, open_value.get(aid, 0), candidates_shown) for aid in order]
     if not out:
-        notes.append(ctx.t(f"{rep.name} 名下没有客户、进行中的线索、商机或待续约。", f"{rep.name_en} owns no accounts, open leads, opportunities or renewals."))
+        notes.append(ctx.t(f"{rep.name} 名下没有客户、进行中的线索、商机或待续约。",
+                           f"{rep.name_en} owns no accounts, open leads, opportunities or renewals."))
     team = s.get(Team, rep.team_id) if rep.team_id else None
     return SuccessorPlan(rep=rep.login, rep_name=rep.name if ctx.language == "zh" else rep.name_en,
                          team=(team.name if ctx.language == "zh" else team.name_en) if team else None,
@@ -248,7 +251,8 @@ def _accounts_to_hand_over(ctx: ToolContext, rep: User, account_id: int | None) 
         return account_ids
     if account_id not in account_ids:
         raise NotFoundError(ctx.t(f"客户 {account_id} 不是 {rep.login} 负责的客户;不带 --account 可列出全部 {len(account_ids)} 个。",
-                                  f"account {account_id} is not one of {rep.login}'s accounts; drop --account to list all {len(account_ids)}."))
+                                  f"account {account_id} is not one of {rep.login}'s accounts; "
+                                  f"drop --account to list all {len(account_ids)}."))
     return [account_id]
 
 
@@ -259,7 +263,8 @@ def _candidate_pool(ctx: ToolContext, rep: User, notes: list[str]) -> _Candidate
     stmt = select(User).where(User.role == "rep", User.id != rep.id, or_(User.left_at.is_(None), User.left_at > today))
     if ctx.user.role == "manager":
         stmt = stmt.where(User.team_id == ctx.user.team_id)
-        notes.append(ctx.t("候选人限于你的团队;跨团队接任请管理员查看。", "Candidates are your team's reps; an admin sees candidates across teams."))
+        notes.append(ctx.t("候选人限于你的团队;跨团队接任请管理员查看。",
+                           "Candidates are your team's reps; an admin sees candidates across teams."))
     users = list(s.scalars(stmt.order_by(User.id)))
     if not users:
         raise NotFoundError(ctx.t("没有可以接任的在职销售。", "There is no active rep who could take over."))
@@ -346,7 +351,8 @@ def _fit_reason(ctx: ToolContext, fit: float | None, sc) -> str:
 def _load_reason(ctx: ToolContext, accounts: int, open_opportunities: int, suggested_here: int) -> str:
     """The candidate's current load, plus the handovers this plan already suggested to them."""
     t = ctx.t
-    text = t(f"当前负载:{accounts} 个客户、{open_opportunities} 个进行中商机", f"current load: {accounts} accounts, {open_opportunities} open opportunities")
+    text = t(f"当前负载:{accounts} 个客户、{open_opportunities} 个进行中商机",
+             f"current load: {accounts} accounts, {open_opportunities} open opportunities")
     if suggested_here:
         text += t(f",本次已建议接手 {suggested_here} 个客户", f", plus {suggested_here} account(s) this plan already suggested")
     return text
@@ -358,12 +364,14 @@ def _language_reason(ctx: ToolContext, international: bool, language_ok: bool) -
         return ctx.t("国际客户,能用英文沟通" if language_ok else "国际客户需要英文沟通,语言不匹配",
                      "international account, speaks English" if language_ok else "international account needs English: language mismatch")
     return ctx.t("中文客户,语言匹配" if language_ok else "中文客户,候选人以英文为工作语言",
-                 "Chinese-speaking account, language matches" if language_ok else "Chinese-speaking account; the candidate works in English")
+                 "Chinese-speaking account, language matches" if language_ok
+                 else "Chinese-speaking account; the candidate works in English")
 
 
 def _context_reason(ctx: ToolContext, region: Region, same_team: bool, same_region: bool) -> str:
     """Same team as the leaving rep, and whether the candidate covers the account's region."""
-    return ctx.t(("同团队" if same_team else "不同团队") + "," + (f"同在{region.name_zh}" if same_region else f"不在客户所在的{region.name_zh}"),
+    return ctx.t(("同团队" if same_team else "不同团队") + ","
+                 + (f"同在{region.name_zh}" if same_region else f"不在客户所在的{region.name_zh}"),
                  ("same team" if same_team else "another team") + ", "
                  + (f"covers {region.name_en}" if same_region else f"outside the account's region ({region.name_en})"))
 
@@ -421,7 +429,8 @@ def _unfollowed_leads(ctx: ToolContext, acct: Account) -> list[dict[str, Any]]:
         if ld.first_follow_up_at is None:
             hours = (ctx.now() - ld.created_at).total_seconds() / 3600
             steps.append({"kind": "lead_follow_up", "id": ld.id, "time": fmt_time(ld.created_at),
-                          "text": t(f"线索 #{ld.id}「{ld.name}」创建 {hours:.0f} 小时仍未首次跟进", f"lead #{ld.id} “{ld.name}” not followed up {hours:.0f} h after creation")})
+                          "text": t(f"线索 #{ld.id}「{ld.name}」创建 {hours:.0f} 小时仍未首次跟进",
+                                    f"lead #{ld.id} “{ld.name}” not followed up {hours:.0f} h after creation")})
     return steps
 
 
@@ -433,7 +442,8 @@ def _open_suggestions(ctx: ToolContext, acct: Account, rep: User) -> list[dict[s
                                        or_(AISuggestion.account_id == acct.id, AISuggestion.lead_id.in_(lead_ids or [-1])))
             .order_by(AISuggestion.created_at.desc()).limit(5))
     return [{"kind": "suggestion", "id": sg.id, "time": fmt_time(sg.created_at),
-             "text": ctx.t(f"待处理的 AI 建议 [{sg.id}]", f"open AI suggestion [{sg.id}]") + (f" #{sg.lead_id}" if sg.lead_id else "") + f": {sg.text}"}
+             "text": ctx.t(f"待处理的 AI 建议 [{sg.id}]", f"open AI suggestion [{sg.id}]")
+                     + (f" #{sg.lead_id}" if sg.lead_id else "") + f": {sg.text}"}
             for sg in s.scalars(stmt)]
 
 
@@ -459,7 +469,8 @@ def _key_contacts(ctx: ToolContext, acct: Account) -> list[dict[str, Any]]:
         .group_by(Touchpoint.contact_id)).all())
     contacts = []
     for c in s.scalars(select(Contact).where(Contact.account_id == acct.id).order_by(Contact.id)):
-        entry: dict[str, Any] = {"id": c.id, "name": c.name, "title": c.title, "role_in_deal": c.role_in_deal, "consent": c.consent_tracking}
+        entry: dict[str, Any] = {"id": c.id, "name": c.name, "title": c.title, "role_in_deal": c.role_in_deal,
+                                 "consent": c.consent_tracking}
         if c.consent_tracking and not ctx.anonymized:  # behaviour only where consent is recorded (DESIGN: privacy)
             entry["last_activity"] = fmt_time(last_touch.get(c.id))
             entry["activities"] = touches.get(c.id, 0)
@@ -473,7 +484,8 @@ def _contact_notes(ctx: ToolContext, contacts: list[dict[str, Any]]) -> list[str
     if ctx.anonymized:
         return [t("匿名汇总模式:不展示联系人个人行为。", "Anonymized aggregate mode: no contact's individual behaviour is shown.")]
     if any(not c["consent"] for c in contacts):
-        return [t("未授权行为跟踪的联系人只列出姓名和职务,不展示行为。", "Contacts without consent to tracking are listed by name and title only, without behaviour.")]
+        return [t("未授权行为跟踪的联系人只列出姓名和职务,不展示行为。",
+                  "Contacts without consent to tracking are listed by name and title only, without behaviour.")]
     return []
 
 
@@ -502,7 +514,8 @@ def sensitive_points(ctx: ToolContext, account_id: int, *, is_objection, is_pain
     out: list[SensitivePoint] = []
     seen: set[str] = set()
     for call in calls:
-        for turn in ctx.session.scalars(select(CallTurn).where(CallTurn.call_id == call.id, CallTurn.speaker == "customer").order_by(CallTurn.idx)):
+        for turn in ctx.session.scalars(select(CallTurn).where(CallTurn.call_id == call.id,
+                                                               CallTurn.speaker == "customer").order_by(CallTurn.idx)):
             kinds = classify_turn(turn.text, call.language, is_objection=is_objection, is_pain_point=is_pain_point)
             if not kinds or turn.text in seen:
                 continue
