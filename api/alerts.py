@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, IdPath, Limit, not_yours_or_missing
+from api.schemas import AlertExplanationOut, AlertOut
 from core.errors import NotFoundError, PermissionDenied
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -33,7 +34,7 @@ async def _run(request: Request, user, lang: str | None, fn, commit: bool = Fals
     return await run_in_threadpool(run)  # a domain error leaves as its HTTP answer (api.errors)
 
 
-@router.get("")
+@router.get("", response_model=list[AlertOut])
 async def list_alerts_route(user: CurrentUser, request: Request, status: str | None = None, rule: str | None = None,
                             limit: Limit = 50, lang: str | None = None) -> list[dict]:
     """The caller's alerts, newest first: rule, lead, title, suggested action, evidence (counts only in
@@ -43,7 +44,7 @@ async def list_alerts_route(user: CurrentUser, request: Request, status: str | N
     return await _run(request, user, lang, lambda ctx: [a.to_json() for a in list_alerts(ctx=ctx, status=status, rule=rule, limit=limit)])
 
 
-@router.get("/{alert_id}/explain")
+@router.get("/{alert_id}/explain", response_model=AlertExplanationOut)
 async def explain_alert_route(alert_id: IdPath, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """Why this alert: the rule, the (up to 5) events behind it, the confidence, and a markdown report."""
     from tools.alerts import explain_alert
@@ -55,7 +56,7 @@ async def explain_alert_route(alert_id: IdPath, user: CurrentUser, request: Requ
     return await _run(request, user, lang, fn, alert_id=alert_id)
 
 
-@router.post("/{alert_id}/{action}")
+@router.post("/{alert_id}/{action}", response_model=AlertOut)
 async def act_on_alert_route(alert_id: IdPath, action: str, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """``action`` = adopt | dismiss | escalate. Repeating an action is a no-op; reversing a decision is refused (422)."""
     from tools.alerts import decide_alert, escalate_alert

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from sqlalchemy import select
 
 from api.deps import CurrentUser, IdPath
+from api.schemas import CallViewOut
 from core.blobs import blob_key_of
 from core.errors import NotFoundError, PermissionDenied
 from crm.models import Call, CallTurn
@@ -242,7 +243,7 @@ def _not_yours(call_id: int) -> HTTPException:
     return HTTPException(404, f"no call {call_id} you may see (reps see their own calls, managers their team's)")
 
 
-@router.get("/calls/{call_id}/view")
+@router.get("/calls/{call_id}/view", response_model=CallViewOut)
 async def get_call_view(call_id: IdPath, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """The call page's body (HTML rendered server-side) for a call you may see; otherwise 404."""
     runtime = request.app.state.runtime

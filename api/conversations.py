@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from agent.service import Answer
 from api.deps import CurrentUser, Limit
 from api.render import answer_html
+from api.schemas import ConversationDetailOut, ConversationSummaryOut
 from crm.models import AnswerFeedback, ChatMessage, Conversation
 
 router = APIRouter(prefix="/api", tags=["conversations"])
@@ -96,7 +97,7 @@ def conversation_detail(session: Session, *, user_id: int, thread_id: str) -> di
             "messages": [message_view(m, ratings.get(m.id)) for m in conv.messages]}
 
 
-@router.get("/conversations")
+@router.get("/conversations", response_model=list[ConversationSummaryOut])
 async def get_conversations(user: CurrentUser, request: Request, limit: Limit = 50) -> list[dict]:
     """Your web chat conversations, the latest first: thread id, title (the first question), dates."""
     factory = request.app.state.runtime.session_factory
@@ -108,7 +109,7 @@ async def get_conversations(user: CurrentUser, request: Request, limit: Limit = 
     return await run_in_threadpool(run)
 
 
-@router.get("/conversations/{thread_id}")
+@router.get("/conversations/{thread_id}", response_model=ConversationDetailOut)
 async def get_conversation(thread_id: str, user: CurrentUser, request: Request) -> dict:
     """One of your conversations with every question and answer (answers rendered as safe HTML,
     with their evidence, charts and your 👍/👎). Someone else's thread is 404, as is a missing one."""

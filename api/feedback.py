@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.conversations import utc_now
 from api.deps import CurrentUser, IdPath
+from api.schemas import FeedbackOut
 from crm.models import AnswerFeedback, ChatMessage, Conversation
 
 router = APIRouter(prefix="/api", tags=["feedback"])
@@ -49,7 +50,7 @@ def rate_answer(session: Session, *, user_id: int, message_id: int, rating: str,
     return {"message_id": message_id, "rating": rating, "reason": row.reason, "tool": row.tool}
 
 
-@router.post("/answers/{message_id}/feedback")
+@router.post("/answers/{message_id}/feedback", response_model=FeedbackOut)
 async def post_feedback(message_id: IdPath, body: FeedbackIn, user: CurrentUser, request: Request) -> dict:
     """Rate an answer 👍 (``up``) or 👎 (``down``) with an optional reason; rating it again changes
     the verdict. An answer that is not in one of your conversations is 404."""

@@ -29,6 +29,16 @@ from starlette.datastructures import UploadFile
 
 from api.capacity import run_agent
 from api.deps import CurrentUser, IdPath, http_error
+from api.schemas import (
+    PracticeReportOut,
+    PracticeResultOut,
+    PracticeSessionOut,
+    PracticeSessionRowOut,
+    PracticeStartOut,
+    PracticeTurnOut,
+    ScenarioBriefOut,
+    ScenarioListOut,
+)
 from api.uploads import check_suffix, receive_file
 from core.errors import NotFoundError, PermissionDenied
 from crm.models import User
@@ -115,7 +125,7 @@ def _own_session(ctx, session_id: int, *, write: bool):
 
 # -- scenarios ----------------------------------------------------------------------------------
 
-@router.get("/scenarios")
+@router.get("/scenarios", response_model=ScenarioListOut)
 async def list_scenarios_route(user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """Built-in and trainer-created scenarios: code, title (in your language), industry, skill, persona,
     how many pain points are hidden. Trainers also see trainer files that do not validate (``errors``)."""
@@ -124,7 +134,7 @@ async def list_scenarios_route(user: CurrentUser, request: Request, lang: str | 
     return await _run(request, user, lang, list_scenarios)
 
 
-@router.get("/scenarios/{code}")
+@router.get("/scenarios/{code}", response_model=ScenarioBriefOut)
 async def show_scenario_route(code: str, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """The brief a rep reads before starting; trainers and admins also get the hidden pain points,
     objections and the rubric. A code or a phrase ("hospital price objection") is accepted."""
@@ -135,7 +145,7 @@ async def show_scenario_route(code: str, user: CurrentUser, request: Request, la
 
 # -- sessions -----------------------------------------------------------------------------------
 
-@router.post("/sessions", status_code=201)
+@router.post("/sessions", status_code=201, response_model=PracticeStartOut)
 async def start_session_route(body: StartBody, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """Start practising: ``{"scenario": "医院采购价格异议"}`` → ``{"session_id", "scenario", "title",
     "situation", "persona", "opening", "turns_url", …}``. An unknown scenario → 404 listing the codes."""
@@ -182,7 +192,7 @@ TURN_BODY = {"requestBody": {"required": True, "content": {
         "file": {"type": "string", "format": "binary", "description": "a recording of the rep's turn (WAV, MP3, M4A, OGG …)"}}}}}}}
 
 
-@router.post("/sessions/{session_id}/turns", openapi_extra=TURN_BODY)
+@router.post("/sessions/{session_id}/turns", openapi_extra=TURN_BODY, response_model=PracticeTurnOut)
 async def rep_turn_route(session_id: IdPath, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """One rep turn → the customer's reply and the running scores:
     ``{"session_id", "rep": {"idx", "kind", "text", "pause_s"}, "customer": {"idx", "text"}, "running": {…},
@@ -229,7 +239,7 @@ def _check_open(ctx, session_id: int) -> None:
                                    f"practice session {session_id} has ended; start a new one with POST /api/practice/sessions"))
 
 
-@router.post("/sessions/{session_id}/end")
+@router.post("/sessions/{session_id}/end", response_model=PracticeResultOut)
 async def end_session_route(session_id: IdPath, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """End your session (again: the same report): ``{"session_id", "scenario", "transcript", "scores", "rubric",
     "pain_points_found", "report"}`` — each rubric verdict cites the turn that shows it or says why it failed."""
@@ -242,7 +252,7 @@ async def end_session_route(session_id: IdPath, user: CurrentUser, request: Requ
     return await _run(request, user, lang, run, commit=True, session_id=session_id, lock=_session_lock(session_id))
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", response_model=PracticeSessionOut)
 async def get_session_route(session_id: IdPath, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
     """A session you may see (yours; a manager: the team's; a trainer or admin: any): transcript so far,
     and for an ended one the scores, rubric verdicts and report."""
@@ -255,7 +265,7 @@ async def get_session_route(session_id: IdPath, user: CurrentUser, request: Requ
     return await _run(request, user, lang, run, session_id=session_id)
 
 
-@router.get("/sessions")
+@router.get("/sessions", response_model=list[PracticeSessionRowOut])
 async def list_sessions_route(user: CurrentUser, request: Request, rep: str | None = None, scenario: str | None = None,
                               lang: str | None = None) -> list[dict]:
     """Sessions you may see — a rep: own; a manager: the team's; a trainer or admin: all — oldest first:
@@ -265,7 +275,7 @@ async def list_sessions_route(user: CurrentUser, request: Request, rep: str | No
     return await _run(request, user, lang, lambda ctx: list_sessions(ctx, rep, scenario))
 
 
-@router.get("/report")
+@router.get("/report", response_model=PracticeReportOut)
 async def report_route(user: CurrentUser, request: Request, rep: str | None = None, scenario: str | None = None,
                        lang: str | None = None) -> dict:
     """The trainer's view of every ended session the caller may see, by rep and scenario:

@@ -22,6 +22,7 @@ from api.capacity import busy, run_agent
 from api.conversations import answer_links, record_turn
 from api.deps import CurrentUser, IdPath, Limit, not_yours_or_missing
 from api.render import answer_html
+from api.schemas import KpiOut, SuggestionDecisionOut, SuggestionOut
 from core.blobs import BlobMissing
 from core.errors import NotFoundError, PermissionDenied
 
@@ -194,7 +195,7 @@ class KpiIn(BaseModel):
     question: str = Field(min_length=1, max_length=500)
 
 
-@router.post("/kpi")
+@router.post("/kpi", response_model=KpiOut)
 async def kpi(body: KpiIn, user: CurrentUser, request: Request) -> dict:
     runtime = request.app.state.runtime
 
@@ -248,7 +249,7 @@ def chart(name: str, user: CurrentUser, request: Request):
 
 # -- AI suggestions ---------------------------------------------------------------------------
 
-@router.get("/suggestions")
+@router.get("/suggestions", response_model=list[SuggestionOut])
 async def list_suggestions_route(user: CurrentUser, request: Request, status: str | None = None, limit: Limit = 50,
                                  lang: str | None = None) -> list[dict]:
     """The AI suggestions shown to the caller (a manager: to the team), newest first."""
@@ -264,7 +265,7 @@ async def list_suggestions_route(user: CurrentUser, request: Request, status: st
     return await run_in_threadpool(run)  # a domain error leaves as its HTTP answer (api.errors)
 
 
-@router.post("/suggestions/{suggestion_id}/{decision}")
+@router.post("/suggestions/{suggestion_id}/{decision}", response_model=SuggestionDecisionOut)
 async def decide_suggestion_route(suggestion_id: IdPath, decision: str, user: CurrentUser, request: Request,
                                   lang: str | None = None) -> dict:
     """Adopt or dismiss a suggestion (``decision`` = adopt | dismiss). Repeating the same

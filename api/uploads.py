@@ -16,6 +16,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import MAX_ID, CurrentUser, IdPath, Limit
+from api.schemas import JobOut, UploadedJobOut
 from core.blobs import LocalBlobStore
 from crm.access import scope_for, visible_leads
 from crm.models import Account, Job, Lead, User
@@ -142,7 +143,8 @@ def _store_job(session_factory, *, uploader_id: int, payload: dict) -> tuple[dic
                         headers={"Retry-After": "1"})
 
 
-@router.post("/calls", status_code=202)
+@router.post("/calls", status_code=202, response_model=UploadedJobOut,
+             responses={200: {"model": UploadedJobOut, "description": "the same file was uploaded before: its first job"}})
 async def upload_call(
     request: Request,
     user: CurrentUser,
@@ -185,7 +187,7 @@ async def upload_call(
     return view | {"duplicate": False, "status_url": f"/api/jobs/{view['id']}"}
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=JobOut)
 def get_job(job_id: IdPath, user: CurrentUser, request: Request) -> dict:
     """A job's state: queued / running / done (with its result) / failed (with the reason)."""
     with request.app.state.runtime.session_factory() as session:
@@ -197,7 +199,7 @@ def get_job(job_id: IdPath, user: CurrentUser, request: Request) -> dict:
         return job_view(job)
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=list[JobOut])
 def list_jobs(user: CurrentUser, request: Request, limit: Limit = 20) -> list[dict]:
     """Your latest jobs, newest first."""
     with request.app.state.runtime.session_factory() as session:
