@@ -21,7 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from sqlalchemy import select
 
-from api.deps import CurrentUser, IdPath
+from api.deps import CurrentUser, IdPath, RuntimeDep
 from api.schemas import CallViewOut
 from core.blobs import blob_key_of
 from core.errors import NotFoundError, PermissionDenied
@@ -244,9 +244,8 @@ def _not_yours(call_id: int) -> HTTPException:
 
 
 @router.get("/calls/{call_id}/view", response_model=CallViewOut)
-async def get_call_view(call_id: IdPath, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
+async def get_call_view(call_id: IdPath, user: CurrentUser, runtime: RuntimeDep, lang: str | None = None) -> dict:
     """The call page's body (HTML rendered server-side) for a call you may see; otherwise 404."""
-    runtime = request.app.state.runtime
 
     def run() -> dict:
         with runtime.session_factory() as session:
@@ -259,10 +258,9 @@ async def get_call_view(call_id: IdPath, user: CurrentUser, request: Request, la
 
 
 @router.get("/calls/{call_id}/audio")
-async def get_call_audio(call_id: IdPath, user: CurrentUser, request: Request):
+async def get_call_audio(call_id: IdPath, user: CurrentUser, request: Request, runtime: RuntimeDep):
     """The call's recording, when it is kept, for a call you may see (byte ranges supported), on any node:
     an uploaded recording streams from the blob store, an older one from its path."""
-    runtime = request.app.state.runtime
 
     def run():
         with runtime.session_factory() as session:

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agent.service import Answer
-from api.deps import CurrentUser, Limit
+from api.deps import CurrentUser, Limit, RuntimeDep
 from api.render import answer_html
 from api.schemas import ConversationDetailOut, ConversationSummaryOut
 from crm.models import AnswerFeedback, ChatMessage, Conversation
@@ -98,9 +98,9 @@ def conversation_detail(session: Session, *, user_id: int, thread_id: str) -> di
 
 
 @router.get("/conversations", response_model=list[ConversationSummaryOut])
-async def get_conversations(user: CurrentUser, request: Request, limit: Limit = 50) -> list[dict]:
+async def get_conversations(user: CurrentUser, runtime: RuntimeDep, limit: Limit = 50) -> list[dict]:
     """Your web chat conversations, the latest first: thread id, title (the first question), dates."""
-    factory = request.app.state.runtime.session_factory
+    factory = runtime.session_factory
 
     def run() -> list[dict]:
         with factory() as session:
@@ -110,10 +110,10 @@ async def get_conversations(user: CurrentUser, request: Request, limit: Limit = 
 
 
 @router.get("/conversations/{thread_id}", response_model=ConversationDetailOut)
-async def get_conversation(thread_id: str, user: CurrentUser, request: Request) -> dict:
+async def get_conversation(thread_id: str, user: CurrentUser, runtime: RuntimeDep) -> dict:
     """One of your conversations with every question and answer (answers rendered as safe HTML,
     with their evidence, charts and your 👍/👎). Someone else's thread is 404, as is a missing one."""
-    factory = request.app.state.runtime.session_factory
+    factory = runtime.session_factory
 
     def run() -> dict | None:
         with factory() as session:

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from api.auth import user_for_token
+from api.runtime import Runtime
 from core.errors import NotFoundError, PermissionDenied, RepcopilotError
 from crm.db import session_scope
 from crm.models import User
@@ -22,6 +23,14 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The app's one runtime (engine, copilot, blob store, settings), built at start-up."""
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 MISSING_TOKEN = ("missing token: send 'Authorization: Bearer <token>' (create one with `repcopilot users token LOGIN`)")
 INVALID_TOKEN = "invalid or revoked token; create a new one with `repcopilot users token LOGIN`"

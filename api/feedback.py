@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.conversations import utc_now
-from api.deps import CurrentUser, IdPath
+from api.deps import CurrentUser, IdPath, RuntimeDep
 from api.schemas import FeedbackOut
 from crm.models import AnswerFeedback, ChatMessage, Conversation
 
@@ -51,10 +51,10 @@ def rate_answer(session: Session, *, user_id: int, message_id: int, rating: str,
 
 
 @router.post("/answers/{message_id}/feedback", response_model=FeedbackOut)
-async def post_feedback(message_id: IdPath, body: FeedbackIn, user: CurrentUser, request: Request) -> dict:
+async def post_feedback(message_id: IdPath, body: FeedbackIn, user: CurrentUser, runtime: RuntimeDep) -> dict:
     """Rate an answer 👍 (``up``) or 👎 (``down``) with an optional reason; rating it again changes
     the verdict. An answer that is not in one of your conversations is 404."""
-    factory = request.app.state.runtime.session_factory
+    factory = runtime.session_factory
 
     def run() -> dict | None:
         with factory() as session, session.begin():

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.capacity import run_agent
-from api.deps import CurrentUser, IdPath, http_error
+from api.deps import CurrentUser, IdPath, RuntimeDep, http_error
 from api.schemas import (
     PracticeReportOut,
     PracticeResultOut,
@@ -146,12 +146,11 @@ async def show_scenario_route(code: str, user: CurrentUser, request: Request, la
 # -- sessions -----------------------------------------------------------------------------------
 
 @router.post("/sessions", status_code=201, response_model=PracticeStartOut)
-async def start_session_route(body: StartBody, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
+async def start_session_route(body: StartBody, user: CurrentUser, request: Request, runtime: RuntimeDep, lang: str | None = None) -> dict:
     """Start practising: ``{"scenario": "医院采购价格异议"}`` → ``{"session_id", "scenario", "title",
     "situation", "persona", "opening", "turns_url", …}``. An unknown scenario → 404 listing the codes."""
     from agent.practice import make_persona, start_session
 
-    runtime = request.app.state.runtime
     view = await _run(request, user, lang, lambda ctx: start_session(ctx, body.scenario, persona=make_persona(runtime.settings)),
                       commit=True, agent=True)
     sid = view["session_id"]
@@ -193,7 +192,7 @@ TURN_BODY = {"requestBody": {"required": True, "content": {
 
 
 @router.post("/sessions/{session_id}/turns", openapi_extra=TURN_BODY, response_model=PracticeTurnOut)
-async def rep_turn_route(session_id: IdPath, user: CurrentUser, request: Request, lang: str | None = None) -> dict:
+async def rep_turn_route(session_id: IdPath, user: CurrentUser, request: Request, runtime: RuntimeDep, lang: str | None = None) -> dict:
     """One rep turn → the customer's reply and the running scores:
     ``{"session_id", "rep": {"idx", "kind", "text", "pause_s"}, "customer": {"idx", "text"}, "running": {…},
     "ended"}`` (+ ``"scores"`` and ``"report"`` when the customer agreed a next step or the turn limit was hit).
@@ -205,7 +204,6 @@ async def rep_turn_route(session_id: IdPath, user: CurrentUser, request: Request
     """
     from agent.practice import make_persona, rep_turn
 
-    runtime = request.app.state.runtime
     language = _lang(lang)
     text, pause_s, file = await _turn_input(request)
     # the session is checked before a recording is stored or transcribed: someone else's → 404, ended → 422

@@ -20,7 +20,7 @@ from agent.planners import detect_language
 from agent.service import Answer
 from api.capacity import busy, run_agent
 from api.conversations import answer_links, record_turn
-from api.deps import CurrentUser, IdPath, Limit, not_yours_or_missing
+from api.deps import CurrentUser, IdPath, Limit, RuntimeDep, not_yours_or_missing
 from api.render import answer_html
 from api.schemas import KpiOut, SuggestionDecisionOut, SuggestionOut
 from core.blobs import BlobMissing
@@ -168,10 +168,9 @@ async def _chat_events(runtime, user_id: int, short_thread: str, question: str) 
 
 
 @router.post("/chat", response_model=ChatOut)
-async def chat(body: ChatIn, user: CurrentUser, request: Request):
+async def chat(body: ChatIn, user: CurrentUser, request: Request, runtime: RuntimeDep):
     """Ask the copilot. ``stream: true`` answers as server-sent events (status, token …, done);
     otherwise one JSON answer. Every turn is stored in your conversation ``thread_id``."""
-    runtime = request.app.state.runtime
     short = body.thread_id or uuid.uuid4().hex[:12]
     if body.stream:
         gate = runtime.agent_gate
@@ -196,8 +195,7 @@ class KpiIn(BaseModel):
 
 
 @router.post("/kpi", response_model=KpiOut)
-async def kpi(body: KpiIn, user: CurrentUser, request: Request) -> dict:
-    runtime = request.app.state.runtime
+async def kpi(body: KpiIn, user: CurrentUser, request: Request, runtime: RuntimeDep) -> dict:
 
     def run() -> dict:
         from tools.kpi import answer_question
@@ -233,11 +231,10 @@ CHART_NAME = re.compile(r"^[0-9]+-[0-9a-f]{32}\.png$")
 
 
 @router.get("/charts/{name}")
-def chart(name: str, user: CurrentUser, request: Request):
+def chart(name: str, user: CurrentUser, runtime: RuntimeDep):
     """A chart of yours, drawn by this node or any other."""
     if not name.startswith(f"{user.id}-") or not CHART_NAME.match(name):
         raise HTTPException(404, "no such chart")
-    runtime = request.app.state.runtime
     path: Path = runtime.home / "charts" / name
     if path.is_file():
         return FileResponse(path, media_type="image/png")
@@ -250,10 +247,9 @@ def chart(name: str, user: CurrentUser, request: Request):
 # -- AI suggestions ---------------------------------------------------------------------------
 
 @router.get("/suggestions", response_model=list[SuggestionOut])
-async def list_suggestions_route(user: CurrentUser, request: Request, status: str | None = None, limit: Limit = 50,
+async def list_suggestions_route(user: CurrentUser, runtime: RuntimeDep, status: str | None = None, limit: Limit = 50,
                                  lang: str | None = None) -> list[dict]:
     """The AI suggestions shown to the caller (a manager: to the team), newest first."""
-    runtime = request.app.state.runtime
 
     def run() -> list[dict]:
         from tools.suggestions import list_suggestions
@@ -266,13 +262,12 @@ async def list_suggestions_route(user: CurrentUser, request: Request, status: st
 
 
 @router.post("/suggestions/{suggestion_id}/{decision}", response_model=SuggestionDecisionOut)
-async def decide_suggestion_route(suggestion_id: IdPath, decision: str, user: CurrentUser, request: Request,
+async def decide_suggestion_route(suggestion_id: IdPath, decision: str, user: CurrentUser, runtime: RuntimeDep,
                                   lang: str | None = None) -> dict:
     """Adopt or dismiss a suggestion (``decision`` = adopt | dismiss). Repeating the same
     decision is a no-op (``changed: false``); reversing one is refused (422)."""
     if decision not in ("adopt", "dismiss"):
         raise HTTPException(404, "use /api/suggestions/{id}/adopt or /api/suggestions/{id}/dismiss")
-    runtime = request.app.state.runtime
 
     def run() -> dict:
         from tools.suggestions import decide_suggestion

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import MAX_ID, CurrentUser, IdPath, Limit
+from api.deps import MAX_ID, CurrentUser, IdPath, Limit, RuntimeDep
 from api.schemas import JobOut, UploadedJobOut
 from core.blobs import LocalBlobStore
 from crm.access import scope_for, visible_leads
@@ -146,7 +146,7 @@ def _store_job(session_factory, *, uploader_id: int, payload: dict) -> tuple[dic
 @router.post("/calls", status_code=202, response_model=UploadedJobOut,
              responses={200: {"model": UploadedJobOut, "description": "the same file was uploaded before: its first job"}})
 async def upload_call(
-    request: Request,
+    runtime: RuntimeDep,
     user: CurrentUser,
     file: Annotated[UploadFile, File(description="a recording (WAV, MP3, M4A, OGG, AMR …) or a Teams VTT/JSON transcript")],
     rep: Annotated[str | None, Form(description="login of the rep on the call (default: you)")] = None,
@@ -157,7 +157,6 @@ async def upload_call(
 ):
     """Queue a call for transcription and metrics. Returns the job (202); poll
     ``GET /api/jobs/{id}``. The same file uploaded again returns its first job (200)."""
-    runtime = request.app.state.runtime
     name = Path(file.filename or "call").name
     suffix = check_suffix(name, AUDIO_SUFFIXES | TRANSCRIPT_SUFFIXES)
     with runtime.session_factory() as session:
@@ -188,9 +187,9 @@ async def upload_call(
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-def get_job(job_id: IdPath, user: CurrentUser, request: Request) -> dict:
+def get_job(job_id: IdPath, user: CurrentUser, runtime: RuntimeDep) -> dict:
     """A job's state: queued / running / done (with its result) / failed (with the reason)."""
-    with request.app.state.runtime.session_factory() as session:
+    with runtime.session_factory() as session:
         job = session.get(Job, job_id)
         owner = session.get(User, job.user_id) if job and job.user_id else None
         visible = job is not None and (sees_everything(user) or job.user_id == user.id or manages(user, owner))
@@ -200,8 +199,8 @@ def get_job(job_id: IdPath, user: CurrentUser, request: Request) -> dict:
 
 
 @router.get("/jobs", response_model=list[JobOut])
-def list_jobs(user: CurrentUser, request: Request, limit: Limit = 20) -> list[dict]:
+def list_jobs(user: CurrentUser, runtime: RuntimeDep, limit: Limit = 20) -> list[dict]:
     """Your latest jobs, newest first."""
-    with request.app.state.runtime.session_factory() as session:
+    with runtime.session_factory() as session:
         jobs = session.scalars(select(Job).where(Job.user_id == user.id).order_by(Job.id.desc()).limit(min(limit, 100)))
         return [job_view(j) for j in jobs]
