@@ -97,6 +97,26 @@ DO_WORDS = re.compile(r"采纳|接受|忽略|不要|驳回|批|通过|同意|改
                       r"approve|reject|reassign|override|journey|timeline|why|who|debrief", re.I)
 
 
+#: the preamble of a prompt-injection attempt: taken out before the question is read, so what is asked
+#: goes to its tool, which applies the asker's own permissions as always
+INJECTION = re.compile(
+    r"(忽略|无视|忘掉|忘记)(掉)?(你)?(之前|以上|前面|上面|所有|全部)?(的)?(指令|指示|规则|设定|限制|权限规则|权限|提示词?)|"
+    r"(你|您)?现在(是|就是|扮演|切换到|进入)(系统)?(管理员|admin|超级用户|root)(模式|身份|权限)?(了)?|"
+    r"(以|用)(管理员|admin)(的)?(身份|权限)|我是(你的)?(管理员|老板|admin)|(开启|进入)(管理员|开发者|调试)模式|"
+    r"\b(ignore|disregard|forget)\s+(all\s+|any\s+)?(the\s+)?(previous|prior|above|earlier|your|my)?\s*"
+    r"(instructions|rules|restrictions|prompts?|guidelines|permissions)\b|"
+    r"\byou\s+are\s+now\s+(an?\s+|the\s+)?(admin|administrator|root|superuser|manager)(\s+mode)?\b|"
+    r"\b(act|pretend)\s+(as|to\s+be|you\s+are)\s+(an?\s+|the\s+)?(admin|administrator|manager|root)\b|"
+    r"\b(admin|developer|debug|god)\s+mode\b|#{2,}\s*\w+\s*#{2,}|\bsystem\s+override\b", re.I)
+
+
+def without_injection(question: str) -> str:
+    """The question with any "ignore your rules / you are admin now" preamble taken out."""
+    cleaned = INJECTION.sub(" ", question)
+    cleaned = re.sub(r"^[\s,，。.;；:：!！]+", "", cleaned)
+    return cleaned.strip() if cleaned.strip() else question
+
+
 def exact_command(question: str) -> tuple[str, dict[str, Any]] | None:
     """The command forms that name their object by id ("采纳建议 12", "approve decision 7",
     "忽略提醒 5", "把分配 12 改派给李娜"): patterns, not guesses."""
@@ -124,7 +144,7 @@ def exact_command(question: str) -> tuple[str, dict[str, Any]] | None:
 
 COACHING = ("coaching_drills", "capability_gaps")
 TEAM_CUE = re.compile(r"团队|组里|我们组|全组|谁|哪些销售|哪几个|哪位|所有销售|全部销售|每个销售|各位|大家|"
-                      r"\bteam\b|\bwho\b|which reps|everyone|all (the )?reps|each rep|my reps", re.I)
+                      r"\bteam\b|\bwho\b|which reps|everyone|all (the )?reps|each rep|every rep|my reps", re.I)
 REP_PRONOUN = re.compile(r"^(那|那么)?(他|她)|\b(he|she|him|her|his)\b", re.I)
 ZH_PERSON = re.compile(r"([\u4e00-\u9fff]{2,3}?)(?:这周|本周|下周|最近|目前|现在)?(?:需要|的|该|应该|要|在哪|有哪些|有什么|被布置)")
 EN_PERSON = re.compile(r"\b(?:assigned to|for|of|does|should|is|has|needs)\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b")
@@ -244,7 +264,7 @@ class OfflinePlanner:
         results = _turn_tool_messages(state)
         if results:
             return AIMessage(content=self.compose(results, ctx))
-        turn = Turn(_last_human(state), ctx, state.get("focus") or {}, {t.name for t in tools})
+        turn = Turn(without_injection(_last_human(state)), ctx, state.get("focus") or {}, {t.name for t in tools})
         for step in (self.in_practice, self.picked_choice, self.command, self.picked_item, self.follow_up):
             built = step(turn)
             if built is not None:

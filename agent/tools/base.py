@@ -18,7 +18,7 @@ from crm.policy import is_manager, is_rep
 from tools.capability import resolve_rep, visible_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
-from tools.leads import find_leads
+from tools.leads import find_hidden_leads, find_leads
 
 
 @dataclass
@@ -52,7 +52,9 @@ def resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False) -
     With ``account_level``, several close matches on one account are not ambiguous: any of
     them leads to the account."""
     matches = find_leads(ctx=ctx, query=query)
-    if not any(m.score >= 0.995 for m in matches) and names_hidden_account(ctx, query):
+    hidden = (not any(m.score >= 0.995 for m in matches) and names_hidden_account(ctx, query)) \
+        or (not matches and any(m.score >= 0.9 for m in find_hidden_leads(ctx=ctx, query=query)))
+    if hidden:
         # the question names an account the asker may not see: never answer with a look-alike of it
         raise PermissionDenied(ctx.t("这个客户不在你的权限范围内,我不能提供它的信息;如需了解,请联系你的经理或管理员。",
                                      "That account is outside what you may see, so I can't share anything about it; "
@@ -68,8 +70,11 @@ def resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False) -
             return top[0].lead_id
     if len(top) > 1:
         names = "\n".join(f"- #{m.lead_id} {m.name}" for m in matches[:5])
+        accounts = set(ctx.session.scalars(select(Lead.account_id).where(Lead.id.in_([m.lead_id for m in matches]))))
+        # one account's leads: a follow-up that picks none ("下一步该干嘛") is about that account's first lead
+        focus = {"account_id": accounts.pop(), "lead_id": None} if len(accounts) == 1 else {}
         return ToolOutput(text=ctx.t(f"找到多条可能的线索,请指明是哪一条:\n{names}", f"Several leads match — which one?\n{names}"),
-                          data={"choices": [m.to_json() for m in matches]}, confidence=0.3)
+                          data={"choices": [m.to_json() for m in matches]}, confidence=0.3, focus=focus)
     return matches[0].lead_id
 
 

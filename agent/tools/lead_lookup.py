@@ -6,8 +6,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from agent.tools.base import ToolOutput, ToolSpec, resolve_lead
+from core.errors import NotFoundError, PermissionDenied
 from crm.access import visible_leads
-from crm.models import Account, Lead
+from crm.models import Account, Lead, User
+from crm.policy import is_rep, may_see_member
+from crm.roles import Role
+from tools.capability import find_reps_in
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.leads import intent_score, lead_summary, refuse_trainer
@@ -18,11 +22,15 @@ class LeadArgs(BaseModel):
     lead_id: int | None = Field(None, description="the lead id, when already known from the conversation")
     list: bool = Field(False, description="true for the user's open leads ranked by intent score ('which leads should I call "
                                           "first?', '我手上哪些线索最热')")
+    owner: str | None = Field(None, description="whose leads, when the user names a rep ('李娜的线索', 'David's leads'): the rep's "
+                                                "login or name; 'all' for every rep's")
 
 
-def _lead(*, ctx: ToolContext, query: str, lead_id: int | None, list: bool = False) -> ToolOutput:  # noqa: A002 — the argument's name
+def _lead(*, ctx: ToolContext, query: str, lead_id: int | None, list: bool = False,  # noqa: A002 — the argument's name
+          owner: str | None = None) -> ToolOutput:
+    owner_user = leads_owner(ctx, owner) if owner else None  # refused here when the asker may not see that rep's leads
     if list and lead_id is None:
-        return _lead_list(ctx)
+        return _lead_list(ctx, owner_user)
     if lead_id is None:
         resolved = resolve_lead(ctx, query)
         if isinstance(resolved, ToolOutput):
@@ -41,18 +49,42 @@ LEAD_LIST_SIZE = 8
 LEAD_LIST_SCAN = 60  # the newest open leads scored for the ranking
 
 
-def _lead_list(ctx: ToolContext) -> ToolOutput:
-    """The asker's open leads, hottest first: intent score, tier, account, status."""
+def leads_owner(ctx: ToolContext, owner: str) -> User | None:
+    """The rep whose leads the question asks for (None: everyone's the asker may see), or the
+    refusal that says who may see them: the rep, their manager, an admin."""
+    if owner.strip().lower() in ("all", "*", "everyone", "所有", "全部"):
+        if is_rep(ctx.user):
+            raise PermissionDenied(ctx.t("销售只能查看自己的线索;团队的线索请问你的经理。",
+                                         "A rep sees only their own leads; for the team's, ask your manager."))
+        return None
+    found = ctx.session.scalar(select(User).where(User.login == owner)) or next(iter(find_reps_in(ctx.session, owner)), None)
+    if found is None:
+        raise NotFoundError(ctx.t(f"没有叫“{owner}”的销售。", f"There is no rep called “{owner}”."))
+    if not may_see_member(ctx.user, found):
+        manager = ctx.session.scalar(select(User).where(User.team_id == found.team_id, User.role == Role.MANAGER)) \
+            if found.team_id else None
+        who = ctx.t(f"{found.name}本人、其经理{manager.name if manager else ''}或管理员",
+                    f"{found.name}, their manager{' ' + manager.name if manager else ''} or an admin")
+        raise PermissionDenied(ctx.t(f"{found.name}的线索不在你的权限范围内;如需了解,请找{who}。",
+                                     f"{found.name}'s leads are outside what you may see; ask {who}."))
+    return found
+
+
+def _lead_list(ctx: ToolContext, owner: User | None = None) -> ToolOutput:
+    """The asker's open leads (or one visible rep's), hottest first: intent score, tier, account, status."""
     refuse_trainer(ctx)
     stmt = visible_leads(ctx.session, ctx.user).where(Lead.status.in_(("new", "contacted", "qualified")))
+    if owner is not None:
+        stmt = stmt.where(Lead.owner_id == owner.id)
     leads = ctx.session.scalars(stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(LEAD_LIST_SCAN)).all()
     if not leads:
         return ToolOutput(text=ctx.t("你目前没有进行中的线索。", "You have no open leads right now."), data={"leads": []}, confidence=0.9)
     scored = sorted(((intent_score(ctx=ctx, lead_id=lead.id), lead) for lead in leads), key=lambda p: (-p[0].score, -p[1].id))
     top = scored[:LEAD_LIST_SIZE]
     accounts = {a.id: a for a in ctx.session.scalars(select(Account).where(Account.id.in_({lead.account_id for _, lead in top})))}
-    lines = [ctx.t(f"最值得先跟进的线索(按意向指数,{len(leads)} 条进行中的线索里的前 {len(top)} 条):",
-                   f"Leads to call first (by intent score; top {len(top)} of {len(leads)} open leads):")]
+    whose = ctx.t(f"{owner.name}的", f"{owner.name}'s ") if owner is not None else ""
+    lines = [ctx.t(f"{whose}最值得先跟进的线索(按意向指数,{len(leads)} 条进行中的线索里的前 {len(top)} 条):",
+                   f"{whose}Leads to call first (by intent score; top {len(top)} of {len(leads)} open leads):")]
     for i, (score, lead) in enumerate(top, 1):
         acct = accounts.get(lead.account_id)
         name = (acct.name if ctx.language == "zh" or not acct.name_en else acct.name_en) if acct else ""

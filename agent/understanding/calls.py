@@ -64,6 +64,15 @@ class Turn:
         return f"lead {bare[0]}" if bare else None
 
     @property
+    def focus_lead(self) -> int | None:
+        """The lead the conversation is on: the last one answered about, or — after a choice among
+        one account's leads — that account's first lead (the best match)."""
+        if self.focus.get("lead_id"):
+            return int(self.focus["lead_id"])
+        leads = [i for i in self.items if i["kind"] == "lead"]
+        return leads[0]["id"] if leads and self.focus.get("account_id") else None
+
+    @property
     def follow_up(self) -> bool:
         return bool(FOLLOW_UP.search(self.question.strip()))
 
@@ -154,30 +163,54 @@ FOLLOW_UP = re.compile(r"^(那|他|她|它|这个|这家|该|and\b|what about|ho
 ORG_NAME = re.compile(r"[\u4e00-\u9fff]{2,}(医院|公司|中心|口腔|集团|委员会|齿科|科技|制造|电子|股份|机械|汽车|能源)")
 
 
+#: capitalised words that start or frame a sentence rather than name something
+NOT_NAMES = {"what", "whats", "how", "hows", "who", "whos", "why", "which", "when", "where", "show", "tell", "pull", "give", "get",
+             "can", "could", "would", "should", "is", "are", "was", "do", "does", "did", "any", "my", "the", "i", "please", "pls",
+             "list", "let", "lets", "hey", "hi", "ok", "okay", "and", "so", "now", "also", "find", "check", "open", "need", "want",
+             "debrief", "approve", "adopt", "dismiss", "ignore", "assign", "start", "end", "stop", "help", "thanks", "yes", "no"}
+
+
 def names_something(question: str) -> bool:
     """Does the question carry a name or an id of its own (rather than 'he', 'this account')?"""
     if re.search(r"\d{2,}", question) or ORG_NAME.search(question):
         return True
-    return bool(re.search(r"\b[A-Z][a-z]+\b", question.strip()[1:]))
+    return any(w.lower() not in NOT_NAMES for w in re.findall(r"\b[A-Z][a-z]+\b", question))
 
 
 # -- leads ---------------------------------------------------------------------------------------
 
+ALL_REPS = re.compile(r"(所有|全部|每个|每位|全体)(的)?(销售|人|同事|rep)|所有人|全员|大家的|\b(all|every|each)\s+(the\s+)?reps?\b|"
+                      r"\beveryone'?s?\b|\ball\s+(the\s+)?leads\b", re.I)
+
+
+def lead_owner(t: Turn) -> str | None:
+    """Whose leads: another rep the question names ("李娜的线索", "leads of David Chen") or every rep's
+    ("所有销售的线索"); the tool refuses when the asker may not see them."""
+    others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
+    if others:
+        return others[0].login
+    return "all" if ALL_REPS.search(t.question) else None
+
+
 def lead_status(t: Turn) -> Built:
     item = t.item("lead")
+    owner = lead_owner(t)
+    if owner and not t.lead_ref and not item:
+        return "lead_lookup", {"query": t.question, "owner": owner, "list": not _names_a_visible_lead(t)}
     if t.lead_ref:  # the tool resolves the id itself (and says when there is no such lead)
         return "lead_lookup", {"query": t.question if "lead" in t.slots.ids else t.lead_ref}
     if item:
         return "lead_lookup", {"query": t.question, "lead_id": item["id"]}
-    if (t.follow_up or not t.names_something) and t.focus.get("lead_id"):
-        return "lead_lookup", {"query": t.question, "lead_id": t.focus["lead_id"]}
-    if not t.names_something and not _has_cjk_name(t.question):
+    if (t.follow_up or not t.names_something) and t.focus_lead:
+        return "lead_lookup", {"query": t.question, "lead_id": t.focus_lead}
+    if not t.names_something and not _has_cjk_name(t.question) and not _names_a_visible_lead(t):
         return "lead_lookup", {"query": t.question, "list": True}
     return "lead_lookup", {"query": t.question}
 
 
 def lead_list(t: Turn) -> Built:
-    return "lead_lookup", {"query": t.question, "list": True}
+    owner = lead_owner(t)
+    return "lead_lookup", {"query": t.question, "list": True, **({"owner": owner} if owner else {})}
 
 
 def journey(t: Turn) -> Built:
@@ -341,8 +374,8 @@ def _routing(mode: str) -> Callable[[Turn], Built]:
             args["lead_id"] = item["id"]
         elif names_something(re.sub(r"\b(Who|Why|Which|I)\b", "", t.question)):
             args["query"] = t.question
-        elif t.focus.get("lead_id"):
-            args["lead_id"] = t.focus["lead_id"]
+        elif t.focus_lead:
+            args["lead_id"] = t.focus_lead
         elif mode == "who":
             args["query"] = t.question
         return "lead_routing", args

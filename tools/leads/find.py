@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Select, select
+
 from crm.access import visible_leads
 from crm.models import Account, Contact, Lead
 from tools.context import ToolContext
@@ -60,11 +62,22 @@ def find_leads(*, ctx: ToolContext, query: str, limit: int = 5) -> list[LeadMatc
     m = ID_PATTERN.search(query)
     if m:
         return _find_by_id(ctx, int(m.group(1)))
+    return _named_among(query, _visible_lead_names(ctx), limit)
+
+
+def find_hidden_leads(*, ctx: ToolContext, query: str, limit: int = 1) -> list[LeadMatch]:
+    """Leads the question names, matched as ``find_leads`` matches, among those the asker may
+    *not* see: "Pacific Auto Components" of another rep's account. Used only to refuse — the
+    matches never reach the asker."""
+    visible = {row[0] for row in _visible_lead_names(ctx)}
+    rows = [row for row in ctx.session.execute(_lead_names_query(select(Lead))).all() if row[0] not in visible]
+    return _named_among(query, rows, limit)
+
+
+def _named_among(query: str, rows: list[Any], limit: int) -> list[LeadMatch]:
+    """The rows (see ``_visible_lead_names``) whose names the question names, best first."""
     q_spans = token_spans(query)
-    if not q_spans:
-        return []
-    rows = _visible_lead_names(ctx)
-    if not rows:
+    if not q_spans or not rows:
         return []
     fields_of = [_name_fields(row) for row in rows]
     all_tokens: list[set[str]] = [set().union(*f.values()) for f in fields_of]
@@ -84,11 +97,13 @@ def _find_by_id(ctx: ToolContext, lead_id: int) -> list[LeadMatch]:
 
 def _visible_lead_names(ctx: ToolContext) -> list[Any]:
     """(id, name, status, created_at, account, account_en, contact) of every lead the user may see."""
-    return ctx.session.execute(
-        visible_leads(ctx.session, ctx.user)
-        .with_only_columns(Lead.id, Lead.name, Lead.status, Lead.created_at, Account.name, Account.name_en, Contact.name)
-        .join(Account, Account.id == Lead.account_id)
-        .outerjoin(Contact, Contact.id == Lead.contact_id)).all()
+    return ctx.session.execute(_lead_names_query(visible_leads(ctx.session, ctx.user))).all()
+
+
+def _lead_names_query(stmt: Select) -> Select:
+    return (stmt.with_only_columns(Lead.id, Lead.name, Lead.status, Lead.created_at, Account.name, Account.name_en, Contact.name)
+            .join(Account, Account.id == Lead.account_id)
+            .outerjoin(Contact, Contact.id == Lead.contact_id))
 
 
 def _name_fields(row: Any) -> dict[str, set[str]]:

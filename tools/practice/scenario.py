@@ -386,4 +386,25 @@ def find_scenario(text: str, home: Path | None) -> str | None:
         score = len(want & have) / len(want)
         if score > best_score:
             best, best_score = code, score
-    return best if best_score >= 0.5 else None
+    return best if best_score >= 0.5 else _closest_by_meaning(q, cat)
+
+
+#: the multilingual encoder's cosine a phrase needs with a scenario's title or alias, and its lead
+#: over the runner-up ("续约客户嫌涨价" → the SaaS renewal price rise: 0.96 against 0.90)
+MEANING_MIN, MEANING_MARGIN = 0.92, 0.04
+
+
+def _closest_by_meaning(phrase: str, cat: Catalogue) -> str | None:
+    """The scenario whose title or alias means what the phrase says, in either language, when
+    the words differ ("续约客户嫌涨价", "the CFO who has no budget"); None unless one clearly leads."""
+    from knowledge.e5 import encode_cached, query_vector
+
+    names = [(code, n) for code, s in cat.scenarios.items() for n in (s.title.zh, s.title.en, *s.aliases) if n]
+    if len(cat.scenarios) < 2 or not names:
+        return None
+    sims = encode_cached([n for _, n in names], kind="scenario-names") @ query_vector(phrase)
+    best: dict[str, float] = {}
+    for (code, _), sim in zip(names, sims, strict=True):
+        best[code] = max(best.get(code, -1.0), float(sim))
+    (top, first), (_, second) = sorted(best.items(), key=lambda kv: -kv[1])[:2]
+    return top if first >= MEANING_MIN and first - second >= MEANING_MARGIN else None
