@@ -384,8 +384,8 @@ class OfflinePlanner:
         searched; otherwise the likeliest readings are offered as choices."""
         from agent.understanding.calls import BUILDERS
 
-        how_to = next((r for r in readings[:2] if r.intent.startswith("knowledge")), None)
-        if how_to and how_to.confidence >= self.knowledge_fallback:
+        how_to = next((r for r in readings[:3] if r.intent.startswith("knowledge")), None)
+        if how_to and (how_to.confidence >= self.knowledge_fallback or not names_data(turn)):
             return self.message(BUILDERS[how_to.intent](turn), clear_choices=True)
         return self.offer_choices(turn, readings, tools)
 
@@ -495,6 +495,16 @@ CAPABILITIES_EN = {
     "alerts": "your signal alerts: list, adopt or dismiss, and why one was raised (\"my alerts\", \"adopt alert 5\", \"why alert 5\")",
     "successor": "a leaving rep's handover (\"Zhang Wei is leaving — who should take his accounts?\")",
 }
+
+
+def names_data(turn) -> bool:
+    """Does the question name something in the data — an id, a rep, a lead, a metric? A question
+    that names none and reads partly as a how-to is searched in the playbooks instead of asked
+    about ("新能源客户工程师老看技术文档 说明啥")."""
+    from agent.understanding.calls import _names_a_visible_lead
+
+    return bool(turn.slots.ids or turn.slots.reps or turn.lead_ref or _asks_kpi(turn.question)
+                or _names_a_visible_lead(turn))
 
 
 def _asks_kpi(question: str) -> bool:
