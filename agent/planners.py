@@ -206,6 +206,8 @@ def coaching_args(question: str, ctx: ToolContext, focus: dict[str, Any]) -> dic
     if TEAM_CUE.search(question):
         return {"team": True}
     m = ZH_PERSON.match(question.strip())
+    if m and re.search(r"(组|区|部|队|团队)$", m.group(1)):
+        return {"team": True}  # "西部组这周的练习": a group, not a person
     if m and m.group(1) not in NOT_A_NAME and not m.group(1).startswith(("我", "你", "他", "她", "谁", "哪")):
         return {"rep": m.group(1)}
     m = EN_PERSON.search(question)
@@ -250,6 +252,45 @@ def coaching_of_another_rep(turn) -> tuple[str, dict[str, Any]] | None:
         if args.get("rep") or args.get("team"):
             return topic, args
     return None
+
+
+def journey_for_another_period(turn) -> tuple[str, dict[str, Any]] | None:
+    """"only the last 30 days" / "只看今年" after a journey: the same account's journey for that period."""
+    from datetime import date
+
+    from tools.kpi.parser import parse_period
+
+    q, focus = turn.question.strip(), turn.focus
+    if focus.get("topic") != "journey_timeline" or "journey_timeline" not in turn.tools or len(q) > 40 or _asks_kpi(q):
+        return None
+    from agent.understanding.calls import names_something
+
+    period, _ = parse_period(q, date.today())
+    if period is None or names_something(re.sub(r"\d+", "", q)):
+        return None
+    target = {"lead_id": focus["lead_id"]} if focus.get("lead_id") else {"account_id": focus.get("account_id")}
+    return ("journey_timeline", {"query": q, **target}) if any(target.values()) else None
+
+
+def why_of_the_routing(turn) -> tuple[str, dict[str, Any]] | None:
+    """"为啥不是李娜" / "why not Emily?" after a routing answer: why that lead went where it did."""
+    from agent.understanding.calls import WHY_CUE
+
+    q, focus = turn.question.strip(), turn.focus
+    if focus.get("topic") == "lead_routing" and focus.get("lead_id") and len(q) <= 30 and WHY_CUE.search(q) \
+            and "lead_routing" in turn.tools and not turn.slots.ids:
+        return "lead_routing", {"mode": "why", "lead_id": focus["lead_id"]}
+    return None
+
+
+def why_of_an_alert(turn) -> tuple[str, dict[str, Any]] | None:
+    """"why the Aurora one?" after a list of alerts: that alert's reasons."""
+    from agent.understanding.calls import WHY_CUE
+
+    if turn.focus.get("topic") != "alerts" or "alerts" not in turn.tools or not WHY_CUE.search(turn.question):
+        return None
+    item = turn.item("alert")
+    return ("alerts", {"action": "explain", "alert_id": item["id"]}) if item else None
 
 
 class OfflinePlanner:
@@ -325,7 +366,7 @@ class OfflinePlanner:
         item's natural next step — a lead's status, a call's debrief, an alert's reasons. A pick
         that says what to do with it ("第二条帮我采纳了") is left to the classifier."""
         q = turn.question.strip()
-        if not turn.items or len(q) > 16 or DO_WORDS.search(q):
+        if not turn.items or len(q) > (40 if turn.slots.ordinal is not None else 16) or DO_WORDS.search(q):
             return None
         item = turn.item()
         if item is None:
@@ -348,8 +389,9 @@ class OfflinePlanner:
     @staticmethod
     def follow_up(turn) -> tuple[str, dict[str, Any]] | None:
         """A short question that only changes the previous answer: "那华南呢?" after a KPI,
-        "and Gang Ma?" after a coaching answer."""
-        for step in (kpi_refinement, same_view_of_another_account, coaching_of_another_rep):
+        "and Gang Ma?" after a coaching answer, "only the last 30 days" after a journey."""
+        for step in (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, journey_for_another_period,
+                     why_of_the_routing, why_of_an_alert):
             built = step(turn)
             if built is not None:
                 return built
@@ -527,7 +569,8 @@ AGGREGATE_CUE = re.compile(r"平均|均值|各|按|趋势|走势|区|团队|行�
 
 
 KPI_FOLLOW_UP = re.compile(r"^(那|那么|and|what about|how about|same for|now)\b|^(那|那么)|呢[??]?$|按.{1,6}(分|看)?呢?|"
-                           r"^(by|per|for) |华东|华南|华北|西部|east|south|north|west", re.I)
+                           r"^(by|per|for) |\bbreak (it |that |this )?down\b|\bsplit (it |that )?by\b|拆开|拆分|分开看|"
+                           r"\bby (rep|region|industry|source|month|week|quarter|team)|华东|华南|华北|西部|east|south|north|west", re.I)
 
 
 def _kpi_follow_up(question: str) -> bool:

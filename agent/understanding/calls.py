@@ -83,7 +83,13 @@ class Turn:
 
 WHO_CUE = re.compile(r"谁|哪(个|位)(销售|同事|人)|分给|分配|派给|交给|指派|接手|\b(who|whom|which rep|route[ds]?|routing|assign(ed)?|give|"
                      r"handle|take|owner)\b", re.I)
-WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|原因|理由|依据|凭什么|\b(why|reason|how come|explain)\b", re.I)
+WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|怎么.{0,2}(分|派|给|落)(给|到)?我|原因|理由|依据|凭什么|"
+                     r"\b(why|reason|how come|explain)\b", re.I)
+#: a lead that came to someone: with a "why", the routing's reasons rather than an alert's or the lead's
+ROUTED_CUE = re.compile(r"(分|派|指派|分配|落|转)(给|到)(了)?(我|他|她|[\u4e00-\u9fff]{2,3})|分给|派给|\b(routed|assigned|suggested|"
+                        r"go(es)? to|went to|given to|handed to|sent to)\b", re.I)
+JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|\b(journey|timeline|touch ?points?|history|interactions)\b", re.I)
+SCENARIO_CUE = re.compile(r"场景|剧本|\bscenarios?\b", re.I)
 ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|\b(assign|give|schedule|set|have)\b", re.I)
 PRACTICE_CUE = re.compile(r"练习|练一|练练|陪我?练|对练|模拟|演练|陪练|角色扮演|roleplay|role-play|role play|practi[sc]", re.I)
 LEAD_CUE = re.compile(r"线索|这条|那条|这个|这单|那单|单子|\blead\b", re.I)
@@ -111,6 +117,12 @@ def slot_factors(t: Turn, top: str | None = None) -> dict[str, float]:
         factors["practice_start"] = 6.0  # "开始练习 新能源风场运维的“为什么”追问": a scenario named, whatever its words
     if not ASSIGN_CUE.search(t.question):
         factors["practice_assign"] = 0.2
+    elif PRACTICE_CUE.search(t.question) and SCENARIO_CUE.search(t.question):
+        factors["practice_start"] = factors.get("practice_start", 1.0) * 4.0  # "有哪些场景可以练": the scenarios
+    if WHY_CUE.search(t.question) and ROUTED_CUE.search(t.question):
+        factors["routing_why"] = 4.0
+    if JOURNEY_CUE.search(t.question):
+        factors["journey"] = 3.0
     if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and _names_a_visible_lead(t)):
         # a lead named by id or by its account: a question about that lead, not a KPI or a playbook
         factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
