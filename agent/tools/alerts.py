@@ -67,7 +67,7 @@ def _alert_list(ctx: ToolContext, status: str | None) -> ToolOutput:
     lines.append(ctx.t("说“为什么提醒 5”看依据,“采纳提醒 5”或“忽略提醒 5”处理。",
                        "Say “why alert 5” for the evidence, “adopt alert 5” or “dismiss alert 5” to act on one."))
     return ToolOutput(text="\n".join(lines), data={"alerts": [v.to_json() for v in views]},
-                      evidence=[Evidence("alert", str(v.id), v.created_at, v.title) for v in views],
+                      evidence=[Evidence("alert", str(v.id), v.created_at, f"{v.title} · {v.lead}") for v in views],  # "the Aurora one"
                       confidence=min(v.confidence for v in views), focus={"alert_id": views[0].id})
 
 

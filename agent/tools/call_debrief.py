@@ -79,6 +79,9 @@ def _debrief_focus(ctx: ToolContext, call_id: int) -> dict[str, Any]:
     focus: dict[str, Any] = {"call_id": call_id, "lead_id": None}
     if call is not None and call.account_id is not None:
         focus["account_id"] = call.account_id  # "and this customer's journey?" follows the call's account
+    rep = ctx.session.get(User, call.rep_id) if call is not None and getattr(call, "rep_id", None) else None
+    if rep is not None:
+        focus["rep"] = rep.login  # "给她布置个练习" follows the call's rep
     return focus
 
 

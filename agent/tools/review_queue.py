@@ -61,12 +61,19 @@ def override_rep(ctx: ToolContext, rep: str | None) -> str | None:
     return reps[0] if len(reps) == 1 else None
 
 
+def _person(ctx: ToolContext, login: str | None) -> str | None:
+    """"李娜 (lina)": people by name, with the login that commands take."""
+    user = ctx.session.scalar(select(User).where(User.login == login)) if login else None
+    return f"{user.name} ({user.login})" if user is not None and user.name != user.login else login
+
+
 def _decided(ctx: ToolContext, action: str, view) -> ToolOutput:
     """The answer once a decision is approved or overridden: who now has the lead, and by when to respond."""
-    done = ctx.t(f"分配 #{view.id} 已{'批准' if action == 'approve' else '改派'}:线索 #{view.lead_id} {view.lead} 由 {view.rep} 负责"
+    rep = _person(ctx, view.rep)
+    done = ctx.t(f"分配 #{view.id} 已{'批准' if action == 'approve' else '改派'}:线索 #{view.lead_id} {view.lead} 由 {rep} 负责"
                  + (f",请在 {view.respond_by} 前响应。" if view.respond_by else "。"),
                  f"Decision #{view.id} {'approved' if action == 'approve' else 'overridden'}: lead #{view.lead_id} {view.lead} "
-                 f"now belongs to {view.rep}" + (f"; respond by {view.respond_by}." if view.respond_by else "."))
+                 f"now belongs to {rep}" + (f"; respond by {view.respond_by}." if view.respond_by else "."))
     return ToolOutput(text=done, data=view.to_json(), confidence=view.confidence,
                       evidence=[Evidence("routing_decision", str(view.id), view.created_at, done)],
                       focus={"lead_id": view.lead_id, "decision_id": view.id})

@@ -86,12 +86,15 @@ WHO_CUE = re.compile(r"谁|哪(个|位)(销售|同事|人)|分给|分配|派给|
 WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|怎么.{0,2}(分|派|给|落)(给|到)?我|原因|理由|依据|凭什么|"
                      r"\b(why|reason|how come|explain)\b", re.I)
 #: a lead that came to someone: with a "why", the routing's reasons rather than an alert's or the lead's
-ROUTED_CUE = re.compile(r"(分|派|指派|分配|落|转)(给|到)(了)?(我|他|她|[\u4e00-\u9fff]{2,3})|分给|派给|\b(routed|assigned|suggested|"
-                        r"go(es)? to|went to|given to|handed to|sent to)\b", re.I)
-JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|\b(journey|timeline|touch ?points?|history|interactions)\b", re.I)
-SCENARIO_CUE = re.compile(r"场景|剧本|\bscenarios?\b", re.I)
+# (Latin words next to Chinese characters have no \b between them: "的touchpoint" — hence the look-arounds)
+ROUTED_CUE = re.compile(r"(分|派|指派|分配|落|转)(给|到)(了)?(我|他|她|[\u4e00-\u9fff]{2,3})|分给|派给|"
+                        r"(?<![a-z])(routed|assigned|suggested|go(es)? to|went to|given to|handed to|sent to)(?![a-z])", re.I)
+JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|"
+                         r"(?<![a-z])(journey|timeline|touch ?points?|history|interactions)(?![a-z])", re.I)
+SCENARIO_CUE = re.compile(r"场景|剧本|(?<![a-z])scenarios?(?![a-z])", re.I)
 ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|\b(assign|give|schedule|set|have)\b", re.I)
-PRACTICE_CUE = re.compile(r"练习|练一|练练|陪我?练|对练|模拟|演练|陪练|角色扮演|roleplay|role-play|role play|practi[sc]", re.I)
+PRACTICE_CUE = re.compile(r"练习|练一|练练|陪我?练|(可以|能|去|来)练|对练|模拟|演练|陪练|角色扮演|"
+                          r"roleplay|role-play|role play|practi[sc]", re.I)
 LEAD_CUE = re.compile(r"线索|这条|那条|这个|这单|那单|单子|\blead\b", re.I)
 LEAD_INTENTS = ("lead_status", "journey", "routing_who", "routing_why")
 
@@ -117,17 +120,44 @@ def slot_factors(t: Turn, top: str | None = None) -> dict[str, float]:
         factors["practice_start"] = 6.0  # "开始练习 新能源风场运维的“为什么”追问": a scenario named, whatever its words
     if not ASSIGN_CUE.search(t.question):
         factors["practice_assign"] = 0.2
-    elif PRACTICE_CUE.search(t.question) and SCENARIO_CUE.search(t.question):
+    if PRACTICE_CUE.search(t.question) and SCENARIO_CUE.search(t.question):
         factors["practice_start"] = factors.get("practice_start", 1.0) * 4.0  # "有哪些场景可以练": the scenarios
     if WHY_CUE.search(t.question) and ROUTED_CUE.search(t.question):
         factors["routing_why"] = 4.0
     if JOURNEY_CUE.search(t.question):
         factors["journey"] = 3.0
+    for intent, factor in _decision_kind_factors(t).items():
+        factors[intent] = factors.get(intent, 1.0) * factor
     if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and _names_a_visible_lead(t)):
         # a lead named by id or by its account: a question about that lead, not a KPI or a playbook
         factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
         factors["kpi"] = 0.3
     return factors
+
+
+DECISION_VERB = re.compile(r"采纳|接受|忽略|驳回|不要|(?<![a-z])(adopt|accept|dismiss|ignore|reject|skip)(?![a-z])", re.I)
+DECISION_INTENTS = {"suggestions": ("suggestion_adopt", "suggestion_dismiss"), "alerts": ("alert_adopt", "alert_dismiss")}
+
+
+def _decision_kind_factors(t: Turn) -> dict[str, float]:
+    """"忽略1063" / "1063 adopt一下": a bare number with a decision verb is a suggestion or an alert —
+    the kind the previous answer listed, else the kind that has a record with that id for the asker."""
+    if not DECISION_VERB.search(t.question) or t.slots.ids or len(t.slots.numbers) != 1:
+        return {}
+    kind = t.focus.get("topic") if t.focus.get("topic") in DECISION_INTENTS else _kind_with_id(t, t.slots.numbers[0])
+    return {intent: 3.0 for intent in DECISION_INTENTS.get(kind or "", ())}
+
+
+def _kind_with_id(t: Turn, number: int) -> str | None:
+    from crm.models import AISuggestion, Alert
+
+    suggestion = t.ctx.session.get(AISuggestion, number)
+    alert = t.ctx.session.get(Alert, number)
+    mine_s = suggestion is not None and suggestion.user_id == t.ctx.user.id
+    mine_a = alert is not None and alert.owner_id == t.ctx.user.id
+    if mine_s != mine_a:
+        return "suggestions" if mine_s else "alerts"
+    return None
 
 
 def _names_a_scenario(t: Turn) -> bool:
@@ -306,11 +336,16 @@ def practice_assign(t: Turn) -> Built:
     args: dict[str, Any] = {"scenario": re.sub(r"\s+", " ", phrase).strip(), "assign_to": None}
     if t.slots.reps:
         args["assign_to"] = t.slots.reps[0].login
+    elif PRONOUN.search(t.question) and t.focus.get("rep"):
+        args["assign_to"] = t.focus["rep"]  # "给她布置个…" right after that rep's calls or gaps
     if t.slots.due:
         args["due"] = t.slots.due.isoformat()
     if t.slots.times:
         args["times"] = t.slots.times
     return "practice", args
+
+
+PRONOUN = re.compile(r"他|她|(?<![a-z])(him|her|them)(?![a-z])", re.I)
 
 
 def _without_names(t: Turn) -> str:

@@ -50,7 +50,7 @@ def resolve(question: str, items: list[dict[str, Any]], ordinal: int | None, *, 
         return named[0]
     if len(pool) == 1 and DEICTIC.search(question):
         return pool[0]
-    return None
+    return by_short_name(question, pool) if not named else None
 
 
 def _label_mentioned(question: str, label: str) -> bool:
@@ -61,3 +61,17 @@ def _label_mentioned(question: str, label: str) -> bool:
     # a 3-character piece of a Chinese name ("超声科", "宏达风") is distinctive; 2 characters often are not
     return any(run[i:i + 3] in question
                for run in re.findall(r"[\u4e00-\u9fff]{2,}", label) for i in range(len(run) - 2))
+
+
+#: two characters that many names share, so they point at nothing in particular
+COMMON_PAIRS = {"医院", "公司", "中心", "有限", "科技", "集团", "人民", "医科", "大学", "附属", "口腔", "连锁", "汽车", "部件", "零部",
+                "设备", "能源", "储能", "制造", "电子", "股份", "精密", "卫生", "健康", "委员", "员会", "平台", "系统", "服务", "方案",
+                "项目", "管理", "运维", "线索", "客户", "这个", "那个", "这家", "那家", "提醒", "建议", "分配", "改派", "批准"}
+
+
+def by_short_name(question: str, pool: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The one item whose label holds a two-character piece the question says ("鼎盛那个" → the
+    鼎盛汽车部件 row), skipping pieces that many names share; None unless exactly one matches."""
+    pairs = {run[i:i + 2] for run in re.findall(r"[\u4e00-\u9fff]{2,}", question) for i in range(len(run) - 1)} - COMMON_PAIRS
+    named = [i for i in pool if any(p in i["label"] for p in pairs)]
+    return named[0] if len(named) == 1 else None
