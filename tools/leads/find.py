@@ -84,7 +84,43 @@ def _named_among(query: str, rows: list[Any], limit: int) -> list[LeadMatch]:
     terms = _weigh_query_terms(query, q_spans, all_tokens, len(rows))
     matches = [match for row, fields, toks in zip(rows, fields_of, all_tokens, strict=True)
                if (match := _match_lead(terms, row, fields, toks)) is not None]
-    return _best_matches(matches, limit)
+    return _best_matches(matches or _abbreviation_matches(query, rows), limit)
+
+
+ABBREVIATION_SCORE = 0.9
+NUMBERED_HOSPITAL = re.compile(r"[一二三四五六七八九十]院")
+
+
+def _abbreviation_matches(query: str, rows: list[Any]) -> list[tuple[float, datetime, LeadMatch]]:
+    """Leads of the one account a Chinese abbreviation in the question stands for: its characters
+    in order within the account's name ("南宁卫健委" → 南宁市卫生健康委员会, "兰州三院" → 兰州市第三人民医院,
+    "一院" → 上海市第一人民医院). The longest such piece wins, and only when one account fits it."""
+    names = {row[4] for row in rows if row[4]}
+    for piece in _abbreviation_candidates(query):
+        fits = [name for name in names if _abbreviates(piece, name)]
+        if len(fits) == 1:
+            return [(ABBREVIATION_SCORE, row[3], LeadMatch(row[0], row[1], row[4], row[2], 0.0, "abbreviation"))
+                    for row in rows if row[4] == fits[0]]
+        if fits:
+            return []  # the longest piece fits several accounts: ambiguous, not a guess
+    return []
+
+
+def _abbreviation_candidates(query: str) -> list[str]:
+    """Pieces of the question's Chinese runs that could abbreviate a name, longest first: three
+    characters or more, or a numbered hospital ("三院")."""
+    pieces = {run[i:j] for run in re.findall(r"[\u4e00-\u9fff]{2,}", query)
+              for i in range(len(run)) for j in range(i + 2, min(len(run), i + 10) + 1)}
+    return sorted((p for p in pieces if len(p) >= 3 or NUMBERED_HOSPITAL.fullmatch(p)), key=lambda p: (-len(p), p))
+
+
+def _abbreviates(piece: str, name: str) -> bool:
+    """``piece`` is a gapped abbreviation of ``name``: its characters appear in order, it is not a plain
+    substring, and — unless it is a numbered hospital — it starts where the name starts."""
+    if piece in name or (not NUMBERED_HOSPITAL.fullmatch(piece) and piece[0] != name[0]):
+        return False
+    it = iter(name)
+    return all(ch in it for ch in piece)
 
 
 def _find_by_id(ctx: ToolContext, lead_id: int) -> list[LeadMatch]:
