@@ -293,6 +293,17 @@ def why_of_an_alert(turn) -> tuple[str, dict[str, Any]] | None:
     return ("alerts", {"action": "explain", "alert_id": item["id"]}) if item else None
 
 
+REFERS = re.compile(r"它|这条|这个|这家|该线索|该客户|(?<![a-z])(its|it|this one|that one|this lead|that lead)(?![a-z])", re.I)
+
+
+def refers_to_the_lead(turn) -> bool:
+    """"and what about its intent?" right after a lead: about that lead, not small talk."""
+    from agent.understanding.calls import names_something
+
+    return bool(turn.focus.get("lead_id") and len(turn.question) <= 40 and REFERS.search(turn.question)
+                and not names_something(turn.question))
+
+
 class OfflinePlanner:
     """The multilingual encoder, the exemplar bank and the database; no chat model."""
 
@@ -404,6 +415,10 @@ class OfflinePlanner:
         top = readings[0]
         # how sure, counting the readings that call the same tool (lead status vs lead list is one tool)
         sure = sum(r.confidence for r in readings if r.tool == top.tool)
+        if top.tool is None and refers_to_the_lead(turn):
+            from agent.understanding.calls import BUILDERS
+
+            return self.message(BUILDERS["lead_status"](turn), clear_choices=True)
         if top.tool is None and sure >= self.confident:
             return self.message(self.capabilities(turn.ctx, tools, help_only=top.intent == "help"), clear_choices=True)
         if sure < self.confident:

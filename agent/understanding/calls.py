@@ -126,6 +126,8 @@ def slot_factors(t: Turn, top: str | None = None) -> dict[str, float]:
         factors["routing_why"] = 4.0
     if JOURNEY_CUE.search(t.question):
         factors["journey"] = 3.0
+    if DOMAIN_WORD.search(t.question) and not HELP_CUE.search(t.question):
+        factors["help"] = 0.3  # "and what about its intent?" asks about something, not what the copilot can do
     for intent, factor in _decision_kind_factors(t).items():
         factors[intent] = factors.get(intent, 1.0) * factor
     if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and _names_a_visible_lead(t)):
@@ -135,6 +137,12 @@ def slot_factors(t: Turn, top: str | None = None) -> dict[str, float]:
     return factors
 
 
+DOMAIN_WORD = re.compile(r"线索|客户|意向|通话|电话|提醒|建议|指标|练习|旅程|分配|单子|"
+                         r"(?<![a-z])(leads?|intent|customers?|accounts?|calls?|alerts?|suggestions?|kpis?|rate|journey|"
+                         r"practi[sc]e|deals?|pipeline)(?![a-z])", re.I)
+HELP_CUE = re.compile(r"你能|你会|你可以|能帮|怎么用|功能|用法|帮助|你是谁|能做什么|能干|"
+                      r"(?<![a-z])(help|what can (you|i)|how (do|can) i use|features?|capabilit|commands?|what do you do|"
+                      r"who are you|how does this)(?![a-z])", re.I)
 DECISION_VERB = re.compile(r"采纳|接受|忽略|驳回|不要|(?<![a-z])(adopt|accept|dismiss|ignore|reject|skip)(?![a-z])", re.I)
 DECISION_INTENTS = {"suggestions": ("suggestion_adopt", "suggestion_dismiss"), "alerts": ("alert_adopt", "alert_dismiss")}
 
@@ -171,7 +179,8 @@ def _names_a_visible_lead(t: Turn) -> bool:
     from tools.leads import find_leads
 
     try:
-        return any(m.score >= 0.9 for m in find_leads(ctx=t.ctx, query=t.question, limit=1))
+        # by its account, contact or id: a lead's own name is a product ("销售管理SaaS"), which questions say for other reasons
+        return any(m.score >= 0.9 and m.matched_on != "lead" for m in find_leads(ctx=t.ctx, query=t.question, limit=1))
     except RepcopilotError:
         return False
 
@@ -251,6 +260,8 @@ def lead_status(t: Turn) -> Built:
 
 
 def lead_list(t: Turn) -> Built:
+    if t.lead_ref or t.item("lead") or (t.names_something and _names_a_visible_lead(t)):
+        return lead_status(t)  # "线索1954怎么样", "how is the Vantage Analytics lead?": one lead, not the list
     owner = lead_owner(t)
     return "lead_lookup", {"query": t.question, "list": True, **({"owner": owner} if owner else {})}
 
@@ -437,7 +448,21 @@ def successor(t: Turn) -> Built:
 
 
 def kpi(t: Turn) -> Built:
+    if not _about_a_metric(t.question):
+        return None  # "今天上证指数多少点?", "usd to cny today": a number, but no sales metric — the next reading
     return "kpi_query", {"question": t.question}
+
+
+def _about_a_metric(question: str) -> bool:
+    """Does the question name a defined metric, or a concept the registry lists as undefined (NPS,
+    毛利率, CAC)? A number asked about something else (an index, an exchange rate) is not a KPI."""
+    from tools.kpi.linker import UNDEFINED, examples
+
+    link = _link(question)
+    if link.metric is not None or _names_undefined_metric(question):
+        return True
+    low = question.lower()
+    return any(re.search(rf"(?<![a-z]){re.escape(term.lower())}(?![a-z])", low) for term in examples()[UNDEFINED])
 
 
 BUILDERS: dict[str, Callable[[Turn], Built]] = {

@@ -19,7 +19,9 @@ from tools.text import is_cjk_token, name_tokens, token_spans
 
 # -- find -----------------------------------------------------------------------------------
 
-ID_PATTERN = re.compile(r"(?:\blead\b|线索|编号|#)\s*(?:no\.?\s*|number\s*)?[#:：\-]?\s*(\d{1,9})", re.IGNORECASE)
+# an id, not a duration or a share ("线索72小时跟进率" is no lead 72)
+ID_PATTERN = re.compile(r"(?:\blead\b|线索|编号|#)\s*(?:no\.?\s*|number\s*)?[#:：\-]?\s*(\d{1,9})(?!\d)"
+                        r"(?!\s*(?:小时|天|日|周|个月|h\b|%|hours?|days?))", re.IGNORECASE)
 MIN_COVERAGE = 0.75  # idf-weighted share of what the question names (see _mention_weight) a lead must cover
 MIN_MATCHED_IDF = 2.5  # a match must rest on something specific, not only on "医院" or "有限公司"
 MIN_CORPUS = 50  # idf is computed as if at least this many leads were visible, so a rep with 3 leads still matches
@@ -188,7 +190,10 @@ def _matched_field(terms: _QueryTerms, hit_tokens: set[str], fields: dict[str, s
     """The field whose tokens carry most of the matched idf weight (the first on a tie)."""
     by_field = {f: sum(terms.idf[q] for q in hit_tokens if fields[f] & terms.expand[q])
                 for f in ("account", "account_en", "contact", "lead")}
-    return max(by_field, key=lambda f: by_field[f])
+    best = max(by_field, key=lambda f: by_field[f])
+    if best == "lead":  # "oakridge renewal status": the account's name was said too, so it is the account
+        best = next((f for f in ("account", "account_en", "contact") if by_field[f] >= MIN_MATCHED_IDF), best)
+    return best
 
 
 def _names_account_verbatim(query: str, account: str | None, account_en: str | None) -> bool:
