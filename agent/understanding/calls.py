@@ -126,6 +126,10 @@ def slot_factors(t: Turn, top: str | None = None) -> dict[str, float]:
         factors["routing_why"] = 4.0
     if JOURNEY_CUE.search(t.question):
         factors["journey"] = 3.0
+    if (DEFINITION_CUE.search(t.question) or POLICY_CUE.search(t.question)) and not _names_data(t):
+        # "啥是培育池", "is it ok to give the department head a gift card": the playbooks, not the data
+        factors["knowledge_policy"] = factors.get("knowledge_policy", 1.0) * 3.0
+        factors["knowledge_howto"] = factors.get("knowledge_howto", 1.0) * 2.0
     if DOMAIN_WORD.search(t.question) and not HELP_CUE.search(t.question):
         factors["help"] = 0.3  # "and what about its intent?" asks about something, not what the copilot can do
     for intent, factor in _decision_kind_factors(t).items():
@@ -135,6 +139,21 @@ def slot_factors(t: Turn, top: str | None = None) -> dict[str, float]:
         factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
         factors["kpi"] = 0.3
     return factors
+
+
+DEFINITION_CUE = re.compile(r"啥是|什么是|是什么意思|是啥意思|什么叫|指的是什么|"
+                            r"(?<![a-z])(what is an?|what's an?|whats an?|what is the|what's the|whats the|define|meaning of|"
+                            r"what does .{1,30} mean)(?![a-z])", re.I)
+POLICY_CUE = re.compile(r"合规|授权|同意书|隐私|个人信息|PIPL|GDPR|送礼|礼品|礼物|购物卡|红包|回扣|招待|贿赂|反腐|"
+                        r"能不能|可不可以|允许|规定|"
+                        r"(?<![a-z])(compliance|consent|privacy|gifts?|bribe|kickback|allowed to|is it ok to|policy|rules? for)(?![a-z])",
+                        re.I)
+
+
+def _names_data(t: Turn) -> bool:
+    from agent.planners import names_data
+
+    return names_data(t)
 
 
 DOMAIN_WORD = re.compile(r"线索|客户|意向|通话|电话|提醒|建议|指标|练习|旅程|分配|单子|"
