@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Generator, Iterator
@@ -89,9 +90,9 @@ class Copilot:
         ("token", text) pieces of the final answer as the planner produces them (an LLM's tokens
         as they arrive; the offline planner's answer in one piece), then ("done", Answer)."""
         t0 = time.perf_counter()
-        language = detect_language(question)
-        ctx.language = language  # reply in the language of the question
         thread = thread_id or f"adhoc-{ctx.user.login}-{time.time_ns()}"
+        language = self._turn_language(ctx, question, thread)
+        ctx.language = language  # reply in the language of the question
         state, streamed = yield from self._run_turn(ctx, question, language, thread, tokens=tokens)
         messages = turn_messages(state.get("messages", []))
         final = str(messages[-1].content).strip() if messages else ""
@@ -104,6 +105,14 @@ class Copilot:
             latency_ms=(time.perf_counter() - t0) * 1000, refused=results.refused, images=results.images,
             choices=list(messages[-1].additional_kwargs.get("choices") or []) if messages else [],
         )
+
+    def _turn_language(self, ctx: ToolContext, question: str, thread: str) -> str:
+        """The question's language; a reply with no words of either language ("2", "👍") keeps the
+        conversation's — the number picked from a Chinese question's choices is answered in Chinese."""
+        if re.search(r"[A-Za-z\u4e00-\u9fff]", question):
+            return detect_language(question)
+        previous = self.graph.get_state({"configurable": {"thread_id": thread}}).values.get("language")
+        return previous or getattr(ctx.user, "language", None) or detect_language(question)
 
     def _run_turn(self, ctx: ToolContext, question: str, language: str, thread: str, *,
                   tokens: bool) -> Generator[tuple[str, Any], None, tuple[dict[str, Any], bool]]:

@@ -212,6 +212,8 @@ def compose_reply(runtime, client: WeComClient | None, inbound_id: int, message:
     sender or an unsupported kind, a card click's decision, or the copilot's answer."""
     if user_id is None:
         return NOT_ENROLLED, [], []
+    if message.kind == "card" and message.text.startswith(CHOICE_KEY):
+        return _answer_a_choice(runtime, client, user_id, lang, message)
     if message.kind == "card":
         return _decide_from_card(runtime, user_id, lang, message), [], []
     if message.kind not in ("text", "voice"):
@@ -236,16 +238,53 @@ def ask_copilot(runtime, client: WeComClient | None, message: Inbound, user_id: 
     if heard:
         reply = f"> 🎤 {heard}\n\n" + reply
     suggestions = [e for e in answer.evidence if e.get("kind") == "suggestion" and e.get("id")]
-    return reply, answer.images, suggestions
+    choices = [{"kind": "choice", **c} for c in answer.choices]  # the readings offered when the copilot is unsure
+    return reply, answer.images, suggestions + choices
 
 
-def send_suggestion_cards(client: WeComClient, to_user: str, suggestions: list[dict], lang: str, inbound_id: int) -> None:
-    """A button card for each of the first MAX_CARDS suggestions, after the answer went out."""
-    for suggestion in suggestions[:MAX_CARDS]:
-        try:  # a card that fails leaves the answer delivered; the suggestion is still in the text
-            client.send_card(to_user, suggestion_card(suggestion, lang, inbound_id))
+def send_suggestion_cards(client: WeComClient, to_user: str, cards: list[dict], lang: str, inbound_id: int) -> None:
+    """After the answer went out: a button card for each of the first MAX_CARDS suggestions, and one
+    card whose buttons are the readings offered when the copilot was unsure."""
+    suggestions = [c for c in cards if c.get("kind") == "suggestion"][:MAX_CARDS]
+    choices = [c for c in cards if c.get("kind") == "choice"]
+    payloads = [suggestion_card(s, lang, inbound_id) for s in suggestions] + ([choice_card(choices, lang, inbound_id)] if choices else [])
+    for card in payloads:
+        try:  # a card that fails leaves the answer delivered; its content is still in the text
+            client.send_card(to_user, card)
         except Exception:  # noqa: BLE001
-            log.exception("sending the card for suggestion %s failed", suggestion["id"])
+            log.exception("sending the card %s failed", card.get("task_id"))
+
+
+# -- readings to choose from, as one card of buttons ---------------------------------------------
+
+CHOICE_KEY = "choice_"
+
+
+def choice_card(choices: list[dict], lang: str, inbound_id: int) -> dict:
+    """The 2–3 readings of an unclear question as buttons; a click answers as if the number were typed."""
+    return {
+        "card_type": "button_interaction",
+        "source": {"desc": "repcopilot"},
+        "main_title": {"title": "你想问的是哪一个?" if lang == "zh" else "Which did you mean?"},
+        "task_id": f"ch-m{inbound_id}",
+        "button_list": [{"text": c["label"][:24], "style": 1 if i == 0 else 2, "key": f"{CHOICE_KEY}{c['reply']}"}
+                        for i, c in enumerate(choices[:3])],
+    }
+
+
+def _answer_a_choice(runtime, client: WeComClient | None, user_id: int, lang: str,
+                     message: Inbound) -> tuple[str, list[str], list[dict]]:
+    """A click on a reading: the copilot gets its number, in the same conversation, and the card
+    shows which one was picked."""
+    number = message.text.removeprefix(CHOICE_KEY)
+    if not number.isdigit():
+        return "无法识别的按钮。/ Unknown button.", [], []
+    if client is not None and message.response_code:
+        try:
+            client.update_card(message.source, message.response_code, f"✓ {number}")
+        except Exception:  # noqa: BLE001 — the answer still goes out
+            log.exception("updating the choice card failed")
+    return ask_copilot(runtime, client, Inbound("text", message.source, message.key, text=number), user_id, lang)
 
 
 # -- suggestions as template cards (button_interaction) ------------------------------------------

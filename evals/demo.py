@@ -24,11 +24,12 @@ def build_eval_demo(folder: Path, scale: int = 1):
     return engine
 
 
-def build_eval_knowledge(folder: Path, engine, embedder: str = "e5"):
-    """The demo playbooks and calls in a knowledge store, as ``init --demo`` indexes them."""
+def build_eval_knowledge(folder: Path, engine, embedder: str = "e5", *, dense_calls: bool = True):
+    """The demo playbooks and calls in a knowledge store (the calls embedded too, unless
+    ``dense_calls`` is off: then keyword-searchable, as ``init --demo`` leaves them)."""
     from knowledge import KnowledgeStore, make_embedder
     from tools.demo_setup import index_demo_knowledge
 
     store = KnowledgeStore(Path(folder), embedder=make_embedder(embedder))
-    index_demo_knowledge(store, engine, dense_calls=True)
+    index_demo_knowledge(store, engine, dense_calls=dense_calls)
     return store

@@ -113,9 +113,9 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
     if not rep:
         return ToolOutput(text=ctx.t("要布置给哪位销售?例如“给胡明安排政府招标的模拟练习,这周做完”。",
                                      "Which rep? E.g. “assign Emily the SaaS renewal role-play twice by Friday”."), error="input")
+    who = resolve_rep(ctx, rep)  # a rep outside the asker's team is refused before anything is asked about the scenario
     if code is None:
         return _scenario_choices(ctx, phrase or None)
-    who = resolve_rep(ctx, rep)
     try:
         due_date = date.fromisoformat(due) if due else None
     except ValueError:

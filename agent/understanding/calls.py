@@ -130,6 +130,8 @@ def slot_factors(t: Turn, top: str | None = None) -> dict[str, float]:
         # "啥是培育池", "is it ok to give the department head a gift card": the playbooks, not the data
         factors["knowledge_policy"] = factors.get("knowledge_policy", 1.0) * 3.0
         factors["knowledge_howto"] = factors.get("knowledge_howto", 1.0) * 2.0
+    if CREATIVE_CUE.search(t.question):
+        factors["out_of_scope"] = 4.0  # "write me a haiku about closing deals": writing to order is not sales data
     if DOMAIN_WORD.search(t.question) and not HELP_CUE.search(t.question):
         factors["help"] = 0.3  # "and what about its intent?" asks about something, not what the copilot can do
     for intent, factor in _decision_kind_factors(t).items():
@@ -156,6 +158,8 @@ def _names_data(t: Turn) -> bool:
     return names_data(t)
 
 
+CREATIVE_CUE = re.compile(r"写(一|几)?(首|篇|段|个)?(诗|歌|词|作文|小说|故事|段子|笑话|对联|藏头诗)|讲个?(笑话|故事|段子)|"
+                          r"(?<![a-z])(haiku|poem|limerick|sonnet|song lyrics|lyrics|short story|tell me a joke|a joke|rap)(?![a-z])", re.I)
 DOMAIN_WORD = re.compile(r"线索|客户|意向|通话|电话|提醒|建议|指标|练习|旅程|分配|单子|"
                          r"(?<![a-z])(leads?|intent|customers?|accounts?|calls?|alerts?|suggestions?|kpis?|rate|journey|"
                          r"practi[sc]e|deals?|pipeline)(?![a-z])", re.I)

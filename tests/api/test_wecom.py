@@ -374,3 +374,31 @@ def test_a_voice_message_that_cannot_be_fetched_gets_a_reply_not_silence(wecom):
     rows = _wait_processed(engine, 1, timeout_s=30)
     assert rows[0].status == "answered" and len(fake.sent) == 1
     assert "could not fetch that voice message" in fake.sent[0]["markdown"]["content"]
+
+
+def test_an_unclear_question_comes_with_its_readings_as_buttons_and_a_click_answers_that_reading(wecom, monkeypatch):
+    from agent.planners import OfflinePlanner
+
+    client, engine, fake = wecom
+    monkeypatch.setattr(OfflinePlanner, "confident", 1.01)  # no reading is likely enough: every question is unclear
+    monkeypatch.setattr(OfflinePlanner, "knowledge_fallback", 1.01)
+    with session_scope(engine) as s:
+        s.execute(update(User).where(User.login == "zhangwei").values(wecom_userid="ZhangWei"))
+    query, body = _encrypted_text("ZhangWei", "我这周该练什么", "7000000300")
+    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
+    _wait_processed(engine, 1, timeout_s=60)
+    time.sleep(0.3)
+    assert "请选一个" in fake.sent[0]["markdown"]["content"]
+    card = next(m for m in fake.sent if m["msgtype"] == "template_card")["template_card"]
+    buttons = card["button_list"]
+    assert 2 <= len(buttons) <= 3 and [b["key"] for b in buttons] == [f"choice_{i}" for i in range(1, len(buttons) + 1)]
+    assert [b["text"] for b in buttons] == [line.split(". ", 1)[1][:24] for line in fake.sent[0]["markdown"]["content"].splitlines()[1:]]
+    picked = next(i for i, b in enumerate(buttons, 1) if b["text"] == "本周该练什么")  # the drills reading, wherever it ranks
+    sent_before = len(fake.sent)
+    click = _card_click("ZhangWei", f"choice_{picked}", card["task_id"], "rc-9")
+    assert client.post("/wecom/callback", params=click[0], content=click[1]).status_code == 200
+    _wait_processed(engine, 2, timeout_s=60)
+    time.sleep(0.3)
+    answer = fake.sent[sent_before]["markdown"]["content"]
+    assert "本周" in answer and "练习" in answer and "请选一个" not in answer  # the drills answer, in the same conversation
+    assert fake.card_updates[-1]["button"] == {"replace_name": f"✓ {picked}"}
