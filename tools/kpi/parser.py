@@ -45,10 +45,20 @@ RULE_ALIASES = {  # besides each rule's id, name_zh and name_en in tools/signals
     "tender_expert_support": ["招标专家", "专家支持", "招标需专家", "tender expert", "expert support", "tender needs expert"],
 }
 SOURCES = {
-    "website": ["官网", "网站", "website", "web"], "expo": ["展会", "expo", "trade show", "trade shows"],
-    "wecom": ["企业微信", "企微", "wecom"], "referral": ["转介绍", "推荐", "referral", "referrals"],
-    "tender": ["招标", "tender", "tenders"], "email_campaign": ["邮件营销", "email campaign", "e-mail campaign"],
-    "partner": ["合作伙伴", "渠道商", "partner", "partners"], "inbound_call": ["来电", "inbound call", "inbound calls"],
+    "website": ["官网", "网站", "website", "web", "web site", "online form", "web form"],
+    "expo": ["展会", "会展", "展览", "expo", "expos", "trade show", "trade shows", "exhibition", "exhibitions"],
+    "wecom": ["企业微信", "企微", "wecom", "wechat work", "wechat"],
+    "referral": ["转介绍", "推荐", "介绍来的", "老客户介绍", "referral", "referrals", "referred"],
+    "tender": ["招标", "招投标", "标讯", "tender", "tenders", "bidding"],
+    "email_campaign": ["邮件营销", "邮件", "email campaign", "e-mail campaign", "email campaigns", "email", "e-mail", "edm"],
+    "partner": ["合作伙伴", "伙伴", "渠道商", "代理商", "partner", "partners", "reseller", "resellers"],
+    "inbound_call": ["来电", "呼入", "inbound call", "inbound calls", "inbound phone", "phone-in", "inbound"],
+}
+STAGES = {  # open opportunity stages (crm.models.OPPORTUNITY_STAGES)
+    "discovery": ["需求挖掘", "需求调研", "需求阶段", "初步接触", "发现阶段", "discovery"],
+    "solution": ["方案阶段", "方案设计", "解决方案", "方案", "solution", "solutioning"],
+    "proposal": ["报价", "提案", "proposal", "proposals", "quote", "quoted", "quoting"],
+    "negotiation": ["谈判", "商务谈判", "议价", "negotiation", "negotiations", "negotiating"],
 }
 
 # a breakdown said every way: 按行业 / 各个行业的 / 每位销售 / 哪个区 …, by industry / each of my reps / which team …
@@ -60,21 +70,23 @@ EN_EACH = (r"\b(by|per|each|every|across|which|all|for each|for every|broken dow
 ZH_AFTER = r"\s*(维度|排名|排行|分布|对比|之间|间|别|是?哪(个|些|一个|家|位))"
 ZH_SUPERLATIVE = r"最[\u4e00-\u9fff]{1,2}的\s*(?:\d+|[一二两三四五六七八九十])?\s*(?:个|位|名|家)?\s*"  # 最差的区域 / 最高的三个行业
 EN_SUPERLATIVE = r"\b(best|worst|highest|lowest|top|bottom|strongest|weakest|fastest|slowest)\s+(performing\s+)?"
+TIME_WORD_ZH = {"month": "月份", "quarter": "季度", "week": "周"}
 EN_AFTER = r"\s+(breakdown|ranking|ranked|leaderboard|level|split|comparison|sorted)\b"
 WHO = re.compile(r"谁|哪位|哪个人|哪个同事|\bwho\b|\bwhose\b|\bwhich (of )?(my |our )?(people|person|one of my reps)\b")
 
 NUM = r"(\d+|十|[一二两三四五六七八九]|ten|one|two|three|four|five|six|seven|eight|nine)"
 TOP_N = [  # (pattern, group of N, direction: desc / asc / None = from the superlative)
-    (rf"(?:\btop|前|排名前|头)\s*{NUM}(?!\s*个?(季度|季|月|天|日|周|年|星期))", 1, "desc"),
-    (rf"(?:\bbottom|后|倒数|末尾|排名后)\s*{NUM}", 1, "asc"),
+    (rf"(?<!倒数)(?:\btop|前|排名前|头)\s*{NUM}(?!\s*个?(季度|季|月|天|日|周|年|星期))", 1, "desc"),
+    (rf"(?:\bbottom|后|倒数|末尾|排名后)\s*(?:前)?\s*{NUM}", 1, "asc"),
     (rf"\b{NUM}\s+(?:best|highest|top|strongest|fastest|most)\b", 1, "desc"),
     (rf"\b{NUM}\s+(?:worst|lowest|bottom|weakest|slowest|least|fewest)\b", 1, "asc"),
     (rf"(?<![\d.])(?<!销售){NUM}\s*(?:个|位|名|家|大)?\s*的?\s*(?={{dim}})", 1, None),
     (rf"\b{NUM}\s+(?={{dim}})", 1, None),
 ]
+PEOPLE_COUNTED = {"rep": ["人"]}  # 最低的两个人 / 前5人: people counted are reps (only after a number)
 DESC = (r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|最容易|排第一|第一名|most often|highest|\bmost\b|longest|biggest|largest|greatest|"
         r"\btop\b")
-ASC = r"最低|最少|最短|最小|垫底|倒数|lowest|\bleast\b|fewest|shortest|smallest|\bbottom\b"
+ASC = r"最低|最少|最短|最小|最不|垫底|倒数|lowest|\bleast\b|fewest|shortest|smallest|\bbottom\b"
 BEST = r"最好|最强|最快|最佳|最棒|最优|最及时|最积极|最勤快|表现最好|best|strongest|fastest|\bstar\b"
 WORST = r"最差|最弱|最慢|最糟|落后|worst|weakest|slowest|poorest|lagging"
 
@@ -200,9 +212,11 @@ def _vocabulary_filters(spec: QuerySpec, low: str, metric: Metric, registry: Reg
         spec.filters.pop("industry", None)
     if "signal_rule" in metric.dimensions and not _by(low, registry, "signal_rule"):
         _add_named(spec, low, "signal_rule", _rule_words())
+    if "stage" in metric.dimensions and not _by(low, registry, "stage"):
+        _add_named(spec, low, "stage", STAGES)
     if ("lead_source" in metric.dimensions and not _by(low, registry, "lead_source")
-            and re.search(r"来源|线索|渠道|source|leads?|channel", low)):
-        _add_named(spec, low, "lead_source", SOURCES)
+            and (metric.base in ("leads", "intent_scores") or re.search(r"来源|线索|渠道|source|leads?|channel", low))):
+        _add_named(spec, low, "lead_source", SOURCES)  # a lead metric's own words name its base: 转介绍来的线索转化率
 
 
 def _industry_filters(spec: QuerySpec, low: str) -> None:
@@ -271,10 +285,14 @@ def _by(low: str, registry: Registry, dim: str) -> bool:
 
 
 def _by_at(low: str, registry: Registry, dim: str) -> int | None:
-    """Where the question asks to break the metric down by ``dim`` (None: it does not)."""
+    """Where the question asks to break the metric down by ``dim`` (None: it does not): the end of
+    the words that say so, so "by quarter and industry" orders quarter before industry."""
     d = registry.dimensions[dim]
     if dim in ("month", "week", "quarter"):
-        hits = [at for s in (*d.synonyms_zh, *d.synonyms_en) if (at := _position(low, s.lower())) is not None]
+        hits = [at + len(s) for s in (*d.synonyms_zh, *d.synonyms_en) if (at := _position(low, s.lower())) is not None]
+        paired = re.search(rf"\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*{dim}s?\b|"
+                           rf"(按|分)\S{{1,5}}(和|及|与|、|以及){TIME_WORD_ZH[dim]}", low)
+        hits += [paired.end()] if paired else []  # by industry and quarter / 按区域和季度
         return min(hits) if hits else None
     zh, en = _dim_words(registry, dim)
     zh_alt = "|".join(re.escape(s) for s in zh)
@@ -284,7 +302,7 @@ def _by_at(low: str, registry: Registry, dim: str) -> int | None:
                    rf"{ZH_SUPERLATIVE}({zh_alt})", low)
          or re.search(rf"{EN_EACH}({en_alt})\b|\b({en_alt}){EN_AFTER}|\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*({en_alt})\b|"
                       rf"{EN_SUPERLATIVE}({en_alt})\b", low))
-    return m.start() if m else None
+    return m.end() if m else None
 
 
 def _position(low: str, phrase: str) -> int | None:
@@ -318,7 +336,7 @@ def _top_n(low: str, metric: Metric, registry: Registry) -> tuple[int | None, st
     """(N, direction or None, the dimension the N counts) from 前5 / bottom 3 / the three reps / 3个销售."""
     counted = [p for p in TOP_N if "{dim}" in p[0]]
     for dim in (d for d in metric.dimensions if d not in ("month", "week", "quarter")):
-        words = "|".join(re.escape(w.lower()) for w in sum(_dim_words(registry, dim), []))
+        words = "|".join(re.escape(w.lower()) for w in sum(_dim_words(registry, dim), []) + PEOPLE_COUNTED.get(dim, []))
         for pattern, group, _direction in counted:
             m = re.search(pattern.replace("{dim}", f"(?:{words})"), low)
             if m:
