@@ -294,6 +294,15 @@ def _since(hit: Hit, low: str, today: date) -> Period | None:
     return None
 
 
+def period_spans(text: str, today: date) -> list[tuple[int, int]]:
+    """Where the question names periods and comparisons (character spans of its lower-cased text):
+    words that say when, not what is measured."""
+    low = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text.lower())  # as parse_period reads it (same length)
+    spans = [(h.start, h.end) for h in _candidates(low, today)]
+    spans += [m.span() for rx in (COMPARE_LAST_YEAR, COMPARE_PREVIOUS) for m in rx.finditer(low)]
+    return spans
+
+
 def comparison(low: str) -> str | None:
     if COMPARE_LAST_YEAR.search(low):
         return "last_year"
