@@ -243,8 +243,8 @@ NOISE = re.compile(r"上个?月|本月|这个月|今年|去年|本季度|上个?
                    r"我们组|我们团队|我们部门|咱们组|组里|组内|团队里|我们|咱们|帮我|给我|请问|看一下|看看|查一下|查查|一下|我")
 
 
-RANKING_NOISE = re.compile(r"\b(top|bottom)\s+\d+|(?<!倒数)前\s*(\d+|[一二两三四五六七八九十])\s*(个|位|名)?|倒数(前|第)?\s*(\d+|[一二两三四五六七八九十])?"
-                           r"\s*(个|位|名)?|排个?名|排行榜?")
+RANKING_NOISE = re.compile(r"\b(top|bottom)\s+\d+|(?<!倒数)前\s*(\d+|[一二两三四五六七八九十])\s*(个|位|名)?|"
+                           r"倒数(前|第)?\s*(\d+|[一二两三四五六七八九十])?\s*(个|位|名)?|排个?名|排行榜?")
 
 
 def _breakdown_words(registry: Registry) -> re.Pattern[str]:
@@ -255,7 +255,8 @@ def _breakdown_words(registry: Registry) -> re.Pattern[str]:
         en.update(re.sub(r"^(by|per|each|every)\s+", "", w.lower()) for w in d.synonyms_en)
     zh_alt = "|".join(re.escape(w) for w in sorted(zh, key=len, reverse=True))
     en_alt = "|".join(re.escape(w) for w in sorted(en, key=len, reverse=True))
-    return re.compile(rf"(按照?|分|各个?|每一?个?|每位)\s*({zh_alt})|\b(by|per|each|every|for each|across)\s+((my|our|the)\s+)?({en_alt})\b|"
+    return re.compile(rf"(按照?|分|各个?|每一?个?|每位)\s*({zh_alt})|"
+                      rf"\b(by|per|each|every|for each|across)\s+((my|our|the)\s+)?({en_alt})\b|"
                       rf"\b(monthly|weekly|quarterly|month by month|week by week|quarter by quarter|over time|trend)\b|"
                       rf"按月|按周|按季度?|逐月|逐周|趋势|走势|以来|至今|\bsince\b")
 

@@ -82,6 +82,8 @@ TOP_N = [  # (pattern, group of N, direction: desc / asc / None = from the super
     (rf"\b{NUM}\s+(?:worst|lowest|bottom|weakest|slowest|least|fewest)\b", 1, "asc"),
     (rf"(?<![\d.])(?<!销售){NUM}\s*(?:个|位|名|家|大)?\s*的?\s*(?={{dim}})", 1, None),
     (rf"\b{NUM}\s+(?={{dim}})", 1, None),
+    (rf"最(?!近)[\u4e00-\u9fff]{{1,2}}的?\s*{NUM}\s*(?:个|位|名|家)", 1, None),  # 最低的3个
+    (rf"\b(?:best|worst|highest|lowest|strongest|weakest|fastest|slowest)\s+{NUM}\b", 1, None),  # lowest 3
 ]
 PEOPLE_COUNTED = {"rep": ["人"]}  # 最低的两个人 / 前5人: people counted are reps (only after a number)
 DESC = (r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|最容易|排第一|第一名|most often|highest|\bmost\b|longest|biggest|largest|greatest|"
@@ -190,13 +192,13 @@ def _versus_region(low: str, mentioned: list[str], words: dict[str, list[str]]) 
     return hits[-1] if hits else None
 
 
-VERSUS = r"(?:\bvs\.?|\bversus\b|对比|和|与|跟|比|compared (?:to|with)|against)\s*(?:the\s+)?"
+VERSUS = r"(?:\bvs\.?|\bversus\b|对比|和|与|跟|(?<![同环占分])比|compared (?:to|with)|against)\s*(?:the\s+)?"
 
 
 def _versus(spec: QuerySpec, low: str, dim: str, vocabulary: dict[str, list[str]]) -> None:
     """Two values of one filter joined by vs / 对比 / 和…比: the first filters, the second is compared."""
     values = spec.filters.get(dim, [])
-    if len(values) != 2 or spec.compare_filters or not re.search(r"\bvs\.?|versus|对比|compared|against|比|相比", low):
+    if len(values) != 2 or spec.compare_filters or not re.search(r"\bvs\.?|versus|对比|compared|against|(?<![同环占分])比|相比", low):
         return
     for code in values:
         if any(re.search(VERSUS + re.escape(w.lower()), low) for w in vocabulary[code]):
@@ -208,15 +210,23 @@ def _versus(spec: QuerySpec, low: str, dim: str, vocabulary: dict[str, list[str]
 def _vocabulary_filters(spec: QuerySpec, low: str, metric: Metric, registry: Registry) -> None:
     if "industry" in metric.dimensions and not _by(low, registry, "industry"):
         _industry_filters(spec, low)
-    if "segment" in metric.dimensions and _add_named(spec, low, "segment", SEGMENTS):
+    if "segment" in metric.dimensions and _named_filter(spec, low, "segment", SEGMENTS):
         spec.filters.pop("industry", None)
     if "signal_rule" in metric.dimensions and not _by(low, registry, "signal_rule"):
-        _add_named(spec, low, "signal_rule", _rule_words())
+        _named_filter(spec, low, "signal_rule", _rule_words())
     if "stage" in metric.dimensions and not _by(low, registry, "stage"):
-        _add_named(spec, low, "stage", STAGES)
+        _named_filter(spec, low, "stage", STAGES)
     if ("lead_source" in metric.dimensions and not _by(low, registry, "lead_source")
             and (metric.base in ("leads", "intent_scores") or re.search(r"来源|线索|渠道|source|leads?|channel", low))):
-        _add_named(spec, low, "lead_source", SOURCES)  # a lead metric's own words name its base: 转介绍来的线索转化率
+        _named_filter(spec, low, "lead_source", SOURCES)  # a lead metric's own words name its base: 转介绍来的线索转化率
+
+
+def _named_filter(spec: QuerySpec, low: str, dim: str, vocabulary: dict[str, list[str]]) -> bool:
+    """A filter on the values the question names; two joined by vs / 对比 are a filter and a comparison."""
+    named = _add_named(spec, low, dim, vocabulary)
+    if named:
+        _versus(spec, low, dim, vocabulary)
+    return named
 
 
 def _industry_filters(spec: QuerySpec, low: str) -> None:
@@ -242,13 +252,19 @@ def _rule_words() -> dict[str, list[str]]:
 
 def _people_filters(spec: QuerySpec, question: str, low: str, session: Session, metric: Metric) -> None:
     """A named rep (张伟, Wei Zhang, zhangwei, David) filters; 'my team' / 我们组 is the scope already."""
-    if "rep" in metric.dimensions:
-        for u in session.scalars(select(User).where(User.role == Role.REP).order_by(User.id)):
-            first = u.name_en.split()[0].lower()
-            named = (u.name in question or _matches(low, u.login) or _matches(low, u.name_en.lower())
-                     or (len(first) >= 4 and u.login.startswith(first) and _matches(low, first)))
-            if named:
-                spec.filters.setdefault("rep", []).append(u.login)
+    if "rep" not in metric.dimensions:
+        return
+    words: dict[str, list[str]] = {}
+    for u in session.scalars(select(User).where(User.role == Role.REP).order_by(User.id)):
+        first = u.name_en.split()[0].lower()
+        surname_first = " ".join(reversed(u.name_en.lower().split()))  # "Zhang Wei" as well as "Wei Zhang"
+        words[u.login] = [u.name, u.login, u.name_en.lower(), surname_first]
+        named = (u.name in question or _matches(low, u.login) or _matches(low, u.name_en.lower()) or _matches(low, surname_first)
+                 or (len(first) >= 4 and u.login.startswith(first) and _matches(low, first)))
+        if named:
+            spec.filters.setdefault("rep", []).append(u.login)
+    if "rep" in spec.filters:
+        _versus(spec, low, "rep", words)  # 张伟和李娜的赢单率对比
 
 
 def _team_filters(spec: QuerySpec, low: str, session: Session, metric: Metric) -> str:

@@ -27,16 +27,16 @@ MONTH_WORDS = "|".join(sorted((m for m in EN_MONTHS if len(m) >= 3), key=len, re
 ZH_MONTH = r"(\d{1,2}|十一|十二|[一二三四五六七八九十])"
 
 COMPARE_LAST_YEAR = re.compile(r"去年同期|同比|(vs\.?|versus|compared (to|with)|against|than) (the )?(last|previous|prior) year|"
-                               r"(和|与|跟|比|较|相比|对比)去年|same (period|time|month|quarter) (a |one )?(last|previous|prior) year|"
+                               r"(和|与|跟|(?<![同环占分])比|较|相比|对比)去年|same (period|time|month|quarter) (a |one )?(last|previous|prior) year|"
                                r"year[- ]over[- ]year|\byoy\b|a year (ago|earlier|before)|上年同期")
 COMPARE_PREVIOUS = re.compile(
     r"环比|与上期|比上期|较上期|上一期|\bmom\b|\bqoq\b|"
     r"vs\.? (the )?(last|previous|prior|preceding) (month|quarter|period|week|year)|"
     r"(compared? (to|with)|versus|against|relative to|than|vs\.?) (the )?(last|previous|prior|preceding|month|quarter|week|period|year)|"
     r"(the )?(month|quarter|week|year|period) before\b|"
-    r"(和|与|跟|比|较|相比|对比)(上|前)(一)?个?(月|季度|季|周|期|年)|(上|前)(一)?个?(月|季度|周|期)(相比|比|对比|比较)")
+    r"(和|与|跟|(?<![同环占分])比|较|相比|对比)(上|前)(一)?个?(月|季度|季|周|期|年)|(上|前)(一)?个?(月|季度|周|期)(相比|比|对比|比较)")
 # words after which a period is the other side of a comparison, not the question's own
-COMPARE_CUE = re.compile(r"(vs\.?|versus|compared? (to|with)|against|than|relative to|和|与|跟|(?<![同环])比|较|相比|对比)\s*(the\s+)?$")
+COMPARE_CUE = re.compile(r"(vs\.?|versus|compared? (to|with)|against|than|relative to|和|与|跟|(?<![同环占分])比|较|相比|对比)\s*(the\s+)?$")
 SINCE_BEFORE = re.compile(r"(since|from|starting|beginning|as of|自从|自|从)\s*(the\s+)?(start of\s+|beginning of\s+)?$")
 SINCE_AFTER = re.compile(r"^\s*(以来|至今|到现在|到今天|开始到现在|起至今|起|开始|onwards|onward|until now|to date|till now|to now)")
 
@@ -160,6 +160,10 @@ def _years(low: str, today: date) -> Iterator[Hit]:
                          low):
         year = int(m.group(1) or m.group(3))
         yield Hit(m.start(), m.end(), Period(date(year, 1, 1), date(year + 1, 1, 1), "year"))
+    for m in re.finditer(r"(?<![\d\-/.])(20\d{2})(?![\d\-/.])(?!\s*[年q])", low):  # a bare year: "win rate 2025 vs 2024"
+        year = int(m.group(1))
+        if year <= today.year:
+            yield Hit(m.start(), m.end(), Period(date(year, 1, 1), date(year + 1, 1, 1), "year"))
     for m in re.finditer(r"前(三|3)个?季度|first (three|3) quarters", low):
         yield Hit(m.start(), m.end(), Period(date(today.year, 1, 1), min(date(today.year, 10, 1), today + timedelta(days=1))))
     for m in re.finditer(r"(过去|最近|近)\s*(一|1)\s*年|(?:the\s+)?(past|last|trailing)\s+(12\s+months|year\b(?!\s*same))", low):
@@ -258,12 +262,18 @@ def _relative_rules(today: date) -> list[tuple[str, Callable[[], Period]]]:
 FINDERS = (_dates, _months, _quarters, _years, _rolling, _relative)
 
 
+def _places(year: Hit, other: Hit) -> bool:
+    """"去年第四季度" / "Q4 last year" / "in 2026 Q2" / "2025年下半年": a year next to (or overlapping)
+    a finer calendar unit only says which year that unit is in."""
+    if year.period.grain != "year" or other.period.grain == "year" or not other.calendar_unit:
+        return False
+    near = 0 <= other.start - year.end <= 4 or 0 <= year.start - other.end <= 4
+    return near or (other.start < year.end and year.start < other.end)
+
+
 def _candidates(low: str, today: date) -> list[Hit]:
     hits = [h for finder in FINDERS for h in finder(low, today)]
-    # "去年第四季度" / "Q4 last year" / "in 2026 Q2": the year only places the finer unit
-    hits = [h for h in hits if h.period.grain != "year" or not any(
-        o.period.grain != "year" and o.calendar_unit and (0 <= o.start - h.end <= 4 or 0 <= h.start - o.end <= 4
-                                                           or (o.start < h.end and h.start < o.end)) for o in hits)]
+    hits = [h for h in hits if not any(_places(h, o) for o in hits)]
     # a longer match covering a shorter one wins ("2026年9月" over "9月", "11月1日" over "11月")
     return [h for h in hits if not any(o is not h and o.start <= h.start and h.end <= o.end and (o.end - o.start) > (h.end - h.start)
                                        for o in hits)]
@@ -336,6 +346,8 @@ def _own_side(hits: list[Hit], low: str, compare: str | None) -> tuple[list[Hit]
     own = [h for h in hits if h not in other_side]
     if compare == "last_year":  # "去年同期": last year's side is the comparison
         own = [h for h in own if not re.search(r"去年|last year", low[h.start:h.end])] or own
+    if not own:  # "转化率 去年同期对比 上个月": the comparison is said in words, the period after it is the question's
+        own = [h for h in hits if not (compare == "last_year" and re.search(r"去年|last year", low[h.start:h.end]))]
     return own, compare
 
 
