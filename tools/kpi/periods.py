@@ -27,7 +27,8 @@ MONTH_WORDS = "|".join(sorted((m for m in EN_MONTHS if len(m) >= 3), key=len, re
 ZH_MONTH = r"(\d{1,2}|十一|十二|[一二三四五六七八九十])"
 
 COMPARE_LAST_YEAR = re.compile(r"去年同期|同比|(vs\.?|versus|compared (to|with)|against|than) (the )?(last|previous|prior) year|"
-                               r"(和|与|跟|(?<![同环占分])比|较|相比|对比)去年|same (period|time|month|quarter) (a |one )?(last|previous|prior) year|"
+                               r"(和|与|跟|(?<![同环占分])比|较|相比|对比)去年|"
+                               r"same (period|time|month|quarter) (a |one )?(last|previous|prior) year|"
                                r"year[- ]over[- ]year|\byoy\b|a year (ago|earlier|before)|上年同期")
 COMPARE_PREVIOUS = re.compile(
     r"环比|与上期|比上期|较上期|上一期|\bmom\b|\bqoq\b|"
@@ -36,7 +37,8 @@ COMPARE_PREVIOUS = re.compile(
     r"(the )?(month|quarter|week|year|period) before\b|"
     r"(和|与|跟|(?<![同环占分])比|较|相比|对比)(上|前)(一)?个?(月|季度|季|周|期|年)|(上|前)(一)?个?(月|季度|周|期)(相比|比|对比|比较)")
 # words after which a period is the other side of a comparison, not the question's own
-COMPARE_CUE = re.compile(r"(vs\.?|versus|compared? (to|with)|against|than|relative to|和|与|跟|(?<![同环占分])比|较|相比|对比)\s*(the\s+)?$")
+COMPARE_CUE = re.compile(r"(vs\.?|versus|compared? (to|with)|against|than|relative to|"
+                         r"和|与|跟|(?<![同环占分])比|较|相比|对比)\s*(the\s+)?$")
 SINCE_BEFORE = re.compile(r"(since|from|starting|beginning|as of|自从|自|从)\s*(the\s+)?(start of\s+|beginning of\s+)?$")
 SINCE_AFTER = re.compile(r"^\s*(以来|至今|到现在|到今天|开始到现在|起至今|起|开始|onwards|onward|until now|to date|till now|to now)")
 
@@ -345,10 +347,14 @@ def _own_side(hits: list[Hit], low: str, compare: str | None) -> tuple[list[Hit]
         return hits, None
     own = [h for h in hits if h not in other_side]
     if compare == "last_year":  # "去年同期": last year's side is the comparison
-        own = [h for h in own if not re.search(r"去年|last year", low[h.start:h.end])] or own
+        own = _this_year_side(own, low) or own
     if not own:  # "转化率 去年同期对比 上个月": the comparison is said in words, the period after it is the question's
-        own = [h for h in hits if not (compare == "last_year" and re.search(r"去年|last year", low[h.start:h.end]))]
+        own = _this_year_side(hits, low) if compare == "last_year" else hits
     return own, compare
+
+
+def _this_year_side(hits: list[Hit], low: str) -> list[Hit]:
+    return [h for h in hits if not re.search(r"去年|last year", low[h.start:h.end])]
 
 
 def previous(period: Period, how: str) -> Period:
