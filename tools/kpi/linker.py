@@ -190,17 +190,28 @@ def link_metric(text: str, registry: Registry) -> MetricLink:
         return MetricLink(None, 1.0, undefined, alternatives=tuple([metric.name] + [r for r in ranked if r != metric.name][:2]),
                           how="undefined", scores=scores)
     if metric is not None:
-        return _guarded(metric.name, phrase, scores, probs, ranked)
-    return _by_meaning(scores, probs, ranked)
+        return _guarded(metric.name, phrase, scores, probs, ranked, counted_as_share=_share_of_a_count(text, metric))
+    return _by_meaning(scores, probs, ranked, names_undefined=bool(undefined))
 
 
-def _by_meaning(scores: dict[str, float], probs: dict[str, float], ranked: list[str]) -> MetricLink:
-    """No registry word in the question: the nearest metric, answered only when the reading is clear."""
+SHARE_CUE = re.compile(r"share of|what share|percentage|percent|proportion|ratio|\brate\b|%|比例|占比|百分比|比率|[\u4e00-\u9fff]率")
+
+
+def _share_of_a_count(text: str, metric: Metric) -> bool:
+    """"What share of alerts got dismissed": a share asked of a metric that is a count ("alerts" names the
+    alert volume) — the short synonym names the things counted, not the figure asked for."""
+    return metric.unit == "count" and SHARE_CUE.search(text.lower()) is not None
+
+
+def _by_meaning(scores: dict[str, float], probs: dict[str, float], ranked: list[str], *, names_undefined: bool = False) -> MetricLink:
+    """No registry word in the question: the nearest metric, answered only when the reading is clear
+    and the question does not name an undefined concept word for word ("电话里客户说了多少痛点" is
+    near the pain-point pause but asks a count nobody defined: asked back, not answered)."""
     best = max(scores, key=scores.get)
     if best == UNDEFINED or scores[best] < FLOOR:
         return MetricLink(None, probs.get(UNDEFINED, 0.0), alternatives=tuple(ranked[:3]), how="undefined", scores=scores)
     alternatives = tuple(r for r in ranked if r != best)[:3]
-    if not _clear(best, scores, probs):
+    if names_undefined or not _clear(best, scores, probs):
         return MetricLink(best, probs[best], alternatives=alternatives, how="unsure", scores=scores)
     return MetricLink(best, probs[best], alternatives=alternatives, how="embedding", scores=scores)
 
@@ -212,7 +223,8 @@ def _clear(best: str, scores: dict[str, float], probs: dict[str, float]) -> bool
     return probs[best] >= CONFIDENT and scores[best] - runner_up >= EMBED_MARGIN
 
 
-def _guarded(name: str, phrase: str, scores: dict[str, float], probs: dict[str, float], ranked: list[str]) -> MetricLink:
+def _guarded(name: str, phrase: str, scores: dict[str, float], probs: dict[str, float], ranked: list[str], *,
+             counted_as_share: bool = False) -> MetricLink:
     """A short synonym is taken unless the whole question is clearly closer to another metric: then
     that metric when its reading is clear and well ahead ("how often do I ask why on calls" is not
     calls per rep), otherwise the question which one was meant."""
@@ -220,7 +232,7 @@ def _guarded(name: str, phrase: str, scores: dict[str, float], probs: dict[str, 
     if scores.get(UNDEFINED, 0.0) - scores[name] >= GUARD_MARGIN:  # "how long do reps take to act on alerts"
         return MetricLink(None, probs.get(UNDEFINED, 0.0), phrase, alternatives=tuple([name] + [r for r in ranked if r != name][:2]),
                           how="undefined", scores=scores)
-    if top != name and scores[top] - scores[name] >= GUARD_MARGIN:
+    if top != name and (scores[top] - scores[name] >= GUARD_MARGIN or counted_as_share):
         others = tuple([name] + [r for r in ranked if r not in (top, name)][:1])
         if scores[top] - scores[name] >= OVERRULE_MARGIN and _clear(top, scores, probs):
             return MetricLink(top, probs[top], alternatives=others, how="embedding", scores=scores)
