@@ -170,7 +170,8 @@ def _not_understood(link: MetricLink, language: str) -> ParsedQuestion:
 def _region_filters(spec: QuerySpec, low: str, session: Session, metric: Metric, registry: Registry) -> None:
     """华东 → a filter; "华东和华南对比" / "East vs South China" → a filter and a comparison filter."""
     regions = {r.code: r for r in session.scalars(select(Region))}
-    words = {code: [r.name_zh, r.name_en.lower(), r.name_en.split()[0].lower()] for code, r in regions.items()}
+    words = {code: [r.name_zh, r.name_en.lower(), r.name_en.split()[0].lower(), r.name_en.split()[0].lower() + "ern"]
+             for code, r in regions.items()}  # 华东 / East China / east / eastern
     mentioned = [code for code, ws in words.items() if any(_matches(low, w.lower()) for w in ws)]
     if not mentioned:
         return

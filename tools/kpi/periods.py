@@ -27,7 +27,7 @@ MONTH_WORDS = "|".join(sorted((m for m in EN_MONTHS if len(m) >= 3), key=len, re
 ZH_MONTH = r"(\d{1,2}|十一|十二|[一二三四五六七八九十])"
 
 COMPARE_LAST_YEAR = re.compile(r"去年同期|同比|(vs\.?|versus|compared (to|with)|against|than) (the )?(last|previous|prior) year|"
-                               r"(和|与|跟|(?<![同环占分])比|较|相比|对比)去年|"
+                               r"(和|与|跟|(?<![同环占分])比|较|相比|对比|vs\.?\s*|versus\s*)去年|"
                                r"same (period|time|month|quarter) (a |one )?(last|previous|prior) year|"
                                r"year[- ]over[- ]year|\byoy\b|a year (ago|earlier|before)|上年同期")
 COMPARE_PREVIOUS = re.compile(
@@ -335,6 +335,8 @@ def parse_period(text: str, today: date) -> tuple[Period | None, str | None]:
     if not own:
         return None, compare
     hit = min(own, key=lambda h: (h.start, -(h.end - h.start)))
+    if compare == "previous_period":  # "上周和本周对比" / "Q2 vs Q3": the later unit is asked, the earlier is its comparison
+        hit = next((h for h in hits if h is not hit and previous(h.period, compare) == hit.period), hit)
     return _since(hit, low, today) or hit.period, compare
 
 
