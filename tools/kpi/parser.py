@@ -306,11 +306,7 @@ def _by_at(low: str, registry: Registry, dim: str) -> int | None:
     the words that say so, so "by quarter and industry" orders quarter before industry."""
     d = registry.dimensions[dim]
     if dim in ("month", "week", "quarter"):
-        hits = [at + len(s) for s in (*d.synonyms_zh, *d.synonyms_en) if (at := _position(low, s.lower())) is not None]
-        paired = re.search(rf"\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*{dim}s?\b|"
-                           rf"(按|分)\S{{1,5}}(和|及|与|、|以及){TIME_WORD_ZH[dim]}", low)
-        hits += [paired.end()] if paired else []  # by industry and quarter / 按区域和季度
-        return min(hits) if hits else None
+        return _time_by_at(low, registry, dim)
     zh, en = _dim_words(registry, dim)
     zh_alt = "|".join(re.escape(s) for s in zh)
     en_alt = "|".join(re.escape(s.lower()) for s in en)
@@ -319,7 +315,18 @@ def _by_at(low: str, registry: Registry, dim: str) -> int | None:
                    rf"{ZH_SUPERLATIVE}({zh_alt})", low)
          or re.search(rf"{EN_EACH}({en_alt})\b|\b({en_alt}){EN_AFTER}|\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*({en_alt})\b|"
                       rf"{EN_SUPERLATIVE}({en_alt})\b", low))
+    if m is None and dim == "rep":  # 按人 / 哪些人 / 最多的人: people are reps (每人 is per head, not each person)
+        m = re.search(r"(按照?|哪些|哪几个|哪个|所有的?|每一?个|各)人(?!均)|最[\u4e00-\u9fff]{1,2}的(那?几?个)?人", low)
     return m.end() if m else None
+
+
+def _time_by_at(low: str, registry: Registry, dim: str) -> int | None:
+    d = registry.dimensions[dim]
+    hits = [at + len(s) for s in (*d.synonyms_zh, *d.synonyms_en) if (at := _position(low, s.lower())) is not None]
+    paired = re.search(rf"\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*{dim}s?\b|"
+                       rf"(按|分)\S{{1,5}}(和|及|与|、|以及){TIME_WORD_ZH[dim]}", low)
+    hits += [paired.end()] if paired else []  # by industry and quarter / 按区域和季度
+    return min(hits) if hits else None
 
 
 def _position(low: str, phrase: str) -> int | None:
