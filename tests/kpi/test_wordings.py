@@ -38,6 +38,9 @@ TODAY = date(2026, 11, 20)
     ("去年下半年", "2025-07-01", "2026-01-01", None),
     ("H1 2025", "2025-01-01", "2025-07-01", None),
     ("2025年上半年", "2025-01-01", "2025-07-01", None),
+    ("上周和本周对比", "2026-11-16", "2026-11-21", "previous_period"),  # the later unit, compared with the one before
+    ("今年vs去年", "2026-01-01", "2026-11-21", "last_year"),
+    ("my close rate last qtr", "2026-07-01", "2026-10-01", None),
 ])
 def test_periods_and_comparisons(text, start, end, compare):
     period, said = parse_period(text, TODAY)
@@ -60,6 +63,13 @@ SPECS = [
     ("Zhang Wei win rate this year", "win_rate", [], {"rep": ["zhangwei"]}, None, None, None),
     ("官网和展会的线索转化率对比 今年", "lead_conversion_rate", [], {"lead_source": ["website"]}, {"lead_source": ["expo"]}, None, None),
     ("李娜和张伟的赢单率比一比 今年", "win_rate", [], {"rep": ["lina"]}, {"rep": ["zhangwei"]}, None, None),
+    ("谁打电话最多 本月", "calls_per_rep", ["rep"], {}, None, 1, "desc"),  # 打电话 holds 话最多, which is not the talk ratio
+    ("问为什么最多的人 今年", "why_question_share", ["rep"], {}, None, 1, "desc"),
+    ("提醒过期率 按人 本月", "alert_expiry_rate", ["rep"], {}, None, None, None),
+    ("coverage of accounts touched on at least three channels by region", "journey_data_coverage", ["region"], {}, None, None, None),
+    ("call volume per salesperson by team last month", "calls_per_rep", ["team"], {}, None, None, None),
+    ("share of AI suggestions adopted by reps this month", "ai_suggestion_adoption_rate", [], {}, None, None, None),
+    ("eastern region win rate this year", "win_rate", [], {"region": ["east"]}, None, None, None),
 ]
 
 
