@@ -86,8 +86,8 @@ TOP_N = [  # (pattern, group of N, direction: desc / asc / None = from the super
     (rf"\b(?:best|worst|highest|lowest|strongest|weakest|fastest|slowest)\s+{NUM}\b", 1, None),  # lowest 3
 ]
 PEOPLE_COUNTED = {"rep": ["人"]}  # 最低的两个人 / 前5人: people counted are reps (only after a number)
-DESC = (r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|最容易|排第一|第一名|most often|highest|(?<!at )\bmost\b|longest|biggest|largest|greatest|"
-        r"\btop\b")
+DESC = (r"最高|最多|最长|最大|最久|最爱|最常|最喜欢|最能|最容易|排第一|第一名|most often|highest|(?<!at )\bmost\b|"
+        r"longest|biggest|largest|greatest|\btop\b")
 ASC = r"最低|最少|最短|最小|最不|垫底|倒数|lowest|(?<!at )\bleast\b|fewest|shortest|smallest|\bbottom\b"
 BEST = r"最好|最强|最快|最佳|最棒|最优|最及时|最积极|最勤快|表现最好|best|strongest|fastest|\bstar\b"
 WORST = r"最差|最弱|最慢|最糟|落后|worst|weakest|slowest|poorest|lagging"
@@ -140,7 +140,8 @@ def parse_question(question: str, *, session: Session, today: date, registry: Re
     metric = registry.metrics[link.metric]
     low = question.lower()
     # "suggestions adopted by reps": the reps who act, not a breakdown (that is "by rep" / "for each rep")
-    low = re.sub(r"\b(\w+ed|made|done|given|taken)\s+by\s+(?=(my |our |the )?(reps|people|salespeople|sellers|team members)\b)", r"\1 ", low)
+    low = re.sub(r"\b(\w+ed|made|done|given|taken)\s+by\s+(?=(my |our |the )?(reps|people|salespeople|sellers|team members)\b)",
+                 r"\1 ", low)
     if link.phrase:
         low = low.replace(link.phrase.lower(), " ")  # "calls per rep" names a metric, not a breakdown
     if "per rep" in metric.label_en:  # "call volume per salesperson": the metric's own division, not a breakdown
