@@ -103,6 +103,20 @@ def test_a_share_is_never_answered_with_a_count(similarities, question):
     assert link.metric != "alert_volume" or not link.confident
 
 
+@pytest.mark.parametrize("question", ["renewal rate amount xyzzy", "赢单率 金额", "sales cycle value in cny"])
+def test_an_amount_is_never_answered_with_a_rate_or_a_duration(similarities, question):
+    # even a full registry name is not enough when the question asks for money and the metric is not money
+    metric = linker.lexical(question, REGISTRY)[0]
+    similarities(**{metric.name: 0.99})
+    link = link_metric(question, REGISTRY)
+    assert metric.unit != "cny" and not link.confident
+
+
+def test_the_metrics_own_words_are_not_a_cue_against_it(similarities):
+    similarities(question_rate_per_10min=0.95)
+    assert link_metric("question rate on software calls", REGISTRY).confident  # a count per 10 minutes named "rate"
+
+
 def test_an_undefined_concept_named_more_fully_than_a_metric_is_refused(similarities):
     similarities(lead_conversion_rate=0.99)
     link = link_metric("线索数量和转化率", REGISTRY)  # 线索数量 (undefined) is longer than 转化率
@@ -123,6 +137,8 @@ def test_an_undefined_concept_named_word_for_word_is_never_answered_by_meaning(s
     ("how many deals did each rep close this quarter", "en"),
     ("电话里客户说了多少痛点", "zh"),
     ("how long do reps take to act on alerts", "en"),
+    ("续约金额 今年", "zh"),
+    ("number of renewals this quarter", "en"),
 ])
 def test_questions_next_to_a_metric_get_no_number(demo_engine, question, lang):
     ctx_user = "wangjianhua"

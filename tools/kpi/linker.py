@@ -181,7 +181,8 @@ def link_metric(text: str, registry: Registry) -> MetricLink:
     """The metric the question asks about, with a calibrated confidence and the alternatives."""
     metric, phrase = lexical(text, registry)
     undefined = _undefined_phrase(text)
-    if metric is not None and not _weak(phrase) and len(undefined) <= len(_normalize(phrase)):
+    misfit = metric is not None and _misfit(text, metric, phrase)
+    if metric is not None and not _weak(phrase) and len(undefined) <= len(_normalize(phrase)) and not misfit:
         return MetricLink(metric.name, 1.0, phrase, how="synonym")
     scores = _on_subject(text, metric_scores(_without_noise(text, phrase, registry), registry), metric.name if metric else None)
     probs = _softmax(scores)
@@ -190,17 +191,25 @@ def link_metric(text: str, registry: Registry) -> MetricLink:
         return MetricLink(None, 1.0, undefined, alternatives=tuple([metric.name] + [r for r in ranked if r != metric.name][:2]),
                           how="undefined", scores=scores)
     if metric is not None:
-        return _guarded(metric.name, phrase, scores, probs, ranked, counted_as_share=_share_of_a_count(text, metric))
+        return _guarded(metric.name, phrase, scores, probs, ranked, misfit=misfit)
     return _by_meaning(scores, probs, ranked, names_undefined=bool(undefined))
 
 
 SHARE_CUE = re.compile(r"share of|what share|percentage|percent|proportion|ratio|\brate\b|%|比例|占比|百分比|比率|[\u4e00-\u9fff]率")
 
 
-def _share_of_a_count(text: str, metric: Metric) -> bool:
-    """"What share of alerts got dismissed": a share asked of a metric that is a count ("alerts" names the
-    alert volume) — the short synonym names the things counted, not the figure asked for."""
-    return metric.unit == "count" and SHARE_CUE.search(text.lower()) is not None
+AMOUNT_CUE = re.compile(r"金额|多少钱|(?<!high )(?<!high-)\bvalue\b|\bamount\b|\brevenue\b|\bworth\b|¥|\bcny\b|\brmb\b|万元")
+
+
+def _misfit(text: str, metric: Metric, phrase: str) -> bool:
+    """The figure asked for is not of the metric's kind, whatever word names it: a share of a count
+    ("what share of alerts got dismissed" — "alerts" names the alert volume) or an amount of money of
+    a rate, a duration or a score ("续约金额", "renewal value" are not the renewal rate). The metric's
+    own words are not a cue ("question rate" is a count per 10 minutes)."""
+    low = text.lower().replace(phrase.lower(), " ")
+    if metric.unit == "count" and SHARE_CUE.search(low):
+        return True
+    return metric.unit != "cny" and AMOUNT_CUE.search(low) is not None
 
 
 def _by_meaning(scores: dict[str, float], probs: dict[str, float], ranked: list[str], *, names_undefined: bool = False) -> MetricLink:
@@ -224,7 +233,7 @@ def _clear(best: str, scores: dict[str, float], probs: dict[str, float]) -> bool
 
 
 def _guarded(name: str, phrase: str, scores: dict[str, float], probs: dict[str, float], ranked: list[str], *,
-             counted_as_share: bool = False) -> MetricLink:
+             misfit: bool = False) -> MetricLink:
     """A short synonym is taken unless the whole question is clearly closer to another metric: then
     that metric when its reading is clear and well ahead ("how often do I ask why on calls" is not
     calls per rep), otherwise the question which one was meant."""
@@ -232,12 +241,11 @@ def _guarded(name: str, phrase: str, scores: dict[str, float], probs: dict[str, 
     if scores.get(UNDEFINED, 0.0) - scores[name] >= GUARD_MARGIN:  # "how long do reps take to act on alerts"
         return MetricLink(None, probs.get(UNDEFINED, 0.0), phrase, alternatives=tuple([name] + [r for r in ranked if r != name][:2]),
                           how="undefined", scores=scores)
-    if top != name and (scores[top] - scores[name] >= GUARD_MARGIN or counted_as_share):
+    if misfit or (top != name and scores[top] - scores[name] >= GUARD_MARGIN):
         others = tuple([name] + [r for r in ranked if r not in (top, name)][:1])
         if scores[top] - scores[name] >= OVERRULE_MARGIN and _clear(top, scores, probs):
             return MetricLink(top, probs[top], alternatives=others, how="embedding", scores=scores)
-        return MetricLink(name, probs[name], phrase, alternatives=tuple([top] + [r for r in ranked if r not in (top, name)][:1]),
-                          how="unsure", scores=scores)
+        return MetricLink(name, probs[name], phrase, alternatives=tuple(r for r in ranked if r != name)[:2], how="unsure", scores=scores)
     return MetricLink(name, max(0.9, probs[name]), phrase, alternatives=tuple(r for r in ranked if r != name)[:2],
                       how="synonym", scores=scores)
 
