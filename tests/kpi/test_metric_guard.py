@@ -112,6 +112,14 @@ def test_an_amount_is_never_answered_with_a_rate_or_a_duration(similarities, que
     assert metric.unit != "cny" and not link.confident
 
 
+def test_a_registry_name_beside_another_metrics_subject_is_checked_not_replaced(monkeypatch):
+    # "follow-up rate" names the lead metric; "alerts" is what the alert metrics are about
+    scores = {n: 0.80 for n in NAMES} | {UNDEFINED: 0.80, "lead_followup_72h_rate": 0.85, "alert_adoption_rate": 0.97}
+    monkeypatch.setattr(linker, "metric_scores", lambda text, registry: dict(scores))
+    link = link_metric("follow-up rate on alerts", REGISTRY)
+    assert not link.confident and link.metric == "lead_followup_72h_rate" and "alert_adoption_rate" in link.alternatives
+
+
 def test_the_metrics_own_words_are_not_a_cue_against_it(similarities):
     similarities(question_rate_per_10min=0.95)
     assert link_metric("question rate on software calls", REGISTRY).confident  # a count per 10 minutes named "rate"

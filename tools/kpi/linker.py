@@ -144,6 +144,14 @@ def subjects(path: Path = REGISTRY_FILE) -> dict[str, tuple[str, ...]]:
     return {name: tuple(_normalize(w) for w in m["subject"]) for name, m in raw["metrics"].items() if m.get("subject")}
 
 
+def _foreign_subject(text: str, name: str, phrase: str) -> bool:
+    """The question also names what another metric is about ("how many alerts did reps follow up on":
+    alerts, not leads): a registry word is then checked against the whole question like a short one."""
+    low = _normalize(text).replace(_normalize(phrase), " ")
+    own = set(subjects().get(name, ()))
+    return any(_matches(low, w) for other, words in subjects().items() if other != name for w in words if w not in own)
+
+
 def _on_subject(text: str, scores: dict[str, float], keep: str | None) -> dict[str, float]:
     """The scores of the metrics the question could be about: a metric with ``subject`` words is out
     when the question uses none of them ("我们组成交平均要多少天" names no new hire)."""
@@ -182,7 +190,8 @@ def link_metric(text: str, registry: Registry) -> MetricLink:
     metric, phrase = lexical(text, registry)
     undefined = _undefined_phrase(text)
     misfit = metric is not None and _misfit(text, metric, phrase)
-    if metric is not None and not _weak(phrase) and len(undefined) <= len(_normalize(phrase)) and not misfit:
+    checked = metric is not None and (_weak(phrase) or misfit or _foreign_subject(text, metric.name, phrase))
+    if metric is not None and not checked and len(undefined) <= len(_normalize(phrase)):
         return MetricLink(metric.name, 1.0, phrase, how="synonym")
     scores = _on_subject(text, metric_scores(_without_noise(text, phrase, registry), registry), metric.name if metric else None)
     probs = _softmax(scores)
@@ -191,7 +200,7 @@ def link_metric(text: str, registry: Registry) -> MetricLink:
         return MetricLink(None, 1.0, undefined, alternatives=tuple([metric.name] + [r for r in ranked if r != metric.name][:2]),
                           how="undefined", scores=scores)
     if metric is not None:
-        return _guarded(metric.name, phrase, scores, probs, ranked, misfit=misfit)
+        return _guarded(metric.name, phrase, scores, probs, ranked, misfit=misfit, strong=not _weak(phrase) and not misfit)
     return _by_meaning(scores, probs, ranked, names_undefined=bool(undefined))
 
 
@@ -233,21 +242,28 @@ def _clear(best: str, scores: dict[str, float], probs: dict[str, float]) -> bool
 
 
 def _guarded(name: str, phrase: str, scores: dict[str, float], probs: dict[str, float], ranked: list[str], *,
-             misfit: bool = False) -> MetricLink:
+             misfit: bool = False, strong: bool = False) -> MetricLink:
     """A short synonym is taken unless the whole question is clearly closer to another metric: then
     that metric when its reading is clear and well ahead ("how often do I ask why on calls" is not
-    calls per rep), otherwise the question which one was meant."""
+    calls per rep), otherwise the question which one was meant. A full registry name checked because
+    the question also names another metric's subject is never replaced, only asked about."""
     top = ranked[0]
     if scores.get(UNDEFINED, 0.0) - scores[name] >= GUARD_MARGIN:  # "how long do reps take to act on alerts"
         return MetricLink(None, probs.get(UNDEFINED, 0.0), phrase, alternatives=tuple([name] + [r for r in ranked if r != name][:2]),
                           how="undefined", scores=scores)
     if misfit or (top != name and scores[top] - scores[name] >= GUARD_MARGIN):
-        others = tuple([name] + [r for r in ranked if r not in (top, name)][:1])
-        if scores[top] - scores[name] >= OVERRULE_MARGIN and _clear(top, scores, probs):
-            return MetricLink(top, probs[top], alternatives=others, how="embedding", scores=scores)
-        return MetricLink(name, probs[name], phrase, alternatives=tuple(r for r in ranked if r != name)[:2], how="unsure", scores=scores)
+        return _contradicted(name, phrase, scores, probs, ranked, may_replace=not strong)
     return MetricLink(name, max(0.9, probs[name]), phrase, alternatives=tuple(r for r in ranked if r != name)[:2],
                       how="synonym", scores=scores)
+
+
+def _contradicted(name: str, phrase: str, scores: dict[str, float], probs: dict[str, float], ranked: list[str], *,
+                  may_replace: bool) -> MetricLink:
+    top = ranked[0]
+    if may_replace and scores[top] - scores[name] >= OVERRULE_MARGIN and _clear(top, scores, probs):
+        others = tuple([name] + [r for r in ranked if r not in (top, name)][:1])
+        return MetricLink(top, probs[top], alternatives=others, how="embedding", scores=scores)
+    return MetricLink(name, probs[name], phrase, alternatives=tuple(r for r in ranked if r != name)[:2], how="unsure", scores=scores)
 
 
 def _undefined_phrase(text: str) -> str:
