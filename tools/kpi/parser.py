@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +20,17 @@ from tools.kpi.compiler import Period, QuerySpec
 from tools.kpi.linker import MetricLink, closest_metrics, lexical, link_metric
 from tools.kpi.periods import EN_NUM, ZH_NUM, parse_period, previous
 from tools.kpi.registry import Metric, Registry, load_registry
+
+
+@lru_cache(maxsize=8192)
+def _rx(pattern: str | re.Pattern[str]) -> re.Pattern[str]:
+    """Compiled once: the vocabularies make hundreds of patterns, more than re's own cache keeps."""
+    return re.compile(pattern)
+
+
+def _search(pattern: str | re.Pattern[str], text: str) -> re.Match[str] | None:
+    return _rx(pattern).search(text)
+
 
 __all__ = ["ParsedQuestion", "closest_metrics", "default_period", "find_metric", "link_metric", "parse_period",
            "parse_question", "previous"]
@@ -122,13 +134,13 @@ def default_period(metric: Metric, today: date) -> Period | None:
 
 
 def _matches(text: str, phrase: str) -> bool:
-    if re.search(r"[\u4e00-\u9fff]", phrase):
+    if _search(r"[\u4e00-\u9fff]", phrase):
         return phrase in text
-    return re.search(r"(?<![a-z])" + re.escape(phrase.lower()) + r"(?![a-z])", text) is not None
+    return _search(r"(?<![a-z])" + re.escape(phrase.lower()) + r"(?![a-z])", text) is not None
 
 
 def _language(question: str) -> str:
-    return "zh" if re.search(r"[\u4e00-\u9fff]", question) else "en"
+    return "zh" if _search(r"[\u4e00-\u9fff]", question) else "en"
 
 
 def parse_question(question: str, *, session: Session, today: date, registry: Registry | None = None) -> ParsedQuestion:
@@ -190,7 +202,7 @@ def _region_filters(spec: QuerySpec, low: str, session: Session, metric: Metric,
 
 def _versus_region(low: str, mentioned: list[str], words: dict[str, list[str]]) -> str | None:
     """The region after vs / 对比 / 和 when two are named: the other side of the comparison."""
-    vs = re.search(r"(?:vs\.?|versus|对比|和|与|跟|compared (?:to|with)|against)\s*([\u4e00-\u9fff]{2}|[a-z]+(?: china)?)", low)
+    vs = _search(r"(?:vs\.?|versus|对比|和|与|跟|compared (?:to|with)|against)\s*([\u4e00-\u9fff]{2}|[a-z]+(?: china)?)", low)
     if not vs or len(mentioned) < 2:
         return None
     said = vs.group(1)
@@ -204,10 +216,10 @@ VERSUS = r"(?:\bvs\.?|\bversus\b|对比|和|与|跟|(?<![同环占分])比|compa
 def _versus(spec: QuerySpec, low: str, dim: str, vocabulary: dict[str, list[str]]) -> None:
     """Two values of one filter joined by vs / 对比 / 和…比: the first filters, the second is compared."""
     values = spec.filters.get(dim, [])
-    if len(values) != 2 or spec.compare_filters or not re.search(r"\bvs\.?|versus|对比|compared|against|(?<![同环占分])比|相比", low):
+    if len(values) != 2 or spec.compare_filters or not _search(r"\bvs\.?|versus|对比|compared|against|(?<![同环占分])比|相比", low):
         return
     for code in values:
-        if any(re.search(VERSUS + re.escape(w.lower()), low) for w in vocabulary[code]):
+        if any(_search(VERSUS + re.escape(w.lower()), low) for w in vocabulary[code]):
             spec.filters[dim] = [c for c in values if c != code]
             spec.compare_filters = {dim: [code]}
             return
@@ -223,7 +235,7 @@ def _vocabulary_filters(spec: QuerySpec, low: str, metric: Metric, registry: Reg
     if "stage" in metric.dimensions and not _by(low, registry, "stage"):
         _named_filter(spec, low, "stage", STAGES)
     if ("lead_source" in metric.dimensions and not _by(low, registry, "lead_source")
-            and (metric.base in ("leads", "intent_scores") or re.search(r"来源|线索|渠道|source|leads?|channel", low))):
+            and (metric.base in ("leads", "intent_scores") or _search(r"来源|线索|渠道|source|leads?|channel", low))):
         _named_filter(spec, low, "lead_source", SOURCES)  # a lead metric's own words name its base: 转介绍来的线索转化率
 
 
@@ -316,29 +328,29 @@ def _by_at(low: str, registry: Registry, dim: str) -> int | None:
     zh_alt = "|".join(re.escape(s) for s in zh)
     en_alt = "|".join(re.escape(s.lower()) for s in en)
     self_said = "|".join(re.escape(s) for s in d.synonyms_zh if _bare(s) == s and s[0] in "各每按所")
-    m = (re.search(rf"{ZH_EACH}({zh_alt})|{self_said or '(?!)'}|({zh_alt}){ZH_AFTER}|{ZH_EACH}\S{{1,5}}(和|及|与|、|以及)({zh_alt})|"
+    m = (_search(rf"{ZH_EACH}({zh_alt})|{self_said or '(?!)'}|({zh_alt}){ZH_AFTER}|{ZH_EACH}\S{{1,5}}(和|及|与|、|以及)({zh_alt})|"
                    rf"{ZH_SUPERLATIVE}({zh_alt})", low)
-         or re.search(rf"{EN_EACH}({en_alt})\b|\b({en_alt}){EN_AFTER}|\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*({en_alt})\b|"
+         or _search(rf"{EN_EACH}({en_alt})\b|\b({en_alt}){EN_AFTER}|\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*({en_alt})\b|"
                       rf"{EN_SUPERLATIVE}({en_alt})\b", low))
     if m is None and dim == "rep":  # 按人 / 哪些人 / 最多的人: people are reps (每人 is per head, not each person)
-        m = re.search(r"(按照?|哪些|哪几个|哪个|所有的?|每一?个|各)人(?!均)|最[\u4e00-\u9fff]{1,2}的(那?几?个)?人", low)
+        m = _search(r"(按照?|哪些|哪几个|哪个|所有的?|每一?个|各)人(?!均)|最[\u4e00-\u9fff]{1,2}的(那?几?个)?人", low)
     return m.end() if m else None
 
 
 def _time_by_at(low: str, registry: Registry, dim: str) -> int | None:
     d = registry.dimensions[dim]
     hits = [at + len(s) for s in (*d.synonyms_zh, *d.synonyms_en) if (at := _position(low, s.lower())) is not None]
-    paired = re.search(rf"\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*{dim}s?\b|"
+    paired = _search(rf"\b(by|per)\s+[a-z]+(\s+[a-z]+)?\s*(,|and|&)\s*{dim}s?\b|"
                        rf"(按|分)\S{{1,5}}(和|及|与|、|以及){TIME_WORD_ZH[dim]}", low)
     hits += [paired.end()] if paired else []  # by industry and quarter / 按区域和季度
     return min(hits) if hits else None
 
 
 def _position(low: str, phrase: str) -> int | None:
-    if re.search(r"[\u4e00-\u9fff]", phrase):
+    if _search(r"[\u4e00-\u9fff]", phrase):
         i = low.find(phrase)
         return i if i >= 0 else None
-    m = re.search(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", low)
+    m = _search(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", low)
     return m.start() if m else None
 
 
@@ -367,11 +379,11 @@ def _top_n(low: str, metric: Metric, registry: Registry) -> tuple[int | None, st
     for dim in (d for d in metric.dimensions if d not in ("month", "week", "quarter")):
         words = "|".join(re.escape(w.lower()) for w in sum(_dim_words(registry, dim), []) + PEOPLE_COUNTED.get(dim, []))
         for pattern, group, _direction in counted:
-            m = re.search(pattern.replace("{dim}", f"(?:{words})"), low)
+            m = _search(pattern.replace("{dim}", f"(?:{words})"), low)
             if m:
                 return _number(m.group(group)), _said_direction(low, m.start()), dim
     for pattern, group, direction in (p for p in TOP_N if "{dim}" not in p[0]):
-        m = re.search(pattern, low)
+        m = _search(pattern, low)
         if m:
             return _number(m.group(group)), direction, None
     return None, None, None
@@ -380,21 +392,21 @@ def _top_n(low: str, metric: Metric, registry: Registry) -> tuple[int | None, st
 def _said_direction(low: str, at: int) -> str | None:
     """"top 3 reps" / "bottom 3 reps" / "前3个销售" / "后3名": the word just before the number."""
     before = low[max(0, at - 8):at]
-    if re.search(r"bottom\s*$|后\s*$|倒数\s*$|末\s*$", before):
+    if _search(r"bottom\s*$|后\s*$|倒数\s*$|末\s*$", before):
         return "asc"
-    if re.search(r"top\s*$|前\s*$|头\s*$", before):
+    if _search(r"top\s*$|前\s*$|头\s*$", before):
         return "desc"
     return None
 
 
 def _direction(low: str, metric: Metric) -> str | None:
-    if re.search(BEST, low):
+    if _search(BEST, low):
         return "desc" if metric.higher_is_better else "asc"
-    if re.search(WORST, low):
+    if _search(WORST, low):
         return "asc" if metric.higher_is_better else "desc"
-    if re.search(ASC, low):
+    if _search(ASC, low):
         return "asc"
-    if re.search(DESC, low):
+    if _search(DESC, low):
         return "desc"
     return None
 
@@ -402,7 +414,7 @@ def _direction(low: str, metric: Metric) -> str | None:
 def _ranking(spec: QuerySpec, low: str, metric: Metric, registry: Registry) -> None:
     n, direction, dim = _top_n(low, metric, registry)
     direction = direction or _direction(low, metric)
-    if n is not None and (direction or re.search(r"\btop\b|前|排名", low)):
+    if n is not None and (direction or _search(r"\btop\b|前|排名", low)):
         spec.top_n, spec.order = n, direction or "desc"
         if dim and dim not in spec.dimensions and dim not in spec.filters:
             spec.dimensions.append(dim)
@@ -414,4 +426,4 @@ def _ranking(spec: QuerySpec, low: str, metric: Metric, registry: Registry) -> N
 
 def _lists_all(low: str) -> bool:
     """"各区域从高到低排" / "rank all reps": an ordering of every row, not one winner."""
-    return bool(re.search(r"从高到低|从低到高|排序|排个序|sorted|sort |rank all|ranking of all", low))
+    return bool(_search(r"从高到低|从低到高|排序|排个序|sorted|sort |rank all|ranking of all", low))
