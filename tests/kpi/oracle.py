@@ -54,6 +54,11 @@ RAW = {
     "users": """
         SELECT u.id AS owner, u.login AS rep, u.hire_date AS t, u.role, tm.name AS team, r.code AS region
         FROM users u JOIN teams tm ON tm.id = u.team_id JOIN regions r ON r.id = tm.region_id""",
+    "answer_feedback": """
+        SELECT f.created_at AS t, f.rating, f.tool, f.language, f.user_id AS owner, u.login AS rep,
+               tm.name AS team, r.code AS region
+        FROM answer_feedback f JOIN users u ON u.id = f.user_id LEFT JOIN teams tm ON tm.id = u.team_id
+        LEFT JOIN regions r ON r.id = tm.region_id""",
     "wins": "SELECT owner_id, close_date FROM opportunities WHERE won = :yes",
     "intent_scores": """
         SELECT s.as_of AS t, s.score, l.owner_id AS owner, l.source AS lead_source,
@@ -193,6 +198,11 @@ def expected(session, *, metric: str, scope, spec) -> dict:
         for r in fetch("intent_scores"):
             if keep(r) and in_period(r["t"]):
                 add(r, r["score"])
+        return _finish(groups, lambda xs: sum(xs) / len(xs))
+    if metric == "answer_helpfulness":  # the share of 👍 among the ratings given in the period
+        for r in fetch("answer_feedback"):
+            if keep(r) and in_period(r["t"]) and r["rating"] in (1, -1):
+                add(r, r["rating"] == 1)
         return _finish(groups, lambda xs: sum(xs) / len(xs))
     raise NotImplementedError(metric)
 

@@ -7,25 +7,48 @@ nearest defined metric.
 
 The confidence is a softmax over the per-metric best cosine similarities (temperature
 ``TEMPERATURE``); below ``CONFIDENT`` the answer names the metric it understood and offers
-the alternatives instead of a number. The vectors are computed once per process, lazily."""
+the alternatives instead of a number. The vectors are computed once per process, lazily.
+
+The rule that matters most — a different metric is never answered with a number — holds by
+construction: a number comes only from a registry name or synonym (``how="synonym"``) or from
+an embedding reading that is both probable (≥ ``CONFIDENT``) and clear (ahead of every other
+metric *and* of the undefined concepts by ≥ ``EMBED_MARGIN``). A one-word synonym the rest of the
+question contradicts, a reading with a close runner-up, or a question that names an undefined
+concept more fully than any metric ("线索数量和转化率", "time to act on alerts") gets the
+understood metric and its alternatives, or "not defined", instead."""
 
 from __future__ import annotations
 
 import re
 import threading
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
+from tools.kpi.periods import period_spans
 from tools.kpi.registry import REGISTRY_FILE, Metric, Registry
+
+
+@lru_cache(maxsize=8192)
+def _rx(pattern: str | re.Pattern[str]) -> re.Pattern[str]:
+    """Compiled once: the vocabularies make hundreds of patterns, more than re's own cache keeps."""
+    return re.compile(pattern)
+
+
+def _search(pattern: str | re.Pattern[str], text: str) -> re.Match[str] | None:
+    return _rx(pattern).search(text)
+
 
 UNDEFINED = "<undefined>"
 TEMPERATURE = 0.01  # cosine similarities of e5 sit in 0.8–1.0: a 0.02 lead is a clear preference
 CONFIDENT = 0.7  # below: ask which metric was meant
 FLOOR = 0.895  # a best similarity below this names no defined metric at all
 GUARD_MARGIN = 0.02  # a short synonym loses to a metric the whole question is this much closer to
+EMBED_MARGIN = 0.015  # a reading by meaning alone must lead the runner-up (a metric or an undefined concept) by this much
+OVERRULE_MARGIN = 0.03  # … and lead a contradicted short synonym's metric by this much to be answered instead of asked
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,7 @@ class MetricLink:
         return self.metric is not None and self.how in ("synonym", "embedding")
 
 
+@lru_cache(maxsize=8192)
 def _normalize(text: str) -> str:
     """Quotes and punctuation out, one space: "'why' questions" names the why-question share."""
     text = re.sub(r"[\"'‘’“”「」『』《》()（）?？!！,，。.:：;；]", " ", text.lower())
@@ -49,9 +73,9 @@ def _normalize(text: str) -> str:
 
 
 def _matches(text: str, phrase: str) -> bool:
-    if re.search(r"[\u4e00-\u9fff]", phrase):
+    if _search(r"[\u4e00-\u9fff]", phrase):
         return phrase in text
-    return re.search(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", text) is not None
+    return _search(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", text) is not None
 
 
 def phrases(metric: Metric) -> tuple[str, ...]:
@@ -125,6 +149,30 @@ def examples(path: Path = REGISTRY_FILE) -> dict[str, list[str]]:
     return out
 
 
+@lru_cache(maxsize=1)
+def subjects(path: Path = REGISTRY_FILE) -> dict[str, tuple[str, ...]]:
+    """metrics.yaml: each metric's ``subject`` words (a reading by meaning needs one of them in the question)."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {name: tuple(_normalize(w) for w in m["subject"]) for name, m in raw["metrics"].items() if m.get("subject")}
+
+
+def _foreign_subject(text: str, name: str, phrase: str) -> bool:
+    """The question also names what another metric is about ("how many alerts did reps follow up on":
+    alerts, not leads): a registry word is then checked against the whole question like a short one."""
+    low = _normalize(text).replace(_normalize(phrase), " ")
+    own = set(subjects().get(name, ()))
+    return any(_matches(low, w) for other, words in subjects().items() if other != name for w in words if w not in own)
+
+
+def _on_subject(text: str, scores: dict[str, float], keep: str | None) -> dict[str, float]:
+    """The scores of the metrics the question could be about: a metric with ``subject`` words is out
+    when the question uses none of them ("我们组成交平均要多少天" names no new hire)."""
+    low = _normalize(text)
+    words = subjects()
+    return {k: v for k, v in scores.items()
+            if k == keep or k not in words or any(_matches(low, w) for w in words[k])}
+
+
 def encoder():
     from knowledge.e5 import e5_model
 
@@ -152,47 +200,130 @@ def _ranked(scores: dict[str, float]) -> list[str]:
 def link_metric(text: str, registry: Registry) -> MetricLink:
     """The metric the question asks about, with a calibrated confidence and the alternatives."""
     metric, phrase = lexical(text, registry)
-    if metric is not None and not _weak(phrase):
+    undefined = _undefined_phrase(text)
+    misfit = metric is not None and _misfit(text, metric, phrase)
+    checked = metric is not None and (_weak(phrase) or misfit or _foreign_subject(text, metric.name, phrase))
+    if metric is not None and not checked and len(undefined) <= len(_normalize(phrase)):
         return MetricLink(metric.name, 1.0, phrase, how="synonym")
-    scores = metric_scores(_without_noise(text, phrase), registry)
+    scores = _on_subject(text, metric_scores(_without_noise(text, phrase, registry), registry), metric.name if metric else None)
     probs = _softmax(scores)
     ranked = _ranked(scores)
+    if metric is not None and len(undefined) > len(_normalize(phrase)):  # "线索数量和转化率": the count is not defined
+        return MetricLink(None, 1.0, undefined, alternatives=tuple([metric.name] + [r for r in ranked if r != metric.name][:2]),
+                          how="undefined", scores=scores)
     if metric is not None:
-        return _guarded(metric.name, phrase, scores, probs, ranked)
+        return _guarded(metric.name, phrase, scores, probs, ranked, misfit=misfit, strong=not _weak(phrase) and not misfit)
+    return _by_meaning(scores, probs, ranked, names_undefined=bool(undefined))
+
+
+SHARE_CUE = re.compile(r"share of|what share|percentage|percent|proportion|ratio|\brate\b|%|比例|占比|百分比|比率|[\u4e00-\u9fff]率")
+
+
+AMOUNT_CUE = re.compile(r"金额|多少钱|(?<!high )(?<!high-)\bvalue\b|\bamount\b|\brevenue\b|\bworth\b|¥|\bcny\b|\brmb\b|万元")
+
+
+def _misfit(text: str, metric: Metric, phrase: str) -> bool:
+    """The figure asked for is not of the metric's kind, whatever word names it: a share of a count
+    ("what share of alerts got dismissed" — "alerts" names the alert volume) or an amount of money of
+    a rate, a duration or a score ("续约金额", "renewal value" are not the renewal rate). The metric's
+    own words are not a cue ("question rate" is a count per 10 minutes)."""
+    low = text.lower().replace(phrase.lower(), " ")
+    if metric.unit == "count" and SHARE_CUE.search(low):
+        return True
+    return metric.unit != "cny" and AMOUNT_CUE.search(low) is not None
+
+
+def _by_meaning(scores: dict[str, float], probs: dict[str, float], ranked: list[str], *, names_undefined: bool = False) -> MetricLink:
+    """No registry word in the question: the nearest metric, answered only when the reading is clear
+    and the question does not name an undefined concept word for word ("电话里客户说了多少痛点" is
+    near the pain-point pause but asks a count nobody defined: asked back, not answered)."""
     best = max(scores, key=scores.get)
     if best == UNDEFINED or scores[best] < FLOOR:
         return MetricLink(None, probs.get(UNDEFINED, 0.0), alternatives=tuple(ranked[:3]), how="undefined", scores=scores)
     alternatives = tuple(r for r in ranked if r != best)[:3]
-    if probs[best] < CONFIDENT:
+    if names_undefined or not _clear(best, scores, probs):
         return MetricLink(best, probs[best], alternatives=alternatives, how="unsure", scores=scores)
     return MetricLink(best, probs[best], alternatives=alternatives, how="embedding", scores=scores)
 
 
-def _guarded(name: str, phrase: str, scores: dict[str, float], probs: dict[str, float], ranked: list[str]) -> MetricLink:
-    """A short synonym is taken unless the whole question is clearly closer to another metric."""
+def _clear(best: str, scores: dict[str, float], probs: dict[str, float]) -> bool:
+    """A reading by meaning is probable and has no close runner-up — neither another metric nor an
+    undefined concept (a near tie between two metrics is a question, not an answer)."""
+    runner_up = max(v for k, v in scores.items() if k != best)
+    return probs[best] >= CONFIDENT and scores[best] - runner_up >= EMBED_MARGIN
+
+
+def _guarded(name: str, phrase: str, scores: dict[str, float], probs: dict[str, float], ranked: list[str], *,
+             misfit: bool = False, strong: bool = False) -> MetricLink:
+    """A short synonym is taken unless the whole question is clearly closer to another metric: then
+    that metric when its reading is clear and well ahead ("how often do I ask why on calls" is not
+    calls per rep), otherwise the question which one was meant. A full registry name checked because
+    the question also names another metric's subject is never replaced, only asked about."""
     top = ranked[0]
     if scores.get(UNDEFINED, 0.0) - scores[name] >= GUARD_MARGIN:  # "how long do reps take to act on alerts"
         return MetricLink(None, probs.get(UNDEFINED, 0.0), phrase, alternatives=tuple([name] + [r for r in ranked if r != name][:2]),
                           how="undefined", scores=scores)
-    if top != name and scores[top] - scores[name] >= GUARD_MARGIN:
-        return MetricLink(name, probs[name], phrase, alternatives=tuple([top] + [r for r in ranked if r not in (top, name)][:1]),
-                          how="unsure", scores=scores)
+    if misfit or (top != name and scores[top] - scores[name] >= GUARD_MARGIN):
+        return _contradicted(name, phrase, scores, probs, ranked, may_replace=not strong)
     return MetricLink(name, max(0.9, probs[name]), phrase, alternatives=tuple(r for r in ranked if r != name)[:2],
                       how="synonym", scores=scores)
 
 
+def _contradicted(name: str, phrase: str, scores: dict[str, float], probs: dict[str, float], ranked: list[str], *,
+                  may_replace: bool) -> MetricLink:
+    top = ranked[0]
+    if may_replace and scores[top] - scores[name] >= OVERRULE_MARGIN and _clear(top, scores, probs):
+        others = tuple([name] + [r for r in ranked if r not in (top, name)][:1])
+        return MetricLink(top, probs[top], alternatives=others, how="embedding", scores=scores)
+    return MetricLink(name, probs[name], phrase, alternatives=tuple(r for r in ranked if r != name)[:2], how="unsure", scores=scores)
+
+
+def _undefined_phrase(text: str) -> str:
+    """The longest concept of metrics.yaml's ``undefined:`` list the question names word for word ("" if none)."""
+    low = _normalize(text)
+    found = [p for p in (_normalize(u) for u in examples()[UNDEFINED]) if p and _matches(low, p)]
+    return max(found, key=len, default="")
+
+
 NOISE = re.compile(r"上个?月|本月|这个月|今年|去年|本季度|上个?季度|最近\d+天|this (month|quarter|year|week)|"
                    r"last (month|quarter|year|week)|"
-                   r"\b(in|the|of|for|by|per|my|our|what|what's|whats|is|was|are|show|me|tell|how)\b|是多少|多少|怎么样|呢|吗|的")
+                   r"\b(in|the|of|for|by|per|my|our|what|what's|whats|is|was|are|show|me|tell|how|team|pls|please)\b|是多少|多少|怎么样|呢|吗|的|"
+                   r"我们组|我们团队|我们部门|咱们组|组里|组内|团队里|我们|咱们|帮我|给我|请问|看一下|看看|查一下|查查|一下|我")
 
 
-def _without_noise(text: str, phrase: str) -> str:
-    """The question with its period words and fillers out: what is left says what is measured."""
-    cleaned = NOISE.sub(" ", text.lower())
+RANKING_NOISE = re.compile(r"\b(top|bottom)\s+\d+|(?<!倒数)前\s*(\d+|[一二两三四五六七八九十])\s*(个|位|名)?|"
+                           r"倒数(前|第)?\s*(\d+|[一二两三四五六七八九十])?\s*(个|位|名)?|排个?名|排行榜?")
+
+
+def _breakdown_words(registry: Registry) -> re.Pattern[str]:
+    """按区域 / 各行业 / 每个月 / by team / per rep / each quarter / monthly: how to slice, not what is measured."""
+    zh, en = set(), set()
+    for d in registry.dimensions.values():
+        zh.update(w for w in d.synonyms_zh if len(w) >= 2)
+        en.update(re.sub(r"^(by|per|each|every)\s+", "", w.lower()) for w in d.synonyms_en)
+    zh_alt = "|".join(re.escape(w) for w in sorted(zh, key=len, reverse=True))
+    en_alt = "|".join(re.escape(w) for w in sorted(en, key=len, reverse=True))
+    return re.compile(rf"(按照?|分|各个?|每一?个?|每位)\s*({zh_alt})|"
+                      rf"\b(by|per|each|every|for each|across)\s+((my|our|the)\s+)?({en_alt})\b|"
+                      rf"\b(monthly|weekly|quarterly|month by month|week by week|quarter by quarter|over time|trend)\b|"
+                      rf"按月|按周|按季度?|逐月|逐周|趋势|走势|以来|至今|\bsince\b")
+
+
+def _without_noise(text: str, phrase: str, registry: Registry | None = None) -> str:
+    """The question with its periods, comparisons, breakdowns, rankings and fillers out: what is
+    left says what is measured ("how often do reps adopt AI suggestions, by quarter this year")."""
+    low = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text.lower())
+    chars = list(low)
+    for start, end in period_spans(low, date.today()):
+        chars[start:end] = " " * (end - start)
+    cleaned = "".join(chars)
+    if registry is not None:
+        cleaned = _breakdown_words(registry).sub(" ", cleaned)
+    cleaned = NOISE.sub(" ", RANKING_NOISE.sub(" ", cleaned))
     cleaned = re.sub(r"\s+", " ", cleaned).strip()
     return cleaned or text
 
 
 def closest_metrics(text: str, registry: Registry, n: int = 3) -> list[str]:
     """The defined metrics nearest in meaning to the question — offered instead of a guessed number."""
-    return _ranked(metric_scores(text, registry))[:n]
+    return _ranked(metric_scores(_without_noise(text, "", registry), registry))[:n]
