@@ -566,10 +566,11 @@ def names_data(turn) -> bool:
 
 def _asks_kpi(question: str) -> bool:
     """A registry metric is named (and the question is not about one lead)."""
-    from tools.kpi.parser import find_metric
+    from agent.understanding.calls import _link
     from tools.kpi.registry import load_registry
 
-    metric, _ = find_metric(question, load_registry())
+    name = _link(question).metric  # the linker's guarded reading: "oakridge renewal status" names no renewal rate
+    metric = load_registry().metrics.get(name) if name else None
     if metric is None or re.search(r"这条线索|这个客户|this lead|lead #?\d+|线索\s*#?\d+(?!\d)(?!\s*(小时|天|日|h\b|%))", question, re.I):
         return False
     if metric.per_lead:

@@ -108,7 +108,9 @@ def slot_factors(t: Turn, top: str | None = None) -> dict[str, float]:
     factors: dict[str, float] = {}
     if not PRACTICE_CUE.search(t.question) and (_asks_kpi(t.question) or _links_a_metric(t.question)
                                                  or _names_undefined_metric(t.question)):
-        factors["kpi"] = 4.0  # ("想模拟一下续约客户嫌涨价" names a metric word, but asks for a role-play)
+        # ("想模拟一下续约客户嫌涨价" names a metric word, but asks for a role-play); one bare word of a metric
+        # ("renewal") with nothing asking for a figure is only a hint: "oakridge renewal status", "renewals - how early …"
+        factors["kpi"] = 1.5 if _bare_metric_word(t.question) else 4.0
     if not WHO_CUE.search(t.question):
         factors["routing_who"] = 0.2
     if not WHY_CUE.search(t.question):
@@ -191,6 +193,20 @@ def _kind_with_id(t: Turn, number: int) -> str | None:
     return None
 
 
+FIGURE_CUE = re.compile(r"率|多少|几个|几条|平均|均值|占比|比例|趋势|走势|各|按|排名|最高|最低|对比|环比|同比|数量|总|"
+                        r"(?<![a-z])(rate|ratio|share|average|avg|mean|how many|how much|by|per|trend|top|bottom|highest|lowest|"
+                        r"vs|compared?|total|count|number|value|percent|%)(?![a-z])", re.I)
+
+
+def _bare_metric_word(question: str) -> bool:
+    """The metric is named by one short word only, and nothing in the question asks for a figure."""
+    link = _link(question)
+    phrase = (getattr(link, "phrase", "") or "").strip()
+    if link.how != "synonym" or not phrase or FIGURE_CUE.search(question):
+        return False
+    return (" " not in phrase and phrase.isascii() and len(phrase) <= 10) or (not phrase.isascii() and len(phrase) <= 2)
+
+
 def _names_a_scenario(t: Turn) -> bool:
     from agent.planners import practice_request
 
@@ -230,7 +246,8 @@ def _names_undefined_metric(question: str) -> bool:
 
     scores = dict(_link(question).scores)
     undefined = scores.pop(UNDEFINED, 0.0)
-    return bool(scores) and undefined - max(scores.values()) >= 0.04  # clearly closer to an undefined KPI than to any metric
+    # close to an undefined KPI, and clearly closer to it than to any metric
+    return bool(scores) and undefined >= 0.9 and undefined - max(scores.values()) >= 0.04
 
 
 FOLLOW_UP = re.compile(r"^(那|他|她|它|这个|这家|该|and\b|what about|how about|his\b|her\b|its\b|their\b|that\b)", re.I)

@@ -87,8 +87,8 @@ def _ctx(session, login, lang="zh"):
 
 
 @pytest.mark.parametrize("question,lang,words", [
-    ("what's our NPS this quarter", "en", "not one of the defined metrics"), ("上个月毛利率", "zh", "不在已定义的指标里"),
-    ("average call duration this month", "en", "not one of the defined metrics"),
+    ("what's our NPS this quarter", "en", "not a defined metric"), ("上个月毛利率", "zh", "不在已定义的指标里"),
+    ("average call duration this month", "en", "not a defined metric"),
 ])
 def test_an_undefined_kpi_names_the_closest_defined_ones_and_no_number(demo_engine, question, lang, words):
     with session_factory(demo_engine)() as session, pytest.raises(KpiClarification, match=words) as err:

@@ -424,8 +424,8 @@ def clarification(ctx: ToolContext, parsed: ParsedQuestion) -> KpiClarification:
             f"Which one do you mean?\n{listed}"), choices, parsed.understood)
     names = ("、" if ctx.language == "zh" else ", ").join(label(n) for n in parsed.closest)
     return KpiClarification(ctx.t(
-        f"这个问题不在已定义的指标里,我不会猜一个数字。最接近的指标:{names}。",
-        f"That is not one of the defined metrics, and I won't guess a number. Closest metrics: {names}."),
+        f"这个指标未定义(不在已定义的指标里),我不会猜一个数字。最接近的指标:{names}。",
+        f"That is not a defined metric, so I won't guess a number. Closest metrics: {names}."),
         list(parsed.closest), None)
 
 
