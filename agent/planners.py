@@ -296,6 +296,14 @@ def why_of_an_alert(turn) -> tuple[str, dict[str, Any]] | None:
 REFERS = re.compile(r"它|这条|这个|这家|该线索|该客户|(?<![a-z])(its|it|this one|that one|this lead|that lead)(?![a-z])", re.I)
 
 
+def creative_request(turn) -> bool:
+    """"write me a haiku about closing deals", "讲个销售段子": writing to order, whatever its topic, is
+    not something the data or the playbooks answer."""
+    from agent.understanding.calls import CREATIVE_CUE
+
+    return bool(CREATIVE_CUE.search(turn.question)) and not names_data(turn)
+
+
 def refers_to_the_lead(turn) -> bool:
     """"and what about its intent?" right after a lead: about that lead, not small talk."""
     from agent.understanding.calls import names_something
@@ -415,6 +423,8 @@ class OfflinePlanner:
         top = readings[0]
         # how sure, counting the readings that call the same tool (lead status vs lead list is one tool)
         sure = sum(r.confidence for r in readings if r.tool == top.tool)
+        if creative_request(turn):
+            return self.message(self.capabilities(turn.ctx, tools), clear_choices=True)
         if top.tool is None and refers_to_the_lead(turn):
             from agent.understanding.calls import BUILDERS
 
@@ -569,7 +579,8 @@ def _asks_kpi(question: str) -> bool:
     from agent.understanding.calls import _link
     from tools.kpi.registry import load_registry
 
-    name = _link(question).metric  # the linker's guarded reading: "oakridge renewal status" names no renewal rate
+    link = _link(question)  # the linker's guarded word match: "oakridge renewal status" names no renewal rate
+    name = link.metric if link.how == "synonym" else None
     metric = load_registry().metrics.get(name) if name else None
     if metric is None or re.search(r"这条线索|这个客户|this lead|lead #?\d+|线索\s*#?\d+(?!\d)(?!\s*(小时|天|日|h\b|%))", question, re.I):
         return False

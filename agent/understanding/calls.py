@@ -132,8 +132,6 @@ def slot_factors(t: Turn, top: str | None = None) -> dict[str, float]:
         # "啥是培育池", "is it ok to give the department head a gift card": the playbooks, not the data
         factors["knowledge_policy"] = factors.get("knowledge_policy", 1.0) * 3.0
         factors["knowledge_howto"] = factors.get("knowledge_howto", 1.0) * 2.0
-    if CREATIVE_CUE.search(t.question):
-        factors["out_of_scope"] = 4.0  # "write me a haiku about closing deals": writing to order is not sales data
     if DOMAIN_WORD.search(t.question) and not HELP_CUE.search(t.question):
         factors["help"] = 0.3  # "and what about its intent?" asks about something, not what the copilot can do
     for intent, factor in _decision_kind_factors(t).items():

@@ -205,9 +205,12 @@ def link_metric(text: str, registry: Registry) -> MetricLink:
     checked = metric is not None and (_weak(phrase) or misfit or _foreign_subject(text, metric.name, phrase))
     if metric is not None and not checked and len(undefined) <= len(_normalize(phrase)):
         return MetricLink(metric.name, 1.0, phrase, how="synonym")
-    scores = _on_subject(text, metric_scores(_without_noise(text, phrase, registry), registry), metric.name if metric else None)
+    measured = _without_noise(text, phrase, registry)
+    scores = _on_subject(text, metric_scores(measured, registry), metric.name if metric else None)
     probs = _softmax(scores)
     ranked = _ranked(scores)
+    if metric is None and not _says_what_is_measured(measured):  # "按区域呢?": a follow-up, no metric of its own
+        return MetricLink(None, 0.0, alternatives=tuple(ranked[:3]), how="undefined", scores=scores)
     if metric is not None and len(undefined) > len(_normalize(phrase)):  # "线索数量和转化率": the count is not defined
         return MetricLink(None, 1.0, undefined, alternatives=tuple([metric.name] + [r for r in ranked if r != metric.name][:2]),
                           how="undefined", scores=scores)
@@ -231,6 +234,12 @@ def _misfit(text: str, metric: Metric, phrase: str) -> bool:
     if metric.unit == "count" and SHARE_CUE.search(low):
         return True
     return metric.unit != "cny" and AMOUNT_CUE.search(low) is not None
+
+
+def _says_what_is_measured(measured: str) -> bool:
+    """Something is left once periods, breakdowns and fillers are out: two word characters or more."""
+    rest = re.sub(r"\b(and|what|about|how|the|then|so|now|for)\b", " ", measured.lower())
+    return len(re.sub(r"[\W_]|呢|吗|吧|啊|呀|的|了|那|么", "", rest)) >= 2
 
 
 def _by_meaning(scores: dict[str, float], probs: dict[str, float], ranked: list[str], *, names_undefined: bool = False) -> MetricLink:
