@@ -293,6 +293,8 @@ def why_of_an_alert(turn) -> tuple[str, dict[str, Any]] | None:
     return ("alerts", {"action": "explain", "alert_id": item["id"]}) if item else None
 
 
+KPI_PLAUSIBLE = 0.02  # below this, the classifier's KPI reading is not worth the metric linker's second encoding
+
 REFERS = re.compile(r"它|这条|这个|这家|该线索|该客户|(?<![a-z])(its|it|this one|that one|this lead|that lead)(?![a-z])", re.I)
 
 
@@ -443,7 +445,8 @@ class OfflinePlanner:
         from agent.understanding.intents import reweigh, shared_classifier
 
         readings = shared_classifier().classify(turn.question, allowed=turn.tools)
-        readings = reweigh(readings, slot_factors(turn, readings[0].intent))
+        kpi_likely = any(r.intent == "kpi" and r.confidence >= KPI_PLAUSIBLE for r in readings)
+        readings = reweigh(readings, slot_factors(turn, readings[0].intent, kpi_likely=kpi_likely))
         return [r for r in readings if r.intent in BUILDERS or r.tool is None]
 
     def when_unsure(self, turn, readings: list, tools: list[ToolSpec]) -> AIMessage:
@@ -576,11 +579,10 @@ def names_data(turn) -> bool:
 
 def _asks_kpi(question: str) -> bool:
     """A registry metric is named (and the question is not about one lead)."""
-    from agent.understanding.calls import _link
+    from tools.kpi.linker import named_metric
     from tools.kpi.registry import load_registry
 
-    link = _link(question)  # the linker's guarded word match: "oakridge renewal status" names no renewal rate
-    name = link.metric if link.how == "synonym" else None
+    name = named_metric(question, load_registry())  # the guarded word match: "oakridge renewal status" names no renewal rate
     metric = load_registry().metrics.get(name) if name else None
     if metric is None or re.search(r"这条线索|这个客户|this lead|lead #?\d+|线索\s*#?\d+(?!\d)(?!\s*(小时|天|日|h\b|%))", question, re.I):
         return False

@@ -99,15 +99,17 @@ LEAD_CUE = re.compile(r"线索|这条|那条|这个|这单|那单|单子|\blead\
 LEAD_INTENTS = ("lead_status", "journey", "routing_who", "routing_why")
 
 
-def slot_factors(t: Turn, top: str | None = None) -> dict[str, float]:
+def slot_factors(t: Turn, top: str | None = None, *, kpi_likely: bool = True) -> dict[str, float]:
     """What the deterministic slots say about the readings: a registry metric named makes a KPI
     likelier; a reading that needs a word the question lacks ("who" to route, "why" to explain a
     routing, a practice word to start one) is unlikelier."""
     from agent.planners import _asks_kpi
 
     factors: dict[str, float] = {}
-    if not PRACTICE_CUE.search(t.question) and (_asks_kpi(t.question) or _links_a_metric(t.question)
-                                                 or _names_undefined_metric(t.question)):
+    # the metric linker's embedding (a second encoding) only when a KPI is a plausible reading at all
+    by_meaning = kpi_likely or bool(FIGURE_CUE.search(t.question))
+    if not PRACTICE_CUE.search(t.question) and (_asks_kpi(t.question) or (by_meaning and (
+            _links_a_metric(t.question) or _names_undefined_metric(t.question)))):
         # ("想模拟一下续约客户嫌涨价" names a metric word, but asks for a role-play); one bare word of a metric
         # ("renewal") with nothing asking for a figure is only a hint: "oakridge renewal status", "renewals - how early …"
         factors["kpi"] = 1.5 if _bare_metric_word(t.question) else 4.0

@@ -197,6 +197,15 @@ def _ranked(scores: dict[str, float]) -> list[str]:
     return [k for k, _ in sorted(scores.items(), key=lambda kv: -kv[1]) if k != UNDEFINED]
 
 
+def named_metric(text: str, registry: Registry) -> str | None:
+    """The metric a registry word names outright — not weak, not contradicted by the rest of the
+    question, no undefined concept said at more length — found without the encoder."""
+    metric, phrase = lexical(text, registry)
+    if metric is None or _weak(phrase) or _misfit(text, metric, phrase) or _foreign_subject(text, metric.name, phrase):
+        return None
+    return metric.name if len(_undefined_phrase(text)) <= len(_normalize(phrase)) else None
+
+
 def link_metric(text: str, registry: Registry) -> MetricLink:
     """The metric the question asks about, with a calibrated confidence and the alternatives."""
     metric, phrase = lexical(text, registry)

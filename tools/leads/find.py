@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -144,11 +145,16 @@ def _lead_names_query(stmt: Select) -> Select:
             .outerjoin(Contact, Contact.id == Lead.contact_id))
 
 
-def _name_fields(row: Any) -> dict[str, set[str]]:
+def _name_fields(row: Any) -> dict[str, frozenset[str]]:
     """One lead's name tokens, by field."""
     _id, name, _status, _created, account, account_en, contact = row
-    return {"account": name_tokens(account), "account_en": name_tokens(account_en),
-            "lead": name_tokens(name), "contact": name_tokens(contact)}
+    return {"account": _tokens(account), "account_en": _tokens(account_en), "lead": _tokens(name), "contact": _tokens(contact)}
+
+
+@lru_cache(maxsize=65536)
+def _tokens(name: str | None) -> frozenset[str]:
+    """A name's tokens, once per process: the same names are scanned for every question."""
+    return frozenset(name_tokens(name))
 
 
 def _expand_token(q: str, vocab: set[str]) -> set[str]:
