@@ -81,3 +81,21 @@ def test_specs(demo_engine, question, metric, dims, filters, compare_filters, to
     assert (spec.dimensions, spec.filters, spec.compare_filters, spec.top_n) == (dims, filters, compare_filters, top_n)
     if top_n:
         assert spec.order == order
+
+
+@pytest.mark.parametrize("text", ["按区域呢?", "那本季度呢?", "and by team?", "按月看呢"])
+def test_a_follow_up_with_nothing_measured_names_no_metric_by_meaning(text):
+    from tools.kpi import link_metric, load_registry
+    from tools.kpi.linker import named_metric
+
+    link = link_metric(text, load_registry())
+    assert link.metric is None and named_metric(text, load_registry()) is None
+
+
+@pytest.mark.parametrize("text, metric", [("上个月赢单率是多少", "win_rate"), ("close rate by region", "win_rate"),
+                                          ("oakridge renewal status", None)])
+def test_named_metric_is_the_guarded_word_match(text, metric):
+    from tools.kpi import load_registry
+    from tools.kpi.linker import named_metric
+
+    assert named_metric(text, load_registry()) == metric

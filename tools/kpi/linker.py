@@ -201,7 +201,8 @@ def named_metric(text: str, registry: Registry) -> str | None:
     """The metric a registry word names outright — not weak, not contradicted by the rest of the
     question, no undefined concept said at more length — found without the encoder."""
     metric, phrase = lexical(text, registry)
-    if metric is None or _weak(phrase) or _misfit(text, metric, phrase) or _foreign_subject(text, metric.name, phrase):
+    weak = _weak(phrase) and not re.search(r"率|占比|比例|rate|ratio|share", phrase, re.I)  # "赢单率" says itself; "calls" may not
+    if metric is None or weak or _misfit(text, metric, phrase) or _foreign_subject(text, metric.name, phrase):
         return None
     return metric.name if len(_undefined_phrase(text)) <= len(_normalize(phrase)) else None
 
