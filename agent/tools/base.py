@@ -52,30 +52,42 @@ def resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False) -
     With ``account_level``, several close matches on one account are not ambiguous: any of
     them leads to the account."""
     matches = find_leads(ctx=ctx, query=query)
-    hidden = (not any(m.score >= 0.995 for m in matches) and names_hidden_account(ctx, query)) \
-        or (not matches and any(m.score >= 0.9 for m in find_hidden_leads(ctx=ctx, query=query)))
-    if hidden:
-        # the question names an account the asker may not see: never answer with a look-alike of it
-        raise PermissionDenied(ctx.t("这个客户不在你的权限范围内,我不能提供它的信息;如需了解,请联系你的经理或管理员。",
-                                     "That account is outside what you may see, so I can't share anything about it; "
-                                     "ask your manager or an admin."))
+    refuse_a_hidden_account(ctx, query, matches)
     if not matches:
         return ToolOutput(text=ctx.t("在你能查看的线索里没有找到这条线索;可以给出客户名称或线索编号。",
                                      "I found no such lead among the ones you may see; give the account name or the lead id."),
                           error="not_found")
     top = [m for m in matches if m.score >= matches[0].score - 0.05]
-    if len(top) > 1 and account_level:
-        accounts = set(ctx.session.scalars(select(Lead.account_id).where(Lead.id.in_([m.lead_id for m in top]))))
-        if len(accounts) == 1:
-            return top[0].lead_id
-    if len(top) > 1:
-        names = "\n".join(f"- #{m.lead_id} {m.name}" for m in matches[:5])
-        accounts = set(ctx.session.scalars(select(Lead.account_id).where(Lead.id.in_([m.lead_id for m in matches]))))
-        # one account's leads: a follow-up that picks none ("下一步该干嘛") is about that account's first lead
-        focus = {"account_id": accounts.pop(), "lead_id": None} if len(accounts) == 1 else {}
-        return ToolOutput(text=ctx.t(f"找到多条可能的线索,请指明是哪一条:\n{names}", f"Several leads match — which one?\n{names}"),
-                          data={"choices": [m.to_json() for m in matches]}, confidence=0.3, focus=focus)
-    return matches[0].lead_id
+    if len(top) == 1:
+        return matches[0].lead_id
+    if account_level and len(_accounts_of(ctx, top)) == 1:
+        return top[0].lead_id
+    return _which_lead(ctx, matches)
+
+
+def refuse_a_hidden_account(ctx: ToolContext, query: str, matches: list) -> None:
+    """The question names an account the asker may not see — in full, or (when nothing visible
+    matches) in part or abbreviated: refused, never answered with a look-alike of it."""
+    hidden = (not any(m.score >= 0.995 for m in matches) and names_hidden_account(ctx, query)) \
+        or (not matches and any(m.score >= 0.9 for m in find_hidden_leads(ctx=ctx, query=query)))
+    if hidden:
+        raise PermissionDenied(ctx.t("这个客户不在你的权限范围内,我不能提供它的信息;如需了解,请联系你的经理或管理员。",
+                                     "That account is outside what you may see, so I can't share anything about it; "
+                                     "ask your manager or an admin."))
+
+
+def _accounts_of(ctx: ToolContext, matches: list) -> set[int]:
+    return set(ctx.session.scalars(select(Lead.account_id).where(Lead.id.in_([m.lead_id for m in matches]))))
+
+
+def _which_lead(ctx: ToolContext, matches: list) -> ToolOutput:
+    """Several leads match: the choice, and — when they are one account's — that account in focus, so
+    a follow-up that picks none ("下一步该干嘛") is about its first lead."""
+    names = "\n".join(f"- #{m.lead_id} {m.name}" for m in matches[:5])
+    accounts = _accounts_of(ctx, matches)
+    focus = {"account_id": accounts.pop(), "lead_id": None} if len(accounts) == 1 else {}
+    return ToolOutput(text=ctx.t(f"找到多条可能的线索,请指明是哪一条:\n{names}", f"Several leads match — which one?\n{names}"),
+                      data={"choices": [m.to_json() for m in matches]}, confidence=0.3, focus=focus)
 
 
 def names_hidden_account(ctx: ToolContext, query: str) -> bool:

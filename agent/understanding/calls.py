@@ -100,48 +100,69 @@ LEAD_INTENTS = ("lead_status", "journey", "routing_who", "routing_why")
 
 
 def slot_factors(t: Turn, top: str | None = None, *, kpi_likely: bool = True) -> dict[str, float]:
-    """What the deterministic slots say about the readings: a registry metric named makes a KPI
-    likelier; a reading that needs a word the question lacks ("who" to route, "why" to explain a
-    routing, a practice word to start one) is unlikelier."""
+    """What the deterministic slots say about the readings, as factors on their probabilities: a
+    metric named makes a KPI likelier; a reading that needs a word the question lacks ("who" to
+    route, "why" to explain, a practice word to start one) is unlikelier; a lead named by id or
+    account makes a lead question likelier than a KPI or a playbook."""
+    factors: dict[str, float] = {}
+    for part in (_metric_factors(t, kpi_likely), _missing_word_factors(t), _practice_factors(t), _cue_factors(t),
+                 _decision_kind_factors(t)):
+        for intent, factor in part.items():
+            factors[intent] = factors.get(intent, 1.0) * factor
+    if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and _names_a_visible_lead(t)):
+        factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
+        factors["kpi"] = 0.3
+    return factors
+
+
+def _metric_factors(t: Turn, kpi_likely: bool) -> dict[str, float]:
+    """A metric named by a registry word — or, when a KPI is a plausible reading at all (the linker's
+    embedding is a second encoding), by meaning — or an undefined KPI. Not in a role-play request
+    ("想模拟一下续约客户嫌涨价"); one bare metric word with nothing asking for a figure is only a hint
+    ("oakridge renewal status", "renewals - how early …")."""
     from agent.planners import _asks_kpi
 
-    factors: dict[str, float] = {}
-    # the metric linker's embedding (a second encoding) only when a KPI is a plausible reading at all
+    if PRACTICE_CUE.search(t.question):
+        return {}
     by_meaning = kpi_likely or bool(FIGURE_CUE.search(t.question))
-    if not PRACTICE_CUE.search(t.question) and (_asks_kpi(t.question) or (by_meaning and (
-            _links_a_metric(t.question) or _names_undefined_metric(t.question)))):
-        # ("想模拟一下续约客户嫌涨价" names a metric word, but asks for a role-play); one bare word of a metric
-        # ("renewal") with nothing asking for a figure is only a hint: "oakridge renewal status", "renewals - how early …"
-        factors["kpi"] = 1.5 if _bare_metric_word(t.question) else 4.0
+    if _asks_kpi(t.question) or (by_meaning and (_links_a_metric(t.question) or _names_undefined_metric(t.question))):
+        return {"kpi": 1.5 if _bare_metric_word(t.question) else 4.0}
+    return {}
+
+
+def _missing_word_factors(t: Turn) -> dict[str, float]:
+    """Readings that need a word the question lacks."""
+    factors: dict[str, float] = {}
     if not WHO_CUE.search(t.question):
         factors["routing_who"] = 0.2
     if not WHY_CUE.search(t.question):
-        factors["routing_why"] = 0.2
-        factors["alert_explain"] = 0.3
-    if not PRACTICE_CUE.search(t.question):
-        factors["practice_start"] = 0.3
-    elif _names_a_scenario(t):
-        factors["practice_start"] = 6.0  # "开始练习 新能源风场运维的“为什么”追问": a scenario named, whatever its words
+        factors.update(routing_why=0.2, alert_explain=0.3)
     if not ASSIGN_CUE.search(t.question):
         factors["practice_assign"] = 0.2
-    if PRACTICE_CUE.search(t.question) and SCENARIO_CUE.search(t.question):
-        factors["practice_start"] = factors.get("practice_start", 1.0) * 4.0  # "有哪些场景可以练": the scenarios
+    if DOMAIN_WORD.search(t.question) and not HELP_CUE.search(t.question):
+        factors["help"] = 0.3  # "and what about its intent?" asks about something, not what the copilot can do
+    return factors
+
+
+def _practice_factors(t: Turn) -> dict[str, float]:
+    """Starting practice needs a practice word; a scenario named ("开始练习 新能源风场运维的“为什么”追问")
+    or asked about ("有哪些场景可以练") makes it likely, whatever the scenario's words."""
+    if not PRACTICE_CUE.search(t.question):
+        return {"practice_start": 0.3}
+    factor = 6.0 if _names_a_scenario(t) else 1.0
+    return {"practice_start": factor * 4.0} if SCENARIO_CUE.search(t.question) else ({"practice_start": factor} if factor != 1.0 else {})
+
+
+def _cue_factors(t: Turn) -> dict[str, float]:
+    """Words that point at one capability: a why about a lead routed to someone, journey words, a
+    definition or policy question that names nothing in the data ("啥是培育池", "PIPL有啥要注意的")."""
+    factors: dict[str, float] = {}
     if WHY_CUE.search(t.question) and ROUTED_CUE.search(t.question):
         factors["routing_why"] = 4.0
     if JOURNEY_CUE.search(t.question):
         factors["journey"] = 3.0
     if (DEFINITION_CUE.search(t.question) or POLICY_CUE.search(t.question)) and not _names_data(t):
-        # "啥是培育池", "is it ok to give the department head a gift card": the playbooks, not the data
-        factors["knowledge_policy"] = factors.get("knowledge_policy", 1.0) * 3.0
-        factors["knowledge_howto"] = factors.get("knowledge_howto", 1.0) * 2.0
-    if DOMAIN_WORD.search(t.question) and not HELP_CUE.search(t.question):
-        factors["help"] = 0.3  # "and what about its intent?" asks about something, not what the copilot can do
-    for intent, factor in _decision_kind_factors(t).items():
-        factors[intent] = factors.get(intent, 1.0) * factor
-    if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and _names_a_visible_lead(t)):
-        # a lead named by id or by its account: a question about that lead, not a KPI or a playbook
-        factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
-        factors["kpi"] = 0.3
+        factors.update(knowledge_policy=3.0, knowledge_howto=2.0)
     return factors
 
 
