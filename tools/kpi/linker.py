@@ -217,16 +217,21 @@ def link_metric(text: str, registry: Registry) -> MetricLink:
         return MetricLink(metric.name, 1.0, phrase, how="synonym")
     measured = _without_noise(text, phrase, registry)
     scores = _on_subject(text, metric_scores(measured, registry), metric.name if metric else None)
-    probs = _softmax(scores)
+    if metric is None:
+        if not _says_what_is_measured(measured):  # "按区域呢?": a follow-up, no metric of its own
+            return MetricLink(None, 0.0, alternatives=tuple(_ranked(scores)[:3]), how="undefined", scores=scores)
+        return _by_meaning(scores, _softmax(scores), _ranked(scores), names_undefined=bool(undefined))
+    return _checked_word(metric.name, phrase, undefined, scores, misfit=misfit)
+
+
+def _checked_word(name: str, phrase: str, undefined: str, scores: dict[str, float], *, misfit: bool) -> MetricLink:
+    """A registry word that needs the whole question's reading: an undefined concept said at more
+    length ("线索数量和转化率": the count is not defined), else the guard between the word and the meaning."""
     ranked = _ranked(scores)
-    if metric is None and not _says_what_is_measured(measured):  # "按区域呢?": a follow-up, no metric of its own
-        return MetricLink(None, 0.0, alternatives=tuple(ranked[:3]), how="undefined", scores=scores)
-    if metric is not None and len(undefined) > len(_normalize(phrase)):  # "线索数量和转化率": the count is not defined
-        return MetricLink(None, 1.0, undefined, alternatives=tuple([metric.name] + [r for r in ranked if r != metric.name][:2]),
+    if len(undefined) > len(_normalize(phrase)):
+        return MetricLink(None, 1.0, undefined, alternatives=tuple([name] + [r for r in ranked if r != name][:2]),
                           how="undefined", scores=scores)
-    if metric is not None:
-        return _guarded(metric.name, phrase, scores, probs, ranked, misfit=misfit, strong=not _weak(phrase) and not misfit)
-    return _by_meaning(scores, probs, ranked, names_undefined=bool(undefined))
+    return _guarded(name, phrase, scores, _softmax(scores), ranked, misfit=misfit, strong=not _weak(phrase) and not misfit)
 
 
 SHARE_CUE = re.compile(r"share of|what share|percentage|percent|proportion|ratio|\brate\b|%|比例|占比|百分比|比率|[\u4e00-\u9fff]率")
