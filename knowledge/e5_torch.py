@@ -164,7 +164,6 @@ class PassageEncoder:
 
     def encode(self, texts: list[str], *, prefix: str = "passage: ", threads: int | None = None) -> np.ndarray:
         """L2-normalized mean-pooled vectors (n × 384, float32)."""
-        import torch
 
         windows = []  # (text index, ids incl. specials)
         for i, text in enumerate(texts):
