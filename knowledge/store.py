@@ -49,7 +49,9 @@ class Fusion:
     keyword: float = 1.0  # BM25 of the question in its own language
     keyword_cross: float = 0.5  # BM25 of the question in the other language (latin words only can match)
     translated: float = 0.3  # BM25 of its translation (LLM, else glossary) in the other language
-    other_language: float = 1.05  # the other language's fused list (> 1: its best passage wins a tie with the own language's second)
+    other_language: float = 1.05  # the other language's fused list when its best dense match leads (> 1: two of the top three)
+    other_language_trailing: float = 0.95  # … when it does not (< 1: the question's own language gets two of the top three)
+    language_margin: float = 0.0  # how far (hub-corrected cosine) the other language's best must lead (dev: -0.05…0.02 tie)
     rrf_k: int = 10
     hub_penalty: float = 1.0  # × a chunk's hubness (mean cosine to generic questions), off its cosine
 
@@ -502,18 +504,22 @@ class KnowledgeStore:
         translate = translate or self.translate
         found: dict[str, Hit] = {}
         plans = self._plan(query, qlang, languages, visibility, kinds, translate)
-        per_language: list[tuple[float, list[str]]] = []
+        per_language: list[tuple[str, list[str]]] = []
+        best: dict[str, float] = {}  # per language: its best hub-corrected cosine
         for language, other, parts, vector_future in plans:
             weighted = self._keyword_lists(query, other, language, qlang, parts, k, found)
             vector = vector_future.result() if vector_future is not None else None
             if vector is not None:
+                cosines: dict[str, float] = {}
                 for part, access in parts:
-                    weighted.append((FUSION.dense, self._dense(part, vector, k, access, found, qlang)))
+                    weighted.append((FUSION.dense, self._dense(part, vector, k, access, found, qlang, cosines)))
+                if cosines:
+                    best[language] = max(cosines.values())
             fused = _rrf(weighted)
             if fused:
-                own = language == qlang
-                per_language.insert(0 if own else len(per_language), (1.0 if own else FUSION.other_language, fused))
-        scores = _rrf_scores(per_language)
+                per_language.insert(0 if language == qlang else len(per_language), (language, fused))
+        weighted_languages = [(1.0 if lang == qlang else _other_weight(best, qlang, lang), ranked) for lang, ranked in per_language]
+        scores = _rrf_scores(weighted_languages)
         # ties (the same rank in each language at other_language 1.0) go to the question's language
         order = {cid: i for i, cid in enumerate(_interleaved([ranked for _, ranked in per_language]))}
         best = sorted(scores, key=lambda c: (-scores[c], order[c]))[:k]
@@ -571,40 +577,44 @@ class KnowledgeStore:
         return out
 
     def _dense(self, part: str, vector: list[float], k: int, access: Access, found: dict[str, Hit],
-               qlang: str = "en") -> list[str]:
+               qlang: str = "en", cosines: dict[str, float] | None = None) -> list[str]:
         """Nearest visible chunks of a partition. Chroma returns ids and distances only; texts
         and the access check come from the catalog. With an access filter, over-fetch and keep
         the visible ones (everything ranked above them is invisible, so they are the true top
-        k); only when too few come back, ask Chroma with the filter."""
+        k); only when too few come back, ask Chroma with the filter. ``cosines`` receives the kept
+        chunks' hub-corrected cosines."""
         col = self._col(part)
         count = self.keywords.partitions().get(part, 0)
         if count == 0:
             return []
-        ids, rows, keep = self._nearest_visible(col, vector, k, access, found, qlang, count)
+        scored: dict[str, float] = {}
+        ids, rows, keep = self._nearest_visible(col, vector, k, access, found, qlang, count, scored)
         if not access.everything and len(keep) < k and len(ids) < count:
-            ids, rows, keep = self._nearest_filtered(col, vector, k, access, qlang, count)
+            ids, rows, keep = self._nearest_filtered(col, vector, k, access, qlang, count, scored)
+        if cosines is not None:
+            cosines.update({cid: scored[cid] for cid in keep if cid in scored})
         for cid in keep:
             if cid not in found and cid in rows:
                 found[cid] = _hit(cid, rows[cid].document, rows[cid].metadata)
         return [cid for cid in keep if cid in found][: k * 3]
 
     def _nearest_visible(self, col, vector: list[float], k: int, access: Access, found: dict[str, Hit], qlang: str,
-                         count: int) -> tuple[list[str], dict[str, Any], list[str]]:
+                         count: int, scored: dict[str, float] | None = None) -> tuple[list[str], dict[str, Any], list[str]]:
         """Over-fetch the nearest chunks without a filter, then keep those the access allows (or
         already found): the ids Chroma returned, their catalog rows, the kept ids."""
         want = max(30, k * 3) if access.everything else max(60, k * 20)
         res = col.query(query_embeddings=[vector], n_results=min(want, count), include=["distances", "metadatas"])
-        ids = _hub_corrected(res, qlang)
+        ids = _hub_corrected(res, qlang, scored)
         rows = self.keywords.rows([i for i in ids if i not in found] if access.everything else ids)
         keep = [i for i in ids if i in found or (i in rows and access.allows(rows[i].rep_id, rows[i].exemplar))]
         return ids, rows, keep
 
     def _nearest_filtered(self, col, vector: list[float], k: int, access: Access, qlang: str,
-                          count: int) -> tuple[list[str], dict[str, Any], list[str]]:
+                          count: int, scored: dict[str, float] | None = None) -> tuple[list[str], dict[str, Any], list[str]]:
         """The nearest chunks with the access as a Chroma filter (when over-fetching kept too few)."""
         res = col.query(query_embeddings=[vector], n_results=min(k * 3, count), where=chroma_access_filter(access),
                         include=["distances", "metadatas"])
-        ids = _hub_corrected(res, qlang)
+        ids = _hub_corrected(res, qlang, scored)
         rows = self.keywords.rows(ids)
         return ids, rows, [i for i in ids if i in rows]
 
@@ -617,14 +627,28 @@ def _probes_digest() -> str:
     return hashlib.sha256(Path(__file__).with_name("hub_probes.yaml").read_bytes()).hexdigest()[:16]
 
 
-def _hub_corrected(res: dict[str, Any], qlang: str) -> list[str]:
+def _hub_corrected(res: dict[str, Any], qlang: str, scored: dict[str, float] | None = None) -> list[str]:
     """Chroma's nearest ids re-ordered by cosine minus ``FUSION.hub_penalty`` × the chunk's
     hubness for questions in ``qlang`` (CSLS-style: passages close to every question, worst
-    across languages, stop crowding out the one that answers)."""
+    across languages, stop crowding out the one that answers). ``scored`` receives each id's
+    corrected cosine."""
     ids, distances, metas = res["ids"][0], res["distances"][0], res["metadatas"][0]
     penalty = FUSION.hub_penalty
-    scored = [(1.0 - d - penalty * float((m or {}).get(f"hub_{qlang}", 0.0)), i) for i, d, m in zip(ids, distances, metas, strict=True)]
-    return [i for _, i in sorted(scored, key=lambda t: -t[0])]
+    pairs = [(1.0 - d - penalty * float((m or {}).get(f"hub_{qlang}", 0.0)), i) for i, d, m in zip(ids, distances, metas, strict=True)]
+    if scored is not None:
+        scored.update({i: s for s, i in pairs})
+    return [i for _, i in sorted(pairs, key=lambda t: -t[0])]
+
+
+def _other_weight(best: dict[str, float], qlang: str, language: str) -> float:
+    """The weight of another language's fused list: above 1 (two of the top three places) when
+    its best hub-corrected cosine leads the question's own language by ``language_margin``, below
+    1 otherwise. Hub-corrected cosines compare across languages (raw ones favour the question's
+    own language). Without both languages' dense scores, ``other_language``."""
+    if language not in best or qlang not in best:
+        return FUSION.other_language
+    leads = best[language] - best[qlang] > FUSION.language_margin
+    return FUSION.other_language if leads else FUSION.other_language_trailing
 
 
 def _translated(query: str, language: str, translate: Callable[[str, str], str] | None) -> str:

@@ -127,3 +127,32 @@ def test_read_document_errors_say_what_to_do(tmp_path: Path, name, content, mess
     (tmp_path / name).write_bytes(content)
     with pytest.raises(KnowledgeError, match=message):
         read_document(tmp_path / name)
+
+
+def test_the_other_language_gets_two_of_the_top_three_places_only_when_its_best_match_leads():
+    import dataclasses
+
+    from knowledge import store as store_module
+    from knowledge.store import _other_weight
+
+    saved = store_module.FUSION
+    store_module.FUSION = dataclasses.replace(saved, other_language=1.05, other_language_trailing=0.95, language_margin=0.0)
+    try:
+        assert _other_weight({"zh": 0.30, "en": 0.42}, "zh", "en") == 1.05  # English leads a Chinese question
+        assert _other_weight({"zh": 0.42, "en": 0.30}, "zh", "en") == 0.95  # its own language leads
+        assert _other_weight({"en": 0.42}, "zh", "en") == 1.05  # no dense score of its own (MiniLM, Chinese)
+        rrf = store_module._rrf_scores([(1.0, ["own1", "own2"]), (0.95, ["other1", "other2"])])
+        assert sorted(rrf, key=lambda c: -rrf[c])[:3] == ["own1", "other1", "own2"]
+        rrf = store_module._rrf_scores([(1.0, ["own1", "own2"]), (1.05, ["other1", "other2"])])
+        assert sorted(rrf, key=lambda c: -rrf[c])[:3] == ["other1", "own1", "other2"]
+    finally:
+        store_module.FUSION = saved
+
+
+def test_hub_corrected_order_and_scores_come_from_the_same_cosines():
+    from knowledge.store import _hub_corrected
+
+    res = {"ids": [["a", "b"]], "distances": [[0.2, 0.3]], "metadatas": [[{"hub_en": 0.3}, {"hub_en": 0.0}]]}
+    scored: dict[str, float] = {}
+    assert _hub_corrected(res, "en", scored) == ["b", "a"]  # a is nearer but close to every question
+    assert scored == pytest.approx({"a": 0.5, "b": 0.7})
