@@ -373,6 +373,18 @@ class KnowledgeStore:
             self._probes = {lang: np.array(many(qs), dtype=np.float32) for lang, qs in raw.items()} if self.multilingual else {}
         return self._probes
 
+    def _hub_query(self, vector: list[float], qlang: str) -> list[float]:
+        """The question's vector minus ``hub_penalty`` × the mean of the generic questions in its
+        language. A chunk's hubness is its mean cosine to those questions, i.e. its dot product
+        with their mean, so ``v·q − penalty × hub(v) = v·(q − penalty × mean)``: Chroma ranks by
+        the hub-corrected cosine itself (no metadata to fetch, nothing re-ranked afterwards)."""
+        probes = self._probe_vectors().get(qlang)
+        if probes is None or not len(probes) or not FUSION.hub_penalty:
+            return vector
+        import numpy as np
+
+        return (np.asarray(vector, dtype=np.float32) - FUSION.hub_penalty * probes.mean(axis=0)).tolist()
+
     def _hubness(self, vectors: list[list[float]]) -> list[dict[str, float]]:
         """Each vector's mean cosine to the generic questions of each language: how much a dense
         search returns it whatever is asked."""
@@ -508,7 +520,7 @@ class KnowledgeStore:
         best: dict[str, float] = {}  # per language: its best hub-corrected cosine
         for language, other, parts, vector_future in plans:
             weighted = self._keyword_lists(query, other, language, qlang, parts, k, found)
-            vector = vector_future.result() if vector_future is not None else None
+            vector = self._hub_query(vector_future.result(), qlang) if vector_future is not None else None
             if vector is not None:
                 cosines: dict[str, float] = {}
                 for part, access in parts:
@@ -603,8 +615,8 @@ class KnowledgeStore:
         """Over-fetch the nearest chunks without a filter, then keep those the access allows (or
         already found): the ids Chroma returned, their catalog rows, the kept ids."""
         want = max(30, k * 3) if access.everything else max(60, k * 20)
-        res = col.query(query_embeddings=[vector], n_results=min(want, count), include=["distances", "metadatas"])
-        ids = _hub_corrected(res, qlang, scored)
+        res = col.query(query_embeddings=[vector], n_results=min(want, count), include=["distances"])
+        ids = _scored_ids(res, vector, scored)
         rows = self.keywords.rows([i for i in ids if i not in found] if access.everything else ids)
         keep = [i for i in ids if i in found or (i in rows and access.allows(rows[i].rep_id, rows[i].exemplar))]
         return ids, rows, keep
@@ -613,8 +625,8 @@ class KnowledgeStore:
                           count: int, scored: dict[str, float] | None = None) -> tuple[list[str], dict[str, Any], list[str]]:
         """The nearest chunks with the access as a Chroma filter (when over-fetching kept too few)."""
         res = col.query(query_embeddings=[vector], n_results=min(k * 3, count), where=chroma_access_filter(access),
-                        include=["distances", "metadatas"])
-        ids = _hub_corrected(res, qlang, scored)
+                        include=["distances"])
+        ids = _scored_ids(res, vector, scored)
         rows = self.keywords.rows(ids)
         return ids, rows, [i for i in ids if i in rows]
 
@@ -627,17 +639,16 @@ def _probes_digest() -> str:
     return hashlib.sha256(Path(__file__).with_name("hub_probes.yaml").read_bytes()).hexdigest()[:16]
 
 
-def _hub_corrected(res: dict[str, Any], qlang: str, scored: dict[str, float] | None = None) -> list[str]:
-    """Chroma's nearest ids re-ordered by cosine minus ``FUSION.hub_penalty`` × the chunk's
-    hubness for questions in ``qlang`` (CSLS-style: passages close to every question, worst
-    across languages, stop crowding out the one that answers). ``scored`` receives each id's
-    corrected cosine."""
-    ids, distances, metas = res["ids"][0], res["distances"][0], res["metadatas"][0]
-    penalty = FUSION.hub_penalty
-    pairs = [(1.0 - d - penalty * float((m or {}).get(f"hub_{qlang}", 0.0)), i) for i, d, m in zip(ids, distances, metas, strict=True)]
+def _scored_ids(res: dict[str, Any], vector: list[float], scored: dict[str, float] | None = None) -> list[str]:
+    """Chroma's nearest ids, best first; ``scored`` receives each one's dot product with the
+    (hub-corrected) query vector, |q| × (1 − cosine distance), comparable across partitions."""
+    import math
+
+    ids, distances = res["ids"][0], res["distances"][0]
     if scored is not None:
-        scored.update({i: s for s, i in pairs})
-    return [i for _, i in sorted(pairs, key=lambda t: -t[0])]
+        norm = math.sqrt(sum(x * x for x in vector))
+        scored.update({i: norm * (1.0 - d) for i, d in zip(ids, distances, strict=True)})
+    return list(ids)
 
 
 def _other_weight(best: dict[str, float], qlang: str, language: str) -> float:

@@ -149,10 +149,36 @@ def test_the_other_language_gets_two_of_the_top_three_places_only_when_its_best_
         store_module.FUSION = saved
 
 
-def test_hub_corrected_order_and_scores_come_from_the_same_cosines():
-    from knowledge.store import _hub_corrected
+def test_nearest_ids_keep_chromas_order_and_scores_are_dot_products_with_the_query():
+    from knowledge.store import _scored_ids
 
-    res = {"ids": [["a", "b"]], "distances": [[0.2, 0.3]], "metadatas": [[{"hub_en": 0.3}, {"hub_en": 0.0}]]}
+    res = {"ids": [["a", "b"]], "distances": [[0.2, 0.3]]}
     scored: dict[str, float] = {}
-    assert _hub_corrected(res, "en", scored) == ["b", "a"]  # a is nearer but close to every question
-    assert scored == pytest.approx({"a": 0.5, "b": 0.7})
+    assert _scored_ids(res, [0.6, 0.8], scored) == ["a", "b"]  # |q| = 1
+    assert scored == pytest.approx({"a": 0.8, "b": 0.7})
+    _scored_ids(res, [1.2, 1.6], scored)
+    assert scored == pytest.approx({"a": 1.6, "b": 1.4})  # |q| = 2: comparable across partitions of one query
+
+
+def test_searching_with_the_hub_corrected_query_ranks_by_cosine_minus_hubness():
+    """v·(q − p × mean(probes)) == v·q − p × (mean cosine of v to the probes): the stored hubness."""
+    import numpy as np
+
+    from knowledge import store as store_module
+    from knowledge.embeddings import HashEmbedder
+
+    rng = np.random.default_rng(3)
+    store = KnowledgeStore.__new__(KnowledgeStore)
+    store.embedder = HashEmbedder(dim=16)
+    probes = rng.normal(size=(5, 16)).astype(np.float32)
+    store._probes = {"en": probes / np.linalg.norm(probes, axis=1, keepdims=True)}
+    chunks = rng.normal(size=(50, 16)).astype(np.float32)
+    chunks /= np.linalg.norm(chunks, axis=1, keepdims=True)
+    q = rng.normal(size=16).astype(np.float32)
+    q /= np.linalg.norm(q)
+    corrected = np.asarray(store._hub_query(q.tolist(), "en"))
+    hubs = [h["hub_en"] for h in store._hubness(chunks.tolist())]
+    expected = chunks @ q - store_module.FUSION.hub_penalty * np.asarray(hubs)
+    assert np.allclose(chunks @ corrected, expected, atol=1e-3)
+    assert list(np.argsort(-(chunks @ corrected))[:10]) == list(np.argsort(-expected)[:10])
+    assert store._hub_query(q.tolist(), "zh") == q.tolist()  # no probes for that language: unchanged
