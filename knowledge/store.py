@@ -411,36 +411,51 @@ class KnowledgeStore:
         return f"{digest}:c{CHUNKER_VERSION}:{self.embedder.name}"
 
     def index_files(self, paths: Iterable[Path], *, kind: str = "playbook",
-                    on_progress: Callable[..., None] | None = None) -> IndexReport:
+                    on_progress: Callable[..., None] | None = None, batch: int = 64) -> IndexReport:
+        """Files are read one by one and embedded ``batch`` files at a time (one embedder call per
+        partition: enough texts for the fast bulk path of ``E5Embedder``)."""
         self._check_embedder()
         files: list[Path] = []
         for p in map(Path, paths):
             files.extend(sorted(f for f in p.rglob("*") if f.suffix.lower() in DOC_SUFFIXES) if p.is_dir() else [p])
         report = IndexReport()
+        pending: list[tuple[str, str, list[tuple[str, str, str, dict]]]] = []
         for i, f in enumerate(files):
             if on_progress:
                 on_progress(i, len(files), f.name)
             try:
-                if not f.is_file():
-                    raise KnowledgeError(f"{f}: no such file")
-                digest = hashlib.sha256(f.read_bytes()).hexdigest()
-                key = f"file:{f.resolve()}"
-                if self._unchanged(key, digest):
-                    report.unchanged.append(f.name)
-                    continue
-                title, text = read_document(f)
-                language = detect_language(text[:2000])
-                rows = []
-                for j, ch in enumerate(chunk_document(title, text)):
-                    rows.append((f"{digest[:16]}#{j}", f"pb_{language}", redact(ch.text),
-                                 {"kind": kind, "source": f.name, "section": ch.section, "language": language}))
-                report.chunks += self._replace(key, digest, rows)
-                report.indexed.append(f.name)
+                key, digest, rows = self._file_rows(f, kind)
             except KnowledgeError as exc:
                 report.failed.append(str(exc))
+                continue
+            if rows is None:
+                report.unchanged.append(f.name)
+                continue
+            if len(pending) >= batch or any(d == digest for _k, d, _r in pending):  # the same content twice: same chunk ids
+                report.chunks += self._replace_many(pending)
+                pending = []
+            pending.append((key, digest, rows))
+            report.indexed.append(f.name)
+        if pending:
+            report.chunks += self._replace_many(pending)
         if on_progress:
             on_progress(len(files), len(files), "")
         return report
+
+    def _file_rows(self, f: Path, kind: str) -> tuple[str, str, list[tuple[str, str, str, dict]] | None]:
+        """A file's source key, digest and chunk rows (None when it is indexed unchanged)."""
+        if not f.is_file():
+            raise KnowledgeError(f"{f}: no such file")
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        key = f"file:{f.resolve()}"
+        if self._unchanged(key, digest):
+            return key, digest, None
+        title, text = read_document(f)
+        language = detect_language(text[:2000])
+        rows = [(f"{digest[:16]}#{j}", f"pb_{language}", redact(ch.text),
+                 {"kind": kind, "source": f.name, "section": ch.section, "language": language})
+                for j, ch in enumerate(chunk_document(title, text))]
+        return key, digest, rows
 
     def index_transcripts(self, calls: list[dict[str, Any]], batch: int = 200, dense: bool = True) -> IndexReport:
         """Calls are embedded in batches (one model call per partition per batch). ``dense=False``
