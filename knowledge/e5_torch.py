@@ -229,8 +229,9 @@ class _torch_threads:
 
 def index_threads() -> int:
     """Threads for bulk indexing: ``REPCOPILOT_INDEX_THREADS``, else one. Measured with the
-    other core busy (load 3–4.5, demo chunks): 1 thread 31.7 / 33.6 / 30.1 chunks/s, 2 threads
-    56.7 / 15.5 / 9.3 — when the second core is taken, its threads wait for it (README "Speed")."""
+    other core busy (load 3–4.7, demo chunks): 1 thread 31.7 / 20.1 / 33.6 / 30.1 chunks/s,
+    2 threads 56.7 / 26.2 / 15.5 / 9.3 — when the second core is taken, its threads wait for it
+    (README "Speed")."""
     return int(os.environ.get("REPCOPILOT_INDEX_THREADS") or 1)
 
 
