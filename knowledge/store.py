@@ -49,7 +49,9 @@ class Fusion:
     keyword: float = 1.0  # BM25 of the question in its own language
     keyword_cross: float = 0.5  # BM25 of the question in the other language (latin words only can match)
     translated: float = 0.3  # BM25 of its translation (LLM, else glossary) in the other language
-    other_language: float = 1.05  # the other language's fused list (> 1: its best passage wins a tie with the own language's second)
+    other_language: float = 1.05  # the other language's fused list when its best dense match leads (> 1: two of the top three)
+    other_language_trailing: float = 0.95  # … when it does not (< 1: the question's own language gets two of the top three)
+    language_margin: float = 0.0  # how far (hub-corrected cosine) the other language's best must lead (dev: -0.05…0.02 tie)
     rrf_k: int = 10
     hub_penalty: float = 1.0  # × a chunk's hubness (mean cosine to generic questions), off its cosine
 
@@ -371,6 +373,18 @@ class KnowledgeStore:
             self._probes = {lang: np.array(many(qs), dtype=np.float32) for lang, qs in raw.items()} if self.multilingual else {}
         return self._probes
 
+    def _hub_query(self, vector: list[float], qlang: str) -> list[float]:
+        """The question's vector minus ``hub_penalty`` × the mean of the generic questions in its
+        language. A chunk's hubness is its mean cosine to those questions, i.e. its dot product
+        with their mean, so ``v·q − penalty × hub(v) = v·(q − penalty × mean)``: Chroma ranks by
+        the hub-corrected cosine itself (no metadata to fetch, nothing re-ranked afterwards)."""
+        probes = self._probe_vectors().get(qlang)
+        if probes is None or not len(probes) or not FUSION.hub_penalty:
+            return vector
+        import numpy as np
+
+        return (np.asarray(vector, dtype=np.float32) - FUSION.hub_penalty * probes.mean(axis=0)).tolist()
+
     def _hubness(self, vectors: list[list[float]]) -> list[dict[str, float]]:
         """Each vector's mean cosine to the generic questions of each language: how much a dense
         search returns it whatever is asked."""
@@ -397,36 +411,51 @@ class KnowledgeStore:
         return f"{digest}:c{CHUNKER_VERSION}:{self.embedder.name}"
 
     def index_files(self, paths: Iterable[Path], *, kind: str = "playbook",
-                    on_progress: Callable[..., None] | None = None) -> IndexReport:
+                    on_progress: Callable[..., None] | None = None, batch: int = 64) -> IndexReport:
+        """Files are read one by one and embedded ``batch`` files at a time (one embedder call per
+        partition: enough texts for the fast bulk path of ``E5Embedder``)."""
         self._check_embedder()
         files: list[Path] = []
         for p in map(Path, paths):
             files.extend(sorted(f for f in p.rglob("*") if f.suffix.lower() in DOC_SUFFIXES) if p.is_dir() else [p])
         report = IndexReport()
+        pending: list[tuple[str, str, list[tuple[str, str, str, dict]]]] = []
         for i, f in enumerate(files):
             if on_progress:
                 on_progress(i, len(files), f.name)
             try:
-                if not f.is_file():
-                    raise KnowledgeError(f"{f}: no such file")
-                digest = hashlib.sha256(f.read_bytes()).hexdigest()
-                key = f"file:{f.resolve()}"
-                if self._unchanged(key, digest):
-                    report.unchanged.append(f.name)
-                    continue
-                title, text = read_document(f)
-                language = detect_language(text[:2000])
-                rows = []
-                for j, ch in enumerate(chunk_document(title, text)):
-                    rows.append((f"{digest[:16]}#{j}", f"pb_{language}", redact(ch.text),
-                                 {"kind": kind, "source": f.name, "section": ch.section, "language": language}))
-                report.chunks += self._replace(key, digest, rows)
-                report.indexed.append(f.name)
+                key, digest, rows = self._file_rows(f, kind)
             except KnowledgeError as exc:
                 report.failed.append(str(exc))
+                continue
+            if rows is None:
+                report.unchanged.append(f.name)
+                continue
+            if len(pending) >= batch or any(d == digest for _k, d, _r in pending):  # the same content twice: same chunk ids
+                report.chunks += self._replace_many(pending)
+                pending = []
+            pending.append((key, digest, rows))
+            report.indexed.append(f.name)
+        if pending:
+            report.chunks += self._replace_many(pending)
         if on_progress:
             on_progress(len(files), len(files), "")
         return report
+
+    def _file_rows(self, f: Path, kind: str) -> tuple[str, str, list[tuple[str, str, str, dict]] | None]:
+        """A file's source key, digest and chunk rows (None when it is indexed unchanged)."""
+        if not f.is_file():
+            raise KnowledgeError(f"{f}: no such file")
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        key = f"file:{f.resolve()}"
+        if self._unchanged(key, digest):
+            return key, digest, None
+        title, text = read_document(f)
+        language = detect_language(text[:2000])
+        rows = [(f"{digest[:16]}#{j}", f"pb_{language}", redact(ch.text),
+                 {"kind": kind, "source": f.name, "section": ch.section, "language": language})
+                for j, ch in enumerate(chunk_document(title, text))]
+        return key, digest, rows
 
     def index_transcripts(self, calls: list[dict[str, Any]], batch: int = 200, dense: bool = True) -> IndexReport:
         """Calls are embedded in batches (one model call per partition per batch). ``dense=False``
@@ -502,18 +531,22 @@ class KnowledgeStore:
         translate = translate or self.translate
         found: dict[str, Hit] = {}
         plans = self._plan(query, qlang, languages, visibility, kinds, translate)
-        per_language: list[tuple[float, list[str]]] = []
+        per_language: list[tuple[str, list[str]]] = []
+        best: dict[str, float] = {}  # per language: its best hub-corrected cosine
         for language, other, parts, vector_future in plans:
             weighted = self._keyword_lists(query, other, language, qlang, parts, k, found)
-            vector = vector_future.result() if vector_future is not None else None
+            vector = self._hub_query(vector_future.result(), qlang) if vector_future is not None else None
             if vector is not None:
+                cosines: dict[str, float] = {}
                 for part, access in parts:
-                    weighted.append((FUSION.dense, self._dense(part, vector, k, access, found, qlang)))
+                    weighted.append((FUSION.dense, self._dense(part, vector, k, access, found, qlang, cosines)))
+                if cosines:
+                    best[language] = max(cosines.values())
             fused = _rrf(weighted)
             if fused:
-                own = language == qlang
-                per_language.insert(0 if own else len(per_language), (1.0 if own else FUSION.other_language, fused))
-        scores = _rrf_scores(per_language)
+                per_language.insert(0 if language == qlang else len(per_language), (language, fused))
+        weighted_languages = [(1.0 if lang == qlang else _other_weight(best, qlang, lang), ranked) for lang, ranked in per_language]
+        scores = _rrf_scores(weighted_languages)
         # ties (the same rank in each language at other_language 1.0) go to the question's language
         order = {cid: i for i, cid in enumerate(_interleaved([ranked for _, ranked in per_language]))}
         best = sorted(scores, key=lambda c: (-scores[c], order[c]))[:k]
@@ -571,40 +604,44 @@ class KnowledgeStore:
         return out
 
     def _dense(self, part: str, vector: list[float], k: int, access: Access, found: dict[str, Hit],
-               qlang: str = "en") -> list[str]:
+               qlang: str = "en", cosines: dict[str, float] | None = None) -> list[str]:
         """Nearest visible chunks of a partition. Chroma returns ids and distances only; texts
         and the access check come from the catalog. With an access filter, over-fetch and keep
         the visible ones (everything ranked above them is invisible, so they are the true top
-        k); only when too few come back, ask Chroma with the filter."""
+        k); only when too few come back, ask Chroma with the filter. ``cosines`` receives the kept
+        chunks' hub-corrected cosines."""
         col = self._col(part)
         count = self.keywords.partitions().get(part, 0)
         if count == 0:
             return []
-        ids, rows, keep = self._nearest_visible(col, vector, k, access, found, qlang, count)
+        scored: dict[str, float] = {}
+        ids, rows, keep = self._nearest_visible(col, vector, k, access, found, qlang, count, scored)
         if not access.everything and len(keep) < k and len(ids) < count:
-            ids, rows, keep = self._nearest_filtered(col, vector, k, access, qlang, count)
+            ids, rows, keep = self._nearest_filtered(col, vector, k, access, qlang, count, scored)
+        if cosines is not None:
+            cosines.update({cid: scored[cid] for cid in keep if cid in scored})
         for cid in keep:
             if cid not in found and cid in rows:
                 found[cid] = _hit(cid, rows[cid].document, rows[cid].metadata)
         return [cid for cid in keep if cid in found][: k * 3]
 
     def _nearest_visible(self, col, vector: list[float], k: int, access: Access, found: dict[str, Hit], qlang: str,
-                         count: int) -> tuple[list[str], dict[str, Any], list[str]]:
+                         count: int, scored: dict[str, float] | None = None) -> tuple[list[str], dict[str, Any], list[str]]:
         """Over-fetch the nearest chunks without a filter, then keep those the access allows (or
         already found): the ids Chroma returned, their catalog rows, the kept ids."""
         want = max(30, k * 3) if access.everything else max(60, k * 20)
-        res = col.query(query_embeddings=[vector], n_results=min(want, count), include=["distances", "metadatas"])
-        ids = _hub_corrected(res, qlang)
+        res = col.query(query_embeddings=[vector], n_results=min(want, count), include=["distances"])
+        ids = _scored_ids(res, vector, scored)
         rows = self.keywords.rows([i for i in ids if i not in found] if access.everything else ids)
         keep = [i for i in ids if i in found or (i in rows and access.allows(rows[i].rep_id, rows[i].exemplar))]
         return ids, rows, keep
 
     def _nearest_filtered(self, col, vector: list[float], k: int, access: Access, qlang: str,
-                          count: int) -> tuple[list[str], dict[str, Any], list[str]]:
+                          count: int, scored: dict[str, float] | None = None) -> tuple[list[str], dict[str, Any], list[str]]:
         """The nearest chunks with the access as a Chroma filter (when over-fetching kept too few)."""
         res = col.query(query_embeddings=[vector], n_results=min(k * 3, count), where=chroma_access_filter(access),
-                        include=["distances", "metadatas"])
-        ids = _hub_corrected(res, qlang)
+                        include=["distances"])
+        ids = _scored_ids(res, vector, scored)
         rows = self.keywords.rows(ids)
         return ids, rows, [i for i in ids if i in rows]
 
@@ -617,14 +654,27 @@ def _probes_digest() -> str:
     return hashlib.sha256(Path(__file__).with_name("hub_probes.yaml").read_bytes()).hexdigest()[:16]
 
 
-def _hub_corrected(res: dict[str, Any], qlang: str) -> list[str]:
-    """Chroma's nearest ids re-ordered by cosine minus ``FUSION.hub_penalty`` × the chunk's
-    hubness for questions in ``qlang`` (CSLS-style: passages close to every question, worst
-    across languages, stop crowding out the one that answers)."""
-    ids, distances, metas = res["ids"][0], res["distances"][0], res["metadatas"][0]
-    penalty = FUSION.hub_penalty
-    scored = [(1.0 - d - penalty * float((m or {}).get(f"hub_{qlang}", 0.0)), i) for i, d, m in zip(ids, distances, metas, strict=True)]
-    return [i for _, i in sorted(scored, key=lambda t: -t[0])]
+def _scored_ids(res: dict[str, Any], vector: list[float], scored: dict[str, float] | None = None) -> list[str]:
+    """Chroma's nearest ids, best first; ``scored`` receives each one's dot product with the
+    (hub-corrected) query vector, |q| × (1 − cosine distance), comparable across partitions."""
+    import math
+
+    ids, distances = res["ids"][0], res["distances"][0]
+    if scored is not None:
+        norm = math.sqrt(sum(x * x for x in vector))
+        scored.update({i: norm * (1.0 - d) for i, d in zip(ids, distances, strict=True)})
+    return list(ids)
+
+
+def _other_weight(best: dict[str, float], qlang: str, language: str) -> float:
+    """The weight of another language's fused list: above 1 (two of the top three places) when
+    its best hub-corrected cosine leads the question's own language by ``language_margin``, below
+    1 otherwise. Hub-corrected cosines compare across languages (raw ones favour the question's
+    own language). Without both languages' dense scores, ``other_language``."""
+    if language not in best or qlang not in best:
+        return FUSION.other_language
+    leads = best[language] - best[qlang] > FUSION.language_margin
+    return FUSION.other_language if leads else FUSION.other_language_trailing
 
 
 def _translated(query: str, language: str, translate: Callable[[str, str], str] | None) -> str:

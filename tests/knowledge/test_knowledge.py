@@ -375,3 +375,13 @@ def test_kb_reindex_is_the_one_command_after_the_embedder_changes_and_says_what_
     assert "re-embedded 1 chunks in 1 partitions with e5 (was hash)" in done.stdout
     found = _cli(tmp_path / "home", "kb", "search", "海运到鹿特丹要多久", "--json")
     assert found.returncode == 0 and '"source": "freight.md"' in found.stdout
+
+
+def test_a_long_section_is_cut_between_lines_so_a_bulleted_list_becomes_several_passages():
+    from knowledge.chunking import TARGET_CHARS
+
+    bullets = "\n".join(f"- rule {i}: a fact about freight, penalties and notice periods number {i}" for i in range(20))
+    chunks = chunk_document("Policy", f"# Policy\n\n## Rules\n\n{bullets}")
+    assert len(chunks) > 1 and all(c.section == "Policy › Rules" for c in chunks)
+    assert all(len(c.text.split("\n", 1)[1]) <= TARGET_CHARS for c in chunks)
+    assert "\n".join(c.text.split("\n", 1)[1] for c in chunks) == bullets  # whole lines, none lost

