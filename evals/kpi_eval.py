@@ -1,6 +1,6 @@
 """KPI question understanding, per suite and language: does each question parse into the
 expected spec ("spec right"), does the number it answers equal the independent oracle's number
-for the *expected* spec (tests/kpi/oracle.py — "value right"), and how often is a different
+for the *expected* spec (evals/kpi_oracle.py — "value right"), and how often is a different
 metric answered with a number ("wrong metric answered", must be 0).
 
 Suites: the original cases, their held-out set, and the paraphrase set written by someone who
@@ -106,7 +106,7 @@ def _rows_right(answer, oracle: dict[str, Any], want) -> bool:
         return False
     got = {_row_key(r, want.dimensions): r["value"] for r in answer.rows}
     if want.top_n:
-        from tests.kpi.oracle import ranked
+        from evals.kpi_oracle import ranked
 
         mine = sorted((v for v in got.values() if v is not None), reverse=want.order == "desc")
         theirs = ranked(oracle["rows"], want)
@@ -115,7 +115,7 @@ def _rows_right(answer, oracle: dict[str, Any], want) -> bool:
 
 
 def _comparison_right(ctx, answer, want) -> bool:
-    from tests.kpi.oracle import expected
+    from evals.kpi_oracle import expected
     from tools.kpi.compiler import QuerySpec
     from tools.kpi.parser import previous
     from tools.kpi.service import _compare_scope
@@ -135,7 +135,7 @@ def value_right(session, case: dict[str, Any], parsed) -> bool:
     """The number the parsed question answers equals the oracle's number for the expected spec
     (a question with no defined metric is right when it gets no number)."""
     from crm.access import get_user
-    from tests.kpi.oracle import expected
+    from evals.kpi_oracle import expected
     from tools.context import ToolContext
     from tools.kpi.service import run_spec
 
