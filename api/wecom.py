@@ -245,7 +245,7 @@ def ask_copilot(runtime, client: WeComClient | None, message: Inbound, user_id: 
 def send_suggestion_cards(client: WeComClient, to_user: str, cards: list[dict], lang: str, inbound_id: int) -> None:
     """After the answer went out: a button card for each of the first MAX_CARDS suggestions, and one
     card whose buttons are the readings offered when the copilot was unsure."""
-    suggestions = [c for c in cards if c.get("kind") == "suggestion"][:MAX_CARDS]
+    suggestions = [c for c in cards if c.get("kind") != "choice"][:MAX_CARDS]
     choices = [c for c in cards if c.get("kind") == "choice"]
     payloads = [suggestion_card(s, lang, inbound_id) for s in suggestions] + ([choice_card(choices, lang, inbound_id)] if choices else [])
     for card in payloads:
