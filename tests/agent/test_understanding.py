@@ -265,3 +265,29 @@ def test_a_bare_id_to_dismiss_is_the_kind_just_listed(demo_session):
     after_alerts = Turn("忽略1063", ctx, {"topic": "alerts"}, set(REGISTRY))
     assert _decision_kind_factors(after_suggestions) == {"suggestion_adopt": 3.0, "suggestion_dismiss": 3.0}
     assert _decision_kind_factors(after_alerts) == {"alert_adopt": 3.0, "alert_dismiss": 3.0}
+
+
+def test_a_chinese_account_named_in_pinyin_is_found_and_a_pair_across_words_is_not(demo_session):
+    from pypinyin import lazy_pinyin
+
+    from tools.leads import find_leads
+    from tools.leads.find import _pinyin_tokens
+
+    assert _pinyin_tokens("南宁博远储能科技有限公司") == {"py:nanning", "py:boyuan"}  # never "ningbo" (南宁|博)
+    assert _pinyin_tokens("济南市中医院") == {"py:jinan", "py:zhongyi"}
+    ctx = noon_ctx(demo_session, "zhangwei")
+    zhangwei = demo_session.scalar(select(User).where(User.login == "zhangwei"))
+    accounts = [a for a in demo_session.scalars(select(Account).join(Lead, Lead.account_id == Account.id)
+                                                .where(Lead.owner_id == zhangwei.id).order_by(Account.id)) if not a.name_en]
+    brands = {}
+    for a in accounts:
+        for token in _pinyin_tokens(a.name):
+            brands.setdefault(token, set()).add(a.id)
+    account = next(a for a in accounts if any(len(brands[t]) == 1 and t.removeprefix("py:") != "".join(lazy_pinyin(a.name[:2]))
+                                              for t in _pinyin_tokens(a.name)))
+    brand = next(t.removeprefix("py:") for t in _pinyin_tokens(account.name)
+                 if len(brands[t]) == 1 and t.removeprefix("py:") != "".join(lazy_pinyin(account.name[:2])))
+    found = find_leads(ctx=ctx, query=f"whats up with the {brand.capitalize()} lead")
+    assert found and {demo_session.get(Lead, m.lead_id).account_id for m in found} == {account.id}
+    assert find_leads(ctx=ctx, query=f"how {brand[:3]} is the cycle") == [] or all(
+        m.matched_on != "account" for m in find_leads(ctx=ctx, query=f"how {brand[:3]} is the cycle"))  # no pinyin by prefix

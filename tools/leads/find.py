@@ -146,9 +146,28 @@ def _lead_names_query(stmt: Select) -> Select:
 
 
 def _name_fields(row: Any) -> dict[str, frozenset[str]]:
-    """One lead's name tokens, by field."""
+    """One lead's name tokens, by field (a Chinese account's also as pinyin: "Boyuan lead")."""
     _id, name, _status, _created, account, account_en, contact = row
-    return {"account": _tokens(account), "account_en": _tokens(account_en), "lead": _tokens(name), "contact": _tokens(contact)}
+    return {"account": _tokens(account) | _pinyin_tokens(account), "account_en": _tokens(account_en), "lead": _tokens(name),
+            "contact": _tokens(contact)}
+
+
+PINYIN = "py:"  # pinyin tokens match a question word exactly, never by prefix ("how long" is no 龙华)
+
+
+@lru_cache(maxsize=65536)
+def _pinyin_tokens(name: str | None) -> frozenset[str]:
+    """The pinyin of a Chinese company name's first two characters (usually the city) and of the two
+    after them once 市/区/省 is dropped (usually the brand): 南宁博远储能 → nanning, boyuan;
+    杭州滨江精密 → hangzhou, binjiang. Only those places: a pair across a word boundary (南宁|博 →
+    "ningbo") would name another city."""
+    from pypinyin import lazy_pinyin
+
+    chars = re.sub(r"[^\u4e00-\u9fff]", "", name or "")
+    if len(chars) < 4:
+        return frozenset()
+    rest = chars[3:] if chars[2] in "市区省县" else chars[2:]
+    return frozenset(PINYIN + "".join(lazy_pinyin(part)) for part in (chars[:2], rest[:2]) if len(part) == 2)
 
 
 @lru_cache(maxsize=65536)
@@ -161,8 +180,11 @@ def _expand_token(q: str, vocab: set[str]) -> set[str]:
     """A Latin question word also matches longer words it begins and close spellings ("helio" → "helios")."""
     if is_cjk_token(q):
         return {q}
-    return {v for v in vocab if v == q or (len(q) >= 3 and v.startswith(q))
-            or (len(q) >= 5 and difflib.SequenceMatcher(None, q, v).ratio() >= 0.8)}
+    forms = {v for v in vocab if not v.startswith(PINYIN) and (v == q or (len(q) >= 3 and v.startswith(q))
+             or (len(q) >= 5 and difflib.SequenceMatcher(None, q, v).ratio() >= 0.8))}
+    if forms or len(q) < 4 or PINYIN + q not in vocab:
+        return forms
+    return {PINYIN + q}  # only a word no Latin name has: "Boyuan", not the "Suzhou" of "Helios Wind Systems AG (Suzhou)"
 
 
 def _weigh_query_terms(query: str, q_spans: list[tuple[str, int, int]], all_tokens: list[set[str]], n_rows: int) -> _QueryTerms:

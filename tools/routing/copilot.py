@@ -89,6 +89,6 @@ def explain_lead_routing(*, ctx: ToolContext, lead_id: int) -> Explanation:
     d = ctx.session.scalar(select(RoutingDecision).where(RoutingDecision.lead_id == lead_id, RoutingDecision.status != "dry_run")
                            .order_by(RoutingDecision.id.desc()).limit(1))
     if d is None:
-        raise NotFoundError(ctx.t(f"线索 {lead_id} 还没有分配记录(它不是由分配引擎分配的)。",
-                                  f"lead {lead_id} has no routing decision (it was not assigned by the routing engine)."))
+        raise NotFoundError(ctx.t(f"线索 #{lead_id} 还没有分配记录(它不是由分配引擎分配的)。",
+                                  f"lead #{lead_id} has no routing decision (it was not assigned by the routing engine)."))
     return explain_decision(ctx=ctx, decision_id=d.id)
