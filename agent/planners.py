@@ -314,6 +314,17 @@ def refers_to_the_lead(turn) -> bool:
                 and not names_something(turn.question))
 
 
+KIND_WORDS = {"lead": re.compile(r"线索|单子|商机|(?<![a-z])(lead|deal)s?(?![a-z])", re.I),
+              "call": re.compile(r"通话|电话|录音|(?<![a-z])calls?(?![a-z])", re.I),
+              "alert": re.compile(r"提醒|预警|(?<![a-z])alerts?(?![a-z])", re.I)}
+
+
+def names_another_kind(question: str, kind: str) -> bool:
+    """The question names a kind of thing other than the item's ("线索" after a call)."""
+    return any(pattern.search(question) for other, pattern in KIND_WORDS.items() if other != kind) \
+        and not (kind in KIND_WORDS and KIND_WORDS[kind].search(question))
+
+
 class OfflinePlanner:
     """The multilingual encoder, the exemplar bank and the database; no chat model."""
 
@@ -390,8 +401,8 @@ class OfflinePlanner:
         if not turn.items or len(q) > (40 if turn.slots.ordinal is not None else 16) or DO_WORDS.search(q):
             return None
         item = turn.item()
-        if item is None:
-            return None
+        if item is None or names_another_kind(q, item["kind"]):
+            return None  # "这个客户的线索咋样" after a call: the call's customer's lead, not the call again
         return {"lead": ("lead_lookup", {"query": q, "lead_id": item["id"]}),
                 "call": ("call_debrief", {"call_id": item["id"]}),
                 "alert": ("alerts", {"action": "explain", "alert_id": item["id"]})}.get(item["kind"])

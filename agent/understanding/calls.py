@@ -70,7 +70,9 @@ class Turn:
         if self.focus.get("lead_id"):
             return int(self.focus["lead_id"])
         leads = [i for i in self.items if i["kind"] == "lead"]
-        return leads[0]["id"] if leads and self.focus.get("account_id") else None
+        if leads and self.focus.get("account_id"):
+            return leads[0]["id"]
+        return _account_lead(self.ctx, self.focus["account_id"]) if self.focus.get("account_id") else None
 
     @property
     def follow_up(self) -> bool:
@@ -232,6 +234,19 @@ def _names_a_scenario(t: Turn) -> bool:
     from agent.planners import practice_request
 
     return bool(practice_request(t.question, t.ctx))
+
+
+def _account_lead(ctx: ToolContext, account_id: int) -> int | None:
+    """The asker's newest visible lead on the account in focus (after a call with that customer)."""
+    from core.errors import RepcopilotError
+    from crm.access import visible_leads
+    from crm.models import Lead
+
+    try:
+        stmt = visible_leads(ctx.session, ctx.user).where(Lead.account_id == account_id)
+        return ctx.session.scalar(stmt.with_only_columns(Lead.id).order_by(Lead.created_at.desc(), Lead.id.desc()).limit(1))
+    except RepcopilotError:  # a trainer sees no leads: nothing in focus
+        return None
 
 
 def _names_a_visible_lead(t: Turn) -> bool:

@@ -291,3 +291,16 @@ def test_a_chinese_account_named_in_pinyin_is_found_and_a_pair_across_words_is_n
     assert found and {demo_session.get(Lead, m.lead_id).account_id for m in found} == {account.id}
     assert find_leads(ctx=ctx, query=f"how {brand[:3]} is the cycle") == [] or all(
         m.matched_on != "account" for m in find_leads(ctx=ctx, query=f"how {brand[:3]} is the cycle"))  # no pinyin by prefix
+
+
+def test_this_customers_lead_after_a_call_is_the_calls_customers_lead_not_the_call_again(demo_session):
+    from crm.models import Call
+
+    zhangwei = demo_session.scalar(select(User).where(User.login == "zhangwei"))
+    visible = {a for (a,) in demo_session.execute(select(Lead.account_id).where(Lead.owner_id == zhangwei.id))}
+    call = next(c for c in demo_session.scalars(select(Call).where(Call.rep_id == zhangwei.id).order_by(Call.id))
+                if c.account_id in visible)
+    debrief, lead = ask_thread(demo_session, "zhangwei", [f"复盘通话 {call.id}", "这个客户的线索咋样"])
+    assert debrief.tools[0]["name"] == "call_debrief"
+    assert lead.tools[0]["name"] == "lead_lookup"
+    assert demo_session.get(Lead, lead.tools[0]["args"]["lead_id"]).account_id == call.account_id
