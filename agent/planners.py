@@ -582,10 +582,8 @@ def names_data(turn) -> bool:
     """Does the question name something in the data — an id, a rep, a lead, a metric? A question
     that names none and reads partly as a how-to is searched in the playbooks instead of asked
     about ("新能源客户工程师老看技术文档 说明啥")."""
-    from agent.understanding.calls import _names_a_visible_lead
-
     return bool(turn.slots.ids or turn.slots.reps or turn.lead_ref or _asks_kpi(turn.question)
-                or _names_a_visible_lead(turn))
+                or turn.names_visible_lead)
 
 
 def _asks_kpi(question: str) -> bool:

@@ -18,7 +18,7 @@ from crm.policy import is_manager, is_rep
 from tools.capability import resolve_rep, visible_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
-from tools.leads import find_hidden_leads, find_leads
+from tools.leads import denied, find_hidden_leads, find_leads
 
 
 @dataclass
@@ -71,9 +71,7 @@ def refuse_a_hidden_account(ctx: ToolContext, query: str, matches: list) -> None
     hidden = (not any(m.score >= 0.995 for m in matches) and names_hidden_account(ctx, query)) \
         or (not matches and any(m.score >= 0.9 for m in find_hidden_leads(ctx=ctx, query=query)))
     if hidden:
-        raise PermissionDenied(ctx.t("这个客户不在你的权限范围内,我不能提供它的信息;如需了解,请联系你的经理或管理员。",
-                                     "That account is outside what you may see, so I can't share anything about it; "
-                                     "ask your manager or an admin."))
+        raise denied(ctx, "这个客户", "That account")
 
 
 def _accounts_of(ctx: ToolContext, matches: list) -> set[int]:

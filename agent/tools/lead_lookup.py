@@ -6,15 +6,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from agent.tools.base import ToolOutput, ToolSpec, resolve_lead
-from core.errors import NotFoundError, PermissionDenied
+from core.errors import NotFoundError
 from crm.access import visible_leads
 from crm.models import Account, Lead, User
 from crm.policy import is_rep, may_see_member
-from crm.roles import Role
 from tools.capability import find_reps_in
 from tools.context import ToolContext
 from tools.evidence import Evidence
-from tools.leads import intent_score, lead_summary, refuse_trainer
+from tools.leads import denied, intent_score, lead_summary, refuse_trainer
 
 
 class LeadArgs(BaseModel):
@@ -51,22 +50,16 @@ LEAD_LIST_SCAN = 60  # the newest open leads scored for the ranking
 
 def leads_owner(ctx: ToolContext, owner: str) -> User | None:
     """The rep whose leads the question asks for (None: everyone's the asker may see), or the
-    refusal that says who may see them: the rep, their manager, an admin."""
+    leads' usual refusal (``tools.leads.denied``: what the asker can see, and whom to ask)."""
     if owner.strip().lower() in ("all", "*", "everyone", "所有", "全部"):
         if is_rep(ctx.user):
-            raise PermissionDenied(ctx.t("销售只能查看自己的线索;团队的线索请问你的经理。",
-                                         "A rep sees only their own leads; for the team's, ask your manager."))
+            raise denied(ctx, "其他销售的线索", "The list of other reps' leads")
         return None
     found = ctx.session.scalar(select(User).where(User.login == owner)) or next(iter(find_reps_in(ctx.session, owner)), None)
     if found is None:
         raise NotFoundError(ctx.t(f"没有叫“{owner}”的销售。", f"There is no rep called “{owner}”."))
     if not may_see_member(ctx.user, found):
-        manager = ctx.session.scalar(select(User).where(User.team_id == found.team_id, User.role == Role.MANAGER)) \
-            if found.team_id else None
-        who = ctx.t(f"{found.name}本人、其经理{manager.name if manager else ''}或管理员",
-                    f"{found.name}, their manager{' ' + manager.name if manager else ''} or an admin")
-        raise PermissionDenied(ctx.t(f"{found.name}的线索不在你的权限范围内;如需了解,请找{who}。",
-                                     f"{found.name}'s leads are outside what you may see; ask {who}."))
+        raise denied(ctx, f"{found.name}的线索", f"The list of {found.name}'s leads")
     return found
 
 

@@ -74,6 +74,18 @@ class Turn:
             return leads[0]["id"]
         return _account_lead(self.ctx, self.focus["account_id"]) if self.focus.get("account_id") else None
 
+    @cached_property
+    def names_visible_lead(self) -> bool:
+        """Does the question name a lead the asker may see — by its account, contact or id (a lead's
+        own name is a product, "销售管理SaaS", which questions say for other reasons)? Looked up once a turn."""
+        from core.errors import RepcopilotError
+        from tools.leads import find_leads
+
+        try:
+            return any(m.score >= 0.9 and m.matched_on != "lead" for m in find_leads(ctx=self.ctx, query=self.question, limit=1))
+        except RepcopilotError:
+            return False
+
     @property
     def follow_up(self) -> bool:
         return bool(FOLLOW_UP.search(self.question.strip()))
@@ -111,7 +123,7 @@ def slot_factors(t: Turn, top: str | None = None, *, kpi_likely: bool = True) ->
                  _decision_kind_factors(t)):
         for intent, factor in part.items():
             factors[intent] = factors.get(intent, 1.0) * factor
-    if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and _names_a_visible_lead(t)):
+    if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and t.names_visible_lead):
         factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
         factors["kpi"] = 0.3
     return factors
@@ -249,17 +261,6 @@ def _account_lead(ctx: ToolContext, account_id: int) -> int | None:
         return None
 
 
-def _names_a_visible_lead(t: Turn) -> bool:
-    from core.errors import RepcopilotError
-    from tools.leads import find_leads
-
-    try:
-        # by its account, contact or id: a lead's own name is a product ("销售管理SaaS"), which questions say for other reasons
-        return any(m.score >= 0.9 and m.matched_on != "lead" for m in find_leads(ctx=t.ctx, query=t.question, limit=1))
-    except RepcopilotError:
-        return False
-
-
 def _links_a_metric(question: str) -> bool:
     """A registry metric named in other words ("my why question share", "多久能开单"): the KPI
     layer's own linker, by synonyms and by e5 over each metric's labels and definition."""
@@ -323,20 +324,20 @@ def lead_status(t: Turn) -> Built:
     item = t.item("lead")
     owner = lead_owner(t)
     if owner and not t.lead_ref and not item:
-        return "lead_lookup", {"query": t.question, "owner": owner, "list": not _names_a_visible_lead(t)}
+        return "lead_lookup", {"query": t.question, "owner": owner, "list": not t.names_visible_lead}
     if t.lead_ref:  # the tool resolves the id itself (and says when there is no such lead)
         return "lead_lookup", {"query": t.question if "lead" in t.slots.ids else t.lead_ref}
     if item:
         return "lead_lookup", {"query": t.question, "lead_id": item["id"]}
     if (t.follow_up or not t.names_something) and t.focus_lead:
         return "lead_lookup", {"query": t.question, "lead_id": t.focus_lead}
-    if not t.names_something and not _has_cjk_name(t.question) and not _names_a_visible_lead(t):
+    if not t.names_something and not _has_cjk_name(t.question) and not t.names_visible_lead:
         return "lead_lookup", {"query": t.question, "list": True}
     return "lead_lookup", {"query": t.question}
 
 
 def lead_list(t: Turn) -> Built:
-    if t.lead_ref or t.item("lead") or (t.names_something and _names_a_visible_lead(t)):
+    if t.lead_ref or t.item("lead") or (t.names_something and t.names_visible_lead):
         return lead_status(t)  # "线索1954怎么样", "how is the Vantage Analytics lead?": one lead, not the list
     owner = lead_owner(t)
     return "lead_lookup", {"query": t.question, "list": True, **({"owner": owner} if owner else {})}

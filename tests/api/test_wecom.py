@@ -191,6 +191,14 @@ def _encrypted_text(from_user: str, text: str, msg_id: str) -> tuple[dict, str]:
         f"<MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>")
 
 
+def _message(client, engine, from_user: str, text: str, msg_id: str, *, processed: int = 1) -> None:
+    """A text message from an enrolled WeCom user, acknowledged at once and answered by the lane."""
+    query, body = _encrypted_text(from_user, text, msg_id)
+    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
+    _wait_processed(engine, processed, timeout_s=60)
+    time.sleep(0.3)
+
+
 def _encrypted_xml(xml: str) -> tuple[dict, str]:
     from wechatpy.work.crypto import WeChatCrypto
 
@@ -225,10 +233,7 @@ def test_a_single_kpi_number_is_sent_as_text_only(wecom):
     client, engine, fake = wecom
     with session_scope(engine) as s:
         s.execute(update(User).where(User.login == "wangjianhua").values(wecom_userid="WangJianHua"))
-    query, body = _encrypted_text("WangJianHua", "上个月线索72小时跟进率", "7000000002")
-    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
-    _wait_processed(engine, 1, timeout_s=60)
-    time.sleep(0.3)
+    _message(client, engine, "WangJianHua", "上个月线索72小时跟进率", "7000000002")
     assert [m["msgtype"] for m in fake.sent] == ["markdown"] and fake.uploads == []
 
 
@@ -267,10 +272,7 @@ def test_a_suggestion_comes_as_a_button_card_and_its_adopt_button_records_the_de
     with session_scope(engine) as s:
         s.execute(update(User).where(User.login == "zhangwei").values(wecom_userid="ZhangWei"))
     lead_id = _lead_with_open_suggestion(engine, "zhangwei")
-    query, body = _encrypted_text("ZhangWei", f"线索{lead_id}怎么样?", "7000000100")
-    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
-    _wait_processed(engine, 1, timeout_s=60)
-    time.sleep(0.3)
+    _message(client, engine, "ZhangWei", f"线索{lead_id}怎么样?", "7000000100")
     cards = [m for m in fake.sent if m["msgtype"] == "template_card"]
     assert fake.sent[0]["msgtype"] == "markdown" and cards
     card = cards[0]["template_card"]
@@ -384,10 +386,7 @@ def test_an_unclear_question_comes_with_its_readings_as_buttons_and_a_click_answ
     monkeypatch.setattr(OfflinePlanner, "knowledge_fallback", 1.01)
     with session_scope(engine) as s:
         s.execute(update(User).where(User.login == "zhangwei").values(wecom_userid="ZhangWei"))
-    query, body = _encrypted_text("ZhangWei", "我这周该练什么", "7000000300")
-    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
-    _wait_processed(engine, 1, timeout_s=60)
-    time.sleep(0.3)
+    _message(client, engine, "ZhangWei", "我这周该练什么", "7000000300")
     assert "请选一个" in fake.sent[0]["markdown"]["content"]
     card = next(m for m in fake.sent if m["msgtype"] == "template_card")["template_card"]
     buttons = card["button_list"]
