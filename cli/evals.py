@@ -51,7 +51,9 @@ def _detectors(tmp: str) -> dict[str, Any]:
     return report
 
 
-AGENT_SETS = {"old": "agent_cases.jsonl", "dev": "agent_dev.jsonl", "test": "agent_test.jsonl"}
+# a set's batches were written at different times, each against the demo as built: each runs on it
+AGENT_SETS = {"old": ("agent_cases.jsonl",), "dev": ("agent_dev.jsonl", "agent_dev_b3.jsonl"),
+              "test": ("agent_test.jsonl", "agent_test_b3.jsonl")}
 
 
 def _agent(tmp: str, cases_file: Path | None = None) -> dict[str, Any]:
@@ -64,13 +66,13 @@ def _agent(tmp: str, cases_file: Path | None = None) -> dict[str, Any]:
     from agent.service import Copilot
     from crm.access import get_user
     from crm.db import session_factory
-    from evals.agent_eval import CASES_DIR, load_cases, run_agent_eval
+    from evals.agent_eval import CASES_DIR, load_cases, run_agent_cases, summarize
     from evals.demo import NOON, build_eval_demo, build_eval_knowledge
     from tools.context import ToolContext
 
-    files = {"cases": cases_file} if cases_file else {k: CASES_DIR / v for k, v in AGENT_SETS.items()}
+    files = {"cases": (cases_file,)} if cases_file else {k: tuple(CASES_DIR / f for f in v) for k, v in AGENT_SETS.items()}
     try:
-        sets = {name: load_cases(path) for name, path in files.items() if path.exists() or cases_file}
+        sets = {name: [load_cases(path) for path in paths if path.exists() or cases_file] for name, paths in files.items()}
     except (OSError, ValueError) as exc:
         raise UserInputError(f"cannot read the cases: {exc}; give a JSON-lines file of "
                              '{"id", "as", "question", "expect_tools", "expect_facts", "lang"} objects') from None
@@ -78,12 +80,15 @@ def _agent(tmp: str, cases_file: Path | None = None) -> dict[str, Any]:
     store = build_eval_knowledge(Path(tmp) / "kb", engine)
     reports: dict[str, Any] = {}
     with session_factory(engine)() as session:
-        for name, cases in sets.items():
-            reports[name] = run_agent_eval(
-                Copilot(planner=OfflinePlanner(), checkpointer=InMemorySaver()),
-                lambda login: ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON, knowledge=store),
-                cases, thread_prefix=f"eval-{name}")
-            session.rollback()  # adopting a suggestion in a case must not leak into the next run
+        for name, batches in sets.items():
+            results = []
+            for n, cases in enumerate(batches):
+                results += run_agent_cases(
+                    Copilot(planner=OfflinePlanner(), checkpointer=InMemorySaver()),
+                    lambda login: ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON, knowledge=store),
+                    cases, thread_prefix=f"eval-{name}-{n}")
+                session.rollback()  # adopting a suggestion in a case must not leak into the next batch
+            reports[name] = summarize(results)
     if cases_file:
         return reports["cases"]
     out: dict[str, Any] = {name: {k: v for k, v in r.items() if k != "failures"} | {"failed": len(r["failures"])}

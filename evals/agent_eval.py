@@ -74,6 +74,12 @@ def prepare_lead_intel(ctx) -> dict[str, int]:
 
 def run_agent_eval(copilot, make_ctx, cases: list[dict[str, Any]], *, thread_prefix: str = "eval",
                    setup: bool | None = None) -> dict[str, Any]:
+    """The cases' figures (see ``run_agent_cases``)."""
+    return summarize(run_agent_cases(copilot, make_ctx, cases, thread_prefix=thread_prefix, setup=setup))
+
+
+def run_agent_cases(copilot, make_ctx, cases: list[dict[str, Any]], *, thread_prefix: str = "eval",
+                    setup: bool | None = None) -> list[CaseResult]:
     """``make_ctx(login)`` returns a ToolContext for that user. ``setup`` (by default: when a case
     expects a routing or alerts tool) routes the demo's new leads and runs the signal rules once,
     just before the first such case: the cases before it see the demo as built (alerts also open
@@ -110,7 +116,7 @@ def run_agent_eval(copilot, make_ctx, cases: list[dict[str, Any]], *, thread_pre
         results.append(CaseResult(case["id"], ctx.user.role, case.get("lang", answer.language), routed,
                                   not missing and refusal_ok, refusal_ok, answer.latency_ms, tools, answer.answer, missing,
                                   expects_oos))
-    return summarize(results)
+    return results
 
 
 def summarize(results: list[CaseResult]) -> dict[str, Any]:
