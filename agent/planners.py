@@ -283,6 +283,27 @@ def why_of_the_routing(turn) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+def another_account_of_the_handover(turn) -> tuple[str, dict[str, Any]] | None:
+    """"宁波宏达风电这家呢 给谁" after a leaving rep's handover: that account of the same handover."""
+    q, focus = turn.question.strip(), turn.focus
+    if focus.get("topic") == "successor" and focus.get("leaving_rep") and "successor" in turn.tools and len(q) <= 60 \
+            and re.search(r"^(那|那么)|呢|^(and|what about|how about)\b", q, re.I) and not turn.slots.reps:
+        return "successor", {"rep": focus["leaving_rep"], "account": q}
+    return None
+
+
+def narrower_search(turn) -> tuple[str, dict[str, Any]] | None:
+    """"那要是医院呢" / "what about hospitals?" after a knowledge answer, naming no lead of the asker's:
+    the same search, narrowed by the new words."""
+    q, focus = turn.question.strip(), turn.focus
+    if focus.get("topic") != "knowledge_search" or not focus.get("knowledge_query") or "knowledge_search" not in turn.tools \
+            or len(q) > 20 or not re.search(r"^(那|那么|如果|要是)|呢[??]?$|^(and|what about|how about|what if)\b", q, re.I):
+        return None
+    if turn.names_visible_lead or turn.slots.ids:
+        return None
+    return "knowledge_search", {"query": f"{focus['knowledge_query']} {q}"}
+
+
 def why_of_an_alert(turn) -> tuple[str, dict[str, Any]] | None:
     """"why the Aurora one?" after a list of alerts: that alert's reasons."""
     from agent.understanding.calls import WHY_CUE
@@ -423,7 +444,7 @@ class OfflinePlanner:
         """A short question that only changes the previous answer: "那华南呢?" after a KPI,
         "and Gang Ma?" after a coaching answer, "only the last 30 days" after a journey."""
         for step in (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, journey_for_another_period,
-                     why_of_the_routing, why_of_an_alert):
+                     why_of_the_routing, why_of_an_alert, another_account_of_the_handover, narrower_search):
             built = step(turn)
             if built is not None:
                 return built

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import or_, select, update
 
 from core.errors import NotFoundError, PermissionDenied, UserInputError
-from crm.models import ALERT_STATUSES, AISuggestion, Alert, AuditLog, Lead, User
+from crm.models import ALERT_STATUSES, Account, AISuggestion, Alert, AuditLog, Lead, User
 from tools.context import ToolContext
 from tools.leads import refuse_trainer
 from tools.routing import Explanation
@@ -28,6 +28,7 @@ class AlertView:
     rule: str
     lead_id: int | None
     lead: str | None
+    account: str | None  # the lead's customer
     owner: str | None
     title: str
     action: str
@@ -44,7 +45,8 @@ class AlertView:
 
     def render(self, language: str) -> str:
         zh = language == "zh"
-        head = f"**{self.title}**" + (f"(线索 #{self.lead_id})" if zh else f" (lead #{self.lead_id})")
+        customer = f"{self.account} · " if self.account else ""
+        head = f"**{self.title}**" + (f"({customer}线索 #{self.lead_id})" if zh else f" ({customer}lead #{self.lead_id})")
         lines = [head, ("建议:" if zh else "Suggested: ") + self.action]
         lines += [f"- {e.get('time') or ''} {e['text']}".rstrip() for e in self.evidence]
         lines.append(f"置信度 {self.confidence:.2f} · 状态 {self.status}" if zh else
@@ -78,7 +80,8 @@ def shown_title(ctx: ToolContext, a: Alert) -> str:
 def _view(ctx: ToolContext, a: Alert) -> AlertView:
     lead = ctx.session.get(Lead, a.lead_id) if a.lead_id else None
     login = lambda uid: ctx.session.scalar(select(User.login).where(User.id == uid)) if uid else None  # noqa: E731
-    return AlertView(a.id, a.rule, a.lead_id, lead.name if lead else None, login(a.owner_id), shown_title(ctx, a), a.action,
+    account = ctx.session.scalar(select(Account.name).where(Account.id == lead.account_id)) if lead else None
+    return AlertView(a.id, a.rule, a.lead_id, lead.name if lead else None, account, login(a.owner_id), shown_title(ctx, a), a.action,
                      shown_evidence(ctx, a.evidence or []), a.confidence, a.status, fmt_time(a.created_at),
                      login(a.escalated_to_id), fmt_time(a.expires_at) if a.expires_at else None, a.suggestion_id)
 
@@ -90,7 +93,8 @@ def _visible(ctx: ToolContext):
     return stmt.where(or_(Alert.owner_id.in_(ctx.scope.owner_ids), Alert.escalated_to_id == ctx.user.id))
 
 
-def list_alerts(*, ctx: ToolContext, status: str | None = None, rule: str | None = None, limit: int = 50) -> list[AlertView]:
+def list_alerts(*, ctx: ToolContext, status: str | None = None, rule: str | None = None, limit: int = 50,
+                owner_id: int | None = None) -> list[AlertView]:
     """Alerts for the asker, newest first: a rep's own, a manager's team's (and escalated to them), an admin's all."""
     refuse_trainer(ctx)
     if status is not None and status not in ALERT_STATUSES:
@@ -101,6 +105,8 @@ def list_alerts(*, ctx: ToolContext, status: str | None = None, rule: str | None
         stmt = stmt.where(Alert.status == status)
     if rule:
         stmt = stmt.where(Alert.rule == rule)
+    if owner_id is not None:
+        stmt = stmt.where(Alert.owner_id == owner_id)
     stmt = stmt.order_by(Alert.created_at.desc(), Alert.id.desc()).limit(max(1, min(int(limit), MAX_LIMIT)))
     return [_view(ctx, a) for a in ctx.session.scalars(stmt)]
 
@@ -172,6 +178,10 @@ def explain_alert(*, ctx: ToolContext, alert_id: int) -> Explanation:
     rule = rule_by_id(a.rule)
     params = ", ".join(f"{k}={v}" for k, v in (rule.get("params") or {}).items())
     title = shown_title(ctx, a)
+    lead = ctx.session.get(Lead, a.lead_id) if a.lead_id else None
+    if lead is not None:
+        customer = ctx.session.scalar(select(Account.name).where(Account.id == lead.account_id))
+        title = ctx.t(f"{title}({customer} · 线索 #{lead.id})", f"{title} ({customer} · lead #{lead.id})")
     summary = ctx.t(f"提醒 #{a.id}:{title}。建议:{a.action}。规则 {a.rule}({rule['check']}:{params})。",
                     f"Alert #{a.id}: {title}. Suggested: {a.action}. Rule {a.rule} ({rule['check']}: {params}).")
     method = ctx.t("方法:规则在该时间窗口内的客户行为序列上触发;只使用已授权跟踪的联系人的行为(以及无联系人的公开事件,如招标公告);"

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from core.errors import NotFoundError, PermissionDenied, UserInputError
-from crm.models import SUGGESTION_STATUSES, AISuggestion, AuditLog, User
+from crm.models import SUGGESTION_STATUSES, Account, AISuggestion, AuditLog, Lead, User
 from crm.roles import Role
 from tools.context import ToolContext
 from tools.leads import SUGGESTION_KIND_PREFIX, refuse_trainer
@@ -33,6 +33,7 @@ class SuggestionRecord:
     rule: str | None  # the intent.yaml rule id, when kind is "nba:<rule>"
     lead_id: int | None
     account_id: int | None
+    account: str | None  # the customer's name (the lead's account when the suggestion names only a lead)
     text: str
     evidence: list[Any]
     confidence: float
@@ -54,11 +55,11 @@ class DecisionResult:
         return {"suggestion": self.suggestion.to_json(), "changed": self.changed, "message": self.message}
 
 
-def _record(row: AISuggestion, login: str | None) -> SuggestionRecord:
+def _record(row: AISuggestion, login: str | None, account: str | None = None) -> SuggestionRecord:
     rule = row.kind[len(SUGGESTION_KIND_PREFIX):] if row.kind.startswith(SUGGESTION_KIND_PREFIX) else None
     return SuggestionRecord(
         id=row.id, user_id=row.user_id, owner_login=login, kind=row.kind, rule=rule, lead_id=row.lead_id,
-        account_id=row.account_id, text=row.text, evidence=list(row.evidence or []), confidence=row.confidence,
+        account_id=row.account_id, account=account, text=row.text, evidence=list(row.evidence or []), confidence=row.confidence,
         status=row.status, created_at=row.created_at.isoformat(sep=" ", timespec="seconds"),
         decided_at=row.decided_at.isoformat(sep=" ", timespec="seconds") if row.decided_at else None)
 
@@ -70,13 +71,15 @@ def list_suggestions(*, ctx: ToolContext, status: str | None = None, limit: int 
         raise UserInputError(ctx.t(f"未知的状态 {status!r};可选:{', '.join(SUGGESTION_STATUSES)}",
                                    f"unknown status {status!r}; use one of {', '.join(SUGGESTION_STATUSES)}"))
     limit = max(1, min(int(limit), MAX_LIMIT))
-    stmt = select(AISuggestion, User.login).join(User, User.id == AISuggestion.user_id)
+    stmt = (select(AISuggestion, User.login, Account.name).join(User, User.id == AISuggestion.user_id)
+            .outerjoin(Lead, Lead.id == AISuggestion.lead_id)
+            .outerjoin(Account, Account.id == func.coalesce(AISuggestion.account_id, Lead.account_id)))
     if not ctx.scope.everything:
         stmt = stmt.where(AISuggestion.user_id.in_(ctx.scope.owner_ids))
     if status is not None:
         stmt = stmt.where(AISuggestion.status == status)
     stmt = stmt.order_by(AISuggestion.created_at.desc(), AISuggestion.id.desc()).limit(limit)
-    return [_record(row, login) for row, login in ctx.session.execute(stmt)]
+    return [_record(row, login, account) for row, login, account in ctx.session.execute(stmt)]
 
 
 def _may_decide(ctx: ToolContext, owner: User | None) -> bool:
@@ -106,7 +109,7 @@ def decide_suggestion(*, ctx: ToolContext, suggestion_id: int, decision: Decisio
             "manager, may adopt or dismiss it; list and decide your own suggestions instead."))
     login = owner.login if owner else None
     if row.status == decision:
-        return DecisionResult(_record(row, login), False, ctx.t(
+        return DecisionResult(_record(row, login, _account_of(ctx, row)), False, ctx.t(
             f"建议 {suggestion_id} 已经标记为{_zh(decision)},无需重复操作。",
             f"Suggestion {suggestion_id} was already {decision}; nothing changed."))
     if row.status in DECISIONS:
@@ -132,8 +135,16 @@ def decide_suggestion(*, ctx: ToolContext, suggestion_id: int, decision: Decisio
                                      "lead_id": row.lead_id, "kind": row.kind,
                                      "on_behalf_of_owner": row.user_id != ctx.user.id}))
     ctx.session.flush()
-    return DecisionResult(_record(row, login), True, ctx.t(
-        f"已将建议 {suggestion_id} 标记为{_zh(decision)}。", f"Suggestion {suggestion_id} marked {decision}."))
+    account = _account_of(ctx, row)
+    return DecisionResult(_record(row, login, account), True, ctx.t(
+        f"已将建议 {suggestion_id} 标记为{_zh(decision)}:" + (f"{account} · " if account else "") + row.text,
+        f"Suggestion {suggestion_id} marked {decision}: " + (f"{account} · " if account else "") + row.text))
+
+
+def _account_of(ctx: ToolContext, row: AISuggestion) -> str | None:
+    """The customer a suggestion is about: its account, else its lead's."""
+    account_id = row.account_id or (ctx.session.scalar(select(Lead.account_id).where(Lead.id == row.lead_id)) if row.lead_id else None)
+    return ctx.session.scalar(select(Account.name).where(Account.id == account_id)) if account_id else None
 
 
 def _zh(status: str) -> str:

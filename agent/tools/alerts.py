@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from agent.tools.base import ToolOutput, ToolSpec, event_evidence
+from crm.models import User
 from crm.roles import Role
 from tools.alerts import decide_alert, explain_alert, list_alerts
+from tools.capability import resolve_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
 
@@ -15,6 +18,7 @@ class AlertsArgs(BaseModel):
     action: str = Field("list", description="'list' the user's alerts, 'adopt' or 'dismiss' one, or 'explain' why it was raised")
     alert_id: int | None = Field(None, description="the alert's id, for adopt / dismiss / explain")
     status: str | None = Field(None, description="for list: only alerts in this status (shown, escalated, adopted, dismissed, expired)")
+    owner: str | None = Field(None, description="for list: whose alerts, when the user names a rep ('李娜的提醒'): name or login")
 
 
 ALERT_STATUS_LABELS = {"shown": ("待处理", "open"), "escalated": ("已升级", "escalated"), "adopted": ("已采纳", "adopted"),
@@ -26,12 +30,12 @@ def _alert_evidence(view) -> list[Evidence]:
             *event_evidence([{"id": e.get("id"), "time": e.get("time"), "text": e["text"]} for e in view.evidence])]
 
 
-def _alerts(*, ctx: ToolContext, action: str, alert_id: int | None, status: str | None) -> ToolOutput:
+def _alerts(*, ctx: ToolContext, action: str, alert_id: int | None, status: str | None, owner: str | None = None) -> ToolOutput:
     if action not in ("list", "adopt", "dismiss", "explain"):
         return ToolOutput(text=ctx.t("action 只能是 list、adopt、dismiss 或 explain。", "action must be list, adopt, dismiss or explain."),
                           error="input")
     if action == "list":
-        return _alert_list(ctx, status)
+        return _alert_list(ctx, status, owner)
     if alert_id is None:
         return ToolOutput(text=ctx.t("请给出提醒编号,例如“采纳提醒 5”。", "Give the alert's id, e.g. “adopt alert 5”."), error="input")
     if action == "explain":
@@ -54,8 +58,10 @@ def _decide(ctx: ToolContext, alert_id: int, decision: str) -> ToolOutput:
                       confidence=view.confidence, focus={"alert_id": view.id, "lead_id": view.lead_id})
 
 
-def _alert_list(ctx: ToolContext, status: str | None) -> ToolOutput:
-    views = list_alerts(ctx=ctx, status=status, limit=10)
+def _alert_list(ctx: ToolContext, status: str | None, owner: str | None = None) -> ToolOutput:
+    """The asker's alerts (a manager's: the team's), or one rep's — refused when that rep is not the asker's to see."""
+    of = resolve_rep(ctx, owner) if owner else None
+    views = list_alerts(ctx=ctx, status=status, limit=10, owner_id=of.id if of else None)
     which = ctx.t(f"{ALERT_STATUS_LABELS[status][0]}的" if status in ALERT_STATUS_LABELS else "",
                   f"{ALERT_STATUS_LABELS[status][1]} " if status in ALERT_STATUS_LABELS else "")
     if not views:
@@ -74,9 +80,16 @@ def _alert_list(ctx: ToolContext, status: str | None) -> ToolOutput:
 def alert_line(ctx: ToolContext, v) -> str:
     """One alert of the list: id, title, lead, status, the owner when it is not the asker, the suggested action."""
     st = ALERT_STATUS_LABELS.get(v.status, (v.status, v.status))
-    who = ctx.t(f",负责人 {v.owner}", f", owner {v.owner}") if v.owner and v.owner != ctx.user.login else ""
+    name = _name_of(ctx, v.owner) if v.owner and v.owner != ctx.user.login else None
+    person = ctx.t(f"{v.owner}({name})", f"{v.owner} ({name})") if name and name != v.owner else v.owner  # the login, and the person
+    who = ctx.t(f",负责人 {person}", f", owner {person}") if name else ""
     return f"- #{v.id} {v.title} · " + ctx.t(f"线索 #{v.lead_id}({v.lead})· {st[0]}{who} · 建议:{v.action}",
                                              f"lead #{v.lead_id} ({v.lead}) · {st[1]}{who} · suggested: {v.action}")
+
+
+def _name_of(ctx: ToolContext, login: str) -> str:
+    user = ctx.session.scalar(select(User).where(User.login == login))
+    return login if user is None else (user.name if ctx.language == "zh" else (user.name_en or user.name))
 
 
 SPEC = ToolSpec(

@@ -47,11 +47,13 @@ class ToolSpec:
 
 # -- finding the lead a question names --------------------------------------------------------
 
-def resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False) -> int | ToolOutput:
+def resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False,
+                 prefer: Callable[[list[int]], set[int]] | None = None) -> int | ToolOutput:
     """The lead the question names, or the answer to give instead (no match / a choice list).
     With ``account_level``, several close matches on one account are not ambiguous: any of
-    them leads to the account."""
-    matches = find_leads(ctx=ctx, query=query)
+    them leads to the account. ``prefer`` picks, among close matches, the leads the question is
+    about (a routing question: the account's lead that was routed); one preferred lead is the answer."""
+    matches = find_leads(ctx=ctx, query=query, limit=20 if prefer else 5)
     refuse_a_hidden_account(ctx, query, matches)
     if not matches:
         return ToolOutput(text=ctx.t("在你能查看的线索里没有找到这条线索;可以给出客户名称或线索编号。",
@@ -60,6 +62,9 @@ def resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False) -
     top = [m for m in matches if m.score >= matches[0].score - 0.05]
     if len(top) == 1:
         return matches[0].lead_id
+    preferred = prefer([m.lead_id for m in top]) if prefer else set()
+    if len(preferred) == 1:
+        return preferred.pop()
     if account_level and len(_accounts_of(ctx, top)) == 1:
         return top[0].lead_id
     return _which_lead(ctx, matches)

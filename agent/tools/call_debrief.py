@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from agent.tools.base import ToolOutput, ToolSpec
-from crm.models import Call, User
+from crm.models import Account, Call, User
 from speech.registry import load_registry
 from tools.capability import resolve_rep
 from tools.context import ToolContext
@@ -18,11 +18,12 @@ from tools.debrief import call_debrief, latest_call_id
 class DebriefArgs(BaseModel):
     call_id: int | None = Field(None, description="the call to debrief; omit for the asking rep's latest call")
     rep: str | None = Field(None, description="a rep named in the question (name or login): that rep's latest call")
+    account_id: int | None = Field(None, description="a customer named in the question: the latest call with that account")
 
 
-def _debrief(*, ctx: ToolContext, call_id: int | None, rep: str | None = None) -> ToolOutput:
+def _debrief(*, ctx: ToolContext, call_id: int | None, rep: str | None = None, account_id: int | None = None) -> ToolOutput:
     if call_id is None:
-        found = _latest_call(ctx, rep)
+        found = _latest_call(ctx, rep, account_id)
         if isinstance(found, ToolOutput):
             return found
         call_id = found
@@ -31,11 +32,16 @@ def _debrief(*, ctx: ToolContext, call_id: int | None, rep: str | None = None) -
                       focus=_debrief_focus(ctx, d.call_id))
 
 
-def _latest_call(ctx: ToolContext, rep: str | None) -> int | ToolOutput:
+def _latest_call(ctx: ToolContext, rep: str | None, account_id: int | None = None) -> int | ToolOutput:
     """The latest call of the rep the question names (access checked: a manager's team, a rep
-    themself), or the asker's own; the answer to give instead when there is none."""
+    themself), or the asker's own — with the customer the question names, when it names one; the
+    answer to give instead when there is none."""
     of = resolve_rep(ctx, rep) if rep else None
-    call_id = latest_call_id(ctx=ctx, rep_id=of.id if of else None)
+    call_id = latest_call_id(ctx=ctx, rep_id=of.id if of else None, account_id=account_id)
+    if call_id is None and account_id is not None:
+        customer = ctx.session.scalar(select(Account.name).where(Account.id == account_id)) or ""
+        return ToolOutput(text=ctx.t(f"没有找到与{customer}的通话记录(在你能查看的通话里)。",
+                                     f"There is no call with {customer} among the calls you may see."), error="not_found")
     if call_id is None:
         return ToolOutput(text=ctx.t(f"还没有{of.name if of else '你'}的通话记录。",
                                      f"{of.name + ' has' if of else 'You have'} no calls yet."), error="not_found")
@@ -59,6 +65,9 @@ def debrief_lines(ctx: ToolContext, d) -> list[str]:
     caller = ctx.session.scalar(select(User).where(User.login == d.rep))
     mine = caller is None or caller.id == ctx.user.id
     who = "" if mine else ctx.t(f"{caller.name},", f"{caller.name}, ")
+    call = ctx.session.get(Call, d.call_id)
+    customer = ctx.session.scalar(select(Account.name).where(Account.id == call.account_id)) if call and call.account_id else None
+    who += ctx.t(f"{customer},", f"{customer}, ") if customer else ""
     lines = [ctx.t(f"通话 {d.call_id}({who}{d.started_at},{d.duration_s / 60:.1f} 分钟)复盘:",
                    f"Debrief of call {d.call_id} ({who}{d.started_at}, {d.duration_s / 60:.1f} min):")]
     average = ctx.t("你的平均", "your average") if mine else ctx.t(f"{caller.name}的平均", f"{caller.name}'s average")

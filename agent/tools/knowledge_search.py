@@ -27,7 +27,8 @@ def _knowledge(*, ctx: ToolContext, query: str, k: int) -> ToolOutput:
         evidence.append(Evidence("playbook" if h.kind == "playbook" else "call", h.id, None, h.citation))
     top = hits[0].score
     return ToolOutput(text="\n".join(lines), data={"hits": [{"citation": h.citation, "text": h.text} for h in hits]},
-                      evidence=evidence, confidence=round(min(1.0, 0.5 + 10 * top), 2) if top else 0.5)
+                      evidence=evidence, confidence=round(min(1.0, 0.5 + 10 * top), 2) if top else 0.5,
+                      focus={"knowledge_query": query})  # "那要是医院呢" narrows this search
 
 
 SPEC = ToolSpec(

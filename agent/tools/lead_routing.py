@@ -61,7 +61,19 @@ def _lead_asked_about(ctx: ToolContext, query: str, mode: str) -> int | ToolOutp
             return ToolOutput(text=ctx.t("还没有由分配引擎分给你的线索。", "No lead has been routed to you by the routing engine yet."),
                               error="not_found")
         return lead_id
-    return resolve_lead(ctx, query)
+    return resolve_lead(ctx, query, prefer=lambda ids: _routed_or_new(ctx, ids))
+
+
+def _routed_or_new(ctx: ToolContext, lead_ids: list[int]) -> set[int]:
+    """Of one customer's leads, the ones a routing question is about: those the engine routed, else
+    the new ones ("南京妇幼那条新线索 为什么是我跟", "青岛市中心医院那条新线索 给谁跟")."""
+    from sqlalchemy import select
+
+    from crm.models import Lead, RoutingDecision
+
+    routed = set(ctx.session.scalars(select(RoutingDecision.lead_id).where(RoutingDecision.lead_id.in_(lead_ids),
+                                                                          RoutingDecision.status != "dry_run")))
+    return routed or set(ctx.session.scalars(select(Lead.id).where(Lead.id.in_(lead_ids), Lead.status == "new")))
 
 
 def latest_lead_routed_to_me(ctx: ToolContext) -> int | None:

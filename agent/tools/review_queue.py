@@ -16,7 +16,7 @@ from tools.routing import approve_decision, override_decision, review_queue
 class ReviewQueueArgs(BaseModel):
     action: str = Field("list", description="'list' the leads waiting for review, 'approve' the engine's proposal, "
                                              "or 'override' it with another rep")
-    decision_id: int | None = Field(None, description="the routing decision's id, for approve / override")
+    decision_id: int | None = Field(None, description="the routing decision's id, for approve / override (with list: only it)")
     rep: str | None = Field(None, description="for override: the rep to assign instead (login or name)")
     note: str | None = Field(None, description="why, kept with the decision")
 
@@ -39,7 +39,7 @@ def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep
         return ToolOutput(text=ctx.t("action 只能是 list、approve 或 override。", "action must be list, approve or override."),
                           error="input")
     if action == "list":
-        return _waiting_for_review(ctx)
+        return _waiting_for_review(ctx, decision_id)
     if decision_id is None:
         return ToolOutput(text=ctx.t("请给出分配记录编号,例如“批准分配 12”。", "Give the decision's id, e.g. “approve decision 12”."),
                           error="input")
@@ -79,8 +79,11 @@ def _decided(ctx: ToolContext, action: str, view) -> ToolOutput:
                       focus={"lead_id": view.lead_id, "decision_id": view.id})
 
 
-def _waiting_for_review(ctx: ToolContext) -> ToolOutput:
+def _waiting_for_review(ctx: ToolContext, decision_id: int | None = None) -> ToolOutput:
+    """The queue, or — with ``decision_id`` — the one waiting decision asked about."""
     views = review_queue(ctx=ctx)
+    if decision_id is not None:
+        views = [v for v in views if v.id == decision_id] or views
     if not views:
         return ToolOutput(text=ctx.t("审核队列是空的:没有等待审核的线索。", "The review queue is empty: no lead is waiting for review."),
                           data={"decisions": []}, confidence=0.9)
@@ -90,7 +93,8 @@ def _waiting_for_review(ctx: ToolContext) -> ToolOutput:
                        "Say “approve decision 12” to accept the proposal, or “override decision 12 to lina”."))
     return ToolOutput(text="\n".join(lines), data={"decisions": [v.to_json() for v in views]},
                       evidence=[Evidence("routing_decision", str(v.id), v.created_at, f"lead #{v.lead_id} {v.lead}") for v in views[:15]],
-                      confidence=min(v.confidence for v in views), focus={"decision_id": views[0].id})
+                      confidence=min(v.confidence for v in views),
+                      focus={"decision_id": views[0].id, "only": "decision_id" if len(views) == 1 else None})
 
 
 SPEC = ToolSpec(

@@ -11,13 +11,15 @@ from tools.capability import resolve_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.successor import successor_plan
+from tools.text import name_tokens
 
 
 class SuccessorArgs(BaseModel):
     rep: str = Field(description="the leaving rep (name or login)")
+    account: str | None = Field(None, description="one of the rep's accounts the question names ('厦门市中心医院这家谁接'): only it")
 
 
-def _successor(*, ctx: ToolContext, rep: str) -> ToolOutput:
+def _successor(*, ctx: ToolContext, rep: str, account: str | None = None) -> ToolOutput:
     """Who should take over a leaving rep's accounts: the successor service (managers of the rep's
     team and admins), ranked per account with reasons, and the handover guide's headline."""
     if not (is_manager(ctx.user) or is_admin(ctx.user)):
@@ -25,6 +27,8 @@ def _successor(*, ctx: ToolContext, rep: str) -> ToolOutput:
                                      "Successor matching and handover guides are for the leaving rep's manager and admins only."))
     who = resolve_rep(ctx, rep)
     plan = successor_plan(ctx=ctx, rep_login=who.login).to_json()
+    if account:
+        plan["accounts"] = named_accounts(plan["accounts"], account) or plan["accounts"]
     w = plan["weights"]
     lines = [ctx.t(f"**{plan['rep_name']}的客户交接** · {len(plan['accounts'])} 个客户", f"**{plan['rep_name']}'s handover** · "
                    f"{len(plan['accounts'])} accounts"),
@@ -43,7 +47,16 @@ def _successor(*, ctx: ToolContext, rep: str) -> ToolOutput:
         lines.append(ctx.t(f"……另有 {len(plan['accounts']) - 10} 个客户;完整交接指南:`repcopilot successor --rep {who.login}`",
                            f"… {len(plan['accounts']) - 10} more; the full guide: `repcopilot successor --rep {who.login}`"))
     lines += [f"· {n}" for n in plan["notes"]]
-    return ToolOutput(text="\n".join(lines), data=plan, evidence=evidence, confidence=0.8)
+    return ToolOutput(text="\n".join(lines), data=plan, evidence=evidence, confidence=0.8, focus={"leaving_rep": who.login})
+
+
+def named_accounts(accounts: list[dict], question: str) -> list[dict]:
+    """The handover's accounts the question names: those sharing the most name tokens with it (at least
+    two — "医院" alone names nothing)."""
+    words = name_tokens(question)
+    overlap = [(len(words & name_tokens(a["account"])), a) for a in accounts]
+    best = max((n for n, _ in overlap), default=0)
+    return [a for n, a in overlap if n == best] if best >= 2 else []
 
 
 SPEC = ToolSpec(

@@ -31,7 +31,8 @@ def _suggestions(*, ctx: ToolContext, action: str, suggestion_id: int | None) ->
                    "Open AI suggestions (reply \"adopt suggestion ID\" or \"dismiss suggestion ID\"):")]
     for r in rows:
         lead = ctx.t(f"线索 #{r.lead_id}", f"lead #{r.lead_id}") if r.lead_id else ""
-        lines.append(f"- [{r.id}] {r.created_at[:10]} {lead} {r.text}")
+        customer = f"{r.account} · " if r.account else ""
+        lines.append(f"- [{r.id}] {r.created_at[:10]} {customer}{lead} {r.text}")
     return ToolOutput(text="\n".join(lines), data={"suggestions": [r.to_json() for r in rows]}, confidence=1.0,
                       evidence=[Evidence("suggestion", str(r.id), r.created_at, r.text) for r in rows])
 

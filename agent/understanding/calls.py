@@ -75,16 +75,22 @@ class Turn:
         return _account_lead(self.ctx, self.focus["account_id"]) if self.focus.get("account_id") else None
 
     @cached_property
-    def names_visible_lead(self) -> bool:
-        """Does the question name a lead the asker may see — by its account, contact or id (a lead's
-        own name is a product, "销售管理SaaS", which questions say for other reasons)? Looked up once a turn."""
+    def named_lead(self):
+        """The best lead the question names among those the asker may see — by its account, contact or
+        id (a lead's own name is a product, "销售管理SaaS", which questions say for other reasons); looked
+        up once a turn. None when nothing is named clearly enough."""
         from core.errors import RepcopilotError
         from tools.leads import find_leads
 
         try:
-            return any(m.score >= 0.9 and m.matched_on != "lead" for m in find_leads(ctx=self.ctx, query=self.question, limit=1))
+            return next((m for m in find_leads(ctx=self.ctx, query=self.question, limit=1) if m.score >= 0.9 and m.matched_on != "lead"),
+                        None)
         except RepcopilotError:
-            return False
+            return None
+
+    @property
+    def names_visible_lead(self) -> bool:
+        return self.named_lead is not None
 
     @property
     def follow_up(self) -> bool:
@@ -97,14 +103,28 @@ class Turn:
 
 WHO_CUE = re.compile(r"谁|哪(个|位)(销售|同事|人)|分给|分配|派给|交给|指派|接手|\b(who|whom|which rep|route[ds]?|routing|assign(ed)?|give|"
                      r"handle|take|owner)\b", re.I)
+#: who should take a lead: "给谁跟", "谁来接合适", "who should handle"
+WHO_TAKES_CUE = re.compile(r"(给|派|分|交)给?谁|谁(来)?(跟|接|负责|合适)|换(个)?人跟|"
+                           r"(?<![a-z])who (should|could|would|can|will) (take|handle|get|own|work|follow)(?![a-z])", re.I)
 WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|怎么.{0,2}(分|派|给|落)(给|到)?我|原因|理由|依据|凭什么|"
                      r"\b(why|reason|how come|explain)\b", re.I)
 #: a lead that came to someone: with a "why", the routing's reasons rather than an alert's or the lead's
 # (Latin words next to Chinese characters have no \b between them: "的touchpoint" — hence the look-arounds)
 ROUTED_CUE = re.compile(r"(分|派|指派|分配|落|转)(给|到)(了)?(我|他|她|[\u4e00-\u9fff]{2,3})|分给|派给|"
+                        r"(是|让|叫)我(来)?(跟|接|负责)|双人跟进|"
                         r"(?<![a-z])(routed|assigned|suggested|go(es)? to|went to|given to|handed to|sent to)(?![a-z])", re.I)
 JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|"
                          r"(?<![a-z])(journey|timeline|touch ?points?|history|interactions)(?![a-z])", re.I)
+#: asking for advice: "怎么谈", "要提前多久", "有啥技巧", "how should I", "any tips"
+HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|写|破|搞|跟进)|如何|咋(谈|聊|说|回|接|办|整|弄|推)|提前多久|"
+                       r"什么时候(开始|该|适合)|要注意(啥|什么|哪些)|有(啥|什么)(技巧|套路|打法|话术)|话术|"
+                       r"(?<![a-z])(how (do|should|can|could) (i|we)|how early|when should (i|we)|any tips|tips (for|on)|"
+                       r"best way to)(?![a-z])",
+                       re.I)
+REVIEW_CUE = re.compile(r"审核队列|待审核|队列里|审批队列|(?<![a-z])(review queue|pending review|waiting for review)(?![a-z])", re.I)
+#: one call, not calls in general: "最近一次通话", "上一通电话", "那通", "my last call"
+ONE_CALL_CUE = re.compile(r"(最近|上|刚才|刚刚)(的)?(一次|一通|那通|一个)(通话|电话)|这通|那通|刚打的(那个)?电话|"
+                          r"(?<![a-z])(my |the |that )?(last|latest|previous|most recent) call(?![a-z])|(?<![a-z])that call(?![a-z])", re.I)
 SCENARIO_CUE = re.compile(r"场景|剧本|(?<![a-z])scenarios?(?![a-z])", re.I)
 ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|\b(assign|give|schedule|set|have)\b", re.I)
 PRACTICE_CUE = re.compile(r"练习|练一|练练|陪我?练|(可以|能|去|来)练|对练|模拟|演练|陪练|角色扮演|"
@@ -136,8 +156,8 @@ def _metric_factors(t: Turn, kpi_likely: bool) -> dict[str, float]:
     ("oakridge renewal status", "renewals - how early …")."""
     from agent.planners import _asks_kpi
 
-    if PRACTICE_CUE.search(t.question):
-        return {}
+    if PRACTICE_CUE.search(t.question) or ONE_CALL_CUE.search(t.question):
+        return {}  # "最近一次通话 我说话占比多少": that call's figure, its debrief — not the KPI
     by_meaning = kpi_likely or bool(FIGURE_CUE.search(t.question))
     if _asks_kpi(t.question) or (by_meaning and (_links_a_metric(t.question) or _names_undefined_metric(t.question))):
         return {"kpi": 1.5 if _bare_metric_word(t.question) else 4.0}
@@ -173,8 +193,20 @@ def _cue_factors(t: Turn) -> dict[str, float]:
     factors: dict[str, float] = {}
     if WHY_CUE.search(t.question) and ROUTED_CUE.search(t.question):
         factors["routing_why"] = 4.0
+    elif t.slots.reps and (LEAVING_CUE.search(t.question) or THEIR_ACCOUNTS.search(t.question)):
+        factors["successor"] = 3.0
+    elif WHO_TAKES_CUE.search(t.question):
+        factors["routing_who"] = 3.0
     if JOURNEY_CUE.search(t.question):
         factors["journey"] = 3.0
+    if ONE_CALL_CUE.search(t.question):
+        factors["call_debrief"] = 3.0
+    if HOWTO_CUE.search(t.question) and not _names_data(t):
+        factors["knowledge_howto"] = 2.0
+        if not FIGURE_CUE.search(t.question):
+            factors["kpi"] = 0.5  # "续约要提前多久开始聊": advice about renewals, not the renewal rate
+    if REVIEW_CUE.search(t.question):
+        factors.update(review_list=3.0, review_approve=3.0, review_override=3.0)
     if (DEFINITION_CUE.search(t.question) or POLICY_CUE.search(t.question)) and not _names_data(t):
         factors.update(knowledge_policy=3.0, knowledge_howto=2.0)
     return factors
@@ -382,9 +414,17 @@ def call_debrief(t: Turn) -> Built:
         call_id = item["id"] if item else None
     if call_id is not None:
         return "call_debrief", {"call_id": call_id}
-    if t.slots.reps:
-        return "call_debrief", {"rep": t.slots.reps[0].login}
-    return "call_debrief", {}
+    args: dict[str, Any] = {"rep": t.slots.reps[0].login} if t.slots.reps else {}
+    if not t.slots.reps and t.names_something and t.named_lead is not None and t.named_lead.matched_on != "contact":
+        args["account_id"] = _lead_account(t.ctx, t.named_lead.lead_id)  # "贵阳中医院那通电话": the latest call with that customer
+    return "call_debrief", args
+
+
+def _lead_account(ctx: ToolContext, lead_id: int) -> int | None:
+    from crm.models import Lead
+
+    lead = ctx.session.get(Lead, lead_id)
+    return lead.account_id if lead is not None else None
 
 
 # -- coaching ----------------------------------------------------------------------------------------
@@ -464,31 +504,64 @@ OTHER_KIND = {"suggestion": ("alerts", "alert", "alert_id"), "alert": ("suggesti
 def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, example_en: str) -> Callable[[Turn], Built]:
     def build(t: Turn) -> Built:
         found = t.id_of(kind)
+        others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
+        if found is None and kind == "alert" and others:
+            return "alerts", {"action": "list", "owner": others[0].login}  # "李娜那条提醒为啥触发": her alerts, if the asker may see them
         if found is None and kind in OTHER_KIND and action in ("adopt", "dismiss"):
             # "采纳第一条" after a list of alerts adopts that alert (and after suggestions, that suggestion)
             other_tool, other_kind, other_arg = OTHER_KIND[kind]
             item = t.item(other_kind)
             if item is not None:
                 return other_tool, {"action": action, other_arg: item["id"]}
-        if found is None and t.focus.get(id_arg) and (t.follow_up or references.DEICTIC.search(t.question)):
+        if found is None and t.focus.get(id_arg) and (t.follow_up or references.DEICTIC.search(t.question)
+                                                      or t.focus.get("only") == id_arg):
             found = t.focus[id_arg]  # "这条忽略" right after that alert
+        if found is None:
+            found = _named_record(t, kind, example_zh.rsplit(" ", 1)[0], example_en.rsplit(" ", 1)[0])
+            if isinstance(found, str):
+                return found
         if found is None:
             return t.ctx.t(f"是哪一条?请给出编号,例如“{example_zh}”。", f"Which one? Give its id, e.g. “{example_en}”.")
         return tool, {"action": action, id_arg: found}
     return build
 
 
+def _named_record(t: Turn, kind: str, verb_zh: str, verb_en: str) -> int | str | None:
+    """The one open record of ``kind`` whose customer the question names; the choices when several fit."""
+    from agent.understanding.open_items import named_records
+
+    found = named_records(t.ctx, t.question, kind)
+    if len(found) == 1:
+        return found[0].id
+    if not found:
+        return None
+    lines = [f"- {verb_zh} {r.id}:{r.text}" if t.ctx.language == "zh" else f"- {verb_en} {r.id}: {r.text}" for r in found[:5]]
+    return t.ctx.t("这位客户有几条,请说是哪一条:\n", "That customer has several — which one?\n") + "\n".join(lines)
+
+
 def alerts_list(t: Turn) -> Built:
     escalated = re.search(r"升级|escalat", t.question, re.I)
-    return "alerts", {"action": "list", **({"status": "escalated"} if escalated else {})}
+    others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
+    return "alerts", {"action": "list", **({"status": "escalated"} if escalated else {}), **({"owner": others[0].login} if others else {})}
 
 
 def review_list(t: Turn) -> Built:
-    return "review_queue", {"action": "list"}
+    """The queue; the one waiting decision of the customer the question names ("队列里石家庄卓越新能源那条")."""
+    from agent.understanding.open_items import named_records
+
+    named = named_records(t.ctx, t.question, "decision") if t.names_visible_lead else []
+    return "review_queue", {"action": "list", **({"decision_id": named[0].id} if len(named) == 1 else {})}
 
 
 def review_override(t: Turn) -> Built:
     decision = t.id_of("decision")
+    if decision is None and t.names_something:
+        from agent.understanding.open_items import named_records
+
+        waiting = named_records(t.ctx, t.question, "decision")
+        if not waiting:
+            return None  # "大连恒立那条 要是换人跟 谁合适": nothing of it waits for review — who should take it
+        decision = waiting[0].id if len(waiting) == 1 else None
     if decision is None:
         return t.ctx.t("要改派哪一条分配?例如“把分配 12 改派给李娜”。", "Which decision? E.g. “override decision 12 to lina”.")
     rep = t.slots.reps[-1].login if t.slots.reps else None
@@ -517,7 +590,20 @@ def _routing(mode: str) -> Callable[[Turn], Built]:
     return build
 
 
+LEAVING_CUE = re.compile(r"离职|走了|要走|辞职|调岗|调走|离开|交接|last day|"
+                         r"(?<![a-z])(leaving|quit(s|ting)?|resign|handover|hand over)(?![a-z])", re.I)
+
+
+THEIR_ACCOUNTS = re.compile(r"的客户|的单子|名下|(?<![a-z])(accounts|clients|book|territory)(?![a-z])", re.I)
+ASKS_CONTENT = re.compile(r"要写|哪些|什么|啥|怎么|如何|流程|(?<![a-z])(what|how|checklist|template)(?![a-z])", re.I)
+
+
 def successor(t: Turn) -> Built:
+    rep = t.slots.reps[0].login if t.slots.reps else t.focus.get("leaving_rep")
+    if rep and (t.slots.reps or t.follow_up or t.focus.get("topic") == "successor"):
+        return "successor", {"rep": rep, **({"account": t.question} if ORG_NAME.search(t.question) or t.names_visible_lead else {})}
+    if not t.slots.reps and ASKS_CONTENT.search(t.question):
+        return None  # "销售离职交接说明要写哪些": how to hand over, not who takes over
     if not t.slots.reps:
         return t.ctx.t("请说明是哪位销售要交接,例如“张伟要离职了,他的客户谁接合适?”",
                        "Which rep is leaving? E.g. “Zhang Wei is leaving — who should take his accounts?”")

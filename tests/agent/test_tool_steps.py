@@ -125,12 +125,18 @@ def test_who_should_take_lines_list_the_candidates_with_reasons_or_say_none_is_a
     assert who_should_take_lines(_ctx(), s)[2] == "No rep is available right now (all on leave or gone)."
 
 
-def test_an_alert_line_names_the_owner_only_when_it_is_not_the_asker():
+def test_an_alert_line_names_the_owner_only_when_it_is_not_the_asker(demo_session):
+    from crm.models import User
+
     alert = SimpleNamespace(id=5, title="Intent jump", lead_id=638, lead="Ultrasound", status="escalated", owner="zhangwei",
                             action="call today")
-    assert alert_line(_ctx(login="huanglei"), alert) == \
-        "- #5 Intent jump · lead #638 (Ultrasound) · escalated, owner zhangwei · suggested: call today"
-    assert alert_line(_ctx(login="zhangwei"), alert) == "- #5 Intent jump · lead #638 (Ultrasound) · escalated · suggested: call today"
+    owner = demo_session.query(User).filter_by(login="zhangwei").one()
+    manager = noon_ctx(demo_session, "huanglei")
+    assert alert_line(manager, alert) == ("- #5 Intent jump · " + manager.t(
+        f"线索 #638(Ultrasound)· 已升级,负责人 zhangwei({owner.name}) · 建议:call today",
+        f"lead #638 (Ultrasound) · escalated, owner zhangwei ({owner.name_en}) · suggested: call today"))
+    mine = noon_ctx(demo_session, "zhangwei")
+    assert "负责人" not in alert_line(mine, alert) and "owner" not in alert_line(mine, alert)
 
 
 def test_an_override_names_one_rep_by_login_or_by_a_name_that_matches_one(demo_session):

@@ -160,12 +160,20 @@ def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = Non
         metric=metric.name, label=metric.label(ctx.language), unit=metric.unit, spec=spec, period=spec.period,
         value=_f(total["value"]), numerator=_f(total["numerator"]), denominator=_f(total["denominator"]),
         rows=rows, definition=metric.definition(ctx.language), sql=sql,
-        notes=list(notes or []), language=ctx.language, scope_text=filters_text(ctx, spec),
+        notes=list(notes or []) + _own_row_only(ctx, spec), language=ctx.language, scope_text=filters_text(ctx, spec),
     )
     answer.comparison = _compare(ctx, spec, metric, region_names)
     if chart_path is not None and rows and spec.dimensions:
         answer.chart = str(draw_chart(answer, chart_path))
     return answer
+
+
+def _own_row_only(ctx: ToolContext, spec: QuerySpec) -> list[str]:
+    """A rep's breakdown by rep holds their own row only: say so, so it does not read as a ranking."""
+    if ctx.role != Role.REP or "rep" not in spec.dimensions:
+        return []
+    return [ctx.t("按销售拆分时你只能看到自己这一行;同事的数字和团队排名请问你的经理。",
+                  "Broken down by rep, you see only your own row; colleagues' figures and the team ranking are your manager's to share.")]
 
 
 def _metric_for(ctx: ToolContext, spec: QuerySpec) -> Metric:

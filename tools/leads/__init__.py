@@ -31,6 +31,7 @@ from tools.leads.find import (
     MIN_MATCHED_IDF,
     VERBATIM_SCORE,
     LeadMatch,
+    find_among,
     find_hidden_leads,
     find_leads,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "LeadSummary", "LeadTouches", "OpportunityBrief", "RuleHit", "RuleInput", "Suggestion", "Touch", "cbi_from_raw",
     "check_bid_unopened_then_policy", "check_low_activity", "check_not_followed_up", "check_page_views_and_download",
     "check_tech_doc_streak_and_expo", "compute_intent", "confidence_from_n_eff", "decay", "denied", "evaluate_rules",
-    "find_hidden_leads", "find_leads", "get_visible_lead", "intent_score", "lead_summary", "load_intent_config", "load_touches",
+    "find_among", "find_hidden_leads", "find_leads", "get_visible_lead",
+    "intent_score", "lead_summary", "load_intent_config", "load_touches",
     "local_day_start", "next_best_action", "refuse_trainer", "tier_of", "touch_value",
 ]

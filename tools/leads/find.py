@@ -77,6 +77,15 @@ def find_hidden_leads(*, ctx: ToolContext, query: str, limit: int = 1) -> list[L
     return _named_among(query, rows, limit)
 
 
+def find_among(*, ctx: ToolContext, query: str, lead_ids: set[int], limit: int = 10) -> list[LeadMatch]:
+    """Of the given leads (an answer's alerts' or suggestions' leads, already the asker's), the ones the
+    question names, matched as ``find_leads`` matches: "成都天成那条预警" among the open alerts' leads."""
+    if not lead_ids:
+        return []
+    rows = ctx.session.execute(_lead_names_query(select(Lead)).where(Lead.id.in_(lead_ids))).all()
+    return _named_among(query, rows, limit)
+
+
 def _named_among(query: str, rows: list[Any], limit: int) -> list[LeadMatch]:
     """The rows (see ``_visible_lead_names``) whose names the question names, best first."""
     q_spans = token_spans(query)

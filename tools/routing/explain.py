@@ -6,12 +6,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from crm.models import (
-    Lead,
-)
+from crm.models import Lead, User
 from tools.context import ToolContext
 from tools.routing.config import FACTORS, MAX_EVENTS, load_routing_config
-from tools.routing.review import _login, get_decision
+from tools.routing.review import get_decision
 from tools.text import KIND_LABELS, label
 
 
@@ -53,6 +51,15 @@ def event_lines(ctx: ToolContext, events: list[dict[str, Any]]) -> list[dict[str
              "text": describe_touch(e["kind"], e.get("asset"), e.get("title"), None, ctx.language)} for e in events[:MAX_EVENTS]]
 
 
+def _person(ctx: ToolContext, user_id: int | None) -> str | None:
+    """"Emily Wang (emilywang)": a person by name, with the login commands take."""
+    user = ctx.session.get(User, user_id) if user_id else None
+    if user is None:
+        return None
+    name = user.name if ctx.language == "zh" else (user.name_en or user.name)
+    return f"{name} ({user.login})" if name != user.login else name
+
+
 def explain_decision(*, ctx: ToolContext, decision_id: int) -> Explanation:
     """Why a lead went where it went: each factor's value × weight for the chosen rep, the (up to 5)
     events behind the intent score, the confidence, and how it was computed."""
@@ -66,12 +73,15 @@ def explain_decision(*, ctx: ToolContext, decision_id: int) -> Explanation:
                for k in FACTORS if r.get("parts")]
     lead = ctx.session.get(Lead, d.lead_id)
     kind = cfg["kinds"][d.kind]["zh" if ctx.language == "zh" else "en"]
-    rep = _login(ctx.session, d.rep_id) or "—"
+    rep = _person(ctx, d.rep_id) or "—"
+    specialist = _person(ctx, d.specialist_id)
     reasons = ", ".join(r.get("review") or [])
     summary = ctx.t(
-        f"线索 #{lead.id}({lead.name}):{kind},负责人 {rep},得分 {d.score},意向指数 {d.intent_score}(等级 {d.tier})"
+        f"线索 #{lead.id}({lead.name}):{kind},负责人 {rep}" + (f",专家 {specialist}" if specialist else "")
+        + f",得分 {d.score},意向指数 {d.intent_score}(等级 {d.tier})"
         + (f";审核原因:{reasons}" if reasons else "") + f";权重版本 v{d.weights_version}。",
-        f"Lead #{lead.id} ({lead.name}): {kind}, rep {rep}, score {d.score}, intent {d.intent_score} (tier {d.tier})"
+        f"Lead #{lead.id} ({lead.name}): {kind}, rep {rep}" + (f", specialist {specialist}" if specialist else "")
+        + f", score {d.score}, intent {d.intent_score} (tier {d.tier})"
         + (f"; review because: {reasons}" if reasons else "") + f"; weights version v{d.weights_version}.")
     method = ctx.t("方法:每个因素 0–100 分 × 权重(tools/routing.yaml 及已批准的权重版本)求和;意向指数按 tools/intent.yaml,"
                    "只使用已授权联系人的行为;置信度由意向置信度与第一、二名的分差得出。",
