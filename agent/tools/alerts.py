@@ -60,7 +60,7 @@ def _decide(ctx: ToolContext, alert_id: int, decision: str) -> ToolOutput:
 
 def _alert_list(ctx: ToolContext, status: str | None, owner: str | None = None) -> ToolOutput:
     """The asker's alerts (a manager's: the team's), or one rep's — refused when that rep is not the asker's to see."""
-    of = resolve_rep(ctx, owner) if owner else None
+    of = _owner(ctx, owner) if owner else None
     views = list_alerts(ctx=ctx, status=status, limit=10, owner_id=of.id if of else None)
     which = ctx.t(f"{ALERT_STATUS_LABELS[status][0]}的" if status in ALERT_STATUS_LABELS else "",
                   f"{ALERT_STATUS_LABELS[status][1]} " if status in ALERT_STATUS_LABELS else "")
@@ -85,6 +85,19 @@ def alert_line(ctx: ToolContext, v) -> str:
     who = ctx.t(f",负责人 {person}", f", owner {person}") if name else ""
     return f"- #{v.id} {v.title} · " + ctx.t(f"线索 #{v.lead_id}({v.lead})· {st[0]}{who} · 建议:{v.action}",
                                              f"lead #{v.lead_id} ({v.lead}) · {st[1]}{who} · suggested: {v.action}")
+
+
+def _owner(ctx: ToolContext, owner: str):
+    """The rep whose alerts are asked for; another rep's, for a rep, refused in the alerts' own words."""
+    from core.errors import PermissionDenied
+    from tools.leads import denied
+
+    try:
+        return resolve_rep(ctx, owner)
+    except PermissionDenied:
+        user = ctx.session.scalar(select(User).where(User.login == owner))
+        zh, en = (user.name, user.name_en or user.name) if user is not None else (owner, owner)
+        raise denied(ctx, f"{zh}的提醒", f"{en}'s alerts") from None
 
 
 def _name_of(ctx: ToolContext, login: str) -> str:

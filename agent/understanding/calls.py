@@ -242,10 +242,28 @@ DECISION_INTENTS = {"suggestions": ("suggestion_adopt", "suggestion_dismiss"), "
 def _decision_kind_factors(t: Turn) -> dict[str, float]:
     """"忽略1063" / "1063 adopt一下": a bare number with a decision verb is a suggestion or an alert —
     the kind the previous answer listed, else the kind that has a record with that id for the asker."""
-    if not DECISION_VERB.search(t.question) or t.slots.ids or len(t.slots.numbers) != 1:
+    if not DECISION_VERB.search(t.question):
+        return {}
+    if not t.slots.numbers:
+        return _decision_named_by_kind(t.question)
+    if t.slots.ids or len(t.slots.numbers) != 1:
         return {}
     kind = t.focus.get("topic") if t.focus.get("topic") in DECISION_INTENTS else _kind_with_id(t, t.slots.numbers[0])
     return {intent: 3.0 for intent in DECISION_INTENTS.get(kind or "", ())}
+
+
+ALERT_WORD = re.compile(r"提醒|预警|告警|信号|(?<![a-z])(alerts?|signals?)(?![a-z])", re.I)
+SUGGESTION_WORD = re.compile(r"建议|(?<![a-z])(suggestions?|recommendations?)(?![a-z])", re.I)
+DISMISS_VERB = re.compile(r"忽略|驳回|不要|不用|(?<![a-z])(dismiss|ignore|reject|skip)(?![a-z])", re.I)
+
+
+def _decision_named_by_kind(question: str) -> dict[str, float]:
+    """"成都天成那条预警 采纳", "Nordic那条建议 不要了": a decision on the alert or suggestion of a customer."""
+    kind = "alerts" if ALERT_WORD.search(question) else "suggestions" if SUGGESTION_WORD.search(question) else None
+    if kind is None:
+        return {}
+    adopt, dismiss = DECISION_INTENTS[kind]
+    return {dismiss: 3.0} if DISMISS_VERB.search(question) else {adopt: 3.0}
 
 
 def _kind_with_id(t: Turn, number: int) -> str | None:

@@ -27,7 +27,7 @@ from tools.leads.find import (
     _expand_token,
     _match_lead,
     _matched_field,
-    _name_fields,
+    _row_index,
     _names_account_verbatim,
     _weigh_query_terms,
 )
@@ -74,15 +74,17 @@ def test_a_latin_word_expands_to_longer_words_and_close_spellings_but_a_cjk_toke
 
 
 def test_name_fields_tokenize_each_name_and_tolerate_a_missing_one():
-    fields = _name_fields((1, "超声采购", "new", NOW, "宁波宏达风电", "Ningbo Hongda Wind", None))
-    assert set(fields) == {"account", "account_en", "lead", "contact"}
-    assert "ningbo" in fields["account_en"]
-    assert fields["contact"] == set()
+    index = _row_index("宁波宏达风电", "Ningbo Hongda Wind", "超声采购", None)
+    assert set(index.fields) == {"account", "account_en", "lead", "contact"}
+    assert "ningbo" in index.fields["account_en"]
+    assert index.fields["contact"] == set()
+    assert index.latin == {"ningbo", "hongda", "wind"} | {t for t in index.every if t.startswith("py:")}
+    assert index.every == set().union(*index.fields.values())
 
 
 def test_a_rare_query_token_weighs_more_than_a_common_one():
-    all_tokens = [{"helios", "医院"}] + [{"医院"}] * 9
-    terms = _weigh_query_terms("helios 医院", [("helios", 0, 6), ("医院", 7, 9)], all_tokens, 10)
+    indexed = [_row_index("Helios 医院", None, None, None)] + [_row_index("医院", None, None, None)] * 9
+    terms = _weigh_query_terms("helios 医院", [("helios", 0, 6), ("医院", 7, 9)], indexed, 10)
     assert terms.df == {"helios": 1, "医院": 10}
     assert terms.idf["helios"] > terms.idf["医院"]
 
@@ -90,13 +92,12 @@ def test_a_rare_query_token_weighs_more_than_a_common_one():
 def test_a_lead_that_covers_the_question_matches_and_one_that_does_not_is_dropped():
     rows = [(1, "Lead A", "new", NOW, "Helios Medical", "Helios Medical", None),
             (2, "Lead B", "new", NOW, "Other Care", "Other Care", None)]
-    fields = [_name_fields(r) for r in rows]
-    toks = [set().union(*f.values()) for f in fields]
+    indexed = [_row_index(r[4], r[5], r[1], r[6]) for r in rows]
     query = "how is helios"
-    terms = _weigh_query_terms(query, token_spans(query), toks, len(rows))
-    score, created, match = _match_lead(terms, rows[0], fields[0], toks[0])
+    terms = _weigh_query_terms(query, token_spans(query), indexed, len(rows))
+    score, created, match = _match_lead(terms, rows[0], indexed[0].fields, indexed[0].every)
     assert match.lead_id == 1 and created == NOW and 0 < score <= 0.99
-    assert _match_lead(terms, rows[1], fields[1], toks[1]) is None
+    assert _match_lead(terms, rows[1], indexed[1].fields, indexed[1].every) is None
 
 
 def test_the_matched_field_is_the_one_carrying_most_weight_first_on_a_tie():

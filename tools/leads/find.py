@@ -8,9 +8,9 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, null, select
 
 from crm.access import visible_leads
 from crm.models import Account, Contact, Lead
@@ -65,7 +65,7 @@ def find_leads(*, ctx: ToolContext, query: str, limit: int = 5) -> list[LeadMatc
     m = ID_PATTERN.search(query)
     if m:
         return _find_by_id(ctx, int(m.group(1)))
-    return _named_among(query, _visible_lead_names(ctx), limit)
+    return _named_among(ctx, query, _visible_lead_names(ctx), limit)
 
 
 def find_hidden_leads(*, ctx: ToolContext, query: str, limit: int = 1) -> list[LeadMatch]:
@@ -74,7 +74,7 @@ def find_hidden_leads(*, ctx: ToolContext, query: str, limit: int = 1) -> list[L
     matches never reach the asker."""
     visible = {row[0] for row in _visible_lead_names(ctx)}
     rows = [row for row in ctx.session.execute(_lead_names_query(select(Lead))).all() if row[0] not in visible]
-    return _named_among(query, rows, limit)
+    return _named_among(ctx, query, rows, limit)
 
 
 def find_among(*, ctx: ToolContext, query: str, lead_ids: set[int], limit: int = 10) -> list[LeadMatch]:
@@ -83,33 +83,66 @@ def find_among(*, ctx: ToolContext, query: str, lead_ids: set[int], limit: int =
     if not lead_ids:
         return []
     rows = ctx.session.execute(_lead_names_query(select(Lead)).where(Lead.id.in_(lead_ids))).all()
-    return _named_among(query, rows, limit)
+    return _named_among(ctx, query, rows, limit)
 
 
-def _named_among(query: str, rows: list[Any], limit: int) -> list[LeadMatch]:
+def _named_among(ctx: ToolContext, query: str, rows: list[Any], limit: int) -> list[LeadMatch]:
     """The rows (see ``_visible_lead_names``) whose names the question names, best first."""
+    return _best_matches(_with_details(ctx, _candidates(query, rows)), limit)
+
+
+def _with_details(ctx: ToolContext, found: list[tuple[float, Any, LeadMatch]]) -> list[tuple[float, datetime, LeadMatch]]:
+    """The candidates with their leads' status and creation time (the newest wins a tie), read for them only."""
+    if not found:
+        return []
+    details = {i: (status, created) for i, status, created in ctx.session.execute(
+        select(Lead.id, Lead.status, Lead.created_at).where(Lead.id.in_({m.lead_id for _, _, m in found}))).all()}
+    out = []
+    for score, _none, match in found:
+        match.status, created = details[match.lead_id]
+        out.append((score, created, match))
+    return out
+
+
+def _candidates(query: str, rows: list[Any]) -> list[tuple[float, Any, LeadMatch]]:
+    """(score, —, match) of each row whose names the question names; else the abbreviation matches."""
     q_spans = token_spans(query)
     if not q_spans or not rows:
         return []
-    fields_of = [_name_fields(row) for row in rows]
-    all_tokens: list[set[str]] = [set().union(*f.values()) for f in fields_of]
-    terms = _weigh_query_terms(query, q_spans, all_tokens, len(rows))
-    matches = [match for row, fields, toks in zip(rows, fields_of, all_tokens, strict=True)
-               if (match := _match_lead(terms, row, fields, toks)) is not None]
-    return _best_matches(matches or _abbreviation_matches(query, rows), limit)
+    indexed = [_row_index(row[4], row[5], row[1], row[6]) for row in rows]
+    terms = _weigh_query_terms(query, q_spans, indexed, len(rows))
+    said = set().union(*terms.expand.values())
+    matches = [match for row, (fields, toks, _latin) in zip(rows, indexed, strict=True)
+               if not toks.isdisjoint(said) and (match := _match_lead(terms, row, fields, toks)) is not None]
+    return matches or _abbreviation_matches(query, rows)
+
+
+@lru_cache(maxsize=131072)
+def _row_index(account: str | None, account_en: str | None, name: str | None, contact: str | None) -> NameIndex:
+    """One lead's name tokens by field, all of them, and the Latin ones — once per process for each
+    combination of names (every question scans the same names)."""
+    fields = {"account": _tokens(account) | _pinyin_tokens(account), "account_en": _tokens(account_en), "lead": _tokens(name),
+              "contact": _tokens(contact)}
+    every = frozenset().union(*fields.values())
+    return NameIndex(fields, every, frozenset(t for t in every if not is_cjk_token(t)))
 
 
 ABBREVIATION_SCORE = 0.9
 NUMBERED_HOSPITAL = re.compile(r"[一二三四五六七八九十]院")
 
 
-def _abbreviation_matches(query: str, rows: list[Any]) -> list[tuple[float, datetime, LeadMatch]]:
+def _abbreviation_matches(query: str, rows: list[Any]) -> list[tuple[float, Any, LeadMatch]]:
     """Leads of the one account a Chinese abbreviation in the question stands for: its characters
     in order within the account's name ("南宁卫健委" → 南宁市卫生健康委员会, "兰州三院" → 兰州市第三人民医院,
     "一院" → 上海市第一人民医院). The longest such piece wins, and only when one account fits it."""
     names = {row[4] for row in rows if row[4]}
+    by_first: dict[str, list[str]] = {}
+    for name in names:
+        by_first.setdefault(name[0], []).append(name)
     for piece in _abbreviation_candidates(query):
-        fits = [name for name in names if _abbreviates(piece, name)]
+        # only a numbered hospital may start elsewhere in the name
+        pool = names if NUMBERED_HOSPITAL.fullmatch(piece) else by_first.get(piece[0], ())
+        fits = [name for name in pool if _abbreviates(piece, name)]
         if len(fits) == 1:
             return [(ABBREVIATION_SCORE, row[3], LeadMatch(row[0], row[1], row[4], row[2], 0.0, "abbreviation"))
                     for row in rows if row[4] == fits[0]]
@@ -149,16 +182,20 @@ def _visible_lead_names(ctx: ToolContext) -> list[Any]:
 
 
 def _lead_names_query(stmt: Select) -> Select:
-    return (stmt.with_only_columns(Lead.id, Lead.name, Lead.status, Lead.created_at, Account.name, Account.name_en, Contact.name)
+    """The names of the leads — status and creation time left empty: they are read for the matches only
+    (``_with_details``), so a scan of 20,000 names converts no dates."""
+    return (stmt.with_only_columns(Lead.id, Lead.name, null().label("status"), null().label("created_at"), Account.name,
+                                   Account.name_en, Contact.name)
             .join(Account, Account.id == Lead.account_id)
             .outerjoin(Contact, Contact.id == Lead.contact_id))
 
 
-def _name_fields(row: Any) -> dict[str, frozenset[str]]:
-    """One lead's name tokens, by field (a Chinese account's also as pinyin: "Boyuan lead")."""
-    _id, name, _status, _created, account, account_en, contact = row
-    return {"account": _tokens(account) | _pinyin_tokens(account), "account_en": _tokens(account_en), "lead": _tokens(name),
-            "contact": _tokens(contact)}
+class NameIndex(NamedTuple):
+    """One lead's name tokens (a Chinese account's also as pinyin: "Boyuan lead")."""
+
+    fields: dict[str, frozenset[str]]
+    every: frozenset[str]
+    latin: frozenset[str]
 
 
 PINYIN = "py:"  # pinyin tokens match a question word exactly, never by prefix ("how long" is no 龙华)
@@ -196,18 +233,28 @@ def _expand_token(q: str, vocab: set[str]) -> set[str]:
     return {PINYIN + q}  # only a word no Latin name has: "Boyuan", not the "Suzhou" of "Helios Wind Systems AG (Suzhou)"
 
 
-def _weigh_query_terms(query: str, q_spans: list[tuple[str, int, int]], all_tokens: list[set[str]], n_rows: int) -> _QueryTerms:
-    """The question's tokens with their expansions and idf over the visible leads (as if at least MIN_CORPUS)."""
-    vocab = {t for toks in all_tokens for t in toks if not is_cjk_token(t)}
+def _weigh_query_terms(query: str, q_spans: list[tuple[str, int, int]], indexed: list[NameIndex], n_rows: int) -> _QueryTerms:
+    """The question's tokens with their expansions and idf over the visible leads (as if at least MIN_CORPUS).
+    The Latin vocabulary is gathered only when the question has a Latin word to expand."""
+    latin_words = any(not is_cjk_token(q) for q, _, _ in q_spans)
+    vocab: set[str] = set().union(*(i.latin for i in indexed)) if latin_words else set()
     expand = {q: _expand_token(q, vocab) for q, _, _ in q_spans}
     n = max(n_rows, MIN_CORPUS)
-    df = {q: sum(1 for toks in all_tokens if toks & forms) for q, forms in expand.items()}
+    df = {q: _document_frequency(forms, indexed) for q, forms in expand.items()}
     idf = {q: math.log((n + 1) / (d + 0.5)) for q, d in df.items()}
     return _QueryTerms(query, q_spans, expand, df, idf)
 
 
+def _document_frequency(forms: set[str], indexed: list[NameIndex]) -> int:
+    """How many leads have one of the forms among their names' tokens."""
+    if len(forms) == 1:
+        form = next(iter(forms))
+        return sum(1 for i in indexed if form in i.every)
+    return sum(1 for i in indexed if not i.every.isdisjoint(forms))
+
+
 def _match_lead(terms: _QueryTerms, row: Any, fields: dict[str, set[str]],
-                toks: set[str]) -> tuple[float, datetime, LeadMatch] | None:
+                toks: set[str]) -> tuple[float, Any, LeadMatch] | None:
     """(score, created_at, match) when the lead covers enough of what the question names, else None."""
     lead_id, name, status, created, account, account_en, _contact = row
     hit = [(q, a, b) for q, a, b in terms.spans if toks & terms.expand[q]]
