@@ -83,10 +83,13 @@ class Turn:
         from tools.leads import find_leads
 
         try:
-            return next((m for m in find_leads(ctx=self.ctx, query=self.question, limit=1) if m.score >= 0.9 and m.matched_on != "lead"),
-                        None)
+            match = next((m for m in find_leads(ctx=self.ctx, query=self.question, limit=1) if m.score >= 0.9 and m.matched_on != "lead"),
+                         None)
         except RepcopilotError:
             return None
+        if match is not None and match.score < 0.995 and _says_a_kind_of_customer(self.ctx, self.question, match.account):
+            return None  # "口腔连锁客户的打法": a kind of customer, not one of them
+        return match
 
     @property
     def names_visible_lead(self) -> bool:
@@ -104,6 +107,24 @@ class Turn:
 WHO_CUE = re.compile(r"谁|哪(个|位)(销售|同事|人)|分给|分配|派给|交给|指派|接手|\b(who|whom|which rep|route[ds]?|routing|assign(ed)?|give|"
                      r"handle|take|owner)\b", re.I)
 #: who should take a lead: "给谁跟", "谁来接合适", "who should handle"
+def _says_a_kind_of_customer(ctx: ToolContext, question: str, account: str) -> bool:
+    """What the question shares with the account's name is a kind of customer — part of a customer
+    segment's label ("口腔连锁" of 民营口腔连锁, "新能源" of 新能源装备, "汽车零部件") — not its name."""
+    from difflib import SequenceMatcher
+
+    m = SequenceMatcher(None, question, account, autojunk=False).find_longest_match(0, len(question), 0, len(account))
+    phrase = question[m.a:m.a + m.size].strip()
+    return len(phrase) >= 2 and any(phrase in segment for segment in _segments(ctx))
+
+
+def _segments(ctx: ToolContext) -> list[str]:
+    from sqlalchemy import select
+
+    from crm.models import Account
+
+    return [s for s in ctx.session.scalars(select(Account.segment).distinct()) if s]
+
+
 WHO_TAKES_CUE = re.compile(r"(给|派|分|交)给?谁|谁(来)?(跟|接|负责|合适)|换(个)?人跟|"
                            r"(?<![a-z])who (should|could|would|can|will) (take|handle|get|own|work|follow)(?![a-z])", re.I)
 WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|怎么.{0,2}(分|派|给|落)(给|到)?我|原因|理由|依据|凭什么|"
@@ -117,9 +138,9 @@ JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|"
                          r"(?<![a-z])(journey|timeline|touch ?points?|history|interactions)(?![a-z])", re.I)
 #: asking for advice: "怎么谈", "要提前多久", "有啥技巧", "how should I", "any tips"
 HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|写|破|搞|跟进)|如何|咋(谈|聊|说|回|接|办|整|弄|推)|提前多久|"
-                       r"什么时候(开始|该|适合)|要注意(啥|什么|哪些)|有(啥|什么)(技巧|套路|打法|话术)|话术|"
+                       r"什么时候(开始|该|适合)|要注意(啥|什么|哪些)|技巧|套路|打法|话术|"
                        r"(?<![a-z])(how (do|should|can|could) (i|we)|how early|when should (i|we)|any tips|tips (for|on)|"
-                       r"best way to)(?![a-z])",
+                       r"best way to|playbook)(?![a-z])",
                        re.I)
 REVIEW_CUE = re.compile(r"审核队列|待审核|队列里|审批队列|(?<![a-z])(review queue|pending review|waiting for review)(?![a-z])", re.I)
 #: one call, not calls in general: "最近一次通话", "上一通电话", "那通", "my last call"
@@ -206,7 +227,7 @@ def _cue_factors(t: Turn) -> dict[str, float]:
         if not FIGURE_CUE.search(t.question):
             factors["kpi"] = 0.5  # "续约要提前多久开始聊": advice about renewals, not the renewal rate
     if REVIEW_CUE.search(t.question):
-        factors.update(review_list=3.0, review_approve=3.0, review_override=3.0)
+        factors.update(review_list=6.0, review_approve=6.0, review_override=6.0)  # "队列" names nothing else here
     if (DEFINITION_CUE.search(t.question) or POLICY_CUE.search(t.question)) and not _names_data(t):
         factors.update(knowledge_policy=3.0, knowledge_howto=2.0)
     return factors

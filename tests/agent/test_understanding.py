@@ -36,6 +36,20 @@ def test_every_intent_has_forty_exemplars_per_language_and_a_real_tool():
     assert LANGUAGES == ("zh", "en")
 
 
+def test_the_bank_holds_no_question_of_the_eval_test_half():
+    """The dev half's questions may become exemplars (``<intent>.asked.yaml``); the test half's never —
+    it measures questions the classifier has not seen."""
+    import json
+
+    from evals.agent_eval import CASES_DIR
+
+    bank = {t.strip().lower() for t in load_bank().texts}
+    test_questions = {json.loads(line)["question"].strip().lower() for path in sorted(CASES_DIR.glob("agent_test*.jsonl"))
+                      for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert len(test_questions) > 500
+    assert not bank & test_questions, sorted(bank & test_questions)[:5]
+
+
 def test_a_bank_file_without_both_languages_is_named_in_the_error(tmp_path):
     (tmp_path / "broken.yaml").write_text("intent: broken\ntool: none\nzh: [你好]\n", encoding="utf-8")
     with pytest.raises(ValueError, match="broken.yaml"):
