@@ -318,3 +318,47 @@ def test_this_customers_lead_after_a_call_is_the_calls_customers_lead_not_the_ca
     assert debrief.tools[0]["name"] == "call_debrief"
     assert lead.tools[0]["name"] == "lead_lookup"
     assert demo_session.get(Lead, lead.tools[0]["args"]["lead_id"]).account_id == call.account_id
+
+
+# -- cues and follow-ups added with the third eval batch ---------------------------------------------
+
+def test_a_kind_of_customer_is_not_a_lead_but_a_brand_is(demo_session):
+    """"口腔连锁" is part of a segment's label (民营口腔连锁): a how-to about dental chains, not one of the
+    rep's dental accounts; a brand ("明辉汽车杭州那个") still names the rep's account."""
+    from agent.understanding.calls import Turn
+
+    kind = Turn("口腔连锁客户的打法", noon_ctx(demo_session, "lina"), {}, set(REGISTRY))
+    brand = Turn("明辉汽车杭州那个客户意向高不高", noon_ctx(demo_session, "zhangwei"), {}, set(REGISTRY))
+    assert kind.named_lead is None
+    assert brand.named_lead is not None and "明辉汽车" in brand.named_lead.account
+    assert planned_call(demo_session, "lina", "口腔连锁客户的打法")[0] == "knowledge_search"
+
+
+def test_advice_words_and_one_call_pick_knowledge_and_the_debrief_over_a_kpi(demo_session):
+    assert planned_call(demo_session, "xuli", "续约要提前多久开始聊")[0] == "knowledge_search"
+    assert planned_call(demo_session, "xiejun", "最近一次通话 我说话占比多少")[0] == "call_debrief"
+    assert planned_call(demo_session, "xiejun", "上个月我的销售说话占比")[0] == "kpi_query"  # calls in general: the KPI
+
+
+def test_a_leaving_rep_named_with_their_accounts_is_a_handover_not_a_routing(demo_session):
+    tool, args = planned_call(demo_session, "zhaomin", "唐秀英的客户谁来接比较好")
+    assert (tool, args["rep"]) == ("successor", "tangxiuying")
+    assert planned_call(demo_session, "chenjing", "销售离职交接说明要写哪些")[0] == "knowledge_search"
+
+
+def test_a_follow_up_narrows_the_last_knowledge_search(demo_session):
+    focus = {"topic": "knowledge_search", "knowledge_query": "客户嫌贵怎么回"}
+    tool, args = planned_call(demo_session, "zhangwei", "那要是医院呢", focus)
+    assert tool == "knowledge_search" and args["query"] == "客户嫌贵怎么回 那要是医院呢"
+    other = {"topic": "lead_lookup", "knowledge_query": "客户嫌贵怎么回"}  # after another tool's answer: no narrowing
+    assert planned_call(demo_session, "zhangwei", "那要是医院呢", other)[1].get("query") != "客户嫌贵怎么回 那要是医院呢"
+
+
+def test_a_how_to_answer_puts_the_playbooks_first_and_one_call_after_them():
+    from types import SimpleNamespace
+
+    from agent.tools.knowledge_search import playbooks_first
+
+    hits = [SimpleNamespace(kind=k, id=str(i)) for i, k in enumerate(["transcript", "playbook", "transcript", "playbook", "playbook"])]
+    assert [h.id for h in playbooks_first(hits, 4)] == ["1", "3", "4", "0"]
+    assert [h.id for h in playbooks_first(hits[:1], 4)] == ["0"]
