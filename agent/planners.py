@@ -228,9 +228,16 @@ def kpi_refinement(turn) -> tuple[str, dict[str, Any]] | None:
     "and last quarter?") and names no metric of its own: the previous spec with the change."""
     q, focus = turn.question, turn.focus
     if "kpi_query" in turn.tools and focus.get("kpi_spec") and focus.get("topic") == "kpi_query" \
-            and not _asks_kpi(q) and _kpi_follow_up(q):
+            and not _asks_kpi(q) and _kpi_follow_up(q) and not _lists_leads(q):
         return "kpi_query", {"question": q, "base_spec": focus["kpi_spec"]}
     return None
+
+
+def _lists_leads(question: str) -> bool:
+    """"那这周新来的线索 有哪些我还没跟的" asks for leads, not for the last KPI over another period."""
+    from agent.understanding.calls import LEAD_LIST_CUE
+
+    return bool(LEAD_LIST_CUE.search(question))
 
 
 def same_view_of_another_account(turn) -> tuple[str, dict[str, Any]] | None:
@@ -283,11 +290,15 @@ def why_of_the_routing(turn) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+WHO = re.compile(r"谁|(?<![a-z])(who|whom)(?![a-z])", re.I)
+
+
 def another_account_of_the_handover(turn) -> tuple[str, dict[str, Any]] | None:
     """"宁波宏达风电这家呢 给谁" after a leaving rep's handover: that account of the same handover."""
     q, focus = turn.question.strip(), turn.focus
     if focus.get("topic") == "successor" and focus.get("leaving_rep") and "successor" in turn.tools and len(q) <= 60 \
-            and re.search(r"^(那|那么)|呢|^(and|what about|how about)\b", q, re.I) and not turn.slots.reps:
+            and (re.search(r"^(那|那么)|呢|^(and|what about|how about)\b", q, re.I) or (turn.names_visible_lead and WHO.search(q))) \
+            and not turn.slots.reps:
         return "successor", {"rep": focus["leaving_rep"], "account": q}
     return None
 
@@ -297,7 +308,7 @@ def narrower_search(turn) -> tuple[str, dict[str, Any]] | None:
     the same search, narrowed by the new words."""
     q, focus = turn.question.strip(), turn.focus
     if focus.get("topic") != "knowledge_search" or not focus.get("knowledge_query") or "knowledge_search" not in turn.tools \
-            or len(q) > 20 or not re.search(r"^(那|那么|如果|要是)|呢[??]?$|^(and|what about|how about|what if)\b", q, re.I):
+            or len(q) > 40 or not re.search(r"^(那|那么|如果|要是)|呢[??]?$|^(and|what about|how about|what if)\b", q, re.I):
         return None
     if turn.names_visible_lead or turn.slots.ids:
         return None

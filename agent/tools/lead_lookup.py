@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+from typing import NamedTuple
+
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from agent.tools.base import ToolOutput, ToolSpec, resolve_lead
-from core.errors import NotFoundError
+from core.errors import NotFoundError, UserInputError
 from crm.access import visible_leads
 from crm.models import Account, Lead, User
 from crm.policy import is_rep, may_see_member
@@ -23,13 +26,15 @@ class LeadArgs(BaseModel):
                                           "first?', '我手上哪些线索最热')")
     owner: str | None = Field(None, description="whose leads, when the user names a rep ('李娜的线索', 'David's leads'): the rep's "
                                                 "login or name; 'all' for every rep's")
+    since: str | None = Field(None, description="with list: only leads created on or after this day, YYYY-MM-DD ('这周新来的')")
+    unfollowed: bool = Field(False, description="with list: only leads nobody has followed up yet ('还没跟的', 'not contacted yet')")
 
 
 def _lead(*, ctx: ToolContext, query: str, lead_id: int | None, list: bool = False,  # noqa: A002 — the argument's name
-          owner: str | None = None) -> ToolOutput:
+          owner: str | None = None, since: str | None = None, unfollowed: bool = False) -> ToolOutput:
     owner_user = leads_owner(ctx, owner) if owner else None  # refused here when the asker may not see that rep's leads
     if list and lead_id is None:
-        return _lead_list(ctx, owner_user)
+        return _lead_list(ctx, owner_user, ListFilter(_day(ctx, since), unfollowed))
     if lead_id is None:
         resolved = resolve_lead(ctx, query)
         if isinstance(resolved, ToolOutput):
@@ -63,21 +68,49 @@ def leads_owner(ctx: ToolContext, owner: str) -> User | None:
     return found
 
 
-def _lead_list(ctx: ToolContext, owner: User | None = None) -> ToolOutput:
-    """The asker's open leads (or one visible rep's), hottest first: intent score, tier, account, status."""
+class ListFilter(NamedTuple):
+    since: date | None = None  # created on or after
+    unfollowed: bool = False  # nobody has followed up yet
+
+    def words(self, ctx: ToolContext) -> str:
+        parts = ([ctx.t(f"{self.since.isoformat()} 以来新建", f"created since {self.since.isoformat()}")] if self.since else []) \
+            + ([ctx.t("尚未跟进", "not followed up yet")] if self.unfollowed else [])
+        return ("、" if ctx.language == "zh" else ", ").join(parts)
+
+
+def _day(ctx: ToolContext, text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserInputError(ctx.t(f"日期 {text!r} 无效,请用 YYYY-MM-DD。", f"invalid day {text!r}; use YYYY-MM-DD.")) from None
+
+
+def _lead_list(ctx: ToolContext, owner: User | None = None, only: ListFilter = ListFilter()) -> ToolOutput:  # noqa: B008 — immutable
+    """The asker's open leads (or one visible rep's), hottest first: intent score, tier, account, status —
+    only the new ones since a day, or those nobody has followed up, when asked."""
     refuse_trainer(ctx)
     stmt = visible_leads(ctx.session, ctx.user).where(Lead.status.in_(("new", "contacted", "qualified")))
     if owner is not None:
         stmt = stmt.where(Lead.owner_id == owner.id)
+    if only.since is not None:
+        stmt = stmt.where(Lead.created_at >= datetime.combine(only.since, time.min))
+    if only.unfollowed:
+        stmt = stmt.where(Lead.first_follow_up_at.is_(None))
     leads = ctx.session.scalars(stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(LEAD_LIST_SCAN)).all()
+    which = only.words(ctx)
     if not leads:
-        return ToolOutput(text=ctx.t("你目前没有进行中的线索。", "You have no open leads right now."), data={"leads": []}, confidence=0.9)
+        return ToolOutput(text=ctx.t(f"你目前没有{which + '的' if which else '进行中的'}线索。",
+                                     f"You have no {'open leads ' + which if which else 'open leads'} right now."),
+                          data={"leads": []}, confidence=0.9)
     scored = sorted(((intent_score(ctx=ctx, lead_id=lead.id), lead) for lead in leads), key=lambda p: (-p[0].score, -p[1].id))
     top = scored[:LEAD_LIST_SIZE]
     accounts = {a.id: a for a in ctx.session.scalars(select(Account).where(Account.id.in_({lead.account_id for _, lead in top})))}
     whose = ctx.t(f"{owner.name}的", f"{owner.name}'s ") if owner is not None else ""
-    lines = [ctx.t(f"{whose}最值得先跟进的线索(按意向指数,{len(leads)} 条进行中的线索里的前 {len(top)} 条):",
-                   f"{whose}Leads to call first (by intent score; top {len(top)} of {len(leads)} open leads):")]
+    lines = [ctx.t(f"{whose}最值得先跟进的线索(按意向指数,{len(leads)} 条进行中{'、' + which if which else ''}的线索里的前 {len(top)} 条):",
+                   f"{whose}Leads to call first (by intent score; top {len(top)} of {len(leads)} open leads"
+                   f"{' ' + which if which else ''}):")]
     for i, (score, lead) in enumerate(top, 1):
         acct = accounts.get(lead.account_id)
         name = (acct.name if ctx.language == "zh" or not acct.name_en else acct.name_en) if acct else ""

@@ -132,15 +132,16 @@ WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|怎么.{0,2}(分|�
 #: a lead that came to someone: with a "why", the routing's reasons rather than an alert's or the lead's
 # (Latin words next to Chinese characters have no \b between them: "的touchpoint" — hence the look-arounds)
 ROUTED_CUE = re.compile(r"(分|派|指派|分配|落|转)(给|到)(了)?(我|他|她|[\u4e00-\u9fff]{2,3})|分给|派给|"
-                        r"(是|让|叫)我(来)?(跟|接|负责)|双人跟进|"
-                        r"(?<![a-z])(routed|assigned|suggested|go(es)? to|went to|given to|handed to|sent to)(?![a-z])", re.I)
+                        r"(是|让|叫)我(来)?(跟|接|负责)|双人跟进|推荐|"
+                        r"(?<![a-z])(routed|assigned|suggested|recommended|proposed|go(es)? to|went to|given to|handed to|"
+                        r"sent to)(?![a-z])", re.I)
 JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|"
                          r"(?<![a-z])(journey|timeline|touch ?points?|history|interactions)(?![a-z])", re.I)
 #: asking for advice: "怎么谈", "要提前多久", "有啥技巧", "how should I", "any tips"
 HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|写|破|搞|跟进)|如何|咋(谈|聊|说|回|接|办|整|弄|推)|提前多久|"
                        r"什么时候(开始|该|适合)|要注意(啥|什么|哪些)|技巧|套路|打法|话术|"
                        r"(?<![a-z])(how (do|should|can|could) (i|we)|how early|when should (i|we)|any tips|tips (for|on)|"
-                       r"best way to|playbook)(?![a-z])",
+                       r"best way to|playbook|(usual|the|a) play (to|for))(?![a-z])",
                        re.I)
 REVIEW_CUE = re.compile(r"审核队列|待审核|队列里|审批队列|(?<![a-z])(review queue|pending review|waiting for review)(?![a-z])", re.I)
 #: one call, not calls in general: "最近一次通话", "上一通电话", "那通", "my last call"
@@ -149,7 +150,7 @@ ONE_CALL_CUE = re.compile(r"(最近|上|刚才|刚刚)(的)?(一次|一通|那�
 SCENARIO_CUE = re.compile(r"场景|剧本|(?<![a-z])scenarios?(?![a-z])", re.I)
 ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|\b(assign|give|schedule|set|have)\b", re.I)
 PRACTICE_CUE = re.compile(r"练习|练一|练练|陪我?练|(可以|能|去|来)练|对练|模拟|演练|陪练|角色扮演|"
-                          r"roleplay|role-play|role play|practi[sc]", re.I)
+                          r"roleplay|role-play|role play|practi[sc]|(?<![a-z])(start|run|try|launch|begin) .{0,40}scenario", re.I)
 LEAD_CUE = re.compile(r"线索|这条|那条|这个|这单|那单|单子|\blead\b", re.I)
 LEAD_INTENTS = ("lead_status", "journey", "routing_who", "routing_why")
 
@@ -177,8 +178,8 @@ def _metric_factors(t: Turn, kpi_likely: bool) -> dict[str, float]:
     ("oakridge renewal status", "renewals - how early …")."""
     from agent.planners import _asks_kpi
 
-    if PRACTICE_CUE.search(t.question) or ONE_CALL_CUE.search(t.question):
-        return {}  # "最近一次通话 我说话占比多少": that call's figure, its debrief — not the KPI
+    if PRACTICE_CUE.search(t.question) or ONE_CALL_CUE.search(t.question) or SOURCE_CUE.search(t.question):
+        return {}  # "最近一次通话 我说话占比多少": that call's figure, its debrief — not the KPI; "出处在哪": the source
     by_meaning = kpi_likely or bool(FIGURE_CUE.search(t.question))
     if _asks_kpi(t.question) or (by_meaning and (_links_a_metric(t.question) or _names_undefined_metric(t.question))):
         return {"kpi": 1.5 if _bare_metric_word(t.question) else 4.0}
@@ -194,6 +195,8 @@ def _missing_word_factors(t: Turn) -> dict[str, float]:
         factors.update(routing_why=0.2, alert_explain=0.3)
     if not ASSIGN_CUE.search(t.question):
         factors["practice_assign"] = 0.2
+        if not OVERRIDE_CUE.search(t.question):
+            factors["review_override"] = 0.3  # an override names the change: "改派给李娜", "give it to Emily"
     if DOMAIN_WORD.search(t.question) and not HELP_CUE.search(t.question):
         factors["help"] = 0.3  # "and what about its intent?" asks about something, not what the copilot can do
     return factors
@@ -209,28 +212,74 @@ def _practice_factors(t: Turn) -> dict[str, float]:
 
 
 def _cue_factors(t: Turn) -> dict[str, float]:
-    """Words that point at one capability: a why about a lead routed to someone, journey words, a
-    definition or policy question that names nothing in the data ("啥是培育池", "PIPL有啥要注意的")."""
+    """Words that point at one capability (each rule below says which)."""
     factors: dict[str, float] = {}
-    if WHY_CUE.search(t.question) and ROUTED_CUE.search(t.question):
-        factors["routing_why"] = 4.0
-    elif t.slots.reps and (LEAVING_CUE.search(t.question) or THEIR_ACCOUNTS.search(t.question)):
-        factors["successor"] = 3.0
-    elif WHO_TAKES_CUE.search(t.question):
-        factors["routing_who"] = 3.0
-    if JOURNEY_CUE.search(t.question):
+    for rule in (_routing_cues, _view_cues, _advice_cues, _record_cues):
+        factors.update(rule(t))
+    return factors
+
+
+def _routing_cues(t: Turn) -> dict[str, float]:
+    """A why about a lead routed or recommended to someone; a leaving rep's accounts; who should take a lead."""
+    q = t.question
+    if WHY_CUE.search(q) and ROUTED_CUE.search(q):
+        return {"routing_why": 4.0}
+    if t.slots.reps and (LEAVING_CUE.search(q) or THEIR_ACCOUNTS.search(q)):
+        return {"successor": 3.0}
+    if OVERRIDE_CUE.search(q):
+        return {"review_override": 4.0}
+    return {"routing_who": 3.0} if WHO_TAKES_CUE.search(q) else {}
+
+
+def _view_cues(t: Turn) -> dict[str, float]:
+    """Journey words, one call, the review queue, a ranked list of leads, a lead's next step."""
+    q, factors = t.question, {}
+    if JOURNEY_CUE.search(q):
         factors["journey"] = 3.0
-    if ONE_CALL_CUE.search(t.question):
+    if ONE_CALL_CUE.search(q):
         factors["call_debrief"] = 3.0
-    if HOWTO_CUE.search(t.question) and not _names_data(t):
-        factors["knowledge_howto"] = 2.0
-        if not FIGURE_CUE.search(t.question):
-            factors["kpi"] = 0.5  # "续约要提前多久开始聊": advice about renewals, not the renewal rate
-    if REVIEW_CUE.search(t.question):
+    if REVIEW_CUE.search(q):
         factors.update(review_list=6.0, review_approve=6.0, review_override=6.0)  # "队列" names nothing else here
-    if (DEFINITION_CUE.search(t.question) or POLICY_CUE.search(t.question)) and not _names_data(t):
+    if LEAD_LIST_CUE.search(q):
+        factors["lead_list"] = 3.0
+        if not FIGURE_CUE.search(q):
+            factors["kpi"] = 0.5  # "这周新来的线索 有哪些我还没跟的": the leads, not the follow-up rate
+    if NEXT_STEP_CUE.search(q):
+        factors.update(lead_status=3.0, suggestions_list=0.5)  # "那下一步建议呢": the lead's next best action
+    return factors
+
+
+def _advice_cues(t: Turn) -> dict[str, float]:
+    """A how-to, a definition, a policy or a source asked about, naming nothing in the data."""
+    q, factors = t.question, {}
+    if SOURCE_CUE.search(q):
+        return {"knowledge_howto": 3.0, "knowledge_policy": 2.0, "kpi": 0.3}  # "…的几倍 出处在哪": where a claim comes from
+    if HOWTO_CUE.search(q) and not _names_data(t):
+        factors["knowledge_howto"] = 2.0
+        if not FIGURE_CUE.search(q):
+            factors["kpi"] = 0.5  # "续约要提前多久开始聊": advice about renewals, not the renewal rate
+    if (DEFINITION_CUE.search(q) or POLICY_CUE.search(q)) and not _names_data(t):
         factors.update(knowledge_policy=3.0, knowledge_howto=2.0)
     return factors
+
+
+def _record_cues(t: Turn) -> dict[str, float]:
+    """An alert asked about ("那个意向跃升的提醒 是怎么回事") or counted while still open."""
+    q = t.question
+    if not ALERT_WORD.search(q):
+        return {}
+    if WHY_CUE.search(q) or WHAT_ABOUT.search(q):
+        return {"alert_explain": 5.0 if WHY_CUE.search(q) else 5.0 / 0.3}  # (the missing-"why" factor already took 0.3)
+    return {"alerts_list": 3.0, "kpi": 0.5} if OPEN_CUE.search(q) else {}
+
+
+OVERRIDE_CUE = re.compile(r"改派|改成|换成|(?<![a-z])(override|reassign)(?![a-z])", re.I)
+LEAD_LIST_CUE = re.compile(r"(有)?哪些.{0,8}(线索|单子|lead)|(线索|单子|leads).{0,10}(有)?哪些|按意向|(先|优先)(打|跟|联系)|排个?序|"
+                           r"(?<![a-z])(ranked|rank(ed)? by intent|by intent|call first|which (of my )?leads)(?![a-z])", re.I)
+NEXT_STEP_CUE = re.compile(r"下一步|(?<![a-z])(next step|next best|nba)(?![a-z])", re.I)
+SOURCE_CUE = re.compile(r"出处|来源是|哪里来的|依据是啥|(?<![a-z])(source for|where does .{1,40} come from)(?![a-z])", re.I)
+WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
+OPEN_CUE = re.compile(r"没处理|未处理|待处理|没看|(?<![a-z])(open|pending|unhandled)(?![a-z])", re.I)
 
 
 DEFINITION_CUE = re.compile(r"啥是|什么是|是什么意思|是啥意思|什么叫|指的是什么|"
@@ -264,7 +313,7 @@ def _decision_kind_factors(t: Turn) -> dict[str, float]:
     """"忽略1063" / "1063 adopt一下": a bare number with a decision verb is a suggestion or an alert —
     the kind the previous answer listed, else the kind that has a record with that id for the asker."""
     if not DECISION_VERB.search(t.question):
-        return {}
+        return _decision_named_by_kind(t.question) if ADOPT_WORDS.search(t.question) and not t.slots.numbers else {}
     if not t.slots.numbers:
         return _decision_named_by_kind(t.question)
     if t.slots.ids or len(t.slots.numbers) != 1:
@@ -275,6 +324,8 @@ def _decision_kind_factors(t: Turn) -> dict[str, float]:
 
 ALERT_WORD = re.compile(r"提醒|预警|告警|信号|(?<![a-z])(alerts?|signals?)(?![a-z])", re.I)
 SUGGESTION_WORD = re.compile(r"建议|(?<![a-z])(suggestions?|recommendations?)(?![a-z])", re.I)
+#: adopting in other words, only next to an alert or suggestion word: "那条建议 ok 就按它说的办"
+ADOPT_WORDS = re.compile(r"照办|照做|按(它|这个|建议)?(说的)?(来|办)|就这么办|收到|同意|(?<![a-z])(go with|do it|ok|okay)(?![a-z])", re.I)
 DISMISS_VERB = re.compile(r"忽略|驳回|不要|不用|(?<![a-z])(dismiss|ignore|reject|skip)(?![a-z])", re.I)
 
 
@@ -411,7 +462,29 @@ def lead_list(t: Turn) -> Built:
     if t.lead_ref or t.item("lead") or (t.names_something and t.names_visible_lead):
         return lead_status(t)  # "线索1954怎么样", "how is the Vantage Analytics lead?": one lead, not the list
     owner = lead_owner(t)
-    return "lead_lookup", {"query": t.question, "list": True, **({"owner": owner} if owner else {})}
+    return "lead_lookup", {"query": t.question, "list": True, **({"owner": owner} if owner else {}), **_list_filter(t)}
+
+
+NEW_LEADS = re.compile(r"新来的|新进的?|新分的?|新线索|新增|刚来的|(?<![a-z])(new leads?|came in|fresh leads?|newly)(?![a-z])", re.I)
+UNFOLLOWED = re.compile(r"(还)?没(有)?跟(进)?|未跟进|没联系|没打过|(?<![a-z])(not (yet )?(contacted|followed up|called)|"
+                        r"haven'?t (contacted|followed up|called|touched)|untouched|no follow.?up)(?![a-z])", re.I)
+
+
+def _list_filter(t: Turn) -> dict[str, Any]:
+    """"这周新来的线索 有哪些我还没跟的": the list's filters — created since the period's start (a new-leads
+    question without a period: the last 7 days), nobody has followed up yet."""
+    from datetime import timedelta
+
+    from tools.kpi.parser import parse_period
+
+    out: dict[str, Any] = {}
+    if NEW_LEADS.search(t.question):
+        today = t.ctx.now().date()
+        period, _ = parse_period(t.question, today)
+        out["since"] = (period.start if period is not None else today - timedelta(days=7)).isoformat()
+    if UNFOLLOWED.search(t.question):
+        out["unfollowed"] = True
+    return out
 
 
 def journey(t: Turn) -> Built:
@@ -575,7 +648,8 @@ def _named_record(t: Turn, kind: str, verb_zh: str, verb_en: str) -> int | str |
     if not found:
         return None
     lines = [f"- {verb_zh} {r.id}:{r.text}" if t.ctx.language == "zh" else f"- {verb_en} {r.id}: {r.text}" for r in found[:5]]
-    return t.ctx.t("这位客户有几条,请说是哪一条:\n", "That customer has several — which one?\n") + "\n".join(lines)
+    customer = found[0].customer or ""
+    return t.ctx.t(f"{customer}有几条,请说是哪一条:\n", f"{customer} has several — which one?\n") + "\n".join(lines)
 
 
 def alerts_list(t: Turn) -> Built:
@@ -619,8 +693,8 @@ def _routing(mode: str) -> Callable[[Turn], Built]:
             args["query"] = t.lead_ref
         elif item:
             args["lead_id"] = item["id"]
-        elif names_something(re.sub(r"\b(Who|Why|Which|I)\b", "", t.question)):
-            args["query"] = t.question
+        elif names_something(re.sub(r"\b(Who|Why|Which|I)\b", "", t.question)) or t.names_visible_lead:
+            args["query"] = t.question  # "鼎盛南京那条为啥推荐吴杰"
         elif t.focus_lead:
             args["lead_id"] = t.focus_lead
         elif mode == "who":

@@ -22,6 +22,7 @@ class OpenRecord:
     id: int
     lead_id: int | None
     text: str
+    customer: str | None = None
 
 
 def open_records(ctx: ToolContext, kind: str) -> list[OpenRecord]:
@@ -30,16 +31,16 @@ def open_records(ctx: ToolContext, kind: str) -> list[OpenRecord]:
         if kind == "suggestion":
             from tools.suggestions import list_suggestions
 
-            return [OpenRecord(kind, r.id, r.lead_id, r.text) for r in list_suggestions(ctx=ctx, status="shown", limit=200)]
+            return [OpenRecord(kind, r.id, r.lead_id, r.text, r.account) for r in list_suggestions(ctx=ctx, status="shown", limit=200)]
         if kind == "alert":
             from tools.alerts import list_alerts
 
-            return [OpenRecord(kind, a.id, a.lead_id, f"{a.title} {a.action}") for a in list_alerts(ctx=ctx, limit=200)
+            return [OpenRecord(kind, a.id, a.lead_id, f"{a.title} {a.action}", a.account) for a in list_alerts(ctx=ctx, limit=200)
                     if a.status in ("shown", "escalated")]
         if kind == "decision":
             from tools.routing import review_queue
 
-            return [OpenRecord(kind, d.id, d.lead_id, f"{d.lead} {d.account}") for d in review_queue(ctx=ctx)]
+            return [OpenRecord(kind, d.id, d.lead_id, f"{d.lead} {d.account}", d.account) for d in review_queue(ctx=ctx)]
     except RepcopilotError:  # a trainer has no alerts, a rep no review queue
         return []
     return []
