@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.e5_torch import QK, E5File, E5Text, model_path, read_e5_file
+from knowledge.e5_torch import QK, E5File, E5Text
 
 #: changes whenever the graph changes what it computes (part of the vectors' cache keys)
 GRAPH_VERSION = "onnx-nbits-1"
@@ -142,14 +142,13 @@ class OnnxEncoder(E5Text):
     def __init__(self, path: Path | None = None, threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        f = read_e5_file(path or model_path())
-        super().__init__(f)
+        super().__init__(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or encoder_threads()
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # a busy core: no spin-waiting
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(build_graph(f), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(build_graph(self.file), options, providers=["CPUExecutionProvider"])
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str], *, prefix: str = "query: ") -> np.ndarray:
