@@ -17,7 +17,6 @@ written to disk.
 from __future__ import annotations
 
 import os
-import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -149,7 +148,6 @@ class OnnxEncoder(E5Text):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # a busy core: no spin-waiting
         options.log_severity_level = 3
         self.session = ort.InferenceSession(build_graph(self.file), options, providers=["CPUExecutionProvider"])
-        self._lock = threading.Lock()
 
     def encode(self, texts: list[str], *, prefix: str = "query: ") -> np.ndarray:
         """L2-normalized mean-pooled vectors (n × 384, float32)."""
