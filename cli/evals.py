@@ -60,22 +60,42 @@ def _agent(tmp: str, cases_file: Path | None = None) -> dict[str, Any]:
     """One case file, or the three sets: the original suite ("old", written with the old planner),
     and the paraphrase set written before tuning, split once by a hash of the id into "dev" (tuned
     on) and "test" (reported; its failures are not listed, so nobody tunes on them)."""
+    reports = _run_sets(tmp, _load_sets(cases_file))
+    if cases_file:
+        return reports["cases"]
+    out: dict[str, Any] = {name: {k: v for k, v in r.items() if k != "failures"} | {"failed": len(r["failures"])}
+                           for name, r in reports.items()}
+    out["failures"] = [f for name in ("old", "dev") if name in reports for f in reports[name]["failures"]]
+    return out
+
+
+def _load_sets(cases_file: Path | None) -> dict[str, list[list[dict[str, Any]]]]:
+    """The sets to run, each a list of batches of cases: one file, or the old, dev and test sets."""
+    from evals.agent_eval import CASES_DIR, load_cases
+
+    if cases_file:
+        files = {"cases": [cases_file]}
+    else:
+        files = {k: [CASES_DIR / f for f in v if (CASES_DIR / f).exists()] for k, v in AGENT_SETS.items()}
+    try:
+        return {name: [load_cases(path) for path in paths] for name, paths in files.items()}
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"cannot read the cases: {exc}; give a JSON-lines file of "
+                             '{"id", "as", "question", "expect_tools", "expect_facts", "lang"} objects') from None
+
+
+def _run_sets(tmp: str, sets: dict[str, list[list[dict[str, Any]]]]) -> dict[str, Any]:
+    """Each set's figures: its batches, each on the fresh demo company as built (rolled back after it)."""
     from langgraph.checkpoint.memory import InMemorySaver
 
     from agent.planners import OfflinePlanner
     from agent.service import Copilot
     from crm.access import get_user
     from crm.db import session_factory
-    from evals.agent_eval import CASES_DIR, load_cases, run_agent_cases, summarize
+    from evals.agent_eval import run_agent_cases, summarize
     from evals.demo import NOON, build_eval_demo, build_eval_knowledge
     from tools.context import ToolContext
 
-    files = {"cases": (cases_file,)} if cases_file else {k: tuple(CASES_DIR / f for f in v) for k, v in AGENT_SETS.items()}
-    try:
-        sets = {name: [load_cases(path) for path in paths if path.exists() or cases_file] for name, paths in files.items()}
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"cannot read the cases: {exc}; give a JSON-lines file of "
-                             '{"id", "as", "question", "expect_tools", "expect_facts", "lang"} objects') from None
     engine = build_eval_demo(Path(tmp))
     store = build_eval_knowledge(Path(tmp) / "kb", engine)
     reports: dict[str, Any] = {}
@@ -89,12 +109,7 @@ def _agent(tmp: str, cases_file: Path | None = None) -> dict[str, Any]:
                     cases, thread_prefix=f"eval-{name}-{n}")
                 session.rollback()  # adopting a suggestion in a case must not leak into the next batch
             reports[name] = summarize(results)
-    if cases_file:
-        return reports["cases"]
-    out: dict[str, Any] = {name: {k: v for k, v in r.items() if k != "failures"} | {"failed": len(r["failures"])}
-                           for name, r in reports.items()}
-    out["failures"] = [f for name in ("old", "dev") if name in reports for f in reports[name]["failures"]]
-    return out
+    return reports
 
 
 def _retrieval(tmp: str) -> dict[str, Any]:

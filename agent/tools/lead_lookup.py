@@ -91,14 +91,7 @@ def _lead_list(ctx: ToolContext, owner: User | None = None, only: ListFilter = L
     """The asker's open leads (or one visible rep's), hottest first: intent score, tier, account, status —
     only the new ones since a day, or those nobody has followed up, when asked."""
     refuse_trainer(ctx)
-    stmt = visible_leads(ctx.session, ctx.user).where(Lead.status.in_(("new", "contacted", "qualified")))
-    if owner is not None:
-        stmt = stmt.where(Lead.owner_id == owner.id)
-    if only.since is not None:
-        stmt = stmt.where(Lead.created_at >= datetime.combine(only.since, time.min))
-    if only.unfollowed:
-        stmt = stmt.where(Lead.first_follow_up_at.is_(None))
-    leads = ctx.session.scalars(stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(LEAD_LIST_SCAN)).all()
+    leads = _open_leads(ctx, owner, only)
     which = only.words(ctx)
     if not leads:
         return ToolOutput(text=ctx.t(f"你目前没有{which + '的' if which else '进行中的'}线索。",
@@ -111,11 +104,7 @@ def _lead_list(ctx: ToolContext, owner: User | None = None, only: ListFilter = L
     lines = [ctx.t(f"{whose}最值得先跟进的线索(按意向指数,{len(leads)} 条进行中{'、' + which if which else ''}的线索里的前 {len(top)} 条):",
                    f"{whose}Leads to call first (by intent score; top {len(top)} of {len(leads)} open leads"
                    f"{' ' + which if which else ''}):")]
-    for i, (score, lead) in enumerate(top, 1):
-        acct = accounts.get(lead.account_id)
-        name = (acct.name if ctx.language == "zh" or not acct.name_en else acct.name_en) if acct else ""
-        lines.append(ctx.t(f"{i}. 线索 #{lead.id} {name} · 意向 {score.score}({score.tier})· {lead.status}",
-                           f"{i}. lead #{lead.id} {name} · intent {score.score} ({score.tier}) · {lead.status}"))
+    lines += [_ranked_line(ctx, i, score, lead, accounts.get(lead.account_id)) for i, (score, lead) in enumerate(top, 1)]
     lines.append(ctx.t("说“第一条”或客户名称查看详情和下一步。",
                        "Say “the first one” or the account's name for details and the next step."))
     evidence = [Evidence("lead", str(lead.id), None, f"{lead.name} {accounts[lead.account_id].name if lead.account_id in accounts else ''}")
@@ -123,6 +112,24 @@ def _lead_list(ctx: ToolContext, owner: User | None = None, only: ListFilter = L
     return ToolOutput(text="\n".join(lines), data={"leads": [{"lead_id": lead.id, "intent": score.score, "tier": score.tier}
                                                              for score, lead in top]},
                       evidence=evidence, confidence=0.8)
+
+
+def _open_leads(ctx: ToolContext, owner: User | None, only: ListFilter) -> list[Lead]:
+    """The newest open leads the asker may see (of one rep, created since a day, not followed up yet, when asked)."""
+    stmt = visible_leads(ctx.session, ctx.user).where(Lead.status.in_(("new", "contacted", "qualified")))
+    if owner is not None:
+        stmt = stmt.where(Lead.owner_id == owner.id)
+    if only.since is not None:
+        stmt = stmt.where(Lead.created_at >= datetime.combine(only.since, time.min))
+    if only.unfollowed:
+        stmt = stmt.where(Lead.first_follow_up_at.is_(None))
+    return list(ctx.session.scalars(stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(LEAD_LIST_SCAN)))
+
+
+def _ranked_line(ctx: ToolContext, i: int, score, lead: Lead, account: Account | None) -> str:
+    name = (account.name if ctx.language == "zh" or not account.name_en else account.name_en) if account else ""
+    return ctx.t(f"{i}. 线索 #{lead.id} {name} · 意向 {score.score}({score.tier})· {lead.status}",
+                 f"{i}. lead #{lead.id} {name} · intent {score.score} ({score.tier}) · {lead.status}")
 
 
 SPEC = ToolSpec(

@@ -223,7 +223,7 @@ def _routing_cues(t: Turn) -> dict[str, float]:
     """A why about a lead routed or recommended to someone; a leaving rep's accounts; who should take a lead."""
     q = t.question
     if WHY_CUE.search(q) and ROUTED_CUE.search(q):
-        return {"routing_why": 4.0}
+        return {"routing_why": 6.0 if t.slots.reps else 4.0}  # "为啥推荐韩子涵": the engine's proposal of that rep
     if t.slots.reps and (LEAVING_CUE.search(q) or THEIR_ACCOUNTS.search(q)):
         return {"successor": 3.0}
     if OVERRIDE_CUE.search(q):
@@ -695,6 +695,8 @@ def _routing(mode: str) -> Callable[[Turn], Built]:
             args["lead_id"] = item["id"]
         elif names_something(re.sub(r"\b(Who|Why|Which|I)\b", "", t.question)) or t.names_visible_lead:
             args["query"] = t.question  # "鼎盛南京那条为啥推荐吴杰"
+        elif (proposed := _decision_proposing(t)) is not None:
+            args["lead_id"] = proposed  # "为啥推荐韩子涵" after the review queue: the lead proposed to her
         elif t.focus_lead:
             args["lead_id"] = t.focus_lead
         elif mode == "who":
@@ -709,6 +711,18 @@ LEAVING_CUE = re.compile(r"离职|走了|要走|辞职|调岗|调走|离开|交�
 
 THEIR_ACCOUNTS = re.compile(r"的客户|的单子|名下|(?<![a-z])(accounts|clients|book|territory)(?![a-z])", re.I)
 ASKS_CONTENT = re.compile(r"要写|哪些|什么|啥|怎么|如何|流程|(?<![a-z])(what|how|checklist|template)(?![a-z])", re.I)
+
+
+def _decision_proposing(t: Turn) -> int | None:
+    """The lead of the one routing decision of the previous answer that proposed the rep the question names."""
+    from crm.models import RoutingDecision
+
+    ids = [i["id"] for i in t.items if i["kind"] == "decision"]
+    reps = {u.id for u in t.slots.reps}
+    if not ids or not reps:
+        return None
+    leads = {d.lead_id for d in t.ctx.session.query(RoutingDecision).filter(RoutingDecision.id.in_(ids)) if d.rep_id in reps}
+    return leads.pop() if len(leads) == 1 else None
 
 
 def successor(t: Turn) -> Built:
