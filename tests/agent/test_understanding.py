@@ -362,3 +362,24 @@ def test_a_how_to_answer_puts_the_playbooks_first_and_one_call_after_them():
     hits = [SimpleNamespace(kind=k, id=str(i)) for i, k in enumerate(["transcript", "playbook", "transcript", "playbook", "playbook"])]
     assert [h.id for h in playbooks_first(hits, 4)] == ["1", "3", "4", "0"]
     assert [h.id for h in playbooks_first(hits[:1], 4)] == ["0"]
+
+
+def test_new_leads_nobody_followed_up_are_a_filtered_list_checked_against_the_database(demo_session):
+    from datetime import datetime
+
+    from agent.tools import run_tool
+
+    tool, args = planned_call(demo_session, "zhangwei", "这周新来的线索 有哪些我还没跟的")
+    assert (tool, args["list"], args["since"], args["unfollowed"]) == ("lead_lookup", True, "2026-11-16", True)
+    ctx = noon_ctx(demo_session, "zhangwei")
+    out = run_tool("lead_lookup", args, ctx)
+    me = demo_session.scalar(select(User).where(User.login == "zhangwei"))
+    expected = set(demo_session.scalars(select(Lead.id).where(
+        Lead.owner_id == me.id, Lead.status.in_(("new", "contacted", "qualified")), Lead.created_at >= datetime(2026, 11, 16),
+        Lead.first_follow_up_at.is_(None))))
+    assert {row["lead_id"] for row in out.data["leads"]} == expected
+    assert "尚未跟进" in out.text or not expected
+    everything = run_tool("lead_lookup", {"query": "我的线索", "list": True}, ctx)
+    assert len(everything.data["leads"]) >= len(out.data["leads"])
+    bad = run_tool("lead_lookup", {"query": "x", "list": True, "since": "last week"}, ctx)
+    assert bad.error == "input" and "YYYY-MM-DD" in bad.text

@@ -27,8 +27,8 @@ from tools.leads.find import (
     _expand_token,
     _match_lead,
     _matched_field,
-    _row_index,
     _names_account_verbatim,
+    _row_index,
     _weigh_query_terms,
 )
 from tools.leads.rules import (
