@@ -88,8 +88,9 @@ def _why_routed(ctx: ToolContext, lead_id: int) -> ToolOutput:
     exp = explain_lead_routing(ctx=ctx, lead_id=lead_id)
     decision_id = exp.subject.split(":", 1)[1]
     evidence = [Evidence("routing_decision", decision_id, None, exp.summary), *event_evidence(exp.events)]
+    focus = {"lead_id": lead_id, **({"decision_id": int(decision_id), "only": "decision_id"} if decision_id.isdigit() else {})}
     return ToolOutput(text=exp.render(ctx.language), data=exp.to_json(), evidence=evidence, confidence=exp.confidence,
-                      focus={"lead_id": lead_id})
+                      focus=focus)  # "ok approve it" right after: this decision
 
 
 def _who_should_take(ctx: ToolContext, lead_id: int) -> ToolOutput:

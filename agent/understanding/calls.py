@@ -132,7 +132,7 @@ WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|怎么.{0,2}(分|�
 #: a lead that came to someone: with a "why", the routing's reasons rather than an alert's or the lead's
 # (Latin words next to Chinese characters have no \b between them: "的touchpoint" — hence the look-arounds)
 ROUTED_CUE = re.compile(r"(分|派|指派|分配|落|转)(给|到)(了)?(我|他|她|[\u4e00-\u9fff]{2,3})|分给|派给|"
-                        r"(是|让|叫)我(来)?(跟|接|负责)|双人跟进|推荐|"
+                        r"(是|让|叫)我(来)?(跟|接|负责)|双人跟进|推荐|推给|"
                         r"(?<![a-z])(routed|assigned|suggested|recommended|proposed|go(es)? to|went to|given to|handed to|"
                         r"sent to)(?![a-z])", re.I)
 JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|"
@@ -145,7 +145,7 @@ HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|�
                        re.I)
 REVIEW_CUE = re.compile(r"审核队列|待审核|队列里|审批队列|(?<![a-z])(review queue|pending review|waiting for review)(?![a-z])", re.I)
 #: one call, not calls in general: "最近一次通话", "上一通电话", "那通", "my last call"
-ONE_CALL_CUE = re.compile(r"(最近|上|刚才|刚刚)(的)?(一次|一通|那通|一个)(通话|电话)|这通|那通|刚打的(那个)?电话|"
+ONE_CALL_CUE = re.compile(r"(最近|上|刚才|刚刚)(的)?(一次|一个)(通话|电话)|(最近|上|刚才|刚刚)(的)?(一通|那通)|这通|那通|刚打的(那个)?电话|"
                           r"(?<![a-z])(my |the |that )?(last|latest|previous|most recent) call(?![a-z])|(?<![a-z])that call(?![a-z])", re.I)
 SCENARIO_CUE = re.compile(r"场景|剧本|(?<![a-z])scenarios?(?![a-z])", re.I)
 ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|\b(assign|give|schedule|set|have)\b", re.I)
@@ -214,7 +214,7 @@ def _practice_factors(t: Turn) -> dict[str, float]:
 def _cue_factors(t: Turn) -> dict[str, float]:
     """Words that point at one capability (each rule below says which)."""
     factors: dict[str, float] = {}
-    for rule in (_routing_cues, _view_cues, _advice_cues, _record_cues):
+    for rule in (_routing_cues, _view_cues, _advice_cues, _record_cues, _skill_cues):
         factors.update(rule(t))
     return factors
 
@@ -223,7 +223,8 @@ def _routing_cues(t: Turn) -> dict[str, float]:
     """A why about a lead routed or recommended to someone; a leaving rep's accounts; who should take a lead."""
     q = t.question
     if WHY_CUE.search(q) and ROUTED_CUE.search(q):
-        return {"routing_why": 6.0 if t.slots.reps else 4.0}  # "为啥推荐韩子涵": the engine's proposal of that rep
+        # "为啥推荐韩子涵": the engine's proposal of that rep — the why, not the lead's status or a list of her leads
+        return {"routing_why": 12.0 if t.slots.reps else 4.0, "lead_status": 0.3, "lead_list": 0.3}
     if t.slots.reps and (LEAVING_CUE.search(q) or THEIR_ACCOUNTS.search(q)):
         return {"successor": 3.0}
     if OVERRIDE_CUE.search(q):
@@ -235,7 +236,13 @@ def _view_cues(t: Turn) -> dict[str, float]:
     """Journey words, one call, the review queue, a ranked list of leads, a lead's next step."""
     q, factors = t.question, {}
     if JOURNEY_CUE.search(q):
-        factors["journey"] = 3.0
+        factors["journey"] = 5.0
+    if UNFOLLOWED.search(q) and re.search(r"线索|单子|(?<![a-z])leads?(?![a-z])", q, re.I):
+        factors.update(lead_list=3.0, kpi=0.5)  # "张伟手上现在有多少条没跟进的线索": those leads
+    if DRILL_CUE.search(q):
+        factors.update(drills=3.0, kpi=0.3, practice_start=0.5, practice_end=0.3)
+    if APPROVE_CUE.search(q) and not t.slots.ids:
+        factors["review_approve"] = 6.0
     if ONE_CALL_CUE.search(q):
         factors["call_debrief"] = 3.0
     if REVIEW_CUE.search(q):
@@ -247,6 +254,14 @@ def _view_cues(t: Turn) -> dict[str, float]:
     if NEXT_STEP_CUE.search(q):
         factors.update(lead_status=3.0, suggestions_list=0.5)  # "那下一步建议呢": the lead's next best action
     return factors
+
+
+def _skill_cues(t: Turn) -> dict[str, float]:
+    """A rep's skill judged: their capability gaps (a named colleague's: the team view)."""
+    if not SKILL_CUE.search(t.question):
+        return {}
+    others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
+    return {"gaps_team": 3.0, "kpi": 0.5} if others else {"gaps_own": 3.0, "kpi": 0.5}
 
 
 def _advice_cues(t: Turn) -> dict[str, float]:
@@ -273,12 +288,21 @@ def _record_cues(t: Turn) -> dict[str, float]:
     return {"alerts_list": 3.0, "kpi": 0.5} if OPEN_CUE.search(q) else {}
 
 
+#: which drill / my assignments: "有没有对应的练习", "which drill trains…", "我那个练习截止啥时候"
+DRILL_CUE = re.compile(r"(有没有|有啥|有什么|哪个|哪些)(对应的|相关的)?(练习|训练|drill)|练习.{0,4}(截止|到期|due)|(截止|due).{0,6}练习|"
+                       r"(?<![a-z])(which drills?|what drills?|drills? (for|to|that)|drill trains?|my drills?|"
+                       r"assigned drills?)(?![a-z])", re.I)
+APPROVE_CUE = re.compile(r"批了|批准|通过吧|就按推荐|(?<![a-z])(approve|sign off)(?![a-z])", re.I)
+#: a rep's skill judged: "田野异议处理是不是不太行", "is Emily weak at discovery"
+SKILL_CUE = re.compile(r"(异议处理|需求挖掘|方案匹配|提问|倾听|停顿|追问).{0,6}(不太行|不行|弱|差|一般|怎么样|咋样|如何|够不够|行不行)|"
+                       r"(?<![a-z])(weak|struggl\w*|bad|good) (at|with) (objection|discovery|questions|solution|listening)", re.I)
 OVERRIDE_CUE = re.compile(r"改派|改成|换成|(?<![a-z])(override|reassign)(?![a-z])", re.I)
 LEAD_LIST_CUE = re.compile(r"(有)?哪些.{0,8}(线索|单子|lead)|(线索|单子|leads).{0,10}(有)?哪些|按意向|(先|优先)(打|跟|联系)|排个?序|"
                            r"(?<![a-z])(ranked|rank(ed)? by intent|by intent|call first|which (of my )?leads)(?![a-z])", re.I)
 NEXT_STEP_CUE = re.compile(r"下一步|(?<![a-z])(next step|next best|nba)(?![a-z])", re.I)
-SOURCE_CUE = re.compile(r"出处|来源是|哪里来的|依据是啥|(?<![a-z])(source for|where does .{1,40} come from)(?![a-z])", re.I)
-WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
+SOURCE_CUE = re.compile(r"出处|来源是|哪里来的|(有)?(啥|什么)?依据(是啥|没|吗)?$|有(啥|什么)依据|"
+                        r"(?<![a-z])(source for|where does .{1,40} come from)(?![a-z])", re.I)
+WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|说说|讲讲|介绍下|(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
 OPEN_CUE = re.compile(r"没处理|未处理|待处理|没看|(?<![a-z])(open|pending|unhandled)(?![a-z])", re.I)
 
 
@@ -286,7 +310,7 @@ DEFINITION_CUE = re.compile(r"啥是|什么是|是什么意思|是啥意思|什�
                             r"(?<![a-z])(what is an?|what's an?|whats an?|what is the|what's the|whats the|define|meaning of|"
                             r"what does .{1,30} mean)(?![a-z])", re.I)
 POLICY_CUE = re.compile(r"合规|授权|同意书|隐私|个人信息|PIPL|GDPR|送礼|礼品|礼物|购物卡|红包|回扣|招待|贿赂|反腐|"
-                        r"能不能|可不可以|允许|规定|"
+                        r"能不能|可不可以|允许|规定|必须|有效期|多久之内|多久内|来着|"
                         r"(?<![a-z])(compliance|consent|privacy|gifts?|bribe|kickback|allowed to|is it ok to|policy|rules? for)(?![a-z])",
                         re.I)
 
@@ -315,7 +339,7 @@ def _decision_kind_factors(t: Turn) -> dict[str, float]:
     if not DECISION_VERB.search(t.question):
         return _decision_named_by_kind(t.question) if ADOPT_WORDS.search(t.question) and not t.slots.numbers else {}
     if not t.slots.numbers:
-        return _decision_named_by_kind(t.question)
+        return _decision_named_by_kind(t.question) or _decision_in_topic(t)
     if t.slots.ids or len(t.slots.numbers) != 1:
         return {}
     kind = t.focus.get("topic") if t.focus.get("topic") in DECISION_INTENTS else _kind_with_id(t, t.slots.numbers[0])
@@ -327,6 +351,15 @@ SUGGESTION_WORD = re.compile(r"建议|(?<![a-z])(suggestions?|recommendations?)(
 #: adopting in other words, only next to an alert or suggestion word: "那条建议 ok 就按它说的办"
 ADOPT_WORDS = re.compile(r"照办|照做|按(它|这个|建议)?(说的)?(来|办)|就这么办|收到|同意|(?<![a-z])(go with|do it|ok|okay)(?![a-z])", re.I)
 DISMISS_VERB = re.compile(r"忽略|驳回|不要|不用|(?<![a-z])(dismiss|ignore|reject|skip)(?![a-z])", re.I)
+
+
+def _decision_in_topic(t: Turn) -> dict[str, float]:
+    """"上海卓越口腔那条 采纳" right after a list of suggestions (or alerts): that kind's decision."""
+    kind = t.focus.get("topic")
+    if kind not in DECISION_INTENTS:
+        return {}
+    adopt, dismiss = DECISION_INTENTS[kind]
+    return {dismiss: 3.0} if DISMISS_VERB.search(t.question) else {adopt: 3.0}
 
 
 def _decision_named_by_kind(question: str) -> dict[str, float]:
@@ -424,7 +457,8 @@ def names_something(question: str) -> bool:
     """Does the question carry a name or an id of its own (rather than 'he', 'this account')?"""
     if re.search(r"\d{2,}", question) or ORG_NAME.search(question):
         return True
-    return any(w.lower() not in NOT_NAMES for w in re.findall(r"\b[A-Z][a-z]+\b", question))
+    # a capitalised word, also right next to Chinese ("接Helios苏州那条": no \b between 接 and H)
+    return any(w.lower() not in NOT_NAMES for w in re.findall(r"(?<![A-Za-z])[A-Z][a-z]+(?![a-z])", question))
 
 
 # -- leads ---------------------------------------------------------------------------------------
@@ -658,6 +692,20 @@ def alerts_list(t: Turn) -> Built:
     return "alerts", {"action": "list", **({"status": "escalated"} if escalated else {}), **({"owner": others[0].login} if others else {})}
 
 
+def _as_decision(t: Turn, number: int | None) -> int | None:
+    """A bare number that is no waiting decision's id but a waiting decision's lead ("702那条改派给梁晓东"):
+    that decision."""
+    from crm.models import RoutingDecision
+
+    if number is None or "decision" in t.slots.ids:
+        return number
+    if t.ctx.session.get(RoutingDecision, number) is not None:
+        return number
+    waiting = t.ctx.session.query(RoutingDecision.id).filter(RoutingDecision.lead_id == number,
+                                                             RoutingDecision.status == "pending_review").all()
+    return waiting[0][0] if len(waiting) == 1 else number
+
+
 def review_list(t: Turn) -> Built:
     """The queue; the one waiting decision of the customer the question names ("队列里石家庄卓越新能源那条")."""
     from agent.understanding.open_items import named_records
@@ -667,7 +715,7 @@ def review_list(t: Turn) -> Built:
 
 
 def review_override(t: Turn) -> Built:
-    decision = t.id_of("decision")
+    decision = _as_decision(t, t.id_of("decision"))
     if decision is None and t.names_something:
         from agent.understanding.open_items import named_records
 
