@@ -64,13 +64,14 @@ def debrief_lines(ctx: ToolContext, d) -> list[str]:
     registry = load_registry()
     caller = ctx.session.scalar(select(User).where(User.login == d.rep))
     mine = caller is None or caller.id == ctx.user.id
-    who = "" if mine else ctx.t(f"{caller.name},", f"{caller.name}, ")
+    person = None if caller is None else (caller.name if ctx.language == "zh" else (caller.name_en or caller.name))
+    who = "" if mine else ctx.t(f"{person},", f"{person}, ")
     call = ctx.session.get(Call, d.call_id)
     customer = ctx.session.scalar(select(Account.name).where(Account.id == call.account_id)) if call and call.account_id else None
     who += ctx.t(f"{customer},", f"{customer}, ") if customer else ""
     lines = [ctx.t(f"通话 {d.call_id}({who}{d.started_at},{d.duration_s / 60:.1f} 分钟)复盘:",
                    f"Debrief of call {d.call_id} ({who}{d.started_at}, {d.duration_s / 60:.1f} min):")]
-    average = ctx.t("你的平均", "your average") if mine else ctx.t(f"{caller.name}的平均", f"{caller.name}'s average")
+    average = ctx.t("你的平均", "your average") if mine else ctx.t(f"{person}的平均", f"{person}'s average")
     lines.append(ctx.t(f"| 指标 | 本次 | {average} | 团队前25% |", f"| metric | this call | {average} | team top quartile |"))
     lines.append("|---|---|---|---|")
     for c in d.comparisons:

@@ -124,7 +124,7 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
     a = out["assignment"]
     if out["created"]:
         text = ctx.t(f"已给{who.name}布置练习「{a['title']}」× {a['times']},截止 {a['due_date']}(练习任务 #{a['id']})。",
-                     f"Assigned “{a['title']}” × {a['times']} to {who.name}, due {a['due_date']} (assignment #{a['id']}).")
+                     f"Assigned “{a['title']}” × {a['times']} to {who.name_en or who.name}, due {a['due_date']} (assignment #{a['id']}).")
     else:
         text = ctx.t(f"{who.name}已有截止 {a['due_date']} 的「{a['title']}」练习(#{a['id']}),未重复布置。",
                      f"{who.name} already has “{a['title']}” due {a['due_date']} (#{a['id']}); nothing added.")

@@ -150,7 +150,8 @@ ONE_CALL_CUE = re.compile(r"(最近|上|刚才|刚刚)(的)?(一次|一个)(通�
 SCENARIO_CUE = re.compile(r"场景|剧本|(?<![a-z])scenarios?(?![a-z])", re.I)
 ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|\b(assign|give|schedule|set|have)\b", re.I)
 PRACTICE_CUE = re.compile(r"练习|练一|练练|陪我?练|(可以|能|去|来)练|对练|模拟|演练|陪练|角色扮演|"
-                          r"roleplay|role-play|role play|practi[sc]|(?<![a-z])(start|run|try|launch|begin) .{0,40}scenario", re.I)
+                          r"roleplay|role-play|role play|practi[sc]|(?<![a-z])(start|run|try|launch|begin) .{0,40}scenario|"
+                          r"试(一)?下.{0,12}场景|练\d+\s*[遍次]|练[一二两三四五六七八九十]+[遍次]", re.I)
 LEAD_CUE = re.compile(r"线索|这条|那条|这个|这单|那单|单子|\blead\b", re.I)
 LEAD_INTENTS = ("lead_status", "journey", "routing_who", "routing_why")
 

@@ -53,6 +53,10 @@ def typed_ids(question: str) -> dict[str, int]:
         m = re.search(rf"(?:{words})\s*(?:no\.?|id|编号|号)?\s*#?\s*(\d{{1,9}})(?!\d)(?!\s*(?:小时|天|日|h\b|%|个|条|次))", question, re.I)
         if m:
             out[kind] = int(m.group(1))
+    for kind in ("call", "lead"):  # "150号通话", "1937号线索": the number before its kind
+        m = re.search(rf"(?<!\d)(\d{{1,9}})\s*号\s*(?:{ID_WORDS[kind]})", question, re.I)
+        if m and kind not in out:
+            out[kind] = int(m.group(1))
     m = re.search(r"(?<![\w])#\s*(\d{1,9})\b", question)
     if m and "lead" not in out and not out:
         out["lead"] = int(m.group(1))
@@ -125,7 +129,6 @@ def _weekday_due(low: str, today: date) -> date | None:
 def reps_named(session: Session, question: str) -> list[Any]:
     """Reps the question names: full names and logins (``find_reps_in``), then an English
     first name or a Chinese given name that only one rep has ("David's call", "袁梦")."""
-    from crm.models import User
     from tools.capability import find_reps_in
 
     found = find_reps_in(session, question)
@@ -133,13 +136,27 @@ def reps_named(session: Session, question: str) -> list[Any]:
         return found
     words = {w.lower() for w in re.findall(r"([A-Za-z]{3,})(?:'s|’s)?", question)}
     words |= {w[:-1] for w in words if w.endswith("s")}  # "davids leaving"
-    if not words:
-        return []
+    by_first, by_given = _first_and_given_names(session)
+    english = next((us for w, us in by_first.items() if w in words and len(us) == 1), [])
+    if english:
+        return english
+    # "浩然的短板", "晓东该练啥": a two-character Chinese given name only one rep has
+    return next((us for given, us in by_given.items() if given in question and len(us) == 1), [])
+
+
+def _first_and_given_names(session: Session) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """Reps by English first name ("David", "Yutong" of Yutong Lin) and by two-character Chinese given name (何浩然 → 浩然)."""
+    from crm.models import User
+
     by_first: dict[str, list[Any]] = {}
+    by_given: dict[str, list[Any]] = {}
     for u in session.scalars(select(User).where(User.role == Role.REP)):
-        if u.name.isascii() and " " in u.name:
-            by_first.setdefault(u.name.split()[0].lower(), []).append(u)
-    return next((us for w, us in by_first.items() if w in words and len(us) == 1), [])
+        for english in {u.name if u.name.isascii() else None, u.name_en}:
+            if english and " " in english:
+                by_first.setdefault(english.split()[0].lower(), []).append(u)
+        if not u.name.isascii() and len(u.name) == 3:
+            by_given.setdefault(u.name[1:], []).append(u)
+    return by_first, by_given
 
 
 def extract(question: str, session: Session, today: date) -> Slots:

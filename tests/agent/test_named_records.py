@@ -104,7 +104,7 @@ def test_several_suggestions_of_one_customer_are_narrowed_by_the_suggestions_tex
 def test_several_records_of_the_named_customer_are_offered_as_choices_with_their_ids(intel_session):
     alerts = _open_alerts(intel_session, "lina", "上海市第一人民医院")
     built = BUILDERS["alert_dismiss"](Turn("上海市第一人民医院那条提醒 忽略", noon_ctx(intel_session, "lina"), {}))
-    assert isinstance(built, str) and built.startswith("这位客户有几条")
+    assert isinstance(built, str) and built.startswith("上海市第一人民医院有几条")  # the choices name the customer
     assert all(f"忽略提醒 {a.id}:" in built for a in alerts)
     # one record of the named customer: the call itself; none: the planner asks for the id
     [alert] = _open_alerts(intel_session, "dengmin", "成都天成")

@@ -4,7 +4,7 @@ new alert once to its owner's WeCom; the web lists it at /api/alerts."""
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
@@ -21,7 +21,10 @@ from tools.demo_setup import build_demo
 def test_the_server_evaluates_the_rules_and_sends_each_new_alert_once_to_its_owner(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'repcopilot.db'}")
     upgrade_schema(engine)
-    build_demo(engine, seed=7, scale=1, as_of=date.today())  # the rules look at the last day, as in production
+    # The server's first round looks back one day from now; the demo's planted journeys complete on
+    # the day before its as-of date. An as-of date 12 hours ahead keeps that day inside the window at
+    # any hour (as_of = today failed after ~22:00, when the window no longer reached yesterday).
+    build_demo(engine, seed=7, scale=1, as_of=(datetime.now() + timedelta(hours=12)).date())
     with session_scope(engine) as s:
         s.execute(update(User).values(wecom_userid="wx-" + User.login))
     fake = FakeWeComApi()
