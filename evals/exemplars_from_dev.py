@@ -1,5 +1,5 @@
 """The questions users asked in the eval's old suite and dev half, as exemplars: each standalone
-question goes to the intent the classifier likes best among its expected tool's intents (an
+question (or a thread of one) goes to the intent the classifier likes best among its expected tool's intents (an
 out-of-scope case to ``out_of_scope``), in ``agent/exemplars/<intent>.asked.yaml``. Never a
 test-half question (``tests/agent/test_understanding.py`` checks).
 
@@ -10,14 +10,15 @@ files first to rebuild them from scratch).
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import yaml
 
 EVALS = Path(__file__).resolve().parent
 EXEMPLARS = EVALS.parent / "agent" / "exemplars"
-SOURCES = ("agent_cases.jsonl", "agent_dev.jsonl", "agent_dev_b3.jsonl", "agent_dev_b4.jsonl", "agent_dev_b5.jsonl")
+SOURCES = ("agent_cases.jsonl", "agent_dev.jsonl", "agent_dev_b3.jsonl", "agent_dev_b4.jsonl", "agent_dev_b5.jsonl",
+           "agent_dev_b6.jsonl")
 
 
 def _questions(path: Path) -> list[dict]:
@@ -31,7 +32,7 @@ def test_half_questions() -> set[str]:
 def intent_of(case: dict, classifier) -> str | None:
     """The intent a case's question is an exemplar of, or None (threads, several tools, a role-play turn)."""
     tools = case.get("expect_tools") or []
-    if case.get("thread"):
+    if case.get("thread") and not case.get("alone"):
         return None
     if not tools:
         return "out_of_scope" if "<out_of_scope>" in case.get("expect_facts", []) else None
@@ -54,7 +55,10 @@ def asked_exemplars() -> dict[str, dict[str, list[str]]]:
     classifier = shared_classifier()
     out: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"zh": [], "en": []})
     for source in SOURCES:
-        for case in _questions(EVALS / source):
+        cases = _questions(EVALS / source)
+        sizes = Counter(c.get("thread") for c in cases)
+        for case in cases:
+            case["alone"] = sizes[case.get("thread")] == 1  # a one-question "thread" is a standalone question
             question = case["question"].strip()
             intent = None if question.lower() in known else intent_of(case, classifier)
             if intent is not None:

@@ -136,6 +136,8 @@ def reps_named(session: Session, question: str) -> list[Any]:
         return found
     words = {w.lower() for w in re.findall(r"([A-Za-z]{3,})(?:'s|’s)?", question)}
     words |= {w[:-1] for w in words if w.endswith("s")}  # "davids leaving"
+    # a word of a full name nobody has ("Li Lei") names nobody: not a first name to guess from
+    words -= {w.lower() for pair in re.findall(r"\b([A-Z][a-z]+ [A-Z][a-z]+)\b", question) for w in pair.split()}
     by_first, by_given = _first_and_given_names(session)
     english = next((us for w, us in by_first.items() if w in words and len(us) == 1), [])
     if english:

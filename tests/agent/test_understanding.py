@@ -383,3 +383,15 @@ def test_new_leads_nobody_followed_up_are_a_filtered_list_checked_against_the_da
     assert len(everything.data["leads"]) >= len(out.data["leads"])
     bad = run_tool("lead_lookup", {"query": "x", "list": True, "since": "last week"}, ctx)
     assert bad.error == "input" and "YYYY-MM-DD" in bad.text
+
+
+def test_a_rep_named_by_given_name_and_a_call_by_its_number_before_the_word(demo_session):
+    from agent.understanding.slots import reps_named
+
+    by_given = [u.login for u in reps_named(demo_session, "浩然的短板是啥")]
+    assert len(by_given) == 1 and demo_session.scalar(select(User.name).where(User.login == by_given[0])).endswith("浩然")
+    yutong = [u.login for u in reps_named(demo_session, "assign Yutong the price objection drill by next wednesday")]
+    assert len(yutong) == 1 and demo_session.scalar(select(User.name_en).where(User.login == yutong[0])).startswith("Yutong")
+    assert reps_named(demo_session, "which drills are assigned to Li Lei?") == []  # a full name nobody has names nobody
+    assert typed_ids("150号通话 帮我过一下") == {"call": 150}
+    assert typed_ids("线索72小时跟进率") == {}
