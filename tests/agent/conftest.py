@@ -67,3 +67,19 @@ def planned_call(session, login: str, question: str, focus: dict | None = None, 
     if message.tool_calls:
         return message.tool_calls[0]["name"], message.tool_calls[0]["args"]
     return "answer", message.content
+
+
+@pytest.fixture
+def intel_session(demo_engine):
+    """The demo company after one `route` and one `signals run` by the admin at the demo's as-of time
+    (routing decisions and alerts exist only then); whatever a test writes is rolled back."""
+    from crm.db import session_factory
+    from evals.agent_eval import SETUP_ADMIN, prepare_lead_intel
+
+    session = session_factory(demo_engine)()
+    try:
+        prepare_lead_intel(ToolContext(user=get_user(session, SETUP_ADMIN), session=session, clock=lambda: NOON))
+        yield session
+    finally:
+        session.rollback()
+        session.close()

@@ -12,9 +12,7 @@ from agent.planners import OfflinePlanner, route_intent
 from agent.service import Copilot
 from agent.tools import run_tool
 from crm.access import get_user
-from crm.db import session_factory
 from crm.models import Alert, AuditLog, Lead, RoutingDecision, User
-from evals.agent_eval import SETUP_ADMIN, prepare_lead_intel
 from evals.demo import NOON
 from tests.agent.conftest import noon_ctx, planned_call
 from tools.context import ToolContext
@@ -56,18 +54,6 @@ def test_other_routes_stay(demo_session, question, intent):
     assert planned_call(demo_session, "zhangwei", question)[0] not in ("lead_routing", "alerts", "review_queue")
     if intent:
         assert route_intent(question) == intent
-
-
-@pytest.fixture
-def intel_session(demo_engine):
-    """The demo company after one `route` and one `signals run` by the admin at the demo's as-of time."""
-    session = session_factory(demo_engine)()
-    try:
-        prepare_lead_intel(ToolContext(user=get_user(session, SETUP_ADMIN), session=session, clock=lambda: NOON))
-        yield session
-    finally:
-        session.rollback()
-        session.close()
 
 
 _ctx = noon_ctx

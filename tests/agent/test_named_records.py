@@ -18,26 +18,10 @@ from agent.tools.successor import named_accounts
 from agent.understanding.calls import BUILDERS, Turn
 from agent.understanding.open_items import named_records
 from crm.access import get_user
-from crm.db import session_factory
 from crm.models import Account, AISuggestion, Alert, Call, Lead, RoutingDecision, User
-from evals.agent_eval import SETUP_ADMIN, prepare_lead_intel
-from evals.demo import NOON
 from tests.agent.conftest import noon_ctx, planned_call
-from tools.context import ToolContext
 from tools.routing.explain import explain_decision
 from tools.suggestions import list_suggestions
-
-
-@pytest.fixture
-def intel_session(demo_engine):
-    """The demo company after one `route` and one `signals run` by the admin at the demo's as-of time."""
-    session = session_factory(demo_engine)()
-    try:
-        prepare_lead_intel(ToolContext(user=get_user(session, SETUP_ADMIN), session=session, clock=lambda: NOON))
-        yield session
-    finally:
-        session.rollback()
-        session.close()
 
 
 def _open_alerts(session, login: str, account_prefix: str) -> list[Alert]:

