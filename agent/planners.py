@@ -240,13 +240,17 @@ def _lists_leads(question: str) -> bool:
     return bool(LEAD_LIST_CUE.search(question))
 
 
+#: a short question that keeps the previous view and changes its subject: "那卓越口腔呢", "要是医院呢", "what about …"
+ANOTHER_ONE = re.compile(r"^(那|那么|如果|要是)|呢[??]?$|^(and|what about|how about|what if)\b", re.I)
+
+
 def same_view_of_another_account(turn) -> tuple[str, dict[str, Any]] | None:
     """"那卓越口腔呢" after a journey or a lead: the same view of the account or lead it names."""
     from agent.understanding.calls import names_something
 
     q, topic = turn.question, turn.focus.get("topic")
     if topic in ("journey_timeline", "lead_lookup") and topic in turn.tools and len(q.strip()) <= 30 \
-            and re.search(r"^(那|那么)|呢[??]?$|^(and|what about|how about)\b", q.strip(), re.I) and names_something(q):
+            and ANOTHER_ONE.search(q.strip()) and names_something(q):
         return topic, {"query": q}
     return None
 
@@ -297,7 +301,7 @@ def another_account_of_the_handover(turn) -> tuple[str, dict[str, Any]] | None:
     """"宁波宏达风电这家呢 给谁" after a leaving rep's handover: that account of the same handover."""
     q, focus = turn.question.strip(), turn.focus
     if focus.get("topic") == "successor" and focus.get("leaving_rep") and "successor" in turn.tools and len(q) <= 60 \
-            and (re.search(r"^(那|那么)|呢|^(and|what about|how about)\b", q, re.I) or (turn.names_visible_lead and WHO.search(q))) \
+            and (ANOTHER_ONE.search(q) or (turn.names_visible_lead and WHO.search(q))) \
             and not turn.slots.reps:
         return "successor", {"rep": focus["leaving_rep"], "account": q}
     return None
@@ -308,7 +312,7 @@ def narrower_search(turn) -> tuple[str, dict[str, Any]] | None:
     the same search, narrowed by the new words."""
     q, focus = turn.question.strip(), turn.focus
     if focus.get("topic") != "knowledge_search" or not focus.get("knowledge_query") or "knowledge_search" not in turn.tools \
-            or len(q) > 40 or not re.search(r"^(那|那么|如果|要是)|呢[??]?$|^(and|what about|how about|what if)\b", q, re.I):
+            or len(q) > 40 or not ANOTHER_ONE.search(q):
         return None
     if turn.names_visible_lead or turn.slots.ids:
         return None

@@ -59,6 +59,17 @@ def pick(language: str, zh: str, en: str) -> str:
     return zh if language == "zh" else en
 
 
+def person_name(user, language: str) -> str:
+    """A user's name in the answer's language: the Chinese name, or the English one (else the Chinese)."""
+    return user.name if language == "zh" else (user.name_en or user.name)
+
+
+def person_label(user, language: str) -> str:
+    """"Emily Wang (emilywang)": a user by name, with the login that commands take."""
+    name = person_name(user, language)
+    return f"{name} ({user.login})" if name != user.login else name
+
+
 def label(table: dict[str, tuple[str, str]], key: str | None, language: str) -> str:
     if key is None:
         return "—"

@@ -12,6 +12,7 @@ from tools.alerts import decide_alert, explain_alert, list_alerts
 from tools.capability import resolve_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
+from tools.text import person_name
 
 
 class AlertsArgs(BaseModel):
@@ -96,13 +97,13 @@ def _owner(ctx: ToolContext, owner: str):
         return resolve_rep(ctx, owner)
     except PermissionDenied:
         user = ctx.session.scalar(select(User).where(User.login == owner))
-        zh, en = (user.name, user.name_en or user.name) if user is not None else (owner, owner)
-        raise denied(ctx, f"{zh}的提醒", f"{en}'s alerts") from None
+        raise denied(ctx, f"{person_name(user, 'zh') if user else owner}的提醒",
+                     f"{person_name(user, 'en') if user else owner}'s alerts") from None
 
 
 def _name_of(ctx: ToolContext, login: str) -> str:
     user = ctx.session.scalar(select(User).where(User.login == login))
-    return login if user is None else (user.name if ctx.language == "zh" else (user.name_en or user.name))
+    return login if user is None else person_name(user, ctx.language)
 
 
 SPEC = ToolSpec(

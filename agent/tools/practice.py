@@ -17,6 +17,7 @@ from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.practice.scenario import find_scenario, scenario_phrase
 from tools.practice.service import assign_scenario, list_scenarios
+from tools.text import person_name
 
 
 class PracticeArgs(BaseModel):
@@ -124,10 +125,10 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
     a = out["assignment"]
     if out["created"]:
         text = ctx.t(f"已给{who.name}布置练习「{a['title']}」× {a['times']},截止 {a['due_date']}(练习任务 #{a['id']})。",
-                     f"Assigned “{a['title']}” × {a['times']} to {who.name_en or who.name}, due {a['due_date']} (assignment #{a['id']}).")
+                     f"Assigned “{a['title']}” × {a['times']} to {person_name(who, 'en')}, due {a['due_date']} (assignment #{a['id']}).")
     else:
         text = ctx.t(f"{who.name}已有截止 {a['due_date']} 的「{a['title']}」练习(#{a['id']}),未重复布置。",
-                     f"{who.name} already has “{a['title']}” due {a['due_date']} (#{a['id']}); nothing added.")
+                     f"{person_name(who, 'en')} already has “{a['title']}” due {a['due_date']} (#{a['id']}); nothing added.")
     return ToolOutput(text=text, data=out, confidence=0.9, evidence=[Evidence("drill_assignment", str(a["id"]), a["assigned_at"], text)])
 
 

@@ -11,6 +11,7 @@ from tools.capability import find_reps_in
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.routing import approve_decision, override_decision, review_queue
+from tools.text import person_label
 
 
 class ReviewQueueArgs(BaseModel):
@@ -64,7 +65,7 @@ def override_rep(ctx: ToolContext, rep: str | None) -> str | None:
 def _person(ctx: ToolContext, login: str | None) -> str | None:
     """"李娜 (lina)": people by name, with the login that commands take."""
     user = ctx.session.scalar(select(User).where(User.login == login)) if login else None
-    return f"{user.name} ({user.login})" if user is not None and user.name != user.login else login
+    return person_label(user, ctx.language) if user is not None else login
 
 
 def _decided(ctx: ToolContext, action: str, view) -> ToolOutput:

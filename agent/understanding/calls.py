@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
+from sqlalchemy import select
+
 from agent.understanding import references
 from agent.understanding import slots as slot_extractors
 from crm.roles import Role
@@ -106,7 +108,6 @@ class Turn:
 
 WHO_CUE = re.compile(r"谁|哪(个|位)(销售|同事|人)|分给|分配|派给|交给|指派|接手|\b(who|whom|which rep|route[ds]?|routing|assign(ed)?|give|"
                      r"handle|take|owner)\b", re.I)
-#: who should take a lead: "给谁跟", "谁来接合适", "who should handle"
 def _says_a_kind_of_customer(ctx: ToolContext, question: str, account: str) -> bool:
     """What the question shares with the account's name is a kind of customer — part of a customer
     segment's label ("口腔连锁" of 民营口腔连锁, "新能源" of 新能源装备, "汽车零部件") — not its name."""
@@ -125,6 +126,7 @@ def _segments(ctx: ToolContext) -> list[str]:
     return [s for s in ctx.session.scalars(select(Account.segment).distinct()) if s]
 
 
+#: who should take a lead: "给谁跟", "谁来接合适", "who should handle"
 WHO_TAKES_CUE = re.compile(r"(给|派|分|交)给?谁|谁(来)?(跟|接|负责|合适)|换(个)?人跟|"
                            r"(?<![a-z])who (should|could|would|can|will) (take|handle|get|own|work|follow)(?![a-z])", re.I)
 WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|怎么.{0,2}(分|派|给|落)(给|到)?我|原因|理由|依据|凭什么|"
@@ -193,7 +195,9 @@ def _missing_word_factors(t: Turn) -> dict[str, float]:
     if not WHO_CUE.search(t.question):
         factors["routing_who"] = 0.2
     if not WHY_CUE.search(t.question):
-        factors.update(routing_why=0.2, alert_explain=0.3)
+        factors["routing_why"] = 0.2
+        if not WHAT_ABOUT.search(t.question):
+            factors["alert_explain"] = 0.3  # "那个提醒是怎么回事" asks why as well
     if not ASSIGN_CUE.search(t.question):
         factors["practice_assign"] = 0.2
         if not OVERRIDE_CUE.search(t.question):
@@ -285,7 +289,7 @@ def _record_cues(t: Turn) -> dict[str, float]:
     if not ALERT_WORD.search(q):
         return {}
     if WHY_CUE.search(q) or WHAT_ABOUT.search(q):
-        return {"alert_explain": 5.0 if WHY_CUE.search(q) else 5.0 / 0.3}  # (the missing-"why" factor already took 0.3)
+        return {"alert_explain": 5.0}
     return {"alerts_list": 3.0, "kpi": 0.5} if OPEN_CUE.search(q) else {}
 
 
@@ -356,17 +360,18 @@ DISMISS_VERB = re.compile(r"忽略|驳回|不要|不用|(?<![a-z])(dismiss|ignor
 
 def _decision_in_topic(t: Turn) -> dict[str, float]:
     """"上海卓越口腔那条 采纳" right after a list of suggestions (or alerts): that kind's decision."""
-    kind = t.focus.get("topic")
-    if kind not in DECISION_INTENTS:
-        return {}
-    adopt, dismiss = DECISION_INTENTS[kind]
-    return {dismiss: 3.0} if DISMISS_VERB.search(t.question) else {adopt: 3.0}
+    return _decision_of(t.focus.get("topic"), t.question)
 
 
 def _decision_named_by_kind(question: str) -> dict[str, float]:
     """"成都天成那条预警 采纳", "Nordic那条建议 不要了": a decision on the alert or suggestion of a customer."""
-    kind = "alerts" if ALERT_WORD.search(question) else "suggestions" if SUGGESTION_WORD.search(question) else None
-    if kind is None:
+    return _decision_of("alerts" if ALERT_WORD.search(question) else "suggestions" if SUGGESTION_WORD.search(question) else None,
+                        question)
+
+
+def _decision_of(kind: str | None, question: str) -> dict[str, float]:
+    """Adopting or dismissing (by the verb) a record of ``kind``; nothing for another kind."""
+    if kind not in DECISION_INTENTS:
         return {}
     adopt, dismiss = DECISION_INTENTS[kind]
     return {dismiss: 3.0} if DISMISS_VERB.search(question) else {adopt: 3.0}
@@ -702,9 +707,9 @@ def _as_decision(t: Turn, number: int | None) -> int | None:
         return number
     if t.ctx.session.get(RoutingDecision, number) is not None:
         return number
-    waiting = t.ctx.session.query(RoutingDecision.id).filter(RoutingDecision.lead_id == number,
-                                                             RoutingDecision.status == "pending_review").all()
-    return waiting[0][0] if len(waiting) == 1 else number
+    waiting = t.ctx.session.scalars(select(RoutingDecision.id).where(RoutingDecision.lead_id == number,
+                                                                     RoutingDecision.status == "pending_review")).all()
+    return waiting[0] if len(waiting) == 1 else number
 
 
 def review_list(t: Turn) -> Built:
@@ -770,7 +775,8 @@ def _decision_proposing(t: Turn) -> int | None:
     reps = {u.id for u in t.slots.reps}
     if not ids or not reps:
         return None
-    leads = {d.lead_id for d in t.ctx.session.query(RoutingDecision).filter(RoutingDecision.id.in_(ids)) if d.rep_id in reps}
+    leads = set(t.ctx.session.scalars(select(RoutingDecision.lead_id).where(RoutingDecision.id.in_(ids),
+                                                                          RoutingDecision.rep_id.in_(reps))))
     return leads.pop() if len(leads) == 1 else None
 
 

@@ -10,7 +10,7 @@ from crm.models import Lead, User
 from tools.context import ToolContext
 from tools.routing.config import FACTORS, MAX_EVENTS, load_routing_config
 from tools.routing.review import get_decision
-from tools.text import KIND_LABELS, label
+from tools.text import KIND_LABELS, label, person_label
 
 
 @dataclass
@@ -52,12 +52,8 @@ def event_lines(ctx: ToolContext, events: list[dict[str, Any]]) -> list[dict[str
 
 
 def _person(ctx: ToolContext, user_id: int | None) -> str | None:
-    """"Emily Wang (emilywang)": a person by name, with the login commands take."""
     user = ctx.session.get(User, user_id) if user_id else None
-    if user is None:
-        return None
-    name = user.name if ctx.language == "zh" else (user.name_en or user.name)
-    return f"{name} ({user.login})" if name != user.login else name
+    return person_label(user, ctx.language) if user is not None else None
 
 
 def explain_decision(*, ctx: ToolContext, decision_id: int) -> Explanation:
