@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from knowledge.embeddings import make_embedder
-from knowledge.store import KnowledgeStore, Visibility, _probes_digest
+from knowledge.store import KnowledgeStore, Visibility
 
 WORDS = ["downtime", "maintenance", "price", "discount", "tender", "hospital", "renewal", "budget", "procurement", "policy", "audit",
          "delivery", "line", "plant", "converter", "storage", "clinic", "payback", "compliance", "pilot", "demo", "quote", "approval"]
@@ -182,11 +182,9 @@ def bench_kb(*, n_chunks: int = 100_000, queries: int = 50, embedder: str = "e5"
                 metas = [{"kind": "transcript", "source": f"call:{i}", "section": "00:00–00:30", "language": "en",
                           "call_id": i, "rep_id": i % 8 + team * 8, "team_id": team, "exemplar": i % 10 == 0,
                           "start_s": 0.0, "end_s": 30.0} for i in range(start, start + len(ids))]
-                metas = [m | hub for m, hub in zip(metas, big._hubness(vecs.tolist()), strict=True)]
                 col.add(ids=ids, embeddings=vecs.tolist(), documents=texts, metadatas=metas)
                 big.keywords.add([(cid, f"calls_t{team}_en", t, m) for cid, t, m in zip(ids, texts, metas, strict=True)])
         big.keywords.commit()
-        big.keywords.set_meta("hub_probes", _probes_digest())
         out["build_100k_s"] = round(time.perf_counter() - t0, 1)
         # a rep: own calls + their team's exemplars
         visibility = Visibility(rep_ids=frozenset({3}), exemplar_team_ids=frozenset({0}), own_team_ids=frozenset({0}))

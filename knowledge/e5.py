@@ -47,7 +47,8 @@ def _onnx():
 
 
 @lru_cache(maxsize=4096)
-def _query_bytes(text: str) -> bytes:
+def _query_bytes(text: str, engine: str) -> bytes:
+    """One question's vector by the engine named (a changed REPCOPILOT_E5_BACKEND misses this cache)."""
     encoder = _onnx()
     if encoder is not None:
         return encoder.encode([text])[0].tobytes()
@@ -57,7 +58,9 @@ def _query_bytes(text: str) -> bytes:
 def query_vector(text: str) -> np.ndarray:
     """One text's normalized ``query:`` vector, cached: intent understanding and KPI metric
     linking read the same question, and it is encoded once."""
-    return np.frombuffer(_query_bytes(text), dtype=np.float32)
+    from knowledge.e5_onnx import backend
+
+    return np.frombuffer(_query_bytes(text, backend()), dtype=np.float32)
 
 
 BATCH = 64

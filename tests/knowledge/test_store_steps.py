@@ -65,7 +65,7 @@ def test_nearest_visible_keeps_only_what_the_access_allows_and_what_was_already_
     rows = {f"c{i}": row(f"c{i}", rep_id=i % 3) for i in range(6)}
     store, col = store_with(rows)
     access = Access(everything=False, rep_ids=frozenset({1}))
-    ids, got, keep = store._nearest_visible(col, [0.0], 5, access, {"c0": object()}, "en", count=6)
+    ids, got, keep = store._nearest_visible(col, [0.0], 5, access, {"c0": object()}, count=6)
     assert ids == [f"c{i}" for i in range(6)] and keep == ["c0", "c1", "c4"]
     assert col.queries[0] == {"n_results": 6, "where": None}  # over-fetch: min(max(60, 5 × 20), count)
 
@@ -161,7 +161,7 @@ def test_nearest_ids_keep_chromas_order_and_scores_are_dot_products_with_the_que
 
 
 def test_searching_with_the_hub_corrected_query_ranks_by_cosine_minus_hubness():
-    """v·(q − p × mean(probes)) == v·q − p × (mean cosine of v to the probes): the stored hubness."""
+    """v·(q − p × mean(probes)) == v·q − p × (mean cosine of v to the probes): the chunk's hubness."""
     import numpy as np
 
     from knowledge import store as store_module
@@ -177,8 +177,8 @@ def test_searching_with_the_hub_corrected_query_ranks_by_cosine_minus_hubness():
     q = rng.normal(size=16).astype(np.float32)
     q /= np.linalg.norm(q)
     corrected = np.asarray(store._hub_query(q.tolist(), "en"))
-    hubs = [h["hub_en"] for h in store._hubness(chunks.tolist())]
-    expected = chunks @ q - store_module.FUSION.hub_penalty * np.asarray(hubs)
+    hubness = (chunks @ store._probes["en"].T).mean(axis=1)  # each chunk's mean cosine to the generic questions
+    expected = chunks @ q - store_module.FUSION.hub_penalty * hubness
     assert np.allclose(chunks @ corrected, expected, atol=1e-3)
     assert list(np.argsort(-(chunks @ corrected))[:10]) == list(np.argsort(-expected)[:10])
     assert store._hub_query(q.tolist(), "zh") == q.tolist()  # no probes for that language: unchanged
