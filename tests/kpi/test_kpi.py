@@ -158,5 +158,14 @@ def test_a_region_outside_a_managers_scope_is_refused_not_answered_with_no_data(
         with pytest.raises(PermissionDenied, match="South China"):
             answer_question(ctx=_ctx(session, "chenjing", "en"), question="win rate in South China last month")
         own = answer_question(ctx=_ctx(session, "chenjing"), question="上个月华东区赢单率")
-        rep_own = answer_question(ctx=_ctx(session, "zhangwei"), question="上个月华东区赢单率")
-    assert own.spec.filters == rep_own.spec.filters == {"region": ["east"]}
+    assert own.spec.filters == {"region": ["east"]}
+
+
+def test_a_rep_asking_for_the_team_or_region_figure_is_told_whom_to_ask_not_given_their_own_under_its_label(demo_engine):
+    with session_factory(demo_engine)() as session:
+        for question, lang in (("上个月华东区赢单率", "zh"), ("我们组这个月的跟进率 按人排一下", "zh"),
+                               ("what's our team's win rate this quarter?", "en")):
+            with pytest.raises(PermissionDenied, match="陈静|Jing Chen"):
+                answer_question(ctx=_ctx(session, "zhangwei", lang), question=question)
+        mine = answer_question(ctx=_ctx(session, "zhangwei"), question="本季度各销售的赢单率")
+    assert [r["rep_login"] for r in mine.rows] == ["zhangwei"]

@@ -3,6 +3,7 @@ definition, the period resolved to dates, the SQL that computed it and a chart o
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -150,6 +151,7 @@ def _period_text(period: Period | None, zh: bool) -> str:
 def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = None, notes: list[str] | None = None) -> KpiAnswer:
     metric = _metric_for(ctx, spec)
     _check_filters_in_scope(ctx, spec)
+    _refuse_team_figures_to_a_rep(ctx, "", spec)  # a spec from the LLM planner: its region/team filters
     dialect = ctx.session.get_bind().dialect
     stmt, sql = _compiled(spec, ctx.scope, dialect)
     region_names = _region_names(ctx) if "region" in spec.dimensions or spec.compare_filters else {}
@@ -348,6 +350,39 @@ def _check_filters_in_scope(ctx: ToolContext, spec: QuerySpec) -> None:
         raise _outside_scope(ctx, outside)
 
 
+# a rep asking for the team's or the region's figure, not their own ("我们组…", "华东的…", "my team's …")
+TEAM_WORDS = re.compile(r"我们组|咱们组|咱组|组里|组内|全组|本组|我们团队|咱们团队|团队|我们部门|我们区|全区|整个区"
+                        r"|\b(?:my|our|the|whole)\s+team\b|\bteam'?s\b|\bteammates?\b|\bcolleagues?\b", re.IGNORECASE)
+
+
+def _refuse_team_figures_to_a_rep(ctx: ToolContext, question: str, spec: QuerySpec) -> None:
+    """Reps see their own figures only. A rep who asks for the team's or the region's figure (their
+    own region named, or "我们组 / my team") is told so and whom to ask, instead of getting their own
+    figure under the region's label; "各销售的赢单率" without a team word stays their own row."""
+    if ctx.role != Role.REP:
+        return
+    if not (spec.filters.get("region") or spec.filters.get("team") or TEAM_WORDS.search(question)):
+        return
+    manager = _manager_of(ctx)
+    who = ctx.t(f"你的经理{manager}", f"your manager {manager}") if manager else ctx.t("你的经理", "your manager")
+    raise PermissionDenied(ctx.t(
+        f"团队和区域的数字由经理查看,销售只能看自己的数字;要团队的数字请问{who}。看自己的:去掉团队或区域再问,例如“我这个月的72小时跟进率”。",
+        f"Team and region figures are for managers; reps see their own. Ask {who} for the team's figure, "
+        "or ask without the team or region to see yours (e.g. \"my 72-hour follow-up rate this month\")."))
+
+
+def _manager_of(ctx: ToolContext) -> str | None:
+    """The display name of the asker's team manager, if any."""
+    from crm.models import User
+
+    if ctx.user.team_id is None:
+        return None
+    manager = ctx.session.scalars(select(User).where(User.team_id == ctx.user.team_id, User.role == Role.MANAGER)).first()
+    if manager is None:
+        return None
+    return manager.name if ctx.language == "zh" else manager.name_en
+
+
 def _visible_regions_and_teams(ctx: ToolContext) -> tuple[set, set]:
     """The regions and teams the asker sees: their scope's, plus their own team and its region
     (a rep's own team and region narrow nothing they may not see)."""
@@ -441,6 +476,7 @@ def answer_question(*, ctx: ToolContext, question: str, chart_path: Path | None 
     parsed = parse_question(question, session=ctx.session, today=ctx.now().date())
     if parsed.spec is None:
         raise clarification(ctx, parsed)
+    _refuse_team_figures_to_a_rep(ctx, question, parsed.spec)
     return run_spec(ctx=ctx, spec=parsed.spec, chart_path=chart_path, notes=parsed.notes)
 
 
