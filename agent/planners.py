@@ -198,7 +198,7 @@ def coaching_args(question: str, ctx: ToolContext, focus: dict[str, Any]) -> dic
     team word → the team. The tool still checks access from the asker, whatever is chosen here."""
     from agent.understanding.slots import reps_named
 
-    reps = reps_named(ctx.session, question)
+    reps = reps_named(ctx.session, question, ctx.user.team_id)
     if reps:
         return {"rep": reps[0].login} if len(reps) == 1 else {"rep": " / ".join(u.name for u in reps)}
     if REP_PRONOUN.search(question.strip()) and focus.get("rep"):
@@ -262,6 +262,18 @@ def coaching_of_another_rep(turn) -> tuple[str, dict[str, Any]] | None:
         args = coaching_args(q, turn.ctx, turn.focus)
         if args.get("rep") or args.get("team"):
             return topic, args
+    return None
+
+
+def call_of_another_rep(turn) -> tuple[str, dict[str, Any]] | None:
+    """"and Emily's last one?" / "那胡明的呢" after a call debrief: that rep's latest call (the tool
+    checks the asker may see it)."""
+    q = turn.question.strip()
+    if turn.focus.get("topic") != "call_debrief" or "call_debrief" not in turn.tools or len(q) > 30:
+        return None
+    others = [u for u in turn.slots.reps if u.id != turn.ctx.user.id]
+    if others and re.search(r"呢|的|^(and|what about|how about)\b|'s\b", q, re.I):
+        return "call_debrief", {"rep": others[0].login}
     return None
 
 
@@ -436,6 +448,8 @@ class OfflinePlanner:
         q = turn.question.strip()
         if not turn.items or len(q) > (40 if turn.slots.ordinal is not None else 16) or DO_WORDS.search(q):
             return None
+        if any(u.id != turn.ctx.user.id for u in turn.slots.reps):
+            return None  # "and Emily's last one?": another person's, not the item just shown
         item = turn.item()
         if item is None or names_another_kind(q, item["kind"]):
             return None  # "这个客户的线索咋样" after a call: the call's customer's lead, not the call again
@@ -458,7 +472,7 @@ class OfflinePlanner:
     def follow_up(turn) -> tuple[str, dict[str, Any]] | None:
         """A short question that only changes the previous answer: "那华南呢?" after a KPI,
         "and Gang Ma?" after a coaching answer, "only the last 30 days" after a journey."""
-        for step in (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, journey_for_another_period,
+        for step in (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, call_of_another_rep, journey_for_another_period,
                      why_of_the_routing, why_of_an_alert, another_account_of_the_handover, narrower_search):
             built = step(turn)
             if built is not None:

@@ -537,11 +537,13 @@ def visible_rep(ctx: ToolContext, login: str | None) -> User:
         return rep
     if me.role == Role.MANAGER and rep.id in ctx.scope.owner_ids:
         return rep
+    zh, en = f"{rep.name}({login})", f"{rep.name_en} ({login})"
     if me.role == Role.MANAGER:
-        raise PermissionDenied(ctx.t(f"{login} 不在你的团队;经理只能查看本团队销售的画像和练习。",
-                                     f"{login} is not on your team; a manager sees the profiles and drills of their own team's reps only."))
-    raise PermissionDenied(ctx.t("销售只能查看自己的能力画像和练习;去掉 --rep 查看你自己的。",
-                                 "A rep sees only their own profile and drills; drop --rep to see yours."))
+        raise PermissionDenied(ctx.t(f"{zh} 不在你的团队;经理只能查看本团队销售的画像、练习和通话。",
+                                     f"{en} is not on your team; a manager sees the profiles, drills and calls of their own team's reps only."))
+    raise PermissionDenied(ctx.t(f"{zh} 的画像、练习和通话不是你的;销售只能查看自己的,可以问“我的能力短板”或“复盘我上一通电话”。",
+                                 f"{en}'s profile, drills and calls are not yours to see; a rep sees only their own — "
+                                 "ask \"my capability gaps\" or \"debrief my last call\"."))
 
 
 def _name_keys(u: User) -> list[str]:

@@ -64,8 +64,10 @@ def _record(row: AISuggestion, login: str | None, account: str | None = None) ->
         decided_at=row.decided_at.isoformat(sep=" ", timespec="seconds") if row.decided_at else None)
 
 
-def list_suggestions(*, ctx: ToolContext, status: str | None = None, limit: int = 50) -> list[SuggestionRecord]:
-    """Suggestions shown to the asker (a manager: to the team; an admin: all), newest first."""
+def list_suggestions(*, ctx: ToolContext, status: str | None = None, limit: int = 50,
+                     owner_id: int | None = None) -> list[SuggestionRecord]:
+    """Suggestions shown to the asker (a manager: to the team; an admin: all), newest first;
+    ``owner_id``: only that rep's (the caller has checked the asker may see them)."""
     refuse_trainer(ctx)
     if status is not None and status not in SUGGESTION_STATUSES:
         raise UserInputError(ctx.t(f"未知的状态 {status!r};可选:{', '.join(SUGGESTION_STATUSES)}",
@@ -78,6 +80,8 @@ def list_suggestions(*, ctx: ToolContext, status: str | None = None, limit: int 
         stmt = stmt.where(AISuggestion.user_id.in_(ctx.scope.owner_ids))
     if status is not None:
         stmt = stmt.where(AISuggestion.status == status)
+    if owner_id is not None:
+        stmt = stmt.where(AISuggestion.user_id == owner_id)
     stmt = stmt.order_by(AISuggestion.created_at.desc(), AISuggestion.id.desc()).limit(limit)
     return [_record(row, login, account) for row, login, account in ctx.session.execute(stmt)]
 

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from agent.tools.base import ToolOutput, ToolSpec
+from crm.models import User
+from tools.capability import resolve_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.suggestions import decide_suggestion, list_suggestions
+from tools.text import person_name
 
 
 class SuggestionArgs(BaseModel):
     action: str = Field("list", description="list | adopt | dismiss")
     suggestion_id: int | None = Field(None, description="the suggestion to adopt or dismiss")
+    owner: str | None = Field(None, description="for list: whose suggestions, when the user names a rep ('杨勇的建议'): name or login")
 
 
-def _suggestions(*, ctx: ToolContext, action: str, suggestion_id: int | None) -> ToolOutput:
+def _suggestions(*, ctx: ToolContext, action: str, suggestion_id: int | None, owner: str | None = None) -> ToolOutput:
     if action in ("adopt", "adopted", "dismiss", "dismissed"):
         if suggestion_id is None:
             return ToolOutput(text=ctx.t("请给出建议编号,例如“采纳建议 12”。", "Give the suggestion's id, e.g. \"adopt suggestion 12\"."),
@@ -24,8 +29,12 @@ def _suggestions(*, ctx: ToolContext, action: str, suggestion_id: int | None) ->
         result = decide_suggestion(ctx=ctx, suggestion_id=suggestion_id, decision=decision)
         return ToolOutput(text=result.message, data=result.to_json(), confidence=1.0,
                           evidence=[Evidence("suggestion", str(suggestion_id), result.suggestion.decided_at, result.suggestion.text)])
-    rows = list_suggestions(ctx=ctx, status="shown", limit=10)
+    of = _owner(ctx, owner) if owner else None
+    rows = list_suggestions(ctx=ctx, status="shown", limit=10, owner_id=of.id if of else None)
     if not rows:
+        if of is not None and of.id != ctx.user.id:
+            name = person_name(of, ctx.language)
+            return ToolOutput(text=ctx.t(f"{name}目前没有待处理的 AI 建议。", f"{name} has no open AI suggestions."), confidence=1.0)
         return ToolOutput(text=ctx.t("你目前没有待处理的 AI 建议。", "You have no open AI suggestions."), confidence=1.0)
     lines = [ctx.t("待处理的 AI 建议(回复“采纳建议 编号”或“忽略建议 编号”):",
                    "Open AI suggestions (reply \"adopt suggestion ID\" or \"dismiss suggestion ID\"):")]
@@ -35,6 +44,19 @@ def _suggestions(*, ctx: ToolContext, action: str, suggestion_id: int | None) ->
         lines.append(f"- [{r.id}] {r.created_at[:10]} {customer}{lead} {r.text}")
     return ToolOutput(text="\n".join(lines), data={"suggestions": [r.to_json() for r in rows]}, confidence=1.0,
                       evidence=[Evidence("suggestion", str(r.id), r.created_at, r.text) for r in rows])
+
+
+def _owner(ctx: ToolContext, owner: str):
+    """The rep whose suggestions are asked for; another rep's, for a rep, refused in the suggestions' own words."""
+    from core.errors import PermissionDenied
+    from tools.leads import denied
+
+    try:
+        return resolve_rep(ctx, owner)
+    except PermissionDenied:
+        user = ctx.session.scalar(select(User).where(User.login == owner))
+        raise denied(ctx, f"{person_name(user, 'zh') if user else owner}的 AI 建议",
+                     f"{person_name(user, 'en') if user else owner}'s AI suggestions") from None
 
 
 SPEC = ToolSpec(

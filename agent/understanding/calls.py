@@ -33,7 +33,7 @@ class Turn:
 
     @cached_property
     def slots(self) -> slot_extractors.Slots:
-        return slot_extractors.extract(self.question, self.ctx.session, self.ctx.now().date())
+        return slot_extractors.extract(self.question, self.ctx.session, self.ctx.now().date(), self.ctx.user.team_id)
 
     @property
     def items(self) -> list[dict[str, Any]]:
@@ -561,7 +561,8 @@ def knowledge(t: Turn) -> Built:
 
 def call_debrief(t: Turn) -> Built:
     call_id = t.slots.ids.get("call")
-    if call_id is None:
+    others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
+    if call_id is None and not others:  # "and Emily's last one?" is hers, not the call just shown
         item = t.item("call")
         call_id = item["id"] if item else None
     if call_id is not None:
@@ -647,7 +648,8 @@ def practice_end(t: Turn) -> Built:
 # -- suggestions, alerts, review queue -------------------------------------------------------------
 
 def suggestions_list(t: Turn) -> Built:
-    return "suggestions", {"action": "list"}
+    others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
+    return "suggestions", {"action": "list", **({"owner": others[0].login} if others else {})}
 
 
 OTHER_KIND = {"suggestion": ("alerts", "alert", "alert_id"), "alert": ("suggestions", "suggestion", "suggestion_id")}

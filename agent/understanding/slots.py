@@ -126,9 +126,10 @@ def _weekday_due(low: str, today: date) -> date | None:
     return due if due >= today else due + timedelta(days=7)
 
 
-def reps_named(session: Session, question: str) -> list[Any]:
+def reps_named(session: Session, question: str, team_id: int | None = None) -> list[Any]:
     """Reps the question names: full names and logins (``find_reps_in``), then an English
-    first name or a Chinese given name that only one rep has ("David's call", "袁梦")."""
+    first name or a Chinese given name that only one rep has ("David's call", "袁梦"), then a
+    nickname colleagues use ("小胡", "老谢", "霞姐", "阳哥"; several → the asker's team's one)."""
     from tools.capability import find_reps_in
 
     found = find_reps_in(session, question)
@@ -143,7 +144,31 @@ def reps_named(session: Session, question: str) -> list[Any]:
     if english:
         return english
     # "浩然的短板", "晓东该练啥": a two-character Chinese given name only one rep has
-    return next((us for given, us in by_given.items() if given in question and len(us) == 1), [])
+    given = next((us for given, us in by_given.items() if given in question and len(us) == 1), [])
+    return given or nicknamed(session, question, team_id)
+
+
+# 小胡 / 老谢: the surname; 霞姐 / 阳哥 / 郭姐: the given name's last character or the surname
+SURNAME_NICK = re.compile(r"(?:小|老)([\u4e00-\u9fff])(?![\u4e00-\u9fff]{0,1}(?:时|组|程序|微|板|客户|是|被|样))")
+SIBLING_NICK = re.compile(r"([\u4e00-\u9fff])(?:姐|哥)(?!们)")
+
+
+def nicknamed(session: Session, question: str, team_id: int | None = None) -> list[Any]:
+    """The one rep a colleague's nickname points at: among every rep, else among the asker's team."""
+    from crm.models import User
+
+    chars = [(m.group(1), "surname") for m in SURNAME_NICK.finditer(question)]
+    chars += [(m.group(1), "either") for m in SIBLING_NICK.finditer(question)]
+    if not chars:
+        return []
+    reps = [u for u in session.scalars(select(User).where(User.role == Role.REP)) if not u.name.isascii() and len(u.name) >= 2]
+    for char, kind in chars:
+        fits = [u for u in reps if u.name[0] == char or (kind == "either" and u.name[-1] == char)]
+        mine = [u for u in fits if team_id is not None and u.team_id == team_id]
+        for group in (fits, mine):
+            if len(group) == 1:
+                return group
+    return []
 
 
 def _first_and_given_names(session: Session) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
@@ -161,7 +186,7 @@ def _first_and_given_names(session: Session) -> tuple[dict[str, list[Any]], dict
     return by_first, by_given
 
 
-def extract(question: str, session: Session, today: date) -> Slots:
+def extract(question: str, session: Session, today: date, team_id: int | None = None) -> Slots:
     ids = typed_ids(question)
     return Slots(ids=ids, numbers=[int(n) for n in BARE_NUMBER.findall(question)], ordinal=ordinal_of(question),
-                 reps=reps_named(session, question), due=due_of(question, today), times=times_of(question))
+                 reps=reps_named(session, question, team_id), due=due_of(question, today), times=times_of(question))
