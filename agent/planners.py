@@ -107,7 +107,10 @@ INJECTION = re.compile(
     r"(instructions|rules|restrictions|prompts?|guidelines|permissions)\b|"
     r"\byou\s+are\s+now\s+(an?\s+|the\s+)?(admin|administrator|root|superuser|manager)(\s+mode)?\b|"
     r"\b(act|pretend)\s+(as|to\s+be|you\s+are)\s+(an?\s+|the\s+)?(admin|administrator|manager|root)\b|"
-    r"\b(admin|developer|debug|god)\s+mode\b|#{2,}\s*\w+\s*#{2,}|\bsystem\s+override\b", re.I)
+    r"\b(admin|developer|debug|god)\s+mode\b|#{2,}\s*\w+\s*#{2,}|\bsystem\s+override\b|"
+    r"\byou\s*(?:'re|\s+are)\s+(an?\s+|the\s+)?(admin|administrator|root|superuser|manager)(\s+now)?\b|"
+    r"[【\[][^】\]]{0,12}(模式|mode|权限|admin)[^】\]]{0,12}[】\]]|\b(scope|role|权限|user)\s*[=:：]\s*[\w\u4e00-\u9fff]+|"
+    r"^\s*system\s*[:：]|(已经|刚)?(给我)?开(了|通了)?(临时)?(的)?(管理员|admin|超管)(的)?(权限|身份)", re.I)
 
 
 def without_injection(question: str) -> str:

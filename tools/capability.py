@@ -540,8 +540,10 @@ def visible_rep(ctx: ToolContext, login: str | None) -> User:
     zh, en = f"{rep.name}({login})", f"{rep.name_en} ({login})"
     if me.role == Role.MANAGER:
         raise PermissionDenied(ctx.t(f"{zh} 不在你的团队;经理只能查看本团队销售的画像、练习和通话。",
-                                     f"{en} is not on your team; a manager sees the profiles, drills and calls of their own team's reps only."))
-    raise PermissionDenied(ctx.t(f"{zh} 的画像、练习和通话不是你的;销售只能查看自己的,可以问“我的能力短板”或“复盘我上一通电话”。",
+                                     f"{en} is not on your team; a manager sees the profiles, drills and calls "
+                                     "of their own team's reps only."))
+    raise PermissionDenied(ctx.t(f"{zh} 的画像、练习和通话不是你的;销售只能查看自己的,"
+                                 "可以问“我的能力短板”或“复盘我上一通电话”。",
                                  f"{en}'s profile, drills and calls are not yours to see; a rep sees only their own — "
                                  "ask \"my capability gaps\" or \"debrief my last call\"."))
 

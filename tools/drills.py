@@ -242,6 +242,34 @@ class AssignResult:
         return {"assignment": self.assignment.to_json(), "created": self.created, "message": self.message}
 
 
+DRILL_FILLER = re.compile(r"的?(练习|训练|drills?|practice|陪练)|布置|安排", re.IGNORECASE)
+
+
+def drill_named(ctx: ToolContext, phrase: str) -> Drill | None:
+    """The catalogue drill a phrase names ("痛点后停顿", "why ladder", "开放式提问的drill"): the one
+    whose code and titles hold at least 60 % of the phrase's words (Chinese: character
+    bigrams; fillers such as 的练习 / drill removed), clearly ahead of the next; None otherwise."""
+    want = _words(DRILL_FILLER.sub(" ", phrase or ""))
+    if not want:
+        return None
+    scored = []
+    for d in ctx.session.scalars(select(Drill).order_by(Drill.id)):
+        have = _words(" ".join([d.code.replace("-", " "), d.title_zh, d.title_en]))
+        scored.append((len(want & have) / len(want), d))
+    scored.sort(key=lambda x: -x[0])
+    if not scored or scored[0][0] < 0.6 or (len(scored) > 1 and scored[1][0] >= scored[0][0]):
+        return None
+    return scored[0][1]
+
+
+def _words(text: str) -> set[str]:
+    """Latin words and Chinese character bigrams (a lone Chinese character — "五" of 下周五 — is no word)."""
+    low = text.lower()
+    latin = set(re.findall(r"[a-z]{2,}", low)) - {"the", "a", "an", "to", "for", "of"}
+    bigrams = {run[i:i + 2] for run in re.findall(r"[\u4e00-\u9fff]+", low) for i in range(len(run) - 1)}
+    return latin | bigrams
+
+
 def assign_drill(*, ctx: ToolContext, drill_code: str, rep_login: str, due: date | None = None, times: int = 1) -> AssignResult:
     """Assign a drill to a rep (trainer or admin: any rep; manager: their team's). Assigning the
     same drill with the same due date again returns the open assignment. The caller commits."""

@@ -74,9 +74,33 @@ def refuse_a_hidden_account(ctx: ToolContext, query: str, matches: list) -> None
     """The question names an account the asker may not see — in full, or (when nothing visible
     matches) in part or abbreviated: refused, never answered with a look-alike of it."""
     hidden = (not any(m.score >= 0.995 for m in matches) and names_hidden_account(ctx, query)) \
-        or (not matches and any(m.score >= 0.9 for m in find_hidden_leads(ctx=ctx, query=query)))
+        or (not matches and any(m.score >= 0.9 for m in find_hidden_leads(ctx=ctx, query=query))) \
+        or _a_hidden_account_fits_better(ctx, query, matches)
     if hidden:
         raise denied(ctx, "这个客户", "That account")
+
+
+def _a_hidden_account_fits_better(ctx: ToolContext, query: str, matches: list) -> bool:
+    """The visible match is only partial ("中科汽车部件(佛山)" against 金泰汽车部件(佛山)) while another
+    account, one the asker may not see, holds a clearly longer stretch of the question word for word:
+    the question means that one. (The same account's hidden leads never count.)"""
+    if not matches or matches[0].score >= 0.95:
+        return False
+    said = _longest_common(query, matches[0].account or "")
+    for hidden in find_hidden_leads(ctx=ctx, query=query, limit=3):
+        name = hidden.account or ""
+        if name != matches[0].account and hidden.score >= 0.9 and _longest_common(query, name) >= max(5, said + 2):
+            return True
+    return False
+
+
+def _longest_common(a: str, b: str) -> int:
+    """The length of the longest stretch ``a`` and ``b`` share."""
+    from difflib import SequenceMatcher
+
+    if not a or not b:
+        return 0
+    return SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
 
 
 def _accounts_of(ctx: ToolContext, matches: list) -> set[int]:

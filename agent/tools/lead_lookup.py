@@ -17,6 +17,7 @@ from tools.capability import find_reps_in
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.leads import denied, intent_score, lead_summary, refuse_trainer
+from tools.text import person_name
 
 
 class LeadArgs(BaseModel):
@@ -64,7 +65,7 @@ def leads_owner(ctx: ToolContext, owner: str) -> User | None:
     if found is None:
         raise NotFoundError(ctx.t(f"没有叫“{owner}”的销售。", f"There is no rep called “{owner}”."))
     if not may_see_member(ctx.user, found):
-        raise denied(ctx, f"{found.name}的线索", f"The list of {found.name}'s leads")
+        raise denied(ctx, f"{found.name}的线索", f"The list of {person_name(found, 'en')}'s leads")
     return found
 
 

@@ -14,6 +14,7 @@ from crm.models import PracticeSession
 from crm.policy import may_assign_drills
 from tools.capability import resolve_rep
 from tools.context import ToolContext
+from tools.drills import assign_drill, drill_named
 from tools.evidence import Evidence
 from tools.practice.scenario import find_scenario, scenario_phrase
 from tools.practice.service import assign_scenario, list_scenarios
@@ -115,6 +116,9 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
         return ToolOutput(text=ctx.t("要布置给哪位销售?例如“给胡明安排政府招标的模拟练习,这周做完”。",
                                      "Which rep? E.g. “assign Emily the SaaS renewal role-play twice by Friday”."), error="input")
     who = resolve_rep(ctx, rep)  # a rep outside the asker's team is refused before anything is asked about the scenario
+    drill = drill_named(ctx, phrase) if code is None else None
+    if drill is not None:  # "给刘洋布置个痛点后停顿的练习": a drill of the catalogue, not a role-play scenario
+        return _assign_drill(ctx, drill, who, due, times)
     if code is None:
         return _scenario_choices(ctx, phrase or None)
     try:
@@ -123,13 +127,35 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
         return ToolOutput(text=ctx.t("截止日期格式应为 YYYY-MM-DD。", "The due date must be written YYYY-MM-DD."), error="input")
     out = assign_scenario(ctx, code, who.login, due_date, times or 1)
     a = out["assignment"]
+    scene = ctx.t(f"(场景:{out['scenario_title']})", f" (scenario: {out['scenario_title']})")
     if out["created"]:
-        text = ctx.t(f"已给{who.name}布置练习「{a['title']}」× {a['times']},截止 {a['due_date']}(练习任务 #{a['id']})。",
-                     f"Assigned “{a['title']}” × {a['times']} to {person_name(who, 'en')}, due {a['due_date']} (assignment #{a['id']}).")
+        text = ctx.t(f"已给{who.name}布置练习「{a['title']}」{scene}× {a['times']},"
+                     f"截止 {a['due_date']}(练习任务 #{a['id']})。",
+                     f"Assigned “{a['title']}”{scene} × {a['times']} to {person_name(who, 'en')}, "
+                     f"due {a['due_date']} (assignment #{a['id']}).")
     else:
         text = ctx.t(f"{who.name}已有截止 {a['due_date']} 的「{a['title']}」练习(#{a['id']}),未重复布置。",
                      f"{person_name(who, 'en')} already has “{a['title']}” due {a['due_date']} (#{a['id']}); nothing added.")
-    return ToolOutput(text=text, data=out, confidence=0.9, evidence=[Evidence("drill_assignment", str(a["id"]), a["assigned_at"], text)])
+    return ToolOutput(text=text, data=out, confidence=0.9,
+                      evidence=[Evidence("drill_assignment", str(a["id"]), a["assigned_at"], text)])
+
+
+def _assign_drill(ctx: ToolContext, drill, who, due: str | None, times: int | None) -> ToolOutput:
+    try:
+        due_date = date.fromisoformat(due) if due else None
+    except ValueError:
+        return ToolOutput(text=ctx.t("截止日期格式应为 YYYY-MM-DD。", "The due date must be written YYYY-MM-DD."), error="input")
+    out = assign_drill(ctx=ctx, drill_code=drill.code, rep_login=who.login, due=due_date, times=times or 1)
+    a, title = out.assignment, ctx.t(drill.title_zh, drill.title_en)
+    if out.created:
+        text = ctx.t(f"已给{who.name}布置练习「{title}」× {a.times},截止 {a.due_date}(练习任务 #{a.id})。",
+                     f"Assigned “{title}” × {a.times} to {person_name(who, 'en')}, "
+                     f"due {a.due_date} (assignment #{a.id}).")
+    else:
+        text = ctx.t(f"{who.name}已有截止 {a.due_date} 的「{title}」练习(#{a.id}),未重复布置。",
+                     f"{person_name(who, 'en')} already has “{title}” due {a.due_date} (#{a.id}); nothing added.")
+    return ToolOutput(text=text, data=out.to_json(), confidence=0.9,
+                      evidence=[Evidence("drill_assignment", str(a.id), str(a.due_date), text)])
 
 
 class PracticeTurnArgs(BaseModel):

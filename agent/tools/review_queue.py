@@ -20,6 +20,7 @@ class ReviewQueueArgs(BaseModel):
     decision_id: int | None = Field(None, description="the routing decision's id, for approve / override (with list: only it)")
     rep: str | None = Field(None, description="for override: the rep to assign instead (login or name)")
     note: str | None = Field(None, description="why, kept with the decision")
+    region: str | None = Field(None, description="for list: a region named in the question (code), when it is not the asker's own")
 
 
 def _decision_line(ctx: ToolContext, v) -> str:
@@ -32,7 +33,8 @@ def _decision_line(ctx: ToolContext, v) -> str:
                  + (f" · because: {reasons}" if reasons else ""))
 
 
-def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep: str | None, note: str | None) -> ToolOutput:
+def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep: str | None, note: str | None,
+                  region: str | None = None) -> ToolOutput:
     """The human circuit breaker from the chat: leads over the value threshold or needing
     cross-department work wait here until a manager (of the account's region) or an admin
     approves the engine's proposal or assigns another rep. The caller commits."""
@@ -40,6 +42,7 @@ def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep
         return ToolOutput(text=ctx.t("action 只能是 list、approve 或 override。", "action must be list, approve or override."),
                           error="input")
     if action == "list":
+        _refuse_another_regions_queue(ctx, region)
         return _waiting_for_review(ctx, decision_id)
     if decision_id is None:
         return ToolOutput(text=ctx.t("请给出分配记录编号,例如“批准分配 12”。", "Give the decision's id, e.g. “approve decision 12”."),
@@ -52,6 +55,26 @@ def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep
                                      f"Say which rep to assign instead (name or login), e.g. “override decision {decision_id} to lina”."),
                           error="input")
     return _decided(ctx, action, override_decision(ctx=ctx, decision_id=decision_id, rep_login=login, note=note or ""))
+
+
+def _refuse_another_regions_queue(ctx: ToolContext, region: str | None) -> None:
+    """A manager asking for another region's queue is refused, naming whose it is (an admin sees every region's)."""
+    from core.errors import PermissionDenied
+    from crm.models import Region, Team
+    from crm.policy import sees_everything
+
+    if not region or sees_everything(ctx.user):
+        return
+    r = ctx.session.scalar(select(Region).where(Region.code == region))
+    own = ctx.session.get(Team, ctx.user.team_id).region_id if ctx.user.team_id else None
+    if r is None or r.id == own:
+        return
+    manager = ctx.session.scalar(select(User).join(Team, Team.id == User.team_id)
+                                 .where(Team.region_id == r.id, User.role == "manager"))
+    who_zh = manager.name if manager else ""
+    who_en = f" (manager {manager.name_en})" if manager else ""
+    raise PermissionDenied(ctx.t(f"{r.name_zh}的审核队列由{r.name_zh}的经理{who_zh}或管理员处理;你看到的是自己区域的队列。",
+                                 f"{r.name_en}'s review queue is for its manager{who_en} or an admin; yours is your own region's."))
 
 
 def override_rep(ctx: ToolContext, rep: str | None) -> str | None:

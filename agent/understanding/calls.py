@@ -106,7 +106,8 @@ class Turn:
         return names_something(self.question)
 
 
-WHO_CUE = re.compile(r"谁|哪(个|位)(销售|同事|人)|分给|分配|派给|交给|指派|接手|\b(who|whom|which rep|route[ds]?|routing|assign(ed)?|give|"
+WHO_CUE = re.compile(r"谁|推荐(个|一个)?(人|销售)|找(个)?人|"
+                     r"哪(个|位)(销售|同事|人)|分给|分配|派给|交给|指派|接手|\b(who|whom|which rep|route[ds]?|routing|assign(ed)?|give|"
                      r"handle|take|owner)\b", re.I)
 def _says_a_kind_of_customer(ctx: ToolContext, question: str, account: str) -> bool:
     """What the question shares with the account's name is a kind of customer — part of a customer
@@ -127,7 +128,7 @@ def _segments(ctx: ToolContext) -> list[str]:
 
 
 #: who should take a lead: "给谁跟", "谁来接合适", "who should handle"
-WHO_TAKES_CUE = re.compile(r"(给|派|分|交)给?谁|谁(来)?(跟|接|负责|合适)|换(个)?人跟|"
+WHO_TAKES_CUE = re.compile(r"(给|派|分|交)给?谁|谁(来)?(跟|接|负责|合适)|换(个)?人跟|推荐(个|一个)?(人|谁|销售)|找(个)?人(来)?跟|"
                            r"(?<![a-z])who (should|could|would|can|will) (take|handle|get|own|work|follow)(?![a-z])", re.I)
 WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|怎么.{0,2}(分|派|给|落)(给|到)?我|原因|理由|依据|凭什么|"
                      r"\b(why|reason|how come|explain)\b", re.I)
@@ -248,7 +249,7 @@ def _view_cues(t: Turn) -> dict[str, float]:
         factors.update(drills=3.0, kpi=0.3, practice_start=0.5, practice_end=0.3)
     if APPROVE_CUE.search(q) and not t.slots.ids:
         factors["review_approve"] = 6.0
-    if ONE_CALL_CUE.search(q):
+    if ONE_CALL_CUE.search(q) or (_names_a_colleague(t) and COLLEAGUE_CALL.search(q)):
         factors["call_debrief"] = 3.0
     if REVIEW_CUE.search(q):
         factors.update(review_list=6.0, review_approve=6.0, review_override=6.0)  # "队列" names nothing else here
@@ -290,7 +291,7 @@ def _record_cues(t: Turn) -> dict[str, float]:
         return {}
     if WHY_CUE.search(q) or WHAT_ABOUT.search(q):
         return {"alert_explain": 5.0}
-    return {"alerts_list": 3.0, "kpi": 0.5} if OPEN_CUE.search(q) else {}
+    return {"alerts_list": 3.0, "kpi": 0.5} if OPEN_CUE.search(q) or WHICH_ONES.search(q) else {}
 
 
 #: which drill / my assignments: "有没有对应的练习", "which drill trains…", "我那个练习截止啥时候"
@@ -309,6 +310,10 @@ SOURCE_CUE = re.compile(r"出处|来源是|哪里来的|(有)?(啥|什么)?依�
                         r"(?<![a-z])(source for|where does .{1,40} come from)(?![a-z])", re.I)
 WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|说说|讲讲|介绍下|(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
 OPEN_CUE = re.compile(r"没处理|未处理|待处理|没看|(?<![a-z])(open|pending|unhandled)(?![a-z])", re.I)
+#: the records themselves, not their count or rate: "华南的escalated alerts有哪些"
+WHICH_ONES = re.compile(r"有哪些|哪些|列一下|列出来|列个|(?<![a-z])(which|list|show me)(?![a-z])", re.I)
+#: a named colleague's call: "朱艳跟厦门一院那个电话", "David跟Rhine那通电话"
+COLLEAGUE_CALL = re.compile(r"(那个|那通|这通|的)(电话|通话)|(电话|通话)(复盘|怎么样|咋样|有问题)|(?<![a-z])call with(?![a-z])", re.I)
 
 
 DEFINITION_CUE = re.compile(r"啥是|什么是|是什么意思|是啥意思|什么叫|指的是什么|"
@@ -318,6 +323,10 @@ POLICY_CUE = re.compile(r"合规|授权|同意书|隐私|个人信息|PIPL|GDPR|
                         r"能不能|可不可以|允许|规定|必须|有效期|多久之内|多久内|来着|"
                         r"(?<![a-z])(compliance|consent|privacy|gifts?|bribe|kickback|allowed to|is it ok to|policy|rules? for)(?![a-z])",
                         re.I)
+
+
+def _names_a_colleague(t: Turn) -> bool:
+    return any(u.id != t.ctx.user.id for u in t.slots.reps)
 
 
 def _names_data(t: Turn) -> bool:
@@ -568,7 +577,7 @@ def call_debrief(t: Turn) -> Built:
     if call_id is not None:
         return "call_debrief", {"call_id": call_id}
     args: dict[str, Any] = {"rep": t.slots.reps[0].login} if t.slots.reps else {}
-    if not t.slots.reps and t.names_something and t.named_lead is not None and t.named_lead.matched_on != "contact":
+    if t.names_something and t.named_lead is not None and t.named_lead.matched_on != "contact":
         args["account_id"] = _lead_account(t.ctx, t.named_lead.lead_id)  # "贵阳中医院那通电话": the latest call with that customer
     return "call_debrief", args
 
@@ -603,7 +612,7 @@ def practice_start(t: Turn) -> Built:
 
 
 ASSIGN_WORDS = re.compile(
-    r"给|安排|布置|指派|分配|让|他|她|做完|完成|之前|以前|截止|这周|本周|下周|这个?星期|下个?星期|周[一二三四五六日天]|星期[一二三四五六日天]|月底|"
+    r"(这|本|下)?(个)?(周|星期)[一二三四五六日天]|给|安排|布置|指派|分配|让|他|她|做完|完成|之前|以前|截止|这周|本周|下周|这个?星期|下个?星期|周[一二三四五六日天]|星期[一二三四五六日天]|月底|"
     r"\d+\s*[次遍回]|[一二两三四五六七八九十]\s*[次遍回]|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}月\d{1,2}[日号]|一个|一下|个|的|吧|哈|前|"
     r"\b(assign(ed)?|give|have|get|make|schedule|to|the|a|an|by|before|due|this|next|week|end|of|on|him|her|them|please|pls|"
     r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun|"
@@ -719,7 +728,22 @@ def review_list(t: Turn) -> Built:
     from agent.understanding.open_items import named_records
 
     named = named_records(t.ctx, t.question, "decision") if t.names_visible_lead else []
-    return "review_queue", {"action": "list", **({"decision_id": named[0].id} if len(named) == 1 else {})}
+    region = _other_region_named(t)
+    return "review_queue", {"action": "list", **({"decision_id": named[0].id} if len(named) == 1 else {}),
+                            **({"region": region} if region else {})}
+
+
+def _other_region_named(t: Turn) -> str | None:
+    """A region the question names that is not the asker's own ("华北的审核队列" from 华东's manager)."""
+    from crm.models import Region, Team
+
+    low = t.question.lower()
+    own = t.ctx.session.get(Team, t.ctx.user.team_id).region_id if t.ctx.user.team_id else None
+    for r in t.ctx.session.scalars(select(Region)):
+        first = r.name_en.split()[0].lower()
+        if r.id != own and (r.name_zh in t.question or re.search(rf"(?<![a-z]){first}(ern)?(?![a-z])", low)):
+            return r.code
+    return None
 
 
 def review_override(t: Turn) -> Built:

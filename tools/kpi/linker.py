@@ -94,6 +94,21 @@ def lexical(text: str, registry: Registry) -> tuple[Metric | None, str]:
     return best, best_phrase
 
 
+#: "赢单率 不是线索转化率啊", "线索转化率 别给我赢单率", "win rate, not the conversion rate": the metric said
+#: after a negation is the one *not* meant
+NEGATION = re.compile(r"(?:而?不是|不要|别给我|别看|别|并非|\bnot\b(?:\s+the)?|\binstead of\b|\brather than\b|\bdon'?t give me\b)"
+                      r"\s*([\u4e00-\u9fffA-Za-z0-9 \-]{2,24}?)(?=[啊呀哈吧嘛,，。!！?？;；]|\s{2}|$|\s+(?:按|看|给|by|per|this|last|for))",
+                      re.IGNORECASE)
+
+
+def without_negated_metrics(text: str, registry: Registry) -> str:
+    """The question with each negated metric name taken out (a negation of anything else stays)."""
+    def drop(m: re.Match) -> str:
+        metric, _ = lexical(m.group(1), registry)
+        return " " if metric is not None else m.group(0)
+    return NEGATION.sub(drop, text)
+
+
 def _weak(phrase: str) -> bool:
     """A one-word synonym ("calls", "通话数"): the rest of the question may name a different metric."""
     cjk = re.findall(r"[\u4e00-\u9fff]", phrase)

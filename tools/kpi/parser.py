@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from crm.models import Region, Team, User
 from crm.roles import Role
 from tools.kpi.compiler import Period, QuerySpec
-from tools.kpi.linker import MetricLink, closest_metrics, lexical, link_metric
+from tools.kpi.linker import MetricLink, closest_metrics, lexical, link_metric, without_negated_metrics
 from tools.kpi.periods import EN_NUM, ZH_NUM, parse_period, previous
 from tools.kpi.registry import Metric, Registry, load_registry
 
@@ -146,6 +146,7 @@ def _language(question: str) -> str:
 def parse_question(question: str, *, session: Session, today: date, registry: Registry | None = None) -> ParsedQuestion:
     registry = registry or load_registry()
     language = _language(question)
+    question = without_negated_metrics(question, registry)  # "赢单率 不是线索转化率啊": not the conversion rate
     link = link_metric(question, registry)
     if not link.confident:
         return _not_understood(link, language)

@@ -79,6 +79,9 @@ class KpiAnswer:
                  else f"**{self.label}** ({period}): **{fmt_value(self.value, self.unit)}**"]
         if self.denominator is not None and self.unit == "percent":
             lines.append(f"({_num(self.numerator)} / {_num(self.denominator)})")
+        elif self.denominator and self.metric == "calls_per_rep":  # "一共打了多少通": the total is said too
+            lines.append(f"({_num(self.numerator)} 通 / {_num(self.denominator)} 人)" if zh
+                         else f"({_num(self.numerator)} calls / {_num(self.denominator)} reps)")
         return lines
 
     def _comparison_line(self) -> str | None:

@@ -105,7 +105,7 @@ def assign_scenario(ctx: ToolContext, code: str, rep_login: str, due: date | Non
         raise PermissionDenied(ctx.t("只有培训师和经理可以布置练习。", "Only trainers and managers assign practice."))
     drill = drill_for(ctx, s)
     result = assign_drill(ctx=ctx, drill_code=drill.code, rep_login=rep_login, due=due, times=times).to_json()
-    return result | {"scenario": s.code, "drill": drill.code}
+    return result | {"scenario": s.code, "scenario_title": ctx.t(s.title.zh, s.title.en), "drill": drill.code}
 
 
 def open_assignment(ctx: ToolContext, code: str) -> DrillAssignment | None:
