@@ -6,10 +6,11 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from agent.practice import end_session, rep_turn, start_session
 from agent.tools.base import ToolOutput, ToolSpec
-from core.errors import PermissionDenied
+from core.errors import NotFoundError, PermissionDenied
 from crm.models import PracticeSession
 from crm.policy import may_assign_drills
 from tools.capability import resolve_rep
@@ -17,7 +18,7 @@ from tools.context import ToolContext
 from tools.drills import assign_drill, drill_named
 from tools.evidence import Evidence
 from tools.practice.scenario import find_scenario, scenario_phrase
-from tools.practice.service import assign_scenario, list_scenarios
+from tools.practice.service import assign_scenario, list_scenarios, trainer_report
 from tools.text import person_name
 
 
@@ -29,6 +30,8 @@ class PracticeArgs(BaseModel):
                                                     "instead of starting a session")
     due: str | None = Field(None, description="with assign_to: the due date, YYYY-MM-DD")
     times: int | None = Field(None, ge=1, le=20, description="with assign_to: how many sessions")
+    report_of: str | None = Field(None, description="the practice results (scores by scenario) of this rep (name or login) "
+                                                    "instead of starting a session")
 
 
 def practice_howto(ctx: ToolContext, session_id: int) -> list[str]:
@@ -81,7 +84,9 @@ def _scenario_choices(ctx: ToolContext, phrase: str | None) -> ToolOutput:
 
 
 def _practice(*, ctx: ToolContext, scenario: str | None, assign_to: str | None = None, due: str | None = None,
-              times: int | None = None) -> ToolOutput:
+              times: int | None = None, report_of: str | None = None) -> ToolOutput:
+    if report_of:
+        return _practice_results(ctx, report_of)
     raw = (scenario or "").strip()
     phrase = scenario_phrase(raw)
     code = (find_scenario(raw, ctx.home) if raw else None) or (find_scenario(phrase, ctx.home) if phrase else None)
@@ -138,6 +143,48 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
                      f"{person_name(who, 'en')} already has “{a['title']}” due {a['due_date']} (#{a['id']}); nothing added.")
     return ToolOutput(text=text, data=out, confidence=0.9,
                       evidence=[Evidence("drill_assignment", str(a["id"]), a["assigned_at"], text)])
+
+
+def _practice_results(ctx: ToolContext, rep: str) -> ToolOutput:
+    """A rep's finished practice sessions by scenario (first, last, best score, trend): the rep their
+    own, a manager their team's, a trainer or an admin anyone's; anyone else refused."""
+    who = ctx.user if rep == ctx.user.login else _practice_rep(ctx, rep)
+    report = trainer_report(ctx, who.login)
+    name = who.name if ctx.language == "zh" else person_name(who, "en")
+    if not report["rows"]:
+        return ToolOutput(text=ctx.t(f"{name}还没有完成的模拟练习。说“开始练习 …”开始一次。",
+                                     f"{name} has no finished practice sessions yet. Say “start practice …” to begin one."),
+                          data=report, confidence=0.9)
+    lines = [ctx.t(f"**{name}的模拟练习成绩**({report['sessions']} 次)", f"**{name} — practice results** ({report['sessions']} sessions)")]
+    for r in report["rows"]:
+        lines.append(ctx.t(f"- {r['scenario']}:{r['sessions']} 次 · 最近 {r['last']} · 最好 {r['best']} · "
+                           f"变化 {r['trend']:+} · {r['last_at'][:10]}",
+                           f"- {r['scenario']}: {r['sessions']} sessions · last {r['last']} · best {r['best']} · "
+                           f"change {r['trend']:+} · {r['last_at'][:10]}"))
+    evidence = [Evidence("practice_report", who.login, r["last_at"], f"{r['scenario']} {r['last']}") for r in report["rows"]]
+    return ToolOutput(text="\n".join(lines), data=report, confidence=0.9, evidence=evidence)
+
+
+def _practice_rep(ctx: ToolContext, rep: str):
+    """The rep whose practice results are asked for, if the asker may see them (else refused, naming the rep)."""
+    from crm.policy import is_trainer, may_see_member
+
+    who = resolve_rep_name(ctx, rep)
+    if not (may_see_member(ctx.user, who) or is_trainer(ctx.user)):
+        raise PermissionDenied(ctx.t(f"{who.name}的练习成绩不在你的查看范围内:销售看自己的,经理看本团队的,培训师和管理员看所有人的。",
+                                     f"{person_name(who, 'en')}'s practice results are not yours to see: reps see their own, "
+                                     "managers their team's, trainers and admins everyone's."))
+    return who
+
+
+def resolve_rep_name(ctx: ToolContext, rep: str):
+    from crm.models import User
+    from tools.capability import find_reps_in
+
+    found = ctx.session.scalar(select(User).where(User.login == rep)) or next(iter(find_reps_in(ctx.session, rep)), None)
+    if found is None:
+        raise NotFoundError(ctx.t(f"没有叫“{rep}”的销售。", f"There is no rep called “{rep}”."))
+    return found
 
 
 def _assign_drill(ctx: ToolContext, drill, who, due: str | None, times: int | None) -> ToolOutput:

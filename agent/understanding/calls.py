@@ -210,7 +210,10 @@ def _missing_word_factors(t: Turn) -> dict[str, float]:
 
 def _practice_factors(t: Turn) -> dict[str, float]:
     """Starting practice needs a practice word; a scenario named ("开始练习 新能源风场运维的“为什么”追问")
-    or asked about ("有哪些场景可以练") makes it likely, whatever the scenario's words."""
+    or asked about ("有哪些场景可以练") makes it likely, whatever the scenario's words; its results
+    asked for ("上次陪练的报告") are the practice tool's too."""
+    if PRACTICE_REPORT_CUE.search(t.question):
+        return {"practice_start": 8.0, "practice_assign": 0.2, "drills": 0.3, "kpi": 0.3}
     if not PRACTICE_CUE.search(t.question):
         return {"practice_start": 0.3}
     factor = 6.0 if _names_a_scenario(t) else 1.0
@@ -604,9 +607,16 @@ def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
 
 # -- practice ---------------------------------------------------------------------------------------
 
+#: practice results asked for: "林雨桐上次陪练的报告", "邓敏上次陪练得了多少分", "my practice scores"
+PRACTICE_REPORT_CUE = re.compile(r"(陪练|练习|模拟|对练|演练).{0,6}(报告|成绩|得分|分数|打分|多少分|几分|结果)|"
+                                 r"(?<![a-z])(practi[sc]e|role-?play)( session)?s? (report|results?|scores?)(?![a-z])", re.I)
+
+
 def practice_start(t: Turn) -> Built:
     from tools.practice.scenario import scenario_phrase
 
+    if PRACTICE_REPORT_CUE.search(t.question):  # results, not a new session
+        return "practice", {"report_of": t.slots.reps[0].login if t.slots.reps else t.ctx.user.login}
     phrase = scenario_phrase(t.question)
     return "practice", ({"scenario": phrase} if phrase else {})
 

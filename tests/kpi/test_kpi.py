@@ -169,3 +169,12 @@ def test_a_rep_asking_for_the_team_or_region_figure_is_told_whom_to_ask_not_give
                 answer_question(ctx=_ctx(session, "zhangwei", lang), question=question)
         mine = answer_question(ctx=_ctx(session, "zhangwei"), question="本季度各销售的赢单率")
     assert [r["rep_login"] for r in mine.rows] == ["zhangwei"]
+
+
+@pytest.mark.parametrize(("question", "metric"), [("赢单率 不是线索转化率啊 按月给我看今年的", "win_rate"),
+                                                  ("线索转化率多少 别给我赢单率", "lead_conversion_rate"),
+                                                  ("win rate, not the conversion rate, by month this year", "win_rate")])
+def test_a_metric_said_after_a_negation_is_not_the_one_answered(demo_engine, question, metric):
+    with session_factory(demo_engine)() as session:
+        answer = answer_question(ctx=_ctx(session, "chenjing", "en" if question.isascii() else "zh"), question=question)
+    assert answer.metric == metric
