@@ -294,6 +294,8 @@ def _record_cues(t: Turn) -> dict[str, float]:
         return {}
     if WHY_CUE.search(q) or WHAT_ABOUT.search(q):
         return {"alert_explain": 5.0}
+    if NEW_ONES.search(q):
+        return {"alerts_list": 5.0, "alert_dismiss": 0.2, "alert_adopt": 0.2, "kpi": 0.5}  # "今天有新告警没": are there any
     return {"alerts_list": 3.0, "kpi": 0.5} if OPEN_CUE.search(q) or WHICH_ONES.search(q) else {}
 
 
@@ -313,6 +315,8 @@ SOURCE_CUE = re.compile(r"出处|来源是|哪里来的|(有)?(啥|什么)?依�
                         r"(?<![a-z])(source for|where does .{1,40} come from)(?![a-z])", re.I)
 WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|说说|讲讲|介绍下|(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
 OPEN_CUE = re.compile(r"没处理|未处理|待处理|没看|(?<![a-z])(open|pending|unhandled)(?![a-z])", re.I)
+#: whether there are any: "今天有新告警没", "有没有新的预警", "any new alerts?"
+NEW_ONES = re.compile(r"有(没有)?新|新的?.{0,3}(提醒|告警|预警)|有.{0,6}(提醒|告警|预警).{0,3}(没|吗|么)|(?<![a-z])any (new )?(alerts?|signals?)(?![a-z])", re.I)
 #: the records themselves, not their count or rate: "华南的escalated alerts有哪些"
 WHICH_ONES = re.compile(r"有哪些|哪些|列一下|列出来|列个|(?<![a-z])(which|list|show me)(?![a-z])", re.I)
 #: a named colleague's call: "朱艳跟厦门一院那个电话", "David跟Rhine那通电话"
@@ -594,11 +598,16 @@ def _lead_account(ctx: ToolContext, lead_id: int) -> int | None:
 
 # -- coaching ----------------------------------------------------------------------------------------
 
+MINE = re.compile(r"我的|我自己|(?<![a-z])(my|mine|me)(?![a-z])", re.I)
+
+
 def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
     def build(t: Turn) -> Built:
         from agent.planners import coaching_args
 
         args = coaching_args(t.question, t.ctx, t.focus)
+        if args.get("team") and t.ctx.role == Role.REP and MINE.search(t.question):
+            args = {}  # "my skill profile vs the team?": a rep's own profile, which compares with the team
         if not args and team_default and t.ctx.role != Role.REP:
             args = {"team": True}
         return tool, args

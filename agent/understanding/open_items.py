@@ -55,9 +55,26 @@ def named_records(ctx: ToolContext, question: str, kind: str) -> list[OpenRecord
     leads = {m.lead_id for m in find_among(ctx=ctx, query=question, lead_ids={r.lead_id for r in records if r.lead_id},
                                            limit=len(records) or 1)}
     named = [r for r in records if r.lead_id in leads]
-    if len(named) <= 1:
+    if not named:
+        return _described(question, records)
+    if len(named) == 1:
         return named
     words = name_tokens(question)
     overlap = {r.id: len(words & name_tokens(r.text)) for r in named}
     best = max(overlap.values())
     return [r for r in named if overlap[r.id] == best] if best else named
+
+
+def _described(question: str, records: list[OpenRecord]) -> list[OpenRecord]:
+    """No customer named: the records whose own text the question quotes — four characters or more
+    word for word ("那条预约演示的建议 采纳", "发政策解读话术包的那条") — the longest quote winning; several
+    records with the same text are all returned (the planner offers them as choices)."""
+    from difflib import SequenceMatcher
+
+    def quoted(r: OpenRecord) -> int:
+        m = SequenceMatcher(None, question, r.text, autojunk=False).find_longest_match(0, len(question), 0, len(r.text))
+        return m.size if m.size >= 4 and not question[m.a:m.a + m.size].isascii() else 0
+
+    lengths = {r.id: quoted(r) for r in records}
+    best = max(lengths.values(), default=0)
+    return [r for r in records if best and lengths[r.id] == best]
