@@ -316,7 +316,8 @@ SOURCE_CUE = re.compile(r"出处|来源是|哪里来的|(有)?(啥|什么)?依�
 WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|说说|讲讲|介绍下|(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
 OPEN_CUE = re.compile(r"没处理|未处理|待处理|没看|(?<![a-z])(open|pending|unhandled)(?![a-z])", re.I)
 #: whether there are any: "今天有新告警没", "有没有新的预警", "any new alerts?"
-NEW_ONES = re.compile(r"有(没有)?新|新的?.{0,3}(提醒|告警|预警)|有.{0,6}(提醒|告警|预警).{0,3}(没|吗|么)|(?<![a-z])any (new )?(alerts?|signals?)(?![a-z])", re.I)
+NEW_ONES = re.compile(r"有(没有)?新|新的?.{0,3}(提醒|告警|预警)|有.{0,6}(提醒|告警|预警).{0,3}(没|吗|么)|"
+                      r"(?<![a-z])any (new )?(alerts?|signals?)(?![a-z])", re.I)
 #: the records themselves, not their count or rate: "华南的escalated alerts有哪些"
 WHICH_ONES = re.compile(r"有哪些|哪些|列一下|列出来|列个|(?<![a-z])(which|list|show me)(?![a-z])", re.I)
 #: a named colleague's call: "朱艳跟厦门一院那个电话", "David跟Rhine那通电话"
