@@ -280,6 +280,21 @@ def call_of_another_rep(turn) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+#: the call just debriefed, compared: "跟我自己平时比 是好了还是差了", "and vs the top quartile on the team?"
+CALL_COMPARED = re.compile(r"(跟|和|与|比)(我)?(自己)?(平时|平均|以前|之前|团队|前25|头部|top)|好了还是差了|进步|退步|"
+                           r"(?<![a-z])(vs\.?|versus|compared?|than (my|usual)|top quartile|my average|usual)(?![a-z])", re.I)
+
+
+def the_call_compared(turn) -> tuple[str, dict[str, Any]] | None:
+    """A short comparison right after a call's debrief is about that call: its debrief holds the rep's
+    own average and the team's top quartile."""
+    q, focus = turn.question.strip(), turn.focus
+    if (focus.get("topic") == "call_debrief" and focus.get("call_id") and "call_debrief" in turn.tools and len(q) <= 40
+            and CALL_COMPARED.search(q) and not turn.slots.reps):
+        return "call_debrief", {"call_id": focus["call_id"]}
+    return None
+
+
 def journey_for_another_period(turn) -> tuple[str, dict[str, Any]] | None:
     """"only the last 30 days" / "只看今年" after a journey: the same account's journey for that period."""
     from datetime import date
@@ -475,7 +490,8 @@ class OfflinePlanner:
     def follow_up(turn) -> tuple[str, dict[str, Any]] | None:
         """A short question that only changes the previous answer: "那华南呢?" after a KPI,
         "and Gang Ma?" after a coaching answer, "only the last 30 days" after a journey."""
-        for step in (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, call_of_another_rep, journey_for_another_period,
+        for step in (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, call_of_another_rep, the_call_compared,
+                     journey_for_another_period,
                      why_of_the_routing, why_of_an_alert, another_account_of_the_handover, narrower_search):
             built = step(turn)
             if built is not None:

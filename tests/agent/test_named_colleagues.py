@@ -95,3 +95,9 @@ def test_practice_results_are_asked_for_by_rep_and_refused_outside_the_askers_vi
     assert run_tool("practice", call[1], noon_ctx(intel_session, "linfang")).error is None
     refused = run_tool("practice", {"report_of": "dengmin"}, noon_ctx(intel_session, "xiaoxue"))
     assert refused.error == "permission" and "邓敏" in refused.text
+
+
+def test_a_comparison_right_after_a_debrief_is_about_that_call(intel_session):
+    first, second = _ask(intel_session, "yangyong", "复盘我上一通电话", "跟我自己平时比 是好了还是差了")
+    call_id = first.tools[0]["name"] == "call_debrief" and second.tools[0]["args"].get("call_id")
+    assert call_id and f"通话 {call_id}" in first.answer
