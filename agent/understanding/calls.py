@@ -599,7 +599,7 @@ def _lead_account(ctx: ToolContext, lead_id: int) -> int | None:
 
 # -- coaching ----------------------------------------------------------------------------------------
 
-MINE = re.compile(r"我的|我自己|(?<![a-z])(my|mine|me)(?![a-z])", re.I)
+MINE = re.compile(r"我的(?!团队|组)|我自己|(?<![a-z])(my|mine|me)(?![a-z])(?!\s+team)", re.I)  # not "my team"
 
 
 def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
