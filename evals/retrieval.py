@@ -8,6 +8,8 @@ Two case sets:
   questions written independently of the code, split once by a fixed hash of the question id
   into ``dev.jsonl`` (for choosing fusion weights) and ``test.jsonl`` (reported, never tuned
   on). These search both languages, as a rep's question does.
+- ``retrieval_corpus_b2/``: a second corpus written the same way by another writer (40 passages,
+  96 questions); all of it is dev (``corpus_b2_dev``): tuned on, never reported as held out.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 CASES_FILE = Path(__file__).with_name("retrieval.jsonl")
 CORPUS_DIR = Path(__file__).with_name("retrieval_corpus")
+CORPUS_B2_DIR = Path(__file__).with_name("retrieval_corpus_b2")
 
 
 def no_translation(query: str, language: str) -> str:
@@ -92,17 +95,35 @@ def run_corpus_eval(store, questions: list[dict[str, Any]], k: int = 3, translat
     return report
 
 
-def corpus_retrieval_report(store, corpus: Path = CORPUS_DIR) -> dict[str, Any]:
-    """The held-out corpus indexed into ``store``; dev and test, with the glossary (offline
-    default) and with no translation at all (the embedder and BM25 alone)."""
+def corpus_retrieval_report(store, corpus: Path = CORPUS_DIR, *, b2_store=None, splits: tuple[str, ...] = ("dev", "test"),
+                            b2: Path | None = CORPUS_B2_DIR) -> dict[str, Any]:
+    """The held-out corpus indexed into ``store``; its ``splits`` (dev and test), with the glossary
+    (offline default) and with no translation at all (the embedder and BM25 alone); then the whole
+    second corpus as ``corpus_b2_dev``, indexed into ``b2_store`` (by default a store beside
+    ``store`` with the same embedder, companion and translator). Failures are listed for dev only."""
     index_corpus(store, corpus)
     out: dict[str, Any] = {}
-    for split in ("dev", "test"):
-        questions = corpus_split(corpus, split)
-        out[f"corpus_{split}"] = run_corpus_eval(store, questions, with_failures=split == "dev")
-        plain = run_corpus_eval(store, questions, translate=no_translation)
-        out[f"corpus_{split}_without_glossary"] = {"recall_at_3": plain["recall_at_3"], "mrr": plain["mrr"]}
+    for split in splits:
+        out.update(_corpus_figures(store, corpus_split(corpus, split), f"corpus_{split}", with_failures=split == "dev"))
+    if b2 is not None and (Path(b2) / "questions.jsonl").exists():
+        b2_store = b2_store or _store_beside(store, "_b2")
+        index_corpus(b2_store, b2)
+        out.update(_corpus_figures(b2_store, load_jsonl(Path(b2) / "questions.jsonl"), "corpus_b2_dev", with_failures=True))
     return out
+
+
+def _corpus_figures(store, questions: list[dict[str, Any]], name: str, with_failures: bool) -> dict[str, Any]:
+    """``name``: recall@3 and MRR with the glossary (and its failures when asked); ``name_without_glossary``: untranslated."""
+    plain = run_corpus_eval(store, questions, translate=no_translation)
+    return {name: run_corpus_eval(store, questions, with_failures=with_failures),
+            f"{name}_without_glossary": {"recall_at_3": plain["recall_at_3"], "mrr": plain["mrr"]}}
+
+
+def _store_beside(store, suffix: str):
+    from knowledge import KnowledgeStore
+
+    return KnowledgeStore(store.home.with_name(store.home.name + suffix), embedder=store.embedder, companion=store.companion,
+                          translate=store.translate)
 
 
 def index_corpus(store, corpus: Path = CORPUS_DIR):
@@ -113,39 +134,51 @@ def corpus_split(corpus: Path = CORPUS_DIR, name: str = "dev") -> list[dict[str,
     return load_jsonl(Path(corpus) / f"{name}.jsonl")
 
 
-#: the grid searched on dev (``tune_fusion``); the chosen point is written into knowledge.store.Fusion
+#: the grid searched on dev (``tune_fusion`` with ``more=(("corpus_b2_dev", …),)``: corpus dev and the
+#: whole of corpus_b2, with the glossary and without); the chosen point is written into
+#: knowledge.store.Fusion
 FUSION_GRID = {
     "dense": (1.0,),
     "keyword": (1.0,),
     "keyword_cross": (0.5,),
-    "translated": (0.3,),
+    "translated": (0.15, 0.3),
     "other_language": (1.05,),
-    "other_language_trailing": (0.95, 1.05),
-    "language_margin": (-0.05, -0.02, 0.0, 0.02, 0.05, 0.1),
+    "other_language_trailing": (0.95,),
+    "language_margin": (0.0,),
     "rrf_k": (10,),
     "hub_penalty": (1.0,),
+    "crosslingual": (0.5, 0.75, 1.0, 1.25, 1.5, 2.0),
+    "companion_hub_penalty": (0.0, 0.5, 1.0),
+    "placement": ("dense", "companion", "both"),
+    "companion_margin": (-0.1, -0.05, -0.03, -0.02, -0.01, 0.0, 0.02, 0.05, 0.1),
 }
 #: earlier grids: dense (1, 2), keyword (0.5, 1), translated (0, 0.3), other_language (0.9, 0.95,
 #: 1, 1.05), rrf_k (10, 30, 60), hub_penalty (0, 0.5, 1) with one other-language weight for
-#: every question. The third (this one) lets the other language's weight follow which language's
-#: best hub-corrected cosine leads; margins -0.05 … 0.02 tie on dev recall@3, 0.0 was kept.
+#: every question; then the other language's weight following which language's best
+#: hub-corrected cosine leads (other_language_trailing 0.95, 1.05; language_margin -0.05 … 0.1:
+#: -0.05 … 0.02 tie on dev recall@3, 0.0 kept). The fourth (this one) adds the companion
+#: encoder's list and placement; not every combination was run (README "Retrieval quality").
 
 
-def tune_fusion(store, dev: list[dict[str, Any]], grid: dict[str, tuple] = FUSION_GRID) -> list[dict[str, Any]]:
+def tune_fusion(store, dev: list[dict[str, Any]], grid: dict[str, tuple] = FUSION_GRID, *,
+                more: tuple[tuple[str, Any, list[dict[str, Any]]], ...] = (), translate=None) -> list[dict[str, Any]]:
     """Every grid point's dev recall@3 (the lowest direction first, then the mean), best first.
-    Reads only the questions it is given: call it with the dev split."""
+    ``more``: further (name, store, questions) sets, e.g. ("corpus_b2_dev", b2 store, every b2
+    question); the lowest direction and the mean then run over every set's directions. Reads only
+    the questions it is given: call it with dev questions."""
     from knowledge import store as store_module
 
     saved = store_module.FUSION
+    sets = (("corpus_dev", store, dev), *more)
     rows = []
     try:
         for values in itertools.product(*grid.values()):
             point = dict(zip(grid, values, strict=True))
             store_module.FUSION = dataclasses.replace(saved, **point)
-            rep = run_corpus_eval(store, dev)["recall_at_3"]
-            directions = [v for key, v in rep.items() if "->" in key]
+            per_set = {name: run_corpus_eval(s, qs, translate=translate)["recall_at_3"] for name, s, qs in sets}
+            directions = [v for rep in per_set.values() for key, v in rep.items() if "->" in key]
             rows.append({"fusion": point, "min": min(directions), "mean": round(sum(directions) / len(directions), 3),
-                         "recall_at_3": rep})
+                         "recall_at_3": per_set["corpus_dev"], **({"sets": per_set} if more else {})})
     finally:
         store_module.FUSION = saved
     return sorted(rows, key=lambda r: (-r["min"], -r["mean"]))

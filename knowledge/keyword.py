@@ -161,6 +161,12 @@ class KeywordIndex:
     def drop_source(self, source_key: str) -> None:
         self.db.execute("DELETE FROM sources WHERE source_key = ?", (source_key,))
 
+    def restamp_sources(self, identity: str) -> None:
+        """Every source's digest names ``identity`` as what made its vectors (after a reindex)."""
+        self.db.executemany("UPDATE sources SET digest = ? WHERE source_key = ?", [
+            (restamped(digest, identity), key) for key, digest in self.db.execute("SELECT source_key, digest FROM sources")])
+        self.db.commit()
+
     # -- reading --------------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -196,6 +202,16 @@ class KeywordIndex:
         by_row = dict(self.db.execute(f"SELECT id, chunk_id FROM catalog WHERE id IN ({marks})", rowids).fetchall())
         return [by_row[r] for r in rowids if r in by_row]
 
+    def owners(self, chunk_ids: list[str]) -> dict[str, tuple[int | None, bool]]:
+        """Who may see each chunk: (rep id, exemplar flag), what an access check reads."""
+        out: dict[str, tuple[int | None, bool]] = {}
+        for i in range(0, len(chunk_ids), 500):
+            part_ids = chunk_ids[i:i + 500]
+            marks = ",".join("?" * len(part_ids))
+            for cid, rep, ex in self.db.execute(f"SELECT chunk_id, rep_id, exemplar FROM catalog WHERE chunk_id IN ({marks})", part_ids):
+                out[cid] = (rep, bool(ex))
+        return out
+
     def rows(self, chunk_ids: list[str]) -> dict[str, CatalogRow]:
         out: dict[str, CatalogRow] = {}
         for i in range(0, len(chunk_ids), 500):
@@ -206,6 +222,13 @@ class KeywordIndex:
                     part_ids):
                 out[cid] = CatalogRow(cid, part, rep, bool(ex), doc, json.loads(meta))
         return out
+
+
+def restamped(digest: str | None, identity: str) -> str:
+    """A source digest (``sha256:c<chunker>:<embedder identity>``) with another identity; a digest
+    from before the identity was recorded (``sha256`` or ``sha256:c<chunker>``) gets it appended."""
+    parts = (digest or "").split(":", 2)
+    return ":".join(parts[:2] + [identity]) if len(parts) >= 2 and parts[1].startswith("c") else f"{digest}:{identity}"
 
 
 def _ptoken(partition: str) -> str:

