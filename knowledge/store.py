@@ -118,10 +118,13 @@ class ReindexReport:
     def summary(self) -> str:
         parts = identity_parts(self.embedder)
         kept = [parts[side] for side in parts if side not in self.computed]
-        return (f"re-embedded {self.chunks} chunks in {self.partitions} partitions with {self.embedder} "
-                f"(was {self.previous or 'nothing'}) in {self.seconds:.1f} s"
-                + (f" (the {', '.join(kept)} vectors were kept)" if kept else "")
-                + f"; removed {len(self.dropped_collections)} collections of old vectors")
+        kept_note = f" (the {', '.join(kept)} vectors were kept)" if kept else ""
+        done = (f"re-embedded {self.chunks} chunks in {self.partitions} partitions with {self.embedder} "
+                f"(was {self.previous or 'nothing'}) in {self.seconds:.1f} s{kept_note}"
+                if self.computed else
+                f"nothing to re-embed: the {self.chunks} chunks in {self.partitions} partitions keep their {self.embedder} vectors "
+                f"(was {self.previous or 'nothing'})")
+        return f"{done}; removed {len(self.dropped_collections)} collections of old vectors"
 
 
 class EmbedderMismatch(KnowledgeError):

@@ -164,6 +164,8 @@ def test_switching_the_companion_off_is_refused_until_reindex_drops_its_collecti
         store.search("renewal", k=1)
     report = store.reindex()
     assert report.computed == () and primary.embedded == 0 and report.dropped_collections == ["pb_en__usem3"]
+    assert report.summary() == ("nothing to re-embed: the 1 chunks in 1 partitions keep their hash vectors (was hash+usem3); "
+                                "removed 1 collections of old vectors")
     names = {c.name if hasattr(c, "name") else str(c) for c in store.client.list_collections()}
     assert names == {"pb_en__hash"} and store.keywords.meta("embedder") == "hash"
     assert store.search("renewal talks", k=1)[0].source == "renewal.md"
