@@ -34,6 +34,15 @@ class Scope:
     region_ids: frozenset[int]  # regions whose unassigned leads are visible
 
 
+def team_manager(session: Session, team_id: int | None) -> User | None:
+    """The manager of a team (None for no team or a team without one)."""
+    if team_id is None:
+        return None
+    from crm.roles import Role
+
+    return session.scalar(select(User).where(User.team_id == team_id, User.role == Role.MANAGER).order_by(User.id).limit(1))
+
+
 def get_user(session: Session, login: str) -> User:
     user = session.scalar(select(User).where(User.login == login))
     if user is None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from agent.tools.base import ToolOutput, ToolSpec, event_evidence
+from agent.tools.base import ToolOutput, ToolSpec, event_evidence, records_owner
 from crm.models import User
 from crm.roles import Role
 from tools.alerts import decide_alert, explain_alert, list_alerts
-from tools.capability import resolve_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.text import person_name
@@ -61,7 +60,7 @@ def _decide(ctx: ToolContext, alert_id: int, decision: str) -> ToolOutput:
 
 def _alert_list(ctx: ToolContext, status: str | None, owner: str | None = None) -> ToolOutput:
     """The asker's alerts (a manager's: the team's), or one rep's — refused when that rep is not the asker's to see."""
-    of = _owner(ctx, owner) if owner else None
+    of = records_owner(ctx, owner, "的提醒", "'s alerts") if owner else None
     views = list_alerts(ctx=ctx, status=status, limit=10, owner_id=of.id if of else None)
     which = ctx.t(f"{ALERT_STATUS_LABELS[status][0]}的" if status in ALERT_STATUS_LABELS else "",
                   f"{ALERT_STATUS_LABELS[status][1]} " if status in ALERT_STATUS_LABELS else "")
@@ -86,19 +85,6 @@ def alert_line(ctx: ToolContext, v) -> str:
     who = ctx.t(f",负责人 {person}", f", owner {person}") if name else ""
     return f"- #{v.id} {v.title} · " + ctx.t(f"线索 #{v.lead_id}({v.lead})· {st[0]}{who} · 建议:{v.action}",
                                              f"lead #{v.lead_id} ({v.lead}) · {st[1]}{who} · suggested: {v.action}")
-
-
-def _owner(ctx: ToolContext, owner: str):
-    """The rep whose alerts are asked for; another rep's, for a rep, refused in the alerts' own words."""
-    from core.errors import PermissionDenied
-    from tools.leads import denied
-
-    try:
-        return resolve_rep(ctx, owner)
-    except PermissionDenied:
-        user = ctx.session.scalar(select(User).where(User.login == owner))
-        raise denied(ctx, f"{person_name(user, 'zh') if user else owner}的提醒",
-                     f"{person_name(user, 'en') if user else owner}'s alerts") from None
 
 
 def _name_of(ctx: ToolContext, login: str) -> str:

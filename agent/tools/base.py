@@ -80,6 +80,23 @@ def refuse_a_hidden_account(ctx: ToolContext, query: str, matches: list) -> None
         raise denied(ctx, "这个客户", "That account")
 
 
+def records_owner(ctx: ToolContext, owner: str, what_zh: str, what_en: str):
+    """The rep whose records ("李娜的提醒", "Gao Chao's suggestions") are asked for, if the asker may see
+    them; otherwise the leads' refusal, naming the rep and the records: ``what_zh`` / ``what_en``
+    follow the name ("的提醒", "'s alerts")."""
+    from core.errors import PermissionDenied
+    from crm.models import User
+    from tools.capability import resolve_rep
+    from tools.text import person_name
+
+    try:
+        return resolve_rep(ctx, owner)
+    except PermissionDenied:
+        user = ctx.session.scalar(select(User).where(User.login == owner))
+        raise denied(ctx, f"{person_name(user, 'zh') if user else owner}{what_zh}",
+                     f"{person_name(user, 'en') if user else owner}{what_en}") from None
+
+
 def _a_hidden_account_fits_better(ctx: ToolContext, query: str, matches: list) -> bool:
     """The visible match is only partial ("中科汽车部件(佛山)" against 金泰汽车部件(佛山)) while another
     account, one the asker may not see, holds a clearly longer stretch of the question word for word:

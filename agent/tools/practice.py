@@ -6,11 +6,10 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from agent.practice import end_session, rep_turn, start_session
 from agent.tools.base import ToolOutput, ToolSpec
-from core.errors import NotFoundError, PermissionDenied
+from core.errors import PermissionDenied
 from crm.models import PracticeSession
 from crm.policy import may_assign_drills
 from tools.capability import resolve_rep
@@ -121,18 +120,23 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
         return ToolOutput(text=ctx.t("要布置给哪位销售?例如“给胡明安排政府招标的模拟练习,这周做完”。",
                                      "Which rep? E.g. “assign Emily the SaaS renewal role-play twice by Friday”."), error="input")
     who = resolve_rep(ctx, rep)  # a rep outside the asker's team is refused before anything is asked about the scenario
-    drill = drill_named(ctx, phrase) if code is None else None
-    if drill is not None:  # "给刘洋布置个痛点后停顿的练习": a drill of the catalogue, not a role-play scenario
-        return _assign_drill(ctx, drill, who, due, times)
-    if code is None:
+    drill = drill_named(ctx, phrase) if code is None else None  # "痛点后停顿的练习": a catalogue drill, not a role-play
+    if code is None and drill is None:
         return _scenario_choices(ctx, phrase or None)
     try:
         due_date = date.fromisoformat(due) if due else None
     except ValueError:
         return ToolOutput(text=ctx.t("截止日期格式应为 YYYY-MM-DD。", "The due date must be written YYYY-MM-DD."), error="input")
+    if drill is not None:
+        return _assigned(ctx, who, assign_drill(ctx=ctx, drill_code=drill.code, rep_login=who.login, due=due_date,
+                                                times=times or 1).to_json(), "")
     out = assign_scenario(ctx, code, who.login, due_date, times or 1)
+    return _assigned(ctx, who, out, ctx.t(f"(场景:{out['scenario_title']})", f" (scenario: {out['scenario_title']})"))
+
+
+def _assigned(ctx: ToolContext, who, out: dict[str, Any], scene: str) -> ToolOutput:
+    """The assignment just made (or the open one it repeats), in words."""
     a = out["assignment"]
-    scene = ctx.t(f"(场景:{out['scenario_title']})", f" (scenario: {out['scenario_title']})")
     if out["created"]:
         text = ctx.t(f"已给{who.name}布置练习「{a['title']}」{scene}× {a['times']},"
                      f"截止 {a['due_date']}(练习任务 #{a['id']})。",
@@ -148,7 +152,7 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
 def _practice_results(ctx: ToolContext, rep: str) -> ToolOutput:
     """A rep's finished practice sessions by scenario (first, last, best score, trend): the rep their
     own, a manager their team's, a trainer or an admin anyone's; anyone else refused."""
-    who = ctx.user if rep == ctx.user.login else _practice_rep(ctx, rep)
+    who = ctx.user if rep == ctx.user.login else resolve_rep(ctx, rep)  # a rep: own; a manager: the team's; trainer, admin: any
     report = trainer_report(ctx, who.login)
     name = who.name if ctx.language == "zh" else person_name(who, "en")
     if not report["rows"]:
@@ -163,46 +167,6 @@ def _practice_results(ctx: ToolContext, rep: str) -> ToolOutput:
                            f"change {r['trend']:+} · {r['last_at'][:10]}"))
     evidence = [Evidence("practice_report", who.login, r["last_at"], f"{r['scenario']} {r['last']}") for r in report["rows"]]
     return ToolOutput(text="\n".join(lines), data=report, confidence=0.9, evidence=evidence)
-
-
-def _practice_rep(ctx: ToolContext, rep: str):
-    """The rep whose practice results are asked for, if the asker may see them (else refused, naming the rep)."""
-    from crm.policy import is_trainer, may_see_member
-
-    who = resolve_rep_name(ctx, rep)
-    if not (may_see_member(ctx.user, who) or is_trainer(ctx.user)):
-        raise PermissionDenied(ctx.t(f"{who.name}的练习成绩不在你的查看范围内:销售看自己的,经理看本团队的,培训师和管理员看所有人的。",
-                                     f"{person_name(who, 'en')}'s practice results are not yours to see: reps see their own, "
-                                     "managers their team's, trainers and admins everyone's."))
-    return who
-
-
-def resolve_rep_name(ctx: ToolContext, rep: str):
-    from crm.models import User
-    from tools.capability import find_reps_in
-
-    found = ctx.session.scalar(select(User).where(User.login == rep)) or next(iter(find_reps_in(ctx.session, rep)), None)
-    if found is None:
-        raise NotFoundError(ctx.t(f"没有叫“{rep}”的销售。", f"There is no rep called “{rep}”."))
-    return found
-
-
-def _assign_drill(ctx: ToolContext, drill, who, due: str | None, times: int | None) -> ToolOutput:
-    try:
-        due_date = date.fromisoformat(due) if due else None
-    except ValueError:
-        return ToolOutput(text=ctx.t("截止日期格式应为 YYYY-MM-DD。", "The due date must be written YYYY-MM-DD."), error="input")
-    out = assign_drill(ctx=ctx, drill_code=drill.code, rep_login=who.login, due=due_date, times=times or 1)
-    a, title = out.assignment, ctx.t(drill.title_zh, drill.title_en)
-    if out.created:
-        text = ctx.t(f"已给{who.name}布置练习「{title}」× {a.times},截止 {a.due_date}(练习任务 #{a.id})。",
-                     f"Assigned “{title}” × {a.times} to {person_name(who, 'en')}, "
-                     f"due {a.due_date} (assignment #{a.id}).")
-    else:
-        text = ctx.t(f"{who.name}已有截止 {a.due_date} 的「{title}」练习(#{a.id}),未重复布置。",
-                     f"{person_name(who, 'en')} already has “{title}” due {a.due_date} (#{a.id}); nothing added.")
-    return ToolOutput(text=text, data=out.to_json(), confidence=0.9,
-                      evidence=[Evidence("drill_assignment", str(a.id), str(a.due_date), text)])
 
 
 class PracticeTurnArgs(BaseModel):

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from agent.tools.base import ToolOutput, ToolSpec
-from crm.models import User
-from tools.capability import resolve_rep
+from agent.tools.base import ToolOutput, ToolSpec, records_owner
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.suggestions import decide_suggestion, list_suggestions
@@ -29,7 +26,7 @@ def _suggestions(*, ctx: ToolContext, action: str, suggestion_id: int | None, ow
         result = decide_suggestion(ctx=ctx, suggestion_id=suggestion_id, decision=decision)
         return ToolOutput(text=result.message, data=result.to_json(), confidence=1.0,
                           evidence=[Evidence("suggestion", str(suggestion_id), result.suggestion.decided_at, result.suggestion.text)])
-    of = _owner(ctx, owner) if owner else None
+    of = records_owner(ctx, owner, "的 AI 建议", "'s AI suggestions") if owner else None
     rows = list_suggestions(ctx=ctx, status="shown", limit=10, owner_id=of.id if of else None)
     if not rows:
         if of is not None and of.id != ctx.user.id:
@@ -44,19 +41,6 @@ def _suggestions(*, ctx: ToolContext, action: str, suggestion_id: int | None, ow
         lines.append(f"- [{r.id}] {r.created_at[:10]} {customer}{lead} {r.text}")
     return ToolOutput(text="\n".join(lines), data={"suggestions": [r.to_json() for r in rows]}, confidence=1.0,
                       evidence=[Evidence("suggestion", str(r.id), r.created_at, r.text) for r in rows])
-
-
-def _owner(ctx: ToolContext, owner: str):
-    """The rep whose suggestions are asked for; another rep's, for a rep, refused in the suggestions' own words."""
-    from core.errors import PermissionDenied
-    from tools.leads import denied
-
-    try:
-        return resolve_rep(ctx, owner)
-    except PermissionDenied:
-        user = ctx.session.scalar(select(User).where(User.login == owner))
-        raise denied(ctx, f"{person_name(user, 'zh') if user else owner}的 AI 建议",
-                     f"{person_name(user, 'en') if user else owner}'s AI suggestions") from None
 
 
 SPEC = ToolSpec(

@@ -17,6 +17,7 @@ from core.errors import ConfigError
 from knowledge import EmbedderMismatch, KnowledgeStore, Visibility, make_embedder
 from knowledge import store as store_module
 from knowledge.use_encoder import UseEncoder, companion_encoder
+from tests.knowledge.texts import many_calls
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -207,20 +208,10 @@ def test_the_cross_language_match_comes_from_the_companion_model(tmp_path, only_
     assert store.search("合同到期前多久开始谈续约", k=1, kinds=("playbook",), languages=("en",))[0].source == "renewal.md"
 
 
-def _many_calls(n: int = 300) -> list[dict]:
-    calls = []
-    for i in range(n):
-        turns = [{"speaker": "rep", "start_s": 0, "end_s": 3, "text": f"why is downtime on line {i % 7} so costly"},
-                 {"speaker": "customer", "start_s": 4, "end_s": 9, "text": f"maintenance is reactive and audits are near {i}"}]
-        calls.append({"call_id": 100 + i, "rep_id": 99 if i == 123 else i % 6, "team_id": 1, "account_id": i,
-                      "language": "en", "is_exemplar": i % 10 == 0 and i != 123, "turns": turns})
-    return calls
-
-
 @pytest.fixture(scope="module")
 def calls_store(tmp_path_factory):
     store = KnowledgeStore(tmp_path_factory.mktemp("kb"), embedder=make_embedder("hash"), companion=UseEncoder())
-    store.index_transcripts(_many_calls())
+    store.index_transcripts(many_calls())
     return store
 
 
@@ -228,7 +219,7 @@ def calls_store(tmp_path_factory):
 def test_every_hit_of_the_companion_list_is_the_reps_own_call_or_an_exemplar(calls_store, only_the_companion_list, rep_id, exemplars, k):
     """The companion's list alone: over-fetch then keep the visible (rep 2), or too few visible so it
     asks Chroma with the access filter (rep 99 has one call) — its collection carries the metadata."""
-    visible = {f"call:{c['call_id']}" for c in _many_calls() if c["rep_id"] == rep_id or (exemplars and c["is_exemplar"])}
+    visible = {f"call:{c['call_id']}" for c in many_calls() if c["rep_id"] == rep_id or (exemplars and c["is_exemplar"])}
     rep = Visibility(rep_ids=frozenset({rep_id}), exemplar_team_ids=frozenset({1}) if exemplars else frozenset(),
                      own_team_ids=frozenset({1}))
     hits = calls_store.search("为什么停机这么贵", k=k, visibility=rep, kinds=("transcript",))

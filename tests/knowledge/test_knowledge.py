@@ -7,6 +7,7 @@ import pytest
 from crm.demo import DEMO_PLAYBOOKS
 from knowledge import KnowledgeStore, Visibility, make_embedder, redact
 from knowledge.chunking import chunk_document
+from tests.knowledge.texts import many_calls
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -206,22 +207,12 @@ def test_pdf_and_docx_playbooks_are_chunked_with_their_sections(store, tmp_path)
     assert store.search("expired certificates", k=1, kinds=("playbook",))[0].source == "tender.pdf"
 
 
-def _many_calls(n: int = 300) -> list[dict]:
-    calls = []
-    for i in range(n):
-        turns = [{"speaker": "rep", "start_s": 0, "end_s": 3, "text": f"why is downtime on line {i % 7} so costly"},
-                 {"speaker": "customer", "start_s": 4, "end_s": 9, "text": f"maintenance is reactive and audits are near {i}"}]
-        calls.append({"call_id": 100 + i, "rep_id": 99 if i == 123 else i % 6, "team_id": 1, "account_id": i,
-                      "language": "en", "is_exemplar": i % 10 == 0 and i != 123, "turns": turns})
-    return calls
-
-
 @pytest.mark.parametrize("rep_id, exemplars, k", [(2, True, 1), (2, True, 10), (2, True, 200), (99, False, 3), (99, True, 5)])
 def test_every_hit_a_rep_gets_is_their_own_call_or_an_exemplar_whatever_k(store, rep_id, exemplars, k):
     """Enough visible chunks among the over-fetched nearest ids (rep 2), too few so the filtered
     fallback runs (rep 99 has one call), or everything fetched: the dense paths and the keyword
     side must apply the same rule and find every visible chunk they are asked for."""
-    calls = _many_calls()
+    calls = many_calls()
     store.index_transcripts(calls)
     visible = {f"call:{c['call_id']}" for c in calls if c["rep_id"] == rep_id or (exemplars and c["is_exemplar"])}
     rep = Visibility(rep_ids=frozenset({rep_id}), exemplar_team_ids=frozenset({1}) if exemplars else frozenset(),

@@ -1,4 +1,4 @@
-"""A bilingual set of texts for the e5 encoder tests."""
+"""Bilingual texts for the e5 encoder tests, and the calls of the access tests."""
 
 from __future__ import annotations
 
@@ -21,3 +21,14 @@ def bilingual_texts() -> list[str]:
     texts += [p.read_text(encoding="utf-8") for p in sorted((CORPUS / "passages").iterdir())]
     texts += [json.loads(line)["question"] for line in (CORPUS / "dev.jsonl").read_text(encoding="utf-8").splitlines() if line]
     return texts
+
+
+def many_calls(n: int = 300) -> list[dict]:
+    """``n`` English calls of six reps (rep 99 has one, call 223), every tenth an exemplar: the access tests' transcripts."""
+    calls = []
+    for i in range(n):
+        turns = [{"speaker": "rep", "start_s": 0, "end_s": 3, "text": f"why is downtime on line {i % 7} so costly"},
+                 {"speaker": "customer", "start_s": 4, "end_s": 9, "text": f"maintenance is reactive and audits are near {i}"}]
+        calls.append({"call_id": 100 + i, "rep_id": 99 if i == 123 else i % 6, "team_id": 1, "account_id": i,
+                      "language": "en", "is_exemplar": i % 10 == 0 and i != 123, "turns": turns})
+    return calls

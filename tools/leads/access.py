@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from core.errors import NotFoundError, PermissionDenied
-from crm.access import visible_leads
-from crm.models import Lead, User
+from crm.access import team_manager, visible_leads
+from crm.models import Lead
 from tools.context import ToolContext
 
 # -- access ---------------------------------------------------------------------------------
@@ -18,16 +16,10 @@ def refuse_trainer(ctx: ToolContext) -> None:
             "Trainers don't see leads or accounts; you can look at scenarios, drills and practice results."))
 
 
-def _manager_of(ctx: ToolContext) -> User | None:
-    if ctx.user.team_id is None:
-        return None
-    return ctx.session.scalar(select(User).where(User.team_id == ctx.user.team_id, User.role == "manager").limit(1))
-
-
 def denied(ctx: ToolContext, what_zh: str, what_en: str) -> PermissionDenied:
     """A refusal that says what the user *can* do — and nothing about the record refused."""
     if ctx.user.role == "rep":
-        manager = _manager_of(ctx)
+        manager = team_manager(ctx.session, ctx.user.team_id)
         who_zh = f"你的经理{manager.name}" if manager else "你的经理"
         who_en = f"your manager ({manager.name_en})" if manager else "your manager"
         return PermissionDenied(ctx.t(
