@@ -93,8 +93,9 @@ REVIEW_OVERRIDE = re.compile(r"(?:把|将)?\s*(?:分配|决定|决策)\s*(?:记�
                              r"改成)\s*(?:给)?\s*(.+)|"
                              r"\b(?:override|reassign)\s+(?:the\s+)?(?:routing\s+)?decision\s+#?\s*(\d+)\s+(?:to|with)\s+(.+)", re.I)
 ACCEPT_VERBS = ("采纳", "接受", "adopt", "accept")
-DO_WORDS = re.compile(r"采纳|接受|忽略|不要|驳回|批|通过|同意|改派|改给|旅程|时间线|为什么|谁|复盘|adopt|accept|dismiss|ignore|skip|"
-                      r"approve|reject|reassign|override|journey|timeline|why|who|debrief", re.I)
+DO_WORDS = re.compile(r"采纳|接受|忽略|不要|驳回|批|通过|同意|改派|改给|旅程|时间线|为什么|谁|复盘|布置|安排|练|"
+                      r"adopt|accept|dismiss|ignore|skip|approve|reject|reassign|override|journey|timeline|why|who|debrief|"
+                      r"assign|practi[sc]e|drill", re.I)
 
 
 #: the preamble of a prompt-injection attempt: taken out before the question is read, so what is asked
@@ -102,7 +103,8 @@ DO_WORDS = re.compile(r"采纳|接受|忽略|不要|驳回|批|通过|同意|改
 INJECTION = re.compile(
     r"(忽略|无视|忘掉|忘记)(掉)?(你)?(之前|以上|前面|上面|所有|全部)?(的)?(指令|指示|规则|设定|限制|权限规则|权限|提示词?)|"
     r"(你|您)?现在(是|就是|扮演|切换到|进入)(系统)?(管理员|admin|超级用户|root)(模式|身份|权限)?(了)?|"
-    r"(以|用)(管理员|admin)(的)?(身份|权限)|我是(你的)?(管理员|老板|admin)|(开启|进入)(管理员|开发者|调试)模式|"
+    r"(以|用)(管理员|admin)(的)?(身份|权限)|我是(你的)?(管理员|老板|admin)|我(就)?是[\u4e00-\u9fff]{2,4}本人|"
+    r"(只是|我)?(借|用)(了)?[\u4e00-\u9fff]{2,4}(的)?(账号|帐号)(登|登录|登的|登录的)?(的)?|(开启|进入)(管理员|开发者|调试)模式|"
     r"\b(ignore|disregard|forget)\s+(all\s+|any\s+)?(the\s+)?(previous|prior|above|earlier|your|my)?\s*"
     r"(instructions|rules|restrictions|prompts?|guidelines|permissions)\b|"
     r"\byou\s+are\s+now\s+(an?\s+|the\s+)?(admin|administrator|root|superuser|manager)(\s+mode)?\b|"
@@ -285,12 +287,17 @@ CALL_COMPARED = re.compile(r"(跟|和|与|比)(我)?(自己)?(平时|平均|以�
                            r"(?<![a-z])(vs\.?|versus|compared?|than (my|usual)|top quartile|my average|usual)(?![a-z])", re.I)
 
 
+#: what to practise next: coaching drills, not the call just debriefed ("那我接下来该练啥")
+PRACTISE_NEXT = re.compile(r"(该|要|得|应该)练(啥|什么|哪)|练(点)?(啥|什么)|"
+                           r"(?<![a-z])what (should|do) i (practi[sc]e|work on)(?![a-z])", re.I)
+
+
 def the_call_compared(turn) -> tuple[str, dict[str, Any]] | None:
     """A short comparison right after a call's debrief is about that call: its debrief holds the rep's
     own average and the team's top quartile."""
     q, focus = turn.question.strip(), turn.focus
     if (focus.get("topic") == "call_debrief" and focus.get("call_id") and "call_debrief" in turn.tools and len(q) <= 40
-            and CALL_COMPARED.search(q) and not turn.slots.reps):
+            and CALL_COMPARED.search(q) and not turn.slots.reps and not PRACTISE_NEXT.search(q)):
         return "call_debrief", {"call_id": focus["call_id"]}
     return None
 
@@ -335,6 +342,35 @@ def another_account_of_the_handover(turn) -> tuple[str, dict[str, Any]] | None:
             and not turn.slots.reps:
         return "successor", {"rep": focus["leaving_rep"], "account": q}
     return None
+
+
+def another_leaving_rep(turn) -> tuple[str, dict[str, Any]] | None:
+    """"那田野的呢" / "and Tian Ye?" after a leaving rep's handover: that rep's handover."""
+    q, focus = turn.question.strip(), turn.focus
+    others = [u for u in turn.slots.reps if u.login != focus.get("leaving_rep")]
+    if focus.get("topic") == "successor" and "successor" in turn.tools and len(q) <= 40 and len(others) == 1 \
+            and re.search(r"呢|^(那|and|what about|how about)\b|^那", q, re.I):
+        return "successor", {"rep": others[0].login}
+    return None
+
+
+#: the same again, for someone else: "一样的也给杨勇来一份", "顺便给张伟也布置一个", "same for Emily"
+ALSO = re.compile(r"也|一样|同样|照样|照着|同一个|(?<![a-z])(too|as well|also|same)(?![a-z])", re.I)
+
+
+def same_assignment_for_another_rep(turn) -> tuple[str, dict[str, Any]] | None:
+    """Right after a practice assignment, a short "also for X" assigns the same drill, due date and count to X
+    (the practice tool checks the asker may assign to X)."""
+    q, assigned = turn.question.strip(), turn.focus.get("assigned")
+    if turn.focus.get("topic") != "practice" or not assigned or "practice" not in turn.tools or len(q) > 40 \
+            or not ALSO.search(q):
+        return None
+    others = [u for u in turn.slots.reps if u.login != assigned.get("rep")]
+    if len(others) != 1:
+        return None
+    args = {"scenario": assigned["scenario"], "assign_to": others[0].login, "times": assigned.get("times") or 1,
+            "due": turn.slots.due.isoformat() if turn.slots.due else assigned.get("due")}
+    return "practice", args
 
 
 def narrower_search(turn) -> tuple[str, dict[str, Any]] | None:
@@ -492,7 +528,8 @@ class OfflinePlanner:
         "and Gang Ma?" after a coaching answer, "only the last 30 days" after a journey."""
         for step in (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, call_of_another_rep, the_call_compared,
                      journey_for_another_period,
-                     why_of_the_routing, why_of_an_alert, another_account_of_the_handover, narrower_search):
+                     why_of_the_routing, why_of_an_alert, another_account_of_the_handover, another_leaving_rep,
+                     same_assignment_for_another_rep, narrower_search):
             built = step(turn)
             if built is not None:
                 return built
@@ -691,7 +728,8 @@ def _kpi_follow_up(question: str) -> bool:
         return False
     period, compare = parse_period(q, date.today())
     return bool(period or compare or re.search(r"按|各|分|\bby\b|\bper\b|华东|华南|华北|西部|east|south|north|west|"
-                                              r"团队|区域|行业|team|region|industry|rep|销售", q, re.I))
+                                              r"团队|区域|行业|team|region|industry|rep|销售|"
+                                              r"我自己|自己的|我的|\bmine\b|\bmy own\b", q, re.I))
 
 
 def _last_human(state: CopilotState) -> str:

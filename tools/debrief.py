@@ -63,12 +63,12 @@ class CallDebrief:
 
 
 def _visible_call(ctx: ToolContext, call: Call) -> bool:
+    """An admin: every call; a manager: the team's; a rep: their own; the trainer: every rep's call — coaching
+    is their work, and the capability profiles they see are made from these calls."""
     scope = ctx.scope
-    if scope.everything:
+    if scope.everything or is_trainer(ctx.user):
         return True
-    if call.rep_id in scope.owner_ids:
-        return True
-    return is_trainer(ctx.user) and call.is_exemplar
+    return call.rep_id in scope.owner_ids
 
 
 def latest_call_id(*, ctx: ToolContext, rep_id: int | None = None, account_id: int | None = None) -> int | None:

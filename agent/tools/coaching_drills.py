@@ -69,7 +69,7 @@ def _coaching_drills(*, ctx: ToolContext, rep: str | None, team: bool) -> ToolOu
     lines.extend(f"· {n}" for n in plan.notes)
     return ToolOutput(text="\n".join(lines), data=plan.to_json(), evidence=evidence,
                       confidence=0.85 if plan.tasks or plan.assignments else 0.6,
-                      focus={"rep": plan.rep})
+                      focus={"rep": plan.rep, "drills": [t["code"] for t in plan.tasks]})  # "就给他布置第一个": by place
 
 
 def _dim_label(ctx: ToolContext, dim: str) -> str:

@@ -13,6 +13,7 @@ from tools.context import ToolContext
 from tools.kpi import answer_question, clarification, load_registry, run_spec
 from tools.kpi.compiler import Period, QuerySpec
 from tools.kpi.parser import find_metric, parse_period, parse_question
+from tools.kpi.service import TeamFiguresRefused
 
 
 class KpiArgs(BaseModel):
@@ -45,11 +46,18 @@ def _kpi(*, ctx: ToolContext, question: str, metric: str | None, dimensions: lis
     elif base_spec:
         answer = run_spec(ctx=ctx, spec=_follow_up_spec(ctx, question, base_spec), chart_path=chart)
     else:
-        answer = answer_question(ctx=ctx, question=question, chart_path=chart)
+        try:
+            answer = answer_question(ctx=ctx, question=question, chart_path=chart)
+        except TeamFiguresRefused as refused:  # the refusal, with the asker's own figure as what a follow-up refers to
+            return ToolOutput(text=str(refused), error="permission", focus={"kpi_spec": _spec_focus(refused.own_spec),
+                                                                                 "topic": "kpi_query"})
     return ToolOutput(text=answer.render(chart_path=False), data=answer.to_json(), evidence=answer.evidence(), confidence=0.95,
                       images=[answer.chart] if answer.chart else [],
-                      focus={"kpi_spec": answer.spec.to_json()
-                             | {"period_grain": answer.spec.period.grain if answer.spec.period else None}})
+                      focus={"kpi_spec": _spec_focus(answer.spec)})
+
+
+def _spec_focus(spec: QuerySpec) -> dict[str, Any]:
+    return spec.to_json() | {"period_grain": spec.period.grain if spec.period else None}
 
 
 def _follow_up_spec(ctx: ToolContext, question: str, base_spec: dict[str, Any]):

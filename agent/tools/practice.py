@@ -146,7 +146,9 @@ def _assigned(ctx: ToolContext, who, out: dict[str, Any], scene: str) -> ToolOut
         text = ctx.t(f"{who.name}已有截止 {a['due_date']} 的「{a['title']}」练习(#{a['id']}),未重复布置。",
                      f"{person_name(who, 'en')} already has “{a['title']}” due {a['due_date']} (#{a['id']}); nothing added.")
     return ToolOutput(text=text, data=out, confidence=0.9,
-                      evidence=[Evidence("drill_assignment", str(a["id"]), a["assigned_at"], text)])
+                      evidence=[Evidence("drill_assignment", str(a["id"]), a["assigned_at"], text)],
+                      # "一样的也给杨勇来一份" / "same for Emily": the same assignment for another rep
+                      focus={"assigned": {"scenario": a["title"], "due": a["due_date"], "times": a["times"], "rep": who.login}})
 
 
 def _practice_results(ctx: ToolContext, rep: str) -> ToolOutput:

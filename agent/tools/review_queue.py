@@ -21,6 +21,8 @@ class ReviewQueueArgs(BaseModel):
     rep: str | None = Field(None, description="for override: the rep to assign instead (login or name)")
     note: str | None = Field(None, description="why, kept with the decision")
     region: str | None = Field(None, description="for list: a region named in the question (code), when it is not the asker's own")
+    lead_id: int | None = Field(None, description="for approve / override: the lead whose waiting decision is meant, when the "
+                                                  "question names a lead rather than a decision")
 
 
 def _decision_line(ctx: ToolContext, v) -> str:
@@ -34,7 +36,7 @@ def _decision_line(ctx: ToolContext, v) -> str:
 
 
 def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep: str | None, note: str | None,
-                  region: str | None = None) -> ToolOutput:
+                  region: str | None = None, lead_id: int | None = None) -> ToolOutput:
     """The human circuit breaker from the chat: leads over the value threshold or needing
     cross-department work wait here until a manager (of the account's region) or an admin
     approves the engine's proposal or assigns another rep. The caller commits."""
@@ -44,6 +46,10 @@ def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep
     if action == "list":
         _refuse_another_regions_queue(ctx, region)
         return _waiting_for_review(ctx, decision_id)
+    if decision_id is None and lead_id is not None:
+        decision_id = _waiting_decision_of(ctx, lead_id)
+        if decision_id is None:
+            return _nothing_waits_for(ctx, lead_id)
     if decision_id is None:
         return ToolOutput(text=ctx.t("请给出分配记录编号,例如“批准分配 12”。", "Give the decision's id, e.g. “approve decision 12”."),
                           error="input")
@@ -57,9 +63,28 @@ def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep
     return _decided(ctx, action, override_decision(ctx=ctx, decision_id=decision_id, rep_login=login, note=note or ""))
 
 
+def _waiting_decision_of(ctx: ToolContext, lead_id: int) -> int | None:
+    """The decision waiting for review of a lead the asker may see (refused when they may not)."""
+    from tools.leads.access import get_visible_lead
+
+    get_visible_lead(ctx, lead_id)
+    return next((v.id for v in review_queue(ctx=ctx) if v.lead_id == lead_id), None)
+
+
+def _nothing_waits_for(ctx: ToolContext, lead_id: int) -> ToolOutput:
+    """A review action on a lead with no decision waiting: say so, and what the queue holds."""
+    waiting = len(review_queue(ctx=ctx))
+    text = ctx.t(f"线索 #{lead_id} 没有等待审核的分配,所以没有可批准或改派的。审核队列里现在有 {waiting} 条;说“审核队列”查看,"
+                 f"或问“线索 {lead_id} 该给谁”看推荐。",
+                 f"Lead #{lead_id} has no routing decision waiting for review, so there is nothing to approve or override. "
+                 f"The queue holds {waiting}; say “review queue” to see them, or ask “who should take lead {lead_id}”.")
+    return ToolOutput(text=text, data={"lead_id": lead_id, "waiting": waiting}, confidence=0.9, focus={"lead_id": lead_id})
+
+
 def _refuse_another_regions_queue(ctx: ToolContext, region: str | None) -> None:
     """A manager asking for another region's queue is refused, naming whose it is (an admin sees every region's)."""
     from core.errors import PermissionDenied
+    from crm.access import team_manager
     from crm.models import Region, Team
     from crm.policy import sees_everything
 
@@ -69,8 +94,8 @@ def _refuse_another_regions_queue(ctx: ToolContext, region: str | None) -> None:
     own = ctx.session.get(Team, ctx.user.team_id).region_id if ctx.user.team_id else None
     if r is None or r.id == own:
         return
-    manager = ctx.session.scalar(select(User).join(Team, Team.id == User.team_id)
-                                 .where(Team.region_id == r.id, User.role == "manager"))
+    team = ctx.session.scalar(select(Team.id).where(Team.region_id == r.id).order_by(Team.id).limit(1))
+    manager = team_manager(ctx.session, team)
     who_zh = manager.name if manager else ""
     who_en = f" (manager {manager.name_en})" if manager else ""
     raise PermissionDenied(ctx.t(f"{r.name_zh}的审核队列由{r.name_zh}的经理{who_zh}或管理员处理;你看到的是自己区域的队列。",

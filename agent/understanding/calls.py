@@ -106,7 +106,7 @@ class Turn:
         return names_something(self.question)
 
 
-WHO_CUE = re.compile(r"谁|推荐(个|一个)?(人|销售)|找(个)?人|"
+WHO_CUE = re.compile(r"谁|推荐(个|一个)?(人|销售)|找(个)?人|给.{1,4}还是.{1,4}(好|合适|行)|"
                      r"哪(个|位)(销售|同事|人)|分给|分配|派给|交给|指派|接手|\b(who|whom|which rep|route[ds]?|routing|assign(ed)?|give|"
                      r"handle|take|owner)\b", re.I)
 def _says_a_kind_of_customer(ctx: ToolContext, question: str, account: str) -> bool:
@@ -129,6 +129,7 @@ def _segments(ctx: ToolContext) -> list[str]:
 
 #: who should take a lead: "给谁跟", "谁来接合适", "who should handle"
 WHO_TAKES_CUE = re.compile(r"(给|派|分|交)给?谁|谁(来)?(跟|接|负责|合适)|换(个)?人跟|推荐(个|一个)?(人|谁|销售)|找(个)?人(来)?跟|"
+                           r"给.{1,4}还是.{1,4}(好|合适|行)|"
                            r"(?<![a-z])who (should|could|would|can|will) (take|handle|get|own|work|follow)(?![a-z])", re.I)
 WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|怎么.{0,2}(分|派|给|落)(给|到)?我|原因|理由|依据|凭什么|"
                      r"\b(why|reason|how come|explain)\b", re.I)
@@ -146,12 +147,14 @@ HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|�
                        r"(?<![a-z])(how (do|should|can|could) (i|we)|how early|when should (i|we)|any tips|tips (for|on)|"
                        r"best way to|playbook|(usual|the|a) play (to|for))(?![a-z])",
                        re.I)
-REVIEW_CUE = re.compile(r"审核队列|待审核|队列里|审批队列|(?<![a-z])(review queue|pending review|waiting for review)(?![a-z])", re.I)
+REVIEW_CUE = re.compile(r"审[核批](队|对)列|待审核|队列里|待审(批)?队列|待审批|审核列表|审批列表|"
+                        r"(?<![a-z])(review queue|pending review|waiting for review)(?![a-z])", re.I)
 #: one call, not calls in general: "最近一次通话", "上一通电话", "那通", "my last call"
 ONE_CALL_CUE = re.compile(r"(最近|上|刚才|刚刚)(的)?(一次|一个)(通话|电话)|(最近|上|刚才|刚刚)(的)?(一通|那通)|这通|那通|刚打的(那个)?电话|"
                           r"(?<![a-z])(my |the |that )?(last|latest|previous|most recent) call(?![a-z])|(?<![a-z])that call(?![a-z])", re.I)
 SCENARIO_CUE = re.compile(r"场景|剧本|(?<![a-z])scenarios?(?![a-z])", re.I)
-ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|\b(assign|give|schedule|set|have)\b", re.I)
+ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|让.{1,6}(练|模拟|演练)|"
+                        r"\b(assign|give|schedule|set|have)\b", re.I)
 PRACTICE_CUE = re.compile(r"练习|练一|练练|陪我?练|(可以|能|去|来)练|对练|模拟|演练|陪练|角色扮演|"
                           r"roleplay|role-play|role play|practi[sc]|(?<![a-z])(start|run|try|launch|begin) .{0,40}scenario|"
                           r"试(一)?下.{0,12}场景|练\d+\s*[遍次]|练[一二两三四五六七八九十]+[遍次]", re.I)
@@ -175,6 +178,23 @@ def slot_factors(t: Turn, top: str | None = None, *, kpi_likely: bool = True) ->
     return factors
 
 
+#: the lead just answered about, referred to: "its intent score", "这条的意向分"
+ITS_LEAD = re.compile(r"(?<![a-z])(its|it's|this lead's|that lead's)(?![a-z])|这条的|这个线索的|它的", re.I)
+#: top reps' calls on a topic: a knowledge search over exemplar calls, not a debrief of one
+TOP_REPS_CALLS = re.compile(r"(高手|牛人|销冠|老手|大佬|优秀(的)?(销售|同事)|别人|同事们).{0,12}(通话|录音|电话)|"
+                            r"(?<![a-z])(top|best|star|other) (reps?|sellers|performers)'?s?.{0,20}calls?(?![a-z])", re.I)
+
+
+def _said_outright(t: Turn, by_meaning: bool) -> dict[str, float] | None:
+    """An undefined KPI said word for word ("客户NPS呢", "客户满意度按区域给我看看": the KPI tool says it is not
+    defined); "its" right after a lead ("whats its intent score": that lead's score, not the average)."""
+    if _says_an_undefined_metric(t.question) and (by_meaning or re.search(r"呢|看看|给我|怎么样|咋样", t.question)):
+        return {"kpi": 30.0}
+    if ITS_LEAD.search(t.question) and t.focus_lead:
+        return {"lead_status": 2.0}
+    return None
+
+
 def _metric_factors(t: Turn, kpi_likely: bool) -> dict[str, float]:
     """A metric named by a registry word — or, when a KPI is a plausible reading at all (the linker's
     embedding is a second encoding), by meaning — or an undefined KPI. Not in a role-play request
@@ -185,9 +205,17 @@ def _metric_factors(t: Turn, kpi_likely: bool) -> dict[str, float]:
     if PRACTICE_CUE.search(t.question) or ONE_CALL_CUE.search(t.question) or SOURCE_CUE.search(t.question):
         return {}  # "最近一次通话 我说话占比多少": that call's figure, its debrief — not the KPI; "出处在哪": the source
     by_meaning = kpi_likely or bool(FIGURE_CUE.search(t.question))
+    said = _said_outright(t, by_meaning)
+    if said is not None:
+        return said
     if _asks_kpi(t.question) or (by_meaning and (_links_a_metric(t.question) or _names_undefined_metric(t.question))):
         return {"kpi": 1.5 if _bare_metric_word(t.question) else 4.0}
     return {}
+
+
+#: what is assigned is practice: "布置一个", "排一场陪练", "来一份练习", "assign a drill"
+PRACTICE_WORK = re.compile(r"布置|练习|陪练|演练|对练|排一场|模拟|作业|"
+                           r"(?<![a-z])(drills?|practi[sc]e|exercises?|role-?play)(?![a-z])", re.I)
 
 
 def _missing_word_factors(t: Turn) -> dict[str, float]:
@@ -203,9 +231,16 @@ def _missing_word_factors(t: Turn) -> dict[str, float]:
         factors["practice_assign"] = 0.2
         if not OVERRIDE_CUE.search(t.question):
             factors["review_override"] = 0.3  # an override names the change: "改派给李娜", "give it to Emily"
+    elif PRACTICE_WORK.search(t.question) and not OVERRIDE_CUE.search(t.question):
+        factors.update(review_override=0.2, practice_assign=3.0)  # "顺便给华东的张伟也布置一个": practice, not a lead
     if DOMAIN_WORD.search(t.question) and not HELP_CUE.search(t.question):
         factors["help"] = 0.3  # "and what about its intent?" asks about something, not what the copilot can do
     return factors
+
+
+#: who plays whom: a role-play asked for ("我当销售 你演采购中心的", "you be the CFO")
+ROLE_FRAME = re.compile(r"(我|咱)(来)?(当|演|扮演)销售|你(来)?(当|演|扮演)(一下|一个)?.{1,10}(主任|科长|总|经理|老板|客户|采购|的)|"
+                        r"(?<![a-z])(you (play|be|are) the|i'?ll be the (rep|seller|sales))(?![a-z])", re.I)
 
 
 def _practice_factors(t: Turn) -> dict[str, float]:
@@ -214,6 +249,8 @@ def _practice_factors(t: Turn) -> dict[str, float]:
     asked for ("上次陪练的报告") are the practice tool's too."""
     if PRACTICE_REPORT_CUE.search(t.question):
         return {"practice_start": 8.0, "practice_assign": 0.2, "drills": 0.3, "kpi": 0.3}
+    if ROLE_FRAME.search(t.question):
+        return {"practice_start": 8.0, "knowledge_howto": 0.3, "knowledge_policy": 0.3}
     if not PRACTICE_CUE.search(t.question):
         return {"practice_start": 0.3}
     factor = 6.0 if _names_a_scenario(t) else 1.0
@@ -223,7 +260,7 @@ def _practice_factors(t: Turn) -> dict[str, float]:
 def _cue_factors(t: Turn) -> dict[str, float]:
     """Words that point at one capability (each rule below says which)."""
     factors: dict[str, float] = {}
-    for rule in (_routing_cues, _view_cues, _advice_cues, _record_cues, _skill_cues):
+    for rule in (_routing_cues, _journey_and_calls_cues, _view_cues, _advice_cues, _record_cues, _skill_cues):
         factors.update(rule(t))
     return factors
 
@@ -234,28 +271,37 @@ def _routing_cues(t: Turn) -> dict[str, float]:
     if WHY_CUE.search(q) and ROUTED_CUE.search(q):
         # "为啥推荐韩子涵": the engine's proposal of that rep — the why, not the lead's status or a list of her leads
         return {"routing_why": 12.0 if t.slots.reps else 4.0, "lead_status": 0.3, "lead_list": 0.3}
+    if OVERRIDE_CUE.search(q) and not LEAVING_CUE.search(q):
+        return {"review_override": 4.0, "successor": 0.3}  # "兰州佳贝那条直接改派董健 那家本来就是他的客户"
     if t.slots.reps and (LEAVING_CUE.search(q) or THEIR_ACCOUNTS.search(q)):
         return {"successor": 3.0}
-    if OVERRIDE_CUE.search(q):
-        return {"review_override": 4.0}
     return {"routing_who": 3.0} if WHO_TAKES_CUE.search(q) else {}
 
 
-def _view_cues(t: Turn) -> dict[str, float]:
-    """Journey words, one call, the review queue, a ranked list of leads, a lead's next step."""
+def _journey_and_calls_cues(t: Turn) -> dict[str, float]:
+    """Journey words; top reps' calls on a topic (knowledge, not a debrief); one call."""
     q, factors = t.question, {}
     if JOURNEY_CUE.search(q):
-        factors["journey"] = 5.0
+        factors["journey"] = 8.0 if re.search(r"旅程|时间线|journey|timeline", q, re.I) else 5.0
+    if TOP_REPS_CALLS.search(q):
+        factors.update(knowledge_howto=4.0, call_debrief=0.2)  # "有没有高手处理这种情况的通话录音"
+    elif ONE_CALL_CUE.search(q) or (_names_a_colleague(t) and COLLEAGUE_CALL.search(q)):
+        factors["call_debrief"] = 3.0
+    return factors
+
+
+def _view_cues(t: Turn) -> dict[str, float]:
+    """The review queue, a ranked list of leads, a lead's next step, drills."""
+    q, factors = t.question, {}
     if UNFOLLOWED.search(q) and re.search(r"线索|单子|(?<![a-z])leads?(?![a-z])", q, re.I):
         factors.update(lead_list=3.0, kpi=0.5)  # "张伟手上现在有多少条没跟进的线索": those leads
     if DRILL_CUE.search(q):
         factors.update(drills=3.0, kpi=0.3, practice_start=0.5, practice_end=0.3)
     if APPROVE_CUE.search(q) and not t.slots.ids:
         factors["review_approve"] = 6.0
-    if ONE_CALL_CUE.search(q) or (_names_a_colleague(t) and COLLEAGUE_CALL.search(q)):
-        factors["call_debrief"] = 3.0
     if REVIEW_CUE.search(q):
-        factors.update(review_list=6.0, review_approve=6.0, review_override=6.0)  # "队列" names nothing else here
+        # "队列" names nothing else here ("审批队列给我看看 想知道新线索都派给谁了": the queue, not who should take one)
+        factors.update(review_list=6.0, review_approve=6.0, review_override=6.0, routing_who=0.3, routing_why=0.3, successor=0.3)
     if LEAD_LIST_CUE.search(q):
         factors["lead_list"] = 3.0
         if not FIGURE_CUE.search(q):
@@ -303,9 +349,11 @@ def _record_cues(t: Turn) -> dict[str, float]:
 DRILL_CUE = re.compile(r"(有没有|有啥|有什么|哪个|哪些)(对应的|相关的)?(练习|训练|drill)|练习.{0,4}(截止|到期|due)|(截止|due).{0,6}练习|"
                        r"(?<![a-z])(which drills?|what drills?|drills? (for|to|that)|drill trains?|my drills?|"
                        r"assigned drills?)(?![a-z])", re.I)
-APPROVE_CUE = re.compile(r"批了|批准|通过吧|就按推荐|(?<![a-z])(approve|sign off)(?![a-z])", re.I)
+APPROVE_CUE = re.compile(r"批了|批准|通过吧|(就|直接|可以)?通过[了吧啊]?\s*$|(分配|推荐)我?同意|我同意|同意(这个)?(分配|推荐)|就按推荐|"
+                         r"(?<![a-z])(approve|sign off)(?![a-z])", re.I)
 #: a rep's skill judged: "田野异议处理是不是不太行", "is Emily weak at discovery"
 SKILL_CUE = re.compile(r"(异议处理|需求挖掘|方案匹配|提问|倾听|停顿|追问).{0,6}(不太行|不行|弱|差|一般|怎么样|咋样|如何|够不够|行不行)|"
+                       r"(异议处理|需求挖掘|方案匹配|提问|倾听|停顿|追问).{0,6}(跟|和|与).{0,6}比|"
                        r"(?<![a-z])(weak|struggl\w*|bad|good) (at|with) (objection|discovery|questions|solution|listening)", re.I)
 OVERRIDE_CUE = re.compile(r"改派|改成|换成|(?<![a-z])(override|reassign)(?![a-z])", re.I)
 LEAD_LIST_CUE = re.compile(r"(有)?哪些.{0,8}(线索|单子|lead)|(线索|单子|leads).{0,10}(有)?哪些|按意向|(先|优先)(打|跟|联系)|排个?序|"
@@ -454,6 +502,15 @@ def _link(question: str):
     return link_metric(question, load_registry())
 
 
+def _says_an_undefined_metric(question: str) -> bool:
+    """The question says, word for word, a KPI the registry lists as undefined ("NPS", "客户满意度", "毛利率")."""
+    from tools.kpi.linker import UNDEFINED, examples
+
+    low = question.lower()
+    return any(len(term) >= 3 and re.search(rf"(?<![a-z]){re.escape(term.lower())}(?![a-z])", low)
+               for term in examples()[UNDEFINED])
+
+
 def _names_undefined_metric(question: str) -> bool:
     """"NPS", "毛利率", "gross margin": a KPI the registry does not define — the KPI tool says so
     and names the closest defined ones (a "can't answer" list would not)."""
@@ -585,6 +642,8 @@ def call_debrief(t: Turn) -> Built:
     if call_id is not None:
         return "call_debrief", {"call_id": call_id}
     args: dict[str, Any] = {"rep": t.slots.reps[0].login} if t.slots.reps else {}
+    if not args and PRONOUN.search(t.question) and t.focus.get("rep") and t.focus["rep"] != t.ctx.user.login:
+        args["rep"] = t.focus["rep"]  # "拿她最近一通电话复盘看看" right after her gaps: her latest call
     if t.names_something and t.named_lead is not None and t.named_lead.matched_on != "contact":
         args["account_id"] = _lead_account(t.ctx, t.named_lead.lead_id)  # "贵阳中医院那通电话": the latest call with that customer
     return "call_debrief", args
@@ -599,7 +658,8 @@ def _lead_account(ctx: ToolContext, lead_id: int) -> int | None:
 
 # -- coaching ----------------------------------------------------------------------------------------
 
-MINE = re.compile(r"我的(?!团队|组)|我自己|(?<![a-z])(my|mine|me)(?![a-z])(?!\s+team)", re.I)  # not "my team"
+# not "my team"; "我需求挖掘这块 跟组里比咋样" is the rep's own profile
+MINE = re.compile(r"我的(?!团队|组)|我自己|^我(?!们|的团队|的组).{0,8}(跟|和|与|比)|(?<![a-z])(my|mine|me)(?![a-z])(?!\s+team)", re.I)
 
 
 def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
@@ -619,6 +679,7 @@ def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
 
 #: practice results asked for: "林雨桐上次陪练的报告", "邓敏上次陪练得了多少分", "my practice scores"
 PRACTICE_REPORT_CUE = re.compile(r"(陪练|练习|模拟|对练|演练).{0,6}(报告|成绩|得分|分数|打分|多少分|几分|结果)|"
+                                 r"(陪练|练习|模拟|对练|演练|作业).{0,4}(做完|完成|做了|练完)(了)?(没|吗|没有|了吗)|"
                                  r"(?<![a-z])(practi[sc]e|role-?play)( session)?s? (report|results?|scores?)(?![a-z])", re.I)
 
 
@@ -642,8 +703,11 @@ ASSIGN_WORDS = re.compile(
 def practice_assign(t: Turn) -> Built:
     from tools.practice.scenario import scenario_phrase
 
-    phrase = scenario_phrase(ASSIGN_WORDS.sub(" ", _without_names(t)))
-    args: dict[str, Any] = {"scenario": re.sub(r"\s+", " ", phrase).strip(), "assign_to": None}
+    phrase = re.sub(r"\s+", " ", scenario_phrase(ASSIGN_WORDS.sub(" ", _without_names(t)))).strip()
+    listed = t.focus.get("drills") or []
+    if t.slots.ordinal is not None and 1 <= t.slots.ordinal <= len(listed):
+        phrase = listed[t.slots.ordinal - 1]  # "就给他布置第一个" right after the drills suggested: the first of them
+    args: dict[str, Any] = {"scenario": phrase, "assign_to": None}
     if t.slots.reps:
         args["assign_to"] = t.slots.reps[0].login
     elif PRONOUN.search(t.question) and t.focus.get("rep"):
@@ -686,6 +750,8 @@ OTHER_KIND = {"suggestion": ("alerts", "alert", "alert_id"), "alert": ("suggesti
 
 def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, example_en: str) -> Callable[[Turn], Built]:
     def build(t: Turn) -> Built:
+        if kind == "decision" and t.ctx.user.role in (Role.REP, Role.TRAINER):
+            return tool, {"action": "list"}  # no queue to act on: the tool's refusal says whose it is
         found = t.id_of(kind)
         others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
         if found is None and kind == "alert" and others:
@@ -703,10 +769,46 @@ def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, exa
             found = _named_record(t, kind, example_zh.rsplit(" ", 1)[0], example_en.rsplit(" ", 1)[0])
             if isinstance(found, str):
                 return found
+        if found is None and kind == "decision" and (lead := _lead_of_a_decision(t)) is not None:
+            return tool, {"action": action, "lead_id": lead}  # "线索120的分配我同意": that lead's waiting decision
         if found is None:
             return t.ctx.t(f"是哪一条?请给出编号,例如“{example_zh}”。", f"Which one? Give its id, e.g. “{example_en}”.")
+        if kind == "decision" and (lead := _lead_not_decision(t, found)) is not None:
+            return tool, {"action": action, "lead_id": lead}
         return tool, {"action": action, id_arg: found}
     return build
+
+
+def _lead_of_a_decision(t: Turn) -> int | None:
+    """The lead a review action names instead of a decision: by id ("1907那条分配驳回") or by a customer
+    the asker may see ("鼎盛南京那条 通过"); the review tool then finds its waiting decision or says
+    that none waits."""
+    if "lead" in t.slots.ids:
+        return t.slots.ids["lead"]
+    bare = [n for n in t.slots.numbers if 10 <= n < 100000 and not 1990 <= n <= 2100]
+    if bare and not t.slots.ids:
+        return bare[0]
+    return t.named_lead.lead_id if t.named_lead is not None else None
+
+
+def _a_lead_number(t: Turn) -> int | None:
+    """A bare number in the question that is a lead's id (not a year, not a typed id of something else)."""
+    from crm.models import Lead
+
+    if t.slots.ids:
+        return None
+    pointed = [int(n) for n in re.findall(r"(?<!\d)(\d{2,5})(?=那条|这条|那个|这个|号线索)", t.question)]  # "1999那条": not a year
+    bare = pointed or [n for n in t.slots.numbers if 10 <= n < 100000 and not 1990 <= n <= 2100]
+    return bare[0] if len(bare) == 1 and t.ctx.session.get(Lead, bare[0]) is not None else None
+
+
+def _lead_not_decision(t: Turn, number: int) -> int | None:
+    """A bare number that is no decision at all but a lead ("702那个 通过"): that lead."""
+    from crm.models import Lead, RoutingDecision
+
+    if "decision" in t.slots.ids or t.ctx.session.get(RoutingDecision, number) is not None:
+        return None
+    return number if t.ctx.session.get(Lead, number) is not None else None
 
 
 def _named_record(t: Turn, kind: str, verb_zh: str, verb_en: str) -> int | str | None:
@@ -768,17 +870,27 @@ def _other_region_named(t: Turn) -> str | None:
 
 def review_override(t: Turn) -> Built:
     decision = _as_decision(t, t.id_of("decision"))
+    rep = t.slots.reps[-1].login if t.slots.reps else None
     if decision is None and t.names_something:
-        from agent.understanding.open_items import named_records
-
-        waiting = named_records(t.ctx, t.question, "decision")
-        if not waiting:
+        decision = _waiting_decision_named(t)
+        if decision is None and not OVERRIDE_CUE.search(t.question):
             return None  # "大连恒立那条 要是换人跟 谁合适": nothing of it waits for review — who should take it
-        decision = waiting[0].id if len(waiting) == 1 else None
+    if decision is None and OVERRIDE_CUE.search(t.question) and (lead := _lead_of_a_decision(t)) is not None:
+        return "review_queue", {"action": "override", "lead_id": lead, "rep": rep}  # the tool says whether it waits
+    lead = _lead_not_decision(t, decision) if decision is not None else None
+    if lead is not None:
+        return "review_queue", {"action": "override", "lead_id": lead, "rep": rep}  # "1859别按系统推荐的来了 改派谢军"
     if decision is None:
         return t.ctx.t("要改派哪一条分配?例如“把分配 12 改派给李娜”。", "Which decision? E.g. “override decision 12 to lina”.")
-    rep = t.slots.reps[-1].login if t.slots.reps else None
     return "review_queue", {"action": "override", "decision_id": decision, "rep": rep}
+
+
+def _waiting_decision_named(t: Turn) -> int | None:
+    """The one waiting decision whose customer the question names (None for none or several)."""
+    from agent.understanding.open_items import named_records
+
+    waiting = named_records(t.ctx, t.question, "decision")
+    return waiting[0].id if len(waiting) == 1 else None
 
 
 # -- routing, successor, KPI ----------------------------------------------------------------------------
@@ -791,6 +903,8 @@ def _routing(mode: str) -> Callable[[Turn], Built]:
             args["lead_id"] = t.slots.ids["lead"]
         elif t.lead_ref:
             args["query"] = t.lead_ref
+        elif (number := _a_lead_number(t)) is not None:
+            args["lead_id"] = number  # "为啥1768分给罗平了": lead 1768 (the tool checks the asker may see it)
         elif item:
             args["lead_id"] = item["id"]
         elif names_something(re.sub(r"\b(Who|Why|Which|I)\b", "", t.question)) or t.names_visible_lead:

@@ -29,7 +29,8 @@ ZH_ORDINAL = re.compile(r"第\s*([一二两三四五六七八九十]|\d{1,2})\s*
 EN_ORDINAL = re.compile(r"\b(the\s+)?(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|top)\s+(one|item|lead|alert|"
                         r"suggestion|decision|call|row|rep|account|customer|on the list)\b|\b(no\.?|number|#)\s*(\d)\b(?!\d)", re.I)
 ZH_LAST = re.compile(r"最后(一|那)(个|条|家|项)")
-BARE_NUMBER = re.compile(r"(?<![\d.-])(\d{1,9})(?![\d.%-])(?!\s*(?:天|日|号|小时|周|个月|月|年|季度|分钟|秒|次|遍|条|个|人|名|万|千|分|"
+BARE_NUMBER = re.compile(r"(?<![\d.-])(\d{1,9})(?![\d.%-])(?!\s*(?:天|日|号|小时|周|个月|月|年|季度|分钟|秒|次|遍|条|个|人|名|万|千|"
+                         r"分(?![给配派到])|"
                          r"d\b|h\b|days?|weeks?|months?|years?|hours?|mins?|minutes?|times|x\b))")
 TIMES = re.compile(r"(\d+|[一二两三四五六七八九十])\s*(次|遍|回)|\b(\d+)\s*(x|times)\b|\bx\s*(\d+)\b|\b(once|twice|thrice)\b", re.I)
 WEEKDAYS_EN = {"monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "wednesday": 2, "wed": 2, "thursday": 3, "thu": 3,
@@ -149,7 +150,7 @@ def reps_named(session: Session, question: str, team_id: int | None = None) -> l
 
 
 # 小胡 / 老谢: the surname; 霞姐 / 阳哥 / 郭姐: the given name's last character or the surname
-SURNAME_NICK = re.compile(r"(?:小|老)([\u4e00-\u9fff])(?![\u4e00-\u9fff]{0,1}(?:时|组|程序|微|板|客户|是|被|样))")
+SURNAME_NICK = re.compile(r"(?:小|老)([\u4e00-\u9fff])(?![\u4e00-\u9fff]{0,1}(?:时|组|程序|微|板|客户|被|样))")
 SIBLING_NICK = re.compile(r"([\u4e00-\u9fff])(?:姐|哥)(?!们)")
 
 

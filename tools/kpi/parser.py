@@ -291,13 +291,30 @@ def _team_filters(spec: QuerySpec, low: str, session: Session, metric: Metric) -
     the region inside it is not a second filter."""
     if "team" not in metric.dimensions:
         return low
+    managers = {u.team_id: u for u in session.scalars(select(User).where(User.role == Role.MANAGER).order_by(User.id))}
     for t in session.scalars(select(Team).order_by(Team.id)):
         for name in (t.name.lower(), t.name_en.lower()):
             if _matches(low, name):
                 spec.filters.setdefault("team", []).append(t.name)
                 low = low.replace(name, " ")
                 break
+        else:
+            said = _team_by_its_manager(low, managers.get(t.id))
+            if said:
+                spec.filters.setdefault("team", []).append(t.name)
+                low = low.replace(said, " ")
     return low
+
+
+def _team_by_its_manager(low: str, manager: User | None) -> str | None:
+    """A team named by its manager ("陈静组", "陈静的团队", "Jing Chen's team"): the words that name it."""
+    if manager is None:
+        return None
+    en = [manager.name_en.lower(), " ".join(reversed(manager.name_en.lower().split()))]
+    pattern = (rf"{re.escape(manager.name.lower())}(?:的|那个|那)?(?:组|团队|小组|队)"
+               rf"|(?:{'|'.join(re.escape(n) for n in en)})(?:'s|’s)\s+(?:team|group)")
+    m = re.search(pattern, low)
+    return m.group(0) if m else None
 
 
 # -- breakdowns and rankings ---------------------------------------------------------------------

@@ -355,7 +355,26 @@ def _check_filters_in_scope(ctx: ToolContext, spec: QuerySpec) -> None:
 
 # a rep asking for the team's or the region's figure, not their own ("我们组…", "华东的…", "my team's …")
 TEAM_WORDS = re.compile(r"我们组|咱们组|咱组|组里|组内|全组|本组|我们团队|咱们团队|团队|我们部门|我们区|全区|整个区"
-                        r"|\b(?:my|our|the|whole)\s+team\b|\bteam'?s\b|\bteammates?\b|\bcolleagues?\b", re.IGNORECASE)
+                        r"|各(个)?(区域|大区|团队|组)|(所有|全部|每个)(的)?(区域|大区|团队|组)|全公司"
+                        r"|\b(?:my|our|the|whole)\s+team\b|\bteam'?s\b|\bteammates?\b|\bcolleagues?\b"
+                        r"|\b(?:every|each|all)\s+(?:regions?|teams?)\b|\bcompany[- ]wide\b|\bwhole company\b", re.IGNORECASE)
+
+
+class TeamFiguresRefused(PermissionDenied):
+    """A rep refused a team's or region's figure; ``own_spec`` is the same question about their own
+    figure, kept for the follow-up "那我自己的呢" / "and mine?"."""
+
+    def __init__(self, own_spec: QuerySpec, message: str):
+        super().__init__(message)
+        self.own_spec = own_spec
+
+
+def _own_spec(spec: QuerySpec) -> QuerySpec:
+    """The spec without the team and region it was refused for."""
+    own = QuerySpec.from_json(spec.to_json())
+    own.filters = {k: v for k, v in own.filters.items() if k not in ("region", "team")}
+    own.dimensions = [d for d in own.dimensions if d not in ("region", "team")]
+    return own
 
 
 def _refuse_team_figures_to_a_rep(ctx: ToolContext, question: str, spec: QuerySpec) -> None:
@@ -364,26 +383,17 @@ def _refuse_team_figures_to_a_rep(ctx: ToolContext, question: str, spec: QuerySp
     figure under the region's label; "各销售的赢单率" without a team word stays their own row."""
     if ctx.role != Role.REP:
         return
-    if not (spec.filters.get("region") or spec.filters.get("team") or TEAM_WORDS.search(question)):
+    if not (spec.filters.get("region") or spec.filters.get("team") or {"region", "team"} & set(spec.dimensions)
+            or TEAM_WORDS.search(question)):
         return
-    manager = _manager_of(ctx)
-    who = ctx.t(f"你的经理{manager}", f"your manager {manager}") if manager else ctx.t("你的经理", "your manager")
-    raise PermissionDenied(ctx.t(
+    from crm.access import team_manager
+
+    manager = team_manager(ctx.session, ctx.user.team_id)
+    who = ctx.t(f"你的经理{manager.name}", f"your manager {manager.name_en}") if manager else ctx.t("你的经理", "your manager")
+    raise TeamFiguresRefused(_own_spec(spec), ctx.t(
         f"团队和区域的数字由经理查看,销售只能看自己的数字;要团队的数字请问{who}。看自己的:去掉团队或区域再问,例如“我这个月的72小时跟进率”。",
         f"Team and region figures are for managers; reps see their own. Ask {who} for the team's figure, "
         "or ask without the team or region to see yours (e.g. \"my 72-hour follow-up rate this month\")."))
-
-
-def _manager_of(ctx: ToolContext) -> str | None:
-    """The display name of the asker's team manager, if any."""
-    from crm.models import User
-
-    if ctx.user.team_id is None:
-        return None
-    manager = ctx.session.scalars(select(User).where(User.team_id == ctx.user.team_id, User.role == Role.MANAGER)).first()
-    if manager is None:
-        return None
-    return manager.name if ctx.language == "zh" else manager.name_en
 
 
 def _visible_regions_and_teams(ctx: ToolContext) -> tuple[set, set]:

@@ -109,6 +109,8 @@ def _candidates(query: str, rows: list[Any]) -> list[tuple[float, Any, LeadMatch
     q_spans = token_spans(query)
     if not q_spans or not rows:
         return []
+    if NUMBERED_HOSPITAL.search(query) and (numbered := _abbreviation_matches(query, rows)):
+        return numbered  # "石家庄一院": that hospital, not every 石家庄 account the place name matches
     indexed = [_row_index(row[4], row[5], row[1], row[6]) for row in rows]
     terms = _weigh_query_terms(query, q_spans, indexed, len(rows))
     said = set().union(*terms.expand.values())
@@ -142,13 +144,30 @@ def _abbreviation_matches(query: str, rows: list[Any]) -> list[tuple[float, Any,
     for piece in _abbreviation_candidates(query):
         # only a numbered hospital may start elsewhere in the name
         pool = names if NUMBERED_HOSPITAL.fullmatch(piece) else by_first.get(piece[0], ())
-        fits = [name for name in pool if _abbreviates(piece, name)]
+        fits = [name for name in pool if _abbreviates(piece, name) and _qualifier_agrees(query, piece, name)]
         if len(fits) == 1:
             return [(ABBREVIATION_SCORE, row[3], LeadMatch(row[0], row[1], row[4], row[2], 0.0, "abbreviation"))
                     for row in rows if row[4] == fits[0]]
         if fits:
             return []  # the longest piece fits several accounts: ambiguous, not a guess
     return []
+
+
+#: words between a place and a numbered hospital that qualify nothing ("那个一院", "看下三院")
+FILLER_CHARS = set("那这个的边家下看查问说和跟找把给去呢吧啊了在是")
+
+
+def _qualifier_agrees(query: str, piece: str, name: str) -> bool:
+    """A bare numbered hospital ("一院") stands for ``name`` only when what the question puts before it
+    is not another place: "上海一院" is not 厦门市第一人民医院 (its "上海" is not in that name), while
+    "那个一院" and "厦门一院" may be."""
+    if not NUMBERED_HOSPITAL.fullmatch(piece):
+        return True
+    for m in re.finditer(re.escape(piece), query):
+        before = [ch for ch in query[max(0, m.start() - 2):m.start()] if "\u4e00" <= ch <= "\u9fff"]
+        if any(ch not in FILLER_CHARS and ch not in name for ch in before):
+            return False
+    return True
 
 
 def _abbreviation_candidates(query: str) -> list[str]:
@@ -313,6 +332,11 @@ def _mention_weight(q_spans: list[tuple[str, int, int]], hit: list[tuple[str, in
     for q, a, b in q_spans:
         if q in weigh or set(range(a, b)) <= covered:
             continue
-        if df[q] > 0 or (a >= lo and b <= hi):
+        if df[q] > 0 or (a >= lo and b <= hi and not FILLER.intersection(q)):
             weigh.add(q)
     return sum(idf[q] for q in weigh)
+
+
+#: characters of the words people put between an account and its product ("西安优诺那几条远程诊断的",
+#: "南宁电力那俩大单 风电变流器跟储能运维的"): an unknown token holding one is filler, not a mismatch in a name
+FILLER = frozenset("那这个几条的俩哪些么呢吗单跟")

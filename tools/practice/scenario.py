@@ -358,6 +358,7 @@ PRACTICE_CUE = re.compile(
     r"(我|咱们?)?(想|要|来)(练习|练|模拟)(一下|一练|练)?|(开始|来|做)?(一个|一次|一下)?(模拟)?(练习|对练|演练|陪练|角色扮演)(一下|一个|一次)?(场景)?|"
     r"陪我练(一下|练)?|练一(下|练)|模拟(一下|一个|一次)?|帮我|请|吧|场景|[::,,。!!??]|"
     r"(来|开|整|搞)?(一把|一局|一个|一场)|(的)?那(个|种)|(客户)?(难搞|刁钻|难缠|凶)(一)?点(的)?|"
+    r"(我|咱)(来)?(当|演|扮演|做)(销售|sales)?|你(来)?(当|演|扮演|做)|(的)?对话|来个|"
     r"\b(please|can|could|i|we|let'?s|let me|want|would|like|to|start(ing)?|begin|a|an|the|new|role[- ]?play(ing)?|"
     r"practi[sc]e|practi[sc]ing|session|scenario|with|on|against|for|me)\b", re.I)
 
