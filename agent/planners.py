@@ -435,11 +435,13 @@ class OfflinePlanner:
 
     def plan(self, state: CopilotState, ctx: ToolContext, tools: list[ToolSpec]) -> AIMessage:
         from agent.understanding.calls import Turn
+        from agent.understanding.typos import corrected
 
         results = _turn_tool_messages(state)
         if results:
             return AIMessage(content=self.compose(results, ctx))
-        turn = Turn(without_injection(_last_human(state)), ctx, state.get("focus") or {}, {t.name for t in tools})
+        question = corrected(without_injection(_last_human(state)), ctx.session)  # "赢单绿" → 赢单率: a pinyin keyboard's slip
+        turn = Turn(question, ctx, state.get("focus") or {}, {t.name for t in tools})
         for step in (self.in_practice, self.picked_choice, self.command, self.picked_item, self.follow_up):
             built = step(turn)
             if built is not None:

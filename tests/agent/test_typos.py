@@ -1,0 +1,42 @@
+"""Homophone typos of a pinyin keyboard are corrected to the known word they stand for, and
+nothing else is touched (the whole old suite and dev set: only the four typo questions change)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.understanding.typos import Vocabulary, correct, corrected
+from cli.evals import AGENT_SETS
+from evals.agent_eval import CASES_DIR
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("这个月西部区的跟进绿多少", "这个月西部区的跟进率多少"),
+    ("四个区域这季度赢单绿对比", "四个区域这季度赢单率对比"),
+    ("审批对列里现在压了几条 列一下", "审批队列里现在压了几条 列一下"),
+    ("上海卓跃口腔那条 采纳", "上海卓越口腔那条 采纳"),
+])
+def test_a_homophone_typo_of_a_known_word_is_corrected(demo_session, typed, meant):
+    assert corrected(typed, demo_session) == meant
+
+
+def test_only_typos_change_across_the_old_suite_and_the_dev_set(demo_session):
+    changed = {}
+    for name in AGENT_SETS["old"] + AGENT_SETS["dev"]:
+        for line in (CASES_DIR / name).read_text(encoding="utf-8").splitlines():
+            q = json.loads(line)["question"] if line.strip() else ""
+            if q and corrected(q, demo_session) != q:
+                changed[q] = corrected(q, demo_session)
+    assert set(changed) == {"这个月西部区的跟进绿多少", "四个区域这季度赢单绿对比", "审批对列里现在压了几条 列一下", "上海卓跃口腔那条 采纳"}
+
+
+def test_the_rules_a_first_character_half_the_characters_one_fit_and_the_usual_reading():
+    vocab = Vocabulary.of({"赢单率", "被升级", "说话占比", "审批队列", "审核队列"})
+    assert correct("赢单绿", vocab) == "赢单率"
+    assert correct("设备升级了", vocab) == "设备升级了"  # 备升级 would need its first character changed
+    assert correct("谁话最多", vocab) == "谁话最多"  # 谁 is read shei/shui; 说 only rarely shui
+    assert correct("英单绿", vocab) == "英单绿"  # the first character differs
+    assert correct("审x对列", vocab) == "审x对列"
+    assert correct("赢单率", vocab) == "赢单率"
