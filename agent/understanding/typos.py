@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -120,21 +121,27 @@ def _account_words(names: tuple[str, ...]) -> set[str]:
 
 
 _lock = threading.Lock()
-_cache: dict[tuple[str, int], Vocabulary] = {}
+_cache: dict[str, tuple[Vocabulary, int, float]] = {}  # database → (words, accounts counted, when counted)
+RECOUNT_S = 60.0  # new accounts join the vocabulary within a minute; a turn does not count them each time
 
 
 def vocabulary(session: Session) -> Vocabulary:
-    """The known words for this database: built once per process and per number of accounts."""
+    """The known words for this database: built once per process, rebuilt when the number of
+    accounts has changed (counted at most once a minute)."""
     from crm.models import Account
 
-    key = (str(session.get_bind().url), session.scalar(select(func.count(Account.id))) or 0)
-    if key not in _cache:
-        with _lock:
-            if key not in _cache:
-                names = tuple(session.scalars(select(Account.name).order_by(Account.id)))
-                _cache.clear()
-                _cache[key] = Vocabulary.of(set(DOMAIN_WORDS) | _kpi_words() | _account_words(names))
-    return _cache[key]
+    url, now = str(session.get_bind().url), time.monotonic()
+    cached = _cache.get(url)
+    if cached is not None and now - cached[2] < RECOUNT_S:
+        return cached[0]
+    count = session.scalar(select(func.count(Account.id))) or 0
+    with _lock:
+        cached = _cache.get(url)
+        if cached is None or cached[1] != count:
+            names = tuple(session.scalars(select(Account.name).order_by(Account.id)))
+            cached = (Vocabulary.of(set(DOMAIN_WORDS) | _kpi_words() | _account_words(names)), count, now)
+        _cache[url] = (cached[0], count, now)
+    return cached[0]
 
 
 def corrected(question: str, session: Session) -> str:
