@@ -344,6 +344,17 @@ def another_account_of_the_handover(turn) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+def another_rep_for_the_lead(turn) -> tuple[str, dict[str, Any]] | None:
+    """"徐丽一直在跟这家 给她不行吗" / "what about Emily?" right after who should take a lead: the same lead's
+    candidates again (the named rep among them, with her fit)."""
+    q, focus = turn.question.strip(), turn.focus
+    if focus.get("topic") == "lead_routing" and focus.get("lead_id") and "lead_routing" in turn.tools and len(q) <= 40 \
+            and turn.slots.reps and re.search(r"给(她|他|[\u4e00-\u9fff]{2,3})|交给|让.{1,4}跟|呢|(?<![a-z])(what about|how about|"
+                                               r"instead|give it to)(?![a-z])", q, re.I):
+        return "lead_routing", {"mode": "who", "lead_id": int(focus["lead_id"])}
+    return None
+
+
 def another_leaving_rep(turn) -> tuple[str, dict[str, Any]] | None:
     """"那田野的呢" / "and Tian Ye?" after a leaving rep's handover: that rep's handover."""
     q, focus = turn.question.strip(), turn.focus
@@ -530,7 +541,7 @@ class OfflinePlanner:
         "and Gang Ma?" after a coaching answer, "only the last 30 days" after a journey."""
         for step in (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, call_of_another_rep, the_call_compared,
                      journey_for_another_period,
-                     why_of_the_routing, why_of_an_alert, another_account_of_the_handover, another_leaving_rep,
+                     why_of_the_routing, why_of_an_alert, another_account_of_the_handover, another_rep_for_the_lead, another_leaving_rep,
                      same_assignment_for_another_rep, narrower_search):
             built = step(turn)
             if built is not None:

@@ -172,7 +172,8 @@ def slot_factors(t: Turn, top: str | None = None, *, kpi_likely: bool = True) ->
                  _decision_kind_factors(t)):
         for intent, factor in part.items():
             factors[intent] = factors.get(intent, 1.0) * factor
-    if t.lead_ref or (top not in LEAD_INTENTS and t.names_something and t.names_visible_lead):
+    decides = APPROVE_CUE.search(t.question) or OVERRIDE_CUE.search(t.question)  # "702那个石家庄卓越的 通过": its review
+    if not decides and (t.lead_ref or (top not in LEAD_INTENTS and t.names_something and t.names_visible_lead)):
         factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
         factors["kpi"] = 0.3
     return factors
@@ -298,7 +299,7 @@ def _view_cues(t: Turn) -> dict[str, float]:
     if DRILL_CUE.search(q):
         factors.update(drills=3.0, kpi=0.3, practice_start=0.5, practice_end=0.3)
     if APPROVE_CUE.search(q) and not t.slots.ids:
-        factors["review_approve"] = 6.0
+        factors.update(review_approve=6.0, lead_status=0.3, journey=0.3)  # "702那个石家庄卓越的 通过": its review, not the lead
     if REVIEW_CUE.search(q):
         # "队列" names nothing else here ("审批队列给我看看 想知道新线索都派给谁了": the queue, not who should take one)
         factors.update(review_list=6.0, review_approve=6.0, review_override=6.0, routing_who=0.3, routing_why=0.3, successor=0.3)

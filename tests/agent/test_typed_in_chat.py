@@ -227,3 +227,15 @@ def test_the_trainer_debriefs_any_reps_call_and_a_rep_only_their_own(demo_sessio
                                                    Call.is_exemplar.is_(False)).order_by(Call.id)).first()
     assert run_tool("call_debrief", {"call_id": call.id}, noon_ctx(demo_session, "linfang")).error is None
     assert run_tool("call_debrief", {"call_id": call.id}, noon_ctx(demo_session, "lina")).error == "permission"
+
+
+def test_a_lead_named_with_a_bare_approval_is_its_review_not_its_status(demo_session):
+    assert planned_call(demo_session, "zhaomin", "702那个石家庄卓越的 通过") == ("review_queue", {"action": "approve", "lead_id": 702})
+    assert planned_call(demo_session, "zhangwei", "上海卓越口腔的线索 通过了吗")[0] == "lead_lookup"  # a question, not a decision
+
+
+def test_a_colleague_offered_right_after_who_should_take_a_lead_is_the_same_leads_candidates(intel_session):
+    first, second = _ask(intel_session, "chenjing", "南京妇幼那条新线索还没人接 系统建议谁", "徐丽一直在跟这家 给她不行吗")
+    assert first.tools[0]["name"] == "lead_routing"
+    lead = first.tools[0]["args"].get("lead_id") or second.tools[0]["args"]["lead_id"]
+    assert second.tools == [{"name": "lead_routing", "args": {"mode": "who", "lead_id": lead}}]
