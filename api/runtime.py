@@ -91,6 +91,9 @@ class Runtime:
             store = self.knowledge
             if store is not None:
                 store.embedder.embed_query("warm up")  # loads the embedding model
+                from knowledge.dictionary import dictionary
+
+                dictionary()  # the offline query translation (CC-CEDICT, ~1 s to parse)
             if self.settings.llm_base_url is None:  # the offline planner's intent encoder
                 from agent.planners import route_intent
 

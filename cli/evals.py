@@ -156,7 +156,7 @@ SUITES = {
     "profiles": ("demo company: the patient, curious reps come out on top in needs discovery", _profiles),
     "practice": ("scripted strong vs weak rep sessions per demo scenario: discovery, rubric, cited verdicts", _practice),
     "retrieval": ("recall@3 and MRR per direction (en→en, zh→zh, en→zh, zh→en): demo playbooks; held-out corpus dev and test, with and "
-                  "without the glossary", _retrieval),
+                  "without the offline translation", _retrieval),
 }
 
 

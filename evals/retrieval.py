@@ -1,8 +1,9 @@
 """Retrieval quality: recall@3 and MRR per direction (en->en, zh->zh, en->zh, zh->en).
 
 Two case sets:
-- ``retrieval.jsonl``: questions about the demo playbooks (the glossary was written for their
-  vocabulary); cross-lingual cases search the target language only.
+- ``retrieval.jsonl``: questions about the demo playbooks (a hand glossary was once written for
+  their vocabulary; the offline translation is now the CC-CEDICT dictionary); cross-lingual cases
+  search the target language only.
 - ``retrieval_corpus/``: passages on topics outside the demo playbooks (service contracts,
   data-security reviews, logistics, channel partners, medical-device regulation …) and
   questions written independently of the code, split once by a fixed hash of the question id
@@ -28,7 +29,7 @@ CORPUS_B2_DIR = Path(__file__).with_name("retrieval_corpus_b2")
 
 
 def no_translation(query: str, language: str) -> str:
-    """A translator that leaves the question as asked: no glossary, no LLM."""
+    """A translator that leaves the question as asked: no dictionary, no LLM."""
     return query
 
 
@@ -97,7 +98,7 @@ def run_corpus_eval(store, questions: list[dict[str, Any]], k: int = 3, translat
 
 def corpus_retrieval_report(store, corpus: Path = CORPUS_DIR, *, b2_store=None, splits: tuple[str, ...] = ("dev", "test"),
                             b2: Path | None = CORPUS_B2_DIR) -> dict[str, Any]:
-    """The held-out corpus indexed into ``store``; its ``splits`` (dev and test), with the glossary
+    """The held-out corpus indexed into ``store``; its ``splits`` (dev and test), with the offline translation
     (offline default) and with no translation at all (the embedder and BM25 alone); then the whole
     second corpus as ``corpus_b2_dev``, indexed into ``b2_store`` (by default a store beside
     ``store`` with the same embedder, companion and translator). Failures are listed for dev only."""
@@ -113,10 +114,10 @@ def corpus_retrieval_report(store, corpus: Path = CORPUS_DIR, *, b2_store=None, 
 
 
 def _corpus_figures(store, questions: list[dict[str, Any]], name: str, with_failures: bool) -> dict[str, Any]:
-    """``name``: recall@3 and MRR with the glossary (and its failures when asked); ``name_without_glossary``: untranslated."""
+    """``name``: recall@3 and MRR with the offline translation (and its failures when asked); ``name_untranslated``: without."""
     plain = run_corpus_eval(store, questions, translate=no_translation)
     return {name: run_corpus_eval(store, questions, with_failures=with_failures),
-            f"{name}_without_glossary": {"recall_at_3": plain["recall_at_3"], "mrr": plain["mrr"]}}
+            f"{name}_untranslated": {"recall_at_3": plain["recall_at_3"], "mrr": plain["mrr"]}}
 
 
 def _store_beside(store, suffix: str):
@@ -135,7 +136,7 @@ def corpus_split(corpus: Path = CORPUS_DIR, name: str = "dev") -> list[dict[str,
 
 
 #: the grid searched on dev (``tune_fusion`` with ``more=(("corpus_b2_dev", …),)``: corpus dev and the
-#: whole of corpus_b2, with the glossary and without); the chosen point is written into
+#: whole of corpus_b2, with the offline translation and without); the chosen point is written into
 #: knowledge.store.Fusion
 FUSION_GRID = {
     "dense": (1.0,),

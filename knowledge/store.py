@@ -11,7 +11,8 @@ tokens, and texts come from the catalog (``knowledge.keyword``).
 The default embedder, multilingual-e5-small, puts Chinese and English in one vector space:
 the question's own vector searches every language, so a Chinese question finds an English
 battle card without any translation. A translation of the question (the LLM when one is
-configured, else the small glossary) only adds a BM25 list in the other language. With the
+configured, else the CC-CEDICT dictionary, ``knowledge.dictionary``) only adds a BM25 list in the
+other language. With the
 English-only MiniLM, dense search runs on English partitions only, with the translated query.
 The catalog records which embedder made the vectors; a store opened with another one
 refuses to search or index until `repcopilot kb reindex` has re-embedded it.
@@ -30,7 +31,6 @@ import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,12 @@ class Fusion:
     """Weights of the lists fused per language, and of the other language's fused list.
     Chosen on dev only — the dev half of evals/retrieval_corpus and the whole of
     evals/retrieval_corpus_b2 — by ``evals.retrieval.tune_fusion`` over ``FUSION_GRID`` (best
-    lowest-direction recall@3, then mean, with and without the glossary; see README "Knowledge base")."""
+    lowest-direction recall@3, then mean, with and without the offline translation; see README "Knowledge base")."""
 
     dense: float = 1.0  # the question's embedding, every language (multilingual embedder)
     keyword: float = 1.0  # BM25 of the question in its own language
     keyword_cross: float = 0.5  # BM25 of the question in the other language (latin words only can match)
-    translated: float = 0.3  # BM25 of its translation (LLM, else glossary) in the other language
+    translated: float = 0.3  # BM25 of its translation (LLM, else the CC-CEDICT dictionary) in the other language
     other_language: float = 1.05  # the other language's fused list when its best dense match leads (> 1: two of the top three)
     other_language_trailing: float = 0.95  # … when it does not (< 1: the question's own language gets two of the top three)
     language_margin: float = 0.0  # how far (e5, hub-corrected) the other language's best must lead, companion off (dev: -0.05…0.02 tie)
@@ -161,25 +161,6 @@ def _settings_for(identity: str) -> str:
 ENGLISH_ONLY_EMBEDDERS = frozenset({"minilm"})
 
 
-@lru_cache(maxsize=1)
-def glossary() -> list[tuple[str, str]]:
-    raw = yaml.safe_load(Path(__file__).with_name("glossary.yaml").read_text(encoding="utf-8"))
-    return [(zh, en) for zh, en in raw["terms"]]
-
-
-def glossary_translate(query: str, target: str) -> str:
-    """The glossary terms found in the query, in the other language (longest match first)."""
-    found: list[str] = []
-    text = query.lower()
-    pairs = sorted(glossary(), key=lambda p: -len(p[0] if target == "en" else p[1]))
-    for zh, en in pairs:
-        src, dst = (zh, en) if target == "en" else (en.lower(), zh)
-        if src in text:
-            found.append(dst)
-            text = text.replace(src, " ")
-    return " ".join(found)
-
-
 _EMBED_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-embed")
 #: the companion encoder's question vector and dense search, beside e5's and the keyword side (the
 #: matrix products, Chroma and SQLite release the GIL)
@@ -219,7 +200,7 @@ class KnowledgeStore:
         self.companion: Embedder | None = companion  # type: ignore[assignment]
         if self.companion is not None and hasattr(self.companion, "load"):
             _COMPANION_POOL.submit(self.companion.load)  # loads beside whatever opens the store; the first question waits for it
-        self.translate = translate  # (query, target language) -> query; the glossary when None
+        self.translate = translate  # (query, target language) -> query; the dictionary when None
         self._collections: dict[str, Any] = {}
         if catalog_engine is not None:  # several nodes: the catalog is in the main database (knowledge.catalog_db)
             from knowledge.catalog_db import DatabaseKeywordIndex
@@ -611,7 +592,7 @@ class KnowledgeStore:
         the top. With a multilingual embedder the question's own vector searches every language;
         the companion encoder's vector (computed meanwhile on another thread) adds a second dense
         list in every language; a translation of the question (the LLM when configured, else the
-        glossary) only adds a BM25 list in the other language, at a small weight (``FUSION``)."""
+        CC-CEDICT dictionary) only adds a BM25 list in the other language, at a small weight (``FUSION``)."""
         self._check_embedder()
         qlang = detect_language(query)
         translate = translate or self.translate
@@ -824,16 +805,18 @@ def _other_weight(best: dict[str, float], qlang: str, language: str, margin: flo
 
 
 def _translated(query: str, language: str, translate: Callable[[str, str], str] | None) -> str:
-    """The query in the other language: the LLM when configured (falling back to the glossary
-    if the endpoint fails — search must not), else the glossary."""
+    """The query in the other language: the LLM when configured (falling back to the dictionary
+    if the endpoint fails — search must not), else the dictionary (CC-CEDICT)."""
+    from knowledge.dictionary import dictionary_translate
+
     if translate is not None:
         try:
             text = translate(query, language).strip()
             if text:
                 return text
-        except Exception:  # noqa: BLE001 — an unreachable endpoint degrades to the glossary
+        except Exception:  # noqa: BLE001 — an unreachable endpoint degrades to the dictionary
             pass
-    return glossary_translate(query, language)
+    return dictionary_translate(query, language)
 
 
 def chroma_access_filter(access: Access) -> dict[str, Any]:

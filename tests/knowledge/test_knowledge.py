@@ -166,12 +166,12 @@ def test_with_an_llm_configured_the_other_languages_query_is_its_translation(tmp
         store = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"),
                                translate=llm_translator(base_url=server.base_url, api_key="k", model="m"))
         store.index_files([tmp_path / "docs"])
-        hits = store.search("什么时候开始谈", k=1, kinds=("playbook",), languages=("en",))  # no glossary term matches
+        hits = store.search("什么时候开始谈", k=1, kinds=("playbook",), languages=("en",))  # the endpoint's translation is used
     assert hits and hits[0].source == "renewal.md"
     assert "Translate" in server.requests[0]["messages"][0]["content"]
 
 
-def test_an_unreachable_translation_endpoint_falls_back_to_the_glossary(tmp_path):
+def test_an_unreachable_translation_endpoint_falls_back_to_the_dictionary(tmp_path):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "price.md").write_text("# Price\n\nAnswer a price objection with total cost of ownership.")
     store = KnowledgeStore(tmp_path / "home", embedder=make_embedder("hash"),
