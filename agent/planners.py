@@ -355,6 +355,16 @@ def another_rep_for_the_lead(turn) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+def leads_of_another_rep(turn) -> tuple[str, dict[str, Any]] | None:
+    """"李娜的呢" / "and David's?" right after a list of leads: that rep's list (the tool refuses a rep)."""
+    q, focus = turn.question.strip(), turn.focus
+    others = [u for u in turn.slots.reps if u.id != turn.ctx.user.id]
+    if focus.get("topic") == "lead_lookup" and focus.get("lead_list") and "lead_lookup" in turn.tools and len(q) <= 20 \
+            and len(others) == 1 and re.search(r"呢|的|^(and|what about|how about)\b|'s\b", q, re.I):
+        return "lead_lookup", {"query": q, "list": True, "owner": others[0].login}
+    return None
+
+
 def another_leaving_rep(turn) -> tuple[str, dict[str, Any]] | None:
     """"那田野的呢" / "and Tian Ye?" after a leaving rep's handover: that rep's handover."""
     q, focus = turn.question.strip(), turn.focus
@@ -436,6 +446,13 @@ def names_another_kind(question: str, kind: str) -> bool:
     """The question names a kind of thing other than the item's ("线索" after a call)."""
     return any(pattern.search(question) for other, pattern in KIND_WORDS.items() if other != kind) \
         and not (kind in KIND_WORDS and KIND_WORDS[kind].search(question))
+
+
+#: the follow-up rules, tried in order: the first that fits the turn builds its call
+FOLLOW_UPS = (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, call_of_another_rep, the_call_compared,
+              journey_for_another_period, why_of_the_routing, why_of_an_alert, another_account_of_the_handover,
+              another_rep_for_the_lead, another_leaving_rep, leads_of_another_rep, same_assignment_for_another_rep,
+              narrower_search)
 
 
 class OfflinePlanner:
@@ -539,10 +556,7 @@ class OfflinePlanner:
     def follow_up(turn) -> tuple[str, dict[str, Any]] | None:
         """A short question that only changes the previous answer: "那华南呢?" after a KPI,
         "and Gang Ma?" after a coaching answer, "only the last 30 days" after a journey."""
-        for step in (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, call_of_another_rep, the_call_compared,
-                     journey_for_another_period,
-                     why_of_the_routing, why_of_an_alert, another_account_of_the_handover, another_rep_for_the_lead, another_leaving_rep,
-                     same_assignment_for_another_rep, narrower_search):
+        for step in FOLLOW_UPS:
             built = step(turn)
             if built is not None:
                 return built

@@ -47,7 +47,7 @@ def _lead(*, ctx: ToolContext, query: str, lead_id: int | None, list: bool = Fal
                         for s in summary.suggestions if s.suggestion_id and s.status == "shown"]
     return ToolOutput(text=summary.render(ctx.language), data=summary.to_json(),
                       evidence=[*summary.intent.top_events, *open_suggestions], confidence=summary.intent.confidence or 0.3,
-                      focus={"lead_id": lead_id})
+                      focus={"lead_id": lead_id, "lead_list": False})
 
 
 LEAD_LIST_SIZE = 8
@@ -112,7 +112,7 @@ def _lead_list(ctx: ToolContext, owner: User | None = None, only: ListFilter = L
                 for _, lead in top]
     return ToolOutput(text="\n".join(lines), data={"leads": [{"lead_id": lead.id, "intent": score.score, "tier": score.tier}
                                                              for score, lead in top]},
-                      evidence=evidence, confidence=0.8)
+                      evidence=evidence, confidence=0.8, focus={"lead_list": True})  # "李娜的呢": her list
 
 
 def _open_leads(ctx: ToolContext, owner: User | None, only: ListFilter) -> list[Lead]:

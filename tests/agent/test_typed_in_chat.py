@@ -239,3 +239,10 @@ def test_a_colleague_offered_right_after_who_should_take_a_lead_is_the_same_lead
     assert first.tools[0]["name"] == "lead_routing"
     lead = first.tools[0]["args"].get("lead_id") or second.tools[0]["args"]["lead_id"]
     assert second.tools == [{"name": "lead_routing", "args": {"mode": "who", "lead_id": lead}}]
+
+
+@pytest.mark.parametrize(("login", "refused"), [("zhangwei", True), ("chenjing", False)])
+def test_a_colleagues_name_right_after_a_lead_list_is_her_list_refused_to_a_rep(demo_session, login, refused):
+    _mine, hers = _ask(demo_session, login, "我手上最热的几条线索" if login == "zhangwei" else "我们组最热的几条线索", "李娜的呢")
+    assert hers.tools == [{"name": "lead_lookup", "args": {"query": "李娜的呢", "list": True, "owner": "lina"}}]
+    assert hers.refused is refused and "李娜" in hers.answer
