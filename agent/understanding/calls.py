@@ -172,7 +172,8 @@ def slot_factors(t: Turn, top: str | None = None, *, kpi_likely: bool = True) ->
                  _decision_kind_factors(t)):
         for intent, factor in part.items():
             factors[intent] = factors.get(intent, 1.0) * factor
-    decides = APPROVE_CUE.search(t.question) or OVERRIDE_CUE.search(t.question)  # "702那个石家庄卓越的 通过": its review
+    # "702那个石家庄卓越的 通过": its review; "上海卓越口腔那条 采纳": its suggestion — not the lead itself
+    decides = APPROVE_CUE.search(t.question) or OVERRIDE_CUE.search(t.question) or DECISION_VERB.search(t.question)
     if not decides and (t.lead_ref or (top not in LEAD_INTENTS and t.names_something and t.names_visible_lead)):
         factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
         factors["kpi"] = 0.3
@@ -410,7 +411,7 @@ def _decision_kind_factors(t: Turn) -> dict[str, float]:
     if not DECISION_VERB.search(t.question):
         return _decision_named_by_kind(t.question) if ADOPT_WORDS.search(t.question) and not t.slots.numbers else {}
     if not t.slots.numbers:
-        return _decision_named_by_kind(t.question) or _decision_in_topic(t)
+        return _decision_named_by_kind(t.question) or _decision_in_topic(t) or _decision_of_the_customer(t)
     if t.slots.ids or len(t.slots.numbers) != 1:
         return {}
     kind = t.focus.get("topic") if t.focus.get("topic") in DECISION_INTENTS else _kind_with_id(t, t.slots.numbers[0])
@@ -435,12 +436,27 @@ def _decision_named_by_kind(question: str) -> dict[str, float]:
                         question)
 
 
+def _decision_of_the_customer(t: Turn) -> dict[str, float]:
+    """"上海卓越口腔那条 采纳" with nothing listed before: the kind of open record (suggestion or alert)
+    the named customer has — only one kind — decided by the verb, rather than the customer's lead."""
+    if t.named_lead is None:
+        return {}
+    from agent.understanding.open_items import named_records
+
+    kinds = [kind for kind, record in (("suggestions", "suggestion"), ("alerts", "alert"))
+             if named_records(t.ctx, t.question, record)]
+    if len(kinds) != 1:
+        return {}
+    return {intent: factor * 2 if factor > 1 else factor for intent, factor in _decision_of(kinds[0], t.question).items()}
+
+
 def _decision_of(kind: str | None, question: str) -> dict[str, float]:
     """Adopting or dismissing (by the verb) a record of ``kind``; nothing for another kind."""
     if kind not in DECISION_INTENTS:
         return {}
     adopt, dismiss = DECISION_INTENTS[kind]
-    return {dismiss: 3.0} if DISMISS_VERB.search(question) else {adopt: 3.0}
+    # a decision verb is no question about the customer's lead ("上海卓越口腔那条 采纳" after the suggestions)
+    return ({dismiss: 3.0} if DISMISS_VERB.search(question) else {adopt: 3.0}) | {"lead_status": 0.5, "journey": 0.5}
 
 
 def _kind_with_id(t: Turn, number: int) -> str | None:

@@ -246,3 +246,15 @@ def test_a_colleagues_name_right_after_a_lead_list_is_her_list_refused_to_a_rep(
     _mine, hers = _ask(demo_session, login, "我手上最热的几条线索" if login == "zhangwei" else "我们组最热的几条线索", "李娜的呢")
     assert hers.tools == [{"name": "lead_lookup", "args": {"query": "李娜的呢", "list": True, "owner": "lina"}}]
     assert hers.refused is refused and "李娜" in hers.answer
+
+
+def test_a_customer_named_with_adopt_is_its_suggestion_with_or_without_the_list_before(demo_session):
+    from crm.models import AISuggestion
+
+    alone = planned_call(demo_session, "zhangwei", "上海卓越口腔那条 采纳")
+    assert alone[0] == "suggestions" and alone[1]["action"] == "adopt"
+    suggestion = demo_session.get(AISuggestion, alone[1]["suggestion_id"])
+    assert suggestion.user_id == get_user(demo_session, "zhangwei").id and suggestion.status == "shown"
+    _listed, adopted = _ask(demo_session, "zhangwei", "我的建议", "上海卓越口腔那条 采纳")
+    assert adopted.tools == [{"name": "suggestions", "args": {"action": "adopt", "suggestion_id": suggestion.id}}]
+    assert planned_call(demo_session, "zhangwei", "上海卓越口腔的线索怎么样了")[0] == "lead_lookup"
