@@ -347,7 +347,11 @@ def another_account_of_the_handover(turn) -> tuple[str, dict[str, Any]] | None:
 def another_rep_for_the_lead(turn) -> tuple[str, dict[str, Any]] | None:
     """"徐丽一直在跟这家 给她不行吗" / "what about Emily?" right after who should take a lead: the same lead's
     candidates again (the named rep among them, with her fit)."""
+    from agent.understanding.calls import APPROVE_CUE, OVERRIDE_CUE
+
     q, focus = turn.question.strip(), turn.focus
+    if OVERRIDE_CUE.search(q) or APPROVE_CUE.search(q):
+        return None  # "改派给梁晓东 他是这个客户的负责人": a decision, not another look at the candidates
     if focus.get("topic") == "lead_routing" and focus.get("lead_id") and "lead_routing" in turn.tools and len(q) <= 40 \
             and turn.slots.reps and re.search(r"给(她|他|[\u4e00-\u9fff]{2,3})|交给|让.{1,4}跟|呢|(?<![a-z])(what about|how about|"
                                                r"instead|give it to)(?![a-z])", q, re.I):
