@@ -83,3 +83,32 @@ def intel_session(demo_engine):
     finally:
         session.rollback()
         session.close()
+
+
+@pytest.fixture
+def coaching_session(demo_engine):
+    """The demo company with its call metrics computed (profiles and drills are made from them); rolled back."""
+    from crm.db import session_factory
+    from tools.calls import recompute_call_metrics
+
+    session = session_factory(demo_engine)()
+    recompute_call_metrics(session)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def pending_in_region_of(session, manager: str):
+    """The first routing decision with a proposed rep waiting for review in ``manager``'s region, or None."""
+    from sqlalchemy import select
+
+    from crm.models import Account, Lead, RoutingDecision
+
+    region = get_user(session, manager).team.region_id
+    return session.scalars(select(RoutingDecision).join(Lead, Lead.id == RoutingDecision.lead_id)
+                           .join(Account, Account.id == Lead.account_id)
+                           .where(RoutingDecision.status == "pending_review", Account.region_id == region,
+                                  RoutingDecision.rep_id.is_not(None))
+                           .order_by(RoutingDecision.id)).first()

@@ -10,10 +10,8 @@ from langchain_core.messages import HumanMessage
 from agent.planners import OfflinePlanner, route_intent
 from agent.service import Copilot
 from agent.tools import REGISTRY, run_tool
-from crm.db import session_factory
 from evals.scripted_llm import ScriptedServer, text_reply, tool_call_reply
 from tests.agent.conftest import noon_ctx
-from tools.calls import recompute_call_metrics
 
 
 @pytest.mark.parametrize("question, intent", [
@@ -28,17 +26,6 @@ from tools.calls import recompute_call_metrics
 ])
 def test_coaching_questions_route_in_both_languages_and_other_routes_stay(question, intent):
     assert route_intent(question) == intent
-
-
-@pytest.fixture
-def coaching_session(demo_engine):
-    session = session_factory(demo_engine)()
-    recompute_call_metrics(session)
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
 
 
 _ctx = noon_ctx

@@ -14,7 +14,7 @@ from agent.tools import run_tool
 from crm.access import get_user
 from crm.models import Alert, AuditLog, Lead, RoutingDecision, User
 from evals.demo import NOON
-from tests.agent.conftest import noon_ctx, planned_call
+from tests.agent.conftest import noon_ctx, pending_in_region_of, planned_call
 from tools.context import ToolContext
 
 
@@ -144,21 +144,10 @@ def test_review_queue_questions_are_routed_in_both_languages(demo_session, quest
     assert planned_call(demo_session, "chenjing", question) == call
 
 
-def _pending_in_region_of(session, manager: str) -> RoutingDecision:
-    from crm.models import Account
-
-    region = get_user(session, manager).team.region_id
-    return session.scalars(select(RoutingDecision).join(Lead, Lead.id == RoutingDecision.lead_id)
-                           .join(Account, Account.id == Lead.account_id)
-                           .where(RoutingDecision.status == "pending_review", Account.region_id == region,
-                                  RoutingDecision.rep_id.is_not(None))
-                           .order_by(RoutingDecision.id)).first()
-
-
 def test_a_manager_lists_the_queue_and_approves_from_the_chat_and_a_rep_cannot(intel_session):
     pending = [d for d in intel_session.scalars(select(RoutingDecision).where(RoutingDecision.status == "pending_review"))]
-    manager = next(m for m in ("chenjing", "huanglei", "zhaomin") if _pending_in_region_of(intel_session, m))
-    d = _pending_in_region_of(intel_session, manager)
+    manager = next(m for m in ("chenjing", "huanglei", "zhaomin") if pending_in_region_of(intel_session, m))
+    d = pending_in_region_of(intel_session, manager)
     listed = run_tool("review_queue", {"action": "list"}, _ctx(intel_session, manager))
     assert f"#{d.id} " in listed.text and len(pending) >= 1
     refused = run_tool("review_queue", {"action": "approve", "decision_id": d.id}, _ctx(intel_session, "zhangwei"))
@@ -170,8 +159,8 @@ def test_a_manager_lists_the_queue_and_approves_from_the_chat_and_a_rep_cannot(i
 
 
 def test_an_override_from_the_chat_names_the_rep_by_name_and_records_who_decided(intel_session):
-    manager = next(m for m in ("chenjing", "huanglei", "zhaomin") if _pending_in_region_of(intel_session, m))
-    d = _pending_in_region_of(intel_session, manager)
+    manager = next(m for m in ("chenjing", "huanglei", "zhaomin") if pending_in_region_of(intel_session, m))
+    d = pending_in_region_of(intel_session, manager)
     other = intel_session.scalar(select(User).where(User.team_id == get_user(intel_session, manager).team_id,
                                                     User.role == "rep", User.id != d.rep_id, User.left_at.is_(None),
                                                     User.away_until.is_(None)).order_by(User.id))

@@ -13,8 +13,8 @@ from agent.planners import OfflinePlanner, without_injection
 from agent.service import Copilot
 from agent.tools import run_tool
 from crm.access import get_user
-from crm.models import Account, DrillAssignment, Lead, RoutingDecision
-from tests.agent.conftest import noon_ctx, planned_call
+from crm.models import DrillAssignment, Lead, RoutingDecision
+from tests.agent.conftest import noon_ctx, pending_in_region_of, planned_call
 
 
 def _ask(session, login: str, *questions: str, language: str = "zh"):
@@ -25,18 +25,9 @@ def _ask(session, login: str, *questions: str, language: str = "zh"):
     return [copilot.ask(ctx, q, thread_id="t") for q in questions]
 
 
-def _waiting_in_region_of(session, manager: str) -> RoutingDecision:
-    region = get_user(session, manager).team.region_id
-    return session.scalars(select(RoutingDecision).join(Lead, Lead.id == RoutingDecision.lead_id)
-                           .join(Account, Account.id == Lead.account_id)
-                           .where(RoutingDecision.status == "pending_review", Account.region_id == region,
-                                  RoutingDecision.rep_id.is_not(None))
-                           .order_by(RoutingDecision.id)).first()
-
-
 def test_approving_by_the_leads_number_approves_its_waiting_decision(intel_session):
-    manager = next(m for m in ("chenjing", "huanglei", "zhaomin", "zhouqiang") if _waiting_in_region_of(intel_session, m))
-    d = _waiting_in_region_of(intel_session, manager)
+    manager = next(m for m in ("chenjing", "huanglei", "zhaomin", "zhouqiang") if pending_in_region_of(intel_session, m))
+    d = pending_in_region_of(intel_session, manager)
     call = planned_call(intel_session, manager, f"线索{d.lead_id}的分配我同意 帮我点下批准")
     assert call == ("review_queue", {"action": "approve", "lead_id": d.lead_id})
     done = run_tool(*call, noon_ctx(intel_session, manager))
@@ -181,21 +172,6 @@ def test_words_between_an_account_and_its_product_are_filler_not_a_mismatch(demo
     assert found and {m.account for m in found} == {"西安优诺新能源装备股份有限公司"}
     found = find_leads(ctx=noon_ctx(demo_session, "huming"), query="南宁电力那俩大单 风电变流器跟储能运维的 现在啥进度", limit=5)
     assert found and {m.account for m in found} == {"南宁电力集团设备处"}
-
-
-@pytest.fixture
-def coaching_session(demo_engine):
-    """The demo company with its call metrics computed (drills are suggested from them); rolled back."""
-    from crm.db import session_factory
-    from tools.calls import recompute_call_metrics
-
-    session = session_factory(demo_engine)()
-    recompute_call_metrics(session)
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
 
 
 def test_the_first_drill_just_suggested_is_assigned_by_its_place(coaching_session):
