@@ -47,8 +47,10 @@ def run_tools(state: CopilotState, runtime: Runtime[Context]) -> dict:
             result = run_tool(call["name"], call.get("args") or {}, ctx)
         focus.update(result.focus)
         shown.append(([e.to_json() for e in result.evidence], result.data))
-        if not result.error:
-            focus["topic"] = call["name"]  # what a bare follow-up ("那本季度呢?") refers to
+        if not result.error or result.focus:
+            # what a bare follow-up ("那本季度呢?") refers to — also after a refusal that leaves something to
+            # refer to (a rep refused the team's figure: "那我自己的呢" is the rep's own)
+            focus["topic"] = call["name"]
         artifact = {
             "evidence": [e.to_json() for e in result.evidence],
             "confidence": result.confidence,

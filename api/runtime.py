@@ -94,10 +94,13 @@ class Runtime:
                 from knowledge.dictionary import dictionary
 
                 dictionary()  # the offline query translation (CC-CEDICT, ~1 s to parse)
-            if self.settings.llm_base_url is None:  # the offline planner's intent encoder
+            if self.settings.llm_base_url is None:  # the offline planner's intent encoder and typing-slip vocabulary
                 from agent.planners import route_intent
+                from agent.understanding.typos import vocabulary
 
                 route_intent("warm up")
+                with self.session_factory() as session:
+                    vocabulary(session)  # every account's name: built once, not on the first question
             from tools.kpi.service import warm_chart_renderer
 
             warm_chart_renderer()  # matplotlib and its CJK font, before the first chart answer

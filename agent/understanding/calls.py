@@ -62,8 +62,12 @@ class Turn:
             return f"lead {self.slots.ids['lead']}"
         if self.slots.ids or not (LEAD_CUE.search(self.question) or len(self.question.strip()) <= 12):
             return None
-        bare = [n for n in self.slots.numbers if 10 <= n < 100000 and not 1990 <= n <= 2100]  # not a year
-        return f"lead {bare[0]}" if bare else None
+        return f"lead {self.lead_numbers[0]}" if self.lead_numbers else None
+
+    @property
+    def lead_numbers(self) -> list[int]:
+        """The bare numbers that could be a lead's id: not a year, not a single digit."""
+        return [n for n in self.slots.numbers if 10 <= n < 100000 and not 1990 <= n <= 2100]
 
     @property
     def focus_lead(self) -> int | None:
@@ -802,9 +806,9 @@ def _lead_of_a_decision(t: Turn) -> int | None:
     that none waits."""
     if "lead" in t.slots.ids:
         return t.slots.ids["lead"]
-    bare = [n for n in t.slots.numbers if 10 <= n < 100000 and not 1990 <= n <= 2100]
-    if bare and not t.slots.ids:
-        return bare[0]
+    number = _a_lead_number(t)
+    if number is not None:
+        return number
     return t.named_lead.lead_id if t.named_lead is not None else None
 
 
@@ -815,7 +819,7 @@ def _a_lead_number(t: Turn) -> int | None:
     if t.slots.ids:
         return None
     pointed = [int(n) for n in re.findall(r"(?<!\d)(\d{2,5})(?=那条|这条|那个|这个|号线索)", t.question)]  # "1999那条": not a year
-    bare = pointed or [n for n in t.slots.numbers if 10 <= n < 100000 and not 1990 <= n <= 2100]
+    bare = pointed or t.lead_numbers
     return bare[0] if len(bare) == 1 and t.ctx.session.get(Lead, bare[0]) is not None else None
 
 
