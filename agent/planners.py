@@ -112,7 +112,9 @@ INJECTION = re.compile(
     r"\b(admin|developer|debug|god)\s+mode\b|#{2,}\s*\w+\s*#{2,}|\bsystem\s+override\b|"
     r"\byou\s*(?:'re|\s+are)\s+(an?\s+|the\s+)?(admin|administrator|root|superuser|manager)(\s+now)?\b|"
     r"[【\[][^】\]]{0,12}(模式|mode|权限|admin)[^】\]]{0,12}[】\]]|\b(scope|role|权限|user)\s*[=:：]\s*[\w\u4e00-\u9fff]+|"
-    r"^\s*system\s*[:：]|(已经|刚)?(给我)?开(了|通了)?(临时)?(的)?(管理员|admin|超管)(的)?(权限|身份)", re.I)
+    r"^\s*system\s*[:：]|(已经|刚)?(给我)?开(了|通了)?(临时)?(的)?(管理员|admin|超管)(的)?(权限|身份)|"
+    r"(系统提示|系统消息|系统通知)\s*[:：][^。.!！]*[。.!！]?|(当前)?(用户)?权限已(经)?(升级|提升|开放)(为|成|到)?[^。.!！,，]*[。.!！,，]?|"
+    r"\byou(\s+are|'re)\s+(now\s+)?(DAN|in\s+(debug|developer|god)\s+mode)\b[^.!]*[.!]?|你现在是\s*DAN|没有任何限制", re.I)
 
 
 def without_injection(question: str) -> str:
@@ -302,6 +304,48 @@ def the_call_compared(turn) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+#: a conversation metric named right after a debrief ("打断客户几次", "他痛点后停顿几秒", "talk ratio?"): the same call
+CALL_METRIC = re.compile(r"停顿|打断|抢话|插话|为什么|why|提问|问题数|说话占比|谈话占比|讲话占比|talk\s*(ratio|share|time)|独白|monolog|"
+                         r"interrupt|pause|耐心|开放式|open(-ended)? question|客户.{0,4}(说|讲)了多久", re.I)
+#: ... unless it asks for the metric over many calls (a KPI)
+MANY_CALLS = re.compile(r"平均|均值|每个人|每人|各位|本月|这个月|上个月|本季度|今年|趋势|走势|整体|all calls|average|\bavg\b|"
+                        r"this (month|quarter|year)|last (month|quarter)|trend|每通|所有通话", re.I)
+
+
+def metric_of_the_call(turn) -> tuple[str, dict[str, Any]] | None:
+    """A conversation metric asked about right after a debrief is about that call (its debrief shows
+    every metric against the rep's average and the team's top quartile), not the metric's KPI."""
+    q, focus = turn.question.strip(), turn.focus
+    if (focus.get("topic") == "call_debrief" and focus.get("call_id") and "call_debrief" in turn.tools and len(q) <= 30
+            and CALL_METRIC.search(q) and not MANY_CALLS.search(q) and not PRACTISE_NEXT.search(q)
+            and not any(u.id != turn.ctx.user.id and u.login != focus.get("rep") for u in turn.slots.reps)):
+        return "call_debrief", {"call_id": focus["call_id"]}
+    return None
+
+
+#: the call before the one just debriefed: "那上一通呢", "the one before"
+CALL_BEFORE = re.compile(r"^(那|那么)?(再)?(上一通|上一个电话|上一次|上一通电话|前一通|之前那通|再往前)|"
+                         r"(the )?(one|call) before( that)?|previous (one|call)", re.I)
+
+
+def the_call_before(turn) -> tuple[str, dict[str, Any]] | None:
+    """"那上一通呢" right after a debrief: the same rep's call before it (the tool checks access)."""
+    from sqlalchemy import select
+
+    from crm.models import Call
+
+    q, focus = turn.question.strip(), turn.focus
+    if focus.get("topic") != "call_debrief" or not focus.get("call_id") or "call_debrief" not in turn.tools \
+            or len(q) > 20 or not CALL_BEFORE.search(q):
+        return None
+    this = turn.ctx.session.get(Call, focus["call_id"])
+    if this is None:
+        return None
+    before = turn.ctx.session.scalar(select(Call.id).where(Call.rep_id == this.rep_id, Call.started_at < this.started_at)
+                                     .order_by(Call.started_at.desc()).limit(1))
+    return ("call_debrief", {"call_id": before}) if before else None
+
+
 def journey_for_another_period(turn) -> tuple[str, dict[str, Any]] | None:
     """"only the last 30 days" / "只看今年" after a journey: the same account's journey for that period."""
     from datetime import date
@@ -427,10 +471,10 @@ REFERS = re.compile(r"它|这条|这个|这家|该线索|该客户|(?<![a-z])(it
 
 def creative_request(turn) -> bool:
     """"write me a haiku about closing deals", "讲个销售段子": writing to order, whatever its topic, is
-    not something the data or the playbooks answer."""
-    from agent.understanding.calls import CREATIVE_CUE
+    not something the data or the playbooks answer; nor is which stocks to buy."""
+    from agent.understanding.calls import CREATIVE_CUE, OFF_TOPIC_CUE
 
-    return bool(CREATIVE_CUE.search(turn.question)) and not names_data(turn)
+    return bool(CREATIVE_CUE.search(turn.question) or OFF_TOPIC_CUE.search(turn.question)) and not names_data(turn)
 
 
 def refers_to_the_lead(turn) -> bool:
@@ -454,6 +498,7 @@ def names_another_kind(question: str, kind: str) -> bool:
 
 #: the follow-up rules, tried in order: the first that fits the turn builds its call
 FOLLOW_UPS = (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, call_of_another_rep, the_call_compared,
+              metric_of_the_call, the_call_before,
               journey_for_another_period, why_of_the_routing, why_of_an_alert, another_account_of_the_handover,
               another_rep_for_the_lead, another_leaving_rep, leads_of_another_rep, same_assignment_for_another_rep,
               narrower_search)
@@ -548,7 +593,8 @@ class OfflinePlanner:
     @staticmethod
     def command(turn) -> tuple[str, dict[str, Any]] | None:
         call = exact_command(turn.question)
-        if call is None and "practice" in turn.tools and PRACTICE_START.search(turn.question):
+        for_another = any(u.id != turn.ctx.user.id for u in turn.slots.reps)  # "给杨勇开个练习": an assignment, not my practice
+        if call is None and "practice" in turn.tools and PRACTICE_START.search(turn.question) and not for_another:
             phrase = practice_request(turn.question, turn.ctx)  # "开始练习 <a scenario's name>", whatever words the name has
             if phrase:
                 from tools.practice.scenario import find_scenario
@@ -745,22 +791,41 @@ AGGREGATE_CUE = re.compile(r"平均|均值|各|按|趋势|走势|区|团队|行�
 
 KPI_FOLLOW_UP = re.compile(r"^(那|那么|and|what about|how about|same for|now)\b|^(那|那么)|呢[??]?$|按.{1,6}(分|看)?呢?|"
                            r"^(by|per|for) |\bbreak (it |that |this )?down\b|\bsplit (it |that )?by\b|拆开|拆分|分开看|"
-                           r"\bby (rep|region|industry|source|month|week|quarter|team)|华东|华南|华北|西部|east|south|north|west", re.I)
+                           r"\bby (rep|region|industry|source|month|week|quarter|team)|华东|华南|华北|西部|east|south|north|west|"
+                           r"^(换成|改成|换到|改到|换个|只看|仅看|单看|就看|只要|光看)|^(only|just|switch to|change (it )?to)\b|"
+                           r"^分(行业|区域|区|团队|组|人|月|季度|来源|销售)|每个人|每人|各人|各位|"
+                           r"(加上|再加|添上|还有)\s*\S{1,8}$|^(add|plus|also)\b|去年同期|同比|环比")
+#: a ranking of the last answer's rows: "后五呢", "倒数三个是谁", "最差的两个", "哪个行业最长", "bottom 5?"
+KPI_RANKING = re.compile(r"^(前|后|倒数|末尾|排名前|排名后)\s*(\d+|十|[一二两三四五六七八九])|最(高|低|好|差|长|短|多|少|快|慢|强|弱)|"
+                         r"哪(个|些|一)(行业|区域|区|组|团队|月|来源|销售|人)|谁最|^(top|bottom)\s*(\d+|one|two|three|four|five|ten)\b|"
+                         r"\b(highest|lowest|best|worst|longest|shortest)\b", re.I)
 
 
 def _kpi_follow_up(question: str) -> bool:
-    """A short question that only changes the previous KPI's period, breakdown or filter."""
+    """A short question that only changes the previous KPI's period, breakdown, filter or ranking."""
     from datetime import date
 
     from tools.kpi.parser import parse_period
 
     q = question.strip()
-    if len(q) > 40 or not KPI_FOLLOW_UP.search(q):
+    if len(q) > 40:
+        return False
+    if len(q) <= 16 and KPI_RANKING.search(q):
+        return True
+    if not KPI_FOLLOW_UP.search(q):
         return False
     period, compare = parse_period(q, date.today())
     return bool(period or compare or re.search(r"按|各|分|\bby\b|\bper\b|华东|华南|华北|西部|east|south|north|west|"
-                                              r"团队|区域|行业|team|region|industry|rep|销售|"
-                                              r"我自己|自己的|我的|\bmine\b|\bmy own\b", q, re.I))
+                                              r"团队|区域|行业|team|region|industry|rep|销售|每个人|每人|各人|只看|仅看|单看|就看|"
+                                              r"光看|只要|\bonly\b|\bjust\b|加上|再加|添上|还有|\badd\b|\bplus\b|\balso\b|"
+                                              r"我自己|自己的|我的|\bmine\b|\bmy own\b", q, re.I)
+                or _names_a_filter(q))
+
+
+def _names_a_filter(question: str) -> bool:
+    """"只看制造业", "医疗那块": an industry the KPI can be filtered by."""
+    return bool(re.search(r"医疗|医院|制造|工厂|能源|储能|新能源|政府|政务|软件|saas|healthcare|manufactur|energy|government|software",
+                          question, re.I))
 
 
 def _last_human(state: CopilotState) -> str:

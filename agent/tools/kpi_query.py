@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 from typing import Any
@@ -82,13 +83,29 @@ def _follow_up_spec(ctx: ToolContext, question: str, base_spec: dict[str, Any]):
         base.compare = compare
     if new.dimensions:
         base.dimensions = new.dimensions
-    for key, values in new.filters.items():
-        base.filters[key] = values
+    if ADDS.search(question) and new.filters.get("rep"):
+        _add_reps(base, new.filters["rep"])  # "再加上刘洋" after "张伟和李娜对比": one table of the three
+    else:
+        for key, values in new.filters.items():
+            base.filters[key] = values
     if new.compare_filters:
         base.compare_filters = new.compare_filters
     if new.top_n:
         base.top_n, base.order = new.top_n, new.order
     return base
+
+
+#: a follow-up that adds people to the comparison rather than replacing them
+ADDS = re.compile(r"加上|再加|添上|还有|\b(add|plus|also)\b", re.I)
+
+
+def _add_reps(spec, reps: list[str]) -> None:
+    """The reps already compared (the filter and the "vs" side) and the new ones, as one table by rep."""
+    shown = list(spec.filters.get("rep") or []) + list((spec.compare_filters or {}).get("rep") or [])
+    spec.filters["rep"] = list(dict.fromkeys(shown + list(reps)))
+    spec.compare_filters = None
+    if "rep" not in spec.dimensions:
+        spec.dimensions = [*spec.dimensions, "rep"]
 
 
 SPEC = ToolSpec(

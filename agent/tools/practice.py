@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from agent.practice import end_session, rep_turn, start_session
 from agent.tools.base import ToolOutput, ToolSpec
@@ -120,9 +122,9 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
         return ToolOutput(text=ctx.t("要布置给哪位销售?例如“给胡明安排政府招标的模拟练习,这周做完”。",
                                      "Which rep? E.g. “assign Emily the SaaS renewal role-play twice by Friday”."), error="input")
     who = resolve_rep(ctx, rep)  # a rep outside the asker's team is refused before anything is asked about the scenario
-    drill = drill_named(ctx, phrase) if code is None else None  # "痛点后停顿的练习": a catalogue drill, not a role-play
-    if code is None and drill is None:
-        return _scenario_choices(ctx, phrase or None)
+    drill = _drill_meant(ctx, who, phrase) if code is None else None
+    if isinstance(drill, ToolOutput):
+        return drill
     try:
         due_date = date.fromisoformat(due) if due else None
     except ValueError:
@@ -132,6 +134,34 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
                                                 times=times or 1).to_json(), "")
     out = assign_scenario(ctx, code, who.login, due_date, times or 1)
     return _assigned(ctx, who, out, ctx.t(f"(场景:{out['scenario_title']})", f" (scenario: {out['scenario_title']})"))
+
+
+#: a drill named by what it is for, not by its title: "对应的", "合适的", "the matching one"
+FITTING = re.compile(r"\s*((对应|相应|合适|适合|匹配|针对性?)(的|他的|她的)?|那个|这个|"
+                     r"(the )?(matching|right|fitting|corresponding|relevant)( one)?|that|this|one|个|一个|练|drill|练习|[\s,，。.]+)*\s*",
+                     re.I)
+
+
+def _drill_meant(ctx: ToolContext, who, phrase: str):
+    """The catalogue drill the phrase names ("痛点后停顿的练习"), or the one the rep's largest gap calls for
+    ("给她布置个对应的drill"); else what to say: the scenarios to choose from, or that no drill fits."""
+    drill = drill_named(ctx, phrase)
+    if drill is None and FITTING.fullmatch(phrase or ""):
+        drill = _fitting_drill(ctx, who)
+        if drill is None:
+            return ToolOutput(text=ctx.t(f"{who.name}各维度都已达到前四分之一水平,没有对应的练习可布置;请说出练习名称。",
+                                         f"{person_name(who, 'en')} is at or above the top quartile everywhere: no drill fits; "
+                                         "name the drill to assign."), error="input")
+    return drill if drill is not None else _scenario_choices(ctx, phrase or None)
+
+
+def _fitting_drill(ctx: ToolContext, who):
+    """The drill of the rep's largest gap this week (``list_drills``' first task), or None."""
+    from crm.models import Drill
+    from tools.drills import list_drills
+
+    tasks = list_drills(ctx=ctx, rep_login=who.login, with_links=False).tasks
+    return ctx.session.scalar(select(Drill).where(Drill.code == tasks[0]["code"])) if tasks else None
 
 
 def _assigned(ctx: ToolContext, who, out: dict[str, Any], scene: str) -> ToolOutput:

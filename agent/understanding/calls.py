@@ -399,6 +399,9 @@ def _names_data(t: Turn) -> bool:
 
 CREATIVE_CUE = re.compile(r"写(一|几)?(首|篇|段|个)?(诗|歌|词|作文|小说|故事|段子|笑话|对联|藏头诗)|讲个?(笑话|故事|段子)|"
                           r"(?<![a-z])(haiku|poem|limerick|sonnet|song lyrics|lyrics|short story|tell me a joke|a joke|rap)(?![a-z])", re.I)
+#: personal investing is not sales work, whatever the industry it names ("推荐几只新能源股票", "which stocks should I buy")
+OFF_TOPIC_CUE = re.compile(r"股票|股价|炒股|买股|选股|基金|比特币|虚拟币|"
+                           r"(?<![a-z])(stocks?|shares to buy|bitcoin|crypto(currency)?|etfs?)(?![a-z])", re.I)
 DOMAIN_WORD = re.compile(r"线索|客户|意向|通话|电话|提醒|建议|指标|练习|旅程|分配|单子|"
                          r"(?<![a-z])(leads?|intent|customers?|accounts?|calls?|alerts?|suggestions?|kpis?|rate|journey|"
                          r"practi[sc]e|deals?|pipeline)(?![a-z])", re.I)
@@ -565,7 +568,9 @@ def names_something(question: str) -> bool:
 # -- leads ---------------------------------------------------------------------------------------
 
 ALL_REPS = re.compile(r"(所有|全部|每个|每位|全体)(的)?(销售|人|同事|rep)|所有人|全员|大家的|\b(all|every|each)\s+(the\s+)?reps?\b|"
-                      r"\beveryone'?s?\b|\ball\s+(the\s+)?leads\b", re.I)
+                      r"\beveryone'?s?\b|\b(all|every)\s+(the\s+)?(open\s+)?leads?\b|(所有|全部)(的)?(进行中的|在跟的|未成交的)?线索|"
+                      r"(华东|华南|华北|西部)(区|地区|大区)?(的)?(所有|全部)?(的)?线索|"
+                      r"\bleads?\s+(in|of|from)\s+(the\s+)?(east|south|north|west)(\s+china)?\b", re.I)
 
 
 def lead_owner(t: Turn) -> str | None:
@@ -709,13 +714,16 @@ def practice_start(t: Turn) -> Built:
 
     if PRACTICE_REPORT_CUE.search(t.question):  # results, not a new session
         return "practice", {"report_of": t.slots.reps[0].login if t.slots.reps else t.ctx.user.login}
+    for_another = any(u.id != t.ctx.user.id for u in t.slots.reps) and t.ctx.user.role != Role.REP
+    if for_another and re.search(r"给|让|帮|替|for|assign", t.question, re.I):
+        return practice_assign(t)  # "给杨勇开个练习 场景就…": the rep's practice, assigned — not the asker's own session
     phrase = scenario_phrase(t.question)
     return "practice", ({"scenario": phrase} if phrase else {})
 
 
 ASSIGN_WORDS = re.compile(
     r"(这|本|下)?(个)?(周|星期)[一二三四五六日天]|给|安排|布置|指派|分配|让|他|她|做完|完成|之前|以前|截止|这周|本周|下周|这个?星期|下个?星期|周[一二三四五六日天]|星期[一二三四五六日天]|月底|"
-    r"\d+\s*[次遍回]|[一二两三四五六七八九十]\s*[次遍回]|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}月\d{1,2}[日号]|一个|一下|个|的|吧|哈|前|"
+    r"\d+\s*[次遍回]|[一二两三四五六七八九十]\s*[次遍回]|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}月\d{1,2}[日号]?|\d{1,2}/\d{1,2}|(\d+|[一二两三四])\s*(天|周|个?星期)(内|之内|以内)?|一个|一下|个|的|吧|哈|前|"
     r"\b(assign(ed)?|give|have|get|make|schedule|to|the|a|an|by|before|due|this|next|week|end|of|on|him|her|them|please|pls|"
     r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun|"
     r"once|twice|thrice|\d+\s*(x|times)|x\s*\d+|do|does|finish|complete|sessions?|drills?)\b", re.I)

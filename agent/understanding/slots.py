@@ -93,20 +93,51 @@ def due_of(question: str, today: date) -> date | None:
     """"这周做完" → this Sunday; "下周五前" / "by next friday" → that day; "3天内" → today + 3;
     "月底" / "end of month" → the month's last day; an ISO or Chinese date as written."""
     low = question.lower()
-    m = re.search(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})月(\d{1,2})[日号]", low)
+    written = _written_date(low, today)
+    if written is not None:
+        return written
+    not_a_day = "(?![一二三四五六日天])"  # "两周" is two weeks, "周五" a weekday
+    m = re.search(rf"(\d+|[一二两三四五六七八九十])\s*(天|周{not_a_day}|个?星期{not_a_day}|个?礼拜{not_a_day})"
+                  r"(内|之内|以内|后|之后)?|(?:within|in) (\d+|one|two|three|four) (days?|weeks?)", low)
     if m:
-        if m.group(1):
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        d = date(today.year, int(m.group(4)), int(m.group(5)))
-        return d if d >= today else date(today.year + 1, d.month, d.day)
-    m = re.search(r"(\d+|[一二两三四五六七八九十])\s*天(内|之内|以内)|within (\d+) days|in (\d+) days", low)
-    if m:
-        n = m.group(1) or m.group(3) or m.group(4)
-        return today + timedelta(days=int(n) if n.isdigit() else ORDINALS_ZH[n])
+        n = m.group(1) or m.group(4)
+        count = int(n) if n.isdigit() else {"one": 1, "two": 2, "three": 3, "four": 4}.get(n) or ORDINALS_ZH[n]
+        weeks = bool(m.group(5) and m.group(5).startswith("week")) or (m.group(2) or "天") != "天"
+        return today + timedelta(days=count * (7 if weeks else 1))
     if re.search(r"月底|月末|end of (the )?month", low):
         nxt = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
         return nxt - timedelta(days=1)
     return _weekday_due(low, today)
+
+
+MONTHS_EN = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}
+
+
+def _written_date(low: str, today: date) -> date | None:
+    """A date as written: 2026-12-18, 12月18日 / 12月18号 / 12月18前, 12/18, Dec 18 (the next such day)."""
+    m = re.search(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", low)
+    if m:
+        return _valid(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    m = (re.search(r"(\d{1,2})月(\d{1,2})(?:[日号]|(?=\s*(?:前|之前|以前|截止|到期|$)))", low)
+         or re.search(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])", low))
+    if m:
+        month, day = int(m.group(1)), int(m.group(2))
+    else:
+        m = re.search(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b", low)
+        if not m:
+            return None
+        month, day = MONTHS_EN[m.group(1)], int(m.group(2))
+    d = _valid(today.year, month, day)
+    if d is None:
+        return None
+    return d if d >= today else _valid(today.year + 1, month, day)
+
+
+def _valid(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
 
 
 def _weekday_due(low: str, today: date) -> date | None:
@@ -165,11 +196,16 @@ def nicknamed(session: Session, question: str, team_id: int | None = None) -> li
     reps = [u for u in session.scalars(select(User).where(User.role == Role.REP)) if not u.name.isascii() and len(u.name) >= 2]
     for char, kind in chars:
         fits = [u for u in reps if u.name[0] == char or (kind == "either" and u.name[-1] == char)]
-        mine = [u for u in fits if team_id is not None and u.team_id == team_id]
-        for group in (fits, mine):
-            if len(group) == 1:
-                return group
+        one = _the_only_one(fits, team_id)
+        if one:
+            return one
     return []
+
+
+def _the_only_one(fits: list[Any], team_id: int | None) -> list[Any]:
+    """The one rep among ``fits``, else the one among them in the asker's team; [] when none is alone."""
+    mine = [u for u in fits if team_id is not None and u.team_id == team_id]
+    return next((group for group in (fits, mine) if len(group) == 1), [])
 
 
 def _first_and_given_names(session: Session) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:

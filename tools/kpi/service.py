@@ -117,6 +117,7 @@ class KpiAnswer:
         if "default_period" in self.notes:
             lines.append("(问题没有指定时间,按默认统计期计算)" if zh
                          else "(no period in the question: the metric's default period was used)")
+        lines += [f"({note})" for note in self.notes if note not in INTERNAL_NOTES]  # what the asker is not shown, said
         if self.chart and chart_path:
             lines.append(("图表:" if zh else "Chart: ") + self.chart)
         return lines
@@ -124,6 +125,10 @@ class KpiAnswer:
     def evidence(self) -> list[Evidence]:
         return [Evidence("metric", self.metric, _period_text(self.period, False), self.definition),
                 Evidence("query", self.metric, None, self.sql)]
+
+
+#: notes kept for the API and the eval, not sentences for the asker
+INTERNAL_NOTES = {"default_period", "linked_by_meaning", "unsure", "undefined"}
 
 
 def fmt_value(value: float | None, unit: str, delta: bool = False) -> str:
@@ -396,6 +401,32 @@ def _refuse_team_figures_to_a_rep(ctx: ToolContext, question: str, spec: QuerySp
         "or ask without the team or region to see yours (e.g. \"my 72-hour follow-up rate this month\")."))
 
 
+# the company's figures ("全国四个区赢单率排名", "win rate nationwide"), and every region's rows ("各区域赢单率")
+NATIONWIDE = re.compile(r"全国|全公司|[四4](个)?(大)?区|\b(nationwide|company[- ]wide|whole company|all four regions)\b", re.I)
+EVERY_REGION = re.compile(r"各(个)?(区域|大区|区)|(所有|全部|每个)(的)?(区域|大区|区)|\b(every|each|all( the)?) regions?\b|\bby region\b",
+                          re.I)
+
+
+def _refuse_the_company_to_a_manager(ctx: ToolContext, question: str) -> None:
+    """A manager sees their own region (other regions only as a comparison total). Asked for the
+    company's figures, they are told so and whom to ask — not given their own region's row as if it
+    were the company's ranking."""
+    if ctx.role != Role.MANAGER or not NATIONWIDE.search(question):
+        return
+    raise PermissionDenied(ctx.t(
+        "全国和全公司的数字由管理员查看,经理看自己区域的数字;需要全国数字请联系管理员。看本区域的:去掉“全国”再问。",
+        "Company-wide figures are for admins; managers see their own region. Ask an admin for the company's "
+        "figures, or ask without \"nationwide\" to see your region's."))
+
+
+def _own_region_only_note(ctx: ToolContext, question: str) -> list[str]:
+    """"各区域赢单率" from a manager: their region's row, and a line saying the other regions are not shown."""
+    if ctx.role != Role.MANAGER or not EVERY_REGION.search(question):
+        return []
+    return [ctx.t("只列出你所在区域;其他区域的数字由管理员查看(可以用“华东和华南对比”看对比总数)。",
+                  "Only your region is listed; other regions' figures are for admins (\"East vs South\" gives a comparison total).")]
+
+
 def _visible_regions_and_teams(ctx: ToolContext) -> tuple[set, set]:
     """The regions and teams the asker sees: their scope's, plus their own team and its region
     (a rep's own team and region narrow nothing they may not see)."""
@@ -490,7 +521,8 @@ def answer_question(*, ctx: ToolContext, question: str, chart_path: Path | None 
     if parsed.spec is None:
         raise clarification(ctx, parsed)
     _refuse_team_figures_to_a_rep(ctx, question, parsed.spec)
-    return run_spec(ctx=ctx, spec=parsed.spec, chart_path=chart_path, notes=parsed.notes)
+    _refuse_the_company_to_a_manager(ctx, question)
+    return run_spec(ctx=ctx, spec=parsed.spec, chart_path=chart_path, notes=parsed.notes + _own_region_only_note(ctx, question))
 
 
 def _chart_fonts(plt) -> None:
