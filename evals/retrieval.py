@@ -9,8 +9,9 @@ Two case sets:
   questions written independently of the code, split once by a fixed hash of the question id
   into ``dev.jsonl`` (for choosing fusion weights) and ``test.jsonl`` (reported, never tuned
   on). These search both languages, as a rep's question does.
-- ``retrieval_corpus_b2/``: a second corpus written the same way by another writer (40 passages,
-  96 questions); all of it is dev (``corpus_b2_dev``): tuned on, never reported as held out.
+- ``retrieval_corpus_b2/``, ``retrieval_corpus_b3/``: further corpora written the same way by other writers
+  (40 passages each; 96 and 128 questions, b3 weighted to the cross-lingual directions); all of them is dev
+  (``corpus_b2_dev``, ``corpus_b3_dev``): tuned on, never reported as held out.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from typing import Any
 CASES_FILE = Path(__file__).with_name("retrieval.jsonl")
 CORPUS_DIR = Path(__file__).with_name("retrieval_corpus")
 CORPUS_B2_DIR = Path(__file__).with_name("retrieval_corpus_b2")
+CORPUS_B3_DIR = Path(__file__).with_name("retrieval_corpus_b3")
+#: the corpora that are dev as a whole, by their report name
+DEV_CORPORA = {"corpus_b2_dev": CORPUS_B2_DIR, "corpus_b3_dev": CORPUS_B3_DIR}
 
 
 def no_translation(query: str, language: str) -> str:
@@ -96,20 +100,21 @@ def run_corpus_eval(store, questions: list[dict[str, Any]], k: int = 3, translat
     return report
 
 
-def corpus_retrieval_report(store, corpus: Path = CORPUS_DIR, *, b2_store=None, splits: tuple[str, ...] = ("dev", "test"),
-                            b2: Path | None = CORPUS_B2_DIR) -> dict[str, Any]:
+def corpus_retrieval_report(store, corpus: Path = CORPUS_DIR, *, splits: tuple[str, ...] = ("dev", "test"),
+                            dev_corpora: dict[str, Path] | None = None) -> dict[str, Any]:
     """The held-out corpus indexed into ``store``; its ``splits`` (dev and test), with the offline translation
-    (offline default) and with no translation at all (the embedder and BM25 alone); then the whole
-    second corpus as ``corpus_b2_dev``, indexed into ``b2_store`` (by default a store beside
-    ``store`` with the same embedder, companion and translator). Failures are listed for dev only."""
+    (offline default) and with no translation at all (the embedder and BM25 alone); then each corpus that
+    is dev as a whole (``DEV_CORPORA`` by default: ``corpus_b2_dev``, ``corpus_b3_dev``), each indexed into
+    a store beside ``store`` with the same embedder, companion and translator. Failures are listed for dev only."""
     index_corpus(store, corpus)
     out: dict[str, Any] = {}
     for split in splits:
         out.update(_corpus_figures(store, corpus_split(corpus, split), f"corpus_{split}", with_failures=split == "dev"))
-    if b2 is not None and (Path(b2) / "questions.jsonl").exists():
-        b2_store = b2_store or _store_beside(store, "_b2")
-        index_corpus(b2_store, b2)
-        out.update(_corpus_figures(b2_store, load_jsonl(Path(b2) / "questions.jsonl"), "corpus_b2_dev", with_failures=True))
+    for name, folder in (DEV_CORPORA if dev_corpora is None else dev_corpora).items():
+        if (Path(folder) / "questions.jsonl").exists():
+            beside = dev_corpus_store(store, name)
+            index_corpus(beside, folder)
+            out.update(_corpus_figures(beside, load_jsonl(Path(folder) / "questions.jsonl"), name, with_failures=True))
     return out
 
 
@@ -120,9 +125,11 @@ def _corpus_figures(store, questions: list[dict[str, Any]], name: str, with_fail
             f"{name}_untranslated": {"recall_at_3": plain["recall_at_3"], "mrr": plain["mrr"]}}
 
 
-def _store_beside(store, suffix: str):
+def dev_corpus_store(store, name: str):
+    """A store beside ``store`` (same embedder, companion and translator) for the dev corpus ``name``."""
     from knowledge import KnowledgeStore
 
+    suffix = "_" + name.removeprefix("corpus_").removesuffix("_dev")
     return KnowledgeStore(store.home.with_name(store.home.name + suffix), embedder=store.embedder, companion=store.companion,
                           translate=store.translate)
 
