@@ -11,6 +11,9 @@ from agent.tools.base import (
     event_lines,
     resolve_lead,
 )
+from core.errors import PermissionDenied
+from crm.access import team_manager
+from crm.roles import Role
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.routing import (
@@ -25,7 +28,8 @@ class LeadRoutingArgs(BaseModel):
     query: str = Field("", description="the lead as the user named it (account or lead name, 'lead 638'); empty for 'this lead'")
     lead_id: int | None = Field(None, description="the lead id, when known from the question or the conversation")
     mode: str = Field("who", description="'who': who should take the lead (ranked reps with reasons); "
-                                         "'why': why the lead was routed where it was (the stored decision)")
+                                         "'why': why the lead was routed where it was (the stored decision); "
+                                         "'reassign': the asker wants the lead handed to someone (refused to reps)")
 
 
 REVIEW_REASON_LABELS = {"value": ("金额达到审核门槛({threshold:,} 元)", "value at or above the review threshold ({threshold:,} CNY)"),
@@ -42,14 +46,30 @@ def _review_reasons(ctx: ToolContext, codes: list[str]) -> str:
 
 
 def _lead_routing(*, ctx: ToolContext, query: str, lead_id: int | None, mode: str) -> ToolOutput:
-    if mode not in ("who", "why"):
-        return ToolOutput(text=ctx.t("mode 只能是 who 或 why。", "mode must be 'who' or 'why'."), error="input")
+    if mode not in ("who", "why", "reassign"):
+        return ToolOutput(text=ctx.t("mode 只能是 who、why 或 reassign。", "mode must be 'who', 'why' or 'reassign'."), error="input")
+    if mode == "reassign":
+        _refuse_a_reps_transfer(ctx)
+        mode = "who"  # a manager asking to hand a lead over sees who should take it (the review queue overrides)
     if lead_id is None:
         found = _lead_asked_about(ctx, query, mode)
         if isinstance(found, ToolOutput):
             return found
         lead_id = found
     return _why_routed(ctx, lead_id) if mode == "why" else _who_should_take(ctx, lead_id)
+
+
+def _refuse_a_reps_transfer(ctx: ToolContext) -> None:
+    """Leads are assigned by the routing engine and reassigned by managers: a rep asking to hand a lead
+    over (or to be given one) is told so, naming their manager."""
+    if ctx.role != Role.REP:
+        return
+    manager = team_manager(ctx.session, ctx.user.team_id)
+    name = (manager.name if ctx.language == "zh" else manager.name_en) if manager else None
+    raise PermissionDenied(ctx.t(
+        f"线索的分配和改派由经理决定,销售不能自己转出或领取线索;请联系你的经理{name or ''},说明原因。",
+        f"Leads are assigned by the routing engine and reassigned by managers; reps cannot hand a lead over or "
+        f"take one. Ask your manager{' ' + name if name else ''}, with the reason."))
 
 
 def _lead_asked_about(ctx: ToolContext, query: str, mode: str) -> int | ToolOutput:

@@ -924,9 +924,16 @@ def _waiting_decision_named(t: Turn) -> int | None:
 
 # -- routing, successor, KPI ----------------------------------------------------------------------------
 
+#: a lead handed to someone ("转给孙涛吧", "分给我吧", "reassign it to me"): only a manager reassigns
+TRANSFER_CUE = re.compile(r"转给|分给|转交|交给|让给|改派|改给|分我|"
+                          r"(?<![a-z])(reassign|transfer|hand (it )?over|give (it|this|that)( lead)? to)(?![a-z])", re.I)
+
+
 def _routing(mode: str) -> Callable[[Turn], Built]:
     def build(t: Turn) -> Built:
-        args: dict[str, Any] = {"mode": mode}
+        asks_transfer = (t.ctx.user.role == Role.REP and TRANSFER_CUE.search(t.question)
+                         and not re.search(r"为啥|为什么|怎么会|凭什么|\bwhy\b", t.question, re.I))
+        args: dict[str, Any] = {"mode": "reassign" if asks_transfer else mode}
         item = t.item("lead")
         if "lead" in t.slots.ids:
             args["lead_id"] = t.slots.ids["lead"]
