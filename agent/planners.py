@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 
 from agent.state import CopilotState
 from agent.tools import ToolSpec
+from agent.tools.kpi_query import ADDS  # "再加上刘洋": the KPI tool widens the comparison with these words
 from prompts import load as load_prompt
 from tools.context import ToolContext
 
@@ -817,15 +818,17 @@ def _kpi_follow_up(question: str) -> bool:
     period, compare = parse_period(q, date.today())
     return bool(period or compare or re.search(r"按|各|分|\bby\b|\bper\b|华东|华南|华北|西部|east|south|north|west|"
                                               r"团队|区域|行业|team|region|industry|rep|销售|每个人|每人|各人|只看|仅看|单看|就看|"
-                                              r"光看|只要|\bonly\b|\bjust\b|加上|再加|添上|还有|\badd\b|\bplus\b|\balso\b|"
+                                              r"光看|只要|\bonly\b|\bjust\b|"
                                               r"我自己|自己的|我的|\bmine\b|\bmy own\b", q, re.I)
-                or _names_a_filter(q))
+                or ADDS.search(q) or _names_a_filter(q))
 
 
 def _names_a_filter(question: str) -> bool:
-    """"只看制造业", "医疗那块": an industry the KPI can be filtered by."""
-    return bool(re.search(r"医疗|医院|制造|工厂|能源|储能|新能源|政府|政务|软件|saas|healthcare|manufactur|energy|government|software",
-                          question, re.I))
+    """"只看制造业", "医疗那块": an industry the KPI can be filtered by, in the KPI parser's own words."""
+    from tools.kpi.parser import INDUSTRIES
+
+    low = question.lower()
+    return any(word.lower() in low for words in INDUSTRIES.values() for word in words)
 
 
 def _last_human(state: CopilotState) -> str:
