@@ -179,7 +179,11 @@ def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = Non
 
 
 def _own_row_only(ctx: ToolContext, spec: QuerySpec) -> list[str]:
-    """A rep's breakdown by rep holds their own row only: say so, so it does not read as a ranking."""
+    """A rep's breakdown by rep holds their own row only, a manager's by region their region's: say so,
+    so it does not read as a ranking."""
+    if ctx.role == Role.MANAGER and "region" in spec.dimensions:
+        return [ctx.t("只列出你所在区域;其他区域的数字由管理员查看(可以用“华东和华南对比”看对比总数)。",
+                      "Only your region is listed; other regions' figures are for admins (\"East vs South\" gives a comparison total).")]
     if ctx.role != Role.REP or "rep" not in spec.dimensions:
         return []
     return [ctx.t("按销售拆分时你只能看到自己这一行;同事的数字和团队排名请问你的经理。",
@@ -401,10 +405,8 @@ def _refuse_team_figures_to_a_rep(ctx: ToolContext, question: str, spec: QuerySp
         "or ask without the team or region to see yours (e.g. \"my 72-hour follow-up rate this month\")."))
 
 
-# the company's figures ("全国四个区赢单率排名", "win rate nationwide"), and every region's rows ("各区域赢单率")
+# the company's figures ("全国四个区赢单率排名", "win rate nationwide")
 NATIONWIDE = re.compile(r"全国|全公司|[四4](个)?(大)?区|\b(nationwide|company[- ]wide|whole company|all four regions)\b", re.I)
-EVERY_REGION = re.compile(r"各(个)?(区域|大区|区)|(所有|全部|每个)(的)?(区域|大区|区)|\b(every|each|all( the)?) regions?\b|\bby region\b",
-                          re.I)
 
 
 def _refuse_the_company_to_a_manager(ctx: ToolContext, question: str) -> None:
@@ -417,14 +419,6 @@ def _refuse_the_company_to_a_manager(ctx: ToolContext, question: str) -> None:
         "全国和全公司的数字由管理员查看,经理看自己区域的数字;需要全国数字请联系管理员。看本区域的:去掉“全国”再问。",
         "Company-wide figures are for admins; managers see their own region. Ask an admin for the company's "
         "figures, or ask without \"nationwide\" to see your region's."))
-
-
-def _own_region_only_note(ctx: ToolContext, question: str) -> list[str]:
-    """"各区域赢单率" from a manager: their region's row, and a line saying the other regions are not shown."""
-    if ctx.role != Role.MANAGER or not EVERY_REGION.search(question):
-        return []
-    return [ctx.t("只列出你所在区域;其他区域的数字由管理员查看(可以用“华东和华南对比”看对比总数)。",
-                  "Only your region is listed; other regions' figures are for admins (\"East vs South\" gives a comparison total).")]
 
 
 def _visible_regions_and_teams(ctx: ToolContext) -> tuple[set, set]:
@@ -522,7 +516,7 @@ def answer_question(*, ctx: ToolContext, question: str, chart_path: Path | None 
         raise clarification(ctx, parsed)
     _refuse_team_figures_to_a_rep(ctx, question, parsed.spec)
     _refuse_the_company_to_a_manager(ctx, question)
-    return run_spec(ctx=ctx, spec=parsed.spec, chart_path=chart_path, notes=parsed.notes + _own_region_only_note(ctx, question))
+    return run_spec(ctx=ctx, spec=parsed.spec, chart_path=chart_path, notes=parsed.notes)
 
 
 def _chart_fonts(plt) -> None:
