@@ -18,6 +18,7 @@ from langgraph.runtime import Runtime
 from agent.context import Context
 from agent.state import CopilotState
 from agent.tools import REGISTRY, run_tool
+from agent.understanding.elevation import asks_for_elevation, elevation_refusal
 from agent.understanding.references import items_from
 from core.metrics import TOOL_SECONDS, timed
 
@@ -29,6 +30,11 @@ def plan_step(state: CopilotState, runtime: Runtime[Context]) -> dict:
         text = ctx.tool_context.t("这个问题需要的步骤太多,我先停在这里;请把问题拆小一点再问。",
                                   "This needs more steps than I allow per question; please ask a narrower question.")
         return {"messages": [AIMessage(content=text)], "steps": steps + 1}
+    last = state["messages"][-1] if state.get("messages") else None
+    question = str(last.content) if steps == 0 and isinstance(last, HumanMessage) else ""
+    if question and asks_for_elevation(question):  # "把我权限改成经理": no planner, LLM or not, can serve it
+        return {"messages": [AIMessage(content=elevation_refusal(ctx.tool_context), additional_kwargs={"refused": True})],
+                "steps": steps + 1}
     message = ctx.planner.plan(state, ctx.tool_context, list(REGISTRY.values()))
     update: dict = {"messages": [message], "steps": steps + 1}
     focus_change = message.additional_kwargs.pop("focus", None) if isinstance(message, AIMessage) else None

@@ -18,6 +18,8 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from agent.state import CopilotState
 from agent.tools import ToolSpec
 from agent.tools.kpi_query import ADDS  # "再加上刘洋": the KPI tool widens the comparison with these words
+from agent.understanding.elevation import without_injection
+from agent.understanding.review_decisions import review_rejection
 from prompts import load as load_prompt
 from tools.context import ToolContext
 
@@ -101,30 +103,6 @@ DO_WORDS = re.compile(r"采纳|接受|忽略|不要|驳回|批|通过|同意|改
 
 #: the preamble of a prompt-injection attempt: taken out before the question is read, so what is asked
 #: goes to its tool, which applies the asker's own permissions as always
-INJECTION = re.compile(
-    r"(忽略|无视|忘掉|忘记)(掉)?(你)?(之前|以上|前面|上面|所有|全部)?(的)?(指令|指示|规则|设定|限制|权限规则|权限|提示词?)|"
-    r"(你|您)?现在(是|就是|扮演|切换到|进入)(系统)?(管理员|admin|超级用户|root)(模式|身份|权限)?(了)?|"
-    r"(以|用)(管理员|admin)(的)?(身份|权限)|我是(你的)?(管理员|老板|admin)|我(就)?是[\u4e00-\u9fff]{2,4}本人|"
-    r"(只是|我)?(借|用)(了)?[\u4e00-\u9fff]{2,4}(的)?(账号|帐号)(登|登录|登的|登录的)?(的)?|(开启|进入)(管理员|开发者|调试)模式|"
-    r"\b(ignore|disregard|forget)\s+(all\s+|any\s+)?(the\s+)?(previous|prior|above|earlier|your|my)?\s*"
-    r"(instructions|rules|restrictions|prompts?|guidelines|permissions)\b|"
-    r"\byou\s+are\s+now\s+(an?\s+|the\s+)?(admin|administrator|root|superuser|manager)(\s+mode)?\b|"
-    r"\b(act|pretend)\s+(as|to\s+be|you\s+are)\s+(an?\s+|the\s+)?(admin|administrator|manager|root)\b|"
-    r"\b(admin|developer|debug|god)\s+mode\b|#{2,}\s*\w+\s*#{2,}|\bsystem\s+override\b|"
-    r"\byou\s*(?:'re|\s+are)\s+(an?\s+|the\s+)?(admin|administrator|root|superuser|manager)(\s+now)?\b|"
-    r"[【\[][^】\]]{0,12}(模式|mode|权限|admin)[^】\]]{0,12}[】\]]|\b(scope|role|权限|user)\s*[=:：]\s*[\w\u4e00-\u9fff]+|"
-    r"^\s*system\s*[:：]|(已经|刚)?(给我)?开(了|通了)?(临时)?(的)?(管理员|admin|超管)(的)?(权限|身份)|"
-    r"(系统提示|系统消息|系统通知)\s*[:：][^。.!！]*[。.!！]?|(当前)?(用户)?权限已(经)?(升级|提升|开放)(为|成|到)?[^。.!！,，]*[。.!！,，]?|"
-    r"\byou(\s+are|'re)\s+(now\s+)?(DAN|in\s+(debug|developer|god)\s+mode)\b[^.!]*[.!]?|你现在是\s*DAN|没有任何限制", re.I)
-
-
-def without_injection(question: str) -> str:
-    """The question with any "ignore your rules / you are admin now" preamble taken out."""
-    cleaned = INJECTION.sub(" ", question)
-    cleaned = re.sub(r"^[\s,，。.;；:：!！]+", "", cleaned)
-    return cleaned.strip() if cleaned.strip() else question
-
-
 def exact_command(question: str) -> tuple[str, dict[str, Any]] | None:
     """The command forms that name their object by id ("采纳建议 12", "approve decision 7",
     "忽略提醒 5", "把分配 12 改派给李娜"): patterns, not guesses."""
@@ -161,9 +139,11 @@ NOT_A_NAME = {"我", "我的", "我们", "你", "他", "她", "他们", "团队"
 EN_NOT_A_NAME = {"My", "The", "Our", "Me", "This", "Next", "Team", "Your", "Each", "Every", "All", "Which", "What", "Who", "Capability",
                  "Coaching", "Drills", "Gaps", "I"}
 
-PRACTICE_WORD = re.compile(r"练习|练一|练练|陪我练|对练|演练|模拟|角色扮演|practi[sc]e|practi[sc]ing|role[- ]?play", re.I)
+PRACTICE_WORD = re.compile(r"练习|练一|练练|陪我练|对练|演练|模拟|角色扮演|陪练|(开|来|整)(一)?(个|场|把)[^,，。]{0,14}场景|"
+                           r"practi[sc]e|practi[sc]ing|role[- ]?play", re.I)
 PRACTICE_START = re.compile(
     r"开始.{0,3}(练习|模拟|对练|演练)|(我|咱们?)(想|要)(练习|练一|练练|模拟)|练习一下|练一下|陪我练|对练|角色扮演|模拟(一下|一个|一次)?.{0,12}客户|"
+    r"(开|来|整)(一)?(个|场|把)[^,，。]{0,14}(场景|陪练)|"
     r"\bstart(ing)? (a |an |the |new )*(practi[sc]e|role[- ]?play)|\bpracti[sc]e session|\brole[- ]?play|"
     r"\b(i want|i'd like|i would like|let me|let's|can i|could i|help me) (to )?practi[sc]e", re.I)
 # asking what to practise, or assigning practice, is coaching — not starting a session
@@ -172,6 +152,10 @@ END_PRACTICE = re.compile(r"^\s*(/end|结束练习|结束对练|结束模拟|退
                           r"session|role[- ]?play)|"
                           r"stop (the )?(practi[sc]e|role[- ]?play)|quit practi[sc]e|finish (the )?practi[sc]e)\s*[。.!！]?\s*$", re.I)
 END_PRACTICE_WORDS = re.compile(r"结束|不练了|先这样|到这|停|end|stop|quit|done|finish|enough|exit", re.I)
+#: asking which scenarios there are to practise (the list, not a session)
+SCENARIO_LIST = re.compile(r"(哪些|什么|啥|几个)(练习|陪练|对练|模拟)?场景|场景(列表|清单|都有|有哪些|有啥)|"
+                           r"\b(which|what)\s+(practi[sc]e\s+|role[- ]?play\s+)?scenarios\b|\blist\s+(the\s+|all\s+)?"
+                           r"(practi[sc]e\s+)?scenarios\b|\bscenarios\s+(are\s+)?(available|there)\b", re.I)
 # said to the copilot, not to the customer: show where the session stands
 CONTINUE_COMMAND = re.compile(r"^\s*(继续练习|接着练习?|怎么继续|continue (the )?practi[sc]e|resume (the )?practi[sc]e|"
                               r"how do i continue)\s*[?？。.!！]?\s*$", re.I)
@@ -299,10 +283,15 @@ def the_call_compared(turn) -> tuple[str, dict[str, Any]] | None:
     """A short comparison right after a call's debrief is about that call: its debrief holds the rep's
     own average and the team's top quartile."""
     q, focus = turn.question.strip(), turn.focus
-    if (focus.get("topic") == "call_debrief" and focus.get("call_id") and "call_debrief" in turn.tools and len(q) <= 40
+    if (focus.get("topic") == "call_debrief" and focus.get("call_id") and "call_debrief" in turn.tools and short(q)
             and CALL_COMPARED.search(q) and not turn.slots.reps and not PRACTISE_NEXT.search(q)):
         return "call_debrief", {"call_id": focus["call_id"]}
     return None
+
+
+def short(question: str) -> bool:
+    """A short message: 40 characters, or ten words in English ("how does that compare with the team's best?")."""
+    return len(question) <= 40 or (question.isascii() and len(question.split()) <= 10)
 
 
 #: a conversation metric named right after a debrief ("打断客户几次", "他痛点后停顿几秒", "talk ratio?"): the same call
@@ -461,6 +450,8 @@ def why_of_an_alert(turn) -> tuple[str, dict[str, Any]] | None:
 
     if turn.focus.get("topic") != "alerts" or "alerts" not in turn.tools or not WHY_CUE.search(turn.question):
         return None
+    if names_another_kind(turn.question, "alert"):
+        return None  # "我跟佛山中科最近那通电话打得咋样" right after its alert: the call, not the alert again
     item = turn.item("alert")
     return ("alerts", {"action": "explain", "alert_id": item["id"]}) if item else None
 
@@ -498,8 +489,8 @@ def names_another_kind(question: str, kind: str) -> bool:
 
 
 #: the follow-up rules, tried in order: the first that fits the turn builds its call
-FOLLOW_UPS = (kpi_refinement, same_view_of_another_account, coaching_of_another_rep, call_of_another_rep, the_call_compared,
-              metric_of_the_call, the_call_before,
+FOLLOW_UPS = (review_rejection, kpi_refinement, same_view_of_another_account, coaching_of_another_rep, call_of_another_rep,
+              the_call_compared, metric_of_the_call, the_call_before,
               journey_for_another_period, why_of_the_routing, why_of_an_alert, another_account_of_the_handover,
               another_rep_for_the_lead, another_leaving_rep, leads_of_another_rep, same_assignment_for_another_rep,
               narrower_search)
@@ -594,6 +585,8 @@ class OfflinePlanner:
     @staticmethod
     def command(turn) -> tuple[str, dict[str, Any]] | None:
         call = exact_command(turn.question)
+        if call is None and SCENARIO_LIST.search(turn.question):
+            call = ("practice", {"scenario": None})  # "现在都有哪些练习场景": the scenarios to choose from
         for_another = any(u.id != turn.ctx.user.id for u in turn.slots.reps)  # "给杨勇开个练习": an assignment, not my practice
         if call is None and "practice" in turn.tools and PRACTICE_START.search(turn.question) and not for_another:
             phrase = practice_request(turn.question, turn.ctx)  # "开始练习 <a scenario's name>", whatever words the name has
@@ -795,7 +788,8 @@ KPI_FOLLOW_UP = re.compile(r"^(那|那么|and|what about|how about|same for|now)
                            r"\bby (rep|region|industry|source|month|week|quarter|team)|华东|华南|华北|西部|east|south|north|west|"
                            r"^(换成|改成|换到|改到|换个|只看|仅看|单看|就看|只要|光看)|^(only|just|switch to|change (it )?to)\b|"
                            r"^分(行业|区域|区|团队|组|人|月|季度|来源|销售)|每个人|每人|各人|各位|"
-                           r"(加上|再加|添上|还有)\s*\S{1,8}$|^(add|plus|also)\b|去年同期|同比|环比")
+                           r"(加上|再加|添上|还有)\s*\S{1,8}$|^(add|plus|also)\b|去年同期|同比|环比|"
+                           r"\brank(ed|ing)?\b|排名|排个?名|排一?下序|\b(top|bottom)\s*\d+\b", re.I)
 #: a ranking of the last answer's rows: "后五呢", "倒数三个是谁", "最差的两个", "哪个行业最长", "bottom 5?"
 KPI_RANKING = re.compile(r"^(前|后|倒数|末尾|排名前|排名后)\s*(\d+|十|[一二两三四五六七八九])|最(高|低|好|差|长|短|多|少|快|慢|强|弱)|"
                          r"哪(个|些|一)(行业|区域|区|组|团队|月|来源|销售|人)|谁最|^(top|bottom)\s*(\d+|one|two|three|four|five|ten)\b|"
@@ -818,7 +812,7 @@ def _kpi_follow_up(question: str) -> bool:
     period, compare = parse_period(q, date.today())
     return bool(period or compare or re.search(r"按|各|分|\bby\b|\bper\b|华东|华南|华北|西部|east|south|north|west|"
                                               r"团队|区域|行业|team|region|industry|rep|销售|每个人|每人|各人|只看|仅看|单看|就看|"
-                                              r"光看|只要|\bonly\b|\bjust\b|"
+                                              r"光看|只要|\bonly\b|\bjust\b|\brank|排名|排个?名|\b(top|bottom)\s*\d|"
                                               r"我自己|自己的|我的|\bmine\b|\bmy own\b", q, re.I)
                 or ADDS.search(q) or _names_a_filter(q))
 

@@ -102,7 +102,8 @@ class Copilot:
         yield "done", Answer(
             answer=final, language=language, tools=results.tools, evidence=results.evidence,
             confidence=min(results.confidences) if results.confidences else None, thread_id=thread,
-            latency_ms=(time.perf_counter() - t0) * 1000, refused=results.refused, images=results.images,
+            latency_ms=(time.perf_counter() - t0) * 1000, images=results.images,
+            refused=results.refused or bool(messages and messages[-1].additional_kwargs.get("refused")),
             choices=list(messages[-1].additional_kwargs.get("choices") or []) if messages else [],
         )
 

@@ -9,9 +9,9 @@ Two case sets:
   questions written independently of the code, split once by a fixed hash of the question id
   into ``dev.jsonl`` (for choosing fusion weights) and ``test.jsonl`` (reported, never tuned
   on). These search both languages, as a rep's question does.
-- ``retrieval_corpus_b2/``, ``retrieval_corpus_b3/``: further corpora written the same way by other writers
-  (40 passages each; 96 and 128 questions, b3 weighted to the cross-lingual directions); all of them is dev
-  (``corpus_b2_dev``, ``corpus_b3_dev``): tuned on, never reported as held out.
+- ``retrieval_corpus_b2/``, ``retrieval_corpus_b3/``, ``retrieval_corpus_b4/``: further corpora written the same way by
+  other writers (40 passages each; 96, 128 and 140 questions, b3 and b4 weighted to the cross-lingual directions,
+  b4 to en->zh); all of them is dev (``corpus_b2_dev`` …): tuned on, never reported as held out.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ CASES_FILE = Path(__file__).with_name("retrieval.jsonl")
 CORPUS_DIR = Path(__file__).with_name("retrieval_corpus")
 CORPUS_B2_DIR = Path(__file__).with_name("retrieval_corpus_b2")
 CORPUS_B3_DIR = Path(__file__).with_name("retrieval_corpus_b3")
+CORPUS_B4_DIR = Path(__file__).with_name("retrieval_corpus_b4")
 #: the corpora that are dev as a whole, by their report name
-DEV_CORPORA = {"corpus_b2_dev": CORPUS_B2_DIR, "corpus_b3_dev": CORPUS_B3_DIR}
+DEV_CORPORA = {"corpus_b2_dev": CORPUS_B2_DIR, "corpus_b3_dev": CORPUS_B3_DIR, "corpus_b4_dev": CORPUS_B4_DIR}
 
 
 def no_translation(query: str, language: str) -> str:

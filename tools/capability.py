@@ -557,24 +557,29 @@ def _name_keys(u: User) -> list[str]:
     return [k for k in keys if k]
 
 
+def _name_said(u: User, low: str):
+    """Where one of the rep's names (login, zh, en either order) is said in ``low``, or None."""
+    for key in _name_keys(u):
+        if key:
+            m = re.search(rf"(?<![a-z]){re.escape(key)}(?![a-z])" if key.isascii() else re.escape(key), low)
+            if m:
+                return m
+    return None
+
+
 def find_reps_in(session: Session, text: str) -> list[User]:
     """Reps whose login or name (zh, or en in either order: "Gang Ma" / "Ma Gang") occurs in
-    ``text``; the longest match wins, so "马刚" is not also "马"."""
+    ``text``; a name inside a longer one that matched is not another rep ("马刚" is not also "马"),
+    but two names side by side are two reps ("林雨桐和朱艳")."""
     low = (text or "").lower()
-    hits: list[tuple[int, int, User]] = []
+    hits: list[tuple[int, int, User]] = []  # (start, end, rep)
     for u in session.scalars(select(User).where(User.role == Role.REP).order_by(User.id)):
-        for key in _name_keys(u):
-            if not key:
-                continue
-            ascii_key = key.isascii()
-            found = (re.search(rf"(?<![a-z]){re.escape(key)}(?![a-z])", low) if ascii_key else key in low)
-            if found:
-                hits.append((len(key), u.id, u))
-                break
-    if not hits:
-        return []
-    best = max(h[0] for h in hits)
-    return [u for n, _, u in sorted(hits, key=lambda h: h[1]) if n == best]
+        m = _name_said(u, low)
+        if m:
+            hits.append((m.start(), m.end(), u))
+    inside = {id(h) for h in hits for o in hits
+              if o is not h and o[0] <= h[0] and h[1] <= o[1] and (o[1] - o[0]) > (h[1] - h[0])}
+    return [u for start, end, u in sorted((h for h in hits if id(h) not in inside), key=lambda h: h[2].id)]
 
 
 def resolve_rep(ctx: ToolContext, name: str) -> User:

@@ -101,14 +101,29 @@ def _a_hidden_account_fits_better(ctx: ToolContext, query: str, matches: list) -
     """The visible match is only partial ("中科汽车部件(佛山)" against 金泰汽车部件(佛山)) while another
     account, one the asker may not see, holds a clearly longer stretch of the question word for word:
     the question means that one. (The same account's hidden leads never count.)"""
-    if not matches or matches[0].score >= 0.95:
-        return False
-    said = _longest_common(query, matches[0].account or "")
+    if not matches or (matches[0].account and matches[0].account in query):
+        return False  # the visible account said in full
+    said = _said_of(query, matches[0].account or "")
     for hidden in find_hidden_leads(ctx=ctx, query=query, limit=3):
         name = hidden.account or ""
-        if name != matches[0].account and hidden.score >= 0.9 and _longest_common(query, name) >= max(5, said + 2):
+        if name == matches[0].account or hidden.score < 0.9:
+            continue
+        if _longest_common(query, name) >= max(5, _longest_common(query, matches[0].account or "") + 2):
+            return True
+        # "兰州优诺口腔" against 深圳中科口腔连锁, "青岛中心医院" against 西安市中心医院: the hidden one's place (its first two
+        # characters) is said and far more of its name, in order — the visible one shares only a common word
+        if name[:2] in query and _said_of(query, name) >= max(4, said + 2):
             return True
     return False
+
+
+def _said_of(query: str, name: str) -> int:
+    """How many characters of ``name`` the question says, in order (the matching blocks of the two)."""
+    from difflib import SequenceMatcher
+
+    if not query or not name:
+        return 0
+    return sum(b.size for b in SequenceMatcher(None, query, name, autojunk=False).get_matching_blocks() if b.size >= 2)
 
 
 def _longest_common(a: str, b: str) -> int:

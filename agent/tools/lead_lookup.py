@@ -11,7 +11,7 @@ from sqlalchemy import select
 from agent.tools.base import ToolOutput, ToolSpec, resolve_lead
 from core.errors import NotFoundError, UserInputError
 from crm.access import visible_leads
-from crm.models import Account, Lead, User
+from crm.models import Account, Lead, Region, Team, User
 from crm.policy import is_rep, may_see_member
 from tools.capability import find_reps_in
 from tools.context import ToolContext
@@ -29,13 +29,15 @@ class LeadArgs(BaseModel):
                                                 "login or name; 'all' for every rep's")
     since: str | None = Field(None, description="with list: only leads created on or after this day, YYYY-MM-DD ('这周新来的')")
     unfollowed: bool = Field(False, description="with list: only leads nobody has followed up yet ('还没跟的', 'not contacted yet')")
+    region: str | None = Field(None, description="with owner='all': only this region's leads, by code (east, south, north, west) "
+                                                 "('华南全部线索'); refused outside the asker's region")
 
 
 def _lead(*, ctx: ToolContext, query: str, lead_id: int | None, list: bool = False,  # noqa: A002 — the argument's name
-          owner: str | None = None, since: str | None = None, unfollowed: bool = False) -> ToolOutput:
+          owner: str | None = None, since: str | None = None, unfollowed: bool = False, region: str | None = None) -> ToolOutput:
     owner_user = leads_owner(ctx, owner) if owner else None  # refused here when the asker may not see that rep's leads
     if list and lead_id is None:
-        return _lead_list(ctx, owner_user, ListFilter(_day(ctx, since), unfollowed))
+        return _lead_list(ctx, owner_user, ListFilter(_day(ctx, since), unfollowed, region_of_the_list(ctx, region)))
     if lead_id is None:
         resolved = resolve_lead(ctx, query)
         if isinstance(resolved, ToolOutput):
@@ -69,13 +71,31 @@ def leads_owner(ctx: ToolContext, owner: str) -> User | None:
     return found
 
 
+def region_of_the_list(ctx: ToolContext, code: str | None) -> Region | None:
+    """The region a list of leads is limited to — refused to a rep (other reps' leads) and to a manager
+    asking another region's (the refusal says what they can see and whom to ask)."""
+    if not code:
+        return None
+    region = ctx.session.scalar(select(Region).where(Region.code == code.strip().lower()))
+    if region is None:
+        raise NotFoundError(ctx.t(f"没有区域“{code}”。", f"There is no region “{code}”."))
+    if is_rep(ctx.user):
+        raise denied(ctx, f"{region.name_zh}的线索", f"The leads of {region.name_en}")
+    own = ctx.session.scalar(select(Team.region_id).where(Team.id == ctx.user.team_id)) if ctx.user.team_id else None
+    if ctx.user.role == "manager" and own != region.id:
+        raise denied(ctx, f"{region.name_zh}的线索", f"The leads of {region.name_en}")
+    return region
+
+
 class ListFilter(NamedTuple):
     since: date | None = None  # created on or after
     unfollowed: bool = False  # nobody has followed up yet
+    region: Region | None = None  # of accounts in this region
 
     def words(self, ctx: ToolContext) -> str:
         parts = ([ctx.t(f"{self.since.isoformat()} 以来新建", f"created since {self.since.isoformat()}")] if self.since else []) \
-            + ([ctx.t("尚未跟进", "not followed up yet")] if self.unfollowed else [])
+            + ([ctx.t("尚未跟进", "not followed up yet")] if self.unfollowed else []) \
+            + ([ctx.t(self.region.name_zh, self.region.name_en)] if self.region else [])
         return ("、" if ctx.language == "zh" else ", ").join(parts)
 
 
@@ -124,6 +144,8 @@ def _open_leads(ctx: ToolContext, owner: User | None, only: ListFilter) -> list[
         stmt = stmt.where(Lead.created_at >= datetime.combine(only.since, time.min))
     if only.unfollowed:
         stmt = stmt.where(Lead.first_follow_up_at.is_(None))
+    if only.region is not None:
+        stmt = stmt.where(Lead.account_id.in_(select(Account.id).where(Account.region_id == only.region.id)))
     return list(ctx.session.scalars(stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(LEAD_LIST_SCAN)))
 
 

@@ -30,6 +30,9 @@ class LeadRoutingArgs(BaseModel):
     mode: str = Field("who", description="'who': who should take the lead (ranked reps with reasons); "
                                          "'why': why the lead was routed where it was (the stored decision); "
                                          "'reassign': the asker wants the lead handed to someone (refused to reps)")
+    reps: list[str] = Field(default_factory=list, description="reassign: the reps named (from and to), checked against the "
+                                                              "asker's team")
+    region: str | None = Field(None, description="reassign: a region named (code), checked against the asker's own")
 
 
 REVIEW_REASON_LABELS = {"value": ("金额达到审核门槛({threshold:,} 元)", "value at or above the review threshold ({threshold:,} CNY)"),
@@ -45,11 +48,13 @@ def _review_reasons(ctx: ToolContext, codes: list[str]) -> str:
         for c in codes)
 
 
-def _lead_routing(*, ctx: ToolContext, query: str, lead_id: int | None, mode: str) -> ToolOutput:
+def _lead_routing(*, ctx: ToolContext, query: str, lead_id: int | None, mode: str, reps: list[str] | None = None,
+                  region: str | None = None) -> ToolOutput:
     if mode not in ("who", "why", "reassign"):
         return ToolOutput(text=ctx.t("mode 只能是 who、why 或 reassign。", "mode must be 'who', 'why' or 'reassign'."), error="input")
     if mode == "reassign":
         _refuse_a_reps_transfer(ctx)
+        _refuse_another_teams(ctx, reps or [], region)
         mode = "who"  # a manager asking to hand a lead over sees who should take it (the review queue overrides)
     if lead_id is None:
         found = _lead_asked_about(ctx, query, mode)
@@ -72,6 +77,18 @@ def _refuse_a_reps_transfer(ctx: ToolContext) -> None:
         f"take one. Ask your manager{' ' + name if name else ''}, with the reason."))
 
 
+def _refuse_another_teams(ctx: ToolContext, reps: list[str], region: str | None) -> None:
+    """A manager moving leads from or to a rep outside their team, or in another region, is refused
+    ("把西部田野的线索转两条给朱艳" from 华南's manager), saying what they may do instead."""
+    from agent.tools.lead_lookup import region_of_the_list
+    from tools.capability import resolve_rep
+
+    for rep in reps:
+        resolve_rep(ctx, rep)  # a rep outside the asker's team: refused, naming the rule
+    if region:
+        region_of_the_list(ctx, region)
+
+
 def _lead_asked_about(ctx: ToolContext, query: str, mode: str) -> int | ToolOutput:
     """The lead the question names; for "why did I get this lead?" with nothing named, the latest
     lead routed to the asker. The answer to give instead when there is none (or several)."""
@@ -81,7 +98,18 @@ def _lead_asked_about(ctx: ToolContext, query: str, mode: str) -> int | ToolOutp
             return ToolOutput(text=ctx.t("还没有由分配引擎分给你的线索。", "No lead has been routed to you by the routing engine yet."),
                               error="not_found")
         return lead_id
-    return resolve_lead(ctx, query, prefer=lambda ids: _routed_or_new(ctx, ids))
+    proposed = _proposed_to_me(ctx, query) if mode == "why" and ctx.role == Role.REP else None
+    return proposed or resolve_lead(ctx, query, prefer=lambda ids: _routed_or_new(ctx, ids))
+
+
+def _proposed_to_me(ctx: ToolContext, query: str) -> int | None:
+    """A lead the engine proposed to the asker that still waits for a manager's review — not theirs yet,
+    so not among the leads they see ("Helios苏州那条 听说要分给我 为啥是我")."""
+    from tools.leads import find_among
+
+    proposed = {d.lead_id for d in my_decisions(ctx=ctx, limit=50) if ctx.user.login in (d.rep, d.specialist)}
+    named = {m.lead_id for m in find_among(ctx=ctx, query=query, lead_ids=proposed)} if proposed else set()
+    return next(iter(named)) if len(named) == 1 else None
 
 
 def _routed_or_new(ctx: ToolContext, lead_ids: list[int]) -> set[int]:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from agent.practice import end_session, rep_turn, start_session
 from agent.tools.base import ToolOutput, ToolSpec
-from core.errors import PermissionDenied
+from core.errors import PermissionDenied, RepcopilotError
 from crm.models import PracticeSession
 from crm.policy import may_assign_drills
 from tools.capability import resolve_rep
@@ -92,7 +92,7 @@ def _practice(*, ctx: ToolContext, scenario: str | None, assign_to: str | None =
     phrase = scenario_phrase(raw)
     code = (find_scenario(raw, ctx.home) if raw else None) or (find_scenario(phrase, ctx.home) if phrase else None)
     if assign_to is not None or (may_assign_drills(ctx.user) and (due or times)):
-        return _assign_practice(ctx, code, phrase, assign_to, due, times)
+        return _assignments(ctx, code, phrase, assign_to, due, times)
     if code is None:
         return _scenario_choices(ctx, phrase or None)
     view = start_session(ctx, code)
@@ -111,6 +111,31 @@ def _practice(*, ctx: ToolContext, scenario: str | None, assign_to: str | None =
                       confidence=0.9, focus={"practice_session_id": sid, "practice_scenario": code})
 
 
+def _assignments(ctx: ToolContext, code: str | None, phrase: str, assign_to: str | None, due: str | None,
+                 times: int | None) -> ToolOutput:
+    """One rep's assignment, or the same for each of several ("给林雨桐和朱艳都布置…": ``assign_to`` "a,b")."""
+    reps = [r.strip() for r in (assign_to or "").split(",") if r.strip()] or [None]
+    if len(reps) > 1:
+        return _each(ctx, lambda rep: _assign_practice(ctx, code, phrase, rep, due, times), reps)
+    return _assign_practice(ctx, code, phrase, reps[0], due, times)
+
+
+def _each(ctx: ToolContext, assign, reps: list[str]) -> ToolOutput:
+    """One answer for several assignments: every line and piece of evidence; a rep refused or not found
+    stops there, and the answer still says what was assigned before it."""
+    done: list[ToolOutput] = []
+    for rep in reps:
+        try:
+            done.append(assign(rep))
+        except RepcopilotError as exc:
+            done.append(ToolOutput(text=str(exc), error="permission" if isinstance(exc, PermissionDenied) else "input"))
+        if done[-1].error:
+            break
+    return ToolOutput(text="\n".join(o.text for o in done), data={"assignments": [o.data for o in done]},
+                      evidence=[e for o in done for e in o.evidence], confidence=min(o.confidence or 0.0 for o in done),
+                      error=done[-1].error, focus=done[-1].focus)
+
+
 def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str | None, due: str | None,
                      times: int | None) -> ToolOutput:
     """A manager or trainer assigns a scenario from the chat: the drill that points at it, with a due
@@ -122,7 +147,9 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
         return ToolOutput(text=ctx.t("要布置给哪位销售?例如“给胡明安排政府招标的模拟练习,这周做完”。",
                                      "Which rep? E.g. “assign Emily the SaaS renewal role-play twice by Friday”."), error="input")
     who = resolve_rep(ctx, rep)  # a rep outside the asker's team is refused before anything is asked about the scenario
-    drill = _drill_meant(ctx, who, phrase) if code is None else None
+    drill = drill_named(ctx, phrase)  # "痛点后停顿练习": the drill by its name, before a scenario sharing a word with it
+    if drill is None and code is None:
+        drill = _drill_meant(ctx, who, phrase)
     if isinstance(drill, ToolOutput):
         return drill
     try:

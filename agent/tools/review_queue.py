@@ -11,12 +11,14 @@ from tools.capability import find_reps_in
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.routing import approve_decision, override_decision, review_queue
+from tools.routing.review import reject_decision
 from tools.text import person_label
 
 
 class ReviewQueueArgs(BaseModel):
     action: str = Field("list", description="'list' the leads waiting for review, 'approve' the engine's proposal, "
-                                             "or 'override' it with another rep")
+                                             "'override' it with another rep, or 'reject' it (nobody assigned: the lead "
+                                             "goes back to marketing's nurture)")
     decision_id: int | None = Field(None, description="the routing decision's id, for approve / override (with list: only it)")
     rep: str | None = Field(None, description="for override: the rep to assign instead (login or name)")
     note: str | None = Field(None, description="why, kept with the decision")
@@ -40,9 +42,9 @@ def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep
     """The human circuit breaker from the chat: leads over the value threshold or needing
     cross-department work wait here until a manager (of the account's region) or an admin
     approves the engine's proposal or assigns another rep. The caller commits."""
-    if action not in ("list", "approve", "override"):
-        return ToolOutput(text=ctx.t("action 只能是 list、approve 或 override。", "action must be list, approve or override."),
-                          error="input")
+    if action not in ("list", "approve", "override", "reject"):
+        return ToolOutput(text=ctx.t("action 只能是 list、approve、override 或 reject。",
+                                     "action must be list, approve, override or reject."), error="input")
     if action == "list":
         _refuse_another_regions_queue(ctx, region)
         return _waiting_for_review(ctx, decision_id)
@@ -55,6 +57,8 @@ def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep
                           error="input")
     if action == "approve":
         return _decided(ctx, action, approve_decision(ctx=ctx, decision_id=decision_id, note=note or ""))
+    if action == "reject":
+        return _rejected(ctx, reject_decision(ctx=ctx, decision_id=decision_id, note=note or ""))
     login = override_rep(ctx, rep)
     if login is None:
         return ToolOutput(text=ctx.t(f"请说明改派给哪位销售(姓名或登录名),例如“把分配 {decision_id} 改派给李娜”。",
@@ -153,3 +157,15 @@ SPEC = ToolSpec(
     "'override' assigns another rep (rep = login or name). Managers of the account's region and admins only. Use for "
     "'审核队列', '批准分配 12', '把分配 12 改派给李娜', 'review queue', 'approve decision 12'.",
     ReviewQueueArgs, _review_queue)
+
+
+def _rejected(ctx: ToolContext, view) -> ToolOutput:
+    """The answer once a proposal is rejected: nobody has the lead, it is back in marketing's nurture."""
+    done = ctx.t(f"分配 #{view.id} 已驳回:线索 #{view.lead_id} {view.lead}({view.account})不分配给任何销售,退回市场培育"
+                 + (f";备注:{view.note}" if view.note else "") + "。要改派给某位销售,请说“改派给 …”。",
+                 f"Decision #{view.id} rejected: lead #{view.lead_id} {view.lead} ({view.account}) is assigned to nobody and goes "
+                 "back to marketing's nurture" + (f"; note: {view.note}" if view.note else "")
+                 + ". To give it to a rep instead, say “override to …”.")
+    return ToolOutput(text=done, data=view.to_json(), confidence=view.confidence,
+                      evidence=[Evidence("routing_decision", str(view.id), view.created_at, done)],
+                      focus={"lead_id": view.lead_id, "decision_id": view.id})

@@ -75,6 +75,9 @@ class Turn:
         one account's leads — that account's first lead (the best match)."""
         if self.focus.get("lead_id"):
             return int(self.focus["lead_id"])
+        records = [i for i in self.items if i["kind"] in RECORD_MODELS]
+        if len(records) == 1 and not any(i["kind"] == "lead" for i in self.items):
+            return _record_lead(self.ctx, records[0])  # "这家旅程帮我捋一下" right after the one alert shown: its lead
         leads = [i for i in self.items if i["kind"] == "lead"]
         if leads and self.focus.get("account_id"):
             return leads[0]["id"]
@@ -135,7 +138,7 @@ def _segments(ctx: ToolContext) -> list[str]:
 WHO_TAKES_CUE = re.compile(r"(给|派|分|交)给?谁|谁(来)?(跟|接|负责|合适)|换(个)?人跟|推荐(个|一个)?(人|谁|销售)|找(个)?人(来)?跟|"
                            r"给.{1,4}还是.{1,4}(好|合适|行)|"
                            r"(?<![a-z])who (should|could|would|can|will) (take|handle|get|own|work|follow)(?![a-z])", re.I)
-WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|怎么.{0,2}(分|派|给|落)(给|到)?我|原因|理由|依据|凭什么|"
+WHY_CUE = re.compile(r"为什么|为何|为啥|咋|怎么会|凭啥|怎么.{0,2}(分|派|给|落)(给|到)?我|原因|理由|依据|凭什么|"
                      r"\b(why|reason|how come|explain)\b", re.I)
 #: a lead that came to someone: with a "why", the routing's reasons rather than an alert's or the lead's
 # (Latin words next to Chinese characters have no \b between them: "的touchpoint" — hence the look-arounds)
@@ -177,7 +180,8 @@ def slot_factors(t: Turn, top: str | None = None, *, kpi_likely: bool = True) ->
         for intent, factor in part.items():
             factors[intent] = factors.get(intent, 1.0) * factor
     # "702那个石家庄卓越的 通过": its review; "上海卓越口腔那条 采纳": its suggestion — not the lead itself
-    decides = APPROVE_CUE.search(t.question) or OVERRIDE_CUE.search(t.question) or DECISION_VERB.search(t.question)
+    decides = APPROVE_CUE.search(t.question) or OVERRIDE_CUE.search(t.question) or DECISION_VERB.search(t.question) \
+        or (TRANSFER_CUE.search(t.question) and not WHY_CUE.search(t.question))
     if not decides and (t.lead_ref or (top not in LEAD_INTENTS and t.names_something and t.names_visible_lead)):
         factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
         factors["kpi"] = 0.3
@@ -227,7 +231,7 @@ PRACTICE_WORK = re.compile(r"布置|练习|陪练|演练|对练|排一场|模拟
 def _missing_word_factors(t: Turn) -> dict[str, float]:
     """Readings that need a word the question lacks."""
     factors: dict[str, float] = {}
-    if not WHO_CUE.search(t.question):
+    if not WHO_CUE.search(t.question) and not TRANSFER_CUE.search(t.question):
         factors["routing_who"] = 0.2
     if not WHY_CUE.search(t.question):
         factors["routing_why"] = 0.2
@@ -266,9 +270,23 @@ def _practice_factors(t: Turn) -> dict[str, float]:
 def _cue_factors(t: Turn) -> dict[str, float]:
     """Words that point at one capability (each rule below says which)."""
     factors: dict[str, float] = {}
-    for rule in (_routing_cues, _journey_and_calls_cues, _view_cues, _advice_cues, _record_cues, _skill_cues):
+    for rule in (_routing_cues, _journey_and_calls_cues, _view_cues, _advice_cues, _record_cues, _skill_cues,
+                 _someone_elses_account):
         factors.update(rule(t))
     return factors
+
+
+def _someone_elses_account(t: Turn) -> dict[str, float]:
+    """A rep naming a colleague and one of that colleague's accounts ("徐丽南京妇幼那条 她跟得咋样了", "Emily's
+    pipeline for Nordic MedTech"): a question about that lead, which the lead tool refuses — or, asked to be
+    handed over ("能不能转给我跟"), the routing tool's refusal. Nothing of the account is looked at but its name."""
+    from tools.leads.find import find_hidden_leads
+
+    if t.ctx.user.role != Role.REP or not any(u.id != t.ctx.user.id for u in t.slots.reps):
+        return {}
+    if not find_hidden_leads(ctx=t.ctx, query=t.question):
+        return {}
+    return {"routing_who": 20.0} if TRANSFER_CUE.search(t.question) else {"lead_status": 15.0}
 
 
 def _routing_cues(t: Turn) -> dict[str, float]:
@@ -279,6 +297,9 @@ def _routing_cues(t: Turn) -> dict[str, float]:
         return {"routing_why": 12.0 if t.slots.reps else 4.0, "lead_status": 0.3, "lead_list": 0.3}
     if OVERRIDE_CUE.search(q) and not LEAVING_CUE.search(q):
         return {"review_override": 4.0, "successor": 0.3}  # "兰州佳贝那条直接改派董健 那家本来就是他的客户"
+    if TRANSFER_CUE.search(q) and LEAD_WORD.search(q) and not LEAVING_CUE.search(q):
+        # "把西部田野的线索转两条给朱艳": a reassignment (the routing tool refuses what is not the asker's to move)
+        return {"routing_who": 60.0, "lead_list": 0.3, "lead_status": 0.3, "successor": 0.3, "practice_assign": 0.2}
     if t.slots.reps and (LEAVING_CUE.search(q) or THEIR_ACCOUNTS.search(q)):
         return {"successor": 3.0}
     return {"routing_who": 3.0} if WHO_TAKES_CUE.search(q) else {}
@@ -317,8 +338,15 @@ def _view_cues(t: Turn) -> dict[str, float]:
     return factors
 
 
+#: what someone should practise: the drills ("曾磊该练啥 他说话占比老是偏高", "what should Emily work on")
+WHAT_TO_PRACTISE = re.compile(r"(该|要|得|应该|需要)练(点)?(啥|什么|哪)|练(点)?(啥|什么)好|"
+                              r"(?<![a-z])(what (should|do|does) \w+ (practi[sc]e|work on)|what to practi[sc]e)(?![a-z])", re.I)
+
+
 def _skill_cues(t: Turn) -> dict[str, float]:
-    """A rep's skill judged: their capability gaps (a named colleague's: the team view)."""
+    """A rep's skill judged: their capability gaps (a named colleague's: the team view); what to practise: drills."""
+    if WHAT_TO_PRACTISE.search(t.question) and not ASSIGN_CUE.search(t.question):
+        return {"drills": 20.0, "kpi": 0.3, "call_debrief": 0.5}
     if not SKILL_CUE.search(t.question):
         return {}
     others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
@@ -344,6 +372,9 @@ def _record_cues(t: Turn) -> dict[str, float]:
     q = t.question
     if not ALERT_WORD.search(q):
         return {}
+    if HANDLE_CUE.search(q) and THIS_ALERT.search(q) and not DECISION_VERB.search(q):
+        # "这提醒咋办": the alert's reasons and its suggested action — not a decision taken for the user
+        return {"alert_explain": 40.0, "alert_adopt": 0.05, "alert_dismiss": 0.05, "knowledge_howto": 0.3}
     if WHY_CUE.search(q) or WHAT_ABOUT.search(q):
         return {"alert_explain": 5.0}
     if NEW_ONES.search(q):
@@ -367,7 +398,11 @@ LEAD_LIST_CUE = re.compile(r"(有)?哪些.{0,8}(线索|单子|lead)|(线索|单�
 NEXT_STEP_CUE = re.compile(r"下一步|(?<![a-z])(next step|next best|nba)(?![a-z])", re.I)
 SOURCE_CUE = re.compile(r"出处|来源是|哪里来的|(有)?(啥|什么)?依据(是啥|没|吗)?$|有(啥|什么)依据|"
                         r"(?<![a-z])(source for|where does .{1,40} come from)(?![a-z])", re.I)
-WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|说说|讲讲|介绍下|(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
+WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|说说|讲讲|介绍下|(那|这)(个|条)[^,，。]{0,4}是(啥|什么)|"
+                        r"(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
+THIS_ALERT = re.compile(r"(这|那)(个|条)?(提醒|预警|告警)|(提醒|预警|告警)(咋办|怎么办|怎么处理|咋处理)|"
+                        r"(?<![a-z])(this|that|the) (alert|signal)(?![a-z])", re.I)
+HANDLE_CUE = re.compile(r"咋办|怎么办|怎么处理|咋处理|咋弄|(?<![a-z])(what (should|do) i do|how (do|should) i handle)(?![a-z])", re.I)
 OPEN_CUE = re.compile(r"没处理|未处理|待处理|没看|(?<![a-z])(open|pending|unhandled)(?![a-z])", re.I)
 #: whether there are any: "今天有新告警没", "有没有新的预警", "any new alerts?"
 NEW_ONES = re.compile(r"有(没有)?新|新的?.{0,3}(提醒|告警|预警)|有.{0,6}(提醒|告警|预警).{0,3}(没|吗|么)|"
@@ -570,7 +605,19 @@ def names_something(question: str) -> bool:
 ALL_REPS = re.compile(r"(所有|全部|每个|每位|全体)(的)?(销售|人|同事|rep)|所有人|全员|大家的|\b(all|every|each)\s+(the\s+)?reps?\b|"
                       r"\beveryone'?s?\b|\b(all|every)\s+(the\s+)?(open\s+)?leads?\b|(所有|全部)(的)?(进行中的|在跟的|未成交的)?线索|"
                       r"(华东|华南|华北|西部)(区|地区|大区)?(的)?(所有|全部)?(的)?线索|"
-                      r"\bleads?\s+(in|of|from)\s+(the\s+)?(east|south|north|west)(\s+china)?\b", re.I)
+                      r"\bleads?\s+(in|of|from)\s+(the\s+)?(east|south|north|west)(\s+china)?\b|"
+                      r"\bleads?\s+(for|in|of|from|across)\s+(all|every|each)\s+(the\s+)?regions?\b|"
+                      r"(全|所有|各个?|每个)(区域|大区|地区|区)(的)?(所有|全部)?(的)?线索|全公司(的)?(所有|全部)?线索", re.I)
+
+#: a region named with a list of leads ("华南全部线索", "leads in West China"): its code
+REGION_WORDS = {"east": r"华东|\beast(ern)?\b", "south": r"华南|\bsouth(ern)?\b", "north": r"华北|\bnorth(ern)?\b",
+                "west": r"西部|\bwest(ern)?\b"}
+
+
+def named_region(question: str) -> str | None:
+    """The one region a question names, or None (none, or several)."""
+    found = [code for code, words in REGION_WORDS.items() if re.search(words, question, re.I)]
+    return found[0] if len(found) == 1 else None
 
 
 def lead_owner(t: Turn) -> str | None:
@@ -586,7 +633,9 @@ def lead_status(t: Turn) -> Built:
     item = t.item("lead")
     owner = lead_owner(t)
     if owner and not t.lead_ref and not item:
-        return "lead_lookup", {"query": t.question, "owner": owner, "list": not t.names_visible_lead}
+        region = named_region(t.question) if owner == "all" else None  # "华南全部线索": that region's, or the refusal
+        return "lead_lookup", {"query": t.question, "owner": owner, "list": not t.names_visible_lead,
+                               **({"region": region} if region else {})}
     if t.lead_ref:  # the tool resolves the id itself (and says when there is no such lead)
         return "lead_lookup", {"query": t.question if "lead" in t.slots.ids else t.lead_ref}
     if item:
@@ -602,7 +651,9 @@ def lead_list(t: Turn) -> Built:
     if t.lead_ref or t.item("lead") or (t.names_something and t.names_visible_lead):
         return lead_status(t)  # "线索1954怎么样", "how is the Vantage Analytics lead?": one lead, not the list
     owner = lead_owner(t)
-    return "lead_lookup", {"query": t.question, "list": True, **({"owner": owner} if owner else {}), **_list_filter(t)}
+    region = named_region(t.question) if owner == "all" else None
+    return "lead_lookup", {"query": t.question, "list": True, **({"owner": owner} if owner else {}),
+                           **({"region": region} if region else {}), **_list_filter(t)}
 
 
 NEW_LEADS = re.compile(r"新来的|新进的?|新分的?|新线索|新增|刚来的|(?<![a-z])(new leads?|came in|fresh leads?|newly)(?![a-z])", re.I)
@@ -642,6 +693,8 @@ def journey(t: Turn) -> Built:
             args["account_id"] = t.focus["account_id"]
         elif leads and references.DEICTIC.search(t.question):
             args["lead_id"] = leads[0]["id"]  # "这家" after a list of one account's leads: the journey is the account's
+        elif t.focus_lead:
+            args["lead_id"] = t.focus_lead  # "这家旅程" right after the one alert (suggestion, decision) shown: its lead's account
     return "journey_timeline", args
 
 
@@ -670,9 +723,27 @@ def call_debrief(t: Turn) -> Built:
     args: dict[str, Any] = {"rep": t.slots.reps[0].login} if t.slots.reps else {}
     if not args and PRONOUN.search(t.question) and t.focus.get("rep") and t.focus["rep"] != t.ctx.user.login:
         args["rep"] = t.focus["rep"]  # "拿她最近一通电话复盘看看" right after her gaps: her latest call
-    if t.names_something and t.named_lead is not None and t.named_lead.matched_on != "contact":
+    if _names_the_customer(t):
         args["account_id"] = _lead_account(t.ctx, t.named_lead.lead_id)  # "贵阳中医院那通电话": the latest call with that customer
     return "call_debrief", args
+
+
+def _names_the_customer(t: Turn) -> bool:
+    """A customer named by its account ("我跟佛山中科最近那通电话"), or by a name the question clearly says — not a contact."""
+    match = t.named_lead
+    return match is not None and (match.matched_on == "account" or (t.names_something and match.matched_on != "contact"))
+
+
+#: the records an answer lists that belong to one lead
+RECORD_MODELS = {"alert": "Alert", "suggestion": "AISuggestion", "decision": "RoutingDecision"}
+
+
+def _record_lead(ctx: ToolContext, item: dict[str, Any]) -> int | None:
+    """The lead of an alert, suggestion or routing decision shown in the previous answer."""
+    import crm.models as models
+
+    record = ctx.session.get(getattr(models, RECORD_MODELS[item["kind"]]), item["id"])
+    return getattr(record, "lead_id", None) if record is not None else None
 
 
 def _lead_account(ctx: ToolContext, lead_id: int) -> int | None:
@@ -738,7 +809,7 @@ def practice_assign(t: Turn) -> Built:
         phrase = listed[t.slots.ordinal - 1]  # "就给他布置第一个" right after the drills suggested: the first of them
     args: dict[str, Any] = {"scenario": phrase, "assign_to": None}
     if t.slots.reps:
-        args["assign_to"] = t.slots.reps[0].login
+        args["assign_to"] = ",".join(u.login for u in t.slots.reps)  # "给林雨桐和朱艳都布置…": each of them
     elif PRONOUN.search(t.question) and t.focus.get("rep"):
         args["assign_to"] = t.focus["rep"]  # "给她布置个…" right after that rep's calls or gaps
     if t.slots.due:
@@ -781,6 +852,8 @@ def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, exa
     def build(t: Turn) -> Built:
         if kind == "decision" and t.ctx.user.role in (Role.REP, Role.TRAINER):
             return tool, {"action": "list"}  # no queue to act on: the tool's refusal says whose it is
+        if kind == "decision" and t.ctx.user.role == Role.MANAGER and (region := _other_region_named(t)) is not None:
+            return tool, {"action": "list", "region": region}  # "approve the Xiamen item in the south queue": refused, whose it is
         found = t.id_of(kind)
         others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
         if found is None and kind == "alert" and others:
@@ -894,6 +967,20 @@ def _other_region_named(t: Turn) -> str | None:
         first = r.name_en.split()[0].lower()
         if r.id != own and (r.name_zh in t.question or re.search(rf"(?<![a-z]){first}(ern)?(?![a-z])", low)):
             return r.code
+    return _another_managers_region(t, own)
+
+
+def _another_managers_region(t: Turn, own: int | None) -> str | None:
+    """Another manager named ("the Helios item in chenjing's queue", "黄磊组"): the region of their team."""
+    from crm.models import Region, Team, User
+
+    low = t.question.lower()
+    for m in t.ctx.session.scalars(select(User).where(User.role == Role.MANAGER, User.id != t.ctx.user.id)):
+        said = m.name in t.question or re.search(rf"(?<![a-z]){re.escape(m.login)}(?![a-z])", low) \
+            or m.name_en.lower() in low or " ".join(reversed(m.name_en.lower().split())) in low
+        team = t.ctx.session.get(Team, m.team_id) if said and m.team_id else None
+        if team is not None and team.region_id != own:
+            return t.ctx.session.get(Region, team.region_id).code
     return None
 
 
@@ -925,15 +1012,19 @@ def _waiting_decision_named(t: Turn) -> int | None:
 # -- routing, successor, KPI ----------------------------------------------------------------------------
 
 #: a lead handed to someone ("转给孙涛吧", "分给我吧", "reassign it to me"): only a manager reassigns
-TRANSFER_CUE = re.compile(r"转给|分给|转交|交给|让给|改派|改给|分我|"
+LEAD_WORD = re.compile(r"线索|单子|那条|这条|那单|这单|(?<![a-z])leads?(?![a-z])", re.I)
+TRANSFER_CUE = re.compile(r"转[^,，。\s]{0,4}给|分[^,，。\s]{0,3}给|转交|交给|让给|改派|改给|分我|"
                           r"(?<![a-z])(reassign|transfer|hand (it )?over|give (it|this|that)( lead)? to)(?![a-z])", re.I)
 
 
 def _routing(mode: str) -> Callable[[Turn], Built]:
     def build(t: Turn) -> Built:
-        asks_transfer = (t.ctx.user.role == Role.REP and TRANSFER_CUE.search(t.question)
-                         and not re.search(r"为啥|为什么|怎么会|凭什么|\bwhy\b", t.question, re.I))
+        asks_transfer = TRANSFER_CUE.search(t.question) and not WHY_CUE.search(t.question) and (
+            t.ctx.user.role == Role.REP or t.slots.reps or named_region(t.question))
         args: dict[str, Any] = {"mode": "reassign" if asks_transfer else mode}
+        if asks_transfer and t.ctx.user.role != Role.REP:  # a manager's: every rep and region named must be theirs
+            args.update({"reps": [u.login for u in t.slots.reps]},
+                        **({"region": named_region(t.question)} if named_region(t.question) else {}))
         item = t.item("lead")
         if "lead" in t.slots.ids:
             args["lead_id"] = t.slots.ids["lead"]
@@ -943,8 +1034,8 @@ def _routing(mode: str) -> Callable[[Turn], Built]:
             args["lead_id"] = number  # "为啥1768分给罗平了": lead 1768 (the tool checks the asker may see it)
         elif item:
             args["lead_id"] = item["id"]
-        elif names_something(re.sub(r"\b(Who|Why|Which|I)\b", "", t.question)) or t.names_visible_lead:
-            args["query"] = t.question  # "鼎盛南京那条为啥推荐吴杰"
+        elif names_something(re.sub(r"\b(Who|Why|Which|I)\b", "", t.question)) or t.names_visible_lead or t.named_lead:
+            args["query"] = t.question  # "鼎盛南京那条为啥推荐吴杰", "沈阳七院那条远程运维的新线索 为啥分给罗平了"
         elif (proposed := _decision_proposing(t)) is not None:
             args["lead_id"] = proposed  # "为啥推荐韩子涵" after the review queue: the lead proposed to her
         elif t.focus_lead:

@@ -25,6 +25,15 @@ class OpenRecord:
     customer: str | None = None
 
 
+def _rule_names(rule_id: str) -> str:
+    """A signal rule's short names in both languages ("政策敏感 Policy-sensitive"): an alert is asked about by
+    its kind in either language, whatever the language its title was written in."""
+    from tools.signals import load_signal_config
+
+    rule = next((r for r in load_signal_config().get("rules") or [] if r.get("id") == rule_id), None)
+    return f"{rule['name_zh']} {rule['name_en']}" if rule else ""
+
+
 def open_records(ctx: ToolContext, kind: str) -> list[OpenRecord]:
     """The records of ``kind`` the asker may decide now, newest first (the review queue: oldest first)."""
     try:
@@ -35,8 +44,8 @@ def open_records(ctx: ToolContext, kind: str) -> list[OpenRecord]:
         if kind == "alert":
             from tools.alerts import list_alerts
 
-            return [OpenRecord(kind, a.id, a.lead_id, f"{a.title} {a.action}", a.account) for a in list_alerts(ctx=ctx, limit=200)
-                    if a.status in ("shown", "escalated")]
+            return [OpenRecord(kind, a.id, a.lead_id, f"{a.title} {a.action} {_rule_names(a.rule)}", a.account)
+                    for a in list_alerts(ctx=ctx, limit=200) if a.status in ("shown", "escalated")]
         if kind == "decision":
             from tools.routing import review_queue
 

@@ -31,7 +31,15 @@ EN_ORDINAL = re.compile(r"\b(the\s+)?(first|1st|second|2nd|third|3rd|fourth|4th|
 ZH_LAST = re.compile(r"最后(一|那)(个|条|家|项)")
 BARE_NUMBER = re.compile(r"(?<![\d.-])(\d{1,9})(?![\d.%-])(?!\s*(?:天|日|号|小时|周|个月|月|年|季度|分钟|秒|次|遍|条|个|人|名|万|千|"
                          r"分(?![给配派到])|"
-                         r"d\b|h\b|days?|weeks?|months?|years?|hours?|mins?|minutes?|times|x\b))")
+                         r"d(?![a-z])|h(?![a-z])|days?|weeks?|months?|years?|hours?|mins?|minutes?|times|x(?![a-z])))", re.I)
+#: what a score or a count is said after: "intent 97", "jumped to 88", "意向分93" — not a lead's id
+SCORE_BEFORE = re.compile(r"(intent|score|cbi|意向分?|分数|评分|得分|跳到|涨到|升到|到了|\bto)\s*(of|is|=|:|：)?\s*$", re.I)
+
+
+def bare_numbers(question: str) -> list[int]:
+    """Every number said on its own, in order — not a measure (72h, 3天, 93分) or a score ("intent 97")."""
+    return [int(m.group(1)) for m in BARE_NUMBER.finditer(question)
+            if not SCORE_BEFORE.search(question[max(0, m.start() - 12):m.start()])]
 TIMES = re.compile(r"(\d+|[一二两三四五六七八九十])\s*(次|遍|回)|\b(\d+)\s*(x|times)\b|\bx\s*(\d+)\b|\b(once|twice|thrice)\b", re.I)
 WEEKDAYS_EN = {"monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "wednesday": 2, "wed": 2, "thursday": 3, "thu": 3,
                "friday": 4, "fri": 4, "saturday": 5, "sat": 5, "sunday": 6, "sun": 6}
@@ -225,5 +233,5 @@ def _first_and_given_names(session: Session) -> tuple[dict[str, list[Any]], dict
 
 def extract(question: str, session: Session, today: date, team_id: int | None = None) -> Slots:
     ids = typed_ids(question)
-    return Slots(ids=ids, numbers=[int(n) for n in BARE_NUMBER.findall(question)], ordinal=ordinal_of(question),
+    return Slots(ids=ids, numbers=bare_numbers(question), ordinal=ordinal_of(question),
                  reps=reps_named(session, question, team_id), due=due_of(question, today), times=times_of(question))

@@ -142,19 +142,43 @@ def _abbreviation_matches(query: str, rows: list[Any]) -> list[tuple[float, Any,
     for name in names:
         by_first.setdefault(name[0], []).append(name)
     for piece in _abbreviation_candidates(query):
+        literal = _said_word_for_word(query, piece, names)
+        if literal:  # "成都天成…" said word for word: that account, never one it would abbreviate (成都市天河区…)
+            return _leads_of(rows, literal.pop(), "account") if len(literal) == 1 else []
         # only a numbered hospital may start elsewhere in the name
         pool = names if NUMBERED_HOSPITAL.fullmatch(piece) else by_first.get(piece[0], ())
         fits = [name for name in pool if _abbreviates(piece, name) and _qualifier_agrees(query, piece, name)]
         if len(fits) == 1:
-            return [(ABBREVIATION_SCORE, row[3], LeadMatch(row[0], row[1], row[4], row[2], 0.0, "abbreviation"))
-                    for row in rows if row[4] == fits[0]]
+            return _leads_of(rows, fits[0], "abbreviation")
         if fits:
             return []  # the longest piece fits several accounts: ambiguous, not a guess
     return []
 
 
+def _said_word_for_word(query: str, piece: str, names: set[str]) -> set[str]:
+    """The account names holding ``piece`` as said, standing alone in the question (four characters, or a
+    name's first three)."""
+    if not _said_whole(query, piece):
+        return set()
+    return {name for name in names if piece in name and (len(piece) >= 4 or name.startswith(piece))}
+
+
+def _leads_of(rows: list[Any], account: str, how: str) -> list[tuple[float, Any, LeadMatch]]:
+    return [(ABBREVIATION_SCORE, row[3], LeadMatch(row[0], row[1], row[4], row[2], 0.0, how)) for row in rows if row[4] == account]
+
+
 #: words between a place and a numbered hospital that qualify nothing ("那个一院", "看下三院")
 FILLER_CHARS = set("那这个的边家下看查问说和跟找把给去呢吧啊了在是")
+
+
+def _said_whole(query: str, piece: str) -> bool:
+    """``piece`` stands alone in the question: nothing but a space, punctuation or a filler word on either
+    side ("成都天成 生产总监…"), so it is a name as said — not the start of another one ("杭州市第一…")."""
+    def free(ch: str) -> bool:
+        return not ("\u4e00" <= ch <= "\u9fff") or ch in FILLER_CHARS
+
+    return any((m.start() == 0 or free(query[m.start() - 1])) and (m.end() == len(query) or free(query[m.end()]))
+               for m in re.finditer(re.escape(piece), query))
 
 
 def _qualifier_agrees(query: str, piece: str, name: str) -> bool:

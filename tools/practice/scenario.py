@@ -380,15 +380,26 @@ def find_scenario(text: str, home: Path | None) -> str | None:
     if not want:
         return None
     best, best_score = None, 0.0
+    vocab: dict[str, set[str]] = {}
     for code, s in cat.scenarios.items():
         names = [code.replace("-", " "), s.title.zh, s.title.en, *s.aliases]
         if any(q == n.lower() for n in names):
             return code
-        have = set().union(*(_tokens(n) for n in names))
-        score = len(want & have) / len(want)
+        vocab[code] = set().union(*(_tokens(n) for n in names))
+        score = len(want & vocab[code]) / len(want)
         if score > best_score:
             best, best_score = code, score
-    return best if best_score >= 0.5 else _closest_by_meaning(q, cat)
+    return best if best_score >= 0.5 else (_named_by_its_own_words(want, vocab) or _closest_by_meaning(q, cat))
+
+
+def _named_by_its_own_words(want: set[str], vocab: dict[str, set[str]]) -> str | None:
+    """A request padded with other words ("gov tender policy, want to check how tough it is"): each word
+    counts 1 / the number of scenarios that use it, so a word only one scenario has weighs most; the
+    best wins with at least one such word's weight and a clear lead over the runner-up."""
+    uses = {w: sum(w in words for words in vocab.values()) for w in want}
+    scores = sorted(((sum(1 / uses[w] for w in want & words), code) for code, words in vocab.items()), reverse=True)
+    (first, code), (second, _) = scores[0], scores[1] if len(scores) > 1 else (0.0, None)
+    return code if first >= 1.0 and first >= 2 * second else None
 
 
 #: the multilingual encoder's cosine a phrase needs with a scenario's title or alias, and its lead

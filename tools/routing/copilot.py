@@ -83,11 +83,16 @@ def who_should_take(*, ctx: ToolContext, lead_id: int, limit: int = 3) -> Routin
 
 def explain_lead_routing(*, ctx: ToolContext, lead_id: int) -> Explanation:
     """"Why was this lead routed to me?": the explanation of the lead's latest stored routing decision."""
+    from core.errors import PermissionDenied
     from tools.leads import get_visible_lead
 
-    get_visible_lead(ctx, lead_id)
     d = ctx.session.scalar(select(RoutingDecision).where(RoutingDecision.lead_id == lead_id, RoutingDecision.status != "dry_run")
                            .order_by(RoutingDecision.id.desc()).limit(1))
+    try:
+        get_visible_lead(ctx, lead_id)
+    except PermissionDenied:
+        if d is None or ctx.user.id not in (d.rep_id, d.specialist_id):
+            raise  # a rep sees why a lead is proposed to them while it waits for review, not any other lead's routing
     if d is None:
         raise NotFoundError(ctx.t(f"线索 #{lead_id} 还没有分配记录(它不是由分配引擎分配的)。",
                                   f"lead #{lead_id} has no routing decision (it was not assigned by the routing engine)."))

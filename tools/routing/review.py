@@ -162,6 +162,27 @@ def override_decision(*, ctx: ToolContext, decision_id: int, rep_login: str, not
     return _settle(ctx, d, rep.id, "overridden", note)
 
 
+def reject_decision(*, ctx: ToolContext, decision_id: int, note: str = "") -> DecisionView:
+    """Reject the engine's proposal for a lead in the review queue: nobody is assigned and the lead goes
+    back to marketing's nurture ("鼎盛那条驳回 让市场先培育着"), with the note. Rejecting it again changes
+    nothing; a decision already approved or overridden is not rejected (override it instead). The caller commits."""
+    d = _pending(ctx, decision_id)
+    if d.status == "nurture" and d.decided_by_id is not None:
+        return _view(ctx, d)
+    if d.status != "pending_review":
+        raise UserInputError(ctx.t(f"分配记录 {decision_id} 的状态是 {d.status},不在审核队列中,不能驳回;要换人请改派。",
+                                   f"routing decision {decision_id} is {d.status}, not waiting for review, so it cannot be "
+                                   "rejected; override it to change the rep."))
+    now = ctx.now()
+    proposed = d.rep_id
+    d.status, d.rep_id, d.decided_by_id, d.decided_at, d.note = "nurture", None, ctx.user.id, now, note or None
+    ctx.session.get(Lead, d.lead_id).owner_id = None
+    ctx.session.add(AuditLog(at=now, user_id=ctx.user.id, action="routing.rejected", target=f"routing_decision:{d.id}",
+                             detail={"lead_id": d.lead_id, "proposed_rep_id": proposed, "note": note}))
+    ctx.session.flush()
+    return _view(ctx, d)
+
+
 def _settle(ctx: ToolContext, d: RoutingDecision, rep_id: int, status: str, note: str) -> DecisionView:
     now = ctx.now()
     cfg = load_routing_config()
