@@ -148,7 +148,9 @@ def _assign_practice(ctx: ToolContext, code: str | None, phrase: str, rep: str |
                                      "Which rep? E.g. “assign Emily the SaaS renewal role-play twice by Friday”."), error="input")
     who = resolve_rep(ctx, rep)  # a rep outside the asker's team is refused before anything is asked about the scenario
     drill = drill_named(ctx, phrase)  # "痛点后停顿练习": the drill by its name, before a scenario sharing a word with it
-    if drill is None and code is None:
+    if drill is not None and drill.scenario_code == code:
+        drill = None  # the drill of the scenario named: assigned as that scenario, said by its name
+    elif drill is None and code is None:
         drill = _drill_meant(ctx, who, phrase)
     if isinstance(drill, ToolOutput):
         return drill

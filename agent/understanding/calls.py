@@ -280,11 +280,11 @@ def _someone_elses_account(t: Turn) -> dict[str, float]:
     """A rep naming a colleague and one of that colleague's accounts ("徐丽南京妇幼那条 她跟得咋样了", "Emily's
     pipeline for Nordic MedTech"): a question about that lead, which the lead tool refuses — or, asked to be
     handed over ("能不能转给我跟"), the routing tool's refusal. Nothing of the account is looked at but its name."""
-    from tools.leads.find import find_hidden_leads
+    from tools.leads.find import find_hidden_leads, names_its_account
 
     if t.ctx.user.role != Role.REP or not any(u.id != t.ctx.user.id for u in t.slots.reps):
         return {}
-    if not find_hidden_leads(ctx=t.ctx, query=t.question):
+    if not any(names_its_account(t.question, m.account) for m in find_hidden_leads(ctx=t.ctx, query=t.question, limit=3)):
         return {}
     return {"routing_who": 20.0} if TRANSFER_CUE.search(t.question) else {"lead_status": 15.0}
 
@@ -730,8 +730,12 @@ def call_debrief(t: Turn) -> Built:
 
 def _names_the_customer(t: Turn) -> bool:
     """A customer named by its account ("我跟佛山中科最近那通电话"), or by a name the question clearly says — not a contact."""
+    from tools.leads.find import names_its_account
+
     match = t.named_lead
-    return match is not None and (match.matched_on == "account" or (t.names_something and match.matched_on != "contact"))
+    if match is None or match.matched_on == "contact":
+        return False
+    return names_its_account(t.question, match.account) and (match.matched_on == "account" or t.names_something)
 
 
 #: the records an answer lists that belong to one lead

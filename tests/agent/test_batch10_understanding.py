@@ -217,3 +217,18 @@ def test_an_undefined_financial_metric_is_named_as_undefined(demo_session):
     [answer] = _thread(demo_session, "wangjianhua", "公司EBITDA多少")
     assert answer.tools[0]["name"] == "kpi_query" and "未定义" in answer.answer
     assert not any(ch.isdigit() for ch in answer.answer.split("最接近")[0])  # no number guessed
+
+
+def test_a_customer_counts_as_named_only_when_its_own_leading_words_are_said(demo_session):
+    from tools.leads.find import names_its_account
+
+    assert names_its_account("我跟佛山中科最近那通电话打得咋样", "佛山中科新能源装备股份有限公司")
+    assert not names_its_account("呼市电力那通电话我打得咋样", "北京电力集团设备处")  # only "电力" is shared
+    assert names_its_account("approve the Helios one", "Helios Wind Systems AG (Suzhou)")
+    assert not names_its_account("what's Lina's win rate this quarter", "Helios Wind Systems AG (Suzhou)")
+    assert planned_call(demo_session, "davidchen", "what's Lina's win rate this quarter, just curious", language="en")[0] == "kpi_query"
+
+
+def test_a_drill_named_by_its_scenario_is_assigned_as_that_scenario(coaching_session):
+    [answer] = _thread(coaching_session, "huanglei", "给朱艳布置个医院价格异议的练习 下周五前")
+    assert answer.tools[0]["name"] == "practice" and "医院采购价格异议" in answer.answer

@@ -19,6 +19,7 @@ from crm.roles import Role
 from tools.kpi.compiler import Period, QuerySpec
 from tools.kpi.linker import MetricLink, closest_metrics, lexical, link_metric, without_negated_metrics
 from tools.kpi.periods import EN_NUM, ZH_NUM, parse_period, previous
+from tools.kpi.quantity import asks_another_quantity
 from tools.kpi.registry import Metric, Registry, load_registry
 
 
@@ -151,6 +152,9 @@ def parse_question(question: str, *, session: Session, today: date, registry: Re
     if not link.confident:
         return _not_understood(link, language)
     metric = registry.metrics[link.metric]
+    if asks_another_quantity(question, metric.unit):  # "这个月新进来了多少条线索": a count, not the follow-up rate
+        return ParsedQuestion(None, language, closest=[metric.name, *link.alternatives][:3], notes=["undefined", "other_quantity"],
+                              confidence=link.confidence)
     low = question.lower()
     # "suggestions adopted by reps": the reps who act, not a breakdown (that is "by rep" / "for each rep")
     low = re.sub(r"\b(\w+ed|made|done|given|taken)\s+by\s+(?=(my |our |the )?(reps|people|salespeople|sellers|team members)\b)",

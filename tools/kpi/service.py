@@ -504,6 +504,11 @@ def clarification(ctx: ToolContext, parsed: ParsedQuestion) -> KpiClarification:
             f"I understood this as the {label(parsed.understood)}, but I'm not sure enough to give a number. "
             f"Which one do you mean?\n{listed}"), choices, parsed.understood)
     names = ("、" if ctx.language == "zh" else ", ").join(label(n) for n in parsed.closest)
+    if "other_quantity" in parsed.notes:
+        return KpiClarification(ctx.t(
+            f"你问的是一个数量或时长,已定义的指标里没有这个数,我不会拿别的指标代替。最接近的指标:{names}。",
+            f"You are asking for a count or a length of time, which no defined metric gives, so I won't answer with "
+            f"another metric. Closest metrics: {names}."), list(parsed.closest), None)
     return KpiClarification(ctx.t(
         f"这个指标未定义(不在已定义的指标里),我不会猜一个数字。最接近的指标:{names}。",
         f"That is not a defined metric, so I won't guess a number. Closest metrics: {names}."),

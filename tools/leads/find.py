@@ -171,6 +171,18 @@ def _leads_of(rows: list[Any], account: str, how: str) -> list[tuple[float, Any,
 FILLER_CHARS = set("那这个的边家下看查问说和跟找把给去呢吧啊了在是")
 
 
+def names_its_account(query: str, account: str | None) -> bool:
+    """The question says the account's own leading words — a Chinese name's first two characters ("佛山中科" for
+    佛山中科新能源…), an English name's first word ("the Helios one") — not only a word many names share
+    ("电力", "口腔"): what a match must show before a customer is taken as named."""
+    if not account:
+        return False
+    if "\u4e00" <= account[0] <= "\u9fff":
+        return account[:2] in query
+    first = re.findall(r"[A-Za-z]+", account)
+    return bool(first) and re.search(rf"(?<![a-z]){re.escape(first[0].lower())}(?![a-z])", query.lower()) is not None
+
+
 def _said_whole(query: str, piece: str) -> bool:
     """``piece`` stands alone in the question: nothing but a space, punctuation or a filler word on either
     side ("成都天成 生产总监…"), so it is a name as said — not the start of another one ("杭州市第一…")."""
