@@ -15,7 +15,7 @@ from agent.planners import OfflinePlanner
 from agent.service import Copilot
 from agent.understanding.elevation import asks_for_elevation, without_injection
 from agent.understanding.slots import bare_numbers
-from crm.models import Account, AuditLog, DrillAssignment, Lead, RoutingDecision, User
+from crm.models import Account, AuditLog, DrillAssignment, Lead, User
 from tests.agent.conftest import noon_ctx, pending_in_region_of, planned_call
 
 
