@@ -257,6 +257,25 @@ def coaching_of_another_rep(turn) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+#: a place in the team's ranking of gaps: "第二弱的呢", "最弱的那个", "the second weakest?"
+RANK_WORDS = re.compile(r"弱|差|短板|(?<![a-z])(weak|weakest|worst)(?![a-z])", re.I)
+EN_PLACE = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
+
+
+def rep_at_a_rank(turn) -> tuple[str, dict[str, Any]] | None:
+    """After the team's gaps (ranked by the biggest gap): "第二弱的呢" / "the weakest one" is that rep's profile."""
+    q, ranked = turn.question.strip(), turn.focus.get("ranked_reps") or []
+    if turn.focus.get("topic") != "capability_gaps" or not ranked or not short(q) or not RANK_WORDS.search(q):
+        return None
+    if any(u.id != turn.ctx.user.id for u in turn.slots.reps):
+        return None  # a rep named: coaching_of_another_rep's
+    place = turn.slots.ordinal or next((n for w, n in EN_PLACE.items() if re.search(rf"\b{w}\b", q, re.I)), None) \
+        or (1 if re.search(r"最(弱|差)|(?<![a-z])(weakest|worst)(?![a-z])", q, re.I) else None)
+    if place is None or not 1 <= place <= len(ranked):
+        return None
+    return "capability_gaps", {"rep": ranked[place - 1]}
+
+
 def call_of_another_rep(turn) -> tuple[str, dict[str, Any]] | None:
     """"and Emily's last one?" / "那胡明的呢" after a call debrief: that rep's latest call (the tool
     checks the asker may see it)."""
@@ -489,7 +508,8 @@ def names_another_kind(question: str, kind: str) -> bool:
 
 
 #: the follow-up rules, tried in order: the first that fits the turn builds its call
-FOLLOW_UPS = (review_rejection, kpi_refinement, same_view_of_another_account, coaching_of_another_rep, call_of_another_rep,
+FOLLOW_UPS = (review_rejection, kpi_refinement, same_view_of_another_account, rep_at_a_rank, coaching_of_another_rep,
+              call_of_another_rep,
               the_call_compared, metric_of_the_call, the_call_before,
               journey_for_another_period, why_of_the_routing, why_of_an_alert, another_account_of_the_handover,
               another_rep_for_the_lead, another_leaving_rep, leads_of_another_rep, same_assignment_for_another_rep,
@@ -573,6 +593,8 @@ class OfflinePlanner:
         q = turn.question.strip()
         if not turn.items or len(q) > (40 if turn.slots.ordinal is not None else 16) or DO_WORDS.search(q):
             return None
+        if turn.focus.get("ranked_reps") and RANK_WORDS.search(q):
+            return None  # "第二弱的呢" after the team's gaps: the second rep, not the second call shown
         if any(u.id != turn.ctx.user.id for u in turn.slots.reps):
             return None  # "and Emily's last one?": another person's, not the item just shown
         item = turn.item()

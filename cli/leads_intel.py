@@ -153,8 +153,9 @@ def review_list(as_login: AsLogin, as_json: JsonFlag = False) -> None:
                       ", ".join(r["review_reasons"]))
     console.print(table)
     if data:
-        console.print(t("处理:repcopilot review-queue approve ID --as LOGIN,或 override ID --rep LOGIN --as LOGIN",
-                        "Decide: repcopilot review-queue approve ID --as LOGIN, or override ID --rep LOGIN --as LOGIN"))
+        console.print(t("处理:repcopilot review-queue approve ID --as LOGIN,override ID --rep LOGIN --as LOGIN,或 reject ID --as LOGIN",
+                        "Decide: repcopilot review-queue approve ID --as LOGIN, override ID --rep LOGIN --as LOGIN, "
+                        "or reject ID --as LOGIN"))
 
 
 @review_app.command("approve")
@@ -181,6 +182,20 @@ def review_override(decision_id: int, as_login: AsLogin,
         ctx = _context(session, as_login)
         data = override_decision(ctx=ctx, decision_id=decision_id, rep_login=rep, note=note).to_json()
         msg = ctx.t(f"已改派:线索 #{data['lead_id']} 分配给 {data['rep']}。", f"Overridden: lead #{data['lead_id']} goes to {data['rep']}.")
+    print_json(data) if as_json else console.print(msg)
+
+
+@review_app.command("reject")
+def review_reject(decision_id: int, as_login: AsLogin, note: Annotated[str, typer.Option(help="why")] = "",
+                  as_json: JsonFlag = False) -> None:
+    """Reject the proposal for a lead in the review queue: nobody is assigned, the lead goes back to nurture."""
+    from tools.routing.review import reject_decision
+
+    with session_scope(STATE.engine()) as session:
+        ctx = _context(session, as_login)
+        data = reject_decision(ctx=ctx, decision_id=decision_id, note=note).to_json()
+        msg = ctx.t(f"已驳回:线索 #{data['lead_id']} 不分配,退回市场培育。",
+                    f"Rejected: lead #{data['lead_id']} goes back to nurture, unassigned.")
     print_json(data) if as_json else console.print(msg)
 
 

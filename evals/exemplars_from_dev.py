@@ -18,7 +18,7 @@ import yaml
 EVALS = Path(__file__).resolve().parent
 EXEMPLARS = EVALS.parent / "agent" / "exemplars"
 SOURCES = ("agent_cases.jsonl", "agent_dev.jsonl", "agent_dev_b3.jsonl", "agent_dev_b4.jsonl", "agent_dev_b5.jsonl",
-           "agent_dev_b6.jsonl", "agent_dev_b7.jsonl", "agent_dev_b8.jsonl", "agent_dev_b9.jsonl")
+           "agent_dev_b6.jsonl", "agent_dev_b7.jsonl", "agent_dev_b8.jsonl", "agent_dev_b9.jsonl", "agent_dev_b10.jsonl")
 
 
 def _questions(path: Path) -> list[dict]:

@@ -96,7 +96,8 @@ def _team_gaps(ctx: ToolContext, views: list) -> ToolOutput:
     lines.extend(_team_gaps_tail(ctx, ranked, len(shown)))
     data = {"reps": [{"login": v.login, "gaps": [{k: g[k] for k in ("dimension", "score", "top_quartile", "gap")} for g in v.gaps]}
                      for v in ranked]}
-    return ToolOutput(text="\n".join(lines), data=data, evidence=evidence, confidence=0.85 if views else 0.3)
+    return ToolOutput(text="\n".join(lines), data=data, evidence=evidence, confidence=0.85 if views else 0.3,
+                      focus={"ranked_reps": [v.login for v in with_gaps]})  # "第二弱的呢": the second of them
 
 
 def team_gap_line(ctx: ToolContext, view, evidence: list[Evidence]) -> str:

@@ -30,7 +30,7 @@ class LeadArgs(BaseModel):
     since: str | None = Field(None, description="with list: only leads created on or after this day, YYYY-MM-DD ('这周新来的')")
     unfollowed: bool = Field(False, description="with list: only leads nobody has followed up yet ('还没跟的', 'not contacted yet')")
     region: str | None = Field(None, description="with owner='all': only this region's leads, by code (east, south, north, west) "
-                                                 "('华南全部线索'); refused outside the asker's region")
+                                                 "('华南全部线索'), or 'all' for every region's; refused outside the asker's region")
 
 
 def _lead(*, ctx: ToolContext, query: str, lead_id: int | None, list: bool = False,  # noqa: A002 — the argument's name
@@ -75,6 +75,10 @@ def region_of_the_list(ctx: ToolContext, code: str | None) -> Region | None:
     """The region a list of leads is limited to — refused to a rep (other reps' leads) and to a manager
     asking another region's (the refusal says what they can see and whom to ask)."""
     if not code:
+        return None
+    if code.strip().lower() == "all":  # every region's: the admin's list, refused to anyone else
+        if ctx.user.role != "admin":
+            raise denied(ctx, "全部区域的线索", "Every region's leads")
         return None
     region = ctx.session.scalar(select(Region).where(Region.code == code.strip().lower()))
     if region is None:

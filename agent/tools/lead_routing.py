@@ -30,8 +30,8 @@ class LeadRoutingArgs(BaseModel):
     mode: str = Field("who", description="'who': who should take the lead (ranked reps with reasons); "
                                          "'why': why the lead was routed where it was (the stored decision); "
                                          "'reassign': the asker wants the lead handed to someone (refused to reps)")
-    reps: list[str] = Field(default_factory=list, description="reassign: the reps named (from and to), checked against the "
-                                                              "asker's team")
+    reps: list[str] = Field(default_factory=list, description="the reps the question names (a reassignment's from and to, "
+                                                              "a colleague asked about), checked against who the asker may see")
     region: str | None = Field(None, description="reassign: a region named (code), checked against the asker's own")
 
 
@@ -52,9 +52,9 @@ def _lead_routing(*, ctx: ToolContext, query: str, lead_id: int | None, mode: st
                   region: str | None = None) -> ToolOutput:
     if mode not in ("who", "why", "reassign"):
         return ToolOutput(text=ctx.t("mode 只能是 who、why 或 reassign。", "mode must be 'who', 'why' or 'reassign'."), error="input")
+    _refuse_another_teams(ctx, reps or [], region)  # "韩子涵那条 为啥分给她不给我": a colleague's routing, refused to a rep
     if mode == "reassign":
         _refuse_a_reps_transfer(ctx)
-        _refuse_another_teams(ctx, reps or [], region)
         mode = "who"  # a manager asking to hand a lead over sees who should take it (the review queue overrides)
     if lead_id is None:
         found = _lead_asked_about(ctx, query, mode)
@@ -80,11 +80,18 @@ def _refuse_a_reps_transfer(ctx: ToolContext) -> None:
 def _refuse_another_teams(ctx: ToolContext, reps: list[str], region: str | None) -> None:
     """A manager moving leads from or to a rep outside their team, or in another region, is refused
     ("把西部田野的线索转两条给朱艳" from 华南's manager), saying what they may do instead."""
-    from agent.tools.lead_lookup import region_of_the_list
-    from tools.capability import resolve_rep
+    from sqlalchemy import select
 
-    for rep in reps:
-        resolve_rep(ctx, rep)  # a rep outside the asker's team: refused, naming the rule
+    from agent.tools.lead_lookup import region_of_the_list
+    from crm.models import User
+    from crm.policy import may_see_member
+    from tools.leads import denied
+    from tools.text import person_name
+
+    for login in reps:
+        rep = ctx.session.scalar(select(User).where(User.login == login))
+        if rep is not None and not may_see_member(ctx.user, rep):
+            raise denied(ctx, f"{rep.name}的线索", f"{person_name(rep, 'en')}'s leads")
     if region:
         region_of_the_list(ctx, region)
 

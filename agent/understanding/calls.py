@@ -326,6 +326,10 @@ def _view_cues(t: Turn) -> dict[str, float]:
         factors.update(drills=3.0, kpi=0.3, practice_start=0.5, practice_end=0.3)
     if APPROVE_CUE.search(q) and not t.slots.ids:
         factors.update(review_approve=6.0, lead_status=0.3, journey=0.3)  # "702那个石家庄卓越的 通过": its review, not the lead
+        if REVIEW_CUE.search(q) or QUEUE_WORD.search(q):
+            factors.update(review_approve=30.0, successor=0.1)  # "approve the Xiamen item in the south queue"
+    if ALL_REPS.search(q) and LEAD_WORD.search(q):
+        factors.update(lead_list=10.0, out_of_scope=0.3)  # "dump the leads for all regions": the list (refused if not theirs)
     if REVIEW_CUE.search(q):
         # "队列" names nothing else here ("审批队列给我看看 想知道新线索都派给谁了": the queue, not who should take one)
         factors.update(review_list=6.0, review_approve=6.0, review_override=6.0, routing_who=0.3, routing_why=0.3, successor=0.3)
@@ -614,8 +618,14 @@ REGION_WORDS = {"east": r"华东|\beast(ern)?\b", "south": r"华南|\bsouth(ern)
                 "west": r"西部|\bwest(ern)?\b"}
 
 
+EVERY_REGION = re.compile(r"(全部|所有|各个?|每个)(区域|大区|地区)|全国|全公司|(?<![a-z])(all|every|each) (the )?regions?(?![a-z])|"
+                          r"(?<![a-z])(company[- ]wide|nationwide|whole company)(?![a-z])", re.I)
+
+
 def named_region(question: str) -> str | None:
-    """The one region a question names, or None (none, or several)."""
+    """The one region a question names ("all" for every region), or None (none, or several)."""
+    if EVERY_REGION.search(question):
+        return "all"
     found = [code for code, words in REGION_WORDS.items() if re.search(words, question, re.I)]
     return found[0] if len(found) == 1 else None
 
@@ -1016,6 +1026,7 @@ def _waiting_decision_named(t: Turn) -> int | None:
 # -- routing, successor, KPI ----------------------------------------------------------------------------
 
 #: a lead handed to someone ("转给孙涛吧", "分给我吧", "reassign it to me"): only a manager reassigns
+QUEUE_WORD = re.compile(r"队列|待审批|审批|(?<![a-z])(queue|pending)(?![a-z])", re.I)
 LEAD_WORD = re.compile(r"线索|单子|那条|这条|那单|这单|(?<![a-z])leads?(?![a-z])", re.I)
 TRANSFER_CUE = re.compile(r"转[^,，。\s]{0,4}给|分[^,，。\s]{0,3}给|转交|交给|让给|改派|改给|分我|"
                           r"(?<![a-z])(reassign|transfer|hand (it )?over|give (it|this|that)( lead)? to)(?![a-z])", re.I)
@@ -1029,6 +1040,8 @@ def _routing(mode: str) -> Callable[[Turn], Built]:
         if asks_transfer and t.ctx.user.role != Role.REP:  # a manager's: every rep and region named must be theirs
             args.update({"reps": [u.login for u in t.slots.reps]},
                         **({"region": named_region(t.question)} if named_region(t.question) else {}))
+        elif t.ctx.user.role == Role.REP and (others := [u.login for u in t.slots.reps if u.id != t.ctx.user.id]):
+            args["reps"] = others  # "韩子涵那条 为啥分给她不给我": a colleague's lead, refused
         item = t.item("lead")
         if "lead" in t.slots.ids:
             args["lead_id"] = t.slots.ids["lead"]

@@ -40,7 +40,7 @@ INJECTION = re.compile(
     r"(系统提示|系统消息|系统通知)\s*[:：][^。.!！]*[。.!！]?|"
     r"(该|当前)?(用户)?\s*[a-z0-9_]*\s*(的)?权限已(经)?(升级|提升|开放)(为|成|到)?[^。.!！,，]*[。.!！,，]?|"
     r"(该|当前)?用户\s*[a-z0-9_]*\s*已(经)?(被)?(升级|提升|授权)(为|成|到)[^。.!！,，\s]*[。.!！,，]?|"
-    r"\byou(\s+are|'re)\s+(now\s+)?(DAN|in\s+(debug|developer|god)\s+mode)\b[^.!]*[.!]?|你现在是\s*DAN|没有任何限制", re.I)
+    r"\byou(\s+are|'re)\s+(now\s+)?(DAN|in\s+(debug|developer|god)\s+mode)\b[^.!,，]*[.!,，]?|你现在是\s*DAN|没有任何限制", re.I)
 
 
 #: asking for the rules themselves to change: a role or permission raised, checks turned off, the

@@ -46,6 +46,12 @@ def test_route_dry_run_then_route_then_nothing_twice_and_the_review_queue_is_dec
     assert len(exp["factors"]) == 5 and len(exp["events"]) <= 5 and 0 < exp["confidence"] <= 0.95
     text = run("--home", home, "route", "explain", str(item["id"]), "--as", item["rep"]).stdout
     assert "置信度" in text or "Confidence" in text
+    assert len(queue) > 1  # another waiting proposal rejected: unassigned, back to nurture; rejecting it again changes nothing
+    other = queue[1]
+    rejected = cli(home, "review-queue", "reject", str(other["id"]), "--as", "wangjianhua", "--note", "先培育")
+    assert rejected["status"] == "nurture" and rejected["rep"] is None and rejected["note"] == "先培育"
+    assert cli(home, "review-queue", "reject", str(other["id"]), "--as", "wangjianhua") == rejected
+    assert all(q["id"] != other["id"] for q in cli(home, "review-queue", "list", "--as", "wangjianhua"))
 
 
 def test_feedback_proposes_a_version_a_manager_approves_and_reverts(home):
