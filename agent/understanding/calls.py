@@ -242,7 +242,7 @@ def _missing_word_factors(t: Turn) -> dict[str, float]:
         if not OVERRIDE_CUE.search(t.question):
             factors["review_override"] = 0.3  # an override names the change: "改派给李娜", "give it to Emily"
     elif PRACTICE_WORK.search(t.question) and not OVERRIDE_CUE.search(t.question):
-        factors.update(review_override=0.2, practice_assign=3.0)  # "顺便给华东的张伟也布置一个": practice, not a lead
+        factors.update(review_override=0.2, practice_assign=6.0, drills=0.3)  # "顺便给华东的张伟也布置一个": practice, not a lead
     if DOMAIN_WORD.search(t.question) and not HELP_CUE.search(t.question):
         factors["help"] = 0.3  # "and what about its intent?" asks about something, not what the copilot can do
     return factors
@@ -286,7 +286,8 @@ def _someone_elses_account(t: Turn) -> dict[str, float]:
         return {}
     if not any(names_its_account(t.question, m.account) for m in find_hidden_leads(ctx=t.ctx, query=t.question, limit=3)):
         return {}
-    return {"routing_who": 20.0} if TRANSFER_CUE.search(t.question) else {"lead_status": 15.0}
+    asks_transfer = TRANSFER_CUE.search(t.question) and not LOOK_CUE.search(t.question)  # "帮我看下…他说要转给我": a look first
+    return {"routing_who": 20.0} if asks_transfer else {"lead_status": 15.0}
 
 
 def _routing_cues(t: Turn) -> dict[str, float]:
@@ -297,7 +298,7 @@ def _routing_cues(t: Turn) -> dict[str, float]:
         return {"routing_why": 12.0 if t.slots.reps else 4.0, "lead_status": 0.3, "lead_list": 0.3}
     if OVERRIDE_CUE.search(q) and not LEAVING_CUE.search(q):
         return {"review_override": 4.0, "successor": 0.3}  # "兰州佳贝那条直接改派董健 那家本来就是他的客户"
-    if TRANSFER_CUE.search(q) and LEAD_WORD.search(q) and not LEAVING_CUE.search(q):
+    if TRANSFER_CUE.search(q) and LEAD_WORD.search(q) and not (LEAVING_CUE.search(q) or LOOK_CUE.search(q) or QUEUE_WORD.search(q)):
         # "把西部田野的线索转两条给朱艳": a reassignment (the routing tool refuses what is not the asker's to move)
         return {"routing_who": 60.0, "lead_list": 0.3, "lead_status": 0.3, "successor": 0.3, "practice_assign": 0.2}
     if t.slots.reps and (LEAVING_CUE.search(q) or THEIR_ACCOUNTS.search(q)):
@@ -868,6 +869,8 @@ def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, exa
             return tool, {"action": "list"}  # no queue to act on: the tool's refusal says whose it is
         if kind == "decision" and t.ctx.user.role == Role.MANAGER and (region := _other_region_named(t)) is not None:
             return tool, {"action": "list", "region": region}  # "approve the Xiamen item in the south queue": refused, whose it is
+        if kind == "decision" and EVERYTHING.search(t.question) and t.id_of(kind) is None:
+            return tool, {"action": "list"}  # "approve everything pending": one by one — the queue, to decide each
         found = t.id_of(kind)
         others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
         if found is None and kind == "alert" and others:
@@ -883,6 +886,8 @@ def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, exa
             found = t.focus[id_arg]  # "这条忽略" right after that alert
         if found is None:
             found = _named_record(t, kind, example_zh.rsplit(" ", 1)[0], example_en.rsplit(" ", 1)[0])
+            if isinstance(found, str) and kind in LISTS and SEVERAL.search(t.question):
+                return tool, {"action": "list"}  # "天津博远精密俩提醒 是不是重复了": both of them, listed
             if isinstance(found, str):
                 return found
         if found is None and kind == "decision" and (lead := _lead_of_a_decision(t)) is not None:
@@ -999,6 +1004,8 @@ def _another_managers_region(t: Turn, own: int | None) -> str | None:
 
 
 def review_override(t: Turn) -> Built:
+    if t.ctx.user.role == Role.MANAGER and (region := _other_region_named(t)) is not None:
+        return "review_queue", {"action": "list", "region": region}  # another region's queue: refused, naming whose it is
     decision = _as_decision(t, t.id_of("decision"))
     rep = t.slots.reps[-1].login if t.slots.reps else None
     if decision is None and t.names_something:
@@ -1026,9 +1033,14 @@ def _waiting_decision_named(t: Turn) -> int | None:
 # -- routing, successor, KPI ----------------------------------------------------------------------------
 
 #: a lead handed to someone ("转给孙涛吧", "分给我吧", "reassign it to me"): only a manager reassigns
+#: several records of one customer asked about together: their list, not a choice among them
+SEVERAL = re.compile(r"两条|俩|几条|这些|都|(?<![a-z])(both|two|all|these)(?![a-z])", re.I)
+LISTS = {"alert", "suggestion"}
+EVERYTHING = re.compile(r"全部|所有|都批|一起批|(?<![a-z])(everything|all of them|all pending|all the)(?![a-z])", re.I)
+LOOK_CUE = re.compile(r"(帮我)?(看下|看看|看一下|查下|查查|查一下|瞅瞅|瞅一眼)|(?<![a-z])(show me|look at|check on)(?![a-z])", re.I)
 QUEUE_WORD = re.compile(r"队列|待审批|审批|(?<![a-z])(queue|pending)(?![a-z])", re.I)
 LEAD_WORD = re.compile(r"线索|单子|那条|这条|那单|这单|(?<![a-z])leads?(?![a-z])", re.I)
-TRANSFER_CUE = re.compile(r"转[^,，。\s]{0,4}给|分[^,，。\s]{0,3}给|转交|交给|让给|改派|改给|分我|"
+TRANSFER_CUE = re.compile(r"转[^,，。\s]{0,4}给(?!我的)|分[^,，。\s]{0,3}给(?!我的)|转交|交给|让给|改派|改给|分我(?!的)|"
                           r"(?<![a-z])(reassign|transfer|hand (it )?over|give (it|this|that)( lead)? to)(?![a-z])", re.I)
 
 
@@ -1040,7 +1052,8 @@ def _routing(mode: str) -> Callable[[Turn], Built]:
         if asks_transfer and t.ctx.user.role != Role.REP:  # a manager's: every rep and region named must be theirs
             args.update({"reps": [u.login for u in t.slots.reps]},
                         **({"region": named_region(t.question)} if named_region(t.question) else {}))
-        elif t.ctx.user.role == Role.REP and (others := [u.login for u in t.slots.reps if u.id != t.ctx.user.id]):
+        elif t.ctx.user.role == Role.REP and (others := [u.login for u in t.slots.reps if u.id != t.ctx.user.id
+                                                         and _theirs(t.question, u)]):
             args["reps"] = others  # "韩子涵那条 为啥分给她不给我": a colleague's lead, refused
         item = t.item("lead")
         if "lead" in t.slots.ids:
@@ -1061,6 +1074,14 @@ def _routing(mode: str) -> Callable[[Turn], Built]:
             args["query"] = t.question
         return "lead_routing", args
     return build
+
+
+def _theirs(question: str, rep) -> bool:
+    """The question is about something of the rep it names ("韩子涵那条", "宋思远手上", "Emily's lead"), not
+    the rep as a partner on the asker's own lead ("为啥要我和吴杰一起跟")."""
+    names = [rep.name, *(rep.name_en.split() if rep.name_en else [])]
+    return any(re.search(rf"{re.escape(n)}\s*(那条|那单|这条|的线索|的单子|的客户|手上|名下|'s)", question, re.I) for n in names) \
+        or bool(re.search(r"分给(她|他)|给了(她|他)|(?<![a-z])(to|gave it to) (her|him)(?![a-z])", question, re.I))
 
 
 LEAVING_CUE = re.compile(r"离职|走了|要走|辞职|调岗|调走|离开|交接|last day|"

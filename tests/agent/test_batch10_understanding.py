@@ -257,3 +257,35 @@ def test_approving_in_another_regions_queue_is_refused_whatever_else_is_said(int
     [answer] = _thread(intel_session, "chenjing", "approve the Xiamen item in the south queue too, Huang Lei is on leave this week",
                        language="en")
     assert answer.refused and answer.tools[0]["name"] == "review_queue"
+
+
+def test_a_customers_two_alerts_asked_about_together_are_listed(intel_session):
+    from collections import Counter
+
+    from crm.models import Alert
+
+    owner_account = Counter((a.owner_id, intel_session.get(Lead, a.lead_id).account_id)
+                            for a in intel_session.scalars(select(Alert).where(Alert.lead_id.is_not(None))))
+    (owner_id, account_id), n = owner_account.most_common(1)[0]
+    if n < 2:
+        pytest.skip("no rep has two alerts of one customer in the demo")
+    owner = intel_session.get(User, owner_id)
+    account = intel_session.get(Account, account_id).name
+    assert planned_call(intel_session, owner.login, f"{account}俩提醒 是不是重复了") == ("alerts", {"action": "list"})
+
+
+def test_approving_everything_shows_the_queue_to_decide_one_by_one(intel_session):
+    assert planned_call(intel_session, "huanglei", "approve everything pending in my routing queue", language="en") == (
+        "review_queue", {"action": "list"})
+
+
+def test_a_lead_newly_given_to_me_is_not_a_request_to_move_it(demo_session):
+    assert planned_call(demo_session, "suntao", "昨天新分我的苏州八院那条线索 啥背景")[0] == "lead_lookup"
+
+
+def test_a_colleague_named_as_a_partner_on_my_lead_is_not_a_question_about_their_lead(intel_session):
+    from agent.understanding.calls import _theirs
+
+    wujie = intel_session.scalar(select(User).where(User.login == "wujie"))
+    assert not _theirs("兰州佳贝那条 为啥是我跟吴杰双人跟进", wujie)
+    assert _theirs("吴杰那条北京妇幼的线索 为啥分给他不给我", wujie) and _theirs("吴杰手上那单", wujie)
