@@ -224,6 +224,7 @@ def _metric_factors(t: Turn, kpi_likely: bool) -> dict[str, float]:
 
 
 #: what is assigned is practice: "布置一个", "排一场陪练", "来一份练习", "assign a drill"
+ASSIGN_VERB = re.compile(r"布置|指派|给.{0,6}安排|(?<![a-z])assign(?![a-z])", re.I)
 PRACTICE_WORK = re.compile(r"布置|练习|陪练|演练|对练|排一场|模拟|作业|"
                            r"(?<![a-z])(drills?|practi[sc]e|exercises?|role-?play)(?![a-z])", re.I)
 
@@ -242,7 +243,8 @@ def _missing_word_factors(t: Turn) -> dict[str, float]:
         if not OVERRIDE_CUE.search(t.question):
             factors["review_override"] = 0.3  # an override names the change: "改派给李娜", "give it to Emily"
     elif PRACTICE_WORK.search(t.question) and not OVERRIDE_CUE.search(t.question):
-        factors.update(review_override=0.2, practice_assign=6.0, drills=0.3)  # "顺便给华东的张伟也布置一个": practice, not a lead
+        # "顺便给华东的张伟也布置一个": practice, not a lead; "给他布置个合适的练习": an assignment, not advice
+        factors.update(review_override=0.2, practice_assign=6.0 if ASSIGN_VERB.search(t.question) else 3.0)
     if DOMAIN_WORD.search(t.question) and not HELP_CUE.search(t.question):
         factors["help"] = 0.3  # "and what about its intent?" asks about something, not what the copilot can do
     return factors

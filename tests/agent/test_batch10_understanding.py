@@ -144,6 +144,13 @@ def test_a_padded_request_finds_the_scenario_its_own_words_name(phrase, code):
     assert find_scenario(phrase, None) == code
 
 
+@pytest.mark.parametrize("phrase", ["有没有别人给我布置的drill快到期了", "give me a drill for pausing after the customer's pain point"])
+def test_one_common_word_of_a_scenarios_name_does_not_start_it(phrase):
+    from tools.practice.scenario import find_scenario
+
+    assert find_scenario(phrase, None) is None  # "没有" of 没有预算, "pain" of pain pause: not a scenario named
+
+
 def test_a_trainer_starts_a_scenario_plays_it_and_ends_it(demo_session):
     start, turn, end = _thread(demo_session, "linfang", "开一个医院设备价格异议的场景 我自己先试试难度",
                                "张主任您好 我是启衡的林芳 听说您觉得我们这次报价偏高", "行了 就到这儿 结束吧 看看评分咋样")

@@ -395,11 +395,12 @@ def find_scenario(text: str, home: Path | None) -> str | None:
 def _named_by_its_own_words(want: set[str], vocab: dict[str, set[str]]) -> str | None:
     """A request padded with other words ("gov tender policy, want to check how tough it is"): each word
     counts 1 / the number of scenarios that use it, so a word only one scenario has weighs most; the
-    best wins with at least one such word's weight and a clear lead over the runner-up."""
+    best wins with one and a half such words' weight (one common word — "没有" of "没有预算" — is not enough) and
+    twice the runner-up's."""
     uses = {w: sum(w in words for words in vocab.values()) for w in want}
     scores = sorted(((sum(1 / uses[w] for w in want & words), code) for code, words in vocab.items()), reverse=True)
     (first, code), (second, _) = scores[0], scores[1] if len(scores) > 1 else (0.0, None)
-    return code if first >= 1.0 and first >= 2 * second else None
+    return code if first >= 1.5 and first >= 2 * second else None
 
 
 #: the multilingual encoder's cosine a phrase needs with a scenario's title or alias, and its lead
