@@ -158,7 +158,11 @@ REVIEW_CUE = re.compile(r"审[核批](队|对)列|待审核|队列里|待审(批
                         r"(?<![a-z])(review queue|pending review|waiting for review)(?![a-z])", re.I)
 #: one call, not calls in general: "最近一次通话", "上一通电话", "那通", "my last call"
 ONE_CALL_CUE = re.compile(r"(最近|上|刚才|刚刚)(的)?(一次|一个)(通话|电话)|(最近|上|刚才|刚刚)(的)?(一通|那通)|这通|那通|刚打的(那个)?电话|"
-                          r"(?<![a-z])(my |the |that )?(last|latest|previous|most recent) call(?![a-z])|(?<![a-z])that call(?![a-z])", re.I)
+                          r"(?<![a-z])(my |the |that )?(last|latest|previous|most recent) call(?![a-z])|(?<![a-z])that call(?![a-z])|"
+                          r"(?<![a-z])(yesterday'?s|today'?s|my|the latest|the last) ([\w.'\-]+ ){0,6}call(?!s)(?![a-z])|"
+                          r"(?<![a-z])call with (the )?[A-Za-z]", re.I)
+MANY_CALLS_CUE = re.compile(r"平均|均值|每个人|每人|本月|这个月|上个月|本季度|今年|趋势|所有通话|(?<![a-z])(average|avg|trend|"
+                            r"this (month|quarter|year)|last (month|quarter)|all (my )?calls|every call)(?![a-z])", re.I)
 SCENARIO_CUE = re.compile(r"场景|剧本|(?<![a-z])scenarios?(?![a-z])", re.I)
 ASSIGN_CUE = re.compile(r"安排|布置|指派|分配|派|给.{1,6}(练|模拟|演练|做)|让.{1,6}(练|模拟|演练)|"
                         r"\b(assign|give|schedule|set|have)\b", re.I)
@@ -305,6 +309,8 @@ def _routing_cues(t: Turn) -> dict[str, float]:
         return {"routing_who": 60.0, "lead_list": 0.3, "lead_status": 0.3, "successor": 0.3, "practice_assign": 0.2}
     if t.slots.reps and (LEAVING_CUE.search(q) or THEIR_ACCOUNTS.search(q)):
         return {"successor": 3.0}
+    if SELF_LEAVING.search(q):
+        return {"successor": 12.0}  # "我月底离职 先帮我排下名下客户该分给谁": the successor tool (refused to a rep)
     return {"routing_who": 3.0} if WHO_TAKES_CUE.search(q) else {}
 
 
@@ -317,6 +323,8 @@ def _journey_and_calls_cues(t: Turn) -> dict[str, float]:
         factors.update(knowledge_howto=4.0, call_debrief=0.2)  # "有没有高手处理这种情况的通话录音"
     elif ONE_CALL_CUE.search(q) or (_names_a_colleague(t) and COLLEAGUE_CALL.search(q)):
         factors["call_debrief"] = 3.0
+        if not MANY_CALLS_CUE.search(q):
+            factors.update(call_debrief=8.0, kpi=0.3, knowledge_howto=0.5)  # "talk ratio on my latest Guiyang call": that call
     return factors
 
 
@@ -383,7 +391,8 @@ def _record_cues(t: Turn) -> dict[str, float]:
         # "这提醒咋办": the alert's reasons and its suggested action — not a decision taken for the user
         return {"alert_explain": 40.0, "alert_adopt": 0.05, "alert_dismiss": 0.05, "knowledge_howto": 0.3}
     if WHY_CUE.search(q) or WHAT_ABOUT.search(q):
-        return {"alert_explain": 5.0}
+        # "佛山中科 7分跳到84 咋回事", "太原远航那个工程师深度评估 是啥意思": that customer's alert, explained
+        return {"alert_explain": 15.0, "lead_status": 0.5} if t.named_lead is not None else {"alert_explain": 5.0}
     if NEW_ONES.search(q):
         return {"alerts_list": 5.0, "alert_dismiss": 0.2, "alert_adopt": 0.2, "kpi": 0.5}  # "今天有新告警没": are there any
     return {"alerts_list": 3.0, "kpi": 0.5} if OPEN_CUE.search(q) or WHICH_ONES.search(q) else {}
@@ -405,7 +414,7 @@ LEAD_LIST_CUE = re.compile(r"(有)?哪些.{0,8}(线索|单子|lead)|(线索|单�
 NEXT_STEP_CUE = re.compile(r"下一步|(?<![a-z])(next step|next best|nba)(?![a-z])", re.I)
 SOURCE_CUE = re.compile(r"出处|来源是|哪里来的|(有)?(啥|什么)?依据(是啥|没|吗)?$|有(啥|什么)依据|"
                         r"(?<![a-z])(source for|where does .{1,40} come from)(?![a-z])", re.I)
-WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|说说|讲讲|介绍下|(那|这)(个|条)[^,，。]{0,4}是(啥|什么)|"
+WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|说说|讲讲|介绍下|(那|这)(个|条)[^,，。]{0,4}是(啥|什么)|(是)?(啥|什么)意思|"
                         r"(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
 THIS_ALERT = re.compile(r"(这|那)(个|条)?(提醒|预警|告警)|(提醒|预警|告警)(咋办|怎么办|怎么处理|咋处理)|"
                         r"(?<![a-z])(this|that|the) (alert|signal)(?![a-z])", re.I)
@@ -467,7 +476,8 @@ def _decision_kind_factors(t: Turn) -> dict[str, float]:
     return {intent: 3.0 for intent in DECISION_INTENTS.get(kind or "", ())}
 
 
-ALERT_WORD = re.compile(r"提醒|预警|告警|信号|(?<![a-z])(alerts?|signals?)(?![a-z])", re.I)
+ALERT_WORD = re.compile(r"提醒|预警|告警|信号|意向(指数|分)?(跃升|跳升|暴涨|跳)|深度评估|政策敏感|招标需专家|"
+                        r"\d+\s*分?\s*(跳|涨|升)到\s*\d+|(?<![a-z])(alerts?|signals?|jumped to \d+|intent (score )?jump)(?![a-z])", re.I)
 SUGGESTION_WORD = re.compile(r"建议|(?<![a-z])(suggestions?|recommendations?)(?![a-z])", re.I)
 #: adopting in other words, only next to an alert or suggestion word: "那条建议 ok 就按它说的办"
 ADOPT_WORDS = re.compile(r"照办|照做|按(它|这个|建议)?(说的)?(来|办)|就这么办|收到|同意|(?<![a-z])(go with|do it|ok|okay)(?![a-z])", re.I)
@@ -1086,6 +1096,10 @@ def _theirs(question: str, rep) -> bool:
         or bool(re.search(r"分给(她|他)|给了(她|他)|(?<![a-z])(to|gave it to) (her|him)(?![a-z])", question, re.I))
 
 
+SELF_LEAVING = re.compile(r"我(要|快|准备|下个?月|月底|年底)?[^写]{0,4}(离职|辞职|走了|调去|调岗|调走|转岗)(?!信|报告|申请|模板)|"
+                          r"(?<![a-z])(i'?m|i am) (leaving|quitting|resigning|moving to another)(?![a-z])", re.I)
+
+
 LEAVING_CUE = re.compile(r"离职|走了|要走|辞职|调岗|调走|离开|交接|last day|"
                          r"(?<![a-z])(leaving|quit(s|ting)?|resign|handover|hand over)(?![a-z])", re.I)
 
@@ -1108,6 +1122,8 @@ def _decision_proposing(t: Turn) -> int | None:
 
 
 def successor(t: Turn) -> Built:
+    if not t.slots.reps and SELF_LEAVING.search(t.question):
+        return "successor", {"rep": t.ctx.user.login}  # the asker is the one leaving
     rep = t.slots.reps[0].login if t.slots.reps else t.focus.get("leaving_rep")
     if rep and (t.slots.reps or t.follow_up or t.focus.get("topic") == "successor"):
         return "successor", {"rep": rep, **({"account": t.question} if ORG_NAME.search(t.question) or t.names_visible_lead else {})}

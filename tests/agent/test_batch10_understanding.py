@@ -296,3 +296,16 @@ def test_a_colleague_named_as_a_partner_on_my_lead_is_not_a_question_about_their
     wujie = intel_session.scalar(select(User).where(User.login == "wujie"))
     assert not _theirs("兰州佳贝那条 为啥是我跟吴杰双人跟进", wujie)
     assert _theirs("吴杰那条北京妇幼的线索 为啥分给他不给我", wujie) and _theirs("吴杰手上那单", wujie)
+
+
+def test_a_rep_leaving_gets_the_successor_refusal_and_a_resignation_letter_is_out_of_scope(demo_session):
+    [leaving] = _thread(demo_session, "hehaoran", "我月底离职 先帮我排下名下客户该分给谁 我好跟黄磊提")
+    [letter] = _thread(demo_session, "dengmin", "帮我写封辞职信")
+    assert leaving.tools[0]["name"] == "successor" and leaving.refused
+    assert letter.tools == [] and not letter.refused
+
+
+def test_a_metric_of_one_named_call_is_that_calls_debrief(demo_session):
+    call, tool = "was my talk ratio too high on the latest Guiyang med univ No.4 call?", "call_debrief"
+    assert planned_call(demo_session, "xiaoxue", call, language="en")[0] == tool
+    assert planned_call(demo_session, "zhangwei", "我这个月的平均talk ratio")[0] == "kpi_query"
