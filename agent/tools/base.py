@@ -104,6 +104,8 @@ def _a_hidden_account_fits_better(ctx: ToolContext, query: str, matches: list) -
     if not matches or (matches[0].account and matches[0].account in query):
         return False  # the visible account said in full
     said = _said_of(query, matches[0].account or "")
+    if matches[0].score >= 0.95 and said >= 0.6 * len(matches[0].account or ""):
+        return False  # most of the visible name said: that one (no scan of every hidden lead)
     for hidden in find_hidden_leads(ctx=ctx, query=query, limit=3):
         name = hidden.account or ""
         if name == matches[0].account or hidden.score < 0.9:

@@ -286,11 +286,14 @@ def _someone_elses_account(t: Turn) -> dict[str, float]:
     """A rep naming a colleague and one of that colleague's accounts ("徐丽南京妇幼那条 她跟得咋样了", "Emily's
     pipeline for Nordic MedTech"): a question about that lead, which the lead tool refuses — or, asked to be
     handed over ("能不能转给我跟"), the routing tool's refusal. Nothing of the account is looked at but its name."""
-    from tools.leads.find import find_hidden_leads, names_its_account
+    from crm.models import Lead
+    from tools.leads.find import find_among, names_its_account
 
-    if t.ctx.user.role != Role.REP or not any(u.id != t.ctx.user.id for u in t.slots.reps):
+    others = [u.id for u in t.slots.reps if u.id != t.ctx.user.id]
+    if t.ctx.user.role != Role.REP or not others:
         return {}
-    if not any(names_its_account(t.question, m.account) for m in find_hidden_leads(ctx=t.ctx, query=t.question, limit=3)):
+    theirs = set(t.ctx.session.scalars(select(Lead.id).where(Lead.owner_id.in_(others))))  # only the named colleagues' leads
+    if not any(names_its_account(t.question, m.account) for m in find_among(ctx=t.ctx, query=t.question, lead_ids=theirs, limit=3)):
         return {}
     asks_transfer = TRANSFER_CUE.search(t.question) and not LOOK_CUE.search(t.question)  # "帮我看下…他说要转给我": a look first
     return {"routing_who": 20.0} if asks_transfer else {"lead_status": 15.0}
