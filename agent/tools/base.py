@@ -106,17 +106,18 @@ def _a_hidden_account_fits_better(ctx: ToolContext, query: str, matches: list) -
     said = _said_of(query, matches[0].account or "")
     if matches[0].score >= 0.95 and said >= 0.6 * len(matches[0].account or ""):
         return False  # most of the visible name said: that one (no scan of every hidden lead)
-    for hidden in find_hidden_leads(ctx=ctx, query=query, limit=3):
-        name = hidden.account or ""
-        if name == matches[0].account or hidden.score < 0.9:
-            continue
-        if _longest_common(query, name) >= max(5, _longest_common(query, matches[0].account or "") + 2):
-            return True
-        # "兰州优诺口腔" against 深圳中科口腔连锁, "青岛中心医院" against 西安市中心医院: the hidden one's place (its first two
-        # characters) is said and far more of its name, in order — the visible one shares only a common word
-        if name[:2] in query and _said_of(query, name) >= max(4, said + 2):
-            return True
-    return False
+    return any(hidden.account != matches[0].account and hidden.score >= 0.9
+               and _fits_better(query, hidden.account or "", matches[0].account or "", said)
+               for hidden in find_hidden_leads(ctx=ctx, query=query, limit=3))
+
+
+def _fits_better(query: str, hidden: str, visible: str, said_visible: int) -> bool:
+    """The hidden account holds a clearly longer stretch of the question word for word — or its place (first
+    two characters) is said and far more of its name in order ("兰州优诺口腔" against 深圳中科口腔连锁, "青岛中心医院"
+    against 西安市中心医院), the visible one sharing only a common word."""
+    if _longest_common(query, hidden) >= max(5, _longest_common(query, visible) + 2):
+        return True
+    return hidden[:2] in query and _said_of(query, hidden) >= max(4, said_visible + 2)
 
 
 def _said_of(query: str, name: str) -> int:

@@ -299,6 +299,12 @@ def _someone_elses_account(t: Turn) -> dict[str, float]:
     return {"routing_who": 20.0} if asks_transfer else {"lead_status": 15.0}
 
 
+def _moves_a_lead(q: str) -> bool:
+    """A lead handed from one rep to another in words — not a look at it, a queue's decision or a leaving rep."""
+    return bool(TRANSFER_CUE.search(q) and LEAD_WORD.search(q)) and not (LEAVING_CUE.search(q) or LOOK_CUE.search(q)
+                                                                          or QUEUE_WORD.search(q))
+
+
 def _routing_cues(t: Turn) -> dict[str, float]:
     """A why about a lead routed or recommended to someone; a leaving rep's accounts; who should take a lead."""
     q = t.question
@@ -307,7 +313,7 @@ def _routing_cues(t: Turn) -> dict[str, float]:
         return {"routing_why": 12.0 if t.slots.reps else 4.0, "lead_status": 0.3, "lead_list": 0.3}
     if OVERRIDE_CUE.search(q) and not LEAVING_CUE.search(q):
         return {"review_override": 4.0, "successor": 0.3}  # "兰州佳贝那条直接改派董健 那家本来就是他的客户"
-    if TRANSFER_CUE.search(q) and LEAD_WORD.search(q) and not (LEAVING_CUE.search(q) or LOOK_CUE.search(q) or QUEUE_WORD.search(q)):
+    if _moves_a_lead(q):
         # "把西部田野的线索转两条给朱艳": a reassignment (the routing tool refuses what is not the asker's to move)
         return {"routing_who": 60.0, "lead_list": 0.3, "lead_status": 0.3, "successor": 0.3, "practice_assign": 0.2}
     if t.slots.reps and (LEAVING_CUE.search(q) or THEIR_ACCOUNTS.search(q)):
