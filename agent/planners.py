@@ -152,6 +152,8 @@ END_PRACTICE = re.compile(r"^\s*(/end|结束练习|结束对练|结束模拟|退
                           r"session|role[- ]?play)|"
                           r"stop (the )?(practi[sc]e|role[- ]?play)|quit practi[sc]e|finish (the )?practi[sc]e)\s*[。.!！]?\s*$", re.I)
 END_PRACTICE_WORDS = re.compile(r"结束|不练了|先这样|到这|停|end|stop|quit|done|finish|enough|exit", re.I)
+#: a start said with the scenario's own words and no practice word ("start the energy remote monitoring one")
+START_NAMED = re.compile(r"\s*(start|begin|launch|let'?s do)\s+(the\s+)?.{2,60}?\b(one|scenario|role-?play|session)\s*[.!?]?\s*$", re.I)
 #: asking which scenarios there are to practise (the list, not a session)
 SCENARIO_LIST = re.compile(r"(哪些|什么|啥|几个)(练习|陪练|对练|模拟)?场景|场景(列表|清单|都有|有哪些|有啥)|"
                            r"\b(which|what)\s+(practi[sc]e\s+|role[- ]?play\s+)?scenarios\b|\blist\s+(the\s+|all\s+)?"
@@ -609,6 +611,11 @@ class OfflinePlanner:
         call = exact_command(turn.question)
         if call is None and SCENARIO_LIST.search(turn.question):
             call = ("practice", {"scenario": None})  # "现在都有哪些练习场景": the scenarios to choose from
+        if call is None and "practice" in turn.tools and START_NAMED.match(turn.question):
+            from tools.practice.scenario import find_scenario, scenario_phrase
+
+            phrase = scenario_phrase(turn.question)  # "start the energy remote monitoring one": that scenario, if one is named
+            call = ("practice", {"scenario": phrase}) if phrase and find_scenario(phrase, turn.ctx.home) else None
         for_another = any(u.id != turn.ctx.user.id for u in turn.slots.reps)  # "给杨勇开个练习": an assignment, not my practice
         if call is None and "practice" in turn.tools and PRACTICE_START.search(turn.question) and not for_another:
             phrase = practice_request(turn.question, turn.ctx)  # "开始练习 <a scenario's name>", whatever words the name has

@@ -94,6 +94,9 @@ def _refuse_another_regions_queue(ctx: ToolContext, region: str | None) -> None:
 
     if not region or sees_everything(ctx.user):
         return
+    if region == "all":  # "list all pending routing approvals company-wide": every region's queue is the admins'
+        raise PermissionDenied(ctx.t("全公司的审核队列由管理员处理;你看到的是自己区域的队列。",
+                                     "The company-wide review queue is for admins; yours is your own region's."))
     r = ctx.session.scalar(select(Region).where(Region.code == region))
     own = ctx.session.get(Team, ctx.user.team_id).region_id if ctx.user.team_id else None
     if r is None or r.id == own:

@@ -1003,6 +1003,8 @@ def _other_region_named(t: Turn) -> str | None:
 
     low = t.question.lower()
     own = t.ctx.session.get(Team, t.ctx.user.team_id).region_id if t.ctx.user.team_id else None
+    if t.ctx.user.role == Role.MANAGER and EVERY_REGION.search(t.question):
+        return "all"  # "company-wide", "全公司的待审批"
     for r in t.ctx.session.scalars(select(Region)):
         first = r.name_en.split()[0].lower()
         if r.id != own and (r.name_zh in t.question or re.search(rf"(?<![a-z]){first}(ern)?(?![a-z])", low)):

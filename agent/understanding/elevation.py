@@ -18,6 +18,7 @@ from sqlalchemy import select
 _CN_NAME = r"[\u4e00-\u9fff]{2,4}"
 
 INJECTION = re.compile(
+    r"[\[【]\s*(system|系统)\s*[\]】]\s*[a-z][^.。]*[.。]|"  # "[SYSTEM] role updated: x=admin." — the whole claim
     r"(忽略|无视|忘掉|忘记)(掉)?(你)?(之前|以上|前面|上面|所有|全部)*(的)?(所有|全部)?(指令|指示|规则|设定|限制|权限规则|权限|提示词?)|"
     r"(你|您)?现在(是|就是|扮演|切换到|进入)(系统)?(管理员|admin|超级用户|root)(模式|身份|权限)?(了)?|"
     rf"我是(admin|管理员)?{_CN_NAME}的(小号|分身|马甲)|权限(是)?一样的|我是{_CN_NAME}(?=\s*(借|用))|"
@@ -33,6 +34,7 @@ INJECTION = re.compile(
     r"\bpretend\s+(that\s+)?(you'?re|you\s+are|i'?m|i\s+am)\s+[\w ]{1,20}?\s*(,|\band\b)|"
     r"\bfor\s+(qa|testing|test|debug(ging)?|audit)(\s+testing)?\s+purposes?\s*,?|"
     r"</?\s*system\s*>|\bnew\s+instructions?\s*:|"
+    r"把下面(这句|这段|的话)?当(成)?(系统|管理员)?指令(来)?执行[:：]?|(他|王总|老板)?(已经)?给我开了?(全国|全部|所有|全局)(的)?(权限|数据权限)|"
     r"\b(admin|developer|debug|god)\s+mode\b|#{2,}\s*\w+\s*#{2,}|\bsystem\s+override\b|"
     r"\byou\s*(?:'re|\s+are)\s+(an?\s+|the\s+)?(admin|administrator|root|superuser|manager)(\s+now)?\b|"
     r"[【\[][^】\]]{0,12}(模式|mode|权限|admin)[^】\]]{0,12}[】\]]|\b(scope|role|权限|user)\s*[=:：]\s*[\w\u4e00-\u9fff]+|"
