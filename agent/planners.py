@@ -186,6 +186,23 @@ def practice_request(question: str, ctx: ToolContext) -> str | None:
     return phrase if PRACTICE_START.search(question) else None
 
 
+def practice_command(turn) -> tuple[str, dict[str, Any]] | None:
+    """Practice said outright: the scenarios asked for ("现在都有哪些练习场景"), or a session started with a
+    scenario's name ("开始练习 <name>", "start the energy remote monitoring one") — not one for another rep
+    ("给杨勇开个练习" assigns)."""
+    from tools.practice.scenario import find_scenario, scenario_phrase
+
+    q = turn.question
+    if SCENARIO_LIST.search(q):
+        return "practice", {"scenario": None}
+    if START_NAMED.match(q) and (phrase := scenario_phrase(q)) and find_scenario(phrase, turn.ctx.home):
+        return "practice", {"scenario": phrase}
+    if PRACTICE_START.search(q) and not any(u.id != turn.ctx.user.id for u in turn.slots.reps):
+        phrase = practice_request(q, turn.ctx)  # whatever words the scenario's name has
+        return ("practice", {"scenario": phrase}) if phrase and find_scenario(phrase, turn.ctx.home) else None
+    return None
+
+
 def coaching_args(question: str, ctx: ToolContext, focus: dict[str, Any]) -> dict[str, Any]:
     """Whom a coaching question is about: a rep named in it (entity linking against the users), a
     name-like word that matches no one (the tool then says so), a pronoun → the rep in focus, a
@@ -608,21 +625,7 @@ class OfflinePlanner:
 
     @staticmethod
     def command(turn) -> tuple[str, dict[str, Any]] | None:
-        call = exact_command(turn.question)
-        if call is None and SCENARIO_LIST.search(turn.question):
-            call = ("practice", {"scenario": None})  # "现在都有哪些练习场景": the scenarios to choose from
-        if call is None and "practice" in turn.tools and START_NAMED.match(turn.question):
-            from tools.practice.scenario import find_scenario, scenario_phrase
-
-            phrase = scenario_phrase(turn.question)  # "start the energy remote monitoring one": that scenario, if one is named
-            call = ("practice", {"scenario": phrase}) if phrase and find_scenario(phrase, turn.ctx.home) else None
-        for_another = any(u.id != turn.ctx.user.id for u in turn.slots.reps)  # "给杨勇开个练习": an assignment, not my practice
-        if call is None and "practice" in turn.tools and PRACTICE_START.search(turn.question) and not for_another:
-            phrase = practice_request(turn.question, turn.ctx)  # "开始练习 <a scenario's name>", whatever words the name has
-            if phrase:
-                from tools.practice.scenario import find_scenario
-
-                call = ("practice", {"scenario": phrase}) if find_scenario(phrase, turn.ctx.home) else None
+        call = exact_command(turn.question) or (practice_command(turn) if "practice" in turn.tools else None)
         return call if call and call[0] in turn.tools else None
 
     @staticmethod

@@ -158,17 +158,24 @@ def review_list(as_login: AsLogin, as_json: JsonFlag = False) -> None:
                         "or reject ID --as LOGIN"))
 
 
+def _decide_in_the_queue(as_login: str, as_json: bool, decide, said: tuple[str, str]) -> None:
+    """One review-queue decision as ``as_login``: ``decide(ctx)`` makes it; ``said`` (zh, en) is the line
+    printed, with ``{lead}`` and ``{rep}`` filled from the decision."""
+    with session_scope(STATE.engine()) as session:
+        ctx = _context(session, as_login)
+        data = decide(ctx).to_json()
+        msg = ctx.t(*(s.format(lead=data["lead_id"], rep=data["rep"]) for s in said))
+    print_json(data) if as_json else console.print(msg)
+
+
 @review_app.command("approve")
 def review_approve(decision_id: int, as_login: AsLogin, note: Annotated[str, typer.Option(help="why")] = "",
                    as_json: JsonFlag = False) -> None:
     """Approve the proposed rep for a lead in the review queue."""
     from tools.routing import approve_decision
 
-    with session_scope(STATE.engine()) as session:
-        ctx = _context(session, as_login)
-        data = approve_decision(ctx=ctx, decision_id=decision_id, note=note).to_json()
-        msg = ctx.t(f"已批准:线索 #{data['lead_id']} 分配给 {data['rep']}。", f"Approved: lead #{data['lead_id']} goes to {data['rep']}.")
-    print_json(data) if as_json else console.print(msg)
+    _decide_in_the_queue(as_login, as_json, lambda ctx: approve_decision(ctx=ctx, decision_id=decision_id, note=note),
+                         ("已批准:线索 #{lead} 分配给 {rep}。", "Approved: lead #{lead} goes to {rep}."))
 
 
 @review_app.command("override")
@@ -178,25 +185,19 @@ def review_override(decision_id: int, as_login: AsLogin,
     """Give a lead in the review queue (or an assigned one) to another rep."""
     from tools.routing import override_decision
 
-    with session_scope(STATE.engine()) as session:
-        ctx = _context(session, as_login)
-        data = override_decision(ctx=ctx, decision_id=decision_id, rep_login=rep, note=note).to_json()
-        msg = ctx.t(f"已改派:线索 #{data['lead_id']} 分配给 {data['rep']}。", f"Overridden: lead #{data['lead_id']} goes to {data['rep']}.")
-    print_json(data) if as_json else console.print(msg)
+    _decide_in_the_queue(as_login, as_json,
+                         lambda ctx: override_decision(ctx=ctx, decision_id=decision_id, rep_login=rep, note=note),
+                         ("已改派:线索 #{lead} 分配给 {rep}。", "Overridden: lead #{lead} goes to {rep}."))
 
 
 @review_app.command("reject")
 def review_reject(decision_id: int, as_login: AsLogin, note: Annotated[str, typer.Option(help="why")] = "",
                   as_json: JsonFlag = False) -> None:
     """Reject the proposal for a lead in the review queue: nobody is assigned, the lead goes back to nurture."""
-    from tools.routing.review import reject_decision
+    from tools.routing import reject_decision
 
-    with session_scope(STATE.engine()) as session:
-        ctx = _context(session, as_login)
-        data = reject_decision(ctx=ctx, decision_id=decision_id, note=note).to_json()
-        msg = ctx.t(f"已驳回:线索 #{data['lead_id']} 不分配,退回市场培育。",
-                    f"Rejected: lead #{data['lead_id']} goes back to nurture, unassigned.")
-    print_json(data) if as_json else console.print(msg)
+    _decide_in_the_queue(as_login, as_json, lambda ctx: reject_decision(ctx=ctx, decision_id=decision_id, note=note),
+                         ("已驳回:线索 #{lead} 不分配,退回市场培育。", "Rejected: lead #{lead} goes back to nurture, unassigned."))
 
 
 # -- feedback and weights ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from agent.tools.base import ToolOutput, ToolSpec, resolve_lead
 from core.errors import NotFoundError, UserInputError
 from crm.access import visible_leads
 from crm.models import Account, Lead, Region, Team, User
-from crm.policy import is_rep, may_see_member
+from crm.policy import is_manager, is_rep, may_see_member, sees_everything
 from tools.capability import find_reps_in
 from tools.context import ToolContext
 from tools.evidence import Evidence
@@ -77,7 +77,7 @@ def region_of_the_list(ctx: ToolContext, code: str | None) -> Region | None:
     if not code:
         return None
     if code.strip().lower() == "all":  # every region's: the admin's list, refused to anyone else
-        if ctx.user.role != "admin":
+        if not sees_everything(ctx.user):
             raise denied(ctx, "全部区域的线索", "Every region's leads")
         return None
     region = ctx.session.scalar(select(Region).where(Region.code == code.strip().lower()))
@@ -86,7 +86,7 @@ def region_of_the_list(ctx: ToolContext, code: str | None) -> Region | None:
     if is_rep(ctx.user):
         raise denied(ctx, f"{region.name_zh}的线索", f"The leads of {region.name_en}")
     own = ctx.session.scalar(select(Team.region_id).where(Team.id == ctx.user.team_id)) if ctx.user.team_id else None
-    if ctx.user.role == "manager" and own != region.id:
+    if is_manager(ctx.user) and own != region.id:
         raise denied(ctx, f"{region.name_zh}的线索", f"The leads of {region.name_en}")
     return region
 

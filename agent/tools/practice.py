@@ -116,11 +116,11 @@ def _assignments(ctx: ToolContext, code: str | None, phrase: str, assign_to: str
     """One rep's assignment, or the same for each of several ("给林雨桐和朱艳都布置…": ``assign_to`` "a,b")."""
     reps = [r.strip() for r in (assign_to or "").split(",") if r.strip()] or [None]
     if len(reps) > 1:
-        return _each(ctx, lambda rep: _assign_practice(ctx, code, phrase, rep, due, times), reps)
+        return _each(lambda rep: _assign_practice(ctx, code, phrase, rep, due, times), reps)
     return _assign_practice(ctx, code, phrase, reps[0], due, times)
 
 
-def _each(ctx: ToolContext, assign, reps: list[str]) -> ToolOutput:
+def _each(assign, reps: list[str]) -> ToolOutput:
     """One answer for several assignments: every line and piece of evidence; a rep refused or not found
     stops there, and the answer still says what was assigned before it."""
     done: list[ToolOutput] = []

@@ -10,8 +10,7 @@ from crm.models import User
 from tools.capability import find_reps_in
 from tools.context import ToolContext
 from tools.evidence import Evidence
-from tools.routing import approve_decision, override_decision, review_queue
-from tools.routing.review import reject_decision
+from tools.routing import approve_decision, override_decision, reject_decision, review_queue
 from tools.text import person_label
 
 

@@ -635,20 +635,18 @@ ALL_REPS = re.compile(r"(所有|全部|每个|每位|全体)(的)?(销售|人|�
                       r"\bleads?\s+(for|in|of|from|across)\s+(all|every|each)\s+(the\s+)?regions?\b|"
                       r"(全|所有|各个?|每个)(区域|大区|地区|区)(的)?(所有|全部)?(的)?线索|全公司(的)?(所有|全部)?线索", re.I)
 
-#: a region named with a list of leads ("华南全部线索", "leads in West China"): its code
-REGION_WORDS = {"east": r"华东|\beast(ern)?\b", "south": r"华南|\bsouth(ern)?\b", "north": r"华北|\bnorth(ern)?\b",
-                "west": r"西部|\bwest(ern)?\b"}
-
-
 EVERY_REGION = re.compile(r"(全部|所有|各个?|每个)(区域|大区|地区)|全国|全公司|(?<![a-z])(all|every|each) (the )?regions?(?![a-z])|"
                           r"(?<![a-z])(company[- ]wide|nationwide|whole company)(?![a-z])", re.I)
 
 
-def named_region(question: str) -> str | None:
-    """The one region a question names ("all" for every region), or None (none, or several)."""
-    if EVERY_REGION.search(question):
+def named_region(t: Turn) -> str | None:
+    """The one region a question names, in the KPI parser's words for the regions ("all" for every region),
+    or None (none, or several): "华南全部线索", "leads in West China"."""
+    from tools.kpi.parser import region_words, regions_said
+
+    if EVERY_REGION.search(t.question):
         return "all"
-    found = [code for code, words in REGION_WORDS.items() if re.search(words, question, re.I)]
+    found = regions_said(t.question, region_words(t.ctx.session))
     return found[0] if len(found) == 1 else None
 
 
@@ -665,7 +663,7 @@ def lead_status(t: Turn) -> Built:
     item = t.item("lead")
     owner = lead_owner(t)
     if owner and not t.lead_ref and not item:
-        region = named_region(t.question) if owner == "all" else None  # "华南全部线索": that region's, or the refusal
+        region = named_region(t) if owner == "all" else None  # "华南全部线索": that region's, or the refusal
         return "lead_lookup", {"query": t.question, "owner": owner, "list": not t.names_visible_lead,
                                **({"region": region} if region else {})}
     if t.lead_ref:  # the tool resolves the id itself (and says when there is no such lead)
@@ -683,7 +681,7 @@ def lead_list(t: Turn) -> Built:
     if t.lead_ref or t.item("lead") or (t.names_something and t.names_visible_lead):
         return lead_status(t)  # "线索1954怎么样", "how is the Vantage Analytics lead?": one lead, not the list
     owner = lead_owner(t)
-    region = named_region(t.question) if owner == "all" else None
+    region = named_region(t) if owner == "all" else None
     return "lead_lookup", {"query": t.question, "list": True, **({"owner": owner} if owner else {}),
                            **({"region": region} if region else {}), **_list_filter(t)}
 
@@ -1000,16 +998,14 @@ def review_list(t: Turn) -> Built:
 def _other_region_named(t: Turn) -> str | None:
     """A region the question names that is not the asker's own ("华北的审核队列" from 华东's manager)."""
     from crm.models import Region, Team
+    from tools.kpi.parser import region_words, regions_said
 
-    low = t.question.lower()
     own = t.ctx.session.get(Team, t.ctx.user.team_id).region_id if t.ctx.user.team_id else None
     if t.ctx.user.role == Role.MANAGER and EVERY_REGION.search(t.question):
         return "all"  # "company-wide", "全公司的待审批"
-    for r in t.ctx.session.scalars(select(Region)):
-        first = r.name_en.split()[0].lower()
-        if r.id != own and (r.name_zh in t.question or re.search(rf"(?<![a-z]){first}(ern)?(?![a-z])", low)):
-            return r.code
-    return _another_managers_region(t, own)
+    own_code = t.ctx.session.get(Region, own).code if own else None
+    other = next((code for code in regions_said(t.question, region_words(t.ctx.session)) if code != own_code), None)
+    return other or _another_managers_region(t, own)
 
 
 def _another_managers_region(t: Turn, own: int | None) -> str | None:
@@ -1055,7 +1051,6 @@ def _waiting_decision_named(t: Turn) -> int | None:
 
 # -- routing, successor, KPI ----------------------------------------------------------------------------
 
-#: a lead handed to someone ("转给孙涛吧", "分给我吧", "reassign it to me"): only a manager reassigns
 #: several records of one customer asked about together: their list, not a choice among them
 SEVERAL = re.compile(r"两条|俩|几条|这些|都|(?<![a-z])(both|two|all|these)(?![a-z])", re.I)
 LISTS = {"alert", "suggestion"}
@@ -1063,18 +1058,19 @@ EVERYTHING = re.compile(r"全部|所有|都批|一起批|(?<![a-z])(everything|a
 LOOK_CUE = re.compile(r"(帮我)?(看下|看看|看一下|查下|查查|查一下|瞅瞅|瞅一眼)|(?<![a-z])(show me|look at|check on)(?![a-z])", re.I)
 QUEUE_WORD = re.compile(r"队列|待审批|审批|(?<![a-z])(queue|pending)(?![a-z])", re.I)
 LEAD_WORD = re.compile(r"线索|单子|那条|这条|那单|这单|(?<![a-z])leads?(?![a-z])", re.I)
+#: a lead handed to someone ("转给孙涛吧", "分给我吧", "reassign it to me"): only a manager reassigns
 TRANSFER_CUE = re.compile(r"转[^,，。\s]{0,4}给(?!我的)|分[^,，。\s]{0,3}给(?!我的)|转交|交给|让给|改派|改给|分我(?!的)|"
                           r"(?<![a-z])(reassign|transfer|hand (it )?over|give (it|this|that)( lead)? to)(?![a-z])", re.I)
 
 
 def _routing(mode: str) -> Callable[[Turn], Built]:
     def build(t: Turn) -> Built:
+        region = named_region(t)
         asks_transfer = TRANSFER_CUE.search(t.question) and not WHY_CUE.search(t.question) and (
-            t.ctx.user.role == Role.REP or t.slots.reps or named_region(t.question))
+            t.ctx.user.role == Role.REP or t.slots.reps or region)
         args: dict[str, Any] = {"mode": "reassign" if asks_transfer else mode}
         if asks_transfer and t.ctx.user.role != Role.REP:  # a manager's: every rep and region named must be theirs
-            args.update({"reps": [u.login for u in t.slots.reps]},
-                        **({"region": named_region(t.question)} if named_region(t.question) else {}))
+            args.update({"reps": [u.login for u in t.slots.reps]}, **({"region": region} if region else {}))
         elif t.ctx.user.role == Role.REP and (others := [u.login for u in t.slots.reps if u.id != t.ctx.user.id
                                                          and _theirs(t.question, u)]):
             args["reps"] = others  # "韩子涵那条 为啥分给她不给我": a colleague's lead, refused

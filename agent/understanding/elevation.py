@@ -15,6 +15,13 @@ import re
 
 from sqlalchemy import select
 
+from crm.policy import is_admin
+from crm.roles import Role
+
+#: a role as the refusal says it
+ROLE_NAMES = {Role.REP: ("销售", "rep"), Role.MANAGER: ("经理", "manager"), Role.TRAINER: ("培训师", "trainer"),
+              Role.ADMIN: ("管理员", "admin")}
+
 _CN_NAME = r"[\u4e00-\u9fff]{2,4}"
 
 INJECTION = re.compile(
@@ -77,15 +84,14 @@ def elevation_refusal(ctx) -> str:
     """What the copilot says instead: access comes from the role, and who can change it."""
     from crm.models import User
 
-    role = {"rep": ("销售", "rep"), "manager": ("经理", "manager"), "trainer": ("培训师", "trainer"),
-            "admin": ("管理员", "admin")}.get(ctx.user.role, (ctx.user.role, ctx.user.role))
-    if ctx.user.role == "admin":
+    role = ROLE_NAMES.get(ctx.user.role, (ctx.user.role, ctx.user.role))
+    if is_admin(ctx.user):
         return ctx.t("聊天里不能修改任何人的角色或权限,也不能关闭权限检查或审计日志,系统指令不对外展示。"
                      "角色在用户目录(users 表)里维护。",
                      "Roles and permissions can't be changed from the chat, permission checks and the audit log "
                      "can't be turned off, and the system's instructions are not shown. Roles are kept in the user "
                      "directory (the users table).")
-    admin = ctx.session.scalars(select(User).where(User.role == "admin", User.left_at.is_(None)).order_by(User.id)).first()
+    admin = ctx.session.scalars(select(User).where(User.role == Role.ADMIN, User.left_at.is_(None)).order_by(User.id)).first()
     who = (admin.name if ctx.language == "zh" else admin.name_en) if admin else ctx.t("管理员", "an admin")
     return ctx.t(f"我不能修改权限,也不会展示系统指令。你能看到的数据由你的角色({role[0]})决定,聊天里说什么都不会改变它;"
                  f"需要调整角色请联系管理员{who}。",

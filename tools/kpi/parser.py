@@ -189,12 +189,22 @@ def _not_understood(link: MetricLink, language: str) -> ParsedQuestion:
 
 # -- filters --------------------------------------------------------------------------------------
 
+def region_words(session: Session) -> dict[str, list[str]]:
+    """Each region's code → the words that name it: 华东 / East China / east / eastern."""
+    return {r.code: [r.name_zh, r.name_en.lower(), r.name_en.split()[0].lower(), r.name_en.split()[0].lower() + "ern"]
+            for r in session.scalars(select(Region))}
+
+
+def regions_said(text: str, words: dict[str, list[str]]) -> list[str]:
+    """The codes of the regions ``text`` names (Chinese word for word, Latin words whole)."""
+    low = text.lower()
+    return [code for code, ws in words.items() if any(_matches(low, w.lower()) for w in ws)]
+
+
 def _region_filters(spec: QuerySpec, low: str, session: Session, metric: Metric, registry: Registry) -> None:
     """华东 → a filter; "华东和华南对比" / "East vs South China" → a filter and a comparison filter."""
-    regions = {r.code: r for r in session.scalars(select(Region))}
-    words = {code: [r.name_zh, r.name_en.lower(), r.name_en.split()[0].lower(), r.name_en.split()[0].lower() + "ern"]
-             for code, r in regions.items()}  # 华东 / East China / east / eastern
-    mentioned = [code for code, ws in words.items() if any(_matches(low, w.lower()) for w in ws)]
+    words = region_words(session)
+    mentioned = regions_said(low, words)
     if not mentioned:
         return
     vs_region = _versus_region(low, mentioned, words)

@@ -177,16 +177,11 @@ def names_its_account(query: str, account: str | None) -> bool:
     ("电力", "口腔"): what a match must show before a customer is taken as named."""
     if not account:
         return False
-    if "\u4e00" <= account[0] <= "\u9fff":  # or its place in pinyin, as English speakers type it ("the Guiyang … call")
-        return account[:2] in query or _pinyin(account[:2]) in re.sub(r"[^a-z]", "", query.lower())
+    if "\u4e00" <= account[0] <= "\u9fff":  # or its place or brand in pinyin, as English speakers type it ("the Guiyang … call")
+        words = set(re.findall(r"[a-z]+", query.lower()))  # whole words, as pinyin tokens are matched ("how long" is no 龙华)
+        return account[:2] in query or any(t.removeprefix(PINYIN) in words for t in _pinyin_tokens(account))
     first = re.findall(r"[A-Za-z]+", account)
     return bool(first) and re.search(rf"(?<![a-z]){re.escape(first[0].lower())}(?![a-z])", query.lower()) is not None
-
-
-def _pinyin(text: str) -> str:
-    from pypinyin import lazy_pinyin
-
-    return "".join(lazy_pinyin(text))
 
 
 def _said_whole(query: str, piece: str) -> bool:

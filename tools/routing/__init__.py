@@ -80,6 +80,7 @@ from tools.routing.review import (
     get_decision,
     my_decisions,
     override_decision,
+    reject_decision,
     review_queue,
 )
 from tools.routing.scoring import ScoredRep, effective_weights, score_reps
@@ -99,7 +100,7 @@ __all__ = [
     "check_weights", "decide", "decision_row", "effective_weights", "event_lines", "explain_decision",
     "explain_lead_routing", "get_decision", "latest_decision", "leads_to_route", "list_weight_versions", "load_batch",
     "load_routing_config", "may_give_feedback", "my_decisions", "override_decision", "pick_specialist", "propose_weights",
-    "quiet_low_intent", "reject_weights", "rep_info", "rep_load", "revert_weights", "review_queue", "review_reasons",
+    "quiet_low_intent", "reject_decision", "reject_weights", "rep_info", "rep_load", "revert_weights", "review_queue", "review_reasons",
     "routable", "route_leads", "route_one", "routed_lead", "scenario_fits", "score_reps", "store_decisions",
     "submit_feedback", "who_should_take", "won_deals",
 ]
