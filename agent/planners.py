@@ -340,12 +340,16 @@ MANY_CALLS = re.compile(r"平均|均值|每个人|每人|各位|本月|这个月
                         r"this (month|quarter|year)|last (month|quarter)|trend|每通|所有通话", re.I)
 
 
+#: a drill given to someone ("assign them the pain-pause drill"): practice, not the call's metric again
+ASSIGNING = re.compile(r"布置|安排|指派|(?<![a-z])assign", re.I)
+
+
 def metric_of_the_call(turn) -> tuple[str, dict[str, Any]] | None:
     """A conversation metric asked about right after a debrief is about that call (its debrief shows
     every metric against the rep's average and the team's top quartile), not the metric's KPI."""
     q, focus = turn.question.strip(), turn.focus
-    if (focus.get("topic") == "call_debrief" and focus.get("call_id") and "call_debrief" in turn.tools and len(q) <= 30
-            and CALL_METRIC.search(q) and not MANY_CALLS.search(q) and not PRACTISE_NEXT.search(q)
+    if (focus.get("topic") == "call_debrief" and focus.get("call_id") and "call_debrief" in turn.tools and short(q)
+            and CALL_METRIC.search(q) and not MANY_CALLS.search(q) and not PRACTISE_NEXT.search(q) and not ASSIGNING.search(q)
             and not any(u.id != turn.ctx.user.id and u.login != focus.get("rep") for u in turn.slots.reps)):
         return "call_debrief", {"call_id": focus["call_id"]}
     return None
@@ -483,15 +487,33 @@ def narrower_search(turn) -> tuple[str, dict[str, Any]] | None:
 
 
 def why_of_an_alert(turn) -> tuple[str, dict[str, Any]] | None:
-    """"why the Aurora one?" after a list of alerts: that alert's reasons."""
-    from agent.understanding.calls import WHY_CUE
+    """"why the Aurora one?" after a list of alerts, "那我该咋办" after one: that alert's reasons and suggested action."""
+    from agent.understanding.calls import HANDLE_CUE, WHY_CUE
 
-    if turn.focus.get("topic") != "alerts" or "alerts" not in turn.tools or not WHY_CUE.search(turn.question):
-        return None
+    q = turn.question.strip()
+    if turn.focus.get("topic") != "alerts" or "alerts" not in turn.tools \
+            or not (WHY_CUE.search(q) or (HANDLE_CUE.search(q) and short(q))):
+        return None  # "那我该咋办" right after an alert's reasons: the same alert, its suggested action
     if names_another_kind(turn.question, "alert"):
         return None  # "我跟佛山中科最近那通电话打得咋样" right after its alert: the call, not the alert again
     item = turn.item("alert")
+    alerts = [i for i in turn.items if i["kind"] == "alert"]
+    if item is None and len(alerts) == 1 and HANDLE_CUE.search(q):
+        item = alerts[0]  # the one alert just explained
     return ("alerts", {"action": "explain", "alert_id": item["id"]}) if item else None
+
+
+#: right after a practice session: "刚才打了几分", "how did I score?"
+PRACTICE_SCORE = re.compile(r"几分|多少分|分数|得分|成绩|打了?几|评分|(?<![a-z])(score[ds]?|how did i do|my results?)(?![a-z])", re.I)
+
+
+def score_of_the_practice(turn) -> tuple[str, dict[str, Any]] | None:
+    """"刚才打了几分" right after a practice (or its end): the asker's practice results."""
+    q = turn.question.strip()
+    if turn.focus.get("topic") in ("practice", "practice_turn") and "practice" in turn.tools and short(q) \
+            and PRACTICE_SCORE.search(q) and not any(u.id != turn.ctx.user.id for u in turn.slots.reps):
+        return "practice", {"report_of": turn.ctx.user.login}
+    return None
 
 
 KPI_PLAUSIBLE = 0.02  # below this, the classifier's KPI reading is not worth the metric linker's second encoding
@@ -530,7 +552,8 @@ def names_another_kind(question: str, kind: str) -> bool:
 FOLLOW_UPS = (review_rejection, kpi_refinement, same_view_of_another_account, rep_at_a_rank, coaching_of_another_rep,
               call_of_another_rep,
               the_call_compared, metric_of_the_call, the_call_before,
-              journey_for_another_period, why_of_the_routing, why_of_an_alert, another_account_of_the_handover,
+              journey_for_another_period, why_of_the_routing, why_of_an_alert, score_of_the_practice,
+              another_account_of_the_handover,
               another_rep_for_the_lead, another_leaving_rep, leads_of_another_rep, same_assignment_for_another_rep,
               narrower_search)
 

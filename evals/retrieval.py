@@ -29,8 +29,10 @@ CORPUS_DIR = Path(__file__).with_name("retrieval_corpus")
 CORPUS_B2_DIR = Path(__file__).with_name("retrieval_corpus_b2")
 CORPUS_B3_DIR = Path(__file__).with_name("retrieval_corpus_b3")
 CORPUS_B4_DIR = Path(__file__).with_name("retrieval_corpus_b4")
+CORPUS_B5_DIR = Path(__file__).with_name("retrieval_corpus_b5")
 #: the corpora that are dev as a whole, by their report name
-DEV_CORPORA = {"corpus_b2_dev": CORPUS_B2_DIR, "corpus_b3_dev": CORPUS_B3_DIR, "corpus_b4_dev": CORPUS_B4_DIR}
+DEV_CORPORA = {"corpus_b2_dev": CORPUS_B2_DIR, "corpus_b3_dev": CORPUS_B3_DIR, "corpus_b4_dev": CORPUS_B4_DIR,
+               "corpus_b5_dev": CORPUS_B5_DIR}
 
 
 def no_translation(query: str, language: str) -> str:

@@ -27,15 +27,16 @@ from sqlalchemy.engine import Engine
 
 from crm.db import session_factory
 from crm.models import KnowledgeChunk, KnowledgeMeta, KnowledgePartition, KnowledgePending, KnowledgeSource
-from knowledge.keyword import Access, CatalogRow, restamped, tokens
+from knowledge.keyword import SCHEMA_VERSION, Access, CatalogRow, body, english_query_tokens, restamped, tokens
 
 TSV = func.to_tsvector(text("'simple'"), KnowledgeChunk.body)
 
 
-def _tsquery(query: str) -> str | None:
+def _tsquery(query: str, translated: bool = False) -> str | None:
     """Any of the query's tokens (the FTS5 side ORs them too); the tokens are [a-z0-9]+ words and
-    CJK bigrams, nothing a tsquery could read as an operator."""
-    terms = list(dict.fromkeys(tokens(query).split()))
+    CJK bigrams, nothing a tsquery could read as an operator. ``translated``: an English question's
+    marked words, against Chinese chunks' English renderings (``keyword.translated_tokens``)."""
+    terms = english_query_tokens(query) if translated else list(dict.fromkeys(tokens(query).split()))
     return " | ".join(terms) if terms else None
 
 
@@ -46,6 +47,24 @@ class DatabaseKeywordIndex:
         if engine.dialect.name != "postgresql":
             raise ValueError("the shared knowledge catalog needs PostgreSQL (REPCOPILOT_DATABASE_URL=postgresql+psycopg://…)")
         self.factory = session_factory(engine)
+        if self.meta("keyword_schema") != SCHEMA_VERSION:
+            self.retokenize()
+
+    def retokenize(self) -> int:
+        """Rewrite every chunk's keyword body from its stored text (a catalog written before Chinese
+        chunks carried their English rendering); idempotent, so two nodes doing it at once agree."""
+        done, last = 0, 0
+        while True:
+            with self.factory() as session, session.begin():
+                got = session.scalars(select(KnowledgeChunk).where(KnowledgeChunk.id > last)
+                                      .order_by(KnowledgeChunk.id).limit(500)).all()
+                for chunk in got:
+                    chunk.body = body(chunk.document, chunk.partition)
+            if not got:
+                break
+            last, done = got[-1].id, done + len(got)
+        self.set_meta("keyword_schema", SCHEMA_VERSION)
+        return done
 
     def empty(self) -> bool:
         with self.factory() as session:
@@ -160,10 +179,10 @@ class DatabaseKeywordIndex:
             return dict(session.execute(select(KnowledgePartition.name, KnowledgePartition.chunks)
                                         .where(KnowledgePartition.chunks > 0)).all())
 
-    def search(self, query: str, partition: str, k: int, access: Access | None = None) -> list[str]:
+    def search(self, query: str, partition: str, k: int, access: Access | None = None, *, translated: bool = False) -> list[str]:
         """Chunk ids of the partition matching any of the query's tokens, best ``ts_rank`` first."""
         access = access or Access()
-        q = _tsquery(query)
+        q = _tsquery(query, translated)
         if not q:
             return []
         tsq = func.to_tsquery(text("'simple'"), q)
@@ -208,7 +227,7 @@ def _local_meta(local: sqlite3.Connection) -> list[tuple[str, str]]:
 def _chunk(cid: str, part: str, text_: str, meta: dict[str, Any]) -> dict[str, Any]:
     rep = meta.get("rep_id")
     return {"chunk_id": cid, "partition": part, "rep_id": rep, "exemplar": bool(meta.get("exemplar")),
-            "document": text_, "meta": meta, "body": tokens(text_)}
+            "document": text_, "meta": meta, "body": body(text_, part)}
 
 
 def _count(session, deltas: dict[str, int]) -> None:

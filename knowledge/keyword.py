@@ -7,6 +7,10 @@
   plain unicode61 tokenizer), BM25. Its rowid is the catalog row's id. The partition and
   the access tokens (``zzr<rep>``, ``zzx`` for exemplars) are tokens of the body, so the
   access filter is an index intersection inside FTS5, not a scan of its matches.
+- a Chinese chunk's body also holds its dictionary rendering in English (CC-CEDICT,
+  ``knowledge.dictionary``), each word stemmed and marked ``zzt`` (``zztfreez``), so an English
+  question finds a Chinese passage by its words (``search(..., translated=True)``) without
+  those words ever matching an English question's own keyword search.
 - ``partitions``: chunk counts per partition, so planning a query needs no round trip to Chroma.
 - ``sources``: each indexed file or call, its digest and its chunk ids (idempotent re-indexing).
 - ``pending``: chunks indexed for keywords whose vectors are still to be written (``kb sync``).
@@ -24,7 +28,8 @@ from typing import Any
 
 CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 WORD = re.compile(r"[a-z0-9]+")
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: Chinese chunks carry their English dictionary rendering (``translated_tokens``)
+TRANSLATED = "zzt"
 
 
 def tokens(text: str) -> str:
@@ -33,6 +38,41 @@ def tokens(text: str) -> str:
         out.extend(run[i:i + 2] for i in range(max(1, len(run) - 1)))
     out.extend(WORD.findall(text.lower()))
     return " ".join(out)
+
+
+def partition_language(partition: str) -> str:
+    """The language of a partition's chunks: its name's last part (``pb_zh``, ``calls_t3_en``)."""
+    return partition.rsplit("_", 1)[-1]
+
+
+def stem(word: str) -> str:
+    """A light English stem, the same on both sides ("hospitals" → hospital, "approved" → approv,
+    "approves" → approv): enough for BM25 over a dictionary's words."""
+    for suffix in ("ies", "es", "s", "ed", "ing"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 3:
+            return word[:-len(suffix)]
+    return word
+
+
+def translated_tokens(text: str) -> str:
+    """A Chinese text's English words by the dictionary, stemmed and marked (``zztclient``)."""
+    from knowledge.dictionary import to_english
+
+    return " ".join(TRANSLATED + stem(w) for w in to_english(text).split())
+
+
+def english_query_tokens(query: str) -> list[str]:
+    """An English question's content words, stemmed and marked: what ``translated_tokens`` wrote."""
+    from knowledge.dictionary import ENGLISH_STOP
+
+    return list(dict.fromkeys(TRANSLATED + stem(w) for w in WORD.findall(query.lower()) if w not in ENGLISH_STOP))
+
+
+def body(text: str, partition: str) -> str:
+    """What the keyword index holds for a chunk: its own tokens and, for a Chinese chunk, its
+    English rendering (``translated_tokens``)."""
+    own = tokens(text)
+    return f"{own} {translated_tokens(text)}" if partition_language(partition) == "zh" else own
 
 
 @dataclass(frozen=True)
@@ -78,8 +118,20 @@ class KeywordIndex:
             CREATE TABLE IF NOT EXISTS sources (source_key TEXT PRIMARY KEY, digest TEXT, chunk_ids TEXT);
             CREATE TABLE IF NOT EXISTS pending (chunk_id TEXT PRIMARY KEY);
         """)
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION if self.empty() else "2",))
         self.db.commit()
+        if self.meta("schema") != SCHEMA_VERSION:
+            self.retokenize()
+
+    def retokenize(self) -> int:
+        """Rewrite every chunk's keyword body from its stored text (an index written by an earlier
+        version: schema 2 had no English rendering of Chinese chunks). No vector changes."""
+        got = self.db.execute("SELECT id, partition, rep_id, exemplar, document FROM catalog").fetchall()
+        for rowid, part, rep, exemplar, text in got:
+            self.db.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
+            self.db.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)", (rowid, _fts_body(part, rep, bool(exemplar), text)))
+        self.set_meta("schema", SCHEMA_VERSION)
+        return len(got)
 
     def empty(self) -> bool:
         return self.db.execute("SELECT 1 FROM catalog LIMIT 1").fetchone() is None
@@ -96,9 +148,7 @@ class KeywordIndex:
             cur = self.db.execute(
                 "INSERT INTO catalog (chunk_id, partition, rep_id, exemplar, document, metadata) VALUES (?, ?, ?, ?, ?, ?)",
                 (cid, part, rep, int(exemplar), text, json.dumps(meta, ensure_ascii=False)))
-            access = (f" zzr{rep}" if rep is not None else "") + (" zzx" if exemplar else "")
-            self.db.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)",
-                            (cur.lastrowid, f"{_ptoken(part)}{access} {tokens(text)}"))
+            self.db.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)", (cur.lastrowid, _fts_body(part, rep, exemplar, text)))
             counts[part] = counts.get(part, 0) + 1
         self._count(counts)
 
@@ -186,9 +236,11 @@ class KeywordIndex:
     def partitions(self) -> dict[str, int]:
         return {name: n for name, n in self.db.execute("SELECT name, chunks FROM partitions WHERE chunks > 0")}
 
-    def search(self, query: str, partition: str, k: int, access: Access = Access()) -> list[str]:
-        """Chunk ids of the partition matching any of the query's tokens, best BM25 first."""
-        q = " OR ".join(f'"{t}"' for t in dict.fromkeys(tokens(query).split()))
+    def search(self, query: str, partition: str, k: int, access: Access = Access(), *, translated: bool = False) -> list[str]:
+        """Chunk ids of the partition matching any of the query's tokens, best BM25 first;
+        ``translated``: an English question's words against Chinese chunks' English renderings."""
+        terms = english_query_tokens(query) if translated else dict.fromkeys(tokens(query).split())
+        q = " OR ".join(f'"{t}"' for t in terms)
         if not q:
             return []
         match = f"({q}) AND {_ptoken(partition)}"
@@ -229,6 +281,11 @@ def restamped(digest: str | None, identity: str) -> str:
     from before the identity was recorded (``sha256`` or ``sha256:c<chunker>``) gets it appended."""
     parts = (digest or "").split(":", 2)
     return ":".join(parts[:2] + [identity]) if len(parts) >= 2 and parts[1].startswith("c") else f"{digest}:{identity}"
+
+
+def _fts_body(partition: str, rep: int | None, exemplar: bool, text: str) -> str:
+    access = (f" zzr{rep}" if rep is not None else "") + (" zzx" if exemplar else "")
+    return f"{_ptoken(partition)}{access} {body(text, partition)}"
 
 
 def _ptoken(partition: str) -> str:

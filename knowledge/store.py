@@ -56,6 +56,7 @@ class Fusion:
     keyword: float = 1.0  # BM25 of the question in its own language
     keyword_cross: float = 0.5  # BM25 of the question in the other language (latin words only can match)
     translated: float = 0.3  # BM25 of its translation (LLM, else the CC-CEDICT dictionary) in the other language
+    translated_passages: float = 0.3  # BM25 of an English question over Chinese chunks' English dictionary renderings
     other_language: float = 1.05  # the other language's fused list when its best dense match leads (> 1: two of the top three)
     other_language_trailing: float = 0.95  # … when it does not (< 1: the question's own language gets two of the top three)
     language_margin: float = 0.0  # how far (e5, hub-corrected) the other language's best must lead, companion off (dev: -0.05…0.02 tie)
@@ -691,16 +692,20 @@ class KnowledgeStore:
     def _keyword_lists(self, query: str, other: str, language: str, qlang: str, parts: list[tuple[str, Access]],
                        k: int, found: dict[str, Hit]) -> list[tuple[float, list[str]]]:
         """BM25 lists of one language: the question as asked (in the other language only its latin
-        words can match: product names, acronyms, standards) and its translation, if any."""
-        queries = [(query, FUSION.keyword if language == qlang else FUSION.keyword_cross)]
+        words can match: product names, acronyms, standards), its translation, if any, and — an
+        English question over Chinese chunks — its words against their English renderings
+        (the dictionary's Chinese → English direction, the precise one: ``keyword.translated_tokens``)."""
+        queries = [(query, FUSION.keyword if language == qlang else FUSION.keyword_cross, False)]
         if other.strip():
-            queries.append((other, FUSION.translated))
+            queries.append((other, FUSION.translated, False))
+        if qlang == "en" and language == "zh":
+            queries.append((query, FUSION.translated_passages, True))
         out: list[tuple[float, list[str]]] = []
-        for text, weight in queries:
+        for text, weight, rendered in queries:
             if weight <= 0:
                 continue
             for part, access in parts:
-                kw_ids = self.keywords.search(text, part, k * 3, access)
+                kw_ids = self.keywords.search(text, part, k * 3, access, translated=rendered)
                 missing = [i for i in kw_ids if i not in found]
                 for cid, row in self.keywords.rows(missing).items():
                     found[cid] = _hit(cid, row.document, row.metadata)

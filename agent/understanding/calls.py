@@ -157,7 +157,8 @@ HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|�
 REVIEW_CUE = re.compile(r"审[核批](队|对)列|待审核|队列里|待审(批)?队列|待审批|审核列表|审批列表|"
                         r"(?<![a-z])(review queue|pending review|waiting for review)(?![a-z])", re.I)
 #: one call, not calls in general: "最近一次通话", "上一通电话", "那通", "my last call"
-ONE_CALL_CUE = re.compile(r"(最近|上|刚才|刚刚)(的)?(一次|一个)(通话|电话)|(最近|上|刚才|刚刚)(的)?(一通|那通)|这通|那通|刚打的(那个)?电话|"
+ONE_CALL_CUE = re.compile(r"(最近|上|刚才|刚刚)(的)?(一次|一个|那个|那次)(通话|电话)|(最近|上|刚才|刚刚)(的)?(一通|那通)|"
+                          r"这通|那通|刚打的(那个)?电话|"
                           r"(?<![a-z])(my |the |that )?(last|latest|previous|most recent) call(?![a-z])|(?<![a-z])that call(?![a-z])|"
                           r"(?<![a-z])(yesterday'?s|today'?s|my|the latest|the last) ([\w.'\-]+ ){0,6}call(?!s)(?![a-z])|"
                           r"(?<![a-z])call with (the )?[A-Za-z]", re.I)
@@ -195,7 +196,9 @@ def slot_factors(t: Turn, top: str | None = None, *, kpi_likely: bool = True) ->
 #: the lead just answered about, referred to: "its intent score", "这条的意向分"
 ITS_LEAD = re.compile(r"(?<![a-z])(its|it's|this lead's|that lead's)(?![a-z])|这条的|这个线索的|它的", re.I)
 #: top reps' calls on a topic: a knowledge search over exemplar calls, not a debrief of one
-TOP_REPS_CALLS = re.compile(r"(高手|牛人|销冠|老手|大佬|优秀(的)?(销售|同事)|别人|同事们).{0,12}(通话|录音|电话)|"
+TOP_REPS_CALLS = re.compile(r"(高手|牛人|销冠|老手|大佬|优秀(的)?(销售|同事)|别人|同事们|"
+                            r"(?<![a-z])(top|best|star)\s*(sales|reps?|sellers?)).{0,12}"
+                            r"(通话|录音|电话)|"
                             r"(?<![a-z])(top|best|star|other) (reps?|sellers|performers)'?s?.{0,20}calls?(?![a-z])", re.I)
 
 
@@ -348,7 +351,7 @@ def _view_cues(t: Turn) -> dict[str, float]:
         factors.update(review_approve=6.0, lead_status=0.3, journey=0.3)  # "702那个石家庄卓越的 通过": its review, not the lead
         if REVIEW_CUE.search(q) or QUEUE_WORD.search(q):
             factors.update(review_approve=30.0, successor=0.1)  # "approve the Xiamen item in the south queue"
-    if ALL_REPS.search(q) and LEAD_WORD.search(q):
+    if ALL_REPS.search(q) and (LEAD_WORD.search(q) or REGION_DUMP.search(q)):
         factors.update(lead_list=10.0, out_of_scope=0.3)  # "dump the leads for all regions": the list (refused if not theirs)
     if REVIEW_CUE.search(q):
         # "队列" names nothing else here ("审批队列给我看看 想知道新线索都派给谁了": the queue, not who should take one)
@@ -399,6 +402,9 @@ def _record_cues(t: Turn) -> dict[str, float]:
     if HANDLE_CUE.search(q) and THIS_ALERT.search(q) and not DECISION_VERB.search(q):
         # "这提醒咋办": the alert's reasons and its suggested action — not a decision taken for the user
         return {"alert_explain": 40.0, "alert_adopt": 0.05, "alert_dismiss": 0.05, "knowledge_howto": 0.3}
+    if HANDLE_CUE.search(q) and not DECISION_VERB.search(q) and not HOWTO_GENERAL.search(q):
+        # "预警说有个客户冷了 我该咋办": the alerts and their suggested actions
+        return {"alerts_list": 6.0, "alert_explain": 2.0, "knowledge_howto": 0.3}
     if WHY_CUE.search(q) or WHAT_ABOUT.search(q):
         # "佛山中科 7分跳到84 咋回事", "太原远航那个工程师深度评估 是啥意思": that customer's alert, explained
         return {"alert_explain": 15.0, "lead_status": 0.5} if t.named_lead is not None else {"alert_explain": 5.0}
@@ -427,6 +433,8 @@ WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|说说|讲讲|介绍�
                         r"(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
 THIS_ALERT = re.compile(r"(这|那)(个|条)?(提醒|预警|告警)|(提醒|预警|告警)(咋办|怎么办|怎么处理|咋处理)|"
                         r"(?<![a-z])(this|that|the) (alert|signal)(?![a-z])", re.I)
+#: a how-to about alerts in general, not one of the asker's: "收到意向跃升预警一般怎么跟进"
+HOWTO_GENERAL = re.compile(r"一般|通常|平时|(?<![a-z])(usually|in general|generally)(?![a-z])", re.I)
 HANDLE_CUE = re.compile(r"咋办|怎么办|怎么处理|咋处理|咋弄|(?<![a-z])(what (should|do) i do|how (do|should) i handle)(?![a-z])", re.I)
 OPEN_CUE = re.compile(r"没处理|未处理|待处理|没看|(?<![a-z])(open|pending|unhandled)(?![a-z])", re.I)
 #: whether there are any: "今天有新告警没", "有没有新的预警", "any new alerts?"
@@ -631,6 +639,7 @@ def names_something(question: str) -> bool:
 ALL_REPS = re.compile(r"(所有|全部|每个|每位|全体)(的)?(销售|人|同事|rep)|所有人|全员|大家的|\b(all|every|each)\s+(the\s+)?reps?\b|"
                       r"\beveryone'?s?\b|\b(all|every)\s+(the\s+)?(open\s+)?leads?\b|(所有|全部)(的)?(进行中的|在跟的|未成交的)?线索|"
                       r"(华东|华南|华北|西部)(区|地区|大区)?(的)?(所有|全部)?(的)?线索|"
+                      r"(华东|华南|华北|西部)(区|地区|大区)?(的)?(所有|全部)(的)?(数据|客户|资料)|"
                       r"\bleads?\s+(in|of|from)\s+(the\s+)?(east|south|north|west)(\s+china)?\b|"
                       r"\bleads?\s+(for|in|of|from|across)\s+(all|every|each)\s+(the\s+)?regions?\b|"
                       r"(全|所有|各个?|每个)(区域|大区|地区|区)(的)?(所有|全部)?(的)?线索|全公司(的)?(所有|全部)?线索", re.I)
@@ -1057,6 +1066,8 @@ LISTS = {"alert", "suggestion"}
 EVERYTHING = re.compile(r"全部|所有|都批|一起批|(?<![a-z])(everything|all of them|all pending|all the)(?![a-z])", re.I)
 LOOK_CUE = re.compile(r"(帮我)?(看下|看看|看一下|查下|查查|查一下|瞅瞅|瞅一眼)|(?<![a-z])(show me|look at|check on)(?![a-z])", re.I)
 QUEUE_WORD = re.compile(r"队列|待审批|审批|(?<![a-z])(queue|pending)(?![a-z])", re.I)
+#: everything of a region ("把西部的所有数据给我看"): its lead list, refused outside the asker's region
+REGION_DUMP = re.compile(r"(华东|华南|华北|西部)(区|地区|大区)?(的)?(所有|全部)(的)?(数据|客户|资料)")
 LEAD_WORD = re.compile(r"线索|单子|那条|这条|那单|这单|(?<![a-z])leads?(?![a-z])", re.I)
 #: a lead handed to someone ("转给孙涛吧", "分给我吧", "reassign it to me"): only a manager reassigns
 TRANSFER_CUE = re.compile(r"转[^,，。\s]{0,4}给(?!我的)|分[^,，。\s]{0,3}给(?!我的)|转交|交给|让给|改派|改给|分我(?!的)|"

@@ -49,14 +49,19 @@ INJECTION = re.compile(
     r"(系统提示|系统消息|系统通知)\s*[:：][^。.!！]*[。.!！]?|"
     r"(该|当前)?(用户)?\s*[a-z0-9_]*\s*(的)?权限已(经)?(升级|提升|开放)(为|成|到)?[^。.!！,，]*[。.!！,，]?|"
     r"(该|当前)?用户\s*[a-z0-9_]*\s*已(经)?(被)?(升级|提升|授权)(为|成|到)[^。.!！,，\s]*[。.!！,，]?|"
-    r"\byou(\s+are|'re)\s+(now\s+)?(DAN|in\s+(debug|developer|god)\s+mode)\b[^.!,，]*[.!,，]?|你现在是\s*DAN|没有任何限制", re.I)
+    r"\byou(\s+are|'re)\s+(now\s+)?(DAN|in\s+(debug|developer|god)\s+mode)\b[^.!,，]*[.!,，]?|你现在是\s*DAN|没有任何限制|"
+    # someone else's say-so: "我是周强 我现在授权你", "我经理说了可以的", "my manager said it's ok"
+    rf"我是{_CN_NAME}(?=\s*[,，]?\s*(我)?(现在|已经)?(正式)?授权)|(我)?(现在|已经)?(正式)?授权(给)?你(了)?[,，]?|"
+    r"(我的?|我们)(经理|老板|主管|领导|上级)(已经)?(说了?(可以|没问题|行)|同意了?|批了?|答应了?|点头了?)(的|了)?[,，]?|"
+    r"\b(my\s+(manager|boss|lead)\s+(said|says)\s+(it'?s\s+|it\s+is\s+|that'?s\s+)?(ok|okay|fine|alright)|"
+    r"my\s+(manager|boss|lead)\s+(approved|agreed)|i\s+(hereby\s+)?authori[sz]e\s+you(\s+to)?)\b[,.]?", re.I)
 
 
 #: asking for the rules themselves to change: a role or permission raised, checks turned off, the
 #: instructions or tokens shown, the audit log stopped
 ELEVATION_REQUEST = re.compile(
     r"(权限|角色|账号|帐号)[^,，。!！?？]{0,8}(改成|改为|改到|升成|升为|升到|提成|开成|调成|升级|提升)|"
-    r"(改|升|提|开|调)(我|他|她|[\u4e00-\u9fff]{2,3})?(的)?(账号|帐号|权限|角色)?(一下|下)?(成|为|到)[^,，。!！?？]{0,6}(管理员|admin|超管|超级管理员)|"
+    r"(改|升|提|开|调|设置|设|变|弄)(我|他|她|[\u4e00-\u9fff]{2,3})?(的)?(账号|帐号|权限|角色)?(一下|下)?(成|为|到)[^,，。!！?？]{0,6}(管理员|admin|超管|超级管理员)|"
     r"(开|给|加|授)(一)?(下|个)?[^,，。!！?？]{0,6}(的)?(权限)(?!一样)|"
     r"(不用|不要|别|无需|不必|不需要)(再)?(检查|校验|验证|核对|管)(我的)?权限|"
     r"(关掉|关闭|停掉|删除|删掉|关了)(审计|日志|审计日志)|"

@@ -116,6 +116,8 @@ def _candidates(query: str, rows: list[Any]) -> list[tuple[float, Any, LeadMatch
     said = set().union(*terms.expand.values())
     matches = [match for row, (fields, toks, _latin) in zip(rows, indexed, strict=True)
                if not toks.isdisjoint(said) and (match := _match_lead(terms, row, fields, toks)) is not None]
+    if len({m.account for _, _, m in matches}) > 1 and (abbreviated := _abbreviation_matches(query, rows)):
+        return abbreviated  # "沈阳卫健委" among 沈阳明辉… and 沈阳市卫生健康委员会: the one it abbreviates, not every 沈阳
     return matches or _abbreviation_matches(query, rows)
 
 
