@@ -31,7 +31,9 @@ EN_FRAME_WORDS = {"the", "is", "are", "was", "how", "what", "whats", "what's", "
                   "can", "could", "on", "in", "last", "show", "tell", "pull", "give", "get", "status", "going", "doing", "lead",
                   "leads", "account", "customer", "call", "any", "and", "or", "i", "we", "you", "it", "please", "pls", "up",
                   "next", "step", "latest", "from", "at", "has", "have", "there", "whos", "who's", "journey", "news"}
-NAME_SUFFIX = re.compile(r"[\u4e00-\u9fff]{2,}?(医院|公司|中心|口腔|齿科|集团|委员会|科技|制造|电子|股份|"
+#: an organisation's name ("…医院", "…有限公司") — not "全公司" / "本中心", which are the asker's own company
+NAME_SUFFIX = re.compile(r"(?<!全)(?<!本)(?<!我们)(?<!咱们)(?<!整个)[\u4e00-\u9fff]{2,}?(?<!全)(?<!本)"
+                         r"(医院|公司|中心|口腔|齿科|集团|委员会|科技|制造|电子|股份|"
                          r"机械|汽车|能源|诊所|大学|学院|工厂|厂)"
                          r"(有限公司|分院|院区)?")
 
@@ -503,6 +505,26 @@ def why_of_an_alert(turn) -> tuple[str, dict[str, Any]] | None:
     return ("alerts", {"action": "explain", "alert_id": item["id"]}) if item else None
 
 
+#: the extreme row of a breakdown by rep, and what to show of that rep
+LOWEST = re.compile(r"最低|最差|最少|倒数第一|垫底|(?<![a-z])(lowest|worst|bottom one)(?![a-z])", re.I)
+HIGHEST = re.compile(r"最高|最好|最多|第一名|(?<![a-z])(highest|best|top one)(?![a-z])", re.I)
+REP_VIEWS = {"capability_gaps": re.compile(r"能力|短板|画像|弱项|(?<![a-z])(gaps?|profile|weak)", re.I),
+             "call_debrief": re.compile(r"通话|电话|复盘|(?<![a-z])(call|debrief)", re.I)}
+
+
+def rep_of_a_kpi_row(turn) -> tuple[str, dict[str, Any]] | None:
+    """"最低那个是谁 看下他的能力短板" right after a KPI by rep: that rep's gaps (or latest call)."""
+    q, rows = turn.question.strip(), turn.focus.get("kpi_reps") or []
+    if turn.focus.get("topic") != "kpi_query" or not rows or not short(q):
+        return None
+    view = next((tool for tool, cue in REP_VIEWS.items() if cue.search(q) and tool in turn.tools), None)
+    pick = min if LOWEST.search(q) else max if HIGHEST.search(q) else None
+    if view is None or pick is None:
+        return None
+    login = pick(rows, key=lambda row: row[1])[0]
+    return view, {"rep": login}
+
+
 #: right after a practice session: "刚才打了几分", "how did I score?"
 PRACTICE_SCORE = re.compile(r"几分|多少分|分数|得分|成绩|打了?几|评分|(?<![a-z])(score[ds]?|how did i do|my results?)(?![a-z])", re.I)
 
@@ -548,8 +570,20 @@ def names_another_kind(question: str, kind: str) -> bool:
         and not (kind in KIND_WORDS and KIND_WORDS[kind].search(question))
 
 
+def names_one_account(ctx: ToolContext, question: str) -> bool:
+    """The question's best lead matches are all one account's ("杭州那家" fits several: it does not)."""
+    from core.errors import RepcopilotError
+    from tools.leads import find_leads
+
+    try:
+        matches = find_leads(ctx=ctx, query=question, limit=5)
+    except RepcopilotError:
+        return False
+    return bool(matches) and len({m.account for m in matches if m.score >= matches[0].score - 0.05}) == 1
+
+
 #: the follow-up rules, tried in order: the first that fits the turn builds its call
-FOLLOW_UPS = (review_rejection, kpi_refinement, same_view_of_another_account, rep_at_a_rank, coaching_of_another_rep,
+FOLLOW_UPS = (review_rejection, rep_of_a_kpi_row, kpi_refinement, same_view_of_another_account, rep_at_a_rank, coaching_of_another_rep,
               call_of_another_rep,
               the_call_compared, metric_of_the_call, the_call_before,
               journey_for_another_period, why_of_the_routing, why_of_an_alert, score_of_the_practice,
@@ -566,13 +600,16 @@ class OfflinePlanner:
 
     def plan(self, state: CopilotState, ctx: ToolContext, tools: list[ToolSpec]) -> AIMessage:
         from agent.understanding.calls import Turn
+        from agent.understanding.corrections import corrected_question
         from agent.understanding.typos import corrected
 
         results = _turn_tool_messages(state)
         if results:
             return AIMessage(content=self.compose(results, ctx))
         question = corrected(without_injection(_last_human(state)), ctx.session)  # "赢单绿" → 赢单率: a pinyin keyboard's slip
-        turn = Turn(question, ctx, state.get("focus") or {}, {t.name for t in tools})
+        focus = state.get("focus") or {}
+        question, focus = corrected_question(question, focus, lambda rest: names_one_account(ctx, rest))  # "不是这个 是…"
+        turn = Turn(question, ctx, focus, {t.name for t in tools})
         for step in (self.in_practice, self.picked_choice, self.command, self.picked_item, self.follow_up):
             built = step(turn)
             if built is not None:

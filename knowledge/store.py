@@ -12,7 +12,8 @@ The default embedder, multilingual-e5-small, puts Chinese and English in one vec
 the question's own vector searches every language, so a Chinese question finds an English
 battle card without any translation. A translation of the question (the LLM when one is
 configured, else the CC-CEDICT dictionary, ``knowledge.dictionary``) only adds a BM25 list in the
-other language. With the
+other language; so does, for an English question, each Chinese chunk's English rendering by the
+dictionary (its precise direction), kept in the keyword index (``keyword.translated_tokens``). With the
 English-only MiniLM, dense search runs on English partitions only, with the translated query.
 The catalog records which embedder made the vectors; a store opened with another one
 refuses to search or index until `repcopilot kb reindex` has re-embedded it.

@@ -64,6 +64,16 @@ def person_name(user, language: str) -> str:
     return user.name if language == "zh" else (user.name_en or user.name)
 
 
+def person_heading(user, language: str, *, login: bool = False) -> str:
+    """A user as an English answer's heading names them: "Tao Sun (孙涛)" — the name a colleague types
+    in Chinese stays findable ("pull up 孙涛's latest call") — or the name alone (Chinese answers, English
+    names); with ``login``, the login joins the brackets ("Ye Tian (田野, tianye)")."""
+    name = person_name(user, language)
+    extra = [user.name] if language != "zh" and user.name != name and re.search(r"[\u4e00-\u9fff]", user.name or "") else []
+    extra += [user.login] if login and user.login != name else []
+    return f"{name} ({', '.join(extra)})" if extra else name
+
+
 def person_label(user, language: str) -> str:
     """"Emily Wang (emilywang)": a user by name, with the login that commands take."""
     name = person_name(user, language)

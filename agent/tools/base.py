@@ -67,7 +67,7 @@ def resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False,
         return preferred.pop()
     if account_level and len(_accounts_of(ctx, top)) == 1:
         return top[0].lead_id
-    return _which_lead(ctx, matches)
+    return _which_lead(ctx, matches, query)
 
 
 def refuse_a_hidden_account(ctx: ToolContext, query: str, matches: list) -> None:
@@ -142,12 +142,14 @@ def _accounts_of(ctx: ToolContext, matches: list) -> set[int]:
     return set(ctx.session.scalars(select(Lead.account_id).where(Lead.id.in_([m.lead_id for m in matches]))))
 
 
-def _which_lead(ctx: ToolContext, matches: list) -> ToolOutput:
+def _which_lead(ctx: ToolContext, matches: list, query: str) -> ToolOutput:
     """Several leads match: the choice, and — when they are one account's — that account in focus, so
-    a follow-up that picks none ("下一步该干嘛") is about its first lead."""
+    a follow-up that picks none ("下一步该干嘛") is about its first lead. The question is kept too: a
+    correction that only adds a word ("不是这个 是杭州那家") narrows it (``agent.understanding.corrections``)."""
     names = "\n".join(f"- #{m.lead_id} {m.name}" for m in matches[:5])
     accounts = _accounts_of(ctx, matches)
-    focus = {"account_id": accounts.pop(), "lead_id": None} if len(accounts) == 1 else {}
+    focus = {"account_id": accounts.pop(), "lead_id": None} if len(accounts) == 1 else {"account_id": None, "lead_id": None}
+    focus["lead_query"] = query
     return ToolOutput(text=ctx.t(f"找到多条可能的线索,请指明是哪一条:\n{names}", f"Several leads match — which one?\n{names}"),
                       data={"choices": [m.to_json() for m in matches]}, confidence=0.3, focus=focus)
 

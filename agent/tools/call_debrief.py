@@ -13,7 +13,7 @@ from speech.registry import load_registry
 from tools.capability import resolve_rep
 from tools.context import ToolContext
 from tools.debrief import call_debrief, latest_call_id
-from tools.text import person_name
+from tools.text import person_heading, person_name
 
 
 class DebriefArgs(BaseModel):
@@ -66,7 +66,7 @@ def debrief_lines(ctx: ToolContext, d) -> list[str]:
     caller = ctx.session.scalar(select(User).where(User.login == d.rep))
     mine = caller is None or caller.id == ctx.user.id
     person = None if caller is None else person_name(caller, ctx.language)
-    who = "" if mine else ctx.t(f"{person},", f"{person}, ")
+    who = "" if mine else ctx.t(f"{person},", f"{person_heading(caller, ctx.language)}, ")
     call = ctx.session.get(Call, d.call_id)
     customer = ctx.session.scalar(select(Account.name).where(Account.id == call.account_id)) if call and call.account_id else None
     who += ctx.t(f"{customer},", f"{customer}, ") if customer else ""

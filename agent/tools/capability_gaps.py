@@ -15,6 +15,7 @@ from agent.tools.base import (
 from tools.capability import rep_profile, team_overview
 from tools.context import ToolContext
 from tools.evidence import Evidence
+from tools.text import person_heading
 
 
 def _gap_call_evidence(ctx: ToolContext, c: dict[str, Any], label: str) -> Evidence:
@@ -31,7 +32,8 @@ def _capability_gaps(*, ctx: ToolContext, rep: str | None, team: bool) -> ToolOu
         return _team_gaps(ctx, team_overview(ctx=ctx))
     view = rep_profile(ctx=ctx, rep_login=target.login)
     lines = [ctx.t(f"**{view.name}({view.login})的能力短板**(基于 {view.calls_used} 通通话,计算于 {view.computed_at[:10]})",
-                   f"**Capability gaps of {view.name} ({view.login})** ({view.calls_used} calls, computed {view.computed_at[:10]})")]
+                   f"**Capability gaps of {person_heading(target, 'en', login=True)}** ({view.calls_used} calls, "
+                   f"computed {view.computed_at[:10]})")]
     evidence: list[Evidence] = []
     for i, g in enumerate(view.gaps, 1):
         lines.extend(gap_lines(ctx, i, g, view.dimensions[g["dimension"]], evidence))

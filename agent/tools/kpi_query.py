@@ -53,7 +53,12 @@ def _kpi(*, ctx: ToolContext, question: str, metric: str | None, dimensions: lis
             return ToolOutput(text=str(refused), error="permission", focus={"kpi_spec": _spec_focus(refused.own_spec)})
     return ToolOutput(text=answer.render(chart_path=False), data=answer.to_json(), evidence=answer.evidence(), confidence=0.95,
                       images=[answer.chart] if answer.chart else [],
-                      focus={"kpi_spec": _spec_focus(answer.spec)})
+                      focus={"kpi_spec": _spec_focus(answer.spec), "kpi_reps": _rep_values(answer.rows)})
+
+
+def _rep_values(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """A breakdown by rep as [login, value] pairs, so "最低那个是谁 看下他的能力短板" can name one."""
+    return [[r["rep_login"], r["value"]] for r in rows if r.get("rep_login") and isinstance(r.get("value"), int | float)]
 
 
 def _spec_focus(spec: QuerySpec) -> dict[str, Any]:

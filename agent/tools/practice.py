@@ -20,7 +20,7 @@ from tools.drills import assign_drill, drill_named
 from tools.evidence import Evidence
 from tools.practice.scenario import find_scenario, scenario_phrase
 from tools.practice.service import assign_scenario, list_scenarios, trainer_report
-from tools.text import person_name
+from tools.text import person_heading, person_name
 
 
 class PracticeArgs(BaseModel):
@@ -199,7 +199,7 @@ def _assigned(ctx: ToolContext, who, out: dict[str, Any], scene: str) -> ToolOut
     if out["created"]:
         text = ctx.t(f"已给{who.name}布置练习「{a['title']}」{scene}× {a['times']},"
                      f"截止 {a['due_date']}(练习任务 #{a['id']})。",
-                     f"Assigned “{a['title']}”{scene} × {a['times']} to {person_name(who, 'en')}, "
+                     f"Assigned “{a['title']}”{scene} × {a['times']} to {person_heading(who, 'en')}, "
                      f"due {a['due_date']} (assignment #{a['id']}).")
     else:
         text = ctx.t(f"{who.name}已有截止 {a['due_date']} 的「{a['title']}」练习(#{a['id']}),未重复布置。",

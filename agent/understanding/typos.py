@@ -6,8 +6,8 @@ words, account names).
 A stretch of the question is corrected to a known word of three characters or more — a KPI
 metric's label or synonym, a word the planner's cues rely on, an account's name (or the start of
 one) — only when it has the word's length, starts with the word's first character, at least half
-of its characters are the word's own, every other character's usual reading is one of the word's
-character's readings (tones ignored, by ``pypinyin``), and no other known word fits the same
+of its characters are the word's own, every other character's usual reading is the word's character's
+usual reading (tones ignored, by ``pypinyin``), and no other known word fits the same
 stretch. The question is otherwise left as typed.
 """
 
@@ -32,13 +32,6 @@ ACCOUNT_PREFIX_MIN = 4  # "上海卓越" of 上海卓越口腔医院: people sho
 
 
 @lru_cache(maxsize=16384)
-def _readings(ch: str) -> frozenset[str]:
-    from pypinyin import Style, pinyin
-
-    return frozenset(pinyin(ch, style=Style.NORMAL, heteronym=True)[0])
-
-
-@lru_cache(maxsize=16384)
 def _typed_reading(ch: str) -> str:
     from pypinyin import Style, lazy_pinyin
 
@@ -46,9 +39,9 @@ def _typed_reading(ch: str) -> str:
 
 
 def _sounds_alike(typed: str, meant: str) -> bool:
-    """The typed character's usual reading is one of the meant character's ("绿" lv → 率 shuai/lv; not
-    "谁" shui → 说, whose rare reading shui would otherwise match)."""
-    return typed == meant or _typed_reading(typed) in _readings(meant)
+    """The two characters' usual readings are the same, tones ignored ("绿" lv → 率 lv, "对" → 队). A rare
+    reading does not count: "说" shuo is no typo of 数 (usually shu; "预警说…"), nor "谁" shui of 说."""
+    return typed == meant or _typed_reading(typed) == _typed_reading(meant)
 
 
 @dataclass(frozen=True)
