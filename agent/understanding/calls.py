@@ -349,8 +349,9 @@ def _view_cues(t: Turn) -> dict[str, float]:
         factors.update(drills=3.0, kpi=0.3, practice_start=0.5, practice_end=0.3)
     if APPROVE_CUE.search(q) and not t.slots.ids:
         factors.update(review_approve=6.0, lead_status=0.3, journey=0.3)  # "702那个石家庄卓越的 通过": its review, not the lead
-        if REVIEW_CUE.search(q) or QUEUE_WORD.search(q):
-            factors.update(review_approve=30.0, successor=0.1)  # "approve the Xiamen item in the south queue"
+        if REVIEW_CUE.search(q) or QUEUE_WORD.search(q) or ROUTED_CUE.search(q):
+            # "approve the Xiamen item in the south queue", "那条分给我的线索 帮我直接approve了": a routing to approve
+            factors.update(review_approve=30.0, successor=0.1, lead_list=0.3)
     if ALL_REPS.search(q) and (LEAD_WORD.search(q) or REGION_DUMP.search(q)):
         factors.update(lead_list=10.0, out_of_scope=0.3)  # "dump the leads for all regions": the list (refused if not theirs)
     if REVIEW_CUE.search(q):

@@ -89,11 +89,14 @@ def explain_lead_routing(*, ctx: ToolContext, lead_id: int) -> Explanation:
     d = ctx.session.scalar(select(RoutingDecision).where(RoutingDecision.lead_id == lead_id, RoutingDecision.status != "dry_run")
                            .order_by(RoutingDecision.id.desc()).limit(1))
     try:
-        get_visible_lead(ctx, lead_id)
+        lead = get_visible_lead(ctx, lead_id)
     except PermissionDenied:
         if d is None or ctx.user.id not in (d.rep_id, d.specialist_id):
             raise  # a rep sees why a lead is proposed to them while it waits for review, not any other lead's routing
+        lead = None
     if d is None:
-        raise NotFoundError(ctx.t(f"线索 #{lead_id} 还没有分配记录(它不是由分配引擎分配的)。",
-                                  f"lead #{lead_id} has no routing decision (it was not assigned by the routing engine)."))
+        named = lead.name if lead is not None else ""  # "海口市第四人民医院 · 远程运维服务包"
+        raise NotFoundError(ctx.t(f"线索 #{lead_id}{f'({named})' if named else ''} 还没有分配记录(它不是由分配引擎分配的)。",
+                                  f"lead #{lead_id}{f' ({named})' if named else ''} has no routing decision "
+                                  "(it was not assigned by the routing engine)."))
     return explain_decision(ctx=ctx, decision_id=d.id)
