@@ -98,6 +98,8 @@ REVIEW_OVERRIDE = re.compile(r"(?:把|将)?\s*(?:分配|决定|决策)\s*(?:记�
                              r"改成)\s*(?:给)?\s*(.+)|"
                              r"\b(?:override|reassign)\s+(?:the\s+)?(?:routing\s+)?decision\s+#?\s*(\d+)\s+(?:to|with)\s+(.+)", re.I)
 ACCEPT_VERBS = ("采纳", "接受", "adopt", "accept")
+#: what is asked of a lead rather than of the alert about it: its score, its next step, its status
+LEAD_ASPECT = re.compile(r"意向|多少分|下一步|状态|进展|(?<![a-z])(intent|next step|status)(?![a-z])", re.I)
 DO_WORDS = re.compile(r"采纳|接受|忽略|不要|驳回|批|通过|同意|改派|改给|旅程|时间线|为什么|谁|复盘|布置|安排|练|"
                       r"adopt|accept|dismiss|ignore|skip|approve|reject|reassign|override|journey|timeline|why|who|debrief|"
                       r"assign|practi[sc]e|drill", re.I)
@@ -141,10 +143,10 @@ NOT_A_NAME = {"我", "我的", "我们", "你", "他", "她", "他们", "团队"
 EN_NOT_A_NAME = {"My", "The", "Our", "Me", "This", "Next", "Team", "Your", "Each", "Every", "All", "Which", "What", "Who", "Capability",
                  "Coaching", "Drills", "Gaps", "I"}
 
-PRACTICE_WORD = re.compile(r"练习|练一|练练|陪我练|对练|演练|模拟|角色扮演|陪练|(开|来|整)(一)?(个|场|把)[^,，。]{0,14}场景|"
+PRACTICE_WORD = re.compile(r"练习|练一|练练|练下|陪我练|对练|演练|模拟|角色扮演|陪练|(开|来|整)(一)?(个|场|把)[^,，。]{0,14}场景|"
                            r"practi[sc]e|practi[sc]ing|role[- ]?play", re.I)
 PRACTICE_START = re.compile(
-    r"开始.{0,3}(练习|模拟|对练|演练)|(我|咱们?)(想|要)(练习|练一|练练|模拟)|练习一下|练一下|陪我练|对练|角色扮演|模拟(一下|一个|一次)?.{0,12}客户|"
+    r"开始.{0,3}(练习|模拟|对练|演练)|(我|咱们?)(想|要)(练习|练一|练练|模拟)|练习一下|练一下|(想|要|来)练(一)?下|陪我练|对练|角色扮演|模拟(一下|一个|一次)?.{0,12}客户|"
     r"(开|来|整)(一)?(个|场|把)[^,，。]{0,14}(场景|陪练)|"
     r"\bstart(ing)? (a |an |the |new )*(practi[sc]e|role[- ]?play)|\bpracti[sc]e session|\brole[- ]?play|"
     r"\b(i want|i'd like|i would like|let me|let's|can i|could i|help me) (to )?practi[sc]e", re.I)
@@ -476,6 +478,25 @@ def same_assignment_for_another_rep(turn) -> tuple[str, dict[str, Any]] | None:
     return "practice", args
 
 
+#: another drill or scenario for the rep just assigned one: "再给他加个续约涨价那个场景 月底前"
+ANOTHER_FOR_HIM = re.compile(r"再(给|帮)?(他|她)|(给|帮)(他|她)再|(?<![a-z])(also|another one for) (him|her)(?![a-z])", re.I)
+
+
+def another_assignment_for_the_rep(turn) -> tuple[str, dict[str, Any]] | None:
+    """Right after a practice assignment, "再给他加个<scenario or drill>" assigns that one to the same rep."""
+    from agent.understanding.calls import practice_assign
+    from tools.practice.scenario import find_scenario, scenario_phrase
+
+    q, assigned = turn.question.strip(), turn.focus.get("assigned")
+    if turn.focus.get("topic") != "practice" or not assigned or "practice" not in turn.tools or not short(q) \
+            or not ANOTHER_FOR_HIM.search(q) or any(u.login != assigned.get("rep") for u in turn.slots.reps):
+        return None
+    tool, args = practice_assign(turn)
+    if not args.get("scenario") or not find_scenario(scenario_phrase(q), turn.ctx.home):
+        return None
+    return tool, {**args, "assign_to": assigned["rep"]}
+
+
 def narrower_search(turn) -> tuple[str, dict[str, Any]] | None:
     """"那要是医院呢" / "what about hospitals?" after a knowledge answer, naming no lead of the asker's:
     the same search, narrowed by the new words."""
@@ -589,6 +610,7 @@ FOLLOW_UPS = (review_rejection, rep_of_a_kpi_row, kpi_refinement, same_view_of_a
               journey_for_another_period, why_of_the_routing, why_of_an_alert, score_of_the_practice,
               another_account_of_the_handover,
               another_rep_for_the_lead, another_leaving_rep, leads_of_another_rep, same_assignment_for_another_rep,
+              another_assignment_for_the_rep,
               narrower_search)
 
 
@@ -679,6 +701,10 @@ class OfflinePlanner:
         item = turn.item()
         if item is None or names_another_kind(q, item["kind"]):
             return None  # "这个客户的线索咋样" after a call: the call's customer's lead, not the call again
+        from agent.understanding.calls import record_lead
+
+        if item["kind"] == "alert" and LEAD_ASPECT.search(q) and (lead_id := record_lead(turn.ctx, item)):
+            return "lead_lookup", {"query": q, "lead_id": lead_id}  # "这家意向现在多少分 下一步干啥" after an alert: its lead
         return {"lead": ("lead_lookup", {"query": q, "lead_id": item["id"]}),
                 "call": ("call_debrief", {"call_id": item["id"]}),
                 "alert": ("alerts", {"action": "explain", "alert_id": item["id"]})}.get(item["kind"])

@@ -77,7 +77,7 @@ class Turn:
             return int(self.focus["lead_id"])
         records = [i for i in self.items if i["kind"] in RECORD_MODELS]
         if len(records) == 1 and not any(i["kind"] == "lead" for i in self.items):
-            return _record_lead(self.ctx, records[0])  # "这家旅程帮我捋一下" right after the one alert shown: its lead
+            return record_lead(self.ctx, records[0])  # "这家旅程帮我捋一下" right after the one alert shown: its lead
         leads = [i for i in self.items if i["kind"] == "lead"]
         if leads and self.focus.get("account_id"):
             return leads[0]["id"]
@@ -154,7 +154,7 @@ HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|�
                        r"(?<![a-z])(how (do|should|can|could) (i|we)|how early|when should (i|we)|any tips|tips (for|on)|"
                        r"best way to|playbook|(usual|the|a) play (to|for))(?![a-z])",
                        re.I)
-REVIEW_CUE = re.compile(r"审[核批](队|对)列|待审核|队列里|待审(批)?队列|待审批|审核列表|审批列表|"
+REVIEW_CUE = re.compile(r"审[核批](队|对)列|待审核|队列里|待审(批)?队列|待审批|待审的|审核列表|审批列表|"
                         r"(?<![a-z])(review queue|pending review|waiting for review)(?![a-z])", re.I)
 #: one call, not calls in general: "最近一次通话", "上一通电话", "那通", "my last call"
 ONE_CALL_CUE = re.compile(r"(最近|上|刚才|刚刚)(的)?(一次|一个|那个|那次)(通话|电话)|(最近|上|刚才|刚刚)(的)?(一通|那通)|"
@@ -279,7 +279,7 @@ def _practice_factors(t: Turn) -> dict[str, float]:
 def _cue_factors(t: Turn) -> dict[str, float]:
     """Words that point at one capability (each rule below says which)."""
     factors: dict[str, float] = {}
-    for rule in (_routing_cues, _journey_and_calls_cues, _view_cues, _advice_cues, _record_cues, _skill_cues,
+    for rule in (_routing_cues, _turned_to_another_rep, _journey_and_calls_cues, _view_cues, _advice_cues, _record_cues, _skill_cues,
                  _someone_elses_account):
         factors.update(rule(t))
     return factors
@@ -306,6 +306,13 @@ def _moves_a_lead(q: str) -> bool:
     """A lead handed from one rep to another in words — not a look at it, a queue's decision or a leaving rep."""
     return bool(TRANSFER_CUE.search(q) and LEAD_WORD.search(q)) and not (LEAVING_CUE.search(q) or LOOK_CUE.search(q)
                                                                           or QUEUE_WORD.search(q))
+
+
+def _turned_to_another_rep(t: Turn) -> dict[str, float]:
+    """"青岛市中心医院那个别给吴杰了 改给张伟", "不给韩子涵 给梁晓东吧" right after the waiting decisions: an override."""
+    if t.slots.reps and NOT_HIM_BUT.search(t.question) and any(i["kind"] == "decision" for i in t.items):
+        return {"review_override": 40.0, "routing_who": 0.1, "successor": 0.05}
+    return {}
 
 
 def _routing_cues(t: Turn) -> dict[str, float]:
@@ -340,6 +347,17 @@ def _journey_and_calls_cues(t: Turn) -> dict[str, float]:
     return factors
 
 
+def _approve_cues(t: Turn) -> dict[str, float]:
+    """"702那个石家庄卓越的 通过": its review, not the lead; with the queue or a routing said, surely the review."""
+    q = t.question
+    if not APPROVE_CUE.search(q) or t.slots.ids:
+        return {}
+    if REVIEW_CUE.search(q) or QUEUE_WORD.search(q) or ROUTED_CUE.search(q):
+        # "approve the Xiamen item in the south queue", "那条分给我的线索 帮我直接approve了": a routing to approve
+        return {"review_approve": 30.0, "lead_status": 0.3, "journey": 0.3, "successor": 0.1, "lead_list": 0.3}
+    return {"review_approve": 6.0, "lead_status": 0.3, "journey": 0.3}
+
+
 def _view_cues(t: Turn) -> dict[str, float]:
     """The review queue, a ranked list of leads, a lead's next step, drills."""
     q, factors = t.question, {}
@@ -347,11 +365,7 @@ def _view_cues(t: Turn) -> dict[str, float]:
         factors.update(lead_list=3.0, kpi=0.5)  # "张伟手上现在有多少条没跟进的线索": those leads
     if DRILL_CUE.search(q):
         factors.update(drills=3.0, kpi=0.3, practice_start=0.5, practice_end=0.3)
-    if APPROVE_CUE.search(q) and not t.slots.ids:
-        factors.update(review_approve=6.0, lead_status=0.3, journey=0.3)  # "702那个石家庄卓越的 通过": its review, not the lead
-        if REVIEW_CUE.search(q) or QUEUE_WORD.search(q) or ROUTED_CUE.search(q):
-            # "approve the Xiamen item in the south queue", "那条分给我的线索 帮我直接approve了": a routing to approve
-            factors.update(review_approve=30.0, successor=0.1, lead_list=0.3)
+    factors.update(_approve_cues(t))
     if ALL_REPS.search(q) and (LEAD_WORD.search(q) or REGION_DUMP.search(q)):
         factors.update(lead_list=10.0, out_of_scope=0.3)  # "dump the leads for all regions": the list (refused if not theirs)
     if REVIEW_CUE.search(q):
@@ -395,20 +409,30 @@ def _advice_cues(t: Turn) -> dict[str, float]:
     return factors
 
 
+def _alert_handling_cues(t: Turn) -> dict[str, float]:
+    """An alert's reasons or what to do about it: this alert, a named customer's, or the asker's alerts."""
+    q = t.question
+    if HANDLE_CUE.search(q) and THIS_ALERT.search(q) and not DECISION_VERB.search(q):
+        # "这提醒咋办": the alert's reasons and its suggested action — not a decision taken for the user
+        return {"alert_explain": 40.0, "alert_adopt": 0.05, "alert_dismiss": 0.05, "knowledge_howto": 0.3}
+    asks = WHY_CUE.search(q) or WHAT_ABOUT.search(q) or HANDLE_CUE.search(q)
+    if asks and t.named_lead is not None:
+        # "佛山中科 7分跳到84 咋回事", "海口卫健委那个政策敏感 啥意思 咋办": that customer's alert, explained
+        return {"alert_explain": 15.0, "lead_status": 0.5}
+    if HANDLE_CUE.search(q) and not DECISION_VERB.search(q) and not HOWTO_GENERAL.search(q):
+        # "预警说有个客户冷了 我该咋办": the alerts and their suggested actions
+        return {"alerts_list": 6.0, "alert_explain": 2.0, "knowledge_howto": 0.3}
+    return {"alert_explain": 5.0} if asks else {}
+
+
 def _record_cues(t: Turn) -> dict[str, float]:
     """An alert asked about ("那个意向跃升的提醒 是怎么回事") or counted while still open."""
     q = t.question
     if not ALERT_WORD.search(q):
         return {}
-    if HANDLE_CUE.search(q) and THIS_ALERT.search(q) and not DECISION_VERB.search(q):
-        # "这提醒咋办": the alert's reasons and its suggested action — not a decision taken for the user
-        return {"alert_explain": 40.0, "alert_adopt": 0.05, "alert_dismiss": 0.05, "knowledge_howto": 0.3}
-    if HANDLE_CUE.search(q) and not DECISION_VERB.search(q) and not HOWTO_GENERAL.search(q):
-        # "预警说有个客户冷了 我该咋办": the alerts and their suggested actions
-        return {"alerts_list": 6.0, "alert_explain": 2.0, "knowledge_howto": 0.3}
-    if WHY_CUE.search(q) or WHAT_ABOUT.search(q):
-        # "佛山中科 7分跳到84 咋回事", "太原远航那个工程师深度评估 是啥意思": that customer's alert, explained
-        return {"alert_explain": 15.0, "lead_status": 0.5} if t.named_lead is not None else {"alert_explain": 5.0}
+    handling = _alert_handling_cues(t)
+    if handling:
+        return handling
     if NEW_ONES.search(q):
         return {"alerts_list": 5.0, "alert_dismiss": 0.2, "alert_adopt": 0.2, "kpi": 0.5}  # "今天有新告警没": are there any
     return {"alerts_list": 3.0, "kpi": 0.5} if OPEN_CUE.search(q) or WHICH_ONES.search(q) else {}
@@ -424,6 +448,8 @@ APPROVE_CUE = re.compile(r"批了|批准|通过吧|(就|直接|可以)?通过[�
 SKILL_CUE = re.compile(r"(异议处理|需求挖掘|方案匹配|提问|倾听|停顿|追问).{0,6}(不太行|不行|弱|差|一般|怎么样|咋样|如何|够不够|行不行)|"
                        r"(异议处理|需求挖掘|方案匹配|提问|倾听|停顿|追问).{0,6}(跟|和|与).{0,6}比|"
                        r"(?<![a-z])(weak|struggl\w*|bad|good) (at|with) (objection|discovery|questions|solution|listening)", re.I)
+#: a proposal turned from one rep to another in words: "别给吴杰了 改给张伟", "不给韩子涵 给梁晓东吧"
+NOT_HIM_BUT = re.compile(r"(别|不要?|不)给[\u4e00-\u9fff]{2,3}(了)?|改给|换给|换成|(?<![a-z])(instead|not to)(?![a-z])", re.I)
 OVERRIDE_CUE = re.compile(r"改派|改成|换成|(?<![a-z])(override|reassign)(?![a-z])", re.I)
 LEAD_LIST_CUE = re.compile(r"(有)?哪些.{0,8}(线索|单子|lead)|(线索|单子|leads).{0,10}(有)?哪些|按意向|(先|优先)(打|跟|联系)|排个?序|"
                            r"(?<![a-z])(ranked|rank(ed)? by intent|by intent|call first|which (of my )?leads)(?![a-z])", re.I)
@@ -782,7 +808,7 @@ def _names_the_customer(t: Turn) -> bool:
 RECORD_MODELS = {"alert": "Alert", "suggestion": "AISuggestion", "decision": "RoutingDecision"}
 
 
-def _record_lead(ctx: ToolContext, item: dict[str, Any]) -> int | None:
+def record_lead(ctx: ToolContext, item: dict[str, Any]) -> int | None:
     """The lead of an alert, suggestion or routing decision shown in the previous answer."""
     import crm.models as models
 
@@ -1035,12 +1061,9 @@ def _another_managers_region(t: Turn, own: int | None) -> str | None:
 def review_override(t: Turn) -> Built:
     if t.ctx.user.role == Role.MANAGER and (region := _other_region_named(t)) is not None:
         return "review_queue", {"action": "list", "region": region}  # another region's queue: refused, naming whose it is
-    decision = _as_decision(t, t.id_of("decision"))
-    rep = t.slots.reps[-1].login if t.slots.reps else None
-    if decision is None and t.names_something:
-        decision = _waiting_decision_named(t)
-        if decision is None and not OVERRIDE_CUE.search(t.question):
-            return None  # "大连恒立那条 要是换人跟 谁合适": nothing of it waits for review — who should take it
+    decision, rep = _decision_overridden(t), _override_target(t)
+    if decision is None and t.names_something and not OVERRIDE_CUE.search(t.question):
+        return None  # "大连恒立那条 要是换人跟 谁合适": nothing of it waits for review — who should take it
     if decision is None and OVERRIDE_CUE.search(t.question) and (lead := _lead_of_a_decision(t)) is not None:
         return "review_queue", {"action": "override", "lead_id": lead, "rep": rep}  # the tool says whether it waits
     lead = _lead_not_decision(t, decision) if decision is not None else None
@@ -1049,6 +1072,25 @@ def review_override(t: Turn) -> Built:
     if decision is None:
         return t.ctx.t("要改派哪一条分配?例如“把分配 12 改派给李娜”。", "Which decision? E.g. “override decision 12 to lina”.")
     return "review_queue", {"action": "override", "decision_id": decision, "rep": rep}
+
+
+def _decision_overridden(t: Turn) -> int | None:
+    """The waiting decision a change of rep is about: the one whose customer the question names
+    ("青岛市中心医院那个…", not the item just shown), else its id or an item of the last answer — or,
+    when that answer showed one waiting decision, that one ("不给韩子涵 给梁晓东吧")."""
+    named = _waiting_decision_named(t) if t.names_something and "decision" not in t.slots.ids else None
+    decision = named or _as_decision(t, t.id_of("decision"))
+    shown = [i["id"] for i in t.items if i["kind"] == "decision"]
+    if decision is None and len(shown) == 1 and NOT_HIM_BUT.search(t.question):
+        return shown[0]
+    return decision
+
+
+def _override_target(t: Turn) -> str | None:
+    """The rep a proposal goes to: the last one named that is not turned away ("别给吴杰了 改给张伟" → 张伟)."""
+    turned_away = {m.group(2) for m in re.finditer(r"(别|不要?|不)给([\u4e00-\u9fff]{2,3}?)(了|吧|,|，|\s|$)", t.question)}
+    kept = [u for u in t.slots.reps if u.name not in turned_away] or list(t.slots.reps)
+    return kept[-1].login if kept else None
 
 
 def _waiting_decision_named(t: Turn) -> int | None:

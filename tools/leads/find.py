@@ -53,6 +53,7 @@ class _QueryTerms:
     expand: dict[str, set[str]]  # question token → the lead-name tokens it matches
     df: dict[str, int]  # question token → how many visible leads it matches
     idf: dict[str, float]
+    product_only: frozenset[str] = frozenset()  # tokens known only from leads' own (product) names: "状态" of 状态监测
 
 
 def find_leads(*, ctx: ToolContext, query: str, limit: int = 5) -> list[LeadMatch]:
@@ -281,8 +282,15 @@ def _tokens(name: str | None) -> frozenset[str]:
 
 
 def _expand_token(q: str, vocab: set[str]) -> set[str]:
-    """A Latin question word also matches longer words it begins and close spellings ("helio" → "helios")."""
+    """A Latin question word also matches longer words it begins and close spellings ("helio" → "helios");
+    a Chinese place also its pinyin when a Latin name has it ("Helios苏州" → the Suzhou of "… AG (Suzhou)")."""
     if is_cjk_token(q):
+        if len(q) == 2 and vocab:
+            from pypinyin import lazy_pinyin
+
+            romanised = "".join(lazy_pinyin(q))
+            if romanised in vocab:
+                return {q, romanised}
         return {q}
     forms = {v for v in vocab if not v.startswith(PINYIN) and (v == q or (len(q) >= 3 and v.startswith(q))
              or (len(q) >= 5 and difflib.SequenceMatcher(None, q, v).ratio() >= 0.8))}
@@ -300,7 +308,13 @@ def _weigh_query_terms(query: str, q_spans: list[tuple[str, int, int]], indexed:
     n = max(n_rows, MIN_CORPUS)
     df = {q: _document_frequency(forms, indexed) for q, forms in expand.items()}
     idf = {q: math.log((n + 1) / (d + 0.5)) for q, d in df.items()}
-    return _QueryTerms(query, q_spans, expand, df, idf)
+    product_only = frozenset(q for q, forms in expand.items() if df[q] and not any(
+        not forms.isdisjoint(i.fields[f]) for i in indexed for f in NAME_FIELDS))
+    return _QueryTerms(query, q_spans, expand, df, idf, product_only)
+
+
+#: the fields that name the customer (a lead's own name is its product: "风电变流器状态监测系统")
+NAME_FIELDS = ("account", "account_en", "contact")
 
 
 def _document_frequency(forms: set[str], indexed: list[NameIndex]) -> int:
@@ -320,7 +334,7 @@ def _match_lead(terms: _QueryTerms, row: Any, fields: dict[str, set[str]],
         return None
     hit_tokens = {q for q, _, _ in hit}
     got = sum(terms.idf[q] for q in hit_tokens)
-    coverage = got / _mention_weight(terms.spans, hit, terms.df, terms.idf)
+    coverage = got / _mention_weight(terms.spans, hit, terms.df, terms.idf, terms.product_only)
     if got < MIN_MATCHED_IDF or coverage < MIN_COVERAGE:
         return None
     score = VERBATIM_SCORE if _names_account_verbatim(terms.query, account, account_en) else 0.99 * coverage
@@ -357,23 +371,33 @@ def _best_matches(matches: list[tuple[float, datetime, LeadMatch]], limit: int) 
 
 
 def _mention_weight(q_spans: list[tuple[str, int, int]], hit: list[tuple[str, int, int]],
-                    df: dict[str, int], idf: dict[str, float]) -> float:
+                    df: dict[str, int], idf: dict[str, float], product_only: frozenset[str] = frozenset()) -> float:
     """The idf weight of what the question names, as seen from one candidate: its matched
     tokens; unmatched tokens known anywhere in the visible leads (they name something this lead
     lacks, e.g. "第一" against "第六"); and unknown tokens *inside* the matched stretch of the
     question (a mismatch within the name). Unknown words around it ("这条线索怎么样") are filler;
-    a token whose characters are all covered by matches (the 伟医 of 张伟+医院) is a junction."""
+    a token whose characters are all covered by matches (the 伟医 of 张伟+医院) is a junction; a token known
+    only from leads' product names and outside the name said weighs half ("Oakridge 现在啥状态")."""
     covered: set[int] = set()
     for _, a, b in hit:
         covered.update(range(a, b))
     lo, hi = min(a for _, a, _ in hit), max(b for _, _, b in hit)
     weigh: set[str] = {q for q, _, _ in hit}
+    total = sum(idf[q] for q in weigh)
     for q, a, b in q_spans:
-        if q in weigh or set(range(a, b)) <= covered:
-            continue
-        if df[q] > 0 or (a >= lo and b <= hi and not FILLER.intersection(q)):
+        if q not in weigh and not set(range(a, b)) <= covered:
+            total += idf[q] * _unmatched_share(q, a >= lo and b <= hi, df, product_only)
             weigh.add(q)
-    return sum(idf[q] for q in weigh)
+    return total
+
+
+def _unmatched_share(q: str, inside: bool, df: dict[str, int], product_only: frozenset[str]) -> float:
+    """How much an unmatched question token counts against a lead: fully when some visible lead's customer
+    has it or it sits inside the name said (a mismatch within it), half when only product names have it and it
+    is outside ("Oakridge 现在啥状态": weak evidence), not at all for filler outside."""
+    if q in product_only and not inside:
+        return 0.5
+    return 1.0 if df[q] > 0 or (inside and not FILLER.intersection(q)) else 0.0
 
 
 #: characters of the words people put between an account and its product ("西安优诺那几条远程诊断的",
