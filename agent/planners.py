@@ -595,12 +595,13 @@ def names_one_account(ctx: ToolContext, question: str) -> bool:
     """The question's best lead matches are all one account's ("杭州那家" fits several: it does not)."""
     from core.errors import RepcopilotError
     from tools.leads import find_leads
+    from tools.leads.find import close_to_best
 
     try:
         matches = find_leads(ctx=ctx, query=question, limit=5)
     except RepcopilotError:
         return False
-    return bool(matches) and len({m.account for m in matches if m.score >= matches[0].score - 0.05}) == 1
+    return len({m.account for m in close_to_best(matches)}) == 1
 
 
 #: the follow-up rules, tried in order: the first that fits the turn builds its call

@@ -8,7 +8,7 @@
   the access tokens (``zzr<rep>``, ``zzx`` for exemplars) are tokens of the body, so the
   access filter is an index intersection inside FTS5, not a scan of its matches.
 - a Chinese chunk's body also holds its dictionary rendering in English (CC-CEDICT,
-  ``knowledge.dictionary``), each word stemmed and marked ``zzt`` (``zztfreez``), so an English
+  ``knowledge.dictionary``), each word stemmed and marked ``zzt`` (``zztfreeze``, ``zztorder``), so an English
   question finds a Chinese passage by its words (``search(..., translated=True)``) without
   those words ever matching an English question's own keyword search.
 - ``partitions``: chunk counts per partition, so planning a query needs no round trip to Chroma.
@@ -118,6 +118,7 @@ class KeywordIndex:
             CREATE TABLE IF NOT EXISTS sources (source_key TEXT PRIMARY KEY, digest TEXT, chunk_ids TEXT);
             CREATE TABLE IF NOT EXISTS pending (chunk_id TEXT PRIMARY KEY);
         """)
+        # a new file is written in this schema; a file with chunks but no schema row predates it
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION if self.empty() else "2",))
         self.db.commit()
         if self.meta("schema") != SCHEMA_VERSION:

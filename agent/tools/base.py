@@ -19,6 +19,7 @@ from tools.capability import resolve_rep, visible_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.leads import denied, find_hidden_leads, find_leads
+from tools.leads.find import close_to_best
 
 
 @dataclass
@@ -59,7 +60,7 @@ def resolve_lead(ctx: ToolContext, query: str, *, account_level: bool = False,
         return ToolOutput(text=ctx.t("在你能查看的线索里没有找到这条线索;可以给出客户名称或线索编号。",
                                      "I found no such lead among the ones you may see; give the account name or the lead id."),
                           error="not_found")
-    top = [m for m in matches if m.score >= matches[0].score - 0.05]
+    top = close_to_best(matches)
     if len(top) == 1:
         return matches[0].lead_id
     preferred = prefer([m.lead_id for m in top]) if prefer else set()

@@ -50,7 +50,7 @@ def _kpi(*, ctx: ToolContext, question: str, metric: str | None, dimensions: lis
         try:
             answer = answer_question(ctx=ctx, question=question, chart_path=chart)
         except TeamFiguresRefused as refused:  # the refusal, with the asker's own figure as what a follow-up refers to
-            return ToolOutput(text=str(refused), error="permission", focus={"kpi_spec": _spec_focus(refused.own_spec)})
+            return ToolOutput(text=str(refused), error="permission", focus={"kpi_spec": _spec_focus(refused.own_spec), "kpi_reps": []})
     return ToolOutput(text=answer.render(chart_path=False), data=answer.to_json(), evidence=answer.evidence(), confidence=0.95,
                       images=[answer.chart] if answer.chart else [],
                       focus={"kpi_spec": _spec_focus(answer.spec), "kpi_reps": _rep_values(answer.rows)})

@@ -449,7 +449,8 @@ SKILL_CUE = re.compile(r"(异议处理|需求挖掘|方案匹配|提问|倾听|�
                        r"(异议处理|需求挖掘|方案匹配|提问|倾听|停顿|追问).{0,6}(跟|和|与).{0,6}比|"
                        r"(?<![a-z])(weak|struggl\w*|bad|good) (at|with) (objection|discovery|questions|solution|listening)", re.I)
 #: a proposal turned from one rep to another in words: "别给吴杰了 改给张伟", "不给韩子涵 给梁晓东吧"
-NOT_HIM_BUT = re.compile(r"(别|不要?|不)给[\u4e00-\u9fff]{2,3}(了)?|改给|换给|换成|(?<![a-z])(instead|not to)(?![a-z])", re.I)
+TURNED_AWAY = r"(别|不要?|不)给([\u4e00-\u9fff]{2,3}?)(?=了|吧|,|，|\s|$)"  # "别给吴杰了": group 2 is who is turned away
+NOT_HIM_BUT = re.compile(rf"{TURNED_AWAY}|改给|换给|换成|(?<![a-z])(instead|not to)(?![a-z])", re.I)
 OVERRIDE_CUE = re.compile(r"改派|改成|换成|(?<![a-z])(override|reassign)(?![a-z])", re.I)
 LEAD_LIST_CUE = re.compile(r"(有)?哪些.{0,8}(线索|单子|lead)|(线索|单子|leads).{0,10}(有)?哪些|按意向|(先|优先)(打|跟|联系)|排个?序|"
                            r"(?<![a-z])(ranked|rank(ed)? by intent|by intent|call first|which (of my )?leads)(?![a-z])", re.I)
@@ -1088,7 +1089,7 @@ def _decision_overridden(t: Turn) -> int | None:
 
 def _override_target(t: Turn) -> str | None:
     """The rep a proposal goes to: the last one named that is not turned away ("别给吴杰了 改给张伟" → 张伟)."""
-    turned_away = {m.group(2) for m in re.finditer(r"(别|不要?|不)给([\u4e00-\u9fff]{2,3}?)(了|吧|,|，|\s|$)", t.question)}
+    turned_away = {m.group(2) for m in re.finditer(TURNED_AWAY, t.question)}
     kept = [u for u in t.slots.reps if u.name not in turned_away] or list(t.slots.reps)
     return kept[-1].login if kept else None
 

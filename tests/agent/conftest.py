@@ -41,6 +41,18 @@ def noon_ctx(session, login: str, language: str = "zh") -> ToolContext:
     return ToolContext(user=get_user(session, login), session=session, clock=lambda: NOON, language=language)
 
 
+def ask_in_thread(session, login: str, *questions: str, language: str = "zh"):
+    """The offline copilot's answers to ``questions`` asked by ``login`` in order, in one conversation."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from agent.planners import OfflinePlanner
+    from agent.service import Copilot
+
+    copilot = Copilot(planner=OfflinePlanner(), checkpointer=InMemorySaver())
+    ctx = noon_ctx(session, login, language)
+    return [copilot.ask(ctx, q, thread_id="t") for q in questions]
+
+
 @pytest.fixture
 def demo_session(demo_engine):
     """A session on the demo company; whatever a test writes is rolled back."""

@@ -10,19 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.planners import OfflinePlanner
-from agent.service import Copilot
 from agent.understanding.elevation import asks_for_elevation, without_injection
 from crm.models import RoutingDecision, User
-from tests.agent.conftest import noon_ctx
-
-
-def _thread(session, login: str, *questions: str, language: str = "zh"):
-    from langgraph.checkpoint.memory import InMemorySaver
-
-    copilot = Copilot(planner=OfflinePlanner(), checkpointer=InMemorySaver())
-    ctx = noon_ctx(session, login, language)
-    return [copilot.ask(ctx, q, thread_id="t") for q in questions]
+from tests.agent.conftest import ask_in_thread, noon_ctx
 
 
 def _waiting(session, account_words: str) -> RoutingDecision:
@@ -38,7 +28,7 @@ def _waiting(session, account_words: str) -> RoutingDecision:
 def test_a_proposal_turned_to_another_rep_is_the_named_decision_to_the_rep_not_turned_away(intel_session):
     qingdao = _waiting(intel_session, "青岛市中心医院")
     assert qingdao is not None
-    _listed, approved, turned = _thread(intel_session, "chenjing", "有啥等我批的", "helios苏州那个 批了",
+    _listed, approved, turned = ask_in_thread(intel_session, "chenjing", "有啥等我批的", "helios苏州那个 批了",
                                         "青岛市中心医院那个别给吴杰了 改给张伟")
     assert turned.tools[0]["name"] == "review_queue" and turned.tools[0]["args"]["action"] == "override"
     assert turned.tools[0]["args"].get("decision_id") == qingdao.id  # not the Helios one just approved
@@ -48,7 +38,7 @@ def test_a_proposal_turned_to_another_rep_is_the_named_decision_to_the_rep_not_t
 
 
 def test_turning_the_one_waiting_decision_just_shown_needs_no_name(intel_session):
-    shown, turned = _thread(intel_session, "zhaomin", "石家庄卓越新能源那条待审的 啥情况", "不给韩子涵 给梁晓东吧")
+    shown, turned = ask_in_thread(intel_session, "zhaomin", "石家庄卓越新能源那条待审的 啥情况", "不给韩子涵 给梁晓东吧")
     assert shown.tools[0]["name"] == "review_queue" and "石家庄卓越新能源装备股份有限公司" in shown.answer
     assert turned.tools[0]["args"]["action"] == "override" and turned.tools[0]["args"]["rep"] == "liangxiaodong"
     assert "梁晓东" in turned.answer
@@ -57,25 +47,22 @@ def test_turning_the_one_waiting_decision_just_shown_needs_no_name(intel_session
 @pytest.mark.parametrize("question, account", [("Oakridge 现在啥状态 谁在跟", "Oakridge Software Co"),
                                                ("Helios苏州那家 完整的客户旅程", "Helios Wind Systems AG (Suzhou)")])
 def test_an_english_named_account_is_found_in_a_chinese_question(demo_session, question, account):
-    from tools.context import ToolContext
     from tools.leads import find_leads
 
-    ctx = noon_ctx(demo_session, "wangjianhua", "zh")
-    assert isinstance(ctx, ToolContext)
-    matches = find_leads(ctx=ctx, query=question, limit=5)
+    matches = find_leads(ctx=noon_ctx(demo_session, "wangjianhua", "zh"), query=question, limit=5)
     assert matches and {m.account for m in matches} == {account}
 
 
 def test_the_lead_of_the_alert_just_explained_answers_its_score(intel_session):
-    _alerts, why, lead = _thread(intel_session, "xiejun", "我的预警", "沈阳明辉那个为啥报", "这家意向现在多少分 下一步干啥")
+    _alerts, why, lead = ask_in_thread(intel_session, "xiejun", "我的预警", "沈阳明辉那个为啥报", "这家意向现在多少分 下一步干啥")
     assert why.tools[0]["name"] == "alerts" and lead.tools[0]["name"] == "lead_lookup"
     assert "沈阳明辉贸易有限公司" in lead.answer
 
 
 def test_practice_started_in_few_words_and_another_scenario_for_the_same_rep(demo_session):
-    [started] = _thread(demo_session, "gaochao", "想练下那个牙科连锁扩张的discovery 开始吧")
+    [started] = ask_in_thread(demo_session, "gaochao", "想练下那个牙科连锁扩张的discovery 开始吧")
     assert started.tools[0]["name"] == "practice" and started.tools[0]["args"].get("scenario")
-    first, second = _thread(demo_session, "linfang", "给刘洋布置个痛点后停顿的练习 下周五前", "再给他加个续约涨价那个场景 月底前")
+    first, second = ask_in_thread(demo_session, "linfang", "给刘洋布置个痛点后停顿的练习 下周五前", "再给他加个续约涨价那个场景 月底前")
     assert second.tools[0]["name"] == "practice" and second.tools[0]["args"]["assign_to"] == "liuyang"
     assert "刘洋" in second.answer and first.answer != second.answer
 

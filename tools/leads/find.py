@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -53,7 +53,17 @@ class _QueryTerms:
     expand: dict[str, set[str]]  # question token → the lead-name tokens it matches
     df: dict[str, int]  # question token → how many visible leads it matches
     idf: dict[str, float]
-    product_only: frozenset[str] = frozenset()  # tokens known only from leads' own (product) names: "状态" of 状态监测
+    indexed: list[NameIndex] = field(default_factory=list)  # the visible leads' names, as weighed
+    _product_only: dict[str, bool] = field(default_factory=dict)
+
+    def only_in_products(self, q: str) -> bool:
+        """Some lead has the token, but only in its own (product) name: "状态" of 状态监测系统. Looked up
+        when a weight needs it, once per token (a scan of every visible lead's names)."""
+        if q not in self._product_only:
+            forms = self.expand[q]
+            self._product_only[q] = self.df[q] > 0 and not any(
+                not forms.isdisjoint(i.fields[f]) for i in self.indexed for f in NAME_FIELDS)
+        return self._product_only[q]
 
 
 def find_leads(*, ctx: ToolContext, query: str, limit: int = 5) -> list[LeadMatch]:
@@ -76,6 +86,14 @@ def find_hidden_leads(*, ctx: ToolContext, query: str, limit: int = 1) -> list[L
     visible = {row[0] for row in _visible_lead_names(ctx)}
     rows = [row for row in ctx.session.execute(_lead_names_query(select(Lead))).all() if row[0] not in visible]
     return _named_among(ctx, query, rows, limit)
+
+
+CLOSE_TO_BEST = 0.05  # matches this close to the best one are as likely: a choice, not an answer
+
+
+def close_to_best(matches: list[LeadMatch]) -> list[LeadMatch]:
+    """The matches (best first) as likely as the best one."""
+    return [m for m in matches if m.score >= matches[0].score - CLOSE_TO_BEST] if matches else []
 
 
 def find_among(*, ctx: ToolContext, query: str, lead_ids: set[int], limit: int = 10) -> list[LeadMatch]:
@@ -308,9 +326,7 @@ def _weigh_query_terms(query: str, q_spans: list[tuple[str, int, int]], indexed:
     n = max(n_rows, MIN_CORPUS)
     df = {q: _document_frequency(forms, indexed) for q, forms in expand.items()}
     idf = {q: math.log((n + 1) / (d + 0.5)) for q, d in df.items()}
-    product_only = frozenset(q for q, forms in expand.items() if df[q] and not any(
-        not forms.isdisjoint(i.fields[f]) for i in indexed for f in NAME_FIELDS))
-    return _QueryTerms(query, q_spans, expand, df, idf, product_only)
+    return _QueryTerms(query, q_spans, expand, df, idf, indexed)
 
 
 #: the fields that name the customer (a lead's own name is its product: "风电变流器状态监测系统")
@@ -334,7 +350,7 @@ def _match_lead(terms: _QueryTerms, row: Any, fields: dict[str, set[str]],
         return None
     hit_tokens = {q for q, _, _ in hit}
     got = sum(terms.idf[q] for q in hit_tokens)
-    coverage = got / _mention_weight(terms.spans, hit, terms.df, terms.idf, terms.product_only)
+    coverage = got / _mention_weight(terms, hit)
     if got < MIN_MATCHED_IDF or coverage < MIN_COVERAGE:
         return None
     score = VERBATIM_SCORE if _names_account_verbatim(terms.query, account, account_en) else 0.99 * coverage
@@ -370,8 +386,7 @@ def _best_matches(matches: list[tuple[float, datetime, LeadMatch]], limit: int) 
     return out
 
 
-def _mention_weight(q_spans: list[tuple[str, int, int]], hit: list[tuple[str, int, int]],
-                    df: dict[str, int], idf: dict[str, float], product_only: frozenset[str] = frozenset()) -> float:
+def _mention_weight(terms: _QueryTerms, hit: list[tuple[str, int, int]]) -> float:
     """The idf weight of what the question names, as seen from one candidate: its matched
     tokens; unmatched tokens known anywhere in the visible leads (they name something this lead
     lacks, e.g. "第一" against "第六"); and unknown tokens *inside* the matched stretch of the
@@ -383,21 +398,21 @@ def _mention_weight(q_spans: list[tuple[str, int, int]], hit: list[tuple[str, in
         covered.update(range(a, b))
     lo, hi = min(a for _, a, _ in hit), max(b for _, _, b in hit)
     weigh: set[str] = {q for q, _, _ in hit}
-    total = sum(idf[q] for q in weigh)
-    for q, a, b in q_spans:
+    total = sum(terms.idf[q] for q in weigh)
+    for q, a, b in terms.spans:
         if q not in weigh and not set(range(a, b)) <= covered:
-            total += idf[q] * _unmatched_share(q, a >= lo and b <= hi, df, product_only)
+            total += terms.idf[q] * _unmatched_share(terms, q, a >= lo and b <= hi)
             weigh.add(q)
     return total
 
 
-def _unmatched_share(q: str, inside: bool, df: dict[str, int], product_only: frozenset[str]) -> float:
+def _unmatched_share(terms: _QueryTerms, q: str, inside: bool) -> float:
     """How much an unmatched question token counts against a lead: fully when some visible lead's customer
     has it or it sits inside the name said (a mismatch within it), half when only product names have it and it
     is outside ("Oakridge 现在啥状态": weak evidence), not at all for filler outside."""
-    if q in product_only and not inside:
+    if not inside and terms.only_in_products(q):
         return 0.5
-    return 1.0 if df[q] > 0 or (inside and not FILLER.intersection(q)) else 0.0
+    return 1.0 if terms.df[q] > 0 or (inside and not FILLER.intersection(q)) else 0.0
 
 
 #: characters of the words people put between an account and its product ("西安优诺那几条远程诊断的",
