@@ -33,6 +33,7 @@ from tools.capability import (
     DIMENSIONS,
     CallRow,
     InputSpec,
+    ProfileView,
     call_clock,
     call_value,
     dimension_label,
@@ -199,11 +200,13 @@ def _assignment_view(ctx: ToolContext, a: DrillAssignment, drill: Drill, rep: Us
                           a.completed_at.isoformat(sep=" ", timespec="seconds") if a.completed_at else None, a.baseline, prog)
 
 
-def list_drills(*, ctx: ToolContext, rep_login: str | None = None, with_links: bool = True) -> DrillPlan:
+def list_drills(*, ctx: ToolContext, rep_login: str | None = None, with_links: bool = True,
+                view: ProfileView | None = None) -> DrillPlan:
     """This week's drill tasks from the rep's gaps, and the rep's assignments with progress; with
-    ``with_links`` each drill also carries its exemplar excerpt and linked practice scenario."""
+    ``with_links`` each drill also carries its exemplar excerpt and linked practice scenario. A team
+    view passes each rep's ``view`` from ``team_overview`` (read once for the team, not once a rep)."""
     rep = visible_rep(ctx, rep_login)
-    view = rep_profile(ctx=ctx, rep_login=rep.login)
+    view = view if view is not None and view.login == rep.login else rep_profile(ctx=ctx, rep_login=rep.login)
     drills = [_drill_dict(ctx, d) for d in ctx.session.scalars(select(Drill).order_by(Drill.id))]
     tasks = weekly_tasks(view.gaps, view.dimensions, drills, load_scenarios()[2])
     monday, sunday = week_of(ctx.now().date())

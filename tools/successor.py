@@ -118,7 +118,7 @@ class AccountHandover:
     scenario_source: str  # opportunity / lead / segment / industry
     open_value_cny: int
     candidates: list[Candidate]
-    guide: HandoverGuide
+    guide: HandoverGuide | None  # None when the plan was asked without guides (the chat's ranking)
 
 
 @dataclass
@@ -215,9 +215,10 @@ class _CandidatePool:
 
 
 def successor_plan(*, ctx: ToolContext, rep_login: str, account_id: int | None = None,
-                   candidates_shown: int = CANDIDATES_SHOWN) -> SuccessorPlan:
+                   candidates_shown: int = CANDIDATES_SHOWN, guides: bool = True) -> SuccessorPlan:
     """Rank successors for each account of ``rep_login`` and write the handover guide (one
-    account with ``account_id``). Reads only; nothing is reassigned."""
+    account with ``account_id``; no guides with ``guides=False`` — each guide reads the account's
+    whole journey, seconds for a rep with hundreds of accounts). Reads only; nothing is reassigned."""
     rep = _leaving_rep(ctx, rep_login)
     s = ctx.session
     today = ctx.now().date()
@@ -232,8 +233,11 @@ def successor_plan(*, ctx: ToolContext, rep_login: str, account_id: int | None =
     accounts = {a.id: a for a in s.scalars(select(Account).where(Account.id.in_(account_ids or [-1])))}
     regions = {r.id: r for r in s.scalars(select(Region))}
     open_value = _open_values(ctx, account_ids)
+    newest_opp, newest_lead = _newest_scenarios(ctx, Opportunity, account_ids), _newest_scenarios(ctx, Lead, account_ids)
     order = sorted(account_ids, key=lambda i: (-open_value.get(i, 0), i))
-    out = [_account_handover(ctx, rep, accounts[aid], pool, scenarios, regions, open_value.get(aid, 0), candidates_shown) for aid in order]
+    out = [_account_handover(ctx, rep, accounts[aid], pool, scenarios, regions, open_value.get(aid, 0), candidates_shown,
+                             account_scenario(accounts[aid], newest_opp.get(aid), newest_lead.get(aid)), guides)
+           for aid in order]
     if not out:
         notes.append(ctx.t(f"{rep.name} 名下没有客户、进行中的线索、商机或待续约。",
                            f"{rep.name_en} owns no accounts, open leads, opportunities or renewals."))
@@ -278,13 +282,12 @@ def _candidate_pool(ctx: ToolContext, rep: User, notes: list[str]) -> _Candidate
     return _CandidatePool(users=users, profiles=profiles, owned=owned, open_opps=open_opps, team_region=team_region)
 
 
-def _newest_scenario(ctx: ToolContext, acct: Account) -> tuple[str, str]:
-    """The account's selling scenario from its newest opportunity or lead (else segment/industry)."""
-    s = ctx.session
-    newest_opp = s.scalar(select(Opportunity.scenario).where(Opportunity.account_id == acct.id)
-                          .order_by(Opportunity.created_at.desc()).limit(1))
-    newest_lead = s.scalar(select(Lead.scenario).where(Lead.account_id == acct.id).order_by(Lead.created_at.desc()).limit(1))
-    return account_scenario(acct, newest_opp, newest_lead)
+def _newest_scenarios(ctx: ToolContext, model, account_ids: list[int]) -> dict[int, str | None]:
+    """Each account's newest opportunity's (or lead's) scenario, in one query for all the accounts."""
+    newest = (select(model.account_id, model.scenario, func.row_number().over(
+        partition_by=model.account_id, order_by=(model.created_at.desc(), model.id.desc())).label("n"))
+        .where(model.account_id.in_(account_ids or [-1])).subquery())
+    return dict(ctx.session.execute(select(newest.c.account_id, newest.c.scenario).where(newest.c.n == 1)).all())
 
 
 def candidate_rows(pool: _CandidatePool, sc, acct: Account, rep: User) -> list[dict[str, Any]]:
@@ -300,9 +303,11 @@ def candidate_rows(pool: _CandidatePool, sc, acct: Account, rep: User) -> list[d
 
 
 def _account_handover(ctx: ToolContext, rep: User, acct: Account, pool: _CandidatePool, scenarios, regions,
-                      open_value_cny: int, candidates_shown: int) -> AccountHandover:
-    """Rank the candidates for one account (the best one counts as suggested) and write its guide."""
-    code, source = _newest_scenario(ctx, acct)
+                      open_value_cny: int, candidates_shown: int, scenario: tuple[str, str],
+                      guides: bool = True) -> AccountHandover:
+    """Rank the candidates for one account (the best one counts as suggested) and write its guide;
+    ``scenario`` is the account's selling scenario and where it came from (``account_scenario``)."""
+    code, source = scenario
     sc = scenarios[code]
     ranked = rank_candidates(candidate_rows(pool, sc, acct, rep))
     pool.suggested[ranked[0]["user"].id] += 1
@@ -312,7 +317,7 @@ def _account_handover(ctx: ToolContext, rep: User, acct: Account, pool: _Candida
         account_id=acct.id, account=acct.name if ctx.language == "zh" else (acct.name_en or acct.name), industry=acct.industry,
         segment=acct.segment, region=ctx.t(region.name_zh, region.name_en),
         international=acct.international, scenario=code, scenario_label=ctx.t(sc.label_zh, sc.label_en), scenario_source=source,
-        open_value_cny=open_value_cny, candidates=cands, guide=handover_guide(ctx, acct, rep))
+        open_value_cny=open_value_cny, candidates=cands, guide=handover_guide(ctx, acct, rep) if guides else None)
 
 
 def _open_values(ctx: ToolContext, account_ids: list[int]) -> dict[int, int]:

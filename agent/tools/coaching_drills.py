@@ -85,7 +85,7 @@ def _team_drills(ctx: ToolContext) -> ToolOutput:
     evidence: list[Evidence] = []
     data = []
     for v in sorted(views, key=lambda v: (-(v.gaps[0]["gap"] if v.gaps else -1), v.login)):
-        plan = list_drills(ctx=ctx, rep_login=v.login, with_links=False)
+        plan = list_drills(ctx=ctx, rep_login=v.login, with_links=False, view=v)
         open_ = [a for a in plan.assignments if a.status != "done"]
         lines.append(team_drill_line(ctx, v, plan.tasks, open_))
         evidence.extend(Evidence("drill_assignment", str(a.id), a.due_date, f"{v.login}: {a.drill} · {a.status}") for a in open_)

@@ -21,12 +21,13 @@ class SuccessorArgs(BaseModel):
 
 def _successor(*, ctx: ToolContext, rep: str, account: str | None = None) -> ToolOutput:
     """Who should take over a leaving rep's accounts: the successor service (managers of the rep's
-    team and admins), ranked per account with reasons, and the handover guide's headline."""
+    team and admins), ranked per account with reasons; the full handover guide is one command away."""
     if not (is_manager(ctx.user) or is_admin(ctx.user)):
         raise PermissionDenied(ctx.t("接任人匹配和交接指南只对离职销售所在团队的经理和管理员开放。",
                                      "Successor matching and handover guides are for the leaving rep's manager and admins only."))
     who = resolve_rep(ctx, rep)
-    plan = successor_plan(ctx=ctx, rep_login=who.login).to_json()
+    # the chat shows the ranking; the handover guides (a journey per account) are the CLI's and the API's
+    plan = successor_plan(ctx=ctx, rep_login=who.login, guides=False).to_json()
     if account:
         plan["accounts"] = named_accounts(plan["accounts"], account) or plan["accounts"]
     w = plan["weights"]

@@ -83,9 +83,11 @@ def find_hidden_leads(*, ctx: ToolContext, query: str, limit: int = 1) -> list[L
     """Leads the question names, matched as ``find_leads`` matches, among those the asker may
     *not* see: "Pacific Auto Components" of another rep's account. Used only to refuse — the
     matches never reach the asker."""
-    visible = {row[0] for row in _visible_lead_names(ctx)}
-    rows = [row for row in ctx.session.execute(_lead_names_query(select(Lead))).all() if row[0] not in visible]
-    return _named_among(ctx, query, rows, limit)
+    visible = visible_leads(ctx.session, ctx.user)
+    if ctx.scope.everything:
+        return []  # nothing is hidden from an admin
+    hidden = select(Lead).where(Lead.id.not_in(visible.with_only_columns(Lead.id)))
+    return _named_among(ctx, query, ctx.session.execute(_lead_names_query(hidden)).all(), limit)
 
 
 CLOSE_TO_BEST = 0.05  # matches this close to the best one are as likely: a choice, not an answer
