@@ -171,10 +171,25 @@ def subjects(path: Path = REGISTRY_FILE) -> dict[str, tuple[str, ...]]:
     return {name: tuple(_normalize(w) for w in m["subject"]) for name, m in raw["metrics"].items() if m.get("subject")}
 
 
+@lru_cache(maxsize=1)
+def contradictions(path: Path = REGISTRY_FILE) -> dict[str, tuple[str, ...]]:
+    """metrics.yaml: each metric's ``contradicts`` words (the question is about another population,
+    actor, unit or event than the metric measures)."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {name: tuple(_normalize(w) for w in m["contradicts"]) for name, m in raw["metrics"].items() if m.get("contradicts")}
+
+
+def _contradicts(text: str, name: str, phrase: str = "") -> bool:
+    """The question says what the metric does not measure ("开着的单子挂了多少天" of the won deals' cycle,
+    "customers ask" of the rep's questions), outside the registry word that named it."""
+    low = _normalize(text).replace(_normalize(phrase), " ") if phrase else _normalize(text)
+    return any(_matches(low, w) for w in contradictions().get(name, ()))
+
+
 def _foreign_subject(text: str, name: str, phrase: str) -> bool:
     """The question also names what another metric is about ("how many alerts did reps follow up on":
     alerts, not leads): a registry word is then checked against the whole question like a short one."""
-    low = _normalize(text).replace(_normalize(phrase), " ")
+    low = _normalize(text).replace(_normalize(phrase), " ") if phrase else _normalize(text)
     own = set(subjects().get(name, ()))
     return any(_matches(low, w) for other, words in subjects().items() if other != name for w in words if w not in own)
 
@@ -235,8 +250,20 @@ def link_metric(text: str, registry: Registry) -> MetricLink:
     if metric is None:
         if not _says_what_is_measured(measured):  # "按区域呢?": a follow-up, no metric of its own
             return MetricLink(None, 0.0, alternatives=tuple(_ranked(scores)[:3]), how="undefined", scores=scores)
-        return _by_meaning(scores, _softmax(scores), _ranked(scores), names_undefined=bool(undefined))
+        link = _by_meaning(scores, _softmax(scores), _ranked(scores), names_undefined=bool(undefined))
+        return _doubted(link, text, registry) if link.how == "embedding" else link
     return _checked_word(metric.name, phrase, undefined, scores, misfit=misfit)
+
+
+def _doubted(link: MetricLink, text: str, registry: Registry) -> MetricLink:
+    """A reading by meaning alone is asked back, never answered, when the question says a figure of
+    another kind (an amount of a rate, a share of a count), contradicts the metric (another population,
+    actor, unit or event), or names what another metric is about: "How many questions did people ask
+    the copilot" is near the reps' question rate but is about the copilot."""
+    metric = registry.metrics[link.metric]
+    if _misfit(text, metric, "") or _foreign_subject(text, metric.name, ""):
+        return MetricLink(link.metric, link.confidence, alternatives=link.alternatives, how="unsure", scores=link.scores)
+    return link
 
 
 def _checked_word(name: str, phrase: str, undefined: str, scores: dict[str, float], *, misfit: bool) -> MetricLink:
@@ -249,7 +276,8 @@ def _checked_word(name: str, phrase: str, undefined: str, scores: dict[str, floa
     return _guarded(name, phrase, scores, _softmax(scores), ranked, misfit=misfit, strong=not _weak(phrase) and not misfit)
 
 
-SHARE_CUE = re.compile(r"share of|what share|percentage|percent|proportion|ratio|\brate\b|%|比例|占比|百分比|比率|[\u4e00-\u9fff]率")
+SHARE_CUE = re.compile(r"share of|what share|'s share|percentage|percent|proportion|ratio|\brate\b|%|"
+                       r"比例|占比|百分比|比率|[\u4e00-\u9fff]率")
 
 
 AMOUNT_CUE = re.compile(r"金额|多少钱|(?<!high )(?<!high-)\bvalue\b|\bamount\b|\brevenue\b|\bworth\b|¥|\bcny\b|\brmb\b|万元")
@@ -260,10 +288,10 @@ def _misfit(text: str, metric: Metric, phrase: str) -> bool:
     ("what share of alerts got dismissed" — "alerts" names the alert volume) or an amount of money of
     a rate, a duration or a score ("续约金额", "renewal value" are not the renewal rate). The metric's
     own words are not a cue ("question rate" is a count per 10 minutes)."""
-    low = text.lower().replace(phrase.lower(), " ")
+    low = text.lower().replace(phrase.lower(), " ") if phrase else text.lower()
     if metric.unit == "count" and SHARE_CUE.search(low):
         return True
-    return metric.unit != "cny" and AMOUNT_CUE.search(low) is not None
+    return (metric.unit != "cny" and AMOUNT_CUE.search(low) is not None) or _contradicts(text, metric.name, phrase)
 
 
 def _says_what_is_measured(measured: str) -> bool:

@@ -1,0 +1,34 @@
+"""A metric is never answered for a question that says it is about something else (metrics.yaml
+``contradicts``; a reading by meaning also doubts another kind of figure and another metric's subject)."""
+
+import pytest
+
+from tools.kpi.linker import link_metric
+from tools.kpi.registry import load_registry
+
+
+@pytest.mark.parametrize(("question", "not_answered"), [
+    ("现在还开着的单子平均已经挂了多少天？", "avg_sales_cycle_days"),  # open deals, not the won deals' cycle
+    ("单子在谈判阶段平均卡多久？", "avg_sales_cycle_days"),  # one stage, not the whole cycle
+    ("已经成交的客户，平均意向分是多少？", "avg_intent_score"),  # won customers, not open leads
+    ("每个客户平均接到我们几通电话？", "calls_per_rep"),  # per customer, not per rep
+    ("How many questions do customers ask our reps per call?", "question_rate_per_10min"),  # the customer's questions
+    ("How many questions did people ask the copilot this month?", "question_rate_per_10min"),  # the copilot's, not calls
+    ("新人入职后多久打出第一个电话？", "new_hire_first_deal_days"),  # a first call, not a first deal
+    ("按金额算，关掉的单子里赢回来的钱占多少比例？", "win_rate"),  # by amount, not by count
+])
+def test_a_contradicted_metric_is_never_the_confident_reading(question, not_answered):
+    link = link_metric(question, load_registry())
+    assert not (link.confident and link.metric == not_answered), link
+
+
+@pytest.mark.parametrize(("question", "metric"), [
+    ("上个月平均销售周期多少天", "avg_sales_cycle_days"),
+    ("华东本季度人均通话数", "calls_per_rep"),
+    ("今年新人首单天数", "new_hire_first_deal_days"),
+    ("各区域赢单率对比", "win_rate"),
+    ("rep's share of airtime on calls last quarter", "talk_ratio"),
+])
+def test_the_metric_itself_is_still_answered(question, metric):
+    link = link_metric(question, load_registry())
+    assert link.confident and link.metric == metric, link
