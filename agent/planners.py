@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from agent.state import CopilotState
 from agent.tools import ToolSpec
 from agent.tools.kpi_query import ADDS  # "再加上刘洋": the KPI tool widens the comparison with these words
-from agent.understanding.elevation import without_injection
+from agent.understanding.elevation import elevation_refusal, tainted, without_injection
 from agent.understanding.review_decisions import review_rejection
 from prompts import load as load_prompt
 from tools.context import ToolContext
@@ -629,10 +629,11 @@ class OfflinePlanner:
         results = _turn_tool_messages(state)
         if results:
             return AIMessage(content=self.compose(results, ctx))
-        question = corrected(without_injection(_last_human(state)), ctx.session)  # "赢单绿" → 赢单率: a pinyin keyboard's slip
+        asked = _last_human(state)
+        question = corrected(without_injection(asked), ctx.session)  # "赢单绿" → 赢单率: a pinyin keyboard's slip
         focus = state.get("focus") or {}
         question, focus = corrected_question(question, focus, lambda rest: names_one_account(ctx, rest))  # "不是这个 是…"
-        turn = Turn(question, ctx, focus, {t.name for t in tools})
+        turn = Turn(question, ctx, focus, {t.name for t in tools}, attempted=tainted(asked))
         for step in (self.in_practice, self.picked_choice, self.command, self.picked_item, self.follow_up):
             built = step(turn)
             if built is not None:
@@ -733,13 +734,15 @@ class OfflinePlanner:
         # how sure, counting the readings that call the same tool (lead status vs lead list is one tool)
         sure = sum(r.confidence for r in readings if r.tool == top.tool)
         if creative_request(turn):
-            return self.message(self.capabilities(turn.ctx, tools), clear_choices=True)
+            return self.cannot_answer(turn, tools)
         if top.tool is None and refers_to_the_lead(turn):
             from agent.understanding.calls import BUILDERS
 
             return self.message(BUILDERS["lead_status"](turn), clear_choices=True)
         if top.tool is None and sure >= self.confident:
-            return self.message(self.capabilities(turn.ctx, tools, help_only=top.intent == "help"), clear_choices=True)
+            if top.intent != "help":
+                return self.cannot_answer(turn, tools)
+            return self.message(self.capabilities(turn.ctx, tools, help_only=True), clear_choices=True)
         if sure < self.confident:
             return self.when_unsure(turn, readings, tools)
         return self.first_call(turn, readings, tools)
@@ -777,7 +780,7 @@ class OfflinePlanner:
             built = BUILDERS[reading.intent](turn)
             if built is not None:
                 return self.message(self._kpi_or_lead(turn, built), clear_choices=True)
-        return self.message(self.capabilities(turn.ctx, tools), clear_choices=True)
+        return self.cannot_answer(turn, tools)
 
     @staticmethod
     def _kpi_or_lead(turn, built):
@@ -789,7 +792,7 @@ class OfflinePlanner:
     def offer_choices(self, turn, readings, tools: list[ToolSpec]) -> AIMessage:
         options = [r for r in readings if r.tool is not None][:3]
         if not options:
-            return self.message(self.capabilities(turn.ctx, tools), clear_choices=True)
+            return self.cannot_answer(turn, tools)
         ctx = turn.ctx
         lines = [ctx.t("我不太确定你想问的是哪一个,请选一个(回复编号):",
                        "I'm not sure which of these you mean — pick one (reply with its number):")]
@@ -804,6 +807,13 @@ class OfflinePlanner:
     def compose(self, results: list[ToolMessage], ctx: ToolContext) -> str:
         parts = [m.artifact.get("text") if isinstance(m.artifact, dict) else str(m.content) for m in results]
         return "\n\n".join(p for p in parts if p)
+
+    def cannot_answer(self, turn, tools: list[ToolSpec]) -> AIMessage:
+        """What the copilot can do — or, when the message also tried an injection or a permission change
+        and nothing else in it is understood, the refusal that says access follows the role."""
+        if turn.attempted:
+            return AIMessage(content=elevation_refusal(turn.ctx), additional_kwargs={"refused": True, "focus": {"choices": None}})
+        return self.message(self.capabilities(turn.ctx, tools), clear_choices=True)
 
     def capabilities(self, ctx: ToolContext, tools: list[ToolSpec], *, help_only: bool = False) -> str:
         table = CAPABILITIES_ZH if ctx.language == "zh" else CAPABILITIES_EN

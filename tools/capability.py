@@ -512,6 +512,20 @@ def ensure_profiles(session: Session, *, now: datetime) -> bool:
 
 
 # -- access and views ---------------------------------------------------------------------------
+def _region_teams(ctx: ToolContext, code: str) -> list[int]:
+    """The teams of the region ``code``; a manager asking for a region not theirs is refused."""
+    from crm.models import Region, Team
+
+    region = ctx.session.scalar(select(Region).where(Region.code == code))
+    if region is None:
+        raise NotFoundError(ctx.t(f"没有区域 {code!r}。", f"no region {code!r}."))
+    if ctx.user.role == Role.MANAGER and region.id not in ctx.scope.region_ids:
+        raise PermissionDenied(ctx.t(f"{region.name_zh}不是你的区域;经理只能查看本团队销售的能力画像、短板和练习,"
+                                     "其他区域请问该区域经理或管理员。",
+                                     f"{region.name_en} is not your region; a manager sees the profiles, gaps and drills of their own "
+                                     "team's reps — ask that region's manager or an admin."))
+    return list(ctx.session.scalars(select(Team.id).where(Team.region_id == region.id)))
+
 def user_by_login(ctx: ToolContext, login: str) -> User:
     """The user with this login, or a NotFoundError that says how to list them."""
     user = ctx.session.scalar(select(User).where(User.login == login))
@@ -774,8 +788,9 @@ def rep_profile(*, ctx: ToolContext, rep_login: str | None = None) -> ProfileVie
     return view
 
 
-def team_overview(*, ctx: ToolContext) -> list[ProfileView]:
-    """Every rep of the manager's team (a trainer or admin: every rep), with scores and gaps."""
+def team_overview(*, ctx: ToolContext, region: str | None = None) -> list[ProfileView]:
+    """Every rep of the manager's team (a trainer or admin: every rep; with ``region``, a region
+    code, that region's reps only — a manager naming another region is refused), with scores and gaps."""
     if ctx.user.role not in (Role.MANAGER, Role.TRAINER, Role.ADMIN):
         raise PermissionDenied(ctx.t("团队概览只对经理、培训师和管理员开放;你可以用 `repcopilot profile show` 查看自己的画像。",
                                      "The team overview is for managers, trainers and admins; "
@@ -784,6 +799,8 @@ def team_overview(*, ctx: ToolContext) -> list[ProfileView]:
     stmt = select(User).where(User.role == Role.REP).order_by(User.team_id, User.id)
     if ctx.user.role == Role.MANAGER:
         stmt = stmt.where(User.id.in_(list(ctx.scope.owner_ids)))
+    if region:
+        stmt = stmt.where(User.team_id.in_(_region_teams(ctx, region)))
     reps = list(ctx.session.scalars(stmt))
     profiles = {p.user_id: p
                 for p in ctx.session.scalars(select(CapabilityProfile).where(CapabilityProfile.user_id.in_([r.id for r in reps])))}

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from core.errors import PermissionDenied
 from crm.access import visible_leads
-from crm.models import Account, Lead, Team
+from crm.models import Account, Lead, Region, Team
 from crm.policy import is_manager, is_rep
 from tools.capability import resolve_rep, visible_rep
 from tools.context import ToolContext
@@ -174,6 +174,10 @@ class CoachingArgs(BaseModel):
                                               "the asking rep themself, or — for a manager, trainer or admin — their whole team")
     team: bool = Field(False, description="true for every rep the user may see (a manager: their team; a trainer or admin: "
                                           "all reps), ranked by the biggest gap")
+    region: str | None = Field(None, description="with team: only the reps of this region (code: east, south, north, west); "
+                                                 "a manager naming another region is refused")
+    dimension: str | None = Field(None, description="with team: rank the reps by this capability dimension, weakest first "
+                                                    "(needs_discovery, solution_matching, objection_handling)")
 
 
 def fmt_num(v: Any) -> str:
@@ -207,10 +211,14 @@ def coaching_target(ctx: ToolContext, rep: str | None, team: bool):
     return visible_rep(ctx, None)
 
 
-def team_title(ctx: ToolContext, n: int, what_zh: str, what_en: str) -> str:
+def team_title(ctx: ToolContext, n: int, what_zh: str, what_en: str, region: str | None = None) -> str:
     team = ctx.session.get(Team, ctx.user.team_id) if is_manager(ctx.user) and ctx.user.team_id else None
     if team is not None:
         return ctx.t(f"**{team.name}{what_zh}({n} 人)**", f"**{team.name_en} — {what_en} ({n} reps)**")
+    if region:
+        r = ctx.session.scalar(select(Region).where(Region.code == region))
+        if r is not None:
+            return ctx.t(f"**{r.name_zh}销售{what_zh}({n} 人)**", f"**{r.name_en} reps — {what_en} ({n} reps)**")
     return ctx.t(f"**全部销售{what_zh}({n} 人)**", f"**All reps — {what_en} ({n} reps)**")
 
 

@@ -26,10 +26,12 @@ def _gap_call_evidence(ctx: ToolContext, c: dict[str, Any], label: str) -> Evide
                     f"{head}: {moment['text']}" if moment else head)
 
 
-def _capability_gaps(*, ctx: ToolContext, rep: str | None, team: bool) -> ToolOutput:
-    target = coaching_target(ctx, rep, team)
+def _capability_gaps(*, ctx: ToolContext, rep: str | None, team: bool, region: str | None = None,
+                     dimension: str | None = None) -> ToolOutput:
+    target = coaching_target(ctx, rep, team or bool(region))
     if target is None:
-        return _team_gaps(ctx, team_overview(ctx=ctx))
+        views = team_overview(ctx=ctx, region=region)
+        return _weakest_at(ctx, views, dimension, region) if dimension else _team_gaps(ctx, views, region)
     view = rep_profile(ctx=ctx, rep_login=target.login)
     lines = [ctx.t(f"**{view.name}({view.login})的能力短板**(基于 {view.calls_used} 通通话,计算于 {view.computed_at[:10]})",
                    f"**Capability gaps of {person_heading(target, 'en', login=True)}** ({view.calls_used} calls, "
@@ -86,9 +88,9 @@ def profile_confidence(view) -> float:
 TEAM_GAPS_SHOWN = 12  # reps listed with their gaps; the rest are counted
 
 
-def _team_gaps(ctx: ToolContext, views: list) -> ToolOutput:
+def _team_gaps(ctx: ToolContext, views: list, region: str | None = None) -> ToolOutput:
     ranked = sorted(views, key=lambda v: (-(v.gaps[0]["gap"] if v.gaps else -1), v.login))
-    lines = [team_title(ctx, len(views), "的能力短板", "capability gaps"),
+    lines = [team_title(ctx, len(views), "的能力短板", "capability gaps", region),
              ctx.t("按最大差距排序(差距 = 前四分之一线 − 得分):", "Ranked by the biggest gap (top-quartile line − score):")]
     evidence: list[Evidence] = []
     with_gaps = [v for v in ranked if v.gaps]
@@ -100,6 +102,33 @@ def _team_gaps(ctx: ToolContext, views: list) -> ToolOutput:
                      for v in ranked]}
     return ToolOutput(text="\n".join(lines), data=data, evidence=evidence, confidence=0.85 if views else 0.3,
                       focus={"ranked_reps": [v.login for v in with_gaps]})  # "第二弱的呢": the second of them
+
+
+def _weakest_at(ctx: ToolContext, views: list, dimension: str, region: str | None) -> ToolOutput:
+    """"谁的异议处理最弱": the team ranked by one dimension's score, weakest first; the weakest is the
+    rep a follow-up means ("给他布置…")."""
+    from tools.capability import dimension_label
+
+    def score(v) -> float:
+        value = (v.dimensions.get(dimension) or {}).get("score")
+        return float("inf") if value is None else value
+
+    ranked = sorted((v for v in views if score(v) != float("inf")), key=lambda v: (score(v), v.login))  # scored reps only
+    label = dimension_label(ctx, dimension)
+    if not ranked:
+        return ToolOutput(text=ctx.t(f"还没有人有{label}得分(需要分析过的通话)。",
+                                     f"Nobody has a {label} score yet (it needs analysed calls)."),
+                          data={"dimension": dimension, "reps": []}, confidence=0.5)
+    lines = [team_title(ctx, len(views), f"的{label}", label, region),
+             ctx.t(f"按{label}得分排序,最弱在前:", f"Ranked by {label} score, weakest first:")]
+    for v in ranked[:TEAM_GAPS_SHOWN]:
+        d = v.dimensions.get(dimension) or {}
+        lines.append(ctx.t(f"- {v.name}({v.login}):{fmt_num(d.get('score'))} 分(前四分之一线 {fmt_num(d.get('top_quartile'))})",
+                           f"- {v.name} ({v.login}): {fmt_num(d.get('score'))} (top-quartile line {fmt_num(d.get('top_quartile'))})"))
+    data = {"dimension": dimension, "reps": [{"login": v.login, "score": (v.dimensions.get(dimension) or {}).get("score")}
+                                             for v in ranked]}
+    focus = {"ranked_reps": [v.login for v in ranked], **({"rep": ranked[0].login} if ranked else {})}
+    return ToolOutput(text="\n".join(lines), data=data, confidence=0.85 if views else 0.3, focus=focus)
 
 
 def team_gap_line(ctx: ToolContext, view, evidence: list[Evidence]) -> str:

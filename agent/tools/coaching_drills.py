@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from agent.tools.base import (
     CoachingArgs,
     ToolOutput,
@@ -12,6 +14,7 @@ from agent.tools.base import (
     fmt_num,
     team_title,
 )
+from core.errors import NotFoundError
 from tools.capability import dimension_label, team_overview
 from tools.context import ToolContext
 from tools.drills import list_drills, week_of
@@ -36,10 +39,18 @@ def _drill_links_lines(ctx: ToolContext, item: dict[str, Any], evidence: list[Ev
     return out
 
 
-def _coaching_drills(*, ctx: ToolContext, rep: str | None, team: bool) -> ToolOutput:
-    target = coaching_target(ctx, rep, team)
+class DrillArgs(CoachingArgs):
+    drill: str | None = Field(None, description="a catalogue drill the user names ('招标政策解读那个drill是练什么的'): its code; "
+                                                "what it trains and how to do it")
+
+
+def _coaching_drills(*, ctx: ToolContext, rep: str | None, team: bool, region: str | None = None,
+                     dimension: str | None = None, drill: str | None = None) -> ToolOutput:  # noqa: ARG001 — every dimension
+    if drill:
+        return _one_drill(ctx, drill)
+    target = coaching_target(ctx, rep, team or bool(region))
     if target is None:
-        return _team_drills(ctx)
+        return _team_drills(ctx, region)
     plan = list_drills(ctx=ctx, rep_login=target.login)
     name = target.name if ctx.language == "zh" else target.name_en
     lines = [ctx.t(f"**{name}({plan.rep})本周({plan.week_start} – {plan.week_end})的练习**",
@@ -79,9 +90,9 @@ def _dim_label(ctx: ToolContext, dim: str) -> str:
         return dim
 
 
-def _team_drills(ctx: ToolContext) -> ToolOutput:
-    views = team_overview(ctx=ctx)
-    lines = [team_title(ctx, len(views), "本周的练习", "this week's drills")]
+def _team_drills(ctx: ToolContext, region: str | None = None) -> ToolOutput:
+    views = team_overview(ctx=ctx, region=region)
+    lines = [team_title(ctx, len(views), "本周的练习", "this week's drills", region)]
     evidence: list[Evidence] = []
     data = []
     for v in sorted(views, key=lambda v: (-(v.gaps[0]["gap"] if v.gaps else -1), v.login)):
@@ -115,10 +126,32 @@ def _not_done_note(ctx: ToolContext, open_assignments: list) -> str:
                  f"; {n} assigned, not done" + (f" ({overdue} overdue)" if overdue else ""))
 
 
+def _one_drill(ctx: ToolContext, code: str) -> ToolOutput:
+    """One catalogue drill: what it trains (its dimension), how to do it, the practice scenario it links to."""
+    from sqlalchemy import select
+
+    from crm.models import Drill
+
+    d = ctx.session.scalar(select(Drill).where(Drill.code == code))
+    if d is None:
+        raise NotFoundError(ctx.t(f"没有编号为 {code!r} 的练习;问“我这周该练什么”看适合你的练习。",
+                                  f"no drill {code!r}; ask \"what should I practise this week?\" for yours."))
+    dim = _dim_label(ctx, d.dimension)
+    trains = ctx.t(f" · 练的是{dim}", f" · trains {dim}") if dim != d.dimension else ""  # a dimension with a label
+    lines = [ctx.t(f"**练习「{d.title_zh}」**({d.code}){trains}", f"**Drill “{d.title_en}”** ({d.code}){trains}"),
+             ctx.t(f"做法:{d.description_zh}", f"How: {d.description_en}")]
+    if d.scenario_code:
+        lines.append(ctx.t(f"配套模拟练习场景:{d.scenario_code}(说“开始练习 {d.scenario_code}”)",
+                           f"Practice scenario: {d.scenario_code} (say “start practice {d.scenario_code}”)"))
+    return ToolOutput(text="\n".join(lines), data={"code": d.code, "dimension": d.dimension, "title": ctx.t(d.title_zh, d.title_en),
+                                                   "scenario": d.scenario_code}, confidence=0.9)
+
+
 SPEC = ToolSpec(
     "coaching_drills",
     "Coaching drills: this week's drill tasks derived from a rep's capability gaps (repetitions, due date, how to do it, "
     "an exemplar excerpt from a top rep's call with call id + timestamp, the linked practice scenario) and the drills "
     "assigned to the rep (open / overdue / done, with progress). Without a rep: the asking rep's own; for a manager "
-    "their team, for a trainer or admin every rep. Use for '我这周该练什么', 'which drills are assigned to X'.",
-    CoachingArgs, _coaching_drills)
+    "their team, for a trainer or admin every rep; with drill: what that catalogue drill trains and how. Use for '我这周该练什么', "
+    "'which drills are assigned to X'.",
+    DrillArgs, _coaching_drills)

@@ -29,15 +29,18 @@ class LeadArgs(BaseModel):
                                                 "login or name; 'all' for every rep's")
     since: str | None = Field(None, description="with list: only leads created on or after this day, YYYY-MM-DD ('这周新来的')")
     unfollowed: bool = Field(False, description="with list: only leads nobody has followed up yet ('还没跟的', 'not contacted yet')")
+    unassigned: bool = Field(False, description="with list: only leads with no owner yet (a manager: the region's; '还没分配的', "
+                                                "'unassigned')")
     region: str | None = Field(None, description="with owner='all': only this region's leads, by code (east, south, north, west) "
                                                  "('华南全部线索'), or 'all' for every region's; refused outside the asker's region")
 
 
 def _lead(*, ctx: ToolContext, query: str, lead_id: int | None, list: bool = False,  # noqa: A002 — the argument's name
-          owner: str | None = None, since: str | None = None, unfollowed: bool = False, region: str | None = None) -> ToolOutput:
+          owner: str | None = None, since: str | None = None, unfollowed: bool = False, region: str | None = None,
+          unassigned: bool = False) -> ToolOutput:
     owner_user = leads_owner(ctx, owner) if owner else None  # refused here when the asker may not see that rep's leads
     if list and lead_id is None:
-        return _lead_list(ctx, owner_user, ListFilter(_day(ctx, since), unfollowed, region_of_the_list(ctx, region)))
+        return _lead_list(ctx, owner_user, ListFilter(_day(ctx, since), unfollowed, region_of_the_list(ctx, region), unassigned))
     if lead_id is None:
         resolved = resolve_lead(ctx, query)
         if isinstance(resolved, ToolOutput):
@@ -95,11 +98,13 @@ class ListFilter(NamedTuple):
     since: date | None = None  # created on or after
     unfollowed: bool = False  # nobody has followed up yet
     region: Region | None = None  # of accounts in this region
+    unassigned: bool = False  # no owner yet
 
     def words(self, ctx: ToolContext) -> str:
         parts = ([ctx.t(f"{self.since.isoformat()} 以来新建", f"created since {self.since.isoformat()}")] if self.since else []) \
             + ([ctx.t("尚未跟进", "not followed up yet")] if self.unfollowed else []) \
-            + ([ctx.t(self.region.name_zh, self.region.name_en)] if self.region else [])
+            + ([ctx.t(self.region.name_zh, self.region.name_en)] if self.region else []) \
+            + ([ctx.t("未分配", "unassigned")] if self.unassigned else [])
         return ("、" if ctx.language == "zh" else ", ").join(parts)
 
 
@@ -148,6 +153,8 @@ def _open_leads(ctx: ToolContext, owner: User | None, only: ListFilter) -> list[
         stmt = stmt.where(Lead.created_at >= datetime.combine(only.since, time.min))
     if only.unfollowed:
         stmt = stmt.where(Lead.first_follow_up_at.is_(None))
+    if only.unassigned:
+        stmt = stmt.where(Lead.owner_id.is_(None))
     if only.region is not None:
         stmt = stmt.where(Lead.account_id.in_(select(Account.id).where(Account.region_id == only.region.id)))
     return list(ctx.session.scalars(stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(LEAD_LIST_SCAN)))

@@ -152,7 +152,7 @@ def _who_should_take(ctx: ToolContext, lead_id: int) -> ToolOutput:
     s = who_should_take(ctx=ctx, lead_id=lead_id)
     evidence = [Evidence("lead", str(s.lead_id), None, s.lead), *event_evidence(s.events)]
     return ToolOutput(text="\n".join(who_should_take_lines(ctx, s)), data=s.to_json(), evidence=evidence, confidence=s.confidence,
-                      focus={"lead_id": lead_id})
+                      focus={"lead_id": lead_id, "decision_id": None, "only": None})  # "就按推荐的批了吧": this lead's, not an earlier one
 
 
 def who_should_take_lines(ctx: ToolContext, s) -> list[str]:

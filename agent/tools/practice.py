@@ -32,7 +32,8 @@ class PracticeArgs(BaseModel):
     due: str | None = Field(None, description="with assign_to: the due date, YYYY-MM-DD")
     times: int | None = Field(None, ge=1, le=20, description="with assign_to: how many sessions")
     report_of: str | None = Field(None, description="the practice results (scores by scenario) of this rep (name or login) "
-                                                    "instead of starting a session")
+                                                    "instead of starting a session; 'team' (or 'team:week', 'team:month') for every "
+                                                    "rep the asker coaches: sessions, average and best score, who has not practised")
 
 
 def practice_howto(ctx: ToolContext, session_id: int) -> list[str]:
@@ -86,6 +87,8 @@ def _scenario_choices(ctx: ToolContext, phrase: str | None) -> ToolOutput:
 
 def _practice(*, ctx: ToolContext, scenario: str | None, assign_to: str | None = None, due: str | None = None,
               times: int | None = None, report_of: str | None = None) -> ToolOutput:
+    if report_of in ("team", "team:week", "team:month"):
+        return _team_practice(ctx, report_of.partition(":")[2] or None)
     if report_of:
         return _practice_results(ctx, report_of)
     raw = (scenario or "").strip()
@@ -228,6 +231,33 @@ def _practice_results(ctx: ToolContext, rep: str) -> ToolOutput:
                            f"change {r['trend']:+} · {r['last_at'][:10]}"))
     evidence = [Evidence("practice_report", who.login, r["last_at"], f"{r['scenario']} {r['last']}") for r in report["rows"]]
     return ToolOutput(text="\n".join(lines), data=report, confidence=0.9, evidence=evidence)
+
+
+def _team_practice(ctx: ToolContext, period: str | None) -> ToolOutput:
+    """"who has the best practice scores this week", "哪些人这个月还没练过": every rep coached, best average
+    first, the ones without a finished session since the period's start listed apart."""
+    from datetime import datetime, timedelta
+
+    from tools.practice.service import team_practice
+
+    today = ctx.now().date()
+    start = {"week": today - timedelta(days=today.weekday()), "month": today.replace(day=1)}.get(period or "", today - timedelta(days=30))
+    report = team_practice(ctx, datetime.combine(start, datetime.min.time()))
+    name = (lambda u: u.name if ctx.language == "zh" else person_name(u, "en"))  # noqa: E731
+    done = [r for r in report["rows"] if r["sessions"]]
+    lines = [ctx.t(f"**{start} 以来的模拟练习**({len(done)}/{len(report['rows'])} 人练过,按平均分排序)",
+                   f"**Practice since {start}** ({len(done)} of {len(report['rows'])} reps practised, best average first)")]
+    lines += [ctx.t(f"- {name(r['user'])}({r['rep']}):{r['sessions']} 次 · 平均 {r['average']} · 最好 {r['best']} · "
+                    f"最近 {r['last_at'][:10]}",
+                    f"- {name(r['user'])} ({r['rep']}): {r['sessions']} sessions · average {r['average']} · best {r['best']} · "
+                    f"last {r['last_at'][:10]}") for r in done]
+    idle = [r for r in report["rows"] if not r["sessions"]]
+    if idle:
+        names = ("、" if ctx.language == "zh" else ", ").join(name(r["user"]) for r in idle)
+        lines.append(ctx.t(f"还没练过({len(idle)} 人):{names}", f"Not practised yet ({len(idle)}): {names}"))
+    data = {"since": report["since"], "reps": [{k: v for k, v in r.items() if k != "user"} for r in report["rows"]]}
+    return ToolOutput(text="\n".join(lines), data=data, confidence=0.9,
+                      focus={"ranked_reps": [r["rep"] for r in done]})
 
 
 class PracticeTurnArgs(BaseModel):

@@ -30,6 +30,7 @@ class Turn:
     ctx: ToolContext
     focus: dict[str, Any]
     tools: set[str] = field(default_factory=set)
+    attempted: bool = False  # the message also tried an injection or a permission change (taken out)
 
     @cached_property
     def slots(self) -> slot_extractors.Slots:
@@ -146,8 +147,15 @@ ROUTED_CUE = re.compile(r"(分|派|指派|分配|落|转)(给|到)(了)?(我|他
                         r"(是|让|叫)我(来)?(跟|接|负责)|双人跟进|推荐|推给|"
                         r"(?<![a-z])(routed|assigned|suggested|recommended|proposed|go(es)? to|went to|given to|handed to|"
                         r"sent to)(?![a-z])", re.I)
-JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|"
-                         r"(?<![a-z])(journey|timeline|touch ?points?|history|interactions)(?![a-z])", re.I)
+JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|来龙去脉|前因后果|从头到尾|"
+                         r"(?<![a-z])(journey|timeline|touch ?points?|history|interactions|(full|whole) story)(?![a-z])", re.I)
+#: a lead given to a named rep, asked why ("为什么给了韩子涵"), or why a routing waits for a manager ("为啥要人工审核")
+GIVEN_TO = re.compile(r"给了|交给|(?<![a-z])(gave|given)(?![a-z])", re.I)
+REVIEW_WHY = re.compile(r"(为什么|为啥|为何|咋)(要|得|会|进了?|需要)?(人工|经理)?审核|"
+                        r"(?<![a-z])why (does|did|is|was)\b.{0,40}\b(need|needs|going|sent|go|in|waiting)\b.{0,20}review", re.I)
+#: an alert marked as handled: "标记处理", "我跟进了", "mark that alert as handled"
+HANDLED_CUE = re.compile(r"标记(为|成)?(已)?处理|处理(完|好)了|已(经)?跟进|我跟进了|"
+                         r"(?<![a-z])(mark(ed)?\b.{0,20}\b(handled|done|dealt with)|handled it)(?![a-z])", re.I)
 #: asking for advice: "怎么谈", "要提前多久", "有啥技巧", "how should I", "any tips"
 HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|写|破|搞|跟进)|如何|咋(谈|聊|说|回|接|办|整|弄|推)|提前多久|"
                        r"什么时候(开始|该|适合)|要注意(啥|什么|哪些)|技巧|套路|打法|话术|"
@@ -266,8 +274,11 @@ def _practice_factors(t: Turn) -> dict[str, float]:
     """Starting practice needs a practice word; a scenario named ("开始练习 新能源风场运维的“为什么”追问")
     or asked about ("有哪些场景可以练") makes it likely, whatever the scenario's words; its results
     asked for ("上次陪练的报告") are the practice tool's too."""
+    if t.ctx.user.role != Role.REP and TEAM_PRACTICE.search(t.question) and not t.slots.reps:
+        # "who has the best practice scores this week", "哪些人这个月还没练过": the team's practice results
+        return {"practice_start": 200.0, "practice_assign": 0.2, "drills": 0.1, "kpi": 0.3, "gaps_team": 0.2, "practice_end": 0.1}
     if PRACTICE_REPORT_CUE.search(t.question):
-        return {"practice_start": 8.0, "practice_assign": 0.2, "drills": 0.3, "kpi": 0.3}
+        return {"practice_start": 20.0, "practice_assign": 0.2, "drills": 0.1, "kpi": 0.3, "gaps_team": 0.3}
     if ROLE_FRAME.search(t.question):
         return {"practice_start": 8.0, "knowledge_howto": 0.3, "knowledge_policy": 0.3}
     if not PRACTICE_CUE.search(t.question):
@@ -280,8 +291,24 @@ def _cue_factors(t: Turn) -> dict[str, float]:
     """Words that point at one capability (each rule below says which)."""
     factors: dict[str, float] = {}
     for rule in (_routing_cues, _turned_to_another_rep, _journey_and_calls_cues, _view_cues, _advice_cues, _record_cues, _skill_cues,
-                 _someone_elses_account):
+                 _someone_elses_account, _adopted_by_name):
         factors.update(rule(t))
+    return factors
+
+
+ADOPT_VERB = re.compile(r"采纳|(?<![a-z])adopt(?![a-z])", re.I)
+
+
+def _adopted_by_name(t: Turn) -> dict[str, float]:
+    """"沈阳明辉那条采纳 我今天就打电话": adopting that customer's suggestion or alert — "打电话" is what the
+    rep will do, not a call to debrief."""
+    if not ADOPT_VERB.search(t.question) or ALERT_WORD.search(t.question) or SUGGESTION_WORD.search(t.question) \
+            or t.named_lead is None:
+        return {}
+    factors = {"suggestion_adopt": 6.0, "alert_adopt": 6.0, "call_debrief": 0.2, "lead_status": 0.5, "lead_list": 0.3}
+    listed = {"suggestions": "alert_adopt", "alerts": "suggestion_adopt"}.get(t.focus.get("topic") or "")
+    if listed:  # right after a list of suggestions (or alerts): that kind's
+        factors[listed] = 1.0
     return factors
 
 
@@ -315,9 +342,18 @@ def _turned_to_another_rep(t: Turn) -> dict[str, float]:
     return {}
 
 
+def _why_given_or_reviewed(t: Turn) -> bool:
+    """"北京妇幼那条 为什么给了韩子涵", "Helios苏州那条为啥要人工审核": the routing's reasons."""
+    q = t.question
+    return bool(REVIEW_WHY.search(q) or (WHY_CUE.search(q) and GIVEN_TO.search(q)
+                                         and any(u.id != t.ctx.user.id for u in t.slots.reps)))
+
+
 def _routing_cues(t: Turn) -> dict[str, float]:
     """A why about a lead routed or recommended to someone; a leaving rep's accounts; who should take a lead."""
     q = t.question
+    if _why_given_or_reviewed(t):
+        return {"routing_why": 12.0, "lead_status": 0.3, "review_list": 0.3, "gaps_team": 0.2, "successor": 0.2}
     if WHY_CUE.search(q) and ROUTED_CUE.search(q):
         # "为啥推荐韩子涵": the engine's proposal of that rep — the why, not the lead's status or a list of her leads
         return {"routing_why": 12.0 if t.slots.reps else 4.0, "lead_status": 0.3, "lead_list": 0.3}
@@ -412,6 +448,8 @@ def _advice_cues(t: Turn) -> dict[str, float]:
 def _alert_handling_cues(t: Turn) -> dict[str, float]:
     """An alert's reasons or what to do about it: this alert, a named customer's, or the asker's alerts."""
     q = t.question
+    if HANDLED_CUE.search(q):  # "这个提醒我跟进了 标记处理", "兰州佳贝那个提醒 … 帮我标记处理": adopted
+        return {"alert_adopt": 30.0, "alert_explain": 0.2, "routing_why": 0.2, "routing_who": 0.2, "lead_status": 0.3}
     if HANDLE_CUE.search(q) and THIS_ALERT.search(q) and not DECISION_VERB.search(q):
         # "这提醒咋办": the alert's reasons and its suggested action — not a decision taken for the user
         return {"alert_explain": 40.0, "alert_adopt": 0.05, "alert_dismiss": 0.05, "knowledge_howto": 0.3}
@@ -463,7 +501,8 @@ THIS_ALERT = re.compile(r"(这|那)(个|条)?(提醒|预警|告警)|(提醒|预�
                         r"(?<![a-z])(this|that|the) (alert|signal)(?![a-z])", re.I)
 #: a how-to about alerts in general, not one of the asker's: "收到意向跃升预警一般怎么跟进"
 HOWTO_GENERAL = re.compile(r"一般|通常|平时|(?<![a-z])(usually|in general|generally)(?![a-z])", re.I)
-HANDLE_CUE = re.compile(r"咋办|怎么办|怎么处理|咋处理|咋弄|(?<![a-z])(what (should|do) i do|how (do|should) i handle)(?![a-z])", re.I)
+HANDLE_CUE = re.compile(r"咋办|怎么办|怎么处理|咋处理|咋弄|该干啥|该做啥|该干什么|该做什么|"
+                        r"(?<![a-z])(what (should|do) i do|how (do|should) i handle)(?![a-z])", re.I)
 OPEN_CUE = re.compile(r"没处理|未处理|待处理|没看|(?<![a-z])(open|pending|unhandled)(?![a-z])", re.I)
 #: whether there are any: "今天有新告警没", "有没有新的预警", "any new alerts?"
 NEW_ONES = re.compile(r"有(没有)?新|新的?.{0,3}(提醒|告警|预警)|有.{0,6}(提醒|告警|预警).{0,3}(没|吗|么)|"
@@ -496,8 +535,9 @@ def _names_data(t: Turn) -> bool:
 CREATIVE_CUE = re.compile(r"写(一|几)?(首|篇|段|个)?(诗|歌|词|作文|小说|故事|段子|笑话|对联|藏头诗)|讲个?(笑话|故事|段子)|"
                           r"(?<![a-z])(haiku|poem|limerick|sonnet|song lyrics|lyrics|short story|tell me a joke|a joke|rap)(?![a-z])", re.I)
 #: personal investing is not sales work, whatever the industry it names ("推荐几只新能源股票", "which stocks should I buy")
-OFF_TOPIC_CUE = re.compile(r"股票|股价|炒股|买股|选股|基金|比特币|虚拟币|"
-                           r"(?<![a-z])(stocks?|shares to buy|bitcoin|crypto(currency)?|etfs?)(?![a-z])", re.I)
+OFF_TOPIC_CUE = re.compile(r"股票|股价|炒股|买股|选股|基金|比特币|虚拟币|市值|个税|个人所得税|"
+                           r"(?<![a-z])(stocks?|shares to buy|share price|stock price|market cap|bitcoin|crypto(currency)?|etfs?|"
+                           r"income tax)(?![a-z])", re.I)
 DOMAIN_WORD = re.compile(r"线索|客户|意向|通话|电话|提醒|建议|指标|练习|旅程|分配|单子|"
                          r"(?<![a-z])(leads?|intent|customers?|accounts?|calls?|alerts?|suggestions?|kpis?|rate|journey|"
                          r"practi[sc]e|deals?|pipeline)(?![a-z])", re.I)
@@ -718,7 +758,7 @@ def lead_list(t: Turn) -> Built:
     if t.lead_ref or t.item("lead") or (t.names_something and t.names_visible_lead):
         return lead_status(t)  # "线索1954怎么样", "how is the Vantage Analytics lead?": one lead, not the list
     owner = lead_owner(t)
-    region = named_region(t) if owner == "all" else None
+    region = named_region(t) if owner == "all" or UNASSIGNED.search(t.question) else None
     return "lead_lookup", {"query": t.question, "list": True, **({"owner": owner} if owner else {}),
                            **({"region": region} if region else {}), **_list_filter(t)}
 
@@ -726,6 +766,10 @@ def lead_list(t: Turn) -> Built:
 NEW_LEADS = re.compile(r"新来的|新进的?|新分的?|新线索|新增|刚来的|(?<![a-z])(new leads?|came in|fresh leads?|newly)(?![a-z])", re.I)
 UNFOLLOWED = re.compile(r"(还)?没(有)?跟(进)?|未跟进|没联系|没打过|(?<![a-z])(not (yet )?(contacted|followed up|called)|"
                         r"haven'?t (contacted|followed up|called|touched)|untouched|no follow.?up)(?![a-z])", re.I)
+
+
+UNASSIGNED = re.compile(r"(还)?没(有)?(分配|分出去|分给人|人接|人跟|负责人)|未分配|无人认领|没人认领|"
+                        r"(?<![a-z])(unassigned|no owner|nobody owns|not (yet )?assigned)(?![a-z])", re.I)
 
 
 def _list_filter(t: Turn) -> dict[str, Any]:
@@ -742,6 +786,8 @@ def _list_filter(t: Turn) -> dict[str, Any]:
         out["since"] = (period.start if period is not None else today - timedelta(days=7)).isoformat()
     if UNFOLLOWED.search(t.question):
         out["unfollowed"] = True
+    if UNASSIGNED.search(t.question):
+        out["unassigned"] = True
     return out
 
 
@@ -830,6 +876,36 @@ def _lead_account(ctx: ToolContext, lead_id: int) -> int | None:
 MINE = re.compile(r"我的(?!团队|组)|我自己|^我(?!们|的团队|的组).{0,8}(跟|和|与|比)|(?<![a-z])(my|mine|me)(?![a-z])(?!\s+team)", re.I)
 
 
+WEAKEST = re.compile(r"最(弱|差|不行|菜|欠缺)|(?<![a-z])(weakest|worst)(?![a-z])", re.I)
+
+
+#: what a drill is, asked: "是练什么的", "怎么练", "what is the … drill"
+DRILL_ABOUT = re.compile(r"练什么|练啥|是什么|是啥|怎么练|怎么做|干嘛的|做什么的|"
+                         r"(?<![a-z])(what is|what's|how do i do|about)(?![a-z])", re.I)
+
+
+def drill_said(t: Turn) -> str | None:
+    """The catalogue drill whose title the question says word for word, asked what it is."""
+    from crm.models import Drill
+
+    if not DRILL_ABOUT.search(t.question):
+        return None
+    low = t.question.lower()
+    found = [d.code for d in t.ctx.session.scalars(select(Drill).order_by(Drill.id))
+             if d.title_zh in t.question or d.title_en.lower() in low or d.code in low]
+    return found[0] if len(found) == 1 else None
+
+
+def named_dimension(question: str) -> str | None:
+    """The capability dimension a question names by its label ("异议处理", "objection handling")."""
+    from tools.capability import load_scenarios
+
+    low = question.lower()
+    found = [dim for dim, entry in load_scenarios()[0].items()
+             if entry.get("label_zh", "\0") in question or entry.get("label_en", "\0").lower() in low]
+    return found[0] if len(found) == 1 else None
+
+
 def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
     def build(t: Turn) -> Built:
         from agent.planners import coaching_args
@@ -839,6 +915,13 @@ def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
             args = {}  # "my skill profile vs the team?": a rep's own profile, which compares with the team
         if not args and team_default and t.ctx.role != Role.REP:
             args = {"team": True}
+        region = named_region(t) if args.get("team") else None
+        if region and region != "all":
+            args["region"] = region  # "华北所有人的能力画像", "what should the east china team practise"
+        if tool == "coaching_drills" and (drill := drill_said(t)) is not None:
+            return tool, {"drill": drill}  # "招标政策解读那个drill是练什么的": that drill, explained
+        if tool == "capability_gaps" and args.get("team") and WEAKEST.search(t.question) and (dim := named_dimension(t.question)):
+            args["dimension"] = dim  # "谁的异议处理最弱": the team by that dimension
         return tool, args
     return build
 
@@ -851,9 +934,29 @@ PRACTICE_REPORT_CUE = re.compile(r"(陪练|练习|模拟|对练|演练).{0,6}(�
                                  r"(?<![a-z])(practi[sc]e|role-?play)( session)?s? (report|results?|scores?)(?![a-z])", re.I)
 
 
+#: the team's practice asked about: "who has the best practice scores this week", "哪些人这个月还没练过"
+TEAM_PRACTICE = re.compile(r"(谁|哪些人|哪几个|哪个销售|大家|团队|组里|每个人).{0,12}(练习|陪练|演练|对练|模拟)(的)?"
+                           r"(成绩|分数|得分|打分|结果|报告)|"
+                           r"(谁|哪些人|哪几个|哪个销售|大家|团队|组里|每个人).{0,8}(没|没有|还没)(人)?(练|做)(过)?(练习|陪练)?|"
+                           r"(谁|哪些人|哪几个).{0,6}练过|"
+                           r"(?<![a-z])(who|which reps?|whose|everyone|team'?s?)\b.{0,30}practi[sc]e (scores?|results?|sessions?)|"
+                           r"(haven'?t|hasn'?t|not|never) (yet )?practi[sc]ed", re.I)
+
+
+def _team_practice_period(question: str) -> str:
+    if re.search(r"这周|本周|这个?星期|(?<![a-z])this week(?![a-z])", question, re.I):
+        return "team:week"
+    if re.search(r"这个?月|本月|(?<![a-z])this month(?![a-z])", question, re.I):
+        return "team:month"
+    return "team"
+
+
 def practice_start(t: Turn) -> Built:
     from tools.practice.scenario import scenario_phrase
 
+    if t.ctx.user.role != Role.REP and TEAM_PRACTICE.search(t.question) and not t.slots.reps \
+            and (PRACTICE_REPORT_CUE.search(t.question) or re.search(r"没|not|never|who|谁|哪些", t.question, re.I)):
+        return "practice", {"report_of": _team_practice_period(t.question)}  # the team's practice, not one rep's
     if PRACTICE_REPORT_CUE.search(t.question):  # results, not a new session
         return "practice", {"report_of": t.slots.reps[0].login if t.slots.reps else t.ctx.user.login}
     for_another = any(u.id != t.ctx.user.id for u in t.slots.reps) and t.ctx.user.role != Role.REP
@@ -949,11 +1052,31 @@ def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, exa
         if found is None and kind == "decision" and (lead := _lead_of_a_decision(t)) is not None:
             return tool, {"action": action, "lead_id": lead}  # "线索120的分配我同意": that lead's waiting decision
         if found is None:
+            found = _record_in_focus(t, kind)  # "这个提醒我跟进了 标记处理" after that customer's journey
+        if found is None and kind == "decision" and t.focus_lead and not t.names_something:
+            return tool, {"action": action, "lead_id": t.focus_lead}  # "就按推荐的批了吧" after who should take it
+        if found is None:
             return t.ctx.t(f"是哪一条?请给出编号,例如“{example_zh}”。", f"Which one? Give its id, e.g. “{example_en}”.")
         if kind == "decision" and (lead := _lead_not_decision(t, found)) is not None:
             return tool, {"action": action, "lead_id": lead}
         return tool, {"action": action, id_arg: found}
     return build
+
+
+def _record_in_focus(t: Turn, kind: str) -> int | None:
+    """The one open record of ``kind`` on the customer the conversation is on — its lead, or its account
+    after a journey — when the question points at it ("这个提醒", "mark that alert as handled") and names
+    no other customer."""
+    from agent.understanding.open_items import open_records
+    from crm.models import Lead
+
+    if t.names_something or not (references.DEICTIC.search(t.question) or len(t.question.strip()) <= 20):
+        return None
+    leads = {t.focus_lead} if t.focus_lead else set()
+    if t.focus.get("account_id"):
+        leads |= set(t.ctx.session.scalars(select(Lead.id).where(Lead.account_id == int(t.focus["account_id"]))))
+    found = [r.id for r in open_records(t.ctx, kind) if r.lead_id in leads] if leads else []
+    return found[0] if len(found) == 1 else None
 
 
 def _lead_of_a_decision(t: Turn) -> int | None:

@@ -202,6 +202,19 @@ def _metric_for(ctx: ToolContext, spec: QuerySpec) -> Metric:
     return metric
 
 
+#: money and deal figures, defined or not: not a trainer's ("各区域营收", "he signed how much")
+DEAL_FIGURE = re.compile(r"营收|收入|销售额|业绩|签了?多少|签单|成交|赢单|回款|合同额|金额|多少钱|毛利|利润|"
+                         r"\b(revenue|sales\s+figures?|bookings|deals?|signed|won|quota|profit|margin|pipeline)\b", re.I)
+
+
+def _refuse_deal_figures_to_a_trainer(ctx: ToolContext, question: str) -> None:
+    """A trainer asking a money or deal figure no metric defines is told it is not theirs (as for a defined
+    pipeline metric), not offered the closest defined ones."""
+    if ctx.role == Role.TRAINER and DEAL_FIGURE.search(question):
+        raise PermissionDenied(ctx.t("培训师可以查看通话类指标和练习结果,不能查看销售管道指标。",
+                                     "Trainers see conversation-metric KPIs and practice results, not pipeline KPIs."))
+
+
 def _table_rows(ctx: ToolContext, spec: QuerySpec, raw: list, region_names: dict[str, str]) -> list[dict[str, Any]]:
     """The result rows in words; a breakdown by rep (not a ranking) in the order of the names shown."""
     rows = [_row(ctx, spec, r, region_names) for r in raw]
@@ -518,6 +531,7 @@ def clarification(ctx: ToolContext, parsed: ParsedQuestion) -> KpiClarification:
 def answer_question(*, ctx: ToolContext, question: str, chart_path: Path | None = None) -> KpiAnswer:
     parsed = parse_question(question, session=ctx.session, today=ctx.now().date())
     if parsed.spec is None:
+        _refuse_deal_figures_to_a_trainer(ctx, question)
         raise clarification(ctx, parsed)
     _refuse_team_figures_to_a_rep(ctx, question, parsed.spec)
     _refuse_the_company_to_a_manager(ctx, question)

@@ -10,7 +10,7 @@ trainers and admins only — a rep who read them could not practise finding them
 from __future__ import annotations
 
 import shutil
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +183,30 @@ def trainer_report(ctx: ToolContext, rep_login: str | None = None, scenario: str
         return {k: round(sum(v) / len(v), 1) for k, v in sorted(acc.items())}
 
     return {"sessions": len(rows), "rows": table, "by_rep": mean_by("rep"), "by_scenario": mean_by("scenario")}
+
+
+def team_practice(ctx: ToolContext, since: datetime) -> dict[str, Any]:
+    """Every rep the asker coaches (a manager: the team; a trainer or an admin: every rep) with their
+    practice since ``since``: finished sessions, average and best overall score, the last one; the
+    reps who have not practised listed too. Best average first. A rep is refused (own results only)."""
+    if ctx.user.role == Role.REP:
+        raise PermissionDenied(ctx.t("团队的练习情况只对经理、培训师和管理员开放;你可以问“我的练习成绩”。",
+                                     "The team's practice is for managers, trainers and admins; ask \"my practice results\"."))
+    reps = select(User).where(User.role == Role.REP, User.left_at.is_(None)).order_by(User.id)
+    if ctx.user.role == Role.MANAGER:
+        reps = reps.where(User.id.in_(ctx.scope.owner_ids))
+    done: dict[int, list[PracticeSession]] = {}
+    for r, u in visible_sessions(ctx):
+        if r.ended_at and r.scores and r.ended_at >= since:
+            done.setdefault(u.id, []).append(r)
+    rows = []
+    for u in ctx.session.scalars(reps):
+        scores = [x.scores["overall"] for x in done.get(u.id, [])]
+        rows.append({"rep": u.login, "user": u, "sessions": len(scores),
+                     "average": round(sum(scores) / len(scores), 1) if scores else None, "best": max(scores) if scores else None,
+                     "last_at": done[u.id][-1].ended_at.isoformat(sep=" ", timespec="seconds") if scores else None})
+    rows.sort(key=lambda r: (r["average"] is None, -(r["average"] or 0), r["rep"]))
+    return {"since": since.date().isoformat(), "rows": rows}
 
 
 # -- the rep's report ---------------------------------------------------------------------------
