@@ -424,14 +424,20 @@ def another_account_of_the_handover(turn) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+#: giving the lead to a rep, decided ("还是给梁晓东吧", "就给她吧", "give it to Guo Xia") — not asked ("给她不行吗", "what about Emily?")
+GIVE_DECIDED = re.compile(r"(还是|就|那就|直接)(给|派给|分给|交给)|给[\u4e00-\u9fff]{1,3}吧|(?<![a-z])(give|assign) it to(?![a-z])", re.I)
+ASKED_BACK = re.compile(r"[?？]|吗|呢|行不行|可不可以|怎么样|(?<![a-z])(what about|how about|would|could|should)(?![a-z])", re.I)
+
+
 def another_rep_for_the_lead(turn) -> tuple[str, dict[str, Any]] | None:
     """"徐丽一直在跟这家 给她不行吗" / "what about Emily?" right after who should take a lead: the same lead's
     candidates again (the named rep among them, with her fit)."""
     from agent.understanding.calls import APPROVE_CUE, OVERRIDE_CUE
 
     q, focus = turn.question.strip(), turn.focus
-    if OVERRIDE_CUE.search(q) or APPROVE_CUE.search(q):
-        return None  # "改派给梁晓东 他是这个客户的负责人": a decision, not another look at the candidates
+    if OVERRIDE_CUE.search(q) or APPROVE_CUE.search(q) or (GIVE_DECIDED.search(q) and not ASKED_BACK.search(q)
+                                                          and turn.ctx.user.role in ("manager", "admin")):
+        return None  # "改派给梁晓东 他是这个客户的负责人", "还是给梁晓东吧": a decision, not another look at the candidates
     if focus.get("topic") == "lead_routing" and focus.get("lead_id") and "lead_routing" in turn.tools and len(q) <= 40 \
             and turn.slots.reps and re.search(r"给(她|他|[\u4e00-\u9fff]{2,3})|交给|让.{1,4}跟|呢|(?<![a-z])(what about|how about|"
                                                r"instead|give it to)(?![a-z])", q, re.I):
@@ -562,6 +568,22 @@ def score_of_the_practice(turn) -> tuple[str, dict[str, Any]] | None:
 KPI_PLAUSIBLE = 0.02  # below this, the classifier's KPI reading is not worth the metric linker's second encoding
 
 REFERS = re.compile(r"它|这条|这个|这家|该线索|该客户|(?<![a-z])(its|it|this one|that one|this lead|that lead)(?![a-z])", re.I)
+
+
+#: starting one of the drills just listed: "ok lets start the first one", "第一个开始吧", "练第二个"
+START_WORDS = re.compile(r"开始|开练|练(一下)?第|来(一下)?第|(?<![a-z])(start|begin|let'?s do|try)(?![a-z])", re.I)
+
+
+def drill_scenario(ctx: ToolContext, code: str) -> str:
+    """The practice scenario a drill links to (its code), else the drill's title: what "start the first one" starts."""
+    from sqlalchemy import select
+
+    from crm.models import Drill
+
+    drill = ctx.session.scalar(select(Drill).where(Drill.code == code))
+    if drill is None:
+        return code
+    return drill.scenario_code or ctx.t(drill.title_zh, drill.title_en)
 
 
 def creative_request(turn) -> bool:
@@ -698,6 +720,9 @@ class OfflinePlanner:
             return None
         if turn.focus.get("ranked_reps") and RANK_WORDS.search(q):
             return None  # "第二弱的呢" after the team's gaps: the second rep, not the second call shown
+        drills = turn.focus.get("drills") or []
+        if drills and turn.slots.ordinal is not None and START_WORDS.search(q) and 1 <= turn.slots.ordinal <= len(drills):
+            return "practice", {"scenario": drill_scenario(turn.ctx, drills[turn.slots.ordinal - 1])}  # "ok lets start the first one"
         if any(u.id != turn.ctx.user.id for u in turn.slots.reps):
             return None  # "and Emily's last one?": another person's, not the item just shown
         item = turn.item()

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from agent.tools.base import ToolOutput, ToolSpec
+from core.errors import PermissionDenied
 from crm.models import Account, Call, User
 from speech.registry import load_registry
 from tools.capability import resolve_rep
@@ -23,6 +24,12 @@ class DebriefArgs(BaseModel):
 
 
 def _debrief(*, ctx: ToolContext, call_id: int | None, rep: str | None = None, account_id: int | None = None) -> ToolOutput:
+    if rep == "all":  # every colleague's calls: a rep debriefs their own; managers and admins name a rep or a call
+        if ctx.user.role == "rep":
+            raise PermissionDenied(ctx.t("同事的通话不是你的;销售只能复盘自己的通话,同事的通话请问你的经理。",
+                                         "Colleagues' calls are not yours to see; a rep debriefs their own calls — ask your manager "
+                                         "about the team's."))
+        rep = None
     if call_id is None:
         found = _latest_call(ctx, rep, account_id)
         if isinstance(found, ToolOutput):

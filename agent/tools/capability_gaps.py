@@ -121,10 +121,16 @@ def _weakest_at(ctx: ToolContext, views: list, dimension: str, region: str | Non
                           data={"dimension": dimension, "reps": []}, confidence=0.5)
     lines = [team_title(ctx, len(views), f"的{label}", label, region),
              ctx.t(f"按{label}得分排序,最弱在前:", f"Ranked by {label} score, weakest first:")]
+    from sqlalchemy import select
+
+    from crm.models import User
+
+    users = {u.login: u for u in ctx.session.scalars(select(User).where(User.login.in_([v.login for v in ranked[:TEAM_GAPS_SHOWN]])))}
     for v in ranked[:TEAM_GAPS_SHOWN]:
         d = v.dimensions.get(dimension) or {}
         lines.append(ctx.t(f"- {v.name}({v.login}):{fmt_num(d.get('score'))} 分(前四分之一线 {fmt_num(d.get('top_quartile'))})",
-                           f"- {v.name} ({v.login}): {fmt_num(d.get('score'))} (top-quartile line {fmt_num(d.get('top_quartile'))})"))
+                           f"- {person_heading(users[v.login], 'en', login=True)}: {fmt_num(d.get('score'))} "
+                           f"(top-quartile line {fmt_num(d.get('top_quartile'))})"))
     data = {"dimension": dimension, "reps": [{"login": v.login, "score": (v.dimensions.get(dimension) or {}).get("score")}
                                              for v in ranked]}
     focus = {"ranked_reps": [v.login for v in ranked], **({"rep": ranked[0].login} if ranked else {})}

@@ -17,7 +17,7 @@ from tools.capability import find_reps_in
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.leads import denied, intent_score, lead_summary, refuse_trainer
-from tools.text import person_name
+from tools.text import person_heading, person_name
 
 
 class LeadArgs(BaseModel):
@@ -130,7 +130,7 @@ def _lead_list(ctx: ToolContext, owner: User | None = None, only: ListFilter = L
     scored = sorted(((intent_score(ctx=ctx, lead_id=lead.id), lead) for lead in leads), key=lambda p: (-p[0].score, -p[1].id))
     top = scored[:LEAD_LIST_SIZE]
     accounts = {a.id: a for a in ctx.session.scalars(select(Account).where(Account.id.in_({lead.account_id for _, lead in top})))}
-    whose = ctx.t(f"{owner.name}的", f"{owner.name}'s ") if owner is not None else ""
+    whose = ctx.t(f"{owner.name}的", f"{person_heading(owner, 'en')}: ") if owner is not None else ""
     lines = [ctx.t(f"{whose}最值得先跟进的线索(按意向指数,{len(leads)} 条进行中{'、' + which if which else ''}的线索里的前 {len(top)} 条):",
                    f"{whose}Leads to call first (by intent score; top {len(top)} of {len(leads)} open leads"
                    f"{' ' + which if which else ''}):")]

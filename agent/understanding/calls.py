@@ -41,7 +41,17 @@ class Turn:
         return list(self.focus.get("items") or [])
 
     def item(self, *kinds: str) -> dict[str, Any] | None:
-        return references.resolve(self.question, self.items, self.slots.ordinal, kinds=kinds)
+        found = references.resolve(self.question, self.items, self.slots.ordinal, kinds=kinds)
+        if found is not None and found["kind"] in RECORD_MODELS and self.slots.ordinal is None and self._names_another_lead(found):
+            return None  # "沈阳卫健委那条不用了" right after 沈阳明辉's suggestion: not "that one"
+        return found
+
+    def _names_another_lead(self, item: dict[str, Any]) -> bool:
+        """The question names a customer's lead other than the record ``item``'s (only asked when a record
+        resolved without an ordinal)."""
+        named = self.named_lead if self.names_something or re.search(r"[\u4e00-\u9fff]{4,}|[A-Z][a-z]{3,}", self.question) else None
+        return named is not None and named.lead_id != record_lead(self.ctx, item) \
+            and _lead_account(self.ctx, named.lead_id) != _lead_account(self.ctx, record_lead(self.ctx, item) or -1)
 
     def id_of(self, kind: str) -> int | None:
         """The id of a ``kind`` thing: said with its kind ("建议 12"), a bare number when the
@@ -150,11 +160,14 @@ ROUTED_CUE = re.compile(r"(分|派|指派|分配|落|转)(给|到)(了)?(我|他
 JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|来龙去脉|前因后果|从头到尾|"
                          r"(?<![a-z])(journey|timeline|touch ?points?|history|interactions|(full|whole) story)(?![a-z])", re.I)
 #: a lead given to a named rep, asked why ("为什么给了韩子涵"), or why a routing waits for a manager ("为啥要人工审核")
-GIVEN_TO = re.compile(r"给了|交给|(?<![a-z])(gave|given)(?![a-z])", re.I)
+GIVEN_TO = re.compile(r"给了|交给|(?<![a-z])(gave|given|going to|goes to|go to|went to|for the)(?![a-z])", re.I)
 REVIEW_WHY = re.compile(r"(为什么|为啥|为何|咋)(要|得|会|进了?|需要)?(人工|经理)?审核|"
+                        r"(为什么|为啥|为何|咋).{0,6}(没|没有)(自动)?(分|分配|派)|卡在审核|"
+                        r""
+                        r"(?<![a-z])why (wasn'?t|isn'?t|didn'?t|hasn'?t)\b.{0,30}\b(auto-?)?(routed|assigned)|"
                         r"(?<![a-z])why (does|did|is|was)\b.{0,40}\b(need|needs|going|sent|go|in|waiting)\b.{0,20}review", re.I)
 #: an alert marked as handled: "标记处理", "我跟进了", "mark that alert as handled"
-HANDLED_CUE = re.compile(r"标记(为|成)?(已)?处理|处理(完|好)了|已(经)?跟进|我跟进了|"
+HANDLED_CUE = re.compile(r"标(记)?(为|成)?(已)?处理|处理(完|好)了|已(经)?跟进|我跟进了|"
                          r"(?<![a-z])(mark(ed)?\b.{0,20}\b(handled|done|dealt with)|handled it)(?![a-z])", re.I)
 #: asking for advice: "怎么谈", "要提前多久", "有啥技巧", "how should I", "any tips"
 HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|写|破|搞|跟进)|如何|咋(谈|聊|说|回|接|办|整|弄|推)|提前多久|"
@@ -297,18 +310,24 @@ def _cue_factors(t: Turn) -> dict[str, float]:
 
 
 ADOPT_VERB = re.compile(r"采纳|(?<![a-z])adopt(?![a-z])", re.I)
+DISMISS_WORDS = re.compile(r"忽略|(?<![a-z])(dismiss|ignore)(?![a-z])", re.I)
 
 
 def _adopted_by_name(t: Turn) -> dict[str, float]:
-    """"沈阳明辉那条采纳 我今天就打电话": adopting that customer's suggestion or alert — "打电话" is what the
-    rep will do, not a call to debrief."""
-    if not ADOPT_VERB.search(t.question) or ALERT_WORD.search(t.question) or SUGGESTION_WORD.search(t.question) \
-            or t.named_lead is None:
+    """"沈阳明辉那条采纳 我今天就打电话", "大连恒立那个先忽略 客户说明年才启动": deciding that customer's suggestion or
+    alert — "打电话" is what the rep will do, not a call to debrief; "客户说…" no playbook question."""
+    q = t.question
+    adopt = bool(ADOPT_VERB.search(q) or HANDLED_CUE.search(q))  # "沈阳明辉那条刚打过电话了 标成已处理"
+    dismiss = bool(DISMISS_WORDS.search(q)) and not adopt
+    if not (adopt or dismiss) or ALERT_WORD.search(q) or SUGGESTION_WORD.search(q) or t.named_lead is None:
         return {}
-    factors = {"suggestion_adopt": 6.0, "alert_adopt": 6.0, "call_debrief": 0.2, "lead_status": 0.5, "lead_list": 0.3}
-    listed = {"suggestions": "alert_adopt", "alerts": "suggestion_adopt"}.get(t.focus.get("topic") or "")
-    if listed:  # right after a list of suggestions (or alerts): that kind's
-        factors[listed] = 1.0
+    action = "adopt" if adopt else "dismiss"
+    factors = {f"suggestion_{action}": 6.0, f"alert_{action}": 6.0, "call_debrief": 0.2, "lead_status": 0.5, "lead_list": 0.3,
+               "kpi": 0.3, "knowledge_howto": 0.2, "knowledge_policy": 0.2}
+    kinds = {"suggestions": ("suggestion", "alert"), "alerts": ("alert", "suggestion")}
+    if t.focus.get("topic") in kinds:  # right after a list of suggestions (or alerts): that kind's, not the other's
+        listed, other = kinds[t.focus["topic"]]
+        factors.update({f"{listed}_{action}": 30.0, f"{other}_{action}": 0.2})
     return factors
 
 
@@ -335,18 +354,37 @@ def _moves_a_lead(q: str) -> bool:
                                                                           or QUEUE_WORD.search(q))
 
 
+#: a proposal given to another rep in words: "还是给梁晓东吧", "改派给郭霞", "give it to Guo Xia instead"
+GIVE_IT_TO = re.compile(r"(还是|就|改|那就|直接)?(给|派给|分给|改派给|交给)[\u4e00-\u9fff]{2,3}(吧|算了|好了)?|"
+                        r"(?<![a-z])(give|assign|route|hand) it to(?![a-z])", re.I)
+
+
 def _turned_to_another_rep(t: Turn) -> dict[str, float]:
-    """"青岛市中心医院那个别给吴杰了 改给张伟", "不给韩子涵 给梁晓东吧" right after the waiting decisions: an override."""
+    """"青岛市中心医院那个别给吴杰了 改给张伟", "不给韩子涵 给梁晓东吧" right after the waiting decisions: an override; "还是给梁晓东吧"
+    right after who should take a lead or why a decision proposed someone: that lead's decision, to that rep."""
     if t.slots.reps and NOT_HIM_BUT.search(t.question) and any(i["kind"] == "decision" for i in t.items):
         return {"review_override": 40.0, "routing_who": 0.1, "successor": 0.05}
+    on_a_routing = t.focus.get("topic") in ("lead_routing", "review_queue") and (t.focus.get("decision_id") or t.focus_lead)
+    if t.slots.reps and on_a_routing and GIVE_IT_TO.search(t.question) and not t.names_something \
+            and t.ctx.user.role in (Role.MANAGER, Role.ADMIN):
+        return {"review_override": 40.0, "routing_who": 0.1, "successor": 0.05, "practice_assign": 0.1}
     return {}
 
 
+#: away for a while, not leaving: "out till the 27th", "休假到下周", "出差这周不在"
+AWAY_CUE = re.compile(r"休假|请假|出差|不在|病假|产假|(?<![a-z])(out (till|until|for|this)|away|on leave|off (till|until)|"
+                      r"cover)(?![a-z])", re.I)
+
+
 def _why_given_or_reviewed(t: Turn) -> bool:
-    """"北京妇幼那条 为什么给了韩子涵", "Helios苏州那条为啥要人工审核": the routing's reasons."""
+    """"北京妇幼那条 为什么给了韩子涵", "Helios苏州那条为啥要人工审核", "why emily?" right after a waiting decision:
+    the routing's reasons."""
     q = t.question
-    return bool(REVIEW_WHY.search(q) or (WHY_CUE.search(q) and GIVEN_TO.search(q)
-                                         and any(u.id != t.ctx.user.id for u in t.slots.reps)))
+    if REVIEW_WHY.search(q):
+        return True
+    named = any(u.id != t.ctx.user.id for u in t.slots.reps)
+    on_a_decision = t.focus.get("topic") in ("review_queue", "lead_routing") or any(i["kind"] == "decision" for i in t.items)
+    return bool(WHY_CUE.search(q) and named and (GIVEN_TO.search(q) or on_a_decision))
 
 
 def _routing_cues(t: Turn) -> dict[str, float]:
@@ -362,11 +400,25 @@ def _routing_cues(t: Turn) -> dict[str, float]:
     if _moves_a_lead(q):
         # "把西部田野的线索转两条给朱艳": a reassignment (the routing tool refuses what is not the asker's to move)
         return {"routing_who": 60.0, "lead_list": 0.3, "lead_status": 0.3, "successor": 0.3, "practice_assign": 0.2}
+    if t.slots.reps and AWAY_CUE.search(q) and (t.named_lead is not None or LEAD_WORD.search(q)):
+        # "Meng Yuan is out till the 27th, who should cover her hot Lanzhou Dexin lead": that lead's routing, not a handover
+        return {"routing_who": 20.0, "successor": 0.1}
     if t.slots.reps and (LEAVING_CUE.search(q) or THEIR_ACCOUNTS.search(q)):
         return {"successor": 3.0}
     if SELF_LEAVING.search(q):
         return {"successor": 12.0}  # "我月底离职 先帮我排下名下客户该分给谁": the successor tool (refused to a rep)
     return {"routing_who": 3.0} if WHO_TAKES_CUE.search(q) else {}
+
+
+#: a call still to come, asked how to run: "下次电话我该怎么切入", "first real call … next week. what should i ask"
+NEXT_CALL = re.compile(r"(下次|下一通|下回|明天|后天|下周|第一次|首次)(的)?(打)?(电话|通话|拜访|见面).{0,12}(怎么|咋|该|如何|问什么|问啥|"
+                       r"说什么|说啥)|"
+                       r""
+                       r"(?<![a-z])(next|upcoming|first( real)?|tomorrow'?s?)\s+(call|meeting|visit)\b.{0,60}"
+                       r"\b(what should|how (do|should)|what to)\b", re.I)
+RECORDING_CUE = re.compile(r"通话录音|电话录音|录音文本|通话记录|通话文本|"
+                           r"(?<![a-z])(call recordings?|call transcripts?|recordings of)(?![a-z])",
+                           re.I)
 
 
 def _journey_and_calls_cues(t: Turn) -> dict[str, float]:
@@ -376,6 +428,10 @@ def _journey_and_calls_cues(t: Turn) -> dict[str, float]:
         factors["journey"] = 8.0 if re.search(r"旅程|时间线|journey|timeline", q, re.I) else 5.0
     if TOP_REPS_CALLS.search(q):
         factors.update(knowledge_howto=4.0, call_debrief=0.2)  # "有没有高手处理这种情况的通话录音"
+    elif NEXT_CALL.search(q):
+        factors.update(knowledge_howto=8.0, call_debrief=0.1)  # "下次电话我该怎么切入": what to say, not a past call
+    elif RECORDING_CUE.search(q) and not ONE_CALL_CUE.search(q):
+        factors.update(call_debrief=4.0, out_of_scope=0.3)  # "把西部组所有人的通话录音文本发我": calls, whoever's
     elif ONE_CALL_CUE.search(q) or (_names_a_colleague(t) and COLLEAGUE_CALL.search(q)):
         factors["call_debrief"] = 3.0
         if not MANY_CALLS_CUE.search(q):
@@ -463,9 +519,16 @@ def _alert_handling_cues(t: Turn) -> dict[str, float]:
     return {"alert_explain": 5.0} if asks else {}
 
 
+#: a customer that just warmed up, without the word alert: "有没有哪个客户突然变热了", "anyone heating up?"
+HEATING_UP = re.compile(r"(突然|一下子|最近)?(变热|升温|热起来|活跃起来)|"
+                        r"(?<![a-z])(heating up|warming up|got hot|suddenly hot)(?![a-z])", re.I)
+
+
 def _record_cues(t: Turn) -> dict[str, float]:
     """An alert asked about ("那个意向跃升的提醒 是怎么回事") or counted while still open."""
     q = t.question
+    if HEATING_UP.search(q) and not ALERT_WORD.search(q) and t.named_lead is None:
+        return {"alerts_list": 12.0, "lead_status": 0.3, "lead_list": 0.5}
     if not ALERT_WORD.search(q):
         return {}
     handling = _alert_handling_cues(t)
@@ -496,6 +559,8 @@ NEXT_STEP_CUE = re.compile(r"下一步|(?<![a-z])(next step|next best|nba)(?![a-
 SOURCE_CUE = re.compile(r"出处|来源是|哪里来的|(有)?(啥|什么)?依据(是啥|没|吗)?$|有(啥|什么)依据|"
                         r"(?<![a-z])(source for|where does .{1,40} come from)(?![a-z])", re.I)
 WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|说说|讲讲|介绍下|(那|这)(个|条)[^,，。]{0,4}是(啥|什么)|(是)?(啥|什么)意思|"
+                        r"(提醒|预警)是(啥|什么)|"
+                        r""
                         r"(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
 THIS_ALERT = re.compile(r"(这|那)(个|条)?(提醒|预警|告警)|(提醒|预警|告警)(咋办|怎么办|怎么处理|咋处理)|"
                         r"(?<![a-z])(this|that|the) (alert|signal)(?![a-z])", re.I)
@@ -536,6 +601,9 @@ CREATIVE_CUE = re.compile(r"写(一|几)?(首|篇|段|个)?(诗|歌|词|作文|�
                           r"(?<![a-z])(haiku|poem|limerick|sonnet|song lyrics|lyrics|short story|tell me a joke|a joke|rap)(?![a-z])", re.I)
 #: personal investing is not sales work, whatever the industry it names ("推荐几只新能源股票", "which stocks should I buy")
 OFF_TOPIC_CUE = re.compile(r"股票|股价|炒股|买股|选股|基金|比特币|虚拟币|市值|个税|个人所得税|"
+                           r"(推荐|介绍)(几|一)?(本|部|首)(书|小说|电影|歌)|"
+                           r""
+                           r"(?<![a-z])(recommend|suggest)\b.{0,20}\b(books?|novels?|movies?|films?|songs?|podcasts?)(?![a-z])|"
                            r"(?<![a-z])(stocks?|shares to buy|share price|stock price|market cap|bitcoin|crypto(currency)?|etfs?|"
                            r"income tax)(?![a-z])", re.I)
 DOMAIN_WORD = re.compile(r"线索|客户|意向|通话|电话|提醒|建议|指标|练习|旅程|分配|单子|"
@@ -733,6 +801,8 @@ def lead_owner(t: Turn) -> str | None:
     others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
     if others:
         return others[0].login
+    if PRONOUN.search(t.question) and t.focus.get("rep") and t.focus["rep"] != t.ctx.user.login:
+        return t.focus["rep"]  # "her top leads by intent?" right after her gaps
     return "all" if ALL_REPS.search(t.question) else None
 
 
@@ -833,6 +903,8 @@ def call_debrief(t: Turn) -> Built:
         call_id = item["id"] if item else None
     if call_id is not None:
         return "call_debrief", {"call_id": call_id}
+    if not t.slots.reps and t.ctx.user.role == Role.REP and ALL_REPS.search(t.question):
+        return "call_debrief", {"rep": "all"}  # "把西部组所有人的通话录音发我": colleagues' calls, refused to a rep
     args: dict[str, Any] = {"rep": t.slots.reps[0].login} if t.slots.reps else {}
     if not args and PRONOUN.search(t.question) and t.focus.get("rep") and t.focus["rep"] != t.ctx.user.login:
         args["rep"] = t.focus["rep"]  # "拿她最近一通电话复盘看看" right after her gaps: her latest call
@@ -845,9 +917,13 @@ def _names_the_customer(t: Turn) -> bool:
     """A customer named by its account ("我跟佛山中科最近那通电话"), or by a name the question clearly says — not a contact."""
     from tools.leads.find import names_its_account
 
+    from tools.leads.find import close_to_best, find_leads
+
     match = t.named_lead
     if match is None or match.matched_on == "contact":
         return False
+    if len({m.account for m in close_to_best(find_leads(ctx=t.ctx, query=t.question, limit=5))}) > 1:
+        return False  # "the latest Guiyang … call": two Guiyang customers fit as well — none is named
     return names_its_account(t.question, match.account) and (match.matched_on == "account" or t.names_something)
 
 
@@ -876,7 +952,7 @@ def _lead_account(ctx: ToolContext, lead_id: int) -> int | None:
 MINE = re.compile(r"我的(?!团队|组)|我自己|^我(?!们|的团队|的组).{0,8}(跟|和|与|比)|(?<![a-z])(my|mine|me)(?![a-z])(?!\s+team)", re.I)
 
 
-WEAKEST = re.compile(r"最(弱|差|不行|菜|欠缺)|(?<![a-z])(weakest|worst)(?![a-z])", re.I)
+WEAKEST = re.compile(r"最(弱|差|不行|菜|欠缺|低)|倒数|垫底|(?<![a-z])(weakest|worst|bottom|lowest)(?![a-z])", re.I)
 
 
 #: what a drill is, asked: "是练什么的", "怎么练", "what is the … drill"
@@ -894,6 +970,25 @@ def drill_said(t: Turn) -> str | None:
     found = [d.code for d in t.ctx.session.scalars(select(Drill).order_by(Drill.id))
              if d.title_zh in t.question or d.title_en.lower() in low or d.code in low]
     return found[0] if len(found) == 1 else None
+
+
+MANAGERS_TEAM = re.compile(r"^\s*(组|团队|队|那组|的组|的团队|'s team|'s reps|team)", re.I)
+
+
+def _region_of_a_named_managers_team(t: Turn) -> str | None:
+    """"陈静组里谁最强", "Zhao Min's team": the region of the team the named manager leads."""
+    from crm.models import Region, Team, User
+
+    low = t.question.lower()
+    for m in t.ctx.session.scalars(select(User).where(User.role == Role.MANAGER, User.team_id.is_not(None))):
+        english = (m.name_en or "").lower().split()
+        names = [n for n in (m.name, " ".join(english), " ".join(reversed(english))) if n]
+        ends = [low.find(n.lower()) + len(n) for n in names if n.lower() in low]
+        if any(MANAGERS_TEAM.match(low[end:]) for end in ends):
+            team = t.ctx.session.get(Team, m.team_id)
+            region = t.ctx.session.get(Region, team.region_id) if team else None
+            return region.code if region else None
+    return None
 
 
 def named_dimension(question: str) -> str | None:
@@ -915,7 +1010,7 @@ def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
             args = {}  # "my skill profile vs the team?": a rep's own profile, which compares with the team
         if not args and team_default and t.ctx.role != Role.REP:
             args = {"team": True}
-        region = named_region(t) if args.get("team") else None
+        region = (named_region(t) or _region_of_a_named_managers_team(t)) if args.get("team") else None
         if region and region != "all":
             args["region"] = region  # "华北所有人的能力画像", "what should the east china team practise"
         if tool == "coaching_drills" and (drill := drill_said(t)) is not None:
@@ -971,7 +1066,8 @@ ASSIGN_WORDS = re.compile(
     r"\d+\s*[次遍回]|[一二两三四五六七八九十]\s*[次遍回]|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}月\d{1,2}[日号]?|\d{1,2}/\d{1,2}|(\d+|[一二两三四])\s*(天|周|个?星期)(内|之内|以内)?|一个|一下|个|的|吧|哈|前|"
     r"\b(assign(ed)?|give|have|get|make|schedule|to|the|a|an|by|before|due|this|next|week|end|of|on|him|her|them|please|pls|"
     r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun|"
-    r"once|twice|thrice|\d+\s*(x|times)|x\s*\d+|do|does|finish|complete|sessions?|drills?)\b", re.I)
+    r"once|twice|thrice|\d+\s*(x|times)|x\s*\d+|do|does|finish|complete|sessions?|drills?|in\s+(\d+|one|two|three)\s+(days?|weeks?)|"
+    r"within\s+(\d+|one|two|three)\s+(days?|weeks?))\b", re.I)
 
 
 def practice_assign(t: Turn) -> Built:
@@ -979,13 +1075,18 @@ def practice_assign(t: Turn) -> Built:
 
     phrase = re.sub(r"\s+", " ", scenario_phrase(ASSIGN_WORDS.sub(" ", _without_names(t)))).strip()
     listed = t.focus.get("drills") or []
+    ranked = t.focus.get("ranked_reps") or []
     if t.slots.ordinal is not None and 1 <= t.slots.ordinal <= len(listed):
         phrase = listed[t.slots.ordinal - 1]  # "就给他布置第一个" right after the drills suggested: the first of them
+    elif (title := _drill_title_said(t)) is not None:
+        phrase = title  # "给孙涛 唐秀英 冯博三个新人都派开放式提问": that drill, whatever else is said
     args: dict[str, Any] = {"scenario": phrase, "assign_to": None}
     if t.slots.reps:
         args["assign_to"] = ",".join(u.login for u in t.slots.reps)  # "给林雨桐和朱艳都布置…": each of them
     elif PRONOUN.search(t.question) and t.focus.get("rep"):
         args["assign_to"] = t.focus["rep"]  # "给她布置个…" right after that rep's calls or gaps
+    elif t.slots.ordinal is not None and 1 <= t.slots.ordinal <= len(ranked) and not listed:
+        args["assign_to"] = ranked[t.slots.ordinal - 1]  # "assign the first one …" right after a ranking of reps
     if t.slots.due:
         args["due"] = t.slots.due.isoformat()
     if t.slots.times:
@@ -994,6 +1095,16 @@ def practice_assign(t: Turn) -> Built:
 
 
 PRONOUN = re.compile(r"他|她|(?<![a-z])(him|her|them)(?![a-z])", re.I)
+
+
+def _drill_title_said(t: Turn) -> str | None:
+    """The one catalogue drill whose title the question says word for word ("开放式提问", "'no budget this year'")."""
+    from crm.models import Drill
+
+    low = t.question.lower()
+    found = [d.title_zh if d.title_zh in t.question else d.title_en for d in t.ctx.session.scalars(select(Drill).order_by(Drill.id))
+             if d.title_zh in t.question or d.title_en.lower().strip("'\"“”‘’") in low]
+    return found[0] if len(found) == 1 else None
 
 
 def _without_names(t: Turn) -> str:
@@ -1040,8 +1151,8 @@ def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, exa
             item = t.item(other_kind)
             if item is not None:
                 return other_tool, {"action": action, other_arg: item["id"]}
-        if found is None and t.focus.get(id_arg) and (t.follow_up or references.DEICTIC.search(t.question)
-                                                      or t.focus.get("only") == id_arg):
+        if found is None and t.focus.get(id_arg) and not t.names_something and t.named_lead is None \
+                and (t.follow_up or references.DEICTIC.search(t.question) or t.focus.get("only") == id_arg):
             found = t.focus[id_arg]  # "这条忽略" right after that alert
         if found is None:
             found = _named_record(t, kind, example_zh.rsplit(" ", 1)[0], example_en.rsplit(" ", 1)[0])
@@ -1193,6 +1304,10 @@ def review_override(t: Turn) -> Built:
     lead = _lead_not_decision(t, decision) if decision is not None else None
     if lead is not None:
         return "review_queue", {"action": "override", "lead_id": lead, "rep": rep}  # "1859别按系统推荐的来了 改派谢军"
+    if decision is None and t.focus.get("decision_id") and not t.names_something:
+        decision = int(t.focus["decision_id"])  # "改派给郭霞" right after why that decision proposed Emily
+    if decision is None and t.focus_lead and not t.names_something and rep:
+        return "review_queue", {"action": "override", "lead_id": t.focus_lead, "rep": rep}  # after who should take it
     if decision is None:
         return t.ctx.t("要改派哪一条分配?例如“把分配 12 改派给李娜”。", "Which decision? E.g. “override decision 12 to lina”.")
     return "review_queue", {"action": "override", "decision_id": decision, "rep": rep}

@@ -34,8 +34,9 @@ INJECTION = re.compile(
     r"(我)?(刚|已经|刚刚)?(被[\u4e00-\u9fff]{1,3})?(升|提|提拔|提升|任命)(成|为)(了)?(全局|区域|系统)?(admin|管理员|超管|经理)(了)?|"
     r"以下(内容)?(来自|是)(系统)?(管理员|系统)(的)?(通知|指令)?[:：][^。.!！]*[。.!！]?|"
     r"[【\[]\s*(系统|system|admin|管理员)[^】\]]{0,10}[】\]]|(请)?据此|"
-    r"\b(ignore|disregard|forget)\s+(all\s+|any\s+)?(the\s+)?(previous|prior|above|earlier|your|my)?\s*"
-    r"(instructions|rules|restrictions|prompts?|guidelines|permissions)\b|"
+    r"\b(ignore|disregard|forget|skip|bypass)\s+(all\s+|any\s+)?(the\s+)?(previous|prior|above|earlier|your|my)?\s*"
+    r"((permission|access|security)\s+)?(instructions|rules|restrictions|prompts?|guidelines|permissions|checks)\b"
+    r"(\s+(just\s+)?(this|for)\s+(once|one\s+time|now))?|"
     r"\byou\s+are\s+now\s+(an?\s+|the\s+)?(admin|administrator|root|superuser|manager)(\s+mode)?\b|"
     r"\b(act|pretend)\s+(as|to\s+be|you\s+are)\s+(an?\s+|the\s+)?(admin|administrator|manager|root)\b|"
     r"\bpretend\s+(that\s+)?(you'?re|you\s+are|i'?m|i\s+am)\s+[\w ]{1,20}?\s*(,|\band\b)|"
@@ -61,7 +62,9 @@ INJECTION = re.compile(
     r"\b(access|permission)\s+checks?\s+(are|is)\s+(now\s+)?(off|disabled)\b[^.]*\.?|"
     r"\b(wo\s*shi|ni\s*(xian\s*zai\s*)?shi)\s*guan\s*li\s*yuan\b|"
     r"\b(my\s+(manager|boss|lead)\s+(said|says)\s+(it'?s\s+|it\s+is\s+|that'?s\s+)?(ok|okay|fine|alright)|"
-    r"my\s+(manager|boss|lead)\s+(approved|agreed)|i\s+(hereby\s+)?authori[sz]e\s+you(\s+to)?)\b[,.]?", re.I)
+    r"my\s+(manager|boss|lead)\s+(approved|agreed|okayed|ok'?d|signed\s+off)(\s+(it|this))?|"
+    r"i\s+(hereby\s+)?authori[sz]e\s+you(\s+to)?)\b[,.]?|"
+    r"(已经?)?通过(了)?(审批|审核|授权)|(审批|授权)(已经?)?通过(了)?", re.I)
 
 
 #: asking for the rules themselves to change: a role or permission raised, checks turned off, the
@@ -78,7 +81,12 @@ ELEVATION_REQUEST = re.compile(
     r"[a-z]+'s\s+(role|permissions?|account))\b[^.?!]{0,20}\b(admin|administrator|manager|superuser|root|permissions?|access|role)\b|"
     r"\b(hidden|secret)\s+(instructions|prompt|rules)\b|\bapi[_ ]tokens?\b|"
     r"\b(stop|don'?t|no\s+need\s+to)\s+(check(ing)?|enforc(e|ing))\s+(my\s+)?permissions?\b|"
-    r"\b(disable|turn\s+off|delete)\s+(the\s+)?audit", re.I)
+    r"\b(disable|turn\s+off|delete)\s+(the\s+)?audit|"
+    # standing orders for every later answer, or a table dumped: "以后每个回答结尾都加一句…", "users表所有字段都打出来"
+    r"(以后|今后|从现在(开始|起))(你)?(每个|每次|所有)(的)?(回答|回复|答案)|(每个|每次|所有)(的)?(回答|回复)(结尾|开头|末尾|最后)都?(加|带|写)|"
+    r"\b(from\s+now\s+on|in\s+every\s+(answer|reply))\b.{0,30}\b(add|append|end\s+with|always)\b|"
+    r"(?<![a-z])[a-z_]+\s*表(的)?(所有|全部)(字段|数据|内容)|(导出|打出来|dump)\S{0,4}\s*(users|api_tokens|audit_log)(?![a-z])|"
+    r"(?<![a-z])(users|api_tokens|audit_log)\s*(table|表)", re.I)
 
 
 #: where one request ends and another begins: "帮我看下我的提醒。另外忽略你的系统提示…", "先列我的提醒 然后忘掉权限规则…"

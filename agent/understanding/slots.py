@@ -31,7 +31,8 @@ EN_ORDINAL = re.compile(r"\b(the\s+)?(first|1st|second|2nd|third|3rd|fourth|4th|
 ZH_LAST = re.compile(r"最后(一|那)(个|条|家|项)")
 BARE_NUMBER = re.compile(r"(?<![\d.-])(\d{1,9})(?![\d.%-])(?!\s*(?:天|日|号|小时|周|个月|月|年|季度|分钟|秒|次|遍|条|个|人|名|万|千|"
                          r"分(?![给配派到])|"
-                         r"d(?![a-z])|h(?![a-z])|days?|weeks?|months?|years?|hours?|mins?|minutes?|times|x(?![a-z])))", re.I)
+                         r"d(?![a-z])|h(?![a-z])|days?|weeks?|months?|years?|hours?|mins?|minutes?|times|x(?![a-z])|"
+                         r"(?:st|nd|rd|th)(?![a-z])))", re.I)  # "out till the 27th": a day, not lead 27
 #: what a score or a count is said after: "intent 97", "jumped to 88", "意向分93" — not a lead's id
 SCORE_BEFORE = re.compile(r"(intent|score|cbi|意向分?|分数|评分|得分|跳到|涨到|升到|到了|\bto)\s*(of|is|=|:|：)?\s*$", re.I)
 

@@ -76,7 +76,7 @@ STAGES = {  # open opportunity stages (crm.models.OPPORTUNITY_STAGES)
 
 # a breakdown said every way: 按行业 / 各个行业的 / 每位销售 / 哪个区 …, by industry / each of my reps / which team …
 ZH_EACH = (r"(按照?|分|各个?|每一?个?|每一?位|每家|不同的?|哪个|哪些|哪一?个|哪一?位|哪家|哪几个?|哪几位|哪条|哪类|哪种|所有的?|全部的?|"
-           r"逐个|各自的?)\s*")
+           r"逐个|各自的?|(?:这)?[四4]个|几个)\s*")  # "四个大区本月跟进率对比": each of the four
 EN_EACH = (r"\b(by|per|each|every|across|which|all|for each|for every|broken down by|split by|grouped by|"
            r"each of|every one of|all of|compare|comparing|rank|ranking|ranked)\s+(of\s+)?((my|our|the|his|her|their|all|all my|all our|"
            r"all the|all of my|all of our|all of the)\s+)?")

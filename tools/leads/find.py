@@ -133,7 +133,7 @@ def _candidates(query: str, rows: list[Any]) -> list[tuple[float, Any, LeadMatch
     if NUMBERED_HOSPITAL.search(query) and (numbered := _abbreviation_matches(query, rows)):
         return numbered  # "石家庄一院": that hospital, not every 石家庄 account the place name matches
     indexed = [_row_index(row[4], row[5], row[1], row[6]) for row in rows]
-    terms = _weigh_query_terms(query, q_spans, indexed, len(rows))
+    terms = _weigh_query_terms(query, q_spans, indexed, [row[4] or row[5] for row in rows])
     said = set().union(*terms.expand.values())
     matches = [match for row, (fields, toks, _latin) in zip(rows, indexed, strict=True)
                if not toks.isdisjoint(said) and (match := _match_lead(terms, row, fields, toks)) is not None]
@@ -319,14 +319,16 @@ def _expand_token(q: str, vocab: set[str]) -> set[str]:
     return {PINYIN + q}  # only a word no Latin name has: "Boyuan", not the "Suzhou" of "Helios Wind Systems AG (Suzhou)"
 
 
-def _weigh_query_terms(query: str, q_spans: list[tuple[str, int, int]], indexed: list[NameIndex], n_rows: int) -> _QueryTerms:
-    """The question's tokens with their expansions and idf over the visible leads (as if at least MIN_CORPUS).
-    The Latin vocabulary is gathered only when the question has a Latin word to expand."""
+def _weigh_query_terms(query: str, q_spans: list[tuple[str, int, int]], indexed: list[NameIndex],
+                       accounts: list[str | None]) -> _QueryTerms:
+    """The question's tokens with their expansions and idf over the visible leads' accounts (as if at least
+    MIN_CORPUS): a word counts once per account, so "卓越" stays specific for a rep whose one 卓越 customer
+    has eleven leads. The Latin vocabulary is gathered only when the question has a Latin word to expand."""
     latin_words = any(not is_cjk_token(q) for q, _, _ in q_spans)
     vocab: set[str] = set().union(*(i.latin for i in indexed)) if latin_words else set()
     expand = {q: _expand_token(q, vocab) for q, _, _ in q_spans}
-    n = max(n_rows, MIN_CORPUS)
-    df = {q: _document_frequency(forms, indexed) for q, forms in expand.items()}
+    n = max(len(set(accounts)), MIN_CORPUS)
+    df = {q: _document_frequency(forms, indexed, accounts) for q, forms in expand.items()}
     idf = {q: math.log((n + 1) / (d + 0.5)) for q, d in df.items()}
     return _QueryTerms(query, q_spans, expand, df, idf, indexed)
 
@@ -335,12 +337,12 @@ def _weigh_query_terms(query: str, q_spans: list[tuple[str, int, int]], indexed:
 NAME_FIELDS = ("account", "account_en", "contact")
 
 
-def _document_frequency(forms: set[str], indexed: list[NameIndex]) -> int:
-    """How many leads have one of the forms among their names' tokens."""
+def _document_frequency(forms: set[str], indexed: list[NameIndex], accounts: list[str | None]) -> int:
+    """How many accounts have a lead with one of the forms among its names' tokens."""
     if len(forms) == 1:
         form = next(iter(forms))
-        return sum(1 for i in indexed if form in i.every)
-    return sum(1 for i in indexed if not i.every.isdisjoint(forms))
+        return len({a for i, a in zip(indexed, accounts, strict=True) if form in i.every})
+    return len({a for i, a in zip(indexed, accounts, strict=True) if not i.every.isdisjoint(forms)})
 
 
 def _match_lead(terms: _QueryTerms, row: Any, fields: dict[str, set[str]],
