@@ -574,6 +574,15 @@ REFERS = re.compile(r"它|这条|这个|这家|该线索|该客户|(?<![a-z])(it
 START_WORDS = re.compile(r"开始|开练|练(一下)?第|来(一下)?第|(?<![a-z])(start|begin|let'?s do|try)(?![a-z])", re.I)
 
 
+def drill_started(turn) -> tuple[str, dict[str, Any]] | None:
+    """"ok lets start the first one" right after the drills: the practice of that drill."""
+    drills = turn.focus.get("drills") or []
+    n = turn.slots.ordinal
+    if drills and n is not None and START_WORDS.search(turn.question) and 1 <= n <= len(drills):
+        return "practice", {"scenario": drill_scenario(turn.ctx, drills[n - 1])}
+    return None
+
+
 def drill_scenario(ctx: ToolContext, code: str) -> str:
     """The practice scenario a drill links to (its code), else the drill's title: what "start the first one" starts."""
     from sqlalchemy import select
@@ -720,9 +729,9 @@ class OfflinePlanner:
             return None
         if turn.focus.get("ranked_reps") and RANK_WORDS.search(q):
             return None  # "第二弱的呢" after the team's gaps: the second rep, not the second call shown
-        drills = turn.focus.get("drills") or []
-        if drills and turn.slots.ordinal is not None and START_WORDS.search(q) and 1 <= turn.slots.ordinal <= len(drills):
-            return "practice", {"scenario": drill_scenario(turn.ctx, drills[turn.slots.ordinal - 1])}  # "ok lets start the first one"
+        started = drill_started(turn)
+        if started is not None:
+            return started
         if any(u.id != turn.ctx.user.id for u in turn.slots.reps):
             return None  # "and Emily's last one?": another person's, not the item just shown
         item = turn.item()

@@ -400,6 +400,12 @@ def _routing_cues(t: Turn) -> dict[str, float]:
     if _moves_a_lead(q):
         # "把西部田野的线索转两条给朱艳": a reassignment (the routing tool refuses what is not the asker's to move)
         return {"routing_who": 60.0, "lead_list": 0.3, "lead_status": 0.3, "successor": 0.3, "practice_assign": 0.2}
+    return _away_or_leaving(t)
+
+
+def _away_or_leaving(t: Turn) -> dict[str, float]:
+    """A rep away for a while (their lead's routing) or leaving (the successor tool); who should take a lead."""
+    q = t.question
     if t.slots.reps and AWAY_CUE.search(q) and (t.named_lead is not None or LEAD_WORD.search(q)):
         # "Meng Yuan is out till the 27th, who should cover her hot Lanzhou Dexin lead": that lead's routing, not a handover
         return {"routing_who": 20.0, "successor": 0.1}
@@ -903,21 +909,29 @@ def call_debrief(t: Turn) -> Built:
         call_id = item["id"] if item else None
     if call_id is not None:
         return "call_debrief", {"call_id": call_id}
-    if not t.slots.reps and t.ctx.user.role == Role.REP and ALL_REPS.search(t.question):
-        return "call_debrief", {"rep": "all"}  # "把西部组所有人的通话录音发我": colleagues' calls, refused to a rep
-    args: dict[str, Any] = {"rep": t.slots.reps[0].login} if t.slots.reps else {}
-    if not args and PRONOUN.search(t.question) and t.focus.get("rep") and t.focus["rep"] != t.ctx.user.login:
-        args["rep"] = t.focus["rep"]  # "拿她最近一通电话复盘看看" right after her gaps: her latest call
+    args = _whose_call(t)
+    if args.get("rep") == "all":
+        return "call_debrief", args
     if _names_the_customer(t):
         args["account_id"] = _lead_account(t.ctx, t.named_lead.lead_id)  # "贵阳中医院那通电话": the latest call with that customer
     return "call_debrief", args
 
 
+def _whose_call(t: Turn) -> dict[str, Any]:
+    """The rep whose latest call is asked for: named, "her" right after her gaps ("拿她最近一通电话复盘看看"), or — a
+    rep asking for every colleague's ("把西部组所有人的通话录音发我") — all of them, which the tool refuses."""
+    if not t.slots.reps and t.ctx.user.role == Role.REP and ALL_REPS.search(t.question):
+        return {"rep": "all"}
+    if t.slots.reps:
+        return {"rep": t.slots.reps[0].login}
+    if PRONOUN.search(t.question) and t.focus.get("rep") and t.focus["rep"] != t.ctx.user.login:
+        return {"rep": t.focus["rep"]}
+    return {}
+
+
 def _names_the_customer(t: Turn) -> bool:
     """A customer named by its account ("我跟佛山中科最近那通电话"), or by a name the question clearly says — not a contact."""
-    from tools.leads.find import names_its_account
-
-    from tools.leads.find import close_to_best, find_leads
+    from tools.leads.find import close_to_best, find_leads, names_its_account
 
     match = t.named_lead
     if match is None or match.matched_on == "contact":
@@ -1304,10 +1318,16 @@ def review_override(t: Turn) -> Built:
     lead = _lead_not_decision(t, decision) if decision is not None else None
     if lead is not None:
         return "review_queue", {"action": "override", "lead_id": lead, "rep": rep}  # "1859别按系统推荐的来了 改派谢军"
+    return _override_in_focus(t, decision, rep)
+
+
+def _override_in_focus(t: Turn, decision: int | None, rep: str | None) -> Built:
+    """The override of ``decision`` — or, none named, of the decision or lead the conversation is on: "改派给郭霞"
+    right after why that decision proposed Emily, "还是给梁晓东吧" after who should take the lead."""
     if decision is None and t.focus.get("decision_id") and not t.names_something:
-        decision = int(t.focus["decision_id"])  # "改派给郭霞" right after why that decision proposed Emily
+        decision = int(t.focus["decision_id"])
     if decision is None and t.focus_lead and not t.names_something and rep:
-        return "review_queue", {"action": "override", "lead_id": t.focus_lead, "rep": rep}  # after who should take it
+        return "review_queue", {"action": "override", "lead_id": t.focus_lead, "rep": rep}
     if decision is None:
         return t.ctx.t("要改派哪一条分配?例如“把分配 12 改派给李娜”。", "Which decision? E.g. “override decision 12 to lina”.")
     return "review_queue", {"action": "override", "decision_id": decision, "rep": rep}
