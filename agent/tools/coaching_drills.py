@@ -19,6 +19,7 @@ from tools.capability import dimension_label, team_overview
 from tools.context import ToolContext
 from tools.drills import list_drills, week_of
 from tools.evidence import Evidence
+from tools.text import person_heading
 
 
 def _drill_line(ctx: ToolContext, title: str, code: str, times: int, due: str, extra: str = "") -> str:
@@ -52,9 +53,8 @@ def _coaching_drills(*, ctx: ToolContext, rep: str | None, team: bool, region: s
     if target is None:
         return _team_drills(ctx, region)
     plan = list_drills(ctx=ctx, rep_login=target.login)
-    name = target.name if ctx.language == "zh" else target.name_en
-    lines = [ctx.t(f"**{name}({plan.rep})本周({plan.week_start} – {plan.week_end})的练习**",
-                   f"**Drills for {name} ({plan.rep}), week {plan.week_start} – {plan.week_end}**")]
+    lines = [ctx.t(f"**{target.name}({plan.rep})本周({plan.week_start} – {plan.week_end})的练习**",
+                   f"**Drills for {person_heading(target, 'en', login=True)}, week {plan.week_start} – {plan.week_end}**")]
     evidence: list[Evidence] = []
     status = {"open": ctx.t("进行中", "open"), "overdue": ctx.t("已逾期", "overdue"), "done": ctx.t("已完成", "done")}
     for i, t in enumerate(plan.tasks, 1):

@@ -11,7 +11,7 @@ from tools.capability import resolve_rep
 from tools.context import ToolContext
 from tools.evidence import Evidence
 from tools.successor import successor_plan
-from tools.text import name_tokens
+from tools.text import name_tokens, person_heading
 
 
 class SuccessorArgs(BaseModel):
@@ -31,7 +31,7 @@ def _successor(*, ctx: ToolContext, rep: str, account: str | None = None) -> Too
     if account:
         plan["accounts"] = named_accounts(plan["accounts"], account) or plan["accounts"]
     w = plan["weights"]
-    lines = [ctx.t(f"**{plan['rep_name']}的客户交接** · {len(plan['accounts'])} 个客户", f"**{plan['rep_name']}'s handover** · "
+    lines = [ctx.t(f"**{plan['rep_name']}的客户交接** · {len(plan['accounts'])} 个客户", f"**Handover of {person_heading(who, 'en')}** · "
                    f"{len(plan['accounts'])} accounts"),
              ctx.t(f"排序:场景匹配 {w['fit']:.0%} + 负载余量 {w['capacity']:.0%} + 语言 {w['language']:.0%} + 团队/区域 {w['context']:.0%}",
                    f"Ranking: scenario fit {w['fit']:.0%} + spare capacity {w['capacity']:.0%} + language {w['language']:.0%} + "

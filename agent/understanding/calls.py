@@ -158,6 +158,7 @@ ROUTED_CUE = re.compile(r"(分|派|指派|分配|落|转)(给|到)(了)?(我|他
                         r"(?<![a-z])(routed|assigned|suggested|recommended|proposed|go(es)? to|went to|given to|handed to|"
                         r"sent to)(?![a-z])", re.I)
 JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|来龙去脉|前因后果|从头到尾|"
+                         r"(?<![a-z])(what'?s been (happening|going on)|been going on)(?![a-z])|"
                          r"(?<![a-z])(journey|timeline|touch ?points?|history|interactions|(full|whole) story)(?![a-z])", re.I)
 #: a lead given to a named rep, asked why ("为什么给了韩子涵"), or why a routing waits for a manager ("为啥要人工审核")
 GIVEN_TO = re.compile(r"给了|交给|(?<![a-z])(gave|given|going to|goes to|go to|went to|for the)(?![a-z])", re.I)
@@ -167,10 +168,12 @@ REVIEW_WHY = re.compile(r"(为什么|为啥|为何|咋)(要|得|会|进了?|需�
                         r"(?<![a-z])why (wasn'?t|isn'?t|didn'?t|hasn'?t)\b.{0,30}\b(auto-?)?(routed|assigned)|"
                         r"(?<![a-z])why (does|did|is|was)\b.{0,40}\b(need|needs|going|sent|go|in|waiting)\b.{0,20}review", re.I)
 #: an alert marked as handled: "标记处理", "我跟进了", "mark that alert as handled"
-HANDLED_CUE = re.compile(r"标(记)?(为|成)?(已)?处理|处理(完|好)了|已(经)?跟进|我跟进了|"
+HANDLED_CUE = re.compile(r"标(记)?(为|成)?(已)?处理|关掉(这条|它)?(吧)?$|(?<![a-z])(close it|closed it|mark it done)(?![a-z])|处理(完|"
+                         r"好)了|已(经)?跟进|我跟进了|"
                          r"(?<![a-z])(mark(ed)?\b.{0,20}\b(handled|done|dealt with)|handled it)(?![a-z])", re.I)
 #: asking for advice: "怎么谈", "要提前多久", "有啥技巧", "how should I", "any tips"
-HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|写|破|搞|跟进)|如何|咋(谈|聊|说|回|接|办|整|弄|推)|提前多久|"
+HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|写|破|搞|跟进)|怎么往前推|怎么推进|如何|咋(谈|聊|说|回|接|办|整|弄|推)|"
+                       r"提前多久|"
                        r"什么时候(开始|该|适合)|要注意(啥|什么|哪些)|技巧|套路|打法|话术|"
                        r"(?<![a-z])(how (do|should|can|could) (i|we)|how early|when should (i|we)|any tips|tips (for|on)|"
                        r"best way to|playbook|(usual|the|a) play (to|for))(?![a-z])",
@@ -208,7 +211,8 @@ def slot_factors(t: Turn, top: str | None = None, *, kpi_likely: bool = True) ->
     # "702那个石家庄卓越的 通过": its review; "上海卓越口腔那条 采纳": its suggestion — not the lead itself
     decides = APPROVE_CUE.search(t.question) or OVERRIDE_CUE.search(t.question) or DECISION_VERB.search(t.question) \
         or (TRANSFER_CUE.search(t.question) and not WHY_CUE.search(t.question))
-    if not decides and (t.lead_ref or (top not in LEAD_INTENTS and t.names_something and t.names_visible_lead)):
+    about_it = ALERT_WORD.search(t.question) or HOWTO_CUE.search(t.question)  # "青岛德信汽配的预警", "…这种怎么往前推"
+    if not decides and not about_it and (t.lead_ref or (top not in LEAD_INTENTS and t.names_something and t.names_visible_lead)):
         factors.update({name: factors.get(name, 1.0) * 3.0 for name in LEAD_INTENTS})
         factors["kpi"] = 0.3
     return factors
@@ -351,7 +355,7 @@ def _someone_elses_account(t: Turn) -> dict[str, float]:
 def _moves_a_lead(q: str) -> bool:
     """A lead handed from one rep to another in words — not a look at it, a queue's decision or a leaving rep."""
     return bool(TRANSFER_CUE.search(q) and LEAD_WORD.search(q)) and not (LEAVING_CUE.search(q) or LOOK_CUE.search(q)
-                                                                          or QUEUE_WORD.search(q))
+                                                                          or QUEUE_WORD.search(q) or APPROVE_CUE.search(q))
 
 
 #: a proposal given to another rep in words: "还是给梁晓东吧", "改派给郭霞", "give it to Guo Xia instead"
@@ -406,6 +410,8 @@ def _routing_cues(t: Turn) -> dict[str, float]:
 def _away_or_leaving(t: Turn) -> dict[str, float]:
     """A rep away for a while (their lead's routing) or leaving (the successor tool); who should take a lead."""
     q = t.question
+    if t.slots.reps and AWAY_CUE.search(q) and re.search(r"哪些|哪几|(?<![a-z])(which|list)(?![a-z])", q, re.I):
+        return {"lead_list": 15.0, "successor": 0.1}  # "袁梦休假到27号 她手上哪些热单要帮她盯着": her leads to watch
     if t.slots.reps and AWAY_CUE.search(q) and (t.named_lead is not None or LEAD_WORD.search(q)):
         # "Meng Yuan is out till the 27th, who should cover her hot Lanzhou Dexin lead": that lead's routing, not a handover
         return {"routing_who": 20.0, "successor": 0.1}
@@ -515,6 +521,12 @@ def _alert_handling_cues(t: Turn) -> dict[str, float]:
     if HANDLE_CUE.search(q) and THIS_ALERT.search(q) and not DECISION_VERB.search(q):
         # "这提醒咋办": the alert's reasons and its suggested action — not a decision taken for the user
         return {"alert_explain": 40.0, "alert_adopt": 0.05, "alert_dismiss": 0.05, "knowledge_howto": 0.3}
+    return _alert_asked_about(t)
+
+
+def _alert_asked_about(t: Turn) -> dict[str, float]:
+    """A named customer's alert explained, or the asker's alerts with what to do about them."""
+    q = t.question
     asks = WHY_CUE.search(q) or WHAT_ABOUT.search(q) or HANDLE_CUE.search(q)
     if asks and t.named_lead is not None:
         # "佛山中科 7分跳到84 咋回事", "海口卫健委那个政策敏感 啥意思 咋办": that customer's alert, explained
@@ -522,6 +534,9 @@ def _alert_handling_cues(t: Turn) -> dict[str, float]:
     if HANDLE_CUE.search(q) and not DECISION_VERB.search(q) and not HOWTO_GENERAL.search(q):
         # "预警说有个客户冷了 我该咋办": the alerts and their suggested actions
         return {"alerts_list": 6.0, "alert_explain": 2.0, "knowledge_howto": 0.3}
+    if t.named_lead is not None and not DECISION_VERB.search(q) and not OPEN_CUE.search(q):
+        # "青岛德信汽配的预警看下", "成都天成那条工程师评估的预警": that customer's alert
+        return {"alert_explain": 12.0, "lead_status": 0.3, "lead_list": 0.3, "journey": 0.5}
     return {"alert_explain": 5.0} if asks else {}
 
 
@@ -914,7 +929,18 @@ def call_debrief(t: Turn) -> Built:
         return "call_debrief", args
     if _names_the_customer(t):
         args["account_id"] = _lead_account(t.ctx, t.named_lead.lead_id)  # "贵阳中医院那通电话": the latest call with that customer
+    elif THIS_CUSTOMER.search(t.question) and not t.names_something and (account := _account_in_focus(t)) is not None:
+        args["account_id"] = account  # "这家最近那通电话复盘下": the latest call with the customer the conversation is on
     return "call_debrief", args
+
+
+THIS_CUSTOMER = re.compile(r"这家|那家|这个客户|他们家|(?<![a-z])(this (account|customer|client)|them)(?![a-z])", re.I)
+
+
+def _account_in_focus(t: Turn) -> int | None:
+    if t.focus.get("account_id"):
+        return int(t.focus["account_id"])
+    return _lead_account(t.ctx, t.focus_lead) if t.focus_lead else None
 
 
 def _whose_call(t: Turn) -> dict[str, Any]:
@@ -963,10 +989,12 @@ def _lead_account(ctx: ToolContext, lead_id: int) -> int | None:
 # -- coaching ----------------------------------------------------------------------------------------
 
 # not "my team"; "我需求挖掘这块 跟组里比咋样" is the rep's own profile
-MINE = re.compile(r"我的(?!团队|组)|我自己|^我(?!们|的团队|的组).{0,8}(跟|和|与|比)|(?<![a-z])(my|mine|me)(?![a-z])(?!\s+team)", re.I)
+MINE = re.compile(r"我的(?!团队|组)|我自己|^我(?!们|的团队|的组).{0,8}(跟|和|与|比)|我在(组里|团队里?|组内)|"
+                  r"(?<![a-z])(my|mine|me)(?![a-z])(?!\s+team)|(?<![a-z])(where do i stand|how do i compare)(?![a-z])", re.I)
 
 
-WEAKEST = re.compile(r"最(弱|差|不行|菜|欠缺|低)|倒数|垫底|(?<![a-z])(weakest|worst|bottom|lowest)(?![a-z])", re.I)
+WEAKEST = re.compile(r"最(弱|差|不行|菜|欠缺|低)|倒数|垫底|最需要(帮助|提升|辅导)|"
+                     r"(?<![a-z])(weakest|worst|bottom|lowest|needs? the most (help|work|coaching))(?![a-z])", re.I)
 
 
 #: what a drill is, asked: "是练什么的", "怎么练", "what is the … drill"
@@ -1085,22 +1113,9 @@ ASSIGN_WORDS = re.compile(
 
 
 def practice_assign(t: Turn) -> Built:
-    from tools.practice.scenario import scenario_phrase
-
-    phrase = re.sub(r"\s+", " ", scenario_phrase(ASSIGN_WORDS.sub(" ", _without_names(t)))).strip()
-    listed = t.focus.get("drills") or []
-    ranked = t.focus.get("ranked_reps") or []
-    if t.slots.ordinal is not None and 1 <= t.slots.ordinal <= len(listed):
-        phrase = listed[t.slots.ordinal - 1]  # "就给他布置第一个" right after the drills suggested: the first of them
-    elif (title := _drill_title_said(t)) is not None:
-        phrase = title  # "给孙涛 唐秀英 冯博三个新人都派开放式提问": that drill, whatever else is said
-    args: dict[str, Any] = {"scenario": phrase, "assign_to": None}
-    if t.slots.reps:
-        args["assign_to"] = ",".join(u.login for u in t.slots.reps)  # "给林雨桐和朱艳都布置…": each of them
-    elif PRONOUN.search(t.question) and t.focus.get("rep"):
-        args["assign_to"] = t.focus["rep"]  # "给她布置个…" right after that rep's calls or gaps
-    elif t.slots.ordinal is not None and 1 <= t.slots.ordinal <= len(ranked) and not listed:
-        args["assign_to"] = ranked[t.slots.ordinal - 1]  # "assign the first one …" right after a ranking of reps
+    """A manager's or trainer's assignment: which drill or scenario, to whom, by when, how often."""
+    assign_to = _assigned_rep(t)
+    args: dict[str, Any] = {"scenario": _assigned_drill(t, assign_to), "assign_to": assign_to}
     if t.slots.due:
         args["due"] = t.slots.due.isoformat()
     if t.slots.times:
@@ -1108,7 +1123,56 @@ def practice_assign(t: Turn) -> Built:
     return "practice", args
 
 
+def _assigned_drill(t: Turn, assign_to: str | None) -> str:
+    """The drill or scenario assigned: one of the drills just suggested ("就给他布置第一个"), a drill's title said word
+    for word ("给孙涛 唐秀英 冯博三个新人都派开放式提问"), the drill for the rep's biggest gap ("给他派个对应的drill"),
+    else the question's words for a scenario."""
+    from tools.practice.scenario import scenario_phrase
+
+    phrase = re.sub(r"\s+", " ", scenario_phrase(ASSIGN_WORDS.sub(" ", _without_names(t)))).strip()
+    listed = t.focus.get("drills") or []
+    if t.slots.ordinal is not None and 1 <= t.slots.ordinal <= len(listed):
+        return listed[t.slots.ordinal - 1]
+    title = _drill_title_said(t)
+    if title is not None:
+        return title
+    if MATCHING.search(t.question):
+        return _top_gap_drill(t, assign_to) or phrase
+    return phrase
+
+
+def _assigned_rep(t: Turn) -> str | None:
+    """To whom: the reps named ("给林雨桐和朱艳都布置…": each), "她" right after that rep, or "the first one" right after a
+    ranking of reps."""
+    if t.slots.reps:
+        return ",".join(u.login for u in t.slots.reps)
+    if PRONOUN.search(t.question) and t.focus.get("rep"):
+        return t.focus["rep"]
+    ranked, listed = t.focus.get("ranked_reps") or [], t.focus.get("drills") or []
+    if t.slots.ordinal is not None and 1 <= t.slots.ordinal <= len(ranked) and not listed:
+        return ranked[t.slots.ordinal - 1]
+    return None
+
+
+def _top_gap_drill(t: Turn, rep: str | None) -> str | None:
+    """The title of the first drill suggested this week for the rep's gaps (one rep, one the asker may see)."""
+    from core.errors import RepcopilotError
+    from tools.drills import list_drills
+
+    if not rep or "," in rep:
+        return None
+    try:
+        tasks = list_drills(ctx=t.ctx, rep_login=rep, with_links=False).tasks
+    except RepcopilotError:
+        return None  # the tool then says what is wrong with the rep
+    return tasks[0]["title"] if tasks else None
+
+
 PRONOUN = re.compile(r"他|她|(?<![a-z])(him|her|them)(?![a-z])", re.I)
+
+
+#: the drill that fits the rep, not one named: "对应的练习", "a matching drill", "适合他的"
+MATCHING = re.compile(r"对应的|相应的|匹配的|适合(他|她)?的|(?<![a-z])(matching|suitable|fitting|right) (drill|practice|exercise)", re.I)
 
 
 def _drill_title_said(t: Turn) -> str | None:
