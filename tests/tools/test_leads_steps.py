@@ -23,6 +23,7 @@ from tools.leads import (
 )
 from tools.leads.config import _check_rules, _check_score, _check_weights
 from tools.leads.find import (
+    MIN_MATCHED_IDF,
     _best_matches,
     _expand_token,
     _match_lead,
@@ -84,9 +85,18 @@ def test_name_fields_tokenize_each_name_and_tolerate_a_missing_one():
 
 def test_a_rare_query_token_weighs_more_than_a_common_one():
     indexed = [_row_index("Helios 医院", None, None, None)] + [_row_index("医院", None, None, None)] * 9
-    terms = _weigh_query_terms("helios 医院", [("helios", 0, 6), ("医院", 7, 9)], indexed, 10)
+    accounts = ["Helios 医院"] + [f"医院 {n}" for n in range(9)]
+    terms = _weigh_query_terms("helios 医院", [("helios", 0, 6), ("医院", 7, 9)], indexed, accounts)
     assert terms.df == {"helios": 1, "医院": 10}
     assert terms.idf["helios"] > terms.idf["医院"]
+
+
+def test_a_word_counts_once_per_account_however_many_leads_it_has():
+    """A rep's one 卓越 customer with eleven leads: "卓越" is as rare as the account, not as common as its leads."""
+    indexed = [_row_index("上海卓越口腔医院", None, None, None)] * 11 + [_row_index(f"客户{n}医院", None, None, None) for n in range(40)]
+    accounts = ["上海卓越口腔医院"] * 11 + [f"客户{n}医院" for n in range(40)]
+    terms = _weigh_query_terms("卓越那家", [("卓越", 0, 2)], indexed, accounts)
+    assert terms.df == {"卓越": 1} and terms.idf["卓越"] >= MIN_MATCHED_IDF
 
 
 def test_a_lead_that_covers_the_question_matches_and_one_that_does_not_is_dropped():
@@ -94,7 +104,7 @@ def test_a_lead_that_covers_the_question_matches_and_one_that_does_not_is_droppe
             (2, "Lead B", "new", NOW, "Other Care", "Other Care", None)]
     indexed = [_row_index(r[4], r[5], r[1], r[6]) for r in rows]
     query = "how is helios"
-    terms = _weigh_query_terms(query, token_spans(query), indexed, len(rows))
+    terms = _weigh_query_terms(query, token_spans(query), indexed, [r[4] for r in rows])
     score, created, match = _match_lead(terms, rows[0], indexed[0].fields, indexed[0].every)
     assert match.lead_id == 1 and created == NOW and 0 < score <= 0.99
     assert _match_lead(terms, rows[1], indexed[1].fields, indexed[1].every) is None
