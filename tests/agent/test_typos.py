@@ -32,8 +32,10 @@ def test_only_typos_change_across_the_old_suite_and_the_dev_set(demo_session):
     assert set(changed) == {"这个月西部区的跟进绿多少", "四个区域这季度赢单绿对比", "审批对列里现在压了几条 列一下", "上海卓跃口腔那条 采纳",
                             # batch 11's writer typed these slips on purpose
                             "华南组这季度谁赢但率最高 给我排个名 我看看差距", "苏州八院那条new的还没跟 啥情况 意象分多少",
-                            "组里这个月赢单绿多少"}  # and batch 13's
+                            "组里这个月赢单绿多少",  # and batch 13's
+                            "沈阳明会贸易 意向分多少了 下一步干嘛"}  # and batch 16's (沈阳明辉贸易)
     assert changed["组里这个月赢单绿多少"] == "组里这个月赢单率多少"
+    assert changed["沈阳明会贸易 意向分多少了 下一步干嘛"].startswith("沈阳明辉贸易")
     assert "赢单率" in changed["华南组这季度谁赢但率最高 给我排个名 我看看差距"]
     assert "意向分" in changed["苏州八院那条new的还没跟 啥情况 意象分多少"]
 
