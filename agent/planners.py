@@ -424,19 +424,14 @@ def another_account_of_the_handover(turn) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-#: giving the lead to a rep, decided ("还是给梁晓东吧", "就给她吧", "give it to Guo Xia") — not asked ("给她不行吗", "what about Emily?")
-GIVE_DECIDED = re.compile(r"(还是|就|那就|直接)(给|派给|分给|交给)|给[\u4e00-\u9fff]{1,3}吧|(?<![a-z])(give|assign) it to(?![a-z])", re.I)
-ASKED_BACK = re.compile(r"[?？]|吗|呢|行不行|可不可以|怎么样|(?<![a-z])(what about|how about|would|could|should)(?![a-z])", re.I)
-
-
 def another_rep_for_the_lead(turn) -> tuple[str, dict[str, Any]] | None:
     """"徐丽一直在跟这家 给她不行吗" / "what about Emily?" right after who should take a lead: the same lead's
     candidates again (the named rep among them, with her fit)."""
-    from agent.understanding.calls import APPROVE_CUE, OVERRIDE_CUE
+    from agent.understanding.calls import APPROVE_CUE, OVERRIDE_CUE, decision_waits, gives_it_to
 
     q, focus = turn.question.strip(), turn.focus
-    if OVERRIDE_CUE.search(q) or APPROVE_CUE.search(q) or (GIVE_DECIDED.search(q) and not ASKED_BACK.search(q)
-                                                          and turn.ctx.user.role in ("manager", "admin")):
+    if OVERRIDE_CUE.search(q) or APPROVE_CUE.search(q) or (gives_it_to(q) and turn.ctx.user.role in ("manager", "admin")
+                                                          and decision_waits(turn)):
         return None  # "改派给梁晓东 他是这个客户的负责人", "还是给梁晓东吧": a decision, not another look at the candidates
     if focus.get("topic") == "lead_routing" and focus.get("lead_id") and "lead_routing" in turn.tools and len(q) <= 40 \
             and turn.slots.reps and re.search(r"给(她|他|[\u4e00-\u9fff]{2,3})|交给|让.{1,4}跟|呢|(?<![a-z])(what about|how about|"
@@ -570,7 +565,6 @@ KPI_PLAUSIBLE = 0.02  # below this, the classifier's KPI reading is not worth th
 REFERS = re.compile(r"它|这条|这个|这家|该线索|该客户|(?<![a-z])(its|it|this one|that one|this lead|that lead)(?![a-z])", re.I)
 
 
-JOURNEY_WORDS = re.compile(r"旅程|时间线|(?<![a-z])(journey|timeline)(?![a-z])", re.I)
 #: starting one of the drills just listed: "ok lets start the first one", "第一个开始吧", "练第二个"
 START_WORDS = re.compile(r"开始|开练|练(一下)?第|来(一下)?第|(?<![a-z])(start|begin|let'?s do|try)(?![a-z])", re.I)
 
@@ -579,7 +573,7 @@ def item_next_step(turn, item: dict[str, Any] | None) -> tuple[str, dict[str, An
     """A picked item's natural next step — a lead's status, a call's debrief, an alert's reasons (its lead's status
     when the lead is what is asked: "这家意向现在多少分"); nothing when the question names another kind of thing
     ("这个客户的线索咋样" after a call, "这家…拉个时间线" after an alert)."""
-    from agent.understanding.calls import record_lead
+    from agent.understanding.calls import JOURNEY_WORDS, record_lead
 
     q = turn.question.strip()
     if item is None or names_another_kind(q, item["kind"]) or (item["kind"] != "lead" and JOURNEY_WORDS.search(q)):

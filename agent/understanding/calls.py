@@ -50,8 +50,10 @@ class Turn:
         """The question names a customer's lead other than the record ``item``'s (only asked when a record
         resolved without an ordinal)."""
         named = self.named_lead if self.names_something or re.search(r"[\u4e00-\u9fff]{4,}|[A-Z][a-z]{3,}", self.question) else None
-        return named is not None and named.lead_id != record_lead(self.ctx, item) \
-            and _lead_account(self.ctx, named.lead_id) != _lead_account(self.ctx, record_lead(self.ctx, item) or -1)
+        if named is None:
+            return False
+        its_lead = record_lead(self.ctx, item)
+        return named.lead_id != its_lead and _lead_account(self.ctx, named.lead_id) != _lead_account(self.ctx, its_lead or -1)
 
     def id_of(self, kind: str) -> int | None:
         """The id of a ``kind`` thing: said with its kind ("建议 12"), a bare number when the
@@ -160,16 +162,17 @@ ROUTED_CUE = re.compile(r"(分|派|指派|分配|落|转)(给|到)(了)?(我|他
 JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|来龙去脉|前因后果|从头到尾|"
                          r"(?<![a-z])(what'?s been (happening|going on)|been going on)(?![a-z])|"
                          r"(?<![a-z])(journey|timeline|touch ?points?|history|interactions|(full|whole) story)(?![a-z])", re.I)
+#: the journey said by name (JOURNEY_CUE also takes its looser words: "来往", "history")
+JOURNEY_WORDS = re.compile(r"旅程|时间线|(?<![a-z])(journey|timeline)(?![a-z])", re.I)
 #: a lead given to a named rep, asked why ("为什么给了韩子涵"), or why a routing waits for a manager ("为啥要人工审核")
 GIVEN_TO = re.compile(r"给了|交给|(?<![a-z])(gave|given|going to|goes to|go to|went to|for the)(?![a-z])", re.I)
 REVIEW_WHY = re.compile(r"(为什么|为啥|为何|咋)(要|得|会|进了?|需要)?(人工|经理)?审核|"
                         r"(为什么|为啥|为何|咋).{0,6}(没|没有)(自动)?(分|分配|派)|卡在审核|"
-                        r""
                         r"(?<![a-z])why (wasn'?t|isn'?t|didn'?t|hasn'?t)\b.{0,30}\b(auto-?)?(routed|assigned)|"
                         r"(?<![a-z])why (does|did|is|was)\b.{0,40}\b(need|needs|going|sent|go|in|waiting)\b.{0,20}review", re.I)
 #: an alert marked as handled: "标记处理", "我跟进了", "mark that alert as handled"
-HANDLED_CUE = re.compile(r"标(记)?(为|成)?(已)?处理|关掉(这条|它)?(吧)?$|(?<![a-z])(close it|closed it|mark it done)(?![a-z])|处理(完|"
-                         r"好)了|已(经)?跟进|我跟进了|"
+HANDLED_CUE = re.compile(r"标(记)?(为|成)?(已)?处理|关掉(这条|它)?(吧)?$|处理(完|好)了|已(经)?跟进|我跟进了|"
+                         r"(?<![a-z])(close it|closed it|mark it done)(?![a-z])|"
                          r"(?<![a-z])(mark(ed)?\b.{0,20}\b(handled|done|dealt with)|handled it)(?![a-z])", re.I)
 #: asking for advice: "怎么谈", "要提前多久", "有啥技巧", "how should I", "any tips"
 HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|写|破|搞|跟进)|怎么往前推|怎么推进|如何|咋(谈|聊|说|回|接|办|整|弄|推)|"
@@ -358,9 +361,26 @@ def _moves_a_lead(q: str) -> bool:
                                                                           or QUEUE_WORD.search(q) or APPROVE_CUE.search(q))
 
 
-#: a proposal given to another rep in words: "还是给梁晓东吧", "改派给郭霞", "give it to Guo Xia instead"
-GIVE_IT_TO = re.compile(r"(还是|就|改|那就|直接)?(给|派给|分给|改派给|交给)[\u4e00-\u9fff]{2,3}(吧|算了|好了)?|"
-                        r"(?<![a-z])(give|assign|route|hand) it to(?![a-z])", re.I)
+#: giving the lead to a rep, decided ("还是给梁晓东吧", "就给她吧", "give it to Guo Xia") — not asked ("给她不行吗", "what about Emily?")
+GIVE_DECIDED = re.compile(r"(还是|就|改|那就|直接)?(给|派给|分给|改派给|交给|转给)[\u4e00-\u9fff]{1,3}|"
+                          r"(?<![a-z])(give|assign|route|hand) it to(?![a-z])", re.I)
+ASKED_BACK = re.compile(r"[?？]|吗|呢|行不行|可不可以|怎么样|(?<![a-z])(what about|how about|would|could|should)(?![a-z])", re.I)
+
+
+def decision_waits(t: Turn) -> bool:
+    """The conversation is on a waiting routing decision: one in focus, or the focused lead's, pending review
+    ("行 转给邓敏" after who should take a lead nobody has to approve is another routing, not an override)."""
+    from crm.models import RoutingDecision
+
+    if t.focus.get("decision_id"):
+        return True
+    return bool(t.focus_lead) and t.ctx.session.scalar(
+        select(RoutingDecision.id).where(RoutingDecision.lead_id == t.focus_lead, RoutingDecision.status == "pending_review")) is not None
+
+
+def gives_it_to(question: str) -> bool:
+    """The lead (or waiting decision) is given to a rep in words, decided rather than asked about."""
+    return bool(GIVE_DECIDED.search(question)) and not ASKED_BACK.search(question)
 
 
 def _turned_to_another_rep(t: Turn) -> dict[str, float]:
@@ -368,8 +388,8 @@ def _turned_to_another_rep(t: Turn) -> dict[str, float]:
     right after who should take a lead or why a decision proposed someone: that lead's decision, to that rep."""
     if t.slots.reps and NOT_HIM_BUT.search(t.question) and any(i["kind"] == "decision" for i in t.items):
         return {"review_override": 40.0, "routing_who": 0.1, "successor": 0.05}
-    on_a_routing = t.focus.get("topic") in ("lead_routing", "review_queue") and (t.focus.get("decision_id") or t.focus_lead)
-    if t.slots.reps and on_a_routing and GIVE_IT_TO.search(t.question) and not t.names_something \
+    on_a_routing = t.focus.get("topic") in ("lead_routing", "review_queue") and decision_waits(t)
+    if t.slots.reps and on_a_routing and gives_it_to(t.question) and not t.names_something \
             and t.ctx.user.role in (Role.MANAGER, Role.ADMIN):
         return {"review_override": 40.0, "routing_who": 0.1, "successor": 0.05, "practice_assign": 0.1}
     return {}
@@ -423,9 +443,8 @@ def _away_or_leaving(t: Turn) -> dict[str, float]:
 
 
 #: a call still to come, asked how to run: "下次电话我该怎么切入", "first real call … next week. what should i ask"
-NEXT_CALL = re.compile(r"(下次|下一通|下回|明天|后天|下周|第一次|首次)(的)?(打)?(电话|通话|拜访|见面).{0,12}(怎么|咋|该|如何|问什么|问啥|"
-                       r"说什么|说啥)|"
-                       r""
+NEXT_CALL = re.compile(r"(下次|下一通|下回|明天|后天|下周|第一次|首次)(的)?(打)?(电话|通话|拜访|见面)"
+                       r".{0,12}(怎么|咋|该|如何|问什么|问啥|说什么|说啥)|"
                        r"(?<![a-z])(next|upcoming|first( real)?|tomorrow'?s?)\s+(call|meeting|visit)\b.{0,60}"
                        r"\b(what should|how (do|should)|what to)\b", re.I)
 RECORDING_CUE = re.compile(r"通话录音|电话录音|录音文本|通话记录|通话文本|"
@@ -437,7 +456,7 @@ def _journey_and_calls_cues(t: Turn) -> dict[str, float]:
     """Journey words; top reps' calls on a topic (knowledge, not a debrief); one call."""
     q, factors = t.question, {}
     if JOURNEY_CUE.search(q):
-        factors["journey"] = 8.0 if re.search(r"旅程|时间线|journey|timeline", q, re.I) else 5.0
+        factors["journey"] = 8.0 if JOURNEY_WORDS.search(q) else 5.0
     if TOP_REPS_CALLS.search(q):
         factors.update(knowledge_howto=4.0, call_debrief=0.2)  # "有没有高手处理这种情况的通话录音"
     elif NEXT_CALL.search(q):
@@ -581,7 +600,6 @@ SOURCE_CUE = re.compile(r"出处|来源是|哪里来的|(有)?(啥|什么)?依�
                         r"(?<![a-z])(source for|where does .{1,40} come from)(?![a-z])", re.I)
 WHAT_ABOUT = re.compile(r"怎么回事|咋回事|啥情况|说说|讲讲|介绍下|(那|这)(个|条)[^,，。]{0,4}是(啥|什么)|(是)?(啥|什么)意思|"
                         r"(提醒|预警)是(啥|什么)|"
-                        r""
                         r"(?<![a-z])(what'?s (this|that) about|what happened)(?![a-z])", re.I)
 THIS_ALERT = re.compile(r"(这|那)(个|条)?(提醒|预警|告警)|(提醒|预警|告警)(咋办|怎么办|怎么处理|咋处理)|"
                         r"(?<![a-z])(this|that|the) (alert|signal)(?![a-z])", re.I)
@@ -623,7 +641,6 @@ CREATIVE_CUE = re.compile(r"写(一|几)?(首|篇|段|个)?(诗|歌|词|作文|�
 #: personal investing is not sales work, whatever the industry it names ("推荐几只新能源股票", "which stocks should I buy")
 OFF_TOPIC_CUE = re.compile(r"股票|股价|炒股|买股|选股|基金|比特币|虚拟币|市值|个税|个人所得税|"
                            r"(推荐|介绍)(几|一)?(本|部|首)(书|小说|电影|歌)|"
-                           r""
                            r"(?<![a-z])(recommend|suggest)\b.{0,20}\b(books?|novels?|movies?|films?|songs?|podcasts?)(?![a-z])|"
                            r"(?<![a-z])(stocks?|shares to buy|share price|stock price|market cap|bitcoin|crypto(currency)?|etfs?|"
                            r"income tax)(?![a-z])", re.I)
@@ -796,7 +813,7 @@ def names_something(question: str) -> bool:
 ALL_REPS = re.compile(r"(所有|全部|每个|每位|全体)(的)?(销售|人|同事|rep)|所有人|全员|大家的|\b(all|every|each)\s+(the\s+)?reps?\b|"
                       r"\beveryone'?s?\b|\b(all|every)\s+(the\s+)?(open\s+)?leads?\b|(所有|全部)(的)?(进行中的|在跟的|未成交的)?线索|"
                       r"(华东|华南|华北|西部)(区|地区|大区)?(的)?(所有|全部)?(的)?线索|"
-                      r"(华东|华南|华北|西部)(区|地区|大区)?(的)?(所有|全部)(的)?(数据|客户|资料)|"
+                      r"(华东|华南|华北|西部)(区|地区|大区)?(的)?(所有|全部)(的)?(数据|客户|资料)|(全部|所有)(的)?(数据|资料)|"
                       r"\bleads?\s+(in|of|from)\s+(the\s+)?(east|south|north|west)(\s+china)?\b|"
                       r"\bleads?\s+(for|in|of|from|across)\s+(all|every|each)\s+(the\s+)?regions?\b|"
                       r"(全|所有|各个?|每个)(区域|大区|地区|区)(的)?(所有|全部)?(的)?线索|全公司(的)?(所有|全部)?线索", re.I)

@@ -94,17 +94,15 @@ ELEVATION_REQUEST = re.compile(
 CLAUSE_BREAK = re.compile(r"([。！!？?；;\n]+|\s*(?:另外|然后|顺便|同时|并且)|\s+(?:also|and then|then)\s+)", re.I)
 #: what a clause left standing must ask about to be a request of its own: the copilot's data or playbooks
 _DOMAIN = re.compile(r"线索|客户|提醒|预警|建议|指标|练习|陪练|旅程|通话|电话|复盘|短板|画像|审核|审批|分配|话术|[\u4e00-\u9fff]率|"
-                     r"赢单|商机|跟进|意向|销售|团队|队列|排名|业绩|营收|收入|签单|成交|续约|数据|资料|"
+                     r"赢单|商机|跟进|意向|销售|团队|队列|排名|业绩|营收|收入|签单|成交|续约|数据|资料|单子|"
                      r"(?<![a-z])(leads?|customers?|accounts?|alerts?|suggestions?|kpis?|practi[sc]e|drills?|journey|calls?|"
                      r"debrief|gaps?|profile|queue|playbooks?|rates?|pipeline|approvals?|routing|rank(ing)?|reps?|team|deals?|"
-                     r"revenue|opportunit(y|ies)|renewals?|data)(?![a-z])", re.I)
+                     r"revenue|opportunit(y|ies)|renewals?|data|intent)(?![a-z])", re.I)
 
 
 def asks_about_the_data(text: str) -> bool:
     """The text asks about something of the copilot's own: leads, customers, alerts, KPIs, calls, practice …"""
-    from agent.understanding.calls import DOMAIN_WORD
-
-    return bool(_DOMAIN.search(text) or DOMAIN_WORD.search(text))
+    return bool(_DOMAIN.search(text))
 
 
 def tainted(clause: str) -> bool:
@@ -121,7 +119,7 @@ def clean_requests(question: str) -> str:
     if len([c for c in clauses if c.strip()]) < 2 or not any(tainted(c) for c in clauses):
         return ""
     kept = [c for c in clauses if c.strip() and not tainted(c)]
-    if not kept or not all(_DOMAIN.search(c) for c in kept):
+    if not kept or not all(asks_about_the_data(c) for c in kept):
         return ""
     return " ".join(c.strip() for c in kept)
 

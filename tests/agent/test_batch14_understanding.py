@@ -118,9 +118,14 @@ def test_approving_the_recommendation_just_shown_is_that_leads_decision(intel_se
     _why, who, approve = ask_in_thread(intel_session, "zhaomin", "北京妇幼那条手术室排程 为什么给了韩子涵",
                                        "石家庄卓越新能源那条还没人接 谁合适", "就按推荐的批了吧")
     assert who.tools[0]["args"]["mode"] == "who"
+    from crm.models import Account, Lead, RoutingDecision
+
     args = approve.tools[0]["args"]
     assert approve.tools[0]["name"] == "review_queue" and args["action"] == "approve"
-    assert args.get("decision_id") != 2 and "石家庄卓越新能源" in approve.answer
+    lead = intel_session.get(Lead, args["lead_id"]) if "lead_id" in args else \
+        intel_session.get(Lead, intel_session.get(RoutingDecision, args["decision_id"]).lead_id)
+    assert intel_session.get(Account, lead.account_id).name.startswith("石家庄卓越新能源")  # not the Beijing decision just explained
+    assert "石家庄卓越新能源" in approve.answer
 
 
 def test_out_of_scope_never_reaches_a_tool_and_a_trainer_asking_revenue_is_refused(demo_session):

@@ -134,9 +134,13 @@ def load_session(ctx: ToolContext, session_id: int, *, write: bool = False) -> P
                                  f"practice session {session_id} is not yours; a rep sees only their own sessions."))
 
 
-def visible_sessions(ctx: ToolContext, rep_login: str | None = None, scenario: str | None = None):
-    """Sessions the asker may see (a rep: own; a manager: team; trainer/admin: all), with their reps."""
+def visible_sessions(ctx: ToolContext, rep_login: str | None = None, scenario: str | None = None, *,
+                     ended_since: datetime | None = None):
+    """Sessions the asker may see (a rep: own; a manager: team; trainer/admin: all), with their reps; with
+    ``ended_since``, only those ended since then."""
     stmt = select(PracticeSession, User).join(User, User.id == PracticeSession.user_id)
+    if ended_since is not None:
+        stmt = stmt.where(PracticeSession.ended_at >= ended_since)
     if ctx.user.role == Role.REP:
         stmt = stmt.where(PracticeSession.user_id == ctx.user.id)
     elif ctx.user.role == Role.MANAGER:
@@ -196,8 +200,8 @@ def team_practice(ctx: ToolContext, since: datetime) -> dict[str, Any]:
     if ctx.user.role == Role.MANAGER:
         reps = reps.where(User.id.in_(ctx.scope.owner_ids))
     done: dict[int, list[PracticeSession]] = {}
-    for r, u in visible_sessions(ctx):
-        if r.ended_at and r.scores and r.ended_at >= since:
+    for r, u in visible_sessions(ctx, ended_since=since):
+        if r.scores:
             done.setdefault(u.id, []).append(r)
     rows = []
     for u in ctx.session.scalars(reps):
