@@ -67,9 +67,18 @@ def run_tools(state: CopilotState, runtime: Runtime[Context]) -> dict:
         content = json.dumps({"text": result.text, "data": result.data, "error": result.error}, ensure_ascii=False, default=str)
         out.append(ToolMessage(content=content, tool_call_id=call["id"] or str(uuid.uuid4()), name=call["name"], artifact=artifact))
     items = items_from(shown)
-    if items:  # what "the second one" / "这家" in the next question points at
+    decided = any((c.get("args") or {}).get("action") in DECISIONS for c in last.tool_calls)
+    if items and not (decided and _one_of(items, focus.get("items") or [])):  # what "the second one" / "这家" next points at
         focus["items"] = items
     return {"messages": out, "focus": focus}
+
+
+#: a decision taken on one item of a list ("adopt the 1st one"): the list stays what "2nd one" and "第二条" point at
+DECISIONS = ("adopt", "dismiss", "approve", "override", "reject")
+
+
+def _one_of(items: list[dict], shown: list[dict]) -> bool:
+    return len(items) == 1 and any(i.get("kind") == items[0].get("kind") and i.get("id") == items[0].get("id") for i in shown)
 
 
 def start_turn(state: CopilotState) -> dict:

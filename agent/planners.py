@@ -100,8 +100,9 @@ REVIEW_OVERRIDE = re.compile(r"(?:把|将)?\s*(?:分配|决定|决策)\s*(?:记�
 ACCEPT_VERBS = ("采纳", "接受", "adopt", "accept")
 #: what is asked of a lead rather than of the alert about it: its score, its next step, its status
 LEAD_ASPECT = re.compile(r"意向|多少分|下一步|状态|进展|(?<![a-z])(intent|next step|status)(?![a-z])", re.I)
-DO_WORDS = re.compile(r"采纳|接受|忽略|不要|驳回|批|通过|同意|改派|改给|旅程|时间线|为什么|谁|复盘|布置|安排|练|"
-                      r"adopt|accept|dismiss|ignore|skip|approve|reject|reassign|override|journey|timeline|why|who|debrief|"
+DO_WORDS = re.compile(r"采纳|接受|忽略|不要|驳回|批|通过|同意|改派|改给|旅程|时间线|往来|打过交道|接触|为什么|谁|复盘|布置|安排|练|话术|"
+                      r"怎么(说|回|谈|聊|办)|咋(说|回|谈|聊|办)|处理掉|关掉|标记|跟进记录|动静|close|mark|"
+                      r"adopt|accept|dismiss|ignore|skip|approve|reject|reassign|override|journey|timeline|history|why|who|debrief|"
                       r"assign|practi[sc]e|drill", re.I)
 
 
@@ -243,7 +244,7 @@ def kpi_refinement(turn) -> tuple[str, dict[str, Any]] | None:
     "and last quarter?") and names no metric of its own: the previous spec with the change."""
     q, focus = turn.question, turn.focus
     if "kpi_query" in turn.tools and focus.get("kpi_spec") and focus.get("topic") == "kpi_query" \
-            and not _asks_kpi(q) and _kpi_follow_up(q) and not _lists_leads(q):
+            and not _asks_kpi(q) and _kpi_follow_up(q) and not _lists_leads(q) and not _names_a_skill(q):
         return "kpi_query", {"question": q, "base_spec": focus["kpi_spec"]}
     return None
 
@@ -270,10 +271,15 @@ def same_view_of_another_account(turn) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+#: a follow-up that asks for another thing of the rep ("他最近一通电话呢" after his profile): that view, not the same one
+ANOTHER_VIEW = re.compile(r"电话|通话|录音|练习|线索|单子|提醒|预警|(?<![a-z])(calls?|drills?|leads?|alerts?|practi[sc]e)(?![a-z])", re.I)
+
+
 def coaching_of_another_rep(turn) -> tuple[str, dict[str, Any]] | None:
     """"and Gang Ma?" / "王芳呢" after a coaching answer: the same answer for the rep (or team) it names."""
     q, topic = turn.question, turn.focus.get("topic")
-    if topic in COACHING and topic in turn.tools and len(q.strip()) <= 30 and re.search(r"呢|^(and|what about|how about)\b", q, re.I):
+    if topic in COACHING and topic in turn.tools and len(q.strip()) <= 30 and re.search(r"呢|^(and|what about|how about)\b", q, re.I) \
+            and not ANOTHER_VIEW.search(q):
         args = coaching_args(q, turn.ctx, turn.focus)
         if args.get("rep") or args.get("team"):
             return topic, args
@@ -406,7 +412,7 @@ def why_of_the_routing(turn) -> tuple[str, dict[str, Any]] | None:
 
     q, focus = turn.question.strip(), turn.focus
     if focus.get("topic") == "lead_routing" and focus.get("lead_id") and len(q) <= 30 and WHY_CUE.search(q) \
-            and "lead_routing" in turn.tools and not turn.slots.ids:
+            and "lead_routing" in turn.tools and not turn.slots.ids and not ANOTHER_VIEW.search(q):
         return "lead_routing", {"mode": "why", "lead_id": focus["lead_id"]}
     return None
 
@@ -492,10 +498,10 @@ def another_assignment_for_the_rep(turn) -> tuple[str, dict[str, Any]] | None:
     if turn.focus.get("topic") != "practice" or not assigned or "practice" not in turn.tools or not short(q) \
             or not ANOTHER_FOR_HIM.search(q) or any(u.login != assigned.get("rep") for u in turn.slots.reps):
         return None
-    tool, args = practice_assign(turn)
-    if not args.get("scenario") or not find_scenario(scenario_phrase(q), turn.ctx.home):
+    built = practice_assign(turn)
+    if isinstance(built, str) or not built[1].get("scenario") or not find_scenario(scenario_phrase(q), turn.ctx.home):
         return None
-    return tool, {**args, "assign_to": assigned["rep"]}
+    return built[0], {**built[1], "assign_to": assigned["rep"]}
 
 
 def narrower_search(turn) -> tuple[str, dict[str, Any]] | None:
@@ -609,8 +615,10 @@ def drill_scenario(ctx: ToolContext, code: str) -> str:
 def creative_request(turn) -> bool:
     """"write me a haiku about closing deals", "讲个销售段子": writing to order, whatever its topic, is
     not something the data or the playbooks answer; nor is which stocks to buy."""
-    from agent.understanding.calls import CREATIVE_CUE, OFF_TOPIC_CUE
+    from agent.understanding.calls import CREATIVE_CUE, OFF_TOPIC_CUE, WRITING_CUE
 
+    if WRITING_CUE.search(turn.question):  # a metric word ("our Q4 win") is the post's topic, not a question
+        return not (turn.slots.ids or turn.slots.reps or turn.lead_ref or turn.names_visible_lead)
     return bool(CREATIVE_CUE.search(turn.question) or OFF_TOPIC_CUE.search(turn.question)) and not names_data(turn)
 
 
@@ -966,8 +974,17 @@ KPI_FOLLOW_UP = re.compile(r"^(那|那么|and|what about|how about|same for|now)
                            r"\brank(ed|ing)?\b|排名|排个?名|排一?下序|\b(top|bottom)\s*\d+\b", re.I)
 #: a ranking of the last answer's rows: "后五呢", "倒数三个是谁", "最差的两个", "哪个行业最长", "bottom 5?"
 KPI_RANKING = re.compile(r"^(前|后|倒数|末尾|排名前|排名后)\s*(\d+|十|[一二两三四五六七八九])|最(高|低|好|差|长|短|多|少|快|慢|强|弱)|"
+                         r"排(第)?几|第几名|排名多少|(组|团队|全组|组里|团队里|区域|大区)(的)?平均|"
+                         r"(?<![a-z])(where do i rank|my rank|team average)(?![a-z])|"
                          r"哪(个|些|一)(行业|区域|区|组|团队|月|来源|销售|人)|谁最|^(top|bottom)\s*(\d+|one|two|three|four|five|ten)\b|"
                          r"\b(highest|lowest|best|worst|longest|shortest)\b", re.I)
+
+
+def _names_a_skill(question: str) -> bool:
+    """"我们组谁需求挖掘最弱" after a win rate: a capability dimension, the coaching view — not the KPI by rep."""
+    from agent.understanding.calls import named_dimension
+
+    return named_dimension(question) is not None
 
 
 def _kpi_follow_up(question: str) -> bool:

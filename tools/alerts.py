@@ -94,7 +94,7 @@ def _visible(ctx: ToolContext):
 
 
 def list_alerts(*, ctx: ToolContext, status: str | None = None, rule: str | None = None, limit: int = 50,
-                owner_id: int | None = None) -> list[AlertView]:
+                owner_id: int | None = None, lead_ids: set[int] | None = None) -> list[AlertView]:
     """Alerts for the asker, newest first: a rep's own, a manager's team's (and escalated to them), an admin's all."""
     refuse_trainer(ctx)
     if status is not None and status not in ALERT_STATUSES:
@@ -107,6 +107,8 @@ def list_alerts(*, ctx: ToolContext, status: str | None = None, rule: str | None
         stmt = stmt.where(Alert.rule == rule)
     if owner_id is not None:
         stmt = stmt.where(Alert.owner_id == owner_id)
+    if lead_ids is not None:
+        stmt = stmt.where(Alert.lead_id.in_(lead_ids))
     stmt = stmt.order_by(Alert.created_at.desc(), Alert.id.desc()).limit(max(1, min(int(limit), MAX_LIMIT)))
     return [_view(ctx, a) for a in ctx.session.scalars(stmt)]
 

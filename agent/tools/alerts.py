@@ -5,12 +5,14 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from agent.tools.base import ToolOutput, ToolSpec, event_evidence, records_owner
+from agent.tools.base import ToolOutput, ToolSpec, event_evidence, records_owner, refuse_a_hidden_account
 from crm.models import User
 from crm.roles import Role
 from tools.alerts import decide_alert, explain_alert, list_alerts
 from tools.context import ToolContext
 from tools.evidence import Evidence
+from tools.leads import find_leads
+from tools.leads.find import close_to_best, names_its_account
 from tools.text import person_name
 
 
@@ -19,6 +21,8 @@ class AlertsArgs(BaseModel):
     alert_id: int | None = Field(None, description="the alert's id, for adopt / dismiss / explain")
     status: str | None = Field(None, description="for list: only alerts in this status (shown, escalated, adopted, dismissed, expired)")
     owner: str | None = Field(None, description="for list: whose alerts, when the user names a rep ('李娜的提醒'): name or login")
+    customer: str | None = Field(None, description="for list: only the alerts of the customer the user names ('杭州卫健委有啥提醒'), "
+                                                   "as said")
 
 
 ALERT_STATUS_LABELS = {"shown": ("待处理", "open"), "escalated": ("已升级", "escalated"), "adopted": ("已采纳", "adopted"),
@@ -30,12 +34,13 @@ def _alert_evidence(view) -> list[Evidence]:
             *event_evidence([{"id": e.get("id"), "time": e.get("time"), "text": e["text"]} for e in view.evidence])]
 
 
-def _alerts(*, ctx: ToolContext, action: str, alert_id: int | None, status: str | None, owner: str | None = None) -> ToolOutput:
+def _alerts(*, ctx: ToolContext, action: str, alert_id: int | None, status: str | None, owner: str | None = None,
+            customer: str | None = None) -> ToolOutput:
     if action not in ("list", "adopt", "dismiss", "explain"):
         return ToolOutput(text=ctx.t("action 只能是 list、adopt、dismiss 或 explain。", "action must be list, adopt, dismiss or explain."),
                           error="input")
     if action == "list":
-        return _alert_list(ctx, status, owner)
+        return _alert_list(ctx, status, owner, customer)
     if alert_id is None:
         return ToolOutput(text=ctx.t("请给出提醒编号,例如“采纳提醒 5”。", "Give the alert's id, e.g. “adopt alert 5”."), error="input")
     if action == "explain":
@@ -58,12 +63,17 @@ def _decide(ctx: ToolContext, alert_id: int, decision: str) -> ToolOutput:
                       confidence=view.confidence, focus={"alert_id": view.id, "lead_id": view.lead_id})
 
 
-def _alert_list(ctx: ToolContext, status: str | None, owner: str | None = None) -> ToolOutput:
-    """The asker's alerts (a manager's: the team's), or one rep's — refused when that rep is not the asker's to see."""
+def _alert_list(ctx: ToolContext, status: str | None, owner: str | None = None, customer: str | None = None) -> ToolOutput:
+    """The asker's alerts (a manager's: the team's), one rep's or one customer's — refused when that rep or customer
+    is not the asker's to see (never the asker's other alerts instead)."""
     of = records_owner(ctx, owner, "的提醒", "'s alerts") if owner else None
-    views = list_alerts(ctx=ctx, status=status, limit=10, owner_id=of.id if of else None)
+    leads, account = _customer_leads(ctx, customer) if customer else (None, None)
+    views = list_alerts(ctx=ctx, status=status, limit=10, owner_id=of.id if of else None, lead_ids=leads)
     which = ctx.t(f"{ALERT_STATUS_LABELS[status][0]}的" if status in ALERT_STATUS_LABELS else "",
                   f"{ALERT_STATUS_LABELS[status][1]} " if status in ALERT_STATUS_LABELS else "")
+    if not views and account:
+        return ToolOutput(text=ctx.t(f"{account} 目前没有{which}提醒。", f"{account} has no {which}alerts."), data={"alerts": []},
+                          confidence=0.9)
     if not views:
         return ToolOutput(text=ctx.t(f"目前没有{which}提醒。", f"You have no {which}alerts."), data={"alerts": []}, confidence=0.9)
     yours = ctx.user.role == Role.REP  # a manager also sees the team's, an admin all
@@ -75,6 +85,19 @@ def _alert_list(ctx: ToolContext, status: str | None, owner: str | None = None) 
     return ToolOutput(text="\n".join(lines), data={"alerts": [v.to_json() for v in views]},
                       evidence=[Evidence("alert", str(v.id), v.created_at, f"{v.title} · {v.lead}") for v in views],  # "the Aurora one"
                       confidence=min(v.confidence for v in views), focus={"alert_id": views[0].id})
+
+
+def _customer_leads(ctx: ToolContext, customer: str) -> tuple[set[int] | None, str | None]:
+    """The leads of the account the words name among the asker's (refused when they name one the asker may not see);
+    (None, None) when they name none — the asker's alerts then."""
+    matches = find_leads(ctx=ctx, query=customer, limit=20)
+    refuse_a_hidden_account(ctx, customer, matches)
+    top = [m for m in close_to_best(matches) if m.score >= 0.9 and (m.matched_on != "account" or names_its_account(customer, m.account))]
+    accounts = {m.account for m in top}
+    if len(accounts) != 1:
+        return None, None
+    account = accounts.pop()
+    return {m.lead_id for m in matches if m.account == account}, account
 
 
 def alert_line(ctx: ToolContext, v) -> str:

@@ -75,10 +75,28 @@ def refuse_a_hidden_account(ctx: ToolContext, query: str, matches: list) -> None
     """The question names an account the asker may not see — in full, or (when nothing visible
     matches) in part or abbreviated: refused, never answered with a look-alike of it."""
     hidden = (not any(m.score >= 0.995 for m in matches) and names_hidden_account(ctx, query)) \
-        or (not matches and any(m.score >= 0.9 for m in find_hidden_leads(ctx=ctx, query=query))) \
+        or (not matches and _one_hidden_account(find_hidden_leads(ctx=ctx, query=query, limit=5))) \
         or _a_hidden_account_fits_better(ctx, query, matches)
     if hidden:
         raise denied(ctx, "这个客户", "That account")
+
+
+def names_a_hidden_customer(ctx: ToolContext, query: str) -> bool:
+    """The question names, in full or as one customer's words, an account none of whose leads the asker may see."""
+    return names_hidden_account(ctx, query) or _one_hidden_account(find_hidden_leads(ctx=ctx, query=query, limit=5))
+
+
+def _one_hidden_account(matches: list) -> bool:
+    """The hidden leads matched well name one customer — one account, or accounts sharing more than a place ("Kestrel
+    Drive Systems Ltd" and its Hangzhou branch) — not a place many names share ("Ningbo …" matches 宁波佳贝 and 宁波天成
+    alike: no account is named)."""
+    import os
+
+    names = sorted({m.account for m in matches if m.score >= 0.9})
+    if len(names) <= 1:
+        return bool(names)
+    shared = os.path.commonprefix(names).strip()
+    return len(shared) >= (3 if shared and "\u4e00" <= shared[0] <= "\u9fff" else 6)
 
 
 def records_owner(ctx: ToolContext, owner: str, what_zh: str, what_en: str):

@@ -21,9 +21,17 @@ class DebriefArgs(BaseModel):
     call_id: int | None = Field(None, description="the call to debrief; omit for the asking rep's latest call")
     rep: str | None = Field(None, description="a rep named in the question (name or login): that rep's latest call")
     account_id: int | None = Field(None, description="a customer named in the question: the latest call with that account")
+    region: str | None = Field(None, description="a region or a manager's team named ('华北组的通话'): its latest call, if the "
+                                                 "asker may see that region's calls")
 
 
-def _debrief(*, ctx: ToolContext, call_id: int | None, rep: str | None = None, account_id: int | None = None) -> ToolOutput:
+def _debrief(*, ctx: ToolContext, call_id: int | None, rep: str | None = None, account_id: int | None = None,
+            region: str | None = None) -> ToolOutput:
+    if region and rep is None and call_id is None:
+        found = _latest_in_region(ctx, region)
+        if isinstance(found, ToolOutput):
+            return found
+        call_id = found
     if rep == "all":  # every colleague's calls: a rep debriefs their own; managers and admins name a rep or a call
         if ctx.user.role == "rep":
             raise PermissionDenied(ctx.t("同事的通话不是你的;销售只能复盘自己的通话,同事的通话请问你的经理。",
@@ -38,6 +46,38 @@ def _debrief(*, ctx: ToolContext, call_id: int | None, rep: str | None = None, a
     d = call_debrief(ctx=ctx, call_id=call_id)
     return ToolOutput(text="\n".join(debrief_lines(ctx, d)), data=d.to_json(), evidence=d.moments, confidence=0.8,
                       focus=_debrief_focus(ctx, d.call_id))
+
+
+def _latest_in_region(ctx: ToolContext, code: str) -> int | ToolOutput:
+    """The latest call of a region's reps, when the asker may see that region's calls."""
+    from crm.models import Team
+
+    region = _refuse_another_regions_calls(ctx, code)
+    stmt = select(Call.id).join(User, User.id == Call.rep_id).join(Team, Team.id == User.team_id)
+    if region is not None:
+        stmt = stmt.where(Team.region_id == region.id)
+    call_id = ctx.session.scalar(stmt.order_by(Call.started_at.desc(), Call.id.desc()).limit(1))
+    if call_id is None:
+        return ToolOutput(text=ctx.t("这个区域还没有通话记录。", "That region has no calls yet."), error="not_found")
+    return call_id
+
+
+def _refuse_another_regions_calls(ctx: ToolContext, code: str):
+    """A region's calls: a rep's colleagues' (refused), another region's for a manager (refused); trainers and admins
+    see every region's."""
+    from crm.models import Region, Team
+
+    region = ctx.session.scalar(select(Region).where(Region.code == code.strip().lower())) if code != "all" else None
+    if ctx.user.role in ("trainer", "admin"):
+        return region
+    own = ctx.session.scalar(select(Team.region_id).where(Team.id == ctx.user.team_id)) if ctx.user.team_id else None
+    if ctx.user.role == "rep" or region is None or region.id != own:
+        what = ctx.t(f"{region.name_zh}的通话" if region else "全部区域的通话",
+                     f"{region.name_en}'s calls" if region else "Every region's calls")
+        raise PermissionDenied(ctx.t(f"{what}不在你的权限范围内:经理复盘本团队的通话,销售复盘自己的通话;其他区域请联系管理员。",
+                                     f"{what} are outside what you may see: managers debrief their own team's calls, reps their "
+                                     "own; ask an admin for another region's."))
+    return region
 
 
 def _latest_call(ctx: ToolContext, rep: str | None, account_id: int | None = None) -> int | ToolOutput:

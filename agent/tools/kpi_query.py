@@ -14,7 +14,7 @@ from tools.context import ToolContext
 from tools.kpi import answer_question, clarification, load_registry, run_spec
 from tools.kpi.compiler import Period, QuerySpec
 from tools.kpi.parser import find_metric, parse_period, parse_question
-from tools.kpi.service import TeamFiguresRefused
+from tools.kpi.service import TeamFiguresRefused, refuse_team_figures_to_a_rep
 
 
 class KpiArgs(BaseModel):
@@ -44,16 +44,22 @@ def _kpi(*, ctx: ToolContext, question: str, metric: str | None, dimensions: lis
         period = Period(date.fromisoformat(period_start), date.fromisoformat(period_end)) if period_start and period_end else None
         answer = run_spec(ctx=ctx, spec=QuerySpec(metric=metric, dimensions=dimensions, filters=filters, period=period,
                                                   compare=compare), chart_path=chart)
-    elif base_spec:
-        answer = run_spec(ctx=ctx, spec=_follow_up_spec(ctx, question, base_spec), chart_path=chart)
     else:
         try:
-            answer = answer_question(ctx=ctx, question=question, chart_path=chart)
+            answer = _follow_up(ctx, question, base_spec, chart) if base_spec else answer_question(ctx=ctx, question=question,
+                                                                                                chart_path=chart)
         except TeamFiguresRefused as refused:  # the refusal, with the asker's own figure as what a follow-up refers to
             return ToolOutput(text=str(refused), error="permission", focus={"kpi_spec": _spec_focus(refused.own_spec), "kpi_reps": []})
     return ToolOutput(text=answer.render(chart_path=False), data=answer.to_json(), evidence=answer.evidence(), confidence=0.95,
                       images=[answer.chart] if answer.chart else [],
                       focus={"kpi_spec": _spec_focus(answer.spec), "kpi_reps": _rep_values(answer.rows)})
+
+
+def _follow_up(ctx: ToolContext, question: str, base_spec: dict[str, Any], chart):
+    """The previous KPI changed as the follow-up says — a rep's "组里平均多少 我排第几" refused as the question would be."""
+    spec = _follow_up_spec(ctx, question, base_spec)
+    refuse_team_figures_to_a_rep(ctx, question, spec)
+    return run_spec(ctx=ctx, spec=spec, chart_path=chart)
 
 
 def _rep_values(rows: list[dict[str, Any]]) -> list[list[Any]]:
@@ -63,6 +69,10 @@ def _rep_values(rows: list[dict[str, Any]]) -> list[list[Any]]:
 
 def _spec_focus(spec: QuerySpec) -> dict[str, Any]:
     return spec.to_json() | {"period_grain": spec.period.grain if spec.period else None}
+
+
+#: the asker's own figure, asked after someone else's
+OWN = re.compile(r"我自己|自己的|(?<![a-z])(mine|my own)(?![a-z])", re.I)
 
 
 def _follow_up_spec(ctx: ToolContext, question: str, base_spec: dict[str, Any]):
@@ -88,6 +98,8 @@ def _follow_up_spec(ctx: ToolContext, question: str, base_spec: dict[str, Any]):
         base.compare = compare
     if new.dimensions:
         base.dimensions = new.dimensions
+    if OWN.search(question) and ctx.user.role == "rep":
+        base.filters.pop("rep", None)  # "那就看我自己的 今年以来" after a colleague's figure: the rep's own
     if ADDS.search(question) and new.filters.get("rep"):
         _add_reps(base, new.filters["rep"])  # "再加上刘洋" after "张伟和李娜对比": one table of the three
     else:

@@ -39,6 +39,8 @@ def _lead(*, ctx: ToolContext, query: str, lead_id: int | None, list: bool = Fal
           owner: str | None = None, since: str | None = None, unfollowed: bool = False, region: str | None = None,
           unassigned: bool = False) -> ToolOutput:
     owner_user = leads_owner(ctx, owner) if owner else None  # refused here when the asker may not see that rep's leads
+    if list and unassigned and is_rep(ctx.user):  # "any unassigned leads in the region? wanna grab one": a manager's to route
+        raise denied(ctx, "未分配的线索", "Unassigned leads")
     if list and lead_id is None:
         return _lead_list(ctx, owner_user, ListFilter(_day(ctx, since), unfollowed, region_of_the_list(ctx, region), unassigned))
     if lead_id is None:

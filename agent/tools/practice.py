@@ -222,7 +222,7 @@ def _practice_results(ctx: ToolContext, rep: str) -> ToolOutput:
     if not report["rows"]:
         return ToolOutput(text=ctx.t(f"{name}还没有完成的模拟练习。说“开始练习 …”开始一次。",
                                      f"{name} has no finished practice sessions yet. Say “start practice …” to begin one."),
-                          data=report, confidence=0.9)
+                          data=report, confidence=0.9, focus={"rep": who.login})  # "给他布置一个" next is for this rep
     lines = [ctx.t(f"**{name}的模拟练习成绩**({report['sessions']} 次)", f"**{name} — practice results** ({report['sessions']} sessions)")]
     for r in report["rows"]:
         lines.append(ctx.t(f"- {r['scenario']}:{r['sessions']} 次 · 最近 {r['last']} · 最好 {r['best']} · "
@@ -230,7 +230,7 @@ def _practice_results(ctx: ToolContext, rep: str) -> ToolOutput:
                            f"- {r['scenario']}: {r['sessions']} sessions · last {r['last']} · best {r['best']} · "
                            f"change {r['trend']:+} · {r['last_at'][:10]}"))
     evidence = [Evidence("practice_report", who.login, r["last_at"], f"{r['scenario']} {r['last']}") for r in report["rows"]]
-    return ToolOutput(text="\n".join(lines), data=report, confidence=0.9, evidence=evidence)
+    return ToolOutput(text="\n".join(lines), data=report, confidence=0.9, evidence=evidence, focus={"rep": who.login})
 
 
 def _team_practice(ctx: ToolContext, period: str | None) -> ToolOutput:

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from agent.tools.base import ToolOutput, ToolSpec
-from crm.models import User
+from crm.models import Region, User
 from tools.capability import find_reps_in
 from tools.context import ToolContext
 from tools.evidence import Evidence
@@ -46,7 +46,7 @@ def _review_queue(*, ctx: ToolContext, action: str, decision_id: int | None, rep
                                      "action must be list, approve, override or reject."), error="input")
     if action == "list":
         _refuse_another_regions_queue(ctx, region)
-        return _waiting_for_review(ctx, decision_id)
+        return _waiting_for_review(ctx, decision_id, region)
     if decision_id is None and lead_id is not None:
         decision_id = _waiting_decision_of(ctx, lead_id)
         if decision_id is None:
@@ -88,7 +88,7 @@ def _refuse_another_regions_queue(ctx: ToolContext, region: str | None) -> None:
     """A manager asking for another region's queue is refused, naming whose it is (an admin sees every region's)."""
     from core.errors import PermissionDenied
     from crm.access import team_manager
-    from crm.models import Region, Team
+    from crm.models import Team
     from crm.policy import sees_everything
 
     if not region or sees_everything(ctx.user):
@@ -134,9 +134,10 @@ def _decided(ctx: ToolContext, action: str, view) -> ToolOutput:
                       focus={"lead_id": view.lead_id, "decision_id": view.id})
 
 
-def _waiting_for_review(ctx: ToolContext, decision_id: int | None = None) -> ToolOutput:
-    """The queue, or — with ``decision_id`` — the one waiting decision asked about."""
-    views = review_queue(ctx=ctx)
+def _waiting_for_review(ctx: ToolContext, decision_id: int | None = None, region: str | None = None) -> ToolOutput:
+    """The queue (of the region named, for an admin), or — with ``decision_id`` — the one waiting decision asked about."""
+    code = region.strip().lower() if region and region != "all" else None
+    views = review_queue(ctx=ctx, region_id=ctx.session.scalar(select(Region.id).where(Region.code == code)) if code else None)
     if decision_id is not None:
         views = [v for v in views if v.id == decision_id] or views
     if not views:

@@ -109,9 +109,9 @@ class Turn:
                          None)
         except RepcopilotError:
             return None
-        if match is not None and match.score < 0.995 and _says_a_kind_of_customer(self.ctx, self.question, match.account):
-            return None  # "口腔连锁客户的打法": a kind of customer, not one of them
-        return match
+        if match is None or match.score >= 0.995:
+            return match
+        return None if _only_looks_named(self.ctx, self.question, match) else match
 
     @property
     def names_visible_lead(self) -> bool:
@@ -124,6 +124,30 @@ class Turn:
     @property
     def names_something(self) -> bool:
         return names_something(self.question)
+
+
+def _only_looks_named(ctx: ToolContext, question: str, match) -> bool:
+    """A near match that names no customer: a kind of customer ("口腔连锁客户的打法"), a word many names share ("客户公司的
+    工商信息": 信息 of 天津新元信息技术), or a look-alike of an account said in full that is not the asker's
+    ("上海市第一人民医院…" is never 成都市第一人民医院)."""
+    from agent.tools.base import names_hidden_account
+    from tools.leads.find import names_its_account
+
+    if _says_a_kind_of_customer(ctx, question, match.account):
+        return True
+    if match.matched_on == "account" and not names_its_account(question, match.account) and _shares_at_most_two(question, match.account):
+        return True
+    return names_hidden_account(ctx, question)
+
+
+def _shares_at_most_two(question: str, account: str) -> bool:
+    """The question and the account's name (its legal form aside) share no run of three characters or more."""
+    from difflib import SequenceMatcher
+
+    from tools.leads.find import LEGAL_FORM
+
+    name = LEGAL_FORM.sub("", account)
+    return SequenceMatcher(None, question, name, autojunk=False).find_longest_match(0, len(question), 0, len(name)).size < 3
 
 
 WHO_CUE = re.compile(r"谁|推荐(个|一个)?(人|销售)|找(个)?人|给.{1,4}还是.{1,4}(好|合适|行)|"
@@ -159,7 +183,7 @@ ROUTED_CUE = re.compile(r"(分|派|指派|分配|落|转)(给|到)(了)?(我|他
                         r"(是|让|叫)我(来)?(跟|接|负责)|双人跟进|推荐|推给|"
                         r"(?<![a-z])(routed|assigned|suggested|recommended|proposed|go(es)? to|went to|given to|handed to|"
                         r"sent to)(?![a-z])", re.I)
-JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|互动记录|来龙去脉|前因后果|从头到尾|"
+JOURNEY_CUE = re.compile(r"旅程|时间线|触点|接触|来往|往来|打过交道|跟进记录|(有)?啥动静|什么动静|互动记录|来龙去脉|前因后果|从头到尾|"
                          r"(?<![a-z])(what'?s been (happening|going on)|been going on)(?![a-z])|"
                          r"(?<![a-z])(journey|timeline|touch ?points?|history|interactions|(full|whole) story)(?![a-z])", re.I)
 #: the journey said by name (JOURNEY_CUE also takes its looser words: "来往", "history")
@@ -171,8 +195,8 @@ REVIEW_WHY = re.compile(r"(为什么|为啥|为何|咋)(要|得|会|进了?|需�
                         r"(?<![a-z])why (wasn'?t|isn'?t|didn'?t|hasn'?t)\b.{0,30}\b(auto-?)?(routed|assigned)|"
                         r"(?<![a-z])why (does|did|is|was)\b.{0,40}\b(need|needs|going|sent|go|in|waiting)\b.{0,20}review", re.I)
 #: an alert marked as handled: "标记处理", "我跟进了", "mark that alert as handled"
-HANDLED_CUE = re.compile(r"标(记)?(为|成)?(已)?处理|关掉(这条|它)?(吧)?$|处理(完|好)了|已(经)?跟进|我跟进了|"
-                         r"(?<![a-z])(close it|closed it|mark it done)(?![a-z])|"
+HANDLED_CUE = re.compile(r"标(记)?(为|成)?(已)?处理|处理掉|关掉(这条|它)?(吧)?$|处理(完|好)了|已(经)?跟进|我跟进了|"
+                         r"(?<![a-z])(close it|closed it|mark it done|close (the |that |this )?(\w+ )?alert)(?![a-z])|"
                          r"(?<![a-z])(mark(ed)?\b.{0,20}\b(handled|done|dealt with)|handled it)(?![a-z])", re.I)
 #: asking for advice: "怎么谈", "要提前多久", "有啥技巧", "how should I", "any tips"
 HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|写|破|搞|跟进)|怎么往前推|怎么推进|如何|咋(谈|聊|说|回|接|办|整|弄|推)|"
@@ -182,7 +206,8 @@ HOWTO_CUE = re.compile(r"怎么(谈|聊|说|回|接|办|做|推|应对|处理|�
                        r"best way to|playbook|(usual|the|a) play (to|for))(?![a-z])",
                        re.I)
 REVIEW_CUE = re.compile(r"审[核批](队|对)列|待审核|队列里|待审(批)?队列|待审批|待审的|审核列表|审批列表|"
-                        r"(?<![a-z])(review queue|pending review|waiting for review)(?![a-z])", re.I)
+                        r"(?<![a-z])(review queue|pending review|waiting for review|pending (routing )?approvals?|"
+                        r"routing approvals?|approvals? (pending|waiting))(?![a-z])", re.I)
 #: one call, not calls in general: "最近一次通话", "上一通电话", "那通", "my last call"
 ONE_CALL_CUE = re.compile(r"(最近|上|刚才|刚刚)(的)?(一次|一个|那个|那次)(通话|电话)|(最近|上|刚才|刚刚)(的)?(一通|那通)|"
                           r"这通|那通|刚打的(那个)?电话|"
@@ -259,6 +284,7 @@ def _metric_factors(t: Turn, kpi_likely: bool) -> dict[str, float]:
 
 
 #: what is assigned is practice: "布置一个", "排一场陪练", "来一份练习", "assign a drill"
+RECOMMEND = re.compile(r"推荐|建议|(?<![a-z])(recommend|suggest)(?![a-z])", re.I)
 ASSIGN_VERB = re.compile(r"布置|指派|给.{0,6}安排|(?<![a-z])assign(?![a-z])", re.I)
 PRACTICE_WORK = re.compile(r"布置|练习|陪练|演练|对练|排一场|模拟|作业|"
                            r"(?<![a-z])(drills?|practi[sc]e|exercises?|role-?play)(?![a-z])", re.I)
@@ -280,6 +306,8 @@ def _missing_word_factors(t: Turn) -> dict[str, float]:
     elif PRACTICE_WORK.search(t.question) and not OVERRIDE_CUE.search(t.question):
         # "顺便给华东的张伟也布置一个": practice, not a lead; "给他布置个合适的练习": an assignment, not advice
         factors.update(review_override=0.2, practice_assign=6.0 if ASSIGN_VERB.search(t.question) else 3.0)
+        if RECOMMEND.search(t.question) and not ASSIGN_VERB.search(t.question):
+            factors.update(practice_assign=0.3, drills=6.0)  # "David异议处理太弱了 给他推荐个练习": which drill, not an assignment
     if DOMAIN_WORD.search(t.question) and not HELP_CUE.search(t.question):
         factors["help"] = 0.3  # "and what about its intent?" asks about something, not what the copilot can do
     return factors
@@ -421,6 +449,8 @@ def _routing_cues(t: Turn) -> dict[str, float]:
         return {"routing_why": 12.0 if t.slots.reps else 4.0, "lead_status": 0.3, "lead_list": 0.3}
     if OVERRIDE_CUE.search(q) and not LEAVING_CUE.search(q):
         return {"review_override": 4.0, "successor": 0.3}  # "兰州佳贝那条直接改派董健 那家本来就是他的客户"
+    if _moves_a_lead(q) and t.slots.reps and t.ctx.user.role in (Role.MANAGER, Role.ADMIN) and _waiting_decision_named(t):
+        return {"review_override": 60.0, "routing_who": 0.3}  # "鼎盛南京那条改给张伟": its decision waits for review
     if _moves_a_lead(q):
         # "把西部田野的线索转两条给朱艳": a reassignment (the routing tool refuses what is not the asker's to move)
         return {"routing_who": 60.0, "lead_list": 0.3, "lead_status": 0.3, "successor": 0.3, "practice_assign": 0.2}
@@ -488,9 +518,10 @@ def _view_cues(t: Turn) -> dict[str, float]:
         factors.update(lead_list=3.0, kpi=0.5)  # "张伟手上现在有多少条没跟进的线索": those leads
     if DRILL_CUE.search(q):
         factors.update(drills=3.0, kpi=0.3, practice_start=0.5, practice_end=0.3)
+    if drill_said(t) is not None:  # "痛点后停顿练习是啥意思", "explain the why ladder one": that drill explained
+        factors.update(drills=100.0, kpi=0.3, practice_start=0.3, practice_end=0.1, routing_why=0.1, alert_explain=0.1)
     factors.update(_approve_cues(t))
-    if ALL_REPS.search(q) and (LEAD_WORD.search(q) or REGION_DUMP.search(q)):
-        factors.update(lead_list=10.0, out_of_scope=0.3)  # "dump the leads for all regions": the list (refused if not theirs)
+    factors.update(_lead_list_cues(t))
     if REVIEW_CUE.search(q):
         # "队列" names nothing else here ("审批队列给我看看 想知道新线索都派给谁了": the queue, not who should take one)
         factors.update(review_list=6.0, review_approve=6.0, review_override=6.0, routing_who=0.3, routing_why=0.3, successor=0.3)
@@ -503,15 +534,31 @@ def _view_cues(t: Turn) -> dict[str, float]:
     return factors
 
 
+def _lead_list_cues(t: Turn) -> dict[str, float]:
+    """Everybody's leads, or a region's unassigned ones: the list (refused when they are not the asker's)."""
+    q = t.question
+    if ALL_REPS.search(q) and (LEAD_WORD.search(q) or REGION_DUMP.search(q)):
+        return {"lead_list": 10.0, "out_of_scope": 0.3}  # "dump the leads for all regions"
+    if UNASSIGNED.search(q) and LEADS_WORD.search(q) and not (t.lead_ref or t.names_visible_lead):
+        return {"lead_list": 10.0, "routing_who": 0.3}  # "华东没分配的线索给我看看 有没有能接的": the region's list
+    return {}
+
+
 #: what someone should practise: the drills ("曾磊该练啥 他说话占比老是偏高", "what should Emily work on")
 WHAT_TO_PRACTISE = re.compile(r"(该|要|得|应该|需要)练(点)?(啥|什么|哪)|练(点)?(啥|什么)好|"
                               r"(?<![a-z])(what (should|do|does) \w+ (practi[sc]e|work on)|what to practi[sc]e)(?![a-z])", re.I)
+
+
+#: who ranks first or last on something: "组里谁方案匹配最强", "who's best at discovery"
+WHO_RANKED = re.compile(r"谁.{0,12}最|(?<![a-z])(who|which rep)\b.{0,30}\b(best|strongest|weakest|worst)(?![a-z])", re.I)
 
 
 def _skill_cues(t: Turn) -> dict[str, float]:
     """A rep's skill judged: their capability gaps (a named colleague's: the team view); what to practise: drills."""
     if WHAT_TO_PRACTISE.search(t.question) and not ASSIGN_CUE.search(t.question):
         return {"drills": 20.0, "kpi": 0.3, "call_debrief": 0.5}
+    if named_dimension(t.question) and WHO_RANKED.search(t.question) and t.ctx.role != Role.REP:
+        return {"gaps_team": 20.0, "kpi": 0.2}  # "组里谁方案匹配最强": the team by that skill, not a KPI
     if not SKILL_CUE.search(t.question):
         return {}
     others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
@@ -567,16 +614,28 @@ HEATING_UP = re.compile(r"(突然|一下子|最近)?(变热|升温|热起来|活
 def _record_cues(t: Turn) -> dict[str, float]:
     """An alert asked about ("那个意向跃升的提醒 是怎么回事") or counted while still open."""
     q = t.question
-    if HEATING_UP.search(q) and not ALERT_WORD.search(q) and t.named_lead is None:
-        return {"alerts_list": 12.0, "lead_status": 0.3, "lead_list": 0.5}
     if not ALERT_WORD.search(q):
-        return {}
+        return _alert_without_its_word(t)
+    if any(u.id != t.ctx.user.id for u in t.slots.reps) and not SUGGESTION_WORD.search(q) and not DECISION_VERB.search(q):
+        return {"alerts_list": 30.0, "lead_status": 0.3}  # "杨勇最近有啥提醒 我帮他看看": his alerts (refused to a colleague)
     handling = _alert_handling_cues(t)
     if handling:
         return handling
     if NEW_ONES.search(q):
         return {"alerts_list": 5.0, "alert_dismiss": 0.2, "alert_adopt": 0.2, "kpi": 0.5}  # "今天有新告警没": are there any
     return {"alerts_list": 3.0, "kpi": 0.5} if OPEN_CUE.search(q) or WHICH_ONES.search(q) else {}
+
+
+def _alert_without_its_word(t: Turn) -> dict[str, float]:
+    """Customers heating up ("华东这两天有哪些升温的客户" — not "my leads heating up? sort by score"), or the alert just
+    shown handled in words ("ok 处理掉吧 电话已经打过了")."""
+    q = t.question
+    if HEATING_UP.search(q) and t.named_lead is None and not LEADS_WORD.search(q) \
+            and not re.search(r"排序|按意向|(?<![a-z])(sort|score)", q, re.I):
+        return {"alerts_list": 100.0, "lead_status": 0.3, "lead_list": 0.3, "kpi": 0.3}
+    if HANDLED_CUE.search(q) and t.focus.get("topic") == "alerts" and t.focus.get("alert_id"):
+        return {"alert_adopt": 30.0, "call_debrief": 0.1, "lead_status": 0.3}
+    return {}
 
 
 #: which drill / my assignments: "有没有对应的练习", "which drill trains…", "我那个练习截止啥时候"
@@ -643,7 +702,19 @@ OFF_TOPIC_CUE = re.compile(r"股票|股价|炒股|买股|选股|基金|比特币
                            r"(推荐|介绍)(几|一)?(本|部|首)(书|小说|电影|歌)|"
                            r"(?<![a-z])(recommend|suggest)\b.{0,20}\b(books?|novels?|movies?|films?|songs?|podcasts?)(?![a-z])|"
                            r"(?<![a-z])(stocks?|shares to buy|share price|stock price|market cap|bitcoin|crypto(currency)?|etfs?|"
-                           r"income tax)(?![a-z])", re.I)
+                           r"income tax)(?![a-z])|"
+                           # another vendor's product, the office IT, a parcel, a company registry: not the copilot's data
+                           r"(其他|别的|别家|其它)(的)?\s*crm|crm\s*(推荐|哪个好|哪家好)|(?<![a-z])(good|best|other|alternative)\b.{0,15}\bcrms?(?![a-z])|"
+                           r"(?<![a-z])crms?\b.{0,15}\b(alternatives?|besides|recommend\w*)(?![a-z])|"
+                           r"电脑.{0,4}(开不了机|坏了|死机|蓝屏|卡死)|开不了机|蓝屏|打印机|连不上(网|wifi|vpn)|"
+                           r"(?<![a-z])(laptop|printer|won'?t (boot|turn on)|blue screen)(?![a-z])|"
+                           r"快递|顺丰|中通|圆通|韵达|申通|(运|快递|物流)单号|(?<![a-z])(tracking (number|no)|parcel)(?![a-z])|"
+                           r"工商信息|工商注册|法人(是谁|代表)|注册资本|天眼查|企查查|营业执照|信用代码|"
+                           r"(?<![a-z])(business registration|legal representative|registered capital)(?![a-z])", re.I)
+#: writing to order something no tool writes: a post, an email, a letter ("write a linkedin post about our Q4 win")
+WRITING_CUE = re.compile(r"写(一|几)?(封|篇|条|个|段)?(邮件|信|朋友圈|文案|帖子|公众号|推文|软文|新闻稿|演讲稿)|"
+                         r"(?<![a-z])(write|draft|compose)\b.{0,25}\b(post|email|e-mail|letter|tweet|caption|blog|press release|"
+                         r"speech)(?![a-z])", re.I)
 DOMAIN_WORD = re.compile(r"线索|客户|意向|通话|电话|提醒|建议|指标|练习|旅程|分配|单子|"
                          r"(?<![a-z])(leads?|intent|customers?|accounts?|calls?|alerts?|suggestions?|kpis?|rate|journey|"
                          r"practi[sc]e|deals?|pipeline)(?![a-z])", re.I)
@@ -855,11 +926,25 @@ def lead_status(t: Turn) -> Built:
         return "lead_lookup", {"query": t.question if "lead" in t.slots.ids else t.lead_ref}
     if item:
         return "lead_lookup", {"query": t.question, "lead_id": item["id"]}
-    if (t.follow_up or not t.names_something) and t.focus_lead:
+    if _on_the_lead_in_focus(t):
         return "lead_lookup", {"query": t.question, "lead_id": t.focus_lead}
     if not t.names_something and not _has_cjk_name(t.question) and not t.names_visible_lead:
         return "lead_lookup", {"query": t.question, "list": True}
     return "lead_lookup", {"query": t.question}
+
+
+def _on_the_lead_in_focus(t: Turn) -> bool:
+    """A follow-up, or a question naming nothing, about the lead the conversation is on — unless it names another
+    customer ("沈阳明辉贸易 lead - intent now?" while the conversation is on 大连恒立)."""
+    from crm.models import Account, Lead
+
+    if not (t.follow_up or not t.names_something) or not t.focus_lead:
+        return False
+    if t.named_lead is None or t.named_lead.lead_id == t.focus_lead:
+        return True
+        return False
+    focused = t.ctx.session.scalar(select(Account.name).join(Lead, Lead.account_id == Account.id).where(Lead.id == t.focus_lead))
+    return focused == t.named_lead.account
 
 
 def lead_list(t: Turn) -> Built:
@@ -867,6 +952,8 @@ def lead_list(t: Turn) -> Built:
         return lead_status(t)  # "线索1954怎么样", "how is the Vantage Analytics lead?": one lead, not the list
     owner = lead_owner(t)
     region = named_region(t) if owner == "all" or UNASSIGNED.search(t.question) else None
+    if region is None and owner is None and (region := _region_of_a_named_managers_team(t)) is not None:
+        owner = "all"  # "list Zhao Min's team's open leads above 90": that region's, refused outside the asker's
     return "lead_lookup", {"query": t.question, "list": True, **({"owner": owner} if owner else {}),
                            **({"region": region} if region else {}), **_list_filter(t)}
 
@@ -876,6 +963,7 @@ UNFOLLOWED = re.compile(r"(还)?没(有)?跟(进)?|未跟进|没联系|没打过
                         r"haven'?t (contacted|followed up|called|touched)|untouched|no follow.?up)(?![a-z])", re.I)
 
 
+LEADS_WORD = re.compile(r"线索|单子|(?<![a-z])leads(?![a-z])", re.I)
 UNASSIGNED = re.compile(r"(还)?没(有)?(分配|分出去|分给人|人接|人跟|负责人)|未分配|无人认领|没人认领|"
                         r"(?<![a-z])(unassigned|no owner|nobody owns|not (yet )?assigned)(?![a-z])", re.I)
 
@@ -944,6 +1032,8 @@ def call_debrief(t: Turn) -> Built:
     args = _whose_call(t)
     if args.get("rep") == "all":
         return "call_debrief", args
+    if not args and (region := _region_of_a_named_managers_team(t) or named_region(t)) is not None:
+        return "call_debrief", {"region": region}  # "把赵敏组每个人的通话复盘发我": that team's calls, refused outside the asker's
     if _names_the_customer(t):
         args["account_id"] = _lead_account(t.ctx, t.named_lead.lead_id)  # "贵阳中医院那通电话": the latest call with that customer
     elif THIS_CUSTOMER.search(t.question) and not t.names_something and (account := _account_in_focus(t)) is not None:
@@ -1015,8 +1105,8 @@ WEAKEST = re.compile(r"最(弱|差|不行|菜|欠缺|低)|倒数|垫底|最需�
 
 
 #: what a drill is, asked: "是练什么的", "怎么练", "what is the … drill"
-DRILL_ABOUT = re.compile(r"练什么|练啥|是什么|是啥|怎么练|怎么做|干嘛的|做什么的|"
-                         r"(?<![a-z])(what is|what's|how do i do|about)(?![a-z])", re.I)
+DRILL_ABOUT = re.compile(r"练什么|练啥|是什么|是啥|怎么练|怎么做|干嘛的|做什么的|啥意思|什么意思|讲讲|介绍|"
+                         r"(?<![a-z])(what is|what's|how do i do|about|explain|tell me)(?![a-z])", re.I)
 
 
 def drill_said(t: Turn) -> str | None:
@@ -1074,7 +1164,8 @@ def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
             args["region"] = region  # "华北所有人的能力画像", "what should the east china team practise"
         if tool == "coaching_drills" and (drill := drill_said(t)) is not None:
             return tool, {"drill": drill}  # "招标政策解读那个drill是练什么的": that drill, explained
-        if tool == "capability_gaps" and args.get("team") and WEAKEST.search(t.question) and (dim := named_dimension(t.question)):
+        if tool == "capability_gaps" and args.get("team") and (WEAKEST.search(t.question) or WHO_RANKED.search(t.question)) \
+                and (dim := named_dimension(t.question)):
             args["dimension"] = dim  # "谁的异议处理最弱": the team by that dimension
         return tool, args
     return build
@@ -1084,7 +1175,7 @@ def _coaching(tool: str, team_default: bool) -> Callable[[Turn], Built]:
 
 #: practice results asked for: "林雨桐上次陪练的报告", "邓敏上次陪练得了多少分", "my practice scores"
 PRACTICE_REPORT_CUE = re.compile(r"(陪练|练习|模拟|对练|演练).{0,6}(报告|成绩|得分|分数|打分|多少分|几分|结果)|"
-                                 r"(陪练|练习|模拟|对练|演练|作业).{0,4}(做完|完成|做了|练完)(了)?(没|吗|没有|了吗)|"
+                                 r"(陪练|练习|模拟|对练|演练|作业).{0,4}(做完|完成|做了|练完)(了)?(没|吗|没有|了吗)|练过(没|吗|没有|了吗)|"
                                  r"(?<![a-z])(practi[sc]e|role-?play)( session)?s? (report|results?|scores?)(?![a-z])", re.I)
 
 
@@ -1094,6 +1185,8 @@ TEAM_PRACTICE = re.compile(r"(谁|哪些人|哪几个|哪个销售|大家|团队
                            r"(谁|哪些人|哪几个|哪个销售|大家|团队|组里|每个人).{0,8}(没|没有|还没)(人)?(练|做)(过)?(练习|陪练)?|"
                            r"(谁|哪些人|哪几个).{0,6}练过|"
                            r"(?<![a-z])(who|which reps?|whose|everyone|team'?s?)\b.{0,30}practi[sc]e (scores?|results?|sessions?)|"
+                           r"(?<![a-z])practi[sc]e (scores?|results?) (for|of) (the |my )?(\w+ )?(team|reps|everyone)(?![a-z])|"
+                           r"(大家|团队|组里|每个人|所有人).{0,4}(练习|陪练)(的)?(情况|进度|完成情况)|"
                            r"(haven'?t|hasn'?t|not|never) (yet )?practi[sc]ed", re.I)
 
 
@@ -1105,11 +1198,15 @@ def _team_practice_period(question: str) -> str:
     return "team"
 
 
+#: what a question about the team's practice asks: who has not, who did best, how it is going
+TEAM_PRACTICE_ASKED = re.compile(r"没|not|never|who|谁|哪些|情况|进度|咋样|怎么样|how", re.I)
+
+
 def practice_start(t: Turn) -> Built:
     from tools.practice.scenario import scenario_phrase
 
     if t.ctx.user.role != Role.REP and TEAM_PRACTICE.search(t.question) and not t.slots.reps \
-            and (PRACTICE_REPORT_CUE.search(t.question) or re.search(r"没|not|never|who|谁|哪些", t.question, re.I)):
+            and (PRACTICE_REPORT_CUE.search(t.question) or TEAM_PRACTICE_ASKED.search(t.question)):
         return "practice", {"report_of": _team_practice_period(t.question)}  # the team's practice, not one rep's
     if PRACTICE_REPORT_CUE.search(t.question):  # results, not a new session
         return "practice", {"report_of": t.slots.reps[0].login if t.slots.reps else t.ctx.user.login}
@@ -1132,6 +1229,10 @@ ASSIGN_WORDS = re.compile(
 def practice_assign(t: Turn) -> Built:
     """A manager's or trainer's assignment: which drill or scenario, to whom, by when, how often."""
     assign_to = _assigned_rep(t)
+    if assign_to is None and t.ctx.user.role != Role.REP and re.search(r"给(他|她)|(?<![a-z])(him|her)(?![a-z])", t.question, re.I):
+        # "给他布置个价格异议的练习" with no one in focus: ask whom — never a session started for the asker instead
+        return t.ctx.t("要布置给哪位销售?例如“给胡明安排政府招标的模拟练习,这周做完”。",
+                       "Assign it to whom? E.g. “assign Ming Hu the government tender practice, due this week”.")
     args: dict[str, Any] = {"scenario": _assigned_drill(t, assign_to), "assign_to": assign_to}
     if t.slots.due:
         args["due"] = t.slots.due.isoformat()
@@ -1163,12 +1264,14 @@ def _assigned_rep(t: Turn) -> str | None:
     ranking of reps."""
     if t.slots.reps:
         return ",".join(u.login for u in t.slots.reps)
-    if PRONOUN.search(t.question) and t.focus.get("rep"):
-        return t.focus["rep"]
-    ranked, listed = t.focus.get("ranked_reps") or [], t.focus.get("drills") or []
-    if t.slots.ordinal is not None and 1 <= t.slots.ordinal <= len(ranked) and not listed:
+    in_focus = t.focus.get("rep") or (t.focus.get("assigned") or {}).get("rep")  # "再给他…" right after his assignment
+    if PRONOUN.search(t.question) and in_focus:
+        return in_focus
+    ranked = [] if t.focus.get("drills") else t.focus.get("ranked_reps") or []
+    if t.slots.ordinal is not None and 1 <= t.slots.ordinal <= len(ranked):
         return ranked[t.slots.ordinal - 1]
-    return None
+    # "那给他安排个对应的练习" right after who needs coaching most: the one at the top
+    return ranked[0] if PRONOUN.search(t.question) and ranked else None
 
 
 def _top_gap_drill(t: Turn, rep: str | None) -> str | None:
@@ -1251,8 +1354,9 @@ def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, exa
             found = t.focus[id_arg]  # "这条忽略" right after that alert
         if found is None:
             found = _named_record(t, kind, example_zh.rsplit(" ", 1)[0], example_en.rsplit(" ", 1)[0])
-            if isinstance(found, str) and kind in LISTS and SEVERAL.search(t.question):
-                return tool, {"action": "list"}  # "天津博远精密俩提醒 是不是重复了": both of them, listed
+            if isinstance(found, str) and kind in LISTS and (SEVERAL.search(t.question) or WHAT_IS.search(t.question)):
+                # "天津博远精密俩提醒 是不是重复了": both of them, listed
+                return tool, {"action": "list", **({"customer": t.question} if kind == "alert" else {})}
             if isinstance(found, str):
                 return found
         if found is None and kind == "decision" and (lead := _lead_of_a_decision(t)) is not None:
@@ -1262,11 +1366,41 @@ def _decide(tool: str, kind: str, action: str, id_arg: str, example_zh: str, exa
         if found is None and kind == "decision" and t.focus_lead and not t.names_something:
             return tool, {"action": action, "lead_id": t.focus_lead}  # "就按推荐的批了吧" after who should take it
         if found is None:
+            return _none_of_the_askers(t, tool, kind, action) or t.ctx.t(f"是哪一条?请给出编号,例如“{example_zh}”。",
+                                                                         f"Which one? Give its id, e.g. “{example_en}”.")
+        if kind == "decision" and _outside_the_region_named(t, found):
             return t.ctx.t(f"是哪一条?请给出编号,例如“{example_zh}”。", f"Which one? Give its id, e.g. “{example_en}”.")
         if kind == "decision" and (lead := _lead_not_decision(t, found)) is not None:
             return tool, {"action": action, "lead_id": lead}
         return tool, {"action": action, id_arg: found}
     return build
+
+
+def _outside_the_region_named(t: Turn, decision_id: int) -> bool:
+    """"华北那两条里排前面的那个 我直接批了": a decision picked by its place that is not of the region the question names."""
+    from crm.models import Account, Lead, Region, RoutingDecision
+
+    region = named_region(t)
+    if region in (None, "all"):
+        return False
+    code = t.ctx.session.scalar(select(Region.code).join(Account, Account.region_id == Region.id).join(Lead, Lead.account_id == Account.id)
+                                .join(RoutingDecision, RoutingDecision.lead_id == Lead.id).where(RoutingDecision.id == decision_id))
+    return code is not None and code != region
+
+
+def _none_of_the_askers(t: Turn, tool: str, kind: str, action: str) -> Built:
+    """No open record of the asker's is meant, but the question names a customer: an alert's are that customer's alerts
+    (refused when it is not the asker's — "天津博远精密那俩预警咋回事" from another region); a decision on a customer the
+    asker may not see goes to the queue with that lead, which refuses it ("石家庄卓越新能源那个分配 我来批了")."""
+    from agent.tools.base import names_a_hidden_customer
+    from tools.leads import find_hidden_leads
+
+    if kind not in ("alert", "decision") or t.named_lead is not None or not names_a_hidden_customer(t.ctx, t.question):
+        return None  # no customer of someone else's named: "是哪一条?"
+    if kind == "alert":
+        return "alerts", {"action": "list", "customer": t.question}
+    hidden = find_hidden_leads(ctx=t.ctx, query=t.question)
+    return (tool, {"action": action, "lead_id": hidden[0].lead_id}) if hidden else None
 
 
 def _record_in_focus(t: Turn, kind: str) -> int | None:
@@ -1334,7 +1468,10 @@ def _named_record(t: Turn, kind: str, verb_zh: str, verb_en: str) -> int | str |
 def alerts_list(t: Turn) -> Built:
     escalated = re.search(r"升级|escalat", t.question, re.I)
     others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
-    return "alerts", {"action": "list", **({"status": "escalated"} if escalated else {}), **({"owner": others[0].login} if others else {})}
+    # "杭州卫健委有啥提醒": that customer's alerts (refused when it is not the asker's to see)
+    named = not others and (t.names_visible_lead or t.names_something or _has_cjk_name(ALERT_WORD.sub(" ", t.question)))
+    return "alerts", {"action": "list", **({"status": "escalated"} if escalated else {}), **({"owner": others[0].login} if others else {}),
+                      **({"customer": t.question} if named else {})}
 
 
 def _as_decision(t: Turn, number: int | None) -> int | None:
@@ -1418,7 +1555,7 @@ def _decision_overridden(t: Turn) -> int | None:
     """The waiting decision a change of rep is about: the one whose customer the question names
     ("青岛市中心医院那个…", not the item just shown), else its id or an item of the last answer — or,
     when that answer showed one waiting decision, that one ("不给韩子涵 给梁晓东吧")."""
-    named = _waiting_decision_named(t) if t.names_something and "decision" not in t.slots.ids else None
+    named = _waiting_decision_named(t) if "decision" not in t.slots.ids else None  # "鼎盛南京那条改给张伟": no suffix, still named
     decision = named or _as_decision(t, t.id_of("decision"))
     shown = [i["id"] for i in t.items if i["kind"] == "decision"]
     if decision is None and len(shown) == 1 and NOT_HIM_BUT.search(t.question):
@@ -1446,6 +1583,8 @@ def _waiting_decision_named(t: Turn) -> int | None:
 #: several records of one customer asked about together: their list, not a choice among them
 SEVERAL = re.compile(r"两条|俩|几条|这些|都|(?<![a-z])(both|two|all|these)(?![a-z])", re.I)
 LISTS = {"alert", "suggestion"}
+#: what the records are, asked of a customer with several ("天津博远那条建议是啥"): shown, not a choice
+WHAT_IS = re.compile(r"是啥|是什么|啥内容|什么内容|(?<![a-z])(what('s| is| are| was))(?![a-z])", re.I)
 EVERYTHING = re.compile(r"全部|所有|都批|一起批|(?<![a-z])(everything|all of them|all pending|all the)(?![a-z])", re.I)
 LOOK_CUE = re.compile(r"(帮我)?(看下|看看|看一下|查下|查查|查一下|瞅瞅|瞅一眼)|(?<![a-z])(show me|look at|check on)(?![a-z])", re.I)
 QUEUE_WORD = re.compile(r"队列|待审批|审批|(?<![a-z])(queue|pending)(?![a-z])", re.I)
@@ -1453,7 +1592,7 @@ QUEUE_WORD = re.compile(r"队列|待审批|审批|(?<![a-z])(queue|pending)(?![a
 REGION_DUMP = re.compile(r"(华东|华南|华北|西部)(区|地区|大区)?(的)?(所有|全部)(的)?(数据|客户|资料)")
 LEAD_WORD = re.compile(r"线索|单子|那条|这条|那单|这单|(?<![a-z])leads?(?![a-z])", re.I)
 #: a lead handed to someone ("转给孙涛吧", "分给我吧", "reassign it to me"): only a manager reassigns
-TRANSFER_CUE = re.compile(r"转[^,，。\s]{0,4}给(?!我的)|分[^,，。\s]{0,3}给(?!我的)|转交|交给|让给|改派|改给|分我(?!的)|"
+TRANSFER_CUE = re.compile(r"转[^,，。\s]{0,4}给(?!我的)|分[^,，。\s]{0,3}给(?!我的)|派给我(?!的)|转交|交给|让给|改派|改给|分我(?!的)|"
                           r"(?<![a-z])(reassign|transfer|hand (it )?over|give (it|this|that)( lead)? to)(?![a-z])", re.I)
 
 
@@ -1548,8 +1687,8 @@ def _about_a_metric(question: str) -> bool:
     from tools.kpi.linker import UNDEFINED, examples
 
     link = _link(question)
-    if link.metric is not None or _names_undefined_metric(question):
-        return True
+    if link.metric is not None or link.phrase or _names_undefined_metric(question):
+        return True  # a registry word, even when the linker is unsure which metric ("华东的pipeline和赢单率")
     low = question.lower()
     return any(re.search(rf"(?<![a-z]){re.escape(term.lower())}(?![a-z])", low) for term in examples()[UNDEFINED])
 

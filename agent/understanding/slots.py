@@ -34,13 +34,15 @@ BARE_NUMBER = re.compile(r"(?<![\d.-])(\d{1,9})(?![\d.%-])(?!\s*(?:天|日|号|�
                          r"d(?![a-z])|h(?![a-z])|days?|weeks?|months?|years?|hours?|mins?|minutes?|times|x(?![a-z])|"
                          r"(?:st|nd|rd|th)(?![a-z])))", re.I)  # "out till the 27th": a day, not lead 27
 #: what a score or a count is said after: "intent 97", "jumped to 88", "意向分93" — not a lead's id
-SCORE_BEFORE = re.compile(r"(intent|score|cbi|意向分?|分数|评分|得分|跳到|涨到|升到|到了|\bto)\s*(of|is|=|:|：)?\s*$", re.I)
+SCORE_BEFORE = re.compile(r"(intent|score|cbi|意向分?|分数|评分|得分|跳到|涨到|升到|到了|\bto)\s*(of|is|=|:|：)?\s*"
+                          r"(都|已经|才|只有|只|就|也|already|only|just|now|at)?\s*(已经|才|只有|only|just)?\s*$",
+                          re.I)  # "intent都80了", "intent is only 17"
 
 
 def bare_numbers(question: str) -> list[int]:
     """Every number said on its own, in order — not a measure (72h, 3天, 93分) or a score ("intent 97")."""
     return [int(m.group(1)) for m in BARE_NUMBER.finditer(question)
-            if not SCORE_BEFORE.search(question[max(0, m.start() - 12):m.start()])]
+            if not SCORE_BEFORE.search(question[max(0, m.start() - 20):m.start()])]
 TIMES = re.compile(r"(\d+|[一二两三四五六七八九十])\s*(次|遍|回)|\b(\d+)\s*(x|times)\b|\bx\s*(\d+)\b|\b(once|twice|thrice)\b", re.I)
 WEEKDAYS_EN = {"monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "wednesday": 2, "wed": 2, "thursday": 3, "thu": 3,
                "friday": 4, "fri": 4, "saturday": 5, "sat": 5, "sunday": 6, "sun": 6}
@@ -57,10 +59,14 @@ class Slots:
     times: int | None = None
 
 
+#: what a number after a kind's word is when it is no id: "线索 10月底进来的", "线索72小时跟进"
+NOT_AN_ID = r"(?:小时|天|日|号|月|年|周|点|h\b|%|个|条|次)"
+
+
 def typed_ids(question: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for kind, words in ID_WORDS.items():
-        m = re.search(rf"(?:{words})\s*(?:no\.?|id|编号|号)?\s*#?\s*(\d{{1,9}})(?!\d)(?!\s*(?:小时|天|日|h\b|%|个|条|次))", question, re.I)
+        m = re.search(rf"(?:{words})\s*(?:no\.?|id|编号|号)?\s*#?\s*(\d{{1,9}})(?!\d)(?!\s*{NOT_AN_ID})", question, re.I)
         if m:
             out[kind] = int(m.group(1))
     for kind in ("call", "lead"):  # "150号通话", "1937号线索": the number before its kind

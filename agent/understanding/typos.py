@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 #: words the planner's cues and the tools' parsers key on (the KPI registry's words are added)
-DOMAIN_WORDS = ("审核队列", "审批队列", "待审队列", "线索", "客户旅程", "旅程", "时间线", "复盘", "通话", "电话", "建议", "提醒", "预警",
+DOMAIN_WORDS = ("审核队列", "审批队列", "待审队列", "线索", "的线索", "条线索",  # "没分配的线锁" → 的线索
+                "客户旅程", "旅程", "时间线", "复盘", "通话", "电话", "建议", "提醒", "预警",
                 "告警", "练习", "陪练", "短板", "能力短板", "能力画像", "意向分", "意向指数", "跟进", "改派", "批准", "驳回", "交接",
                 "离职", "接手", "话术", "异议", "需求挖掘", "方案匹配", "异议处理")
 MIN_LEN, MAX_LEN = 3, 10  # two-character words have too many homophones ("个月" is no "各月")

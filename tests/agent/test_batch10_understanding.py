@@ -267,7 +267,8 @@ def test_a_customers_two_alerts_asked_about_together_are_listed(intel_session):
         pytest.skip("no rep has two alerts of one customer in the demo")
     owner = intel_session.get(User, owner_id)
     account = intel_session.get(Account, account_id).name
-    assert planned_call(intel_session, owner.login, f"{account}俩提醒 是不是重复了") == ("alerts", {"action": "list"})
+    assert planned_call(intel_session, owner.login, f"{account}俩提醒 是不是重复了") == \
+        ("alerts", {"action": "list", "customer": f"{account}俩提醒 是不是重复了"})  # that customer's alerts
 
 
 def test_approving_everything_shows_the_queue_to_decide_one_by_one(intel_session):

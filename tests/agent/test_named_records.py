@@ -94,7 +94,10 @@ def test_several_records_of_the_named_customer_are_offered_as_choices_with_their
     [alert] = _open_alerts(intel_session, "dengmin", "成都天成")
     assert BUILDERS["alert_dismiss"](Turn("成都天成那条提醒 忽略", noon_ctx(intel_session, "dengmin"), {})) == \
         ("alerts", {"action": "dismiss", "alert_id": alert.id})
-    assert "请给出编号" in BUILDERS["alert_dismiss"](Turn("上海市第一人民医院那条提醒 忽略", noon_ctx(intel_session, "dengmin"), {}))
+    # another rep's customer: that customer's alerts, which the tool refuses — never "give the id" of an alert not hers
+    assert BUILDERS["alert_dismiss"](Turn("上海市第一人民医院那条提醒 忽略", noon_ctx(intel_session, "dengmin"), {})) == \
+        ("alerts", {"action": "list", "customer": "上海市第一人民医院那条提醒 忽略"})
+    assert "请给出编号" in BUILDERS["alert_dismiss"](Turn("那条提醒 忽略", noon_ctx(intel_session, "dengmin"), {}))
 
 
 def test_a_waiting_routing_decision_is_named_by_its_customer(intel_session):

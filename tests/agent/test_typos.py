@@ -33,7 +33,10 @@ def test_only_typos_change_across_the_old_suite_and_the_dev_set(demo_session):
                             # batch 11's writer typed these slips on purpose
                             "华南组这季度谁赢但率最高 给我排个名 我看看差距", "苏州八院那条new的还没跟 啥情况 意象分多少",
                             "组里这个月赢单绿多少",  # and batch 13's
-                            "沈阳明会贸易 意向分多少了 下一步干嘛"}  # and batch 16's (沈阳明辉贸易)
+                            "沈阳明会贸易 意向分多少了 下一步干嘛",  # and batch 16's (沈阳明辉贸易)
+                            "华东现在有哪些没分配的线锁", "那我上季度跟紧率呢",  # and batch 17's
+                            "这周新进来的线所有哪些啊"}  # batch 7's slip, found once "的线索" became a known word
+    assert changed["华东现在有哪些没分配的线锁"] == "华东现在有哪些没分配的线索"
     assert changed["组里这个月赢单绿多少"] == "组里这个月赢单率多少"
     assert changed["沈阳明会贸易 意向分多少了 下一步干嘛"].startswith("沈阳明辉贸易")
     assert "赢单率" in changed["华南组这季度谁赢但率最高 给我排个名 我看看差距"]

@@ -32,3 +32,31 @@ def test_a_contradicted_metric_is_never_the_confident_reading(question, not_answ
 def test_the_metric_itself_is_still_answered(question, metric):
     link = link_metric(question, load_registry())
     assert link.confident and link.metric == metric, link
+
+
+@pytest.mark.parametrize(("question", "not_answered"), [
+    ("share of new leads we followed up within 24 hours last week", "lead_followup_72h_rate"),  # another threshold
+    ("when the rep finishes talking, how long does the customer pause before replying", "pain_point_pause_s"),  # the customer's
+    ("how many questions do customers ask per 10 minutes on our calls", "question_rate_per_10min"),  # found by meaning after "calls"
+    ("销售一通电话平均问几个问题", "question_rate_per_10min"),  # per call, not per 10 minutes
+    ("现在还有多少条提醒挂着没处理", "alert_volume"),  # the open backlog, not the alerts raised in a period
+    ("average time for reps to act on an alert after it fires", "alert_adoption_rate"),  # a duration, not a share
+    ("全部合同的续约率 不分大小 今年", "high_value_renewal_rate"),  # every contract, not the 500k+ ones
+    ("what's the weighted forecast on my open deals", "pipeline_value_cny"),  # weighted, not the open value
+    ("华为这个客户现在意向分多少", "avg_intent_score"),  # one customer's score, not an average
+    ("for reps hired since January, average days from start date to first closed-won deal", "avg_sales_cycle_days"),
+])
+def test_batch_12_near_misses_are_never_answered_with_that_metric(question, not_answered):
+    link = link_metric(question, load_registry())
+    assert not (link.confident and link.metric == not_answered), link
+
+
+@pytest.mark.parametrize(("question", "metric"), [
+    ("上周线索72小时跟进率", "lead_followup_72h_rate"),
+    ("华北组员why问题占比", "why_question_share"),
+    ("本季度高价值客户续约率", "high_value_renewal_rate"),
+    ("每10分钟提问数 按销售", "question_rate_per_10min"),
+])
+def test_batch_12_words_leave_the_metric_itself_answered(question, metric):
+    link = link_metric(question, load_registry())
+    assert link.confident and link.metric == metric, link

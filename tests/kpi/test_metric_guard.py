@@ -18,7 +18,7 @@ from crm.access import get_user
 from crm.db import session_factory
 from tools.context import ToolContext
 from tools.kpi import KpiClarification, answer_question, linker, load_registry, parse_question
-from tools.kpi.linker import CONFIDENT, EMBED_MARGIN, FLOOR, GUARD_MARGIN, OVERRULE_MARGIN, UNDEFINED, link_metric
+from tools.kpi.linker import CONFIDENT, EMBED_MARGIN, FLOOR, GUARD_MARGIN, OVERRULE_MARGIN, UNDEFINED, contradictions, link_metric
 
 REGISTRY = load_registry()
 NAMES = list(REGISTRY.metrics)
@@ -77,6 +77,11 @@ def test_nothing_near_any_metric_is_not_defined(similarities):
 def test_a_short_synonym_contradicted_by_a_clear_reading_gives_way_to_it(similarities, other):
     similarities(calls_per_rep=0.90, **{other: 0.90 + OVERRULE_MARGIN + 0.01})
     link = link_metric(f"calls {NO_WORDS}", REGISTRY)
+    if "calls" in contradictions().get(other, ()):
+        # the reading that replaces the word is doubted like any reading by meaning: "calls" is not what a new
+        # hire's first deal counts — asked back, never answered
+        assert link.metric == other and not link.confident
+        return
     assert link.metric == other and link.confident and "calls_per_rep" in link.alternatives
 
 

@@ -252,7 +252,8 @@ def link_metric(text: str, registry: Registry) -> MetricLink:
             return MetricLink(None, 0.0, alternatives=tuple(_ranked(scores)[:3]), how="undefined", scores=scores)
         link = _by_meaning(scores, _softmax(scores), _ranked(scores), names_undefined=bool(undefined))
         return _doubted(link, text, registry) if link.how == "embedding" else link
-    return _checked_word(metric.name, phrase, undefined, scores, misfit=misfit)
+    link = _checked_word(metric.name, phrase, undefined, scores, misfit=misfit)
+    return _doubted(link, text, registry) if link.how == "embedding" else link  # another metric by meaning: checked the same way
 
 
 def _doubted(link: MetricLink, text: str, registry: Registry) -> MetricLink:
@@ -283,6 +284,12 @@ SHARE_CUE = re.compile(r"share of|what share|'s share|percentage|percent|proport
 AMOUNT_CUE = re.compile(r"金额|多少钱|(?<!high )(?<!high-)\bvalue\b|\bamount\b|\brevenue\b|\bworth\b|¥|\bcny\b|\brmb\b|万元")
 
 
+#: a duration asked for: "average time for reps to act on an alert", "平均要多久处理" — no rate, count or amount is one
+DURATION_CUE = re.compile(r"平均(要|需要|得|花)?(多久|多长时间|几天|多少天|几个小时|多少小时)|"
+                          r"(?<![a-z])((average|mean|avg)\s+(time|days|hours|duration)|"
+                          r"how long (on average|does it take|do (we|they|reps)))(?![a-z])")
+
+
 def _misfit(text: str, metric: Metric, phrase: str) -> bool:
     """The figure asked for is not of the metric's kind, whatever word names it: a share of a count
     ("what share of alerts got dismissed" — "alerts" names the alert volume) or an amount of money of
@@ -290,6 +297,8 @@ def _misfit(text: str, metric: Metric, phrase: str) -> bool:
     own words are not a cue ("question rate" is a count per 10 minutes)."""
     low = text.lower().replace(phrase.lower(), " ") if phrase else text.lower()
     if metric.unit == "count" and SHARE_CUE.search(low):
+        return True
+    if metric.unit not in ("days", "seconds") and DURATION_CUE.search(low):
         return True
     return (metric.unit != "cny" and AMOUNT_CUE.search(low) is not None) or _contradicts(text, metric.name, phrase)
 

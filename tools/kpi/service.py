@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.errors import PermissionDenied, UserInputError
-from crm.models import Region
+from crm.models import Region, User
 from crm.roles import Role
 from tools.context import ToolContext
 from tools.evidence import Evidence
@@ -159,7 +159,7 @@ def _period_text(period: Period | None, zh: bool) -> str:
 def run_spec(*, ctx: ToolContext, spec: QuerySpec, chart_path: Path | None = None, notes: list[str] | None = None) -> KpiAnswer:
     metric = _metric_for(ctx, spec)
     _check_filters_in_scope(ctx, spec)
-    _refuse_team_figures_to_a_rep(ctx, "", spec)  # a spec from the LLM planner: its region/team filters
+    refuse_team_figures_to_a_rep(ctx, "", spec)  # a spec from the LLM planner: its region/team filters
     dialect = ctx.session.get_bind().dialect
     stmt, sql = _compiled(spec, ctx.scope, dialect)
     region_names = _region_names(ctx) if "region" in spec.dimensions or spec.compare_filters else {}
@@ -376,10 +376,12 @@ def _check_filters_in_scope(ctx: ToolContext, spec: QuerySpec) -> None:
 
 
 # a rep asking for the team's or the region's figure, not their own ("我们组…", "华东的…", "my team's …")
-TEAM_WORDS = re.compile(r"我们组|咱们组|咱组|组里|组内|全组|本组|我们团队|咱们团队|团队|我们部门|我们区|全区|整个区"
+TEAM_WORDS = re.compile(r"我们组|咱们组|咱组|组里|组内|全组|本组|我们团队|咱们团队|团队|我们部门|我们区|全区|整个区|排第?几|第几名|排名"
                         r"|各(个)?(区域|大区|团队|组)|(所有|全部|每个)(的)?(区域|大区|团队|组)|全公司"
                         r"|\b(?:my|our|the|whole)\s+team\b|\bteam'?s\b|\bteammates?\b|\bcolleagues?\b"
-                        r"|\b(?:every|each|all)\s+(?:regions?|teams?)\b|\bcompany[- ]wide\b|\bwhole company\b", re.IGNORECASE)
+                        r"|\b(?:every|each|all)\s+(?:regions?|teams?)\b|\bcompany[- ]wide\b|\bwhole company\b"
+                        r"|\bwhere do i rank\b|\bmy rank(ing)?\b",
+                        re.IGNORECASE)
 
 
 class TeamFiguresRefused(PermissionDenied):
@@ -392,14 +394,14 @@ class TeamFiguresRefused(PermissionDenied):
 
 
 def _own_spec(spec: QuerySpec) -> QuerySpec:
-    """The spec without the team and region it was refused for."""
+    """The spec without the team, region and colleagues it was refused for."""
     own = QuerySpec.from_json(spec.to_json())
-    own.filters = {k: v for k, v in own.filters.items() if k not in ("region", "team")}
+    own.filters = {k: v for k, v in own.filters.items() if k not in ("region", "team", "rep")}
     own.dimensions = [d for d in own.dimensions if d not in ("region", "team")]
     return own
 
 
-def _refuse_team_figures_to_a_rep(ctx: ToolContext, question: str, spec: QuerySpec) -> None:
+def refuse_team_figures_to_a_rep(ctx: ToolContext, question: str, spec: QuerySpec) -> None:
     """Reps see their own figures only. A rep who asks for the team's or the region's figure (their
     own region named, or "我们组 / my team") is told so and whom to ask, instead of getting their own
     figure under the region's label; "各销售的赢单率" without a team word stays their own row."""
@@ -532,10 +534,28 @@ def answer_question(*, ctx: ToolContext, question: str, chart_path: Path | None 
     parsed = parse_question(question, session=ctx.session, today=ctx.now().date())
     if parsed.spec is None:
         _refuse_deal_figures_to_a_trainer(ctx, question)
+        _refuse_others_figures_to_a_rep(ctx, question)
         raise clarification(ctx, parsed)
-    _refuse_team_figures_to_a_rep(ctx, question, parsed.spec)
+    refuse_team_figures_to_a_rep(ctx, question, parsed.spec)
     _refuse_the_company_to_a_manager(ctx, question)
     return run_spec(ctx=ctx, spec=parsed.spec, chart_path=chart_path, notes=parsed.notes)
+
+
+def _refuse_others_figures_to_a_rep(ctx: ToolContext, question: str) -> None:
+    """A rep asking a colleague's or the team's figure ("张伟这个月签了几单", "the South team's ranking by revenue") is
+    told it is not theirs, whether or not a metric defines it — not offered the closest metrics."""
+    if ctx.role != Role.REP:
+        return
+    low = question.lower()
+    colleague = any(u.id != ctx.user.id and (u.name in question or re.search(rf"(?<![a-z]){re.escape(u.name_en.lower())}(?![a-z])", low))
+                    for u in ctx.session.scalars(select(User).where(User.role == Role.REP)))
+    if colleague or TEAM_WORDS.search(question):
+        from crm.access import team_manager
+
+        manager = team_manager(ctx.session, ctx.user.team_id)
+        who = ctx.t(f"你的经理{manager.name}", f"your manager {manager.name_en}") if manager else ctx.t("你的经理", "your manager")
+        raise PermissionDenied(ctx.t(f"同事和团队的数字由经理查看,销售只能看自己的数字;请问{who}。",
+                                     f"Colleagues' and the team's figures are for managers; reps see their own. Ask {who}."))
 
 
 def _chart_fonts(plt) -> None:

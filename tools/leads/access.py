@@ -25,11 +25,11 @@ def denied(ctx: ToolContext, what_zh: str, what_en: str) -> PermissionDenied:
         return PermissionDenied(ctx.t(
             f"{what_zh}不在你的权限范围内。你可以查看自己名下的线索和客户(例如说“我的线索”或给出你负责的客户名称);"
             f"如需查看同事的线索,请联系{who_zh}。",
-            f"{what_en} is not one of yours. You can ask about your own leads and accounts (say “my leads” or name an "
+            f"{what_en}: not yours to see. You can ask about your own leads and accounts (say “my leads” or name an "
             f"account you own); for a colleague's lead, ask {who_en}."))
     return PermissionDenied(ctx.t(
         f"{what_zh}不在你的权限范围内。经理可以查看本团队成员的线索和客户,以及本区域未分配的线索;需要其他团队的数据请联系管理员。",
-        f"{what_en} is outside what you may see. Managers see their team members' leads and accounts and the "
+        f"{what_en}: outside what you may see. Managers see their team members' leads and accounts and the "
         "unassigned leads of their region; ask an admin for other teams' data."))
 
 

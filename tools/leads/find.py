@@ -22,7 +22,7 @@ from tools.text import is_cjk_token, name_tokens, token_spans
 
 # an id, not a duration or a share ("线索72小时跟进率" is no lead 72)
 ID_PATTERN = re.compile(r"(?:\blead\b|线索|编号|#)\s*(?:no\.?\s*|number\s*)?[#:：\-]?\s*(\d{1,9})(?!\d)"
-                        r"(?!\s*(?:小时|天|日|周|个月|h\b|%|hours?|days?))", re.IGNORECASE)
+                        r"(?!\s*(?:小时|天|日|号|周|个?月|年|点|h\b|%|hours?|days?))", re.IGNORECASE)  # "线索 10月底进来的": a date
 MIN_COVERAGE = 0.75  # idf-weighted share of what the question names (see _mention_weight) a lead must cover
 MIN_MATCHED_IDF = 2.5  # a match must rest on something specific, not only on "医院" or "有限公司"
 MIN_CORPUS = 50  # idf is computed as if at least this many leads were visible, so a rep with 3 leads still matches
@@ -243,8 +243,12 @@ def _abbreviates(piece: str, name: str) -> bool:
     substring, and — unless it is a numbered hospital — it starts where the name starts."""
     if piece in name or (not NUMBERED_HOSPITAL.fullmatch(piece) and piece[0] != name[0]):
         return False
-    it = iter(name)
+    it = iter(LEGAL_FORM.sub("", name))  # "西部有" is no abbreviation of 西安睿驰汽车零部件有限公司: nobody shortens 有限公司
     return all(ch in it for ch in piece)
+
+
+#: the legal form ending a Chinese company name, which no abbreviation takes characters from
+LEGAL_FORM = re.compile(r"(股份)?有限(责任)?公司$|(集团)?(股份)?公司$")
 
 
 def _find_by_id(ctx: ToolContext, lead_id: int) -> list[LeadMatch]:

@@ -107,13 +107,16 @@ def my_decisions(*, ctx: ToolContext, limit: int = 20) -> list[DecisionView]:
     return [_view(ctx, d) for d in rows]
 
 
-def review_queue(*, ctx: ToolContext) -> list[DecisionView]:
-    """Leads waiting for a manager's review (the circuit breaker), oldest first."""
+def review_queue(*, ctx: ToolContext, region_id: int | None = None) -> list[DecisionView]:
+    """Leads waiting for a manager's review (the circuit breaker), oldest first — of one region, when given."""
     _refuse_rep(ctx)
     stmt = select(RoutingDecision).where(RoutingDecision.status == "pending_review")
     if not ctx.scope.everything:
         region_leads = select(Lead.id).join(Account, Account.id == Lead.account_id).where(Account.region_id.in_(ctx.scope.region_ids))
         stmt = stmt.where(RoutingDecision.lead_id.in_(region_leads))
+    if region_id is not None:  # "north region pending routing approvals?" from an admin
+        stmt = stmt.where(RoutingDecision.lead_id.in_(select(Lead.id).join(Account, Account.id == Lead.account_id)
+                                                      .where(Account.region_id == region_id)))
     return [_view(ctx, d) for d in ctx.session.scalars(stmt.order_by(RoutingDecision.created_at, RoutingDecision.id))]
 
 
