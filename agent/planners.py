@@ -101,7 +101,7 @@ ACCEPT_VERBS = ("采纳", "接受", "adopt", "accept")
 #: what is asked of a lead rather than of the alert about it: its score, its next step, its status
 LEAD_ASPECT = re.compile(r"意向|多少分|下一步|状态|进展|(?<![a-z])(intent|next step|status)(?![a-z])", re.I)
 DO_WORDS = re.compile(r"采纳|接受|忽略|不要|驳回|批|通过|同意|改派|改给|旅程|时间线|往来|打过交道|接触|为什么|谁|复盘|布置|安排|练|话术|"
-                      r"怎么(说|回|谈|聊|办)|咋(说|回|谈|聊|办)|处理掉|关掉|标记|跟进记录|动静|close|mark|"
+                      r"怎么(说|回|谈|聊|办)|咋(说|回|谈|聊|办)|处理掉|关掉|标记|跟进记录|动静|close|mark|全组|所有人|大家的|everyone|"
                       r"adopt|accept|dismiss|ignore|skip|approve|reject|reassign|override|journey|timeline|history|why|who|debrief|"
                       r"assign|practi[sc]e|drill", re.I)
 
@@ -156,7 +156,7 @@ PRACTICE_NOT = re.compile(r"(?<!为)什么|哪些|哪个|哪几|多少|布置|�
 END_PRACTICE = re.compile(r"^\s*(/end|结束练习|结束对练|结束模拟|退出练习|停止练习|练习结束|结束吧|不练了|先不练了|end (the )?(practi[sc]e|"
                           r"session|role[- ]?play)|"
                           r"stop (the )?(practi[sc]e|role[- ]?play)|quit practi[sc]e|finish (the )?practi[sc]e)\s*[。.!！]?\s*$", re.I)
-END_PRACTICE_WORDS = re.compile(r"结束|不练了|先这样|到这|停|end|stop|quit|done|finish|enough|exit", re.I)
+END_PRACTICE_WORDS = re.compile(r"结束|不练了|练完了|先这样|到这|停|end|stop|quit|done|finish|enough|exit", re.I)
 #: a start said with the scenario's own words and no practice word ("start the energy remote monitoring one")
 START_NAMED = re.compile(r"\s*(start|begin|launch|let'?s do)\s+(the\s+)?.{2,60}?\b(one|scenario|role-?play|session)\s*[.!?]?\s*$", re.I)
 #: asking which scenarios there are to practise (the list, not a session)
@@ -266,7 +266,7 @@ def same_view_of_another_account(turn) -> tuple[str, dict[str, Any]] | None:
 
     q, topic = turn.question, turn.focus.get("topic")
     if topic in ("journey_timeline", "lead_lookup") and topic in turn.tools and len(q.strip()) <= 30 \
-            and ANOTHER_ONE.search(q.strip()) and names_something(q):
+            and ANOTHER_ONE.search(q.strip()) and names_something(q) and not any(u.id != turn.ctx.user.id for u in turn.slots.reps):
         return topic, {"query": q}
     return None
 
@@ -400,10 +400,22 @@ def journey_for_another_period(turn) -> tuple[str, dict[str, Any]] | None:
     from agent.understanding.calls import names_something
 
     period, _ = parse_period(q, date.today())
-    if period is None or names_something(re.sub(r"\d+", "", q)):
-        return None
+    if period is None or names_something(re.sub(r"\d+", "", q)) or _names_someone_else(turn) or turn.named_lead is not None \
+            or _names_another_customer(turn):
+        return None  # "那苏州美齿呢 吴杰那家 他今天请假…": another customer, not this one's today
     target = {"lead_id": focus["lead_id"]} if focus.get("lead_id") else {"account_id": focus.get("account_id")}
     return ("journey_timeline", {"query": q, **target}) if any(target.values()) else None
+
+
+def _names_someone_else(turn) -> bool:
+    return any(u.id != turn.ctx.user.id for u in turn.slots.reps)
+
+
+def _names_another_customer(turn) -> bool:
+    """A customer the asker may not see is named ("杭州那边也有个卓越新能源"): the tool's refusal, not the one in focus."""
+    from agent.tools.base import names_a_hidden_customer
+
+    return names_a_hidden_customer(turn.ctx, turn.question)
 
 
 def why_of_the_routing(turn) -> tuple[str, dict[str, Any]] | None:
@@ -511,21 +523,21 @@ def narrower_search(turn) -> tuple[str, dict[str, Any]] | None:
     if focus.get("topic") != "knowledge_search" or not focus.get("knowledge_query") or "knowledge_search" not in turn.tools \
             or len(q) > 40 or not ANOTHER_ONE.search(q):
         return None
-    if turn.names_visible_lead or turn.slots.ids:
-        return None
+    if turn.names_visible_lead or turn.slots.ids or _names_someone_else(turn) or _names_another_customer(turn):
+        return None  # "那东莞远航汽车部件呢 郭霞那家": a colleague's customer, not the playbooks narrowed
     return "knowledge_search", {"query": f"{focus['knowledge_query']} {q}"}
 
 
 def why_of_an_alert(turn) -> tuple[str, dict[str, Any]] | None:
     """"why the Aurora one?" after a list of alerts, "那我该咋办" after one: that alert's reasons and suggested action."""
-    from agent.understanding.calls import HANDLE_CUE, WHY_CUE
+    from agent.understanding.calls import EVERYONES, HANDLE_CUE, WHY_CUE
 
     q = turn.question.strip()
     if turn.focus.get("topic") != "alerts" or "alerts" not in turn.tools \
             or not (WHY_CUE.search(q) or (HANDLE_CUE.search(q) and short(q))):
         return None  # "那我该咋办" right after an alert's reasons: the same alert, its suggested action
-    if names_another_kind(turn.question, "alert"):
-        return None  # "我跟佛山中科最近那通电话打得咋样" right after its alert: the call, not the alert again
+    if names_another_kind(turn.question, "alert") or EVERYONES.search(q):
+        return None  # "我跟佛山中科最近那通电话打得咋样" right after its alert: the call; "全组的预警": everyone's, not this one
     item = turn.item("alert")
     alerts = [i for i in turn.items if i["kind"] == "alert"]
     if item is None and len(alerts) == 1 and HANDLE_CUE.search(q):
@@ -612,6 +624,10 @@ def drill_scenario(ctx: ToolContext, code: str) -> str:
     return drill.scenario_code or ctx.t(drill.title_zh, drill.title_en)
 
 
+#: a company's market figures, customer or not
+MARKET_CUE = re.compile(r"股价|市值|涨停|跌停|(?<![a-z])(share price|stock price|market cap)(?![a-z])", re.I)
+
+
 def creative_request(turn) -> bool:
     """"write me a haiku about closing deals", "讲个销售段子": writing to order, whatever its topic, is
     not something the data or the playbooks answer; nor is which stocks to buy."""
@@ -619,6 +635,8 @@ def creative_request(turn) -> bool:
 
     if WRITING_CUE.search(turn.question):  # a metric word ("our Q4 win") is the post's topic, not a question
         return not (turn.slots.ids or turn.slots.reps or turn.lead_ref or turn.names_visible_lead)
+    if MARKET_CUE.search(turn.question):  # "海川汽车部件今天股价多少": a customer's share price is not in the data
+        return True
     return bool(CREATIVE_CUE.search(turn.question) or OFF_TOPIC_CUE.search(turn.question)) and not names_data(turn)
 
 
@@ -981,10 +999,11 @@ KPI_RANKING = re.compile(r"^(前|后|倒数|末尾|排名前|排名后)\s*(\d+|�
 
 
 def _names_a_skill(question: str) -> bool:
-    """"我们组谁需求挖掘最弱" after a win rate: a capability dimension, the coaching view — not the KPI by rep."""
-    from agent.understanding.calls import named_dimension
+    """"我们组谁需求挖掘最弱" after a win rate: a capability dimension, the coaching view — not the KPI by rep; "north region
+    pending routing approvals?" after a KPI by region: the review queue, not the KPI for the north."""
+    from agent.understanding.calls import ALERT_WORD, REVIEW_CUE, named_dimension
 
-    return named_dimension(question) is not None
+    return named_dimension(question) is not None or bool(REVIEW_CUE.search(question) or ALERT_WORD.search(question))
 
 
 def _kpi_follow_up(question: str) -> bool:

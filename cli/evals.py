@@ -57,7 +57,7 @@ AGENT_SETS = {"old": ("agent_cases.jsonl",),
                       "agent_dev_b7.jsonl", "agent_dev_b8.jsonl", "agent_dev_b9.jsonl", "agent_dev_b10.jsonl",
                       "agent_dev_b11.jsonl", "agent_dev_b12.jsonl", "agent_dev_b13.jsonl", "agent_dev_b14.jsonl",
                       "agent_dev_b15.jsonl", "agent_dev_b16.jsonl", "agent_dev_b17.jsonl",
-                      "agent_dev_b18.jsonl"),
+                      "agent_dev_b18.jsonl", "agent_dev_b19.jsonl"),
               "test": ("agent_test.jsonl", "agent_test_b3.jsonl", "agent_test_b4.jsonl", "agent_test_b5.jsonl", "agent_test_b6.jsonl")}
 
 

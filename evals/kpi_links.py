@@ -1,8 +1,8 @@
-"""Which metric a question is answered with — the metric-only batches (``kpi_dev_b10.jsonl``,
-``kpi_dev_b11.jsonl``, ``kpi_dev_b12.jsonl``: ``{"id", "as", "lang", "question", "metric": id | null}``), each question
+"""Which metric a question is answered with — the metric-only batches (``kpi_dev_b10.jsonl`` …
+``kpi_dev_b13.jsonl``: ``{"id", "as", "lang", "question", "metric": id | null}``), each question
 through ``tools.kpi.service.answer_question`` on the eval demo company.
 
-    .venv/bin/python -m evals.kpi_links evals/kpi_dev_b10.jsonl evals/kpi_dev_b11.jsonl evals/kpi_dev_b12.jsonl
+    .venv/bin/python -m evals.kpi_links evals/kpi_dev_b1[0-3].jsonl
 
 Per batch: defined metrics answered with their metric, asked back (never a number), refused, and the
 misses that matter most — another metric's number (``wrong_metric``) and a number for an undefined

@@ -11,7 +11,7 @@ from crm.roles import Role
 from tools.alerts import decide_alert, explain_alert, list_alerts
 from tools.context import ToolContext
 from tools.evidence import Evidence
-from tools.leads import find_leads
+from tools.leads import denied, find_leads
 from tools.leads.find import close_to_best, names_its_account
 from tools.text import person_name
 
@@ -66,7 +66,7 @@ def _decide(ctx: ToolContext, alert_id: int, decision: str) -> ToolOutput:
 def _alert_list(ctx: ToolContext, status: str | None, owner: str | None = None, customer: str | None = None) -> ToolOutput:
     """The asker's alerts (a manager's: the team's), one rep's or one customer's — refused when that rep or customer
     is not the asker's to see (never the asker's other alerts instead)."""
-    of = records_owner(ctx, owner, "的提醒", "'s alerts") if owner else None
+    of = _whose_alerts(ctx, owner)
     leads, account = _customer_leads(ctx, customer) if customer else (None, None)
     views = list_alerts(ctx=ctx, status=status, limit=10, owner_id=of.id if of else None, lead_ids=leads)
     which = ctx.t(f"{ALERT_STATUS_LABELS[status][0]}的" if status in ALERT_STATUS_LABELS else "",
@@ -85,6 +85,16 @@ def _alert_list(ctx: ToolContext, status: str | None, owner: str | None = None, 
     return ToolOutput(text="\n".join(lines), data={"alerts": [v.to_json() for v in views]},
                       evidence=[Evidence("alert", str(v.id), v.created_at, f"{v.title} · {v.lead}") for v in views],  # "the Aurora one"
                       confidence=min(v.confidence for v in views), focus={"alert_id": views[0].id})
+
+
+def _whose_alerts(ctx: ToolContext, owner: str | None):
+    """The rep whose alerts are asked for (None: the asker's own, a manager's team's); everyone's ("让我看下全组的预警")
+    and a colleague's refused to a rep."""
+    if owner == "all":
+        if ctx.user.role == Role.REP:
+            raise denied(ctx, "同事的提醒", "Colleagues' alerts")
+        return None
+    return records_owner(ctx, owner, "的提醒", "'s alerts") if owner else None
 
 
 def _customer_leads(ctx: ToolContext, customer: str) -> tuple[set[int] | None, str | None]:

@@ -76,14 +76,20 @@ def refuse_a_hidden_account(ctx: ToolContext, query: str, matches: list) -> None
     matches) in part or abbreviated: refused, never answered with a look-alike of it."""
     hidden = (not any(m.score >= 0.995 for m in matches) and names_hidden_account(ctx, query)) \
         or (not matches and _one_hidden_account(find_hidden_leads(ctx=ctx, query=query, limit=5))) \
-        or _a_hidden_account_fits_better(ctx, query, matches)
+        or a_hidden_account_fits_better(ctx, query, matches)
     if hidden:
         raise denied(ctx, "这个客户", "That account")
 
 
 def names_a_hidden_customer(ctx: ToolContext, query: str) -> bool:
-    """The question names, in full or as one customer's words, an account none of whose leads the asker may see."""
-    return names_hidden_account(ctx, query) or _one_hidden_account(find_hidden_leads(ctx=ctx, query=query, limit=5))
+    """The question names, in full or as one customer's words, an account none of whose leads the asker may see (never
+    for a trainer, who sees no leads at all: the tools refuse them whatever is named)."""
+    from core.errors import RepcopilotError
+
+    try:
+        return names_hidden_account(ctx, query) or _one_hidden_account(find_hidden_leads(ctx=ctx, query=query, limit=5))
+    except RepcopilotError:
+        return False
 
 
 def _one_hidden_account(matches: list) -> bool:
@@ -116,7 +122,7 @@ def records_owner(ctx: ToolContext, owner: str, what_zh: str, what_en: str):
                      f"{person_name(user, 'en') if user else owner}{what_en}") from None
 
 
-def _a_hidden_account_fits_better(ctx: ToolContext, query: str, matches: list) -> bool:
+def a_hidden_account_fits_better(ctx: ToolContext, query: str, matches: list) -> bool:
     """The visible match is only partial ("中科汽车部件(佛山)" against 金泰汽车部件(佛山)) while another
     account, one the asker may not see, holds a clearly longer stretch of the question word for word:
     the question means that one. (The same account's hidden leads never count.)"""
@@ -125,9 +131,22 @@ def _a_hidden_account_fits_better(ctx: ToolContext, query: str, matches: list) -
     said = _said_of(query, matches[0].account or "")
     if matches[0].score >= 0.95 and said >= 0.6 * len(matches[0].account or ""):
         return False  # most of the visible name said: that one (no scan of every hidden lead)
-    return any(hidden.account != matches[0].account and hidden.score >= 0.9
-               and _fits_better(query, hidden.account or "", matches[0].account or "", said)
-               for hidden in find_hidden_leads(ctx=ctx, query=query, limit=3))
+    visible = matches[0].account or ""
+    return any(_hidden_fits_better(query, hidden, visible, said) for hidden in find_hidden_leads(ctx=ctx, query=query, limit=5))
+
+
+def _hidden_fits_better(query: str, hidden, visible: str, said_visible: int) -> bool:
+    if hidden.account == visible:
+        return False
+    if hidden.score >= 0.9 and _fits_better(query, hidden.account or "", visible, said_visible):
+        return True
+    return hidden.score >= 0.75 and _the_place_said_is_its(query, hidden.account or "", visible)
+
+
+def _the_place_said_is_its(query: str, hidden: str, visible: str) -> bool:
+    """"鼎盛汽车部件 dalian", "kestrel hangzhou": the same brand, in the place the question says — the hidden one's."""
+    hidden_only = {p for p in _places_said(query, hidden) if p not in visible}
+    return bool(hidden_only) and not {p for p in _places_said(query, visible) if p not in hidden}
 
 
 def _fits_better(query: str, hidden: str, visible: str, said_visible: int) -> bool:
@@ -137,6 +156,27 @@ def _fits_better(query: str, hidden: str, visible: str, said_visible: int) -> bo
     if _longest_common(query, hidden) >= max(5, _longest_common(query, visible) + 2):
         return True
     return hidden[:2] in query and _said_of(query, hidden) >= max(4, said_visible + 2)
+
+
+def _places_of(account: str) -> set[str]:
+    """The places an account's name may hold: what its brackets hold ("鼎盛汽车部件(大连)", "Kestrel Drive Systems Ltd
+    (Hangzhou)"), else its first two characters ("杭州卓越新能源…")."""
+    import re
+
+    bracketed = {p.strip() for p in re.findall(r"[(（]([^)）]+)[)）]", account) if p.strip()}
+    if bracketed:
+        return bracketed  # "博远汽车部件(石家庄)": the brand comes first, the place in brackets
+    return {account[:2]} if account[:2] and "\u4e00" <= account[0] <= "\u9fff" else set()
+
+
+def _places_said(query: str, account: str) -> set[str]:
+    """The places of the account's name the question says, in Chinese or in pinyin / English."""
+    import re
+
+    from pypinyin import lazy_pinyin
+
+    words = set(re.findall(r"[a-z]+", query.lower()))
+    return {p for p in _places_of(account) if p in query or "".join(lazy_pinyin(p)).lower() in words or p.lower() in words}
 
 
 def _said_of(query: str, name: str) -> int:
@@ -176,8 +216,8 @@ def _which_lead(ctx: ToolContext, matches: list, query: str) -> ToolOutput:
 def names_hidden_account(ctx: ToolContext, query: str) -> bool:
     """Does the question name, in full, an account none of whose leads the asker may see?"""
     low = query.lower()
-    named = [a.id for a in ctx.session.scalars(select(Account))
-             if (a.name and len(a.name) >= 4 and a.name in query) or (a.name_en and len(a.name_en) >= 6 and a.name_en.lower() in low)]
+    named = [i for i, name, name_en in ctx.session.execute(select(Account.id, Account.name, Account.name_en))
+             if (name and len(name) >= 4 and name in query) or (name_en and len(name_en) >= 6 and name_en.lower() in low)]
     if not named:
         return False
     visible = set(ctx.session.scalars(visible_leads(ctx.session, ctx.user).with_only_columns(Lead.account_id)

@@ -531,7 +531,14 @@ def _view_cues(t: Turn) -> dict[str, float]:
             factors["kpi"] = 0.5  # "这周新来的线索 有哪些我还没跟的": the leads, not the follow-up rate
     if NEXT_STEP_CUE.search(q):
         factors.update(lead_status=3.0, suggestions_list=0.5)  # "那下一步建议呢": the lead's next best action
+    if ONE_LEADS_FIGURE.search(q) and not AGGREGATE_WORD.search(q):
+        factors.update(lead_status=6.0, call_debrief=0.3)  # "这通电话那个客户现在意向分多少 单子多大": that customer's lead
     return factors
+
+
+#: one lead's own figures: its intent score, its size
+ONE_LEADS_FIGURE = re.compile(r"意向分多少|意向指数多少|单子多大|金额多大|(?<![a-z])(how big is the deal|deal size of)(?![a-z])", re.I)
+AGGREGATE_WORD = re.compile(r"平均|各|按|每个|所有|(?<![a-z])(average|avg|by|each|all)(?![a-z])", re.I)
 
 
 def _lead_list_cues(t: Turn) -> dict[str, float]:
@@ -710,6 +717,8 @@ OFF_TOPIC_CUE = re.compile(r"股票|股价|炒股|买股|选股|基金|比特币
                            r"(?<![a-z])(laptop|printer|won'?t (boot|turn on)|blue screen)(?![a-z])|"
                            r"快递|顺丰|中通|圆通|韵达|申通|(运|快递|物流)单号|(?<![a-z])(tracking (number|no)|parcel)(?![a-z])|"
                            r"工商信息|工商注册|法人(是谁|代表)|注册资本|天眼查|企查查|营业执照|信用代码|"
+                           r"新闻|裁员|增值税|专票|普票|税点|开发票|不可抗力|合同(里|中)?.{0,6}条款(怎么|咋)写|"
+                           r"(?<![a-z])(the news|in the news|layoffs?|vat invoice|tax rate|force majeure)(?![a-z])|"
                            r"(?<![a-z])(business registration|legal representative|registered capital)(?![a-z])", re.I)
 #: writing to order something no tool writes: a post, an email, a letter ("write a linkedin post about our Q4 win")
 WRITING_CUE = re.compile(r"写(一|几)?(封|篇|条|个|段)?(邮件|信|朋友圈|文案|帖子|公众号|推文|软文|新闻稿|演讲稿)|"
@@ -990,6 +999,8 @@ def _list_filter(t: Turn) -> dict[str, Any]:
 def journey(t: Turn) -> Built:
     args: dict[str, Any] = {"query": t.question}
     item = t.item("lead")
+    if (item or t.names_something) and _a_hidden_customer_named(t):
+        return "journey_timeline", args  # "杭州那边也有个卓越新能源 拉下时间线": asked by name — refused, never the one in focus
     if t.lead_ref:
         args["query"] = f"{t.lead_ref} {t.question}"  # the tool resolves "lead 638" itself; the period words stay
     elif item:
@@ -1005,6 +1016,16 @@ def journey(t: Turn) -> Built:
         elif t.focus_lead:
             args["lead_id"] = t.focus_lead  # "这家旅程" right after the one alert (suggestion, decision) shown: its lead's account
     return "journey_timeline", args
+
+
+def _a_hidden_customer_named(t: Turn) -> bool:
+    """"杭州那边也有个卓越新能源 一起拉下时间线": a customer of someone else's — asked by name (the tool refuses it), never
+    answered with the one in focus."""
+    from agent.tools.base import a_hidden_account_fits_better, names_a_hidden_customer
+
+    if t.named_lead is not None:  # "杭州那边也有个卓越新能源" while on 石家庄卓越新能源: the Hangzhou one, not this one
+        return a_hidden_account_fits_better(t.ctx, t.question, [t.named_lead])
+    return (_has_cjk_name(t.question) or t.names_something) and names_a_hidden_customer(t.ctx, t.question)
 
 
 def _has_cjk_name(question: str) -> bool:
@@ -1395,6 +1416,8 @@ def _none_of_the_askers(t: Turn, tool: str, kind: str, action: str) -> Built:
     from agent.tools.base import names_a_hidden_customer
     from tools.leads import find_hidden_leads
 
+    if kind == "alert" and t.ctx.user.role == Role.TRAINER:
+        return "alerts", {"action": "list"}  # a trainer has no alerts: the tool says so
     if kind not in ("alert", "decision") or t.named_lead is not None or not names_a_hidden_customer(t.ctx, t.question):
         return None  # no customer of someone else's named: "是哪一条?"
     if kind == "alert":
@@ -1469,9 +1492,15 @@ def alerts_list(t: Turn) -> Built:
     escalated = re.search(r"升级|escalat", t.question, re.I)
     others = [u for u in t.slots.reps if u.id != t.ctx.user.id]
     # "杭州卫健委有啥提醒": that customer's alerts (refused when it is not the asker's to see)
-    named = not others and (t.names_visible_lead or t.names_something or _has_cjk_name(ALERT_WORD.sub(" ", t.question)))
-    return "alerts", {"action": "list", **({"status": "escalated"} if escalated else {}), **({"owner": others[0].login} if others else {}),
+    owner = others[0].login if others else ("all" if EVERYONES.search(t.question) else None)
+    named = not owner and (t.names_visible_lead or t.names_something or _has_cjk_name(ALERT_WORD.sub(" ", t.question)))
+    return "alerts", {"action": "list", **({"status": "escalated"} if escalated else {}), **({"owner": owner} if owner else {}),
                       **({"customer": t.question} if named else {})}
+
+
+#: everyone's records, not the asker's: "全组的预警", "all the team's alerts"
+EVERYONES = re.compile(r"全组|全团队|整个组|组里(所有|每个)?人?的|所有人的|大家的|"
+                       r"(?<![a-z])(everyone'?s|the (whole )?team'?s|all (the )?reps'?)(?![a-z])", re.I)
 
 
 def _as_decision(t: Turn, number: int | None) -> int | None:
@@ -1637,6 +1666,7 @@ def _theirs(question: str, rep) -> bool:
 
 
 SELF_LEAVING = re.compile(r"我(要|快|准备|下个?月|月底|年底)?[^写]{0,4}(离职|辞职|走了|调去|调岗|调走|转岗)(?!信|报告|申请|模板)|"
+                          r"我[^写]{0,6}(可能|准备|打算)?要走(了)?(?!访)|"
                           r"(?<![a-z])(i'?m|i am) (leaving|quitting|resigning|moving to another)(?![a-z])", re.I)
 
 

@@ -181,7 +181,7 @@ def test_a_status_event_for_each_tool_call_the_plan_step_asks_for():
 # -- OfflinePlanner.follow_up ------------------------------------------------------------------------
 
 def _turn(question: str, focus: dict, tools: set[str], ctx=None) -> SimpleNamespace:
-    return SimpleNamespace(question=question, focus=focus, tools=tools, ctx=ctx)
+    return SimpleNamespace(question=question, focus=focus, tools=tools, ctx=ctx, slots=SimpleNamespace(reps=[], ids={}))
 
 
 def test_a_kpi_refinement_keeps_the_previous_spec_only_after_a_kpi_answer():

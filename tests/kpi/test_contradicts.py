@@ -60,3 +60,19 @@ def test_batch_12_near_misses_are_never_answered_with_that_metric(question, not_
 def test_batch_12_words_leave_the_metric_itself_answered(question, metric):
     link = link_metric(question, load_registry())
     assert link.confident and link.metric == metric, link
+
+
+@pytest.mark.parametrize(("question", "not_answered"), [
+    ("average intent score of my open opportunities", "avg_intent_score"),  # opportunities, not leads
+    ("客户问为什么的比例多少 按行业", "why_question_share"),  # the customer's why, though 问为什么 names the metric
+    ("how many days from a lead coming in to the deal being signed, on average", "avg_sales_cycle_days"),  # from the lead
+    ("客户每10分钟问几个问题 按团队", "question_rate_per_10min"),  # the customer's questions
+])
+def test_batch_13_near_misses_are_never_answered_with_that_metric(question, not_answered):
+    link = link_metric(question, load_registry())
+    assert not (link.confident and link.metric == not_answered), link
+
+
+def test_a_word_inside_the_phrase_that_named_the_metric_is_not_against_it():
+    link = link_metric("销售问为什么的比例 按行业", load_registry())
+    assert link.confident and link.metric == "why_question_share", link

@@ -182,8 +182,10 @@ def contradictions(path: Path = REGISTRY_FILE) -> dict[str, tuple[str, ...]]:
 def _contradicts(text: str, name: str, phrase: str = "") -> bool:
     """The question says what the metric does not measure ("开着的单子挂了多少天" of the won deals' cycle,
     "customers ask" of the rep's questions), outside the registry word that named it."""
-    low = _normalize(text).replace(_normalize(phrase), " ") if phrase else _normalize(text)
-    return any(_matches(low, w) for w in contradictions().get(name, ()))
+    low, said = _normalize(text), _normalize(phrase) if phrase else ""
+    # a word inside the registry phrase that named the metric is not against it; one that overlaps it is
+    # ("客户问为什么的比例": 客户问 against the rep's why-question share, though 问为什么 named it)
+    return any(_matches(low, w) and w not in said for w in contradictions().get(name, ()))
 
 
 def _foreign_subject(text: str, name: str, phrase: str) -> bool:

@@ -204,7 +204,8 @@ def _metric_for(ctx: ToolContext, spec: QuerySpec) -> Metric:
 
 #: money and deal figures, defined or not: not a trainer's ("各区域营收", "he signed how much")
 DEAL_FIGURE = re.compile(r"营收|收入|销售额|业绩|签了?多少|签单|成交|赢单|回款|合同额|金额|多少钱|毛利|利润|"
-                         r"\b(revenue|sales\s+figures?|bookings|deals?|signed|won|quota|profit|margin|pipeline)\b", re.I)
+                         r"\b(revenue|sales\s+figures?|bookings|deals?|signed|won|win\s+rate|quota|profit|margin|pipeline|"
+                         r"payments?|collections?)\b", re.I)
 
 
 def _refuse_deal_figures_to_a_trainer(ctx: ToolContext, question: str) -> None:
@@ -436,6 +437,22 @@ def _refuse_the_company_to_a_manager(ctx: ToolContext, question: str) -> None:
         "figures, or ask without \"nationwide\" to see your region's."))
 
 
+def _refuse_another_managers_team(ctx: ToolContext, question: str) -> None:
+    """"huang lei team follow up rate?" from another region's manager (or a rep): that team's figure is not theirs — never
+    their own region's figure under no label."""
+    if ctx.role not in (Role.MANAGER, Role.REP):
+        return
+    low = question.lower()
+    for m in ctx.session.scalars(select(User).where(User.role == Role.MANAGER, User.id != ctx.user.id)):
+        english = (m.name_en or "").lower().split()
+        said = m.name in question or any(n and re.search(rf"(?<![a-z]){re.escape(n)}(?![a-z])", low)
+                                         for n in (" ".join(english), " ".join(reversed(english))))
+        if said and m.team_id != ctx.user.team_id:
+            raise PermissionDenied(ctx.t(f"{m.name}团队的数字不在你的权限范围内:经理看自己团队的数字,销售看自己的;需要请联系管理员。",
+                                         f"{m.name_en}'s team's figures are outside what you may see: managers see their own "
+                                         "team's, reps their own; ask an admin."))
+
+
 def _visible_regions_and_teams(ctx: ToolContext) -> tuple[set, set]:
     """The regions and teams the asker sees: their scope's, plus their own team and its region
     (a rep's own team and region narrow nothing they may not see)."""
@@ -538,6 +555,7 @@ def answer_question(*, ctx: ToolContext, question: str, chart_path: Path | None 
         raise clarification(ctx, parsed)
     refuse_team_figures_to_a_rep(ctx, question, parsed.spec)
     _refuse_the_company_to_a_manager(ctx, question)
+    _refuse_another_managers_team(ctx, question)
     return run_spec(ctx=ctx, spec=parsed.spec, chart_path=chart_path, notes=parsed.notes)
 
 
