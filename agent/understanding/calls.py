@@ -715,7 +715,9 @@ OFF_TOPIC_CUE = re.compile(r"股票|股价|炒股|买股|选股|基金|比特币
                            r"(?<![a-z])crms?\b.{0,15}\b(alternatives?|besides|recommend\w*)(?![a-z])|"
                            r"电脑.{0,4}(开不了机|坏了|死机|蓝屏|卡死)|开不了机|蓝屏|打印机|连不上(网|wifi|vpn)|"
                            r"(?<![a-z])(laptop|printer|won'?t (boot|turn on)|blue screen)(?![a-z])|"
-                           r"快递|顺丰|中通|圆通|韵达|申通|(运|快递|物流)单号|(?<![a-z])(tracking (number|no)|parcel)(?![a-z])|"
+                           # a parcel, not a logistics customer ("快递行业的客户怎么谈" is sales work)
+                           r"(运|快递|物流)单号|单号.{0,20}(到哪|查一下|查下)|(查|寄)(个|一下|下)?快递|快递(到哪|寄)|"
+                           r"(?<![a-z])(tracking (number|no)|parcel)(?![a-z])|"
                            r"工商信息|工商注册|法人(是谁|代表)|注册资本|天眼查|企查查|营业执照|信用代码|"
                            r"新闻|裁员|增值税|专票|普票|税点|开发票|不可抗力|合同(里|中)?.{0,6}条款(怎么|咋)写|"
                            r"(?<![a-z])(the news|in the news|layoffs?|vat invoice|tax rate|force majeure)(?![a-z])|"

@@ -191,3 +191,10 @@ def test_a_place_many_hidden_names_share_is_no_hidden_customer():
 
     assert not _one_hidden_account([Match("宁波佳贝口腔连锁"), Match("宁波天成精密制造股份有限公司")])
     assert _one_hidden_account([Match("Kestrel Drive Systems Ltd"), Match("Kestrel Drive Systems Ltd (Hangzhou)")])
+
+
+def test_a_logistics_customer_is_sales_work_and_a_parcel_is_not(demo_session):
+    from tests.agent.conftest import planned_call
+
+    assert planned_call(demo_session, "zhangwei", "快递行业的客户嫌贵怎么回")[0] == "knowledge_search"
+    assert _tool(demo_session, "zhangwei", "帮我查个快递")[0] is None
