@@ -1424,7 +1424,7 @@ def _none_of_the_askers(t: Turn, tool: str, kind: str, action: str) -> Built:
         return None  # no customer of someone else's named: "是哪一条?"
     if kind == "alert":
         return "alerts", {"action": "list", "customer": t.question}
-    hidden = find_hidden_leads(ctx=t.ctx, query=t.question)
+    hidden = find_hidden_leads(ctx=t.ctx, query=t.question)  # the lead itself, which the queue refuses
     return (tool, {"action": action, "lead_id": hidden[0].lead_id}) if hidden else None
 
 

@@ -402,6 +402,14 @@ def _own_spec(spec: QuerySpec) -> QuerySpec:
     return own
 
 
+def _your_manager(ctx: ToolContext) -> str:
+    """Whom a rep refused a figure is told to ask, in the asker's language."""
+    from crm.access import team_manager
+
+    manager = team_manager(ctx.session, ctx.user.team_id)
+    return ctx.t(f"你的经理{manager.name}", f"your manager {manager.name_en}") if manager else ctx.t("你的经理", "your manager")
+
+
 def refuse_team_figures_to_a_rep(ctx: ToolContext, question: str, spec: QuerySpec) -> None:
     """Reps see their own figures only. A rep who asks for the team's or the region's figure (their
     own region named, or "我们组 / my team") is told so and whom to ask, instead of getting their own
@@ -411,10 +419,7 @@ def refuse_team_figures_to_a_rep(ctx: ToolContext, question: str, spec: QuerySpe
     if not (spec.filters.get("region") or spec.filters.get("team") or {"region", "team"} & set(spec.dimensions)
             or TEAM_WORDS.search(question)):
         return
-    from crm.access import team_manager
-
-    manager = team_manager(ctx.session, ctx.user.team_id)
-    who = ctx.t(f"你的经理{manager.name}", f"your manager {manager.name_en}") if manager else ctx.t("你的经理", "your manager")
+    who = _your_manager(ctx)
     raise TeamFiguresRefused(_own_spec(spec), ctx.t(
         f"团队和区域的数字由经理查看,销售只能看自己的数字;要团队的数字请问{who}。看自己的:去掉团队或区域再问,例如“我这个月的72小时跟进率”。",
         f"Team and region figures are for managers; reps see their own. Ask {who} for the team's figure, "
@@ -568,10 +573,7 @@ def _refuse_others_figures_to_a_rep(ctx: ToolContext, question: str) -> None:
     colleague = any(u.id != ctx.user.id and (u.name in question or re.search(rf"(?<![a-z]){re.escape(u.name_en.lower())}(?![a-z])", low))
                     for u in ctx.session.scalars(select(User).where(User.role == Role.REP)))
     if colleague or TEAM_WORDS.search(question):
-        from crm.access import team_manager
-
-        manager = team_manager(ctx.session, ctx.user.team_id)
-        who = ctx.t(f"你的经理{manager.name}", f"your manager {manager.name_en}") if manager else ctx.t("你的经理", "your manager")
+        who = _your_manager(ctx)
         raise PermissionDenied(ctx.t(f"同事和团队的数字由经理查看,销售只能看自己的数字;请问{who}。",
                                      f"Colleagues' and the team's figures are for managers; reps see their own. Ask {who}."))
 
